@@ -1,0 +1,15 @@
+"""Estimators layer: one module per method, all returning ``EstimationResult``."""
+
+from finsam_eval.estimators.api import METHODS, estimate
+from finsam_eval.estimators.prepare import EstimationInputError, PreparedPanel, prepare_panel
+from finsam_eval.estimators.result import AggregationResult, EstimationResult
+
+__all__ = [
+    "METHODS",
+    "AggregationResult",
+    "EstimationInputError",
+    "EstimationResult",
+    "PreparedPanel",
+    "estimate",
+    "prepare_panel",
+]

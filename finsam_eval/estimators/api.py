@@ -1,0 +1,104 @@
+"""``finsam_eval.estimate``: one entry point for every staggered-adoption estimator."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from importlib import import_module
+from typing import Any
+
+import pandas as pd
+
+from finsam_eval.estimators.result import EstimationResult
+
+__all__ = ["METHODS", "estimate"]
+
+# method key -> module in finsam_eval.estimators exposing ``fit(data, **spec) -> EstimationResult``
+METHODS: dict[str, str] = {
+    "cs": "finsam_eval.estimators.callaway_santanna",
+    "twfe": "finsam_eval.estimators.twfe",
+}
+
+
+def _fitter(method: str) -> Callable[..., EstimationResult]:
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; available: {sorted(METHODS)}")
+    return import_module(METHODS[method]).fit
+
+
+def estimate(
+    data: pd.DataFrame,
+    outcome: str = "share",
+    unit: str = "kommun_kod",
+    time: str = "year",
+    cohort: str = "cohort",
+    method: str = "cs",
+    control: str = "never",
+    est_method: str = "dr",
+    covariates: Sequence[str] | None = None,
+    weights: str | None = None,
+    cluster: str | None = None,
+    anticipation: int = 0,
+    base_period: str = "varying",
+    unbalanced: str = "balance",
+    window: tuple[int, int] | None = None,
+    bootstrap: int = 0,
+    seed: int | None = None,
+    alpha: float = 0.05,
+    **method_options: Any,
+) -> EstimationResult:
+    """Estimate dynamic effects of joining a förbund with a staggered-adoption estimator.
+
+    Parameters
+    ----------
+    data
+        Long panel (one row per unit and period), e.g. one population × outcome slice of
+        ``finsam_eval.load_synthetic()``.
+    outcome, unit, time, cohort
+        Column names; ``cohort`` is the first year of membership, 0 or NaN for never.
+    method
+        "cs" (Callaway & Sant'Anna 2021) or "twfe" (dynamic two-way fixed effects).
+    control
+        "never" or "notyet" (not-yet-treated units also serve as controls).
+    est_method
+        CS only: "dr" (Sant'Anna & Zhao 2020 locally efficient doubly robust), "ipw", "reg".
+    covariates, weights, cluster
+        Covariate columns, a sampling-weight column (constant within unit), and the cluster
+        column (kommun, förbund or län; None clusters by unit).
+    anticipation
+        Periods before joining in which effects may already appear.
+    base_period
+        "varying" or "universal" (CS pre-treatment comparisons, as in R's did).
+    unbalanced
+        "balance" (drop and report units not seen in every period) or "keep".
+    window
+        Event-time window (lo, hi); TWFE bins the end points.
+    bootstrap, seed
+        Multiplier-bootstrap draws (0 = analytic SEs only) and the seed of its numpy Generator.
+    alpha
+        Significance level of the intervals.
+
+    Returns
+    -------
+    EstimationResult
+    """
+    fit = _fitter(method)
+    return fit(
+        data,
+        outcome=outcome,
+        unit=unit,
+        time=time,
+        cohort=cohort,
+        control=control,
+        est_method=est_method,
+        covariates=covariates,
+        weights=weights,
+        cluster=cluster,
+        anticipation=anticipation,
+        base_period=base_period,
+        unbalanced=unbalanced,
+        window=window,
+        bootstrap=bootstrap,
+        seed=seed,
+        alpha=alpha,
+        **method_options,
+    )
