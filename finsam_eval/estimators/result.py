@@ -102,6 +102,13 @@ class EstimationResult:
     influence
         Unit-level influence functions of the group-time effects (n_units × n_cells), scaled so
         that ``influence.T @ influence / n**2`` is their covariance (R did's convention).
+    event_influence
+        Unit-level (or cluster-level) influence functions of the event-study estimates, shape
+        (n_units, n_event_times) in ``event_study`` row order, scaled like ``influence``. The
+        pipeline draws joint multiplier-bootstrap replicates across series from them
+        (Romano–Wolf error control needs the joint distribution).
+    unit_labels
+        Unit identifiers in the row order of ``influence`` and ``event_influence``.
     info
         Specification and sample facts: outcome, unit, time, cohort, control, n_units, n_obs,
         n_clusters, cluster, anticipation, alpha, dropped (DataFrame of excluded rows/units and
@@ -114,6 +121,8 @@ class EstimationResult:
     vcov: pd.DataFrame
     att_gt: pd.DataFrame | None = None
     influence: np.ndarray | None = None
+    event_influence: np.ndarray | None = None
+    unit_labels: np.ndarray | None = None
     info: dict[str, Any] = field(default_factory=dict)
     aggregator: Callable[..., AggregationResult] | None = field(default=None, repr=False)
     pretest: pd.Series | None = None
@@ -183,9 +192,9 @@ class EstimationResult:
             _, ax = plt.subplots(figsize=(7, 4))
         es = self.event_study
         x = es["event_time"].to_numpy(dtype=float) + kwargs.pop("offset", 0.0)
-        yerr = np.vstack(
-            [es["estimate"] - es["ci_lower"], es["ci_upper"] - es["estimate"]]
-        ).astype(float)
+        yerr = np.vstack([es["estimate"] - es["ci_lower"], es["ci_upper"] - es["estimate"]]).astype(
+            float
+        )
         ax.errorbar(
             x, es["estimate"], yerr=yerr, fmt="o", capsize=3, label=label or self.method, **kwargs
         )

@@ -1,0 +1,186 @@
+"""The ``finsam-eval`` command line: run, synthetic, panel, validate, report, fetch.
+
+Errors end with a one-line message on stderr and a non-zero exit code (2 for bad input or
+configuration, 1 for anything unexpected).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+__all__ = ["main"]
+
+
+def _run(args: argparse.Namespace) -> int:
+    from finsam_eval.pipeline import load_config, run_analysis
+
+    config = load_config(args.config)
+    summary = run_analysis(config, Path(args.out), progress=not args.quiet)
+    if not args.quiet:
+        print(summary)
+    return 0
+
+
+def _synthetic(args: argparse.Namespace) -> int:
+    from finsam_eval.synthetic import write_synthetic
+
+    written = write_synthetic(Path(args.out), seed=args.seed)
+    if not args.quiet:
+        for name, path in written.items():
+            print(f"{name}: {path}")
+    return 0
+
+
+def _panel(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from finsam_eval.panel import build_panel
+    from finsam_eval.registry.membership import calendar_to_cohorts
+
+    numerators = pd.read_csv(args.numerators, dtype={"kommun_kod": str})
+    population = pd.read_csv(args.population, dtype={"kommun_kod": str})
+    cohorts = None
+    if args.calendar:
+        cohorts = calendar_to_cohorts(pd.read_csv(args.calendar, dtype=str))
+    built = build_panel(numerators, population, cohorts=cohorts)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    built.panel.to_csv(out / "panel.csv", index=False, lineterminator="\n", float_format="%.12g")
+    (out / "build_report.md").write_text(built.report.to_markdown(), encoding="utf-8")
+    if not args.quiet:
+        print(built.report.summary())
+        print(f"panel: {out / 'panel.csv'}  report: {out / 'build_report.md'}")
+    return 0
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from finsam_eval.pipeline import load_config, load_panel_for
+
+    config = load_config(args.config)
+    panel = load_panel_for(config)
+    config.check_window(sorted(panel["year"].unique()), sorted(panel["cohort"].unique()))
+    if not args.quiet:
+        print(
+            f"configuration OK: {len(config.series())} series × {len(config.methods)} methods "
+            f"on {panel['kommun_kod'].nunique()} kommuner, {panel['year'].min()}–"
+            f"{panel['year'].max()}"
+        )
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from finsam_eval.report import rebuild_report
+
+    path = rebuild_report(Path(args.out))
+    if not args.quiet:
+        print(f"report: {path}")
+    return 0
+
+
+def _fetch(args: argparse.Namespace) -> int:
+    from finsam_eval.sources import fetch
+
+    years = _years(args.years)
+    files = {}
+    for entry in args.file or []:
+        outcome, sep, path = entry.partition("=")
+        if not sep:
+            raise ValueError(f"--file takes OUTCOME=PATH, got {entry!r}")
+        files[outcome] = Path(path)
+    result = fetch(
+        outcomes=args.outcomes,
+        years=years,
+        cache_dir=Path(args.cache),
+        offline=args.offline,
+        progress=not args.quiet,
+        files=files or None,
+    )
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    result.numerators.to_csv(out / "numerators.csv", index=False, lineterminator="\n")
+    result.population.to_csv(out / "population.csv", index=False, lineterminator="\n")
+    if not args.quiet:
+        print(result.summary())
+        print(f"numerators: {out / 'numerators.csv'}  population: {out / 'population.csv'}")
+    return 0
+
+
+def _years(text: str) -> list[int]:
+    if "-" in text:
+        first, last = text.split("-", 1)
+        return list(range(int(first), int(last) + 1))
+    return [int(part) for part in text.split(",") if part]
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="finsam-eval",
+        description="Staggered-adoption DiD evaluation of samordningsförbund (Finsam).",
+    )
+    parser.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="run an analysis: config → output folder")
+    run.add_argument("--config", help="analysis TOML (default: ISF 2019 design, synthetic data)")
+    run.add_argument("--out", default="results", help="output folder (default: results)")
+    run.set_defaults(handler=_run)
+
+    synthetic = commands.add_parser("synthetic", help="regenerate the synthetic data")
+    synthetic.add_argument("--out", default="data/synthetic")
+    from finsam_eval.synthetic.generator import DEFAULT_SEED
+
+    synthetic.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    synthetic.set_defaults(handler=_synthetic)
+
+    panel = commands.add_parser("panel", help="build a panel from source tables")
+    panel.add_argument("--numerators", required=True, help="CSV of numerator counts")
+    panel.add_argument("--population", required=True, help="CSV of population by age")
+    panel.add_argument("--calendar", help="membership calendar CSV (kommun, forbund, start_year)")
+    panel.add_argument("--out", default="panel", help="output folder")
+    panel.set_defaults(handler=_panel)
+
+    validate = commands.add_parser("validate", help="check a configuration and its data")
+    validate.add_argument("--config")
+    validate.set_defaults(handler=_validate)
+
+    report = commands.add_parser("report", help="rebuild the HTML report of an output folder")
+    report.add_argument("--out", default="results")
+    report.set_defaults(handler=_report)
+
+    fetch = commands.add_parser("fetch", help="fetch real data (Kolada, SCB) into a cache")
+    fetch.add_argument("--outcomes", nargs="+", default=None)
+    fetch.add_argument("--years", default="1998-2018", help="e.g. 1998-2018 or 2005,2006")
+    fetch.add_argument("--cache", default=".finsam_cache")
+    fetch.add_argument("--out", default="sources")
+    fetch.add_argument("--offline", action="store_true", help="use only the cache")
+    fetch.add_argument(
+        "--file",
+        action="append",
+        metavar="OUTCOME=PATH",
+        help="a downloaded agency file for an outcome (repeatable)",
+    )
+    fetch.set_defaults(handler=_fetch)
+    for sub in (run, synthetic, panel, validate, report, fetch):
+        sub.add_argument("--quiet", action="store_true", default=argparse.SUPPRESS)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``finsam-eval`` console script."""
+    args = _parser().parse_args(argv)
+    args.quiet = getattr(args, "quiet", False)
+    try:
+        return int(args.handler(args) or 0)
+    except (ValueError, KeyError, FileNotFoundError) as error:
+        # one line, whatever the error's own layout
+        lines = [line.strip(" -") for line in str(error).splitlines() if line.strip()]
+        message = "; ".join(lines) or type(error).__name__
+        print(f"finsam-eval {args.command}: error: {message}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,488 @@
+"""Stacked difference-in-differences with corrective weights (Wing, Freedman & Hollingsworth 2024).
+
+For every adoption cohort :math:`a` whose event window :math:`[a + lo, a + hi]` lies inside the
+sample, a *sub-experiment* :math:`s = a` holds the units of cohort :math:`a` (treated,
+:math:`D_{si} = 1`) and the clean controls (:math:`D_{si} = 0`): never-treated units
+(``control="never"``) or, with ``control="notyet"``, also units first treated after the window,
+:math:`g_i - \\text{anticipation} > a + hi`. The stacked regression is
+
+.. math::
+
+    y_{sit} = \\alpha_{si} + \\lambda_{st}
+    + \\sum_{h \\in [lo, hi],\\, h \\ne r} \\delta_h\\, D_{si}\\, 1[t - a = h] + \\varepsilon_{sit},
+
+with sub-experiment × unit effects :math:`\\alpha_{si}`, sub-experiment × period effects
+:math:`\\lambda_{st}`, reference period :math:`r = -1 - \\text{anticipation}`, and weighted least
+squares with the corrective weights of Wing et al. (2024, Table 1, "trimmed aggregate ATT"):
+treated rows get :math:`Q = 1`, control rows of sub-experiment :math:`a` at event time :math:`e`
+
+.. math::
+
+    Q_{ae} = \\frac{N^D_{ae} / N^D_{e}}{N^C_{ae} / N^C_{e}},
+
+where :math:`N^D_{ae}` (:math:`N^C_{ae}`) is the treated (control) mass of sub-experiment
+:math:`a` at event time :math:`e` and :math:`N^D_e, N^C_e` its sum over sub-experiments. In a
+balanced panel the weights do not depend on :math:`e`, the weighted treated share is the same in
+every sub-experiment, and
+
+.. math::
+
+    \\hat\\delta_h = \\sum_a \\frac{N^D_a}{N^D}\\,\\Big[(\\bar y^{D}_{a,a+h} - \\bar y^{D}_{a,a+r})
+    - (\\bar y^{C}_{a,a+h} - \\bar y^{C}_{a,a+r})\\Big],
+
+the cohort-size-weighted average of the sub-experiment 2×2 DiDs: the same number as the
+regression on :math:`D_{si}`, event-time dummies and their interactions without fixed effects
+(the paper's equation 3 and diff-diff's ``StackedDiD``). Analytic weights :math:`w_i` (constant
+within unit) multiply :math:`Q` and enter the masses :math:`N`, giving the population-weighted
+trimmed aggregate ATT.
+
+Computation. In a balanced panel each sub-experiment is a complete unit × event-time layout with
+weights constant within unit, so the within transformation of the interaction columns depends
+only on (sub-experiment, treated, event time): it is computed on that small table
+(``finsam_eval.core.demean``), and the Gram matrix, right-hand side and unit scores are small
+products with the outcome block of each sub-experiment. Nothing of size (stacked rows × event
+times) is built. Unbalanced panels (``unbalanced="keep"``) stack the rows and demean the design
+by alternating projections.
+
+Inference. CRV1 clustered by unit (or ``cluster=``; a unit appears in several sub-experiments
+and its scores are summed first), with the factor :math:`\\frac{G}{G-1}\\frac{N-1}{N-K}`, where
+:math:`N` counts stacked observations and :math:`K` the slopes plus the non-nested fixed effects
+(fixest's ``fixef.K = "nested"``), and t intervals with :math:`G - 1` degrees of freedom, as in
+``method="twfe"``.
+
+References
+----------
+Wing, C., Freedman, S. M., & Hollingsworth, A. (2024). Stacked difference-in-differences. NBER
+Working Paper 32054.
+Cengiz, D., Dube, A., Lindner, A., & Zipperer, B. (2019). The effect of minimum wages on low-wage
+jobs. Quarterly Journal of Economics 134(3), 1405–1454.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from finsam_eval.core import demean, group_sums, n_params_with_fixed_effects, small_sample_factor
+from finsam_eval.estimators.prepare import EstimationInputError, prepare_panel
+from finsam_eval.estimators.result import EstimationResult
+
+__all__ = ["DEFAULT_WINDOW", "fit"]
+
+# five pre-periods and the joining year plus five years after: with 1998–2018 and cohorts
+# 2004–2015 this keeps the cohorts 2004–2013 (a + 5 <= 2018) and trims 2014–2015
+DEFAULT_WINDOW = (-5, 5)
+
+
+def _t_table(estimate: np.ndarray, se: np.ndarray, df: int, alpha: float) -> dict[str, Any]:
+    critical = stats.t.ppf(1 - alpha / 2, df)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p_value = 2 * stats.t.sf(np.abs(estimate / se), df)
+    return {
+        "estimate": estimate,
+        "se": se,
+        "ci_lower": estimate - critical * se,
+        "ci_upper": estimate + critical * se,
+        "p_value": p_value,
+    }
+
+
+def _validate_window(window: tuple[int, int] | None, ref: int) -> tuple[int, int]:
+    lo, hi = DEFAULT_WINDOW if window is None else window
+    if int(lo) != lo or int(hi) != hi or lo >= hi:
+        raise EstimationInputError(f"window must be two integers (lo, hi), lo < hi: {window}")
+    lo, hi = int(lo), int(hi)
+    if not lo <= ref < hi or hi < 0:
+        raise EstimationInputError(
+            f"window {(lo, hi)} must contain the reference period {ref} and event time 0"
+        )
+    return lo, hi
+
+
+def fit(
+    data: pd.DataFrame,
+    outcome: str = "share",
+    unit: str = "kommun_kod",
+    time: str = "year",
+    cohort: str = "cohort",
+    control: str = "never",
+    covariates: Sequence[str] | None = None,
+    weights: str | None = None,
+    cluster: str | None = None,
+    anticipation: int = 0,
+    unbalanced: str = "balance",
+    window: tuple[int, int] | None = None,
+    bootstrap: int = 0,
+    alpha: float = 0.05,
+    algorithm: str = "auto",
+    **ignored: Any,
+) -> EstimationResult:
+    """Stacked DiD event study with Wing–Freedman–Hollingsworth corrective weights.
+
+    Parameters
+    ----------
+    data
+        Long panel, one row per unit and year.
+    outcome, unit, time, cohort
+        Column names; ``cohort`` is the first year of membership (0 or NaN: never).
+    control
+        Clean controls of each sub-experiment: "never" (never-treated units) or "notyet" (also
+        units first treated after the end of the event window, net of anticipation).
+    covariates
+        Not supported (the corrective weights target an unconditional estimand); must be empty.
+    weights
+        Analytic-weight column, constant within unit (population); multiplies the corrective
+        weights and enters the treated and control masses.
+    cluster
+        Cluster column, constant within unit; None clusters by unit.
+    anticipation
+        Periods of anticipation; the reference period is ``-1 - anticipation`` and not-yet-treated
+        controls must be untreated through ``a + hi + anticipation``.
+    unbalanced
+        "balance" drops units not observed every year (reported); "keep" stacks the observed rows
+        (the corrective weights are then computed per sub-experiment and event time).
+    window
+        Event window ``(lo, hi)``, default ``(-5, 5)``. Cohorts whose window
+        ``[a + lo, a + hi]`` is not inside the sample are trimmed and reported in
+        ``info["trimmed_cohorts"]``, as are cohorts without clean controls.
+    bootstrap
+        Not available (analytic CRV1 only); a positive value warns.
+    alpha
+        Level of the t intervals (:math:`G - 1` degrees of freedom).
+    algorithm
+        "auto" (cell tables for balanced panels, stacked rows otherwise), "cells" or "rows"; the
+        two give the same numbers on balanced panels.
+    **ignored
+        Options of other estimators passed by ``finsam_eval.estimate``; ignored.
+
+    Returns
+    -------
+    EstimationResult
+        ``event_study`` has one row per event time in the window, the reference period with
+        estimate 0, NaN standard error and ``reference=True``. ``overall`` is the equally weighted
+        mean of :math:`\\hat\\delta_h` over :math:`h \\ge 0` with standard error
+        :math:`\\sqrt{a'\\hat V a}`. ``event_influence`` holds the unit-level (cluster-level
+        with ``cluster=``) influence functions :math:`\\psi_i = \\sqrt{c}\\, n\\,
+        (\\tilde Z'W\\tilde Z)^{-1} s_i`, with :math:`s_i` unit :math:`i`'s score summed over the
+        sub-experiments it appears in, so that :math:`\\psi'\\psi/n^2 = \\hat V` (CRV1); the
+        reference column is zero. ``unit_labels`` names its rows.
+    """
+    if covariates:
+        raise EstimationInputError("method='stacked' does not take covariates")
+    if algorithm not in ("auto", "cells", "rows"):
+        raise EstimationInputError(f"algorithm must be 'auto', 'cells' or 'rows': {algorithm!r}")
+    ref = -1 - int(anticipation)
+    lo, hi = _validate_window(window, ref)
+    panel = prepare_panel(
+        data,
+        outcome,
+        unit,
+        time,
+        cohort,
+        weights=weights,
+        cluster=cluster,
+        anticipation=anticipation,
+        control=control,
+        unbalanced=unbalanced,
+    )
+    notes = list(panel.warnings)
+    if bootstrap:
+        msg = "method='stacked' has analytic CRV1 variances only; bootstrap is ignored"
+        warnings.warn(msg, UserWarning, stacklevel=2)
+        notes.append(msg)
+    if algorithm == "cells" and not panel.balanced:
+        raise EstimationInputError("algorithm='cells' needs a balanced panel")
+    use_cells = panel.balanced if algorithm == "auto" else algorithm == "cells"
+
+    frame = panel.data
+    unit_code = frame["unit"].to_numpy()
+    first_row = np.flatnonzero(np.r_[True, unit_code[1:] != unit_code[:-1]])
+    cohort_of_unit = frame["cohort"].to_numpy()[first_row]
+    w_unit = frame["weight"].to_numpy()[first_row]
+    cluster_of_unit = frame["cluster"].to_numpy()[first_row]
+    n_units = len(first_row)
+    t_min, t_max = int(panel.times[0]), int(panel.times[-1])
+
+    # ---- sub-experiments: trimming and clean controls ---------------------------------------
+    never = cohort_of_unit == 0
+    kept: list[int] = []
+    trimmed: list[dict[str, Any]] = []
+    members: list[tuple[np.ndarray, np.ndarray]] = []
+    for a in panel.cohorts.tolist():
+        treated = np.flatnonzero((cohort_of_unit == a) & (w_unit > 0))
+        if control == "never":
+            clean = never
+        else:
+            clean = never | (cohort_of_unit - int(anticipation) > a + hi)
+        controls = np.flatnonzero(clean & (w_unit > 0))
+        reason = None
+        if a + lo < t_min or a + hi > t_max:
+            reason = f"event window [{a + lo}, {a + hi}] not inside the sample [{t_min}, {t_max}]"
+        elif len(controls) == 0:
+            reason = f"no clean controls (control={control!r})"
+        elif len(treated) == 0:
+            reason = "no treated unit with positive weight"
+        if reason:
+            trimmed.append({"cohort": a, "n_units": int((cohort_of_unit == a).sum()), "reason": reason})
+            continue
+        kept.append(a)
+        members.append((treated, controls))
+    trimmed_frame = pd.DataFrame(trimmed, columns=["cohort", "n_units", "reason"])
+    if trimmed:
+        msg = (
+            f"{len(trimmed)} cohort(s) trimmed from the stack (window {(lo, hi)}, "
+            f"control={control!r}): {trimmed_frame['cohort'].tolist()}; see info['trimmed_cohorts']"
+        )
+        warnings.warn(msg, UserWarning, stacklevel=2)
+        notes.append(msg)
+    if not kept:
+        raise EstimationInputError(
+            f"every cohort was trimmed for window {(lo, hi)} and control={control!r}:\n"
+            + trimmed_frame.to_string(index=False)
+        )
+
+    event_times = [e for e in range(lo, hi + 1) if e != ref]
+    n_e = hi - lo + 1
+    p = len(event_times)
+    if use_cells:
+        y_matrix = frame["y"].to_numpy().reshape(n_units, len(panel.times))
+        fitted = _fit_cells(y_matrix, w_unit, kept, members, lo, hi, ref, t_min)
+    else:
+        fitted = _fit_rows(frame, w_unit, cohort_of_unit, kept, members, lo, hi, ref)
+    coef, bread_inverse, unit_scores, n_obs, sub_table = fitted
+
+    # ---- CRV1 variance, influence functions -------------------------------------------------
+    n_clusters = int(cluster_of_unit.max()) + 1
+    cluster_scores = group_sums(unit_scores, cluster_of_unit, n_clusters)
+    # sub-experiment × unit effects lie inside unit (and coarser) clusters; sub-experiment ×
+    # period effects do not
+    n_params = n_params_with_fixed_effects(
+        p, [int(sub_table["n_units"].sum()), len(kept) * n_e], [True, False]
+    )
+    factor = small_sample_factor("CRV1", n_obs, n_params, n_clusters)
+    influence_rows = cluster_scores if cluster is not None else unit_scores
+    n_rows = influence_rows.shape[0]
+    psi = np.sqrt(factor) * n_rows * influence_rows @ bread_inverse
+    vcov = psi.T @ psi / n_rows**2
+    se = np.sqrt(np.diag(vcov))
+    df_t = n_clusters - 1
+
+    shown = list(range(lo, hi + 1))
+    column = {e: j for j, e in enumerate(event_times)}
+    est = np.array([coef[column[e]] if e in column else 0.0 for e in shown])
+    err = np.array([se[column[e]] if e in column else np.nan for e in shown])
+    event_study = pd.DataFrame({"event_time": shown, **_t_table(est, err, df_t, alpha)})
+    event_study["reference"] = [e == ref for e in shown]
+    event_influence = np.zeros((n_rows, len(shown)))
+    for j, e in enumerate(shown):
+        if e in column:
+            event_influence[:, j] = psi[:, column[e]]
+    index = pd.Index(event_times, name="event_time")
+    vcov_frame = pd.DataFrame(vcov, index=index, columns=index)
+
+    post = [j for j, e in enumerate(event_times) if e >= 0]
+    a_vec = np.zeros(p)
+    a_vec[post] = 1.0 / len(post)
+    overall_table = _t_table(
+        np.array([a_vec @ coef]), np.array([np.sqrt(a_vec @ vcov @ a_vec)]), df_t, alpha
+    )
+    overall = pd.Series({k: float(v[0]) for k, v in overall_table.items()})
+
+    if cluster is not None:
+        first_of_cluster = np.zeros(n_clusters, dtype=np.int64)
+        first_of_cluster[cluster_of_unit[::-1]] = np.arange(n_units)[::-1]
+        labels = (
+            data[cluster].astype(str).to_numpy()[frame["row"].to_numpy()[first_row]][first_of_cluster]
+        )
+    else:
+        labels = panel.unit_labels
+    info = panel.info()
+    info.update(
+        {
+            "method": "stacked",
+            "control": control,
+            "window": (lo, hi),
+            "reference": ref,
+            "alpha": alpha,
+            "n_obs": n_obs,
+            "n_stacked_obs": n_obs,
+            "n_clusters": n_clusters,
+            "kept_cohorts": kept,
+            "trimmed_cohorts": trimmed_frame,
+            "sub_experiments": sub_table,
+            "overall_event_times": [event_times[j] for j in post],
+            "vcov_type": "CRV1",
+            "n_params": n_params,
+            "small_sample_factor": factor,
+            "df_t": df_t,
+            "algorithm": "cells" if use_cells else "rows",
+            "influence_level": "cluster" if cluster is not None else "unit",
+            "warnings": notes,
+            "ignored_options": sorted(ignored),
+        }
+    )
+    return EstimationResult(
+        method="stacked",
+        event_study=event_study,
+        overall=overall,
+        vcov=vcov_frame,
+        event_influence=event_influence,
+        unit_labels=np.asarray(labels),
+        info=info,
+    )
+
+
+def _interaction_columns(n_e: int, lo: int, ref: int) -> np.ndarray:
+    """(2, n_e, p) table of the raw interaction columns D·1[e = h] by (treated, event time)."""
+    event_times = [e for e in range(lo, lo + n_e) if e != ref]
+    table = np.zeros((2, n_e, len(event_times)))
+    for j, e in enumerate(event_times):
+        table[1, e - lo, j] = 1.0
+    return table
+
+
+def _fit_cells(
+    y_matrix: np.ndarray,
+    w_unit: np.ndarray,
+    kept: list[int],
+    members: list[tuple[np.ndarray, np.ndarray]],
+    lo: int,
+    hi: int,
+    ref: int,
+    t_min: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, pd.DataFrame]:
+    """Balanced panels: moments from (sub-experiment, treated, event time) tables."""
+    n_s, n_e = len(kept), hi - lo + 1
+    mass_treated = np.array([w_unit[t].sum() for t, _ in members])
+    mass_control = np.array([w_unit[c].sum() for _, c in members])
+    q = (mass_treated / mass_treated.sum()) / (mass_control / mass_control.sum())
+    # weighted masses of the (sub-experiment, treated) row groups: controls carry Q
+    cell_mass = np.column_stack([mass_control * q, mass_treated])  # (n_s, 2)
+    raw = _interaction_columns(n_e, lo, ref)
+    p = raw.shape[2]
+    # demeaning the cell table with row factor (s, d) and column factor (s, e), weighted by the
+    # row masses, equals demeaning the stacked rows: the columns are constant within cells and
+    # each sub-experiment is a complete layout with weights constant within unit
+    table = np.broadcast_to(raw, (n_s, 2, n_e, p)).reshape(n_s * 2 * n_e, p)
+    s_idx = np.repeat(np.arange(n_s), 2 * n_e)
+    d_idx = np.tile(np.repeat([0, 1], n_e), n_s)
+    e_idx = np.tile(np.arange(n_e), 2 * n_s)
+    within = demean(
+        table, [s_idx * 2 + d_idx, s_idx * n_e + e_idx], cell_mass.ravel()[s_idx * 2 + d_idx]
+    )
+    a = within.values.reshape(n_s, 2, n_e, p)
+    gram = np.einsum("sd,sdej,sdek->jk", cell_mass, a, a)
+    rhs = np.zeros(p)
+    projections = []
+    for s, (a_year, (treated, controls)) in enumerate(zip(kept, members, strict=True)):
+        cols = slice(a_year + lo - t_min, a_year + hi - t_min + 1)
+        block_t, block_c = y_matrix[treated, cols], y_matrix[controls, cols]
+        w_t, w_c = w_unit[treated], w_unit[controls] * q[s]
+        # weighted column means of y in the sub-experiment: the part of the within transform of y
+        # that survives in A'y once unit means drop out (each row of A sums to zero over e)
+        col_mean = (w_t @ block_t + w_c @ block_c) / (w_t.sum() + w_c.sum())
+        proj_t = (block_t - col_mean) @ a[s, 1]
+        proj_c = (block_c - col_mean) @ a[s, 0]
+        rhs += w_t @ proj_t + w_c @ proj_c
+        projections.append((proj_t, proj_c))
+    bread_inverse = np.linalg.inv(gram)
+    coef = bread_inverse @ rhs
+    unit_scores = np.zeros((len(w_unit), p))
+    for s, (treated, controls) in enumerate(members):
+        proj_t, proj_c = projections[s]
+        # s_i = w_i Σ_e A_e (ỹ_e - A_e'δ): the fitted part is (A'A)δ for every unit of the group
+        fit_t = a[s, 1].T @ (a[s, 1] @ coef)
+        fit_c = a[s, 0].T @ (a[s, 0] @ coef)
+        unit_scores[treated] += w_unit[treated, None] * (proj_t - fit_t)
+        unit_scores[controls] += (w_unit[controls] * q[s])[:, None] * (proj_c - fit_c)
+    n_obs = int(sum(len(t) + len(c) for t, c in members) * n_e)
+    sub_table = pd.DataFrame(
+        {
+            "cohort": kept,
+            "n_treated": [len(t) for t, _ in members],
+            "n_control": [len(c) for _, c in members],
+            "n_units": [len(t) + len(c) for t, c in members],
+            "treated_mass": mass_treated,
+            "control_mass": mass_control,
+            "q_control": q,
+        }
+    )
+    return coef, bread_inverse, unit_scores, n_obs, sub_table
+
+
+def _fit_rows(
+    frame: pd.DataFrame,
+    w_unit: np.ndarray,
+    cohort_of_unit: np.ndarray,
+    kept: list[int],
+    members: list[tuple[np.ndarray, np.ndarray]],
+    lo: int,
+    hi: int,
+    ref: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, pd.DataFrame]:
+    """Any panel: stack the rows and demean the design by alternating projections."""
+    unit_code = frame["unit"].to_numpy()
+    year = frame["time"].to_numpy()
+    n_units = len(w_unit)
+    rows, sub, treated_flag = [], [], []
+    for s, (a_year, (treated, controls)) in enumerate(zip(kept, members, strict=True)):
+        role = np.full(n_units, -1)
+        role[controls] = 0
+        role[treated] = 1
+        r = np.flatnonzero((role[unit_code] >= 0) & (year >= a_year + lo) & (year <= a_year + hi))
+        rows.append(r)
+        sub.append(np.full(len(r), s))
+        treated_flag.append(role[unit_code[r]])
+    r = np.concatenate(rows)
+    s_code = np.concatenate(sub)
+    d = np.concatenate(treated_flag)
+    n_s, n_e = len(kept), hi - lo + 1
+    e = year[r] - np.asarray(kept)[s_code]
+    e_code = e - lo
+    u = unit_code[r]
+    w = w_unit[u]
+    # corrective weights per (sub-experiment, event time), from weighted observation counts
+    cell = (s_code * n_e + e_code) * 2 + d
+    mass = np.bincount(cell, weights=w, minlength=n_s * n_e * 2).reshape(n_s, n_e, 2)
+    total = mass.sum(axis=0)  # (n_e, 2)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        q = (mass[:, :, 1] / total[:, 1]) / (mass[:, :, 0] / total[:, 0])
+    q = np.where(np.isfinite(q), q, 0.0)
+    omega = np.where(d == 1, w, w * q[s_code, e_code])
+    raw = _interaction_columns(n_e, lo, ref)
+    design = raw[d, e_code]
+    p = design.shape[1]
+    keep = omega > 0
+    si_code = np.unique(s_code[keep] * n_units + u[keep], return_inverse=True)[1]
+    st_code = s_code[keep] * n_e + e_code[keep]
+    within = demean(
+        np.column_stack([frame["y"].to_numpy()[r[keep]], design[keep]]),
+        [si_code, st_code],
+        omega[keep],
+    )
+    if not within.converged:
+        raise RuntimeError("alternating projections did not converge")
+    y_t, z_t = within.values[:, 0], within.values[:, 1:]
+    wk = omega[keep]
+    gram = z_t.T @ (z_t * wk[:, None])
+    bread_inverse = np.linalg.inv(gram)
+    coef = bread_inverse @ (z_t.T @ (wk * y_t))
+    resid = y_t - z_t @ coef
+    unit_scores = group_sums(z_t, u[keep], n_units, weights=wk * resid)
+    sub_table = pd.DataFrame(
+        {
+            "cohort": kept,
+            "n_treated": [len(t) for t, _ in members],
+            "n_control": [len(c) for _, c in members],
+            "n_units": [len(t) + len(c) for t, c in members],
+            "treated_mass": [w_unit[t].sum() for t, _ in members],
+            "control_mass": [w_unit[c].sum() for _, c in members],
+            "q_control": [float(np.mean(q[s][mass[s, :, 0] > 0])) for s in range(n_s)],
+        }
+    )
+    return coef, bread_inverse, unit_scores, int(keep.sum()), sub_table

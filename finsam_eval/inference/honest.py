@@ -1,0 +1,742 @@
+"""Honest DiD sensitivity analysis: confidence sets robust to violations of parallel trends.
+
+Rambachan & Roth (2023, "A more credible approach to parallel trends", Review of Economic
+Studies 90(5)) replace exact parallel trends by a restriction ``delta in Delta`` on the
+post-period trend differences ``delta_post`` given the pre-period ones ``delta_pre = beta_pre``,
+and report confidence sets for ``theta = l' tau_post`` that are valid uniformly over ``Delta``:
+
+* relative magnitudes ``Delta^RM(Mbar)``: every post-period first difference of ``delta`` is at
+  most ``Mbar`` times the largest pre-period first difference;
+* smoothness ``Delta^SD(M)``: every second difference of ``delta`` is at most ``M`` in absolute
+  value (``M = 0`` allows exactly linear trends).
+
+Inference uses the conditional and conditional-least-favourable ("C-LF", hybrid) moment-inequality
+tests of Andrews, Roth & Pakes (2023, "Inference for linear conditional moment inequalities",
+Review of Economic Studies 90(6)), inverted over a grid of ``theta``, and for ``Delta^SD`` also the
+optimal fixed-length confidence interval (FLCI; Armstrong & Kolesár 2018, 2020).
+
+Numerical design (why it is fast). For a test of ``E[Y_T - X_T tau] <= 0`` with nuisance
+``tau`` the statistic is the LP ``eta = min {eta : Y_T - X_T tau <= eta * sd}``. By LP duality
+``eta = max_{lambda in P} lambda' Y_T`` with the fixed polytope
+``P = {lambda >= 0 : sd' lambda = 1, X_T' lambda = 0}``, so ``eta`` is the maximum over the
+(few) vertices of ``P``. The vertices are enumerated once per restriction; then the statistic,
+the optimal dual vector, the conditioning interval ``[v_lo, v_up]`` of ARP's dual approach
+(their Appendix D, here in closed form because the dual value is a maximum of affine functions of
+the conditioning scalar) and the least-favourable critical value are matrix products over the
+whole ``theta`` grid and over all simulation draws, without one LP per grid point.
+
+Defaults follow the HonestDiD packages (R, and the Python port ``honestdid``): a grid of 1 000
+points, ``kappa = alpha / 10`` for the hybrid first stage, 1 000 least-favourable draws from
+``numpy.random.RandomState(seed)`` with ``seed = 0`` (the draw is the port's, so results are
+reproducible against it), moments restricted to those involving post periods, and the grid
+``+- 20 sd(theta)`` around 0 for ``Delta^RM``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import warnings
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+from scipy import optimize, stats
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
+    from finsam_eval.estimators.result import EstimationResult
+
+__all__ = ["breakdown_value", "honest_did", "plot_sensitivity"]
+
+RESTRICTIONS = ("relative_magnitude", "smoothness")
+_METHOD_ALIASES = {
+    "c-lf": "C-LF",
+    "hybrid": "C-LF",
+    "lf": "C-LF",
+    "conditional": "Conditional",
+    "arp": "Conditional",
+    "flci": "FLCI",
+}
+_MAX_BASES = 200_000  # vertex enumeration cap: C(m, k+1) candidate bases
+
+
+# --------------------------------------------------------------------------------------------
+# Inputs
+# --------------------------------------------------------------------------------------------
+
+
+def _event_study_inputs(
+    res_or_betahat: EstimationResult | np.ndarray | Sequence[float],
+    sigma: np.ndarray | None,
+    num_pre: int | None,
+    num_post: int | None,
+    reference: int,
+) -> tuple[np.ndarray, np.ndarray, int, int, np.ndarray | None]:
+    """Return betahat, sigma, num_pre, num_post and event times (None for raw input)."""
+    if hasattr(res_or_betahat, "event_study") and hasattr(res_or_betahat, "vcov"):
+        es = res_or_betahat.event_study
+        vcov = res_or_betahat.vcov
+        times = es["event_time"].to_numpy(dtype=int)
+        ref = es.loc[times == reference]
+        if not ref.empty:
+            ref_se = ref["se"].to_numpy(dtype=float)
+            if np.any(np.isfinite(ref_se) & (ref_se > 0)):
+                warnings.warn(
+                    f"event time {reference} has a non-zero standard error: the pre-period "
+                    "coefficients are not relative to a common reference period (a varying base "
+                    "period?). Rambachan & Roth's restrictions assume they are (universal base "
+                    "period); the reference row is dropped.",
+                    stacklevel=3,
+                )
+        keep = (times != reference) & np.isin(times, np.asarray(vcov.index, dtype=int))
+        times = np.sort(times[keep])
+        betahat = es.set_index("event_time").loc[times, "estimate"].to_numpy(dtype=float)
+        sig = vcov.loc[times, times].to_numpy(dtype=float)
+        n_pre = int(np.sum(times < 0))
+        n_post = int(np.sum(times >= 0))
+        if num_pre is not None and num_pre != n_pre or num_post is not None and num_post != n_post:
+            raise ValueError(
+                f"num_pre/num_post ({num_pre}, {num_post}) disagree with the event study "
+                f"({n_pre} pre, {n_post} post periods besides the reference {reference})"
+            )
+        return betahat, sig, n_pre, n_post, times
+    betahat = np.asarray(res_or_betahat, dtype=float).ravel()
+    if sigma is None or num_pre is None:
+        raise ValueError("with a raw betahat, give sigma and num_pre (and num_post)")
+    sig = np.asarray(sigma, dtype=float)
+    n_post = len(betahat) - num_pre if num_post is None else num_post
+    if sig.shape != (len(betahat), len(betahat)) or num_pre + n_post != len(betahat):
+        raise ValueError(
+            f"betahat ({len(betahat)}), sigma {sig.shape} and num_pre + num_post "
+            f"({num_pre} + {n_post}) are not conformable"
+        )
+    return betahat, sig, int(num_pre), int(n_post), None
+
+
+# --------------------------------------------------------------------------------------------
+# Restriction matrices: Delta = {delta : A delta <= d}, delta = (delta_pre, delta_post) without
+# the reference period t = 0 (R&R index the last pre-treatment period as 0).
+# --------------------------------------------------------------------------------------------
+
+
+def _difference_matrix(n_pre: int, n_post: int, order: int) -> np.ndarray:
+    """Rows: differences of ``order`` of the full vector (t = -n_pre..n_post, 0 included)."""
+    n = n_pre + n_post + 1
+    diff = np.diff(np.eye(n), n=order, axis=0)
+    return diff
+
+
+def _sd_constraints(n_pre: int, n_post: int, m: float) -> tuple[np.ndarray, np.ndarray]:
+    """``|second differences of delta| <= M`` with ``delta_0 = 0`` (Delta^SD, R&R eq. 8)."""
+    diff2 = np.delete(_difference_matrix(n_pre, n_post, 2), n_pre, axis=1)
+    a = np.vstack([diff2, -diff2])
+    return a, np.full(a.shape[0], float(m))
+
+
+def _rm_constraints(
+    n_pre: int, n_post: int, mbar: float, s: int, max_positive: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """One piece of Delta^RM(Mbar): the largest pre-period first difference is at ``s``.
+
+    ``Delta^RM(Mbar)`` is the union over ``s in {-(n_pre-1), ..., 0}`` and both signs of
+    ``{|delta_{t+1} - delta_t| <= c_t (delta_{s} - delta_{s-1})}`` with ``c_t = 1`` for
+    pre-period and ``c_t = Mbar`` for post-period differences (R&R section 2.4.1).
+    """
+    diff1 = _difference_matrix(n_pre, n_post, 1)  # rows t = -n_pre .. n_post-1
+    top = diff1[n_pre + s - 1] * (1.0 if max_positive else -1.0)
+    scale = np.r_[np.ones(n_pre), np.full(n_post, float(mbar))][:, None]
+    a = np.vstack([diff1 - scale * top, -diff1 - scale * top])
+    a = a[np.sum(a**2, axis=1) > 1e-10]
+    a = np.delete(a, n_pre, axis=1)
+    return a, np.zeros(a.shape[0])
+
+
+def _post_rows(a: np.ndarray, n_pre: int) -> np.ndarray:
+    """Rows that involve a post-period coefficient (pre-only rows test ``beta_pre`` alone)."""
+    return np.flatnonzero(np.any(a[:, n_pre:] != 0, axis=1))
+
+
+def _gamma_inverse(l_vec: np.ndarray) -> np.ndarray:
+    """Inverse of an invertible matrix whose first row is ``l'`` (reparametrises tau_post).
+
+    The other rows are unit vectors except the one at the first non-zero entry of ``l``; the
+    test does not depend on that choice (it only re-labels the nuisance parameters).
+    """
+    n = len(l_vec)
+    first = int(np.flatnonzero(l_vec)[0])
+    rows = [l_vec] + [np.eye(n)[j] for j in range(n) if j != first]
+    return np.linalg.inv(np.vstack(rows))
+
+
+# --------------------------------------------------------------------------------------------
+# The ARP conditional / hybrid test, vectorised over a grid of theta
+# --------------------------------------------------------------------------------------------
+
+
+def _dual_vertices(sd: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Vertices of ``{lambda >= 0 : sd' lambda = 1, X' lambda = 0}`` (rows of the result).
+
+    A vertex is a basic feasible solution: ``k + 1`` rows ``B`` with ``W_B`` invertible,
+    ``W = [sd, X]``, and ``lambda_B = W_B^{-T} e_1 >= 0``.
+    """
+    m, k = x.shape
+    if k == 0:
+        return np.diag(1.0 / sd)
+    w = np.column_stack([sd, x])
+    n_bases = int(np.prod(np.arange(m - k, m + 1, dtype=float)) / np.prod(np.arange(1, k + 2)))
+    if n_bases > _MAX_BASES:
+        raise ValueError(f"too many candidate bases ({n_bases}) for vertex enumeration")
+    bases = np.array(list(itertools.combinations(range(m), k + 1)))
+    wb = w[bases]  # (n_bases, k+1, k+1)
+    det = np.linalg.det(wb)
+    scale = np.prod(np.linalg.norm(wb, axis=2), axis=1)
+    ok = np.abs(det) > 1e-10 * scale
+    bases, wb = bases[ok], wb[ok]
+    e1 = np.zeros((len(bases), k + 1, 1))
+    e1[:, 0, 0] = 1.0
+    lam_b = np.linalg.solve(np.transpose(wb, (0, 2, 1)), e1)[..., 0]
+    feasible = np.all(lam_b >= -1e-10, axis=1)
+    lam = np.zeros((int(feasible.sum()), m))
+    np.put_along_axis(lam, bases[feasible], np.clip(lam_b[feasible], 0.0, None), axis=1)
+    # degenerate vertices are reached from several bases
+    return np.unique(np.round(lam, 12), axis=0)
+
+
+def _lf_critical_value(
+    vertices: np.ndarray, sigma_y: np.ndarray, kappa: float, sims: int, seed: int
+) -> float:
+    """Least-favourable critical value: the ``1 - kappa`` quantile of ``eta`` at ``E[Y] = 0``.
+
+    ``eta(xi) = max_v v' xi`` over the dual vertices, ``xi ~ N(0, Sigma_Y)`` (ARP section 6.2).
+    """
+    # legacy RandomState on purpose: the same draws as the honestdid port, hence comparable CIs
+    rng = np.random.RandomState(seed)  # noqa: NPY002
+    xi = rng.multivariate_normal(np.zeros(sigma_y.shape[0]), sigma_y, size=sims)
+    eta = (xi @ vertices.T).max(axis=1)
+    return float(np.quantile(eta, 1 - kappa))
+
+
+def _truncnorm_quantile(p: float, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """Quantile ``p`` of N(0, 1) truncated to ``[lo, hi]``; ``lo`` where the interval is empty."""
+    lo = np.asarray(lo, dtype=float)
+    hi = np.asarray(hi, dtype=float)
+    out = lo.copy()
+    ok = lo < hi
+    if np.any(ok):
+        with np.errstate(all="ignore"):
+            out[ok] = stats.truncnorm.ppf(p, lo[ok], hi[ok])
+    return out
+
+
+def _arp_accept(
+    y0: np.ndarray,
+    a1: np.ndarray,
+    x: np.ndarray,
+    sigma_y: np.ndarray,
+    theta: np.ndarray,
+    alpha: float,
+    hybrid: str,
+    kappa: float,
+    sims: int,
+    seed: int,
+    floor: np.ndarray | None = None,
+) -> np.ndarray:
+    """Accept indicator of the ARP test of ``E[y0 - a1 theta - X tau] <= 0`` on a theta grid.
+
+    Parameters
+    ----------
+    y0, a1
+        Moments at ``theta = 0`` (``A betahat - d``) and their slope in ``theta``.
+    x
+        Nuisance design (m × k), possibly with ``k = 0``.
+    sigma_y
+        Covariance of ``y0``.
+    hybrid
+        "ARP" (conditional test) or "LF" (conditional-least-favourable hybrid, size
+        ``(alpha - kappa) / (1 - kappa)`` in the second stage).
+    floor
+        Per-vertex lower bound of the critical value in units of ``eta`` (0 by default). The
+        no-nuisance test of HonestDiD floors the critical value of ``A beta`` rather than of the
+        moment ``A beta - d``, i.e. at ``-d_i / sd_i``; passing that reproduces it.
+    """
+    sd = np.sqrt(np.diag(sigma_y))
+    vertices = _dual_vertices(sd, x)
+    y = y0[:, None] - a1[:, None] * theta[None, :]  # (m, G)
+    values = vertices @ y  # (n_v, G)
+    best = np.argmax(values, axis=0)
+    grid = np.arange(len(theta))
+    eta = values[best, grid]
+
+    if hybrid == "LF":
+        lf_cv = _lf_critical_value(vertices, sigma_y, kappa, sims, seed)
+        size = (alpha - kappa) / (1 - kappa)
+    else:
+        lf_cv = np.inf
+        size = alpha
+
+    # Conditioning event: the optimal vertex gamma stays optimal when only c = gamma'y moves
+    # along y = s + b c, b = Sigma gamma / gamma' Sigma gamma; with a_j = v_j's and
+    # b_j = v_j'b that is a_j + b_j c <= c for every vertex j.
+    cross = vertices @ sigma_y @ vertices.T  # (n_v, n_v)
+    var_b = cross[best, best]
+    b = cross[:, best] / np.where(var_b > 0, var_b, 1.0)  # (n_v, G)
+    a = values - b * eta[None, :]
+    denom = 1.0 - b
+    with np.errstate(divide="ignore", invalid="ignore"):
+        bound = a / denom
+    vlo = np.where(denom > 1e-12, bound, -np.inf).max(axis=0)
+    vup = np.where(denom < -1e-12, bound, np.inf).min(axis=0)
+
+    sigma_b = np.sqrt(np.where(var_b > 0, var_b, 1.0))
+    stat = eta / sigma_b
+    zlo = vlo / sigma_b
+    zup = np.minimum(vup, lf_cv) / sigma_b
+    crit = _truncnorm_quantile(1 - size, zlo, zup)
+    low = np.zeros_like(crit) if floor is None else floor[best] / sigma_b
+    crit = np.maximum(low, crit)
+    reject = stat > crit
+    # outside its own truncation interval only through rounding: HonestDiD does not reject
+    reject &= (zlo <= stat) & (stat <= zup)
+    reject |= eta > lf_cv
+    degenerate = var_b < np.finfo(float).eps
+    reject = np.where(degenerate, eta > 0, reject)
+    return ~reject
+
+
+def _conditional_accept(
+    betahat: np.ndarray,
+    sigma: np.ndarray,
+    n_pre: int,
+    n_post: int,
+    a: np.ndarray,
+    d: np.ndarray,
+    rows: np.ndarray,
+    l_vec: np.ndarray,
+    theta: np.ndarray,
+    alpha: float,
+    hybrid: str,
+    kappa: float,
+    sims: int,
+    seed: int,
+) -> np.ndarray:
+    """Test ``theta`` in the identified set for ``Delta = {A delta <= d}`` (R&R section 3).
+
+    ``A delta - d = A beta - d - A_post tau_post <= 0`` with ``tau_post = Gamma^{-1}(theta, t)``;
+    ``t`` (the post-period effects other than ``l' tau``) is the nuisance parameter.
+    """
+    a, d = a[rows], d[rows]
+    post = a[:, n_pre:] @ _gamma_inverse(l_vec)
+    y0 = a @ betahat - d
+    sigma_y = a @ sigma @ a.T
+    # Without nuisance parameters HonestDiD floors the critical value of the normalised
+    # A beta (not of A beta - d) at 0: for vertex e_i / sd_i that is -d_i / sd_i in eta units.
+    floor = -d / np.sqrt(np.diag(sigma_y)) if n_post == 1 else None
+    return _arp_accept(
+        y0, post[:, 0], post[:, 1:], sigma_y, theta, alpha, hybrid, kappa, sims, seed, floor
+    )
+
+
+def _grid_interval(theta: np.ndarray, accept: np.ndarray, what: str) -> tuple[float, float]:
+    """Smallest and largest accepted grid point (HonestDiD's reading of the grid)."""
+    if not accept.any():
+        return np.nan, np.nan
+    if accept[0] or accept[-1]:
+        warnings.warn(
+            f"{what}: the confidence set is open at an end of the theta grid "
+            f"[{theta[0]:.4g}, {theta[-1]:.4g}]; widen grid_lb/grid_ub",
+            stacklevel=4,
+        )
+    idx = np.flatnonzero(accept)
+    return float(theta[idx[0]]), float(theta[idx[-1]])
+
+
+def _identified_bound_sd(n_pre: int, n_post: int, m: float, l_vec: np.ndarray) -> float:
+    """``max l' delta_post`` over Delta^SD(M) with ``delta_pre = 0`` (half the ID set width)."""
+    a, d = _sd_constraints(n_pre, n_post, m)
+    cost = -np.r_[np.zeros(n_pre), l_vec]
+    bounds = [(0.0, 0.0)] * n_pre + [(None, None)] * n_post
+    sol = optimize.linprog(cost, A_ub=a, b_ub=d, bounds=bounds, method="highs")
+    return float(-sol.fun) if sol.success else 0.0
+
+
+# --------------------------------------------------------------------------------------------
+# FLCI for Delta^SD(M)
+# --------------------------------------------------------------------------------------------
+
+
+def _flci(
+    betahat: np.ndarray,
+    sigma: np.ndarray,
+    n_pre: int,
+    n_post: int,
+    l_vec: np.ndarray,
+    m: float,
+    alpha: float,
+) -> tuple[float, float]:
+    """Optimal fixed-length CI for ``theta = l' tau_post`` under Delta^SD(M).
+
+    Affine estimators ``v' betahat`` with ``v = (v_pre, l)``. Their worst-case bias over
+    ``{|D delta| <= M}`` (``D`` second differences) is, by LP duality,
+    ``M * min {||mu||_1 : D' mu = v}``, finite iff ``v`` is orthogonal to linear trends. The
+    half-length is ``cv_alpha(bias / h) * h`` with ``h = sd(v' betahat)`` and ``cv_alpha(b)`` the
+    ``1 - alpha`` quantile of ``|N(b, 1)|`` (Armstrong & Kolesár 2018; R&R section 4.1). We
+    minimise it over ``h`` between the smallest achievable ``h`` and the ``h`` of the
+    bias-minimising estimator; for each ``h`` the bias is a convex programme (SLSQP).
+
+    Returns
+    -------
+    estimate, half_length
+    """
+    t_pre = np.arange(-n_pre, 0, dtype=float)
+    t_post = np.arange(1, n_post + 1, dtype=float)
+    s_pp = sigma[:n_pre, :n_pre]
+    s_pq = sigma[:n_pre, n_pre:] @ l_vec
+    s_qq = float(l_vec @ sigma[n_pre:, n_pre:] @ l_vec)
+    target = -float(t_post @ l_vec)  # t_pre' v_pre must equal this (no linear-trend bias)
+
+    def variance(v_pre: np.ndarray) -> float:
+        return float(v_pre @ s_pp @ v_pre + 2 * v_pre @ s_pq + s_qq)
+
+    # smallest variance: equality-constrained QP, solved from its KKT system
+    kkt = np.block([[2 * s_pp, t_pre[:, None]], [t_pre[None, :], np.zeros((1, 1))]])
+    v_min = np.linalg.lstsq(kkt, np.r_[-2 * s_pq, target], rcond=None)[0][:n_pre]
+    h_min = np.sqrt(max(variance(v_min), 0.0))
+    z = stats.norm.ppf(1 - alpha / 2)
+    if m <= 0:
+        est = float(v_min @ betahat[:n_pre] + l_vec @ betahat[n_pre:])
+        return est, float(z * h_min)
+
+    # bias-minimising estimator: all pre-period weight on t = -1
+    v_bias = np.zeros(n_pre)
+    v_bias[-1] = -target
+    h_max = np.sqrt(max(variance(v_bias), 0.0))
+
+    diff2 = np.delete(_difference_matrix(n_pre, n_post, 2), n_pre, axis=1)
+    d_pre, d_post = diff2[:, :n_pre], diff2[:, n_pre:]
+    n_mu = diff2.shape[0]
+    mu0 = np.linalg.lstsq(diff2.T, np.r_[v_min, l_vec], rcond=None)[0]
+    start = np.r_[np.clip(mu0, 0, None), np.clip(-mu0, 0, None)]
+
+    def split(x: np.ndarray) -> np.ndarray:
+        return x[:n_mu] - x[n_mu:]
+
+    def min_bias(h: float) -> tuple[float, np.ndarray]:
+        cons = [
+            {
+                "type": "eq",
+                "fun": lambda x: d_post.T @ split(x) - l_vec,
+                "jac": lambda x: np.hstack([d_post.T, -d_post.T]),
+            },
+            {
+                "type": "ineq",
+                "fun": lambda x: h**2 - variance(d_pre.T @ split(x)),
+                "jac": lambda x: -np.r_[g := 2 * d_pre @ (s_pp @ (d_pre.T @ split(x)) + s_pq), -g],
+            },
+        ]
+        sol = optimize.minimize(
+            lambda x: x.sum(),
+            start,
+            jac=lambda x: np.ones_like(x),
+            bounds=[(0, None)] * (2 * n_mu),
+            constraints=cons,
+            method="SLSQP",
+            options={"ftol": 1e-12, "maxiter": 500},
+        )
+        return float(sol.x.sum()), d_pre.T @ split(sol.x)
+
+    def half_length(h: float) -> float:
+        bias = m * min_bias(h)[0]
+        return float(stats.foldnorm.ppf(1 - alpha, bias / h) * h)
+
+    if h_max - h_min <= 1e-12 * max(h_max, 1.0):
+        h_star = h_max
+    else:
+        h_star = optimize.minimize_scalar(
+            half_length,
+            bounds=(h_min, h_max),
+            method="bounded",
+            options={"xatol": 1e-7 * (h_max - h_min)},
+        ).x
+    bias, v_pre = min_bias(h_star)
+    v_pre = v_pre if np.isfinite(bias) else v_bias
+    h = np.sqrt(max(variance(v_pre), 0.0))
+    est = float(v_pre @ betahat[:n_pre] + l_vec @ betahat[n_pre:])
+    return est, float(stats.foldnorm.ppf(1 - alpha, m * bias / h) * h)
+
+
+# --------------------------------------------------------------------------------------------
+# Public API
+# --------------------------------------------------------------------------------------------
+
+
+def _resolve_method(restriction: str, method: str | None) -> str:
+    if restriction not in RESTRICTIONS:
+        raise ValueError(f"restriction must be one of {RESTRICTIONS}, got {restriction!r}")
+    if method is None:
+        return "C-LF" if restriction == "relative_magnitude" else "FLCI"
+    key = _METHOD_ALIASES.get(method.lower())
+    if key is None:
+        raise ValueError(f"method must be one of C-LF (hybrid), Conditional, FLCI; got {method!r}")
+    if key == "FLCI" and restriction != "smoothness":
+        raise ValueError("the FLCI is only available for restriction='smoothness'")
+    return key
+
+
+def _robust_ci(
+    betahat: np.ndarray,
+    sigma: np.ndarray,
+    n_pre: int,
+    n_post: int,
+    restriction: str,
+    m: float,
+    method: str,
+    alpha: float,
+    l_vec: np.ndarray,
+    grid_points: int,
+    grid_lb: float | None,
+    grid_ub: float | None,
+    kappa: float,
+    sims: int,
+    seed: int,
+) -> tuple[float, float]:
+    """The robust confidence interval for one value of M (or Mbar)."""
+    sd_theta = float(np.sqrt(l_vec @ sigma[n_pre:, n_pre:] @ l_vec))
+    if method == "FLCI":
+        est, half = _flci(betahat, sigma, n_pre, n_post, l_vec, m, alpha)
+        return est - half, est + half
+    hybrid = "LF" if method == "C-LF" else "ARP"
+    opts = {"alpha": alpha, "hybrid": hybrid, "kappa": kappa, "sims": sims, "seed": seed}
+    if restriction == "smoothness":
+        width = _identified_bound_sd(n_pre, n_post, m, l_vec)
+        lb = -width - 20 * sd_theta if grid_lb is None else grid_lb
+        ub = width + 20 * sd_theta if grid_ub is None else grid_ub
+        theta = np.linspace(lb, ub, grid_points)
+        a, d = _sd_constraints(n_pre, n_post, m)
+        rows = _post_rows(a, n_pre) if n_post > 1 else np.arange(a.shape[0])
+        accept = _conditional_accept(
+            betahat, sigma, n_pre, n_post, a, d, rows, l_vec, theta, **opts
+        )
+        return _grid_interval(theta, accept, f"Delta^SD(M={m:g})")
+    if n_pre < 1:
+        raise ValueError("relative magnitudes need at least one pre-period coefficient")
+    lb = -20 * sd_theta if grid_lb is None else grid_lb
+    ub = 20 * sd_theta if grid_ub is None else grid_ub
+    theta = np.linspace(lb, ub, grid_points)
+    accept = np.zeros(grid_points, dtype=bool)
+    # Delta^RM(Mbar) is a union: the confidence set is the union of the pieces' sets
+    for s in range(-(n_pre - 1), 1):
+        for max_positive in (True, False):
+            a, d = _rm_constraints(n_pre, n_post, m, s, max_positive)
+            rows = _post_rows(a, n_pre)
+            accept |= _conditional_accept(
+                betahat, sigma, n_pre, n_post, a, d, rows, l_vec, theta, **opts
+            )
+    return _grid_interval(theta, accept, f"Delta^RM(Mbar={m:g})")
+
+
+def honest_did(
+    res_or_betahat: EstimationResult | np.ndarray | Sequence[float],
+    sigma: np.ndarray | None = None,
+    num_pre: int | None = None,
+    num_post: int | None = None,
+    restriction: str = "relative_magnitude",
+    m: Sequence[float] | np.ndarray | None = None,
+    method: str | None = None,
+    alpha: float = 0.05,
+    l_vec: Sequence[float] | np.ndarray | None = None,
+    *,
+    reference: int = -1,
+    grid_points: int = 1000,
+    grid_lb: float | None = None,
+    grid_ub: float | None = None,
+    kappa: float | None = None,
+    sims: int = 1000,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Sensitivity of an event-study effect to violations of parallel trends.
+
+    Robust confidence sets for ``theta = l' tau_post`` under Rambachan & Roth's (2023)
+    restrictions on the differential trend ``delta``, for each value in ``m``:
+
+    * ``restriction="relative_magnitude"``: ``Delta^RM(Mbar) = {delta : |delta_{t+1} - delta_t|
+      <= Mbar * max_{s<0} |delta_{s+1} - delta_s| for all t >= 0}``; default method "C-LF".
+    * ``restriction="smoothness"``: ``Delta^SD(M) = {delta : |(delta_{t+1} - delta_t) -
+      (delta_t - delta_{t-1})| <= M for all t}``; default method "FLCI".
+
+    Methods: "C-LF" (alias "hybrid": the conditional-least-favourable hybrid test of Andrews,
+    Roth & Pakes 2023 with first-stage size ``kappa``), "Conditional" (the ARP conditional test),
+    "FLCI" (optimal fixed-length interval; smoothness only). Test-based sets are read off a grid
+    of ``grid_points`` values of ``theta`` (their ends are grid points).
+
+    Parameters
+    ----------
+    res_or_betahat
+        An ``EstimationResult`` (its ``event_study`` estimates and ``vcov``, without the reference
+        period ``reference``; event times < 0 are pre-periods) or the coefficient vector
+        ``(beta_pre, beta_post)`` ordered in time, without the reference period.
+    sigma, num_pre, num_post
+        Covariance of ``betahat`` and the numbers of pre and post coefficients (raw input only).
+    m
+        Values of ``Mbar`` (default 0, 0.5, ..., 2) or ``M`` (default six values from 0 to the
+        standard error of ``l' beta_post``).
+    l_vec
+        Weights on the post-period effects; default the first post period (``e_1``). Use
+        ``np.full(n_post, 1 / n_post)`` for the average effect.
+    kappa
+        First-stage size of the hybrid test, default ``alpha / 10``.
+    sims, seed
+        Least-favourable critical value: number of normal draws and their seed.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``restriction``, ``m``, ``method``, ``ci_lower``, ``ci_upper``; the first row is
+        the original (parallel-trends) interval ``l' beta_post +- z sd`` with ``m`` NaN.
+        ``attrs["breakdown"]`` is the smallest ``m`` of the grid whose interval contains 0 (NaN if
+        none does; :func:`breakdown_value` refines it by bisection).
+
+    References
+    ----------
+    Rambachan, A. & Roth, J. (2023). A more credible approach to parallel trends. Review of
+    Economic Studies 90(5), 2555-2591.
+    Andrews, I., Roth, J. & Pakes, A. (2023). Inference for linear conditional moment
+    inequalities. Review of Economic Studies 90(6), 2763-2791.
+    Armstrong, T. & Kolesár, M. (2018). Optimal inference in a class of regression models.
+    Econometrica 86(2), 655-683.
+    """
+    betahat, sig, n_pre, n_post, _ = _event_study_inputs(
+        res_or_betahat, sigma, num_pre, num_post, reference
+    )
+    if n_post < 1:
+        raise ValueError("no post-period coefficients")
+    method_key = _resolve_method(restriction, method)
+    lv = np.zeros(n_post) if l_vec is None else np.asarray(l_vec, dtype=float).ravel()
+    if l_vec is None:
+        lv[0] = 1.0
+    if len(lv) != n_post:
+        raise ValueError(f"l_vec has length {len(lv)}, expected {n_post} post periods")
+    sd_theta = float(np.sqrt(lv @ sig[n_pre:, n_pre:] @ lv))
+    if m is None:
+        m = (
+            np.arange(0, 2.01, 0.5)
+            if restriction == "relative_magnitude"
+            else np.linspace(0, sd_theta, 6)
+        )
+    m_values = np.asarray(m, dtype=float).ravel()
+    kappa = alpha / 10 if kappa is None else kappa
+
+    est = float(lv @ betahat[n_pre:])
+    z = stats.norm.ppf(1 - alpha / 2)
+    rows: list[dict[str, Any]] = [
+        {
+            "restriction": "none",
+            "m": np.nan,
+            "method": "Original",
+            "ci_lower": est - z * sd_theta,
+            "ci_upper": est + z * sd_theta,
+        }
+    ]
+    for value in m_values:
+        lo, hi = _robust_ci(
+            betahat, sig, n_pre, n_post, restriction, float(value), method_key, alpha, lv,
+            grid_points, grid_lb, grid_ub, kappa, sims, seed,
+        )  # fmt: skip
+        rows.append(
+            {
+                "restriction": restriction,
+                "m": float(value),
+                "method": method_key,
+                "ci_lower": lo,
+                "ci_upper": hi,
+            }
+        )
+    out = pd.DataFrame(rows)
+    robust = out.iloc[1:]
+    covers = (robust["ci_lower"] <= 0) & (robust["ci_upper"] >= 0)
+    out.attrs["breakdown"] = float(robust.loc[covers, "m"].min()) if covers.any() else np.nan
+    return out
+
+
+def breakdown_value(
+    res_or_betahat: EstimationResult | np.ndarray | Sequence[float],
+    sigma: np.ndarray | None = None,
+    num_pre: int | None = None,
+    num_post: int | None = None,
+    restriction: str = "relative_magnitude",
+    method: str | None = None,
+    alpha: float = 0.05,
+    l_vec: Sequence[float] | np.ndarray | None = None,
+    *,
+    m_max: float | None = None,
+    tol: float = 1e-3,
+    **options: Any,
+) -> float:
+    """Smallest ``Mbar`` (or ``M``) at which the robust interval contains 0.
+
+    The sets ``Delta(M)`` are nested in ``M``, so the robust intervals widen with ``M`` and the
+    breakdown value is found by bisection on ``[0, m_max]`` to absolute tolerance ``tol``
+    (R&R section 5). Returns 0 when the interval at ``M = 0`` already contains 0, and ``inf``
+    when the interval at ``m_max`` (default 10 for ``Mbar``, 10 sd of the effect for ``M``)
+    does not. ``options`` are passed to :func:`honest_did`.
+    """
+
+    def covers(value: float) -> bool:
+        table = honest_did(
+            res_or_betahat, sigma, num_pre, num_post, restriction, [value], method, alpha,
+            l_vec, **options,
+        )  # fmt: skip
+        lo, hi = table.iloc[1][["ci_lower", "ci_upper"]]
+        return bool(lo <= 0 <= hi)
+
+    if m_max is None:
+        if restriction == "relative_magnitude":
+            m_max = 10.0
+        else:
+            table = honest_did(
+                res_or_betahat, sigma, num_pre, num_post, restriction, [0.0], method, alpha,
+                l_vec, **options,
+            )  # fmt: skip
+            original = table.iloc[0]
+            m_max = 10 * (original["ci_upper"] - original["ci_lower"]) / 3.92
+    if covers(0.0):
+        return 0.0
+    if not covers(m_max):
+        return np.inf
+    lo, hi = 0.0, float(m_max)
+    while hi - lo > tol:
+        mid = 0.5 * (lo + hi)
+        lo, hi = (lo, mid) if covers(mid) else (mid, hi)
+    return hi
+
+
+def plot_sensitivity(table: pd.DataFrame, ax: Axes | None = None, **kwargs: Any) -> Axes:
+    """Sensitivity plot: robust intervals against ``M`` (or ``Mbar``), the original at the left.
+
+    ``table`` is the output of :func:`honest_did`.
+    """
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 4))
+    robust = table[table["method"] != "Original"]
+    original = table[table["method"] == "Original"]
+    m_values = robust["m"].to_numpy(dtype=float)
+    step = np.diff(m_values).min() if len(m_values) > 1 else 1.0
+    x_orig = m_values.min() - step if len(m_values) else 0.0
+    for x, frame, color, label in (
+        (np.full(len(original), x_orig), original, "black", "Original"),
+        (m_values, robust, kwargs.pop("color", "C0"), str(robust["method"].iloc[0])),
+    ):
+        if frame.empty:
+            continue
+        mid = 0.5 * (frame["ci_lower"] + frame["ci_upper"]).to_numpy(dtype=float)
+        half = 0.5 * (frame["ci_upper"] - frame["ci_lower"]).to_numpy(dtype=float)
+        ax.errorbar(x, mid, yerr=half, fmt="none", capsize=4, color=color, label=label, **kwargs)
+    ax.axhline(0.0, color="grey", linewidth=0.8)
+    restriction = str(robust["restriction"].iloc[0]) if not robust.empty else ""
+    ax.set_xlabel("Mbar" if restriction == "relative_magnitude" else "M")
+    ax.set_ylabel("Robust confidence interval")
+    ax.legend()
+    return ax

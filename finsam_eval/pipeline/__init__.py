@@ -1,0 +1,14 @@
+"""Pipeline layer: an analysis configuration → every estimate, table, figure and the report."""
+
+from finsam_eval.pipeline.config import AnalysisConfig, ConfigError, load_config
+from finsam_eval.pipeline.run import estimate_all, joint_draws, load_panel_for, run_analysis
+
+__all__ = [
+    "AnalysisConfig",
+    "ConfigError",
+    "estimate_all",
+    "joint_draws",
+    "load_config",
+    "load_panel_for",
+    "run_analysis",
+]

@@ -1,0 +1,254 @@
+"""Analysis configuration (TOML) for an ISF-style evaluation, validated before anything runs.
+
+A configuration names the data, the populations × outcomes, the estimators and the inference.
+Without a file the default is the ISF 2019 design on the bundled synthetic data::
+
+    [data]
+    source = "synthetic"          # or a path to a built panel (CSV or parquet)
+    seed = 20190601               # synthetic data seed
+
+    [design]
+    populations = ["alla", "kvinnor", "man", "unga", "aldre"]
+    outcomes = "isf"              # every outcome ISF defined for each population, or a list
+    methods = ["twfe", "cs", "sa", "imputation"]
+    control = "notyet"            # "never" or "notyet"
+    window = [-5, 6]              # event-time window (TWFE bins its end points)
+    event_times = [0, 6]          # follow-up years reported in the ISF tables
+    weights = false               # true: weight kommuner by population (the denominator)
+    cluster = "kommun"            # "kommun", "forbund" or "lan"
+    anticipation = 0
+    base_period = "varying"
+    est_method = "dr"
+
+    [inference]
+    bootstrap = 999
+    alpha = 0.05
+    adjust = "romano_wolf"        # "romano_wolf", "holm", "bonferroni", "bh" or "none"
+    family = "population"         # family for error control: "population", "outcome", "all"
+    seed = 1
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tomllib
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from finsam_eval.panel.populations import OUTCOMES, POPULATIONS
+
+__all__ = ["AnalysisConfig", "ConfigError", "load_config"]
+
+CLUSTERS = {"kommun": "cluster_kommun", "forbund": "cluster_forbund", "lan": "cluster_lan"}
+ADJUSTMENTS = ("romano_wolf", "holm", "bonferroni", "bh", "none")
+FAMILIES = ("population", "outcome", "all")
+
+
+class ConfigError(ValueError):
+    """An analysis configuration that cannot run; the message says which entry and why."""
+
+
+@dataclass
+class AnalysisConfig:
+    """A validated analysis configuration (see the module docstring for the TOML layout)."""
+
+    source: str = "synthetic"
+    seed: int = 20190601
+    populations: list[str] = field(default_factory=lambda: list(POPULATIONS))
+    outcomes: str | list[str] = "isf"
+    methods: list[str] = field(default_factory=lambda: ["twfe", "cs", "sa", "imputation"])
+    control: str = "notyet"
+    window: tuple[int, int] = (-5, 6)
+    event_times: tuple[int, int] = (0, 6)
+    weights: bool = False
+    cluster: str = "kommun"
+    anticipation: int = 0
+    base_period: str = "varying"
+    est_method: str = "dr"
+    bootstrap: int = 999
+    alpha: float = 0.05
+    adjust: str = "romano_wolf"
+    family: str = "population"
+    inference_seed: int = 1
+    text: str = ""
+
+    def series(self) -> list[tuple[str, str]]:
+        """(population, outcome) pairs to estimate, in ISF order."""
+        pairs = []
+        for population in self.populations:
+            defined = POPULATIONS[population].outcomes
+            wanted = defined if self.outcomes == "isf" else self.outcomes
+            pairs.extend((population, o) for o in OUTCOMES if o in wanted and o in defined)
+        return pairs
+
+    @property
+    def cluster_column(self) -> str:
+        return CLUSTERS[self.cluster]
+
+    @property
+    def hash(self) -> str:
+        """SHA-256 of the canonical configuration (not of the file's formatting)."""
+        canonical = repr(sorted((k, v) for k, v in asdict(self).items() if k != "text"))
+        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out.pop("text")
+        out["window"] = list(self.window)
+        out["event_times"] = list(self.event_times)
+        return out
+
+    def validate(self, available_methods: list[str] | None = None) -> None:
+        """Raise ConfigError naming the first problem found with every entry checked."""
+        problems: list[str] = []
+        unknown = [p for p in self.populations if p not in POPULATIONS]
+        if unknown:
+            problems.append(f"unknown population(s) {unknown}; known: {list(POPULATIONS)}")
+        if self.outcomes != "isf":
+            if isinstance(self.outcomes, str):
+                problems.append(f"design.outcomes must be 'isf' or a list, got {self.outcomes!r}")
+            else:
+                bad = [o for o in self.outcomes if o not in OUTCOMES]
+                if bad:
+                    problems.append(f"unknown outcome(s) {bad}; known: {list(OUTCOMES)}")
+                undefined = [
+                    (p, o)
+                    for p in self.populations
+                    if p in POPULATIONS
+                    for o in self.outcomes
+                    if o in OUTCOMES and o not in POPULATIONS[p].outcomes
+                ]
+                if undefined:
+                    problems.append(
+                        "combinations the ISF design does not define (uvas only for unga; "
+                        f'studier not for aldre): {undefined}; use outcomes = "isf" for every '
+                        "defined combination"
+                    )
+        if available_methods is not None:
+            bad = [m for m in self.methods if m not in available_methods]
+            if bad:
+                problems.append(f"unknown method(s) {bad}; available: {available_methods}")
+        if not self.methods:
+            problems.append("design.methods is empty")
+        if self.control not in ("never", "notyet"):
+            problems.append(f"design.control must be 'never' or 'notyet', got {self.control!r}")
+        if self.cluster not in CLUSTERS:
+            problems.append(f"design.cluster must be one of {list(CLUSTERS)}, got {self.cluster!r}")
+        lo, hi = self.window
+        if not lo < 0 <= hi:
+            problems.append(f"design.window must satisfy lo < 0 <= hi, got {list(self.window)}")
+        first, last = self.event_times
+        if not 0 <= first <= last <= hi:
+            problems.append(
+                f"design.event_times {list(self.event_times)} must lie within 0..window end {hi}"
+            )
+        if self.adjust not in ADJUSTMENTS:
+            problems.append(f"inference.adjust must be one of {ADJUSTMENTS}, got {self.adjust!r}")
+        if self.family not in FAMILIES:
+            problems.append(f"inference.family must be one of {FAMILIES}, got {self.family!r}")
+        if self.adjust == "romano_wolf" and self.bootstrap < 99:
+            problems.append("inference.adjust = 'romano_wolf' needs inference.bootstrap >= 99")
+        if not 0 < self.alpha < 1:
+            problems.append(f"inference.alpha must be in (0, 1), got {self.alpha}")
+        if problems:
+            raise ConfigError("invalid analysis configuration:\n- " + "\n- ".join(problems))
+
+    def check_window(self, years: list[int] | range, cohorts: list[int]) -> None:
+        """Raise if the event-time window is longer than the data allow."""
+        first, last = min(years), max(years)
+        treated = [g for g in cohorts if g > 0]
+        if not treated:
+            raise ConfigError("the data have no treated kommuner (every cohort is 0)")
+        longest_pre = max(g - first for g in treated)
+        longest_post = max(last - g for g in treated)
+        lo, hi = self.window
+        if -lo > longest_pre or hi > longest_post:
+            raise ConfigError(
+                f"design.window {list(self.window)} is longer than the data allow: with years "
+                f"{first}–{last} and cohorts {min(treated)}–{max(treated)} event times run from "
+                f"{-longest_pre} to {longest_post}"
+            )
+
+
+_SECTIONS = {
+    "data": {"source": "source", "seed": "seed"},
+    "design": {
+        "populations": "populations",
+        "outcomes": "outcomes",
+        "methods": "methods",
+        "control": "control",
+        "window": "window",
+        "event_times": "event_times",
+        "weights": "weights",
+        "cluster": "cluster",
+        "anticipation": "anticipation",
+        "base_period": "base_period",
+        "est_method": "est_method",
+    },
+    "inference": {
+        "bootstrap": "bootstrap",
+        "alpha": "alpha",
+        "adjust": "adjust",
+        "family": "family",
+        "seed": "inference_seed",
+    },
+}
+
+
+def load_config(path: str | Path | None = None, text: str | None = None) -> AnalysisConfig:
+    """Read and validate an analysis configuration.
+
+    Parameters
+    ----------
+    path
+        A TOML file; None (and no ``text``) gives the default ISF 2019 design.
+    text
+        TOML text instead of a file.
+
+    Raises
+    ------
+    ConfigError
+        On unknown sections or keys, wrong types, or invalid values.
+    """
+    if path is not None:
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except OSError as error:
+            raise ConfigError(f"cannot read configuration {path}: {error}") from error
+    text = text or ""
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"configuration is not valid TOML: {error}") from error
+    values: dict[str, Any] = {}
+    for section, entries in raw.items():
+        if section not in _SECTIONS or not isinstance(entries, dict):
+            raise ConfigError(
+                f"unknown configuration section [{section}]; known: {list(_SECTIONS)}"
+            )
+        for key, value in entries.items():
+            if key not in _SECTIONS[section]:
+                raise ConfigError(
+                    f"unknown key {key!r} in [{section}]; known: {list(_SECTIONS[section])}"
+                )
+            values[_SECTIONS[section][key]] = value
+    for key in ("window", "event_times"):
+        if key in values:
+            value = values[key]
+            if not (
+                isinstance(value, list)
+                and len(value) == 2
+                and all(isinstance(v, int) for v in value)
+            ):
+                raise ConfigError(f"design.{key} must be two integers, got {value!r}")
+            values[key] = tuple(value)
+    if isinstance(values.get("populations"), str):
+        values["populations"] = [values["populations"]]
+    if isinstance(values.get("methods"), str):
+        values["methods"] = [values["methods"]]
+    config = AnalysisConfig(**values, text=text)
+    from finsam_eval.estimators import METHODS
+
+    config.validate(available_methods=sorted(METHODS))
+    return config

@@ -1,0 +1,326 @@
+"""Run an analysis configuration: every population × outcome × estimator → an output folder.
+
+The output folder holds ``estimates.csv`` (the tidy long table of every estimate), ISF-style
+tables per population and method (Markdown, LaTeX, HTML, XLSX), figures, a self-contained HTML
+report and ``manifest.json`` (versions, config hash, input-data hash, seed, timings).
+
+Error control across the family of estimates uses joint multiplier-bootstrap draws: every
+estimator returns unit-level influence functions of its event-study estimates, and one set of
+cluster-level multiplier weights, shared by all series, turns them into joint replicates
+(the Romano–Wolf step-down needs their joint distribution; Romano & Wolf 2005).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from finsam_eval.estimators import estimate
+from finsam_eval.estimators.result import EstimationResult
+from finsam_eval.pipeline.config import AnalysisConfig
+
+__all__ = ["AnalysisOutput", "estimate_all", "joint_draws", "load_panel_for", "run_analysis"]
+
+ESTIMATE_COLUMNS = [
+    "population",
+    "outcome",
+    "method",
+    "event_time",
+    "estimate",
+    "se",
+    "ci_lower",
+    "ci_upper",
+    "p_value",
+    "p_adjusted",
+    "n_units",
+    "n_clusters",
+]
+
+
+def _progress(iterable: Iterable, total: int, desc: str, enabled: bool) -> Iterable:
+    if not enabled:
+        return iterable
+    from tqdm.auto import tqdm
+
+    return tqdm(iterable, total=total, desc=desc, leave=False)
+
+
+def load_panel_for(config: AnalysisConfig) -> pd.DataFrame:
+    """The panel named by ``config.source``: the bundled synthetic data or a built panel file."""
+    if config.source == "synthetic":
+        from finsam_eval.synthetic import load_synthetic
+
+        return load_synthetic(seed=config.seed)
+    path = Path(config.source)
+    if not path.is_file():
+        raise FileNotFoundError(f"data.source {config.source!r} is neither 'synthetic' nor a file")
+    if path.suffix == ".parquet":
+        panel = pd.read_parquet(path)
+    else:
+        panel = pd.read_csv(path, dtype={"kommun_kod": str, "lan_kod": str, "forbund": str})
+    from finsam_eval.panel import validate_panel
+
+    validate_panel(panel)
+    return panel
+
+
+def input_hash(panel: pd.DataFrame) -> str:
+    """SHA-256 of the panel's canonical CSV text (independent of how it was stored)."""
+    text = panel.to_csv(index=False, lineterminator="\n", float_format="%.12g")
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _fit(series: pd.DataFrame, method: str, config: AnalysisConfig) -> EstimationResult:
+    return estimate(
+        series,
+        outcome="share",
+        unit="kommun_kod",
+        time="year",
+        cohort="cohort",
+        method=method,
+        control=config.control,
+        est_method=config.est_method,
+        weights="weight" if config.weights else None,
+        cluster=config.cluster_column,
+        anticipation=config.anticipation,
+        base_period=config.base_period,
+        window=config.window,
+        bootstrap=0,
+        seed=config.inference_seed,
+        alpha=config.alpha,
+    )
+
+
+@dataclass
+class AnalysisOutput:
+    """Everything one run produced (also written to the output folder)."""
+
+    estimates: pd.DataFrame
+    results: dict[tuple[str, str, str], EstimationResult]
+    panel: pd.DataFrame
+    timings: dict[str, float]
+
+
+def estimate_all(
+    panel: pd.DataFrame, config: AnalysisConfig, progress: bool = True
+) -> tuple[pd.DataFrame, dict[tuple[str, str, str], EstimationResult]]:
+    """Estimate every configured population × outcome × method; a tidy long table + results."""
+    lo, hi = config.window
+    jobs = [(p, o, m) for p, o in config.series() for m in config.methods]
+    grouped = dict(tuple(panel.groupby(["population", "outcome"], sort=False)))
+    results: dict[tuple[str, str, str], EstimationResult] = {}
+    rows = []
+    for population, outcome, method in _progress(jobs, len(jobs), "estimating", progress):
+        if (population, outcome) not in grouped:
+            raise ValueError(f"the panel has no rows for {population} × {outcome}")
+        res = _fit(grouped[(population, outcome)], method, config)
+        results[(population, outcome, method)] = res
+        es = res.event_study
+        es = es[(es["event_time"] >= lo) & (es["event_time"] <= hi)]
+        rows.append(
+            es[["event_time", "estimate", "se", "ci_lower", "ci_upper", "p_value"]].assign(
+                population=population,
+                outcome=outcome,
+                method=method,
+                n_units=res.info.get("n_units"),
+                n_clusters=res.info.get("n_clusters"),
+            )
+        )
+    estimates = pd.concat(rows, ignore_index=True)
+    estimates["p_adjusted"] = np.nan
+    return estimates[ESTIMATE_COLUMNS], results
+
+
+def joint_draws(
+    results: dict[tuple[str, str, str], EstimationResult],
+    estimates: pd.DataFrame,
+    clusters: pd.Series,
+    draws: int,
+    seed: int,
+) -> np.ndarray:
+    """Joint multiplier-bootstrap t-statistics for every row of ``estimates``.
+
+    One matrix of Rademacher weights over clusters (B × G) is shared by every series, so the
+    replicates keep the dependence across outcomes, populations and event times.
+
+    Parameters
+    ----------
+    results
+        Estimation results keyed by (population, outcome, method), each with
+        ``event_influence`` and ``unit_labels``.
+    estimates
+        The long table; rows without influence functions get NaN columns.
+    clusters
+        Cluster label by unit label.
+    draws
+        Number of bootstrap replicates B.
+    seed
+        Seed of the numpy Generator.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape (B, len(estimates)): centred bootstrap estimates divided by their SEs.
+    """
+    labels, cluster_codes = np.unique(clusters.to_numpy(dtype=str), return_inverse=True)
+    code_of = pd.Series(cluster_codes, index=clusters.index)
+    rng = np.random.default_rng(seed)
+    weights = rng.choice(np.array([-1.0, 1.0]), size=(draws, len(labels)))
+    out = np.full((draws, len(estimates)), np.nan)
+    for key, res in results.items():
+        if res.event_influence is None or res.unit_labels is None:
+            continue
+        population, outcome, method = key
+        rows = np.flatnonzero(
+            (estimates["population"] == population).to_numpy()
+            & (estimates["outcome"] == outcome).to_numpy()
+            & (estimates["method"] == method).to_numpy()
+        )
+        es_times = res.event_study["event_time"].to_numpy()
+        position = {t: i for i, t in enumerate(es_times)}
+        columns = [position[t] for t in estimates["event_time"].to_numpy()[rows]]
+        influence = np.nan_to_num(res.event_influence[:, columns])
+        n = influence.shape[0]
+        unit_cluster = code_of.reindex(res.unit_labels).to_numpy()
+        summed = np.zeros((len(labels), influence.shape[1]))
+        np.add.at(summed, unit_cluster, influence)
+        replicates = weights @ summed / n
+        se = estimates["se"].to_numpy()[rows]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out[:, rows] = replicates / se
+    return out
+
+
+def _adjust(estimates: pd.DataFrame, draws: np.ndarray | None, config: AnalysisConfig) -> None:
+    """Fill ``p_adjusted`` in place: error control within each family of post-period estimates."""
+    from finsam_eval.inference.multiple_testing import adjust_pvalues
+
+    if config.adjust == "none":
+        return
+    first, last = config.event_times
+    tested = estimates["event_time"].between(first, last) & estimates["se"].notna()
+    by = {"population": ["population"], "outcome": ["outcome"], "all": []}[config.family]
+    for _, family in estimates[tested].groupby(["method", *by], sort=False):
+        rows = family.index.to_numpy()
+        family_draws = None
+        method = config.adjust
+        if method == "romano_wolf":
+            family_draws = None if draws is None else draws[:, rows]
+            if family_draws is None or np.isnan(family_draws).any():
+                # no joint replicates for this estimator: fall back to Holm, which needs none
+                method = "holm"
+                family_draws = None
+        adjusted = adjust_pvalues(family.reset_index(drop=True), method=method, draws=family_draws)
+        estimates.loc[rows, "p_adjusted"] = adjusted["p_adjusted"].to_numpy()
+
+
+def _cohorts(panel: pd.DataFrame) -> pd.DataFrame:
+    return (
+        panel[["kommun_kod", "cohort", "forbund"]]
+        .drop_duplicates("kommun_kod")
+        .sort_values("kommun_kod", ignore_index=True)
+    )
+
+
+def _summary(
+    estimates: pd.DataFrame, config: AnalysisConfig, out_dir: Path, timings: dict[str, float]
+) -> str:
+    """Text for the terminal: CS and TWFE side by side with the true effects (synthetic data)."""
+    population, outcome = config.series()[0]
+    for preferred in (("alla", "sjukpenning"),):
+        if preferred in config.series():
+            population, outcome = preferred
+    first, last = config.event_times
+    rows = estimates[
+        (estimates["population"] == population)
+        & (estimates["outcome"] == outcome)
+        & estimates["event_time"].between(first, last)
+    ]
+    table = rows.pivot_table(index="event_time", columns="method", values="estimate", sort=True)
+    table = table[[m for m in config.methods if m in table.columns]]
+    if config.source == "synthetic":
+        from finsam_eval.synthetic import load_synthetic_truth
+
+        truth = load_synthetic_truth(aggregate="event_time", seed=config.seed)
+        truth = truth[(truth["population"] == population) & (truth["outcome"] == outcome)]
+        table.insert(0, "truth", truth.set_index("event_time")["att"].reindex(table.index))
+    lines = [
+        f"Event study: {population} × {outcome} (percentage points)",
+        table.to_string(float_format=lambda v: f"{v:8.3f}"),
+        "",
+        f"{len(estimates)} estimates for {len(config.series())} series × "
+        f"{len(config.methods)} methods in {sum(timings.values()):.1f} s → {out_dir}",
+    ]
+    return "\n".join(lines)
+
+
+def run_analysis(config: AnalysisConfig, out_dir: str | Path, progress: bool = True) -> str:
+    """Run ``config`` and write the complete output folder; returns a printable summary."""
+    from finsam_eval.report import (
+        build_manifest,
+        write_estimates_csv,
+        write_figures,
+        write_manifest,
+        write_report,
+        write_tables,
+    )
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    timings: dict[str, float] = {}
+    start = time.perf_counter()
+    panel = load_panel_for(config)
+    config.check_window(sorted(panel["year"].unique()), sorted(panel["cohort"].unique()))
+    timings["load"] = time.perf_counter() - start
+
+    start = time.perf_counter()
+    estimates, results = estimate_all(panel, config, progress=progress)
+    timings["estimate"] = time.perf_counter() - start
+
+    start = time.perf_counter()
+    draws = None
+    if config.adjust == "romano_wolf":
+        clusters = panel.drop_duplicates("kommun_kod").set_index("kommun_kod")[
+            config.cluster_column
+        ]
+        draws = joint_draws(results, estimates, clusters, config.bootstrap, config.inference_seed)
+    _adjust(estimates, draws, config)
+    timings["inference"] = time.perf_counter() - start
+
+    start = time.perf_counter()
+    write_estimates_csv(estimates, out / "estimates.csv")
+    write_tables(out / "tables", estimates, methods=config.methods)
+    cohorts = _cohorts(panel)
+    years = sorted(panel["year"].unique().tolist())
+    figures = write_figures(
+        out / "figures", estimates, methods=config.methods, cohorts=cohorts, years=years
+    )
+    timings["report"] = time.perf_counter() - start
+    manifest = build_manifest(
+        config.to_dict(),
+        config.text,
+        input_hash(panel),
+        seed=config.seed,
+        timings=timings,
+        extra={
+            "title": "Finsam evaluation (ISF-style design)",
+            "config_sha256_canonical": config.hash,
+        },
+    )
+    write_manifest(manifest, out / "manifest.json")
+    write_report(
+        out,
+        estimates,
+        figures,
+        manifest,
+        title="Finsam evaluation (ISF-style design)",
+        methods=config.methods,
+        event_times=list(range(config.event_times[0], config.event_times[1] + 1)),
+    )
+    return _summary(estimates, config, out, timings)

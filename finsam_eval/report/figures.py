@@ -1,0 +1,453 @@
+"""Report figures: event-study overlays, adoption heatmap, cohort sizes, Bacon decomposition.
+
+Figures are built as ``matplotlib.figure.Figure`` objects without pyplot, so the library never
+touches the global backend or the pyplot figure registry (no figures left open in long runs), and
+saving uses the Agg renderer. Every figure is drawn and saved under one fixed style (matplotlib's
+defaults plus :data:`RC`, ignoring the user's matplotlibrc) and saved without timestamps or
+software metadata, so the same input gives byte-identical PNG/SVG/PDF files with the same
+matplotlib version (rendering can change between matplotlib or FreeType versions).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import matplotlib.style as mpl_style
+import numpy as np
+import pandas as pd
+from cycler import cycler
+from matplotlib.colors import ListedColormap
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch
+
+from finsam_eval.report.tables import (
+    OUTCOME_LABELS,
+    POPULATION_LABELS,
+    _outcome_rank,
+    _population_rank,
+    population_outcomes,
+)
+
+__all__ = [
+    "PALETTE",
+    "RC",
+    "adoption_heatmap",
+    "bacon_scatter",
+    "cohort_sizes",
+    "event_study_overlay",
+    "figure_style",
+    "save_figure",
+    "write_figures",
+]
+
+#: Okabe–Ito colours: distinguishable with the common colour-vision deficiencies and in grey.
+PALETTE: tuple[str, ...] = (
+    "#0072B2",
+    "#D55E00",
+    "#009E73",
+    "#CC79A7",
+    "#E69F00",
+    "#56B4E9",
+    "#F0E442",
+    "#000000",
+)
+_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+
+#: Fixed style on top of matplotlib's defaults. DejaVu Sans ships with matplotlib, so text
+#: renders the same on every machine; the SVG hash salt makes element ids reproducible.
+RC: dict[str, Any] = {
+    "font.family": "DejaVu Sans",
+    "font.size": 9.0,
+    "axes.titlesize": 10.0,
+    "axes.labelsize": 9.0,
+    "legend.fontsize": 8.0,
+    "figure.dpi": 100.0,
+    "savefig.dpi": 150.0,
+    "savefig.bbox": None,
+    "svg.hashsalt": "finsam_eval",
+    "svg.fonttype": "path",
+    "pdf.fonttype": 42,
+    "text.usetex": False,
+    "axes.prop_cycle": cycler(color=list(PALETTE)),
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+}
+
+# Per-format metadata that would otherwise embed a date or the matplotlib version/URL.
+_METADATA: dict[str, dict[str, None]] = {
+    "png": {"Software": None},
+    "svg": {"Date": None, "Creator": None},
+    "pdf": {"CreationDate": None, "ModDate": None, "Producer": None, "Creator": None},
+}
+
+
+@contextmanager
+def figure_style() -> Iterator[None]:
+    """Context with matplotlib's defaults plus :data:`RC`, restoring the caller's rcParams.
+
+    Both drawing and saving must run inside it: fonts and colours are read when artists are
+    created, SVG/PDF settings and text layout when the figure is rendered.
+    """
+    with mpl_style.context(["default", RC]):
+        yield
+
+
+def _new_figure(figsize: tuple[float, float]) -> tuple[Figure, Any]:
+    fig = Figure(figsize=figsize, layout="constrained")
+    return fig, fig.add_subplot()
+
+
+def _event_rows(estimates: pd.DataFrame, population: str, outcome: str) -> pd.DataFrame:
+    rows = estimates[
+        (estimates["population"].astype(str) == population)
+        & (estimates["outcome"].astype(str) == outcome)
+    ]
+    if "term" in rows.columns:
+        rows = rows[rows["term"].isna() | (rows["term"] == "event_time")]
+    rows = rows.assign(event_time=pd.to_numeric(rows["event_time"], errors="coerce"))
+    return rows[rows["event_time"].notna()]
+
+
+def event_study_overlay(
+    estimates: pd.DataFrame,
+    population: str,
+    outcome: str,
+    methods: Sequence[str] | None = None,
+    *,
+    event_times: Sequence[int] | None = None,
+    title: str | None = None,
+) -> Figure:
+    """Event-study estimates of several methods on one axis, dodged horizontally.
+
+    Parameters
+    ----------
+    estimates
+        The long results table (population, outcome, method, event_time, estimate, ci_lower,
+        ci_upper).
+    population, outcome
+        The series to plot.
+    methods
+        Methods in legend order (each keeps its colour and offset even when absent); default
+        every method present, alphabetically.
+    event_times
+        Event times to show; default all present (pre-periods included).
+    title
+        Axes title; default "<population label>: <outcome label>".
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Points with confidence intervals, one colour per method, a zero reference line and a
+        dashed line at -0.5 separating pre- from post-joining periods.
+    """
+    rows = _event_rows(estimates, population, outcome)
+    if rows.empty:
+        raise ValueError(f"no event-study estimates for {population!r}, {outcome!r}")
+    if methods is None:
+        methods = sorted(set(rows["method"].astype(str)))
+    if event_times is not None:
+        rows = rows[rows["event_time"].isin([float(t) for t in event_times])]
+    k = len(methods)
+    # keep all dodged points of one event time within ±0.35 so neighbours never overlap
+    step = min(0.15, 0.7 / max(k - 1, 1))
+    with figure_style():
+        fig, ax = _new_figure((7.0, 4.0))
+        for i, method in enumerate(methods):
+            sub = rows[rows["method"].astype(str) == method].sort_values("event_time")
+            if sub.empty:
+                continue
+            x = sub["event_time"].to_numpy(dtype=float) + (i - (k - 1) / 2) * step
+            est = sub["estimate"].to_numpy(dtype=float)
+            yerr = np.vstack(
+                [
+                    est - sub["ci_lower"].to_numpy(dtype=float),
+                    sub["ci_upper"].to_numpy(dtype=float) - est,
+                ]
+            )
+            ax.errorbar(
+                x,
+                est,
+                yerr=yerr,
+                fmt=_MARKERS[i % len(_MARKERS)],
+                color=PALETTE[i % len(PALETTE)],
+                markersize=4,
+                capsize=2.5,
+                linewidth=1.0,
+                label=method,
+            )
+        ax.axhline(0.0, color="black", linewidth=0.8)
+        ax.axvline(-0.5, color="grey", linestyle="--", linewidth=0.8)
+        ticks = sorted(set(rows["event_time"].astype(int)))
+        ax.set_xticks(ticks)
+        ax.set_xlabel("Years since joining")
+        ax.set_ylabel("Effect (percentage points)")
+        if title is None:
+            title = (
+                f"{POPULATION_LABELS.get(population, population)}: "
+                f"{OUTCOME_LABELS.get(outcome, outcome)}"
+            )
+        ax.set_title(title)
+        ax.legend(title="Method", loc="best", frameon=False)
+    return fig
+
+
+def _kommun_cohorts(cohorts: pd.DataFrame) -> pd.DataFrame:
+    """One row per kommun with cohort 0 for never; accepts panel-like frames (repeated rows)."""
+    missing = {"kommun_kod", "cohort"} - set(cohorts.columns)
+    if missing:
+        raise ValueError(f"cohorts frame lacks column(s) {sorted(missing)}")
+    frame = cohorts[["kommun_kod", "cohort"]].copy()
+    frame["kommun_kod"] = frame["kommun_kod"].astype(str)
+    frame["cohort"] = pd.to_numeric(frame["cohort"], errors="coerce").fillna(0).astype(int)
+    frame = frame.drop_duplicates()
+    conflicts = frame["kommun_kod"][frame["kommun_kod"].duplicated()]
+    if not conflicts.empty:
+        raise ValueError(f"kommuner with more than one cohort: {sorted(set(conflicts))[:10]}")
+    # adopters by cohort, never-members (0) last; kommun code breaks ties for a stable order
+    frame["_never"] = frame["cohort"] == 0
+    return frame.sort_values(["_never", "cohort", "kommun_kod"], kind="stable").reset_index(
+        drop=True
+    )
+
+
+def adoption_heatmap(
+    cohorts: pd.DataFrame, years: Sequence[int], *, title: str | None = None
+) -> Figure:
+    """Kommun × year membership heatmap, kommuner ordered by cohort (never-members last).
+
+    Parameters
+    ----------
+    cohorts
+        Columns ``kommun_kod`` and ``cohort`` (first membership year; 0 or missing = never).
+        Repeated rows per kommun (a panel) are allowed if their cohort agrees. Membership is
+        treated as absorbing, as in the staggered-adoption design.
+    years
+        Calendar years on the x axis.
+    title
+        Axes title.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    frame = _kommun_cohorts(cohorts)
+    years = [int(y) for y in years]
+    cohort = frame["cohort"].to_numpy()
+    year_arr = np.asarray(years)
+    member = (cohort[:, None] > 0) & (year_arr[None, :] >= cohort[:, None])
+    with figure_style():
+        fig, ax = _new_figure((7.0, 7.5))
+        ax.imshow(
+            member.astype(float),
+            aspect="auto",
+            interpolation="nearest",
+            cmap=ListedColormap(["#EEEEEE", PALETTE[0]]),
+            vmin=0.0,
+            vmax=1.0,
+            extent=(years[0] - 0.5, years[-1] + 0.5, len(frame) - 0.5, -0.5),
+        )
+        # one y tick per cohort, at the middle of its block, instead of 290 kommun labels
+        centres, labels = [], []
+        for value, block in frame.groupby("cohort", sort=False):
+            centres.append(float(block.index.to_numpy().mean()))
+            name = "never" if value == 0 else str(value)
+            labels.append(f"{name} ({len(block)})")
+        ax.set_yticks(centres, labels)
+        tick_step = 1 if len(years) <= 12 else 2
+        ax.set_xticks(years[::tick_step])
+        ax.set_xlabel("Year")
+        ax.set_ylabel("Kommuner by cohort (number)")
+        ax.set_title(title or "Finsam membership by kommun and year")
+        ax.legend(
+            handles=[
+                Patch(facecolor=PALETTE[0], label="member"),
+                Patch(facecolor="#EEEEEE", edgecolor="grey", label="not a member"),
+            ],
+            loc="upper left",
+            bbox_to_anchor=(1.0, 1.0),
+            frameon=False,
+        )
+    return fig
+
+
+def cohort_sizes(cohorts: pd.DataFrame, *, title: str | None = None) -> Figure:
+    """Bar chart of the number of kommuner per cohort, never-members as the last bar.
+
+    Parameters
+    ----------
+    cohorts
+        Columns ``kommun_kod`` and ``cohort`` (see :func:`adoption_heatmap`).
+    title
+        Axes title.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    frame = _kommun_cohorts(cohorts)
+    counts = frame.groupby("cohort", sort=False).size()  # already in cohort order, never last
+    labels = ["never" if c == 0 else str(c) for c in counts.index]
+    colours = ["#999999" if c == 0 else PALETTE[0] for c in counts.index]
+    with figure_style():
+        fig, ax = _new_figure((7.0, 3.5))
+        bars = ax.bar(range(len(counts)), counts.to_numpy(), color=colours)
+        ax.bar_label(bars, fontsize=7)
+        ax.set_xticks(range(len(counts)), labels, rotation=90 if len(counts) > 14 else 0)
+        ax.set_xlabel("Cohort (first year of membership)")
+        ax.set_ylabel("Kommuner")
+        ax.set_title(title or "Kommuner per cohort")
+    return fig
+
+
+def bacon_scatter(decomposition: pd.DataFrame, *, title: str | None = None) -> Figure:
+    """Goodman-Bacon decomposition: 2×2 DiD estimates against their TWFE weights.
+
+    Parameters
+    ----------
+    decomposition
+        Columns ``estimate``, ``weight`` and ``type`` (comparison type, e.g. "treated vs never",
+        "earlier vs later", "later vs earlier").
+    title
+        Axes title.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One colour and marker per type, with the weighted mean (the TWFE estimate when the
+        weights are the decomposition's) as a horizontal line.
+    """
+    missing = {"estimate", "weight", "type"} - set(decomposition.columns)
+    if missing:
+        raise ValueError(f"decomposition lacks column(s) {sorted(missing)}")
+    est = decomposition["estimate"].to_numpy(dtype=float)
+    weight = decomposition["weight"].to_numpy(dtype=float)
+    types = decomposition["type"].astype(str).to_numpy()
+    with figure_style():
+        fig, ax = _new_figure((6.0, 4.0))
+        for i, kind in enumerate(sorted(set(types))):
+            mask = types == kind
+            ax.scatter(
+                weight[mask],
+                est[mask],
+                color=PALETTE[i % len(PALETTE)],
+                marker=_MARKERS[i % len(_MARKERS)],
+                s=24,
+                label=kind,
+            )
+        ax.axhline(0.0, color="black", linewidth=0.8)
+        total = np.nansum(weight)
+        if total > 0 and math.isfinite(total):
+            mean = float(np.nansum(weight * est) / total)
+            ax.axhline(
+                mean, color="grey", linestyle="--", linewidth=0.8, label=f"weighted mean {mean:.3f}"
+            )
+        ax.set_xlabel("Weight")
+        ax.set_ylabel("2×2 DiD estimate (percentage points)")
+        ax.set_title(title or "Goodman-Bacon decomposition")
+        ax.legend(loc="best", frameon=False)
+    return fig
+
+
+def save_figure(fig: Figure, path: str | Path, *, dpi: float | None = None) -> Path:
+    """Save a figure deterministically (PNG, SVG or PDF by suffix).
+
+    Renders under :func:`figure_style` and strips metadata that embeds dates or software
+    versions, so saving the same figure twice gives identical bytes.
+
+    Parameters
+    ----------
+    fig
+        The figure.
+    path
+        Target file; the suffix picks the format. Parent folders are created.
+    dpi
+        Resolution of raster output; default ``RC["savefig.dpi"]`` (150).
+
+    Returns
+    -------
+    pathlib.Path
+        The written file.
+    """
+    path = Path(path)
+    fmt = path.suffix.lower().lstrip(".")
+    if fmt not in _METADATA:
+        raise ValueError(f"unsupported figure format {path.suffix!r}; use .png, .svg or .pdf")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with figure_style():
+        fig.savefig(path, format=fmt, dpi=dpi, metadata=_METADATA[fmt])
+    return path
+
+
+def write_figures(
+    out_dir: str | Path,
+    estimates: pd.DataFrame | None = None,
+    *,
+    methods: Sequence[str] | None = None,
+    cohorts: pd.DataFrame | None = None,
+    years: Sequence[int] | None = None,
+    decomposition: pd.DataFrame | Mapping[str, pd.DataFrame] | None = None,
+    fmt: str = "png",
+) -> dict[str, Path]:
+    """Draw and save every report figure into ``out_dir``.
+
+    Names (file stems, and ``fig-<name>`` ids in the HTML report): ``event-<population>-
+    <outcome>`` per series in the estimates that is defined for its population, ``adoption-heatmap`` and ``cohort-sizes`` when
+    cohorts are given, ``bacon`` or ``bacon-<key>`` per decomposition.
+
+    Parameters
+    ----------
+    out_dir
+        Target folder (created), usually ``<output>/figures``.
+    estimates
+        The long results table, for the event-study overlays.
+    methods
+        Methods of the overlays in legend order.
+    cohorts, years
+        Kommun cohorts and the calendar years of the heatmap (default: min to max cohort year).
+    decomposition
+        A Bacon decomposition frame, or a mapping name → frame.
+    fmt
+        "png", "svg" or "pdf".
+
+    Returns
+    -------
+    dict
+        name → written path, in report order.
+    """
+    out_dir = Path(out_dir)
+    written: dict[str, Path] = {}
+
+    def save(name: str, fig: Figure) -> None:
+        written[name] = save_figure(fig, out_dir / f"{name}.{fmt}")
+
+    if cohorts is not None:
+        if years is None:
+            joined = pd.to_numeric(cohorts["cohort"], errors="coerce")
+            joined = joined[joined > 0]
+            if joined.empty:
+                raise ValueError("no adopting kommuner in cohorts; pass years explicitly")
+            years = range(int(joined.min()) - 1, int(joined.max()) + 1)
+        save("adoption-heatmap", adoption_heatmap(cohorts, years))
+        save("cohort-sizes", cohort_sizes(cohorts))
+    if estimates is not None:
+        series = estimates[["population", "outcome"]].astype(str).drop_duplicates()
+        keys = sorted(
+            map(tuple, series.to_numpy()),
+            key=lambda po: (_population_rank(po[0]), _outcome_rank(po[1])),
+        )
+        for population, outcome in keys:
+            defined = population_outcomes(population)
+            if defined is not None and outcome not in defined:
+                continue  # as in the tables: e.g. uvas is only defined for unga
+            fig = event_study_overlay(estimates, population, outcome, methods)
+            save(f"event-{population}-{outcome}", fig)
+    if isinstance(decomposition, pd.DataFrame):
+        save("bacon", bacon_scatter(decomposition))
+    elif decomposition is not None:
+        for key in sorted(decomposition):
+            save(f"bacon-{key}", bacon_scatter(decomposition[key], title=f"Bacon: {key}"))
+    return written

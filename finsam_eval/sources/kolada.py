@@ -1,0 +1,259 @@
+"""Client for Kolada, RKA's open database of kommun key figures (API v2 and v3, JSON).
+
+Routes used (documented in github.com/Hypergene/kolada for v2; v3, released 2025-04-04 per
+kolada.se/om-oss/api, keeps the same route shapes):
+
+* ``{base}/kpi?title=...`` and ``{base}/kpi/{id}``: KPI metadata.
+* ``{base}/data/kpi/{id}/year/{y1,y2,...}``: values for every municipality and group.
+
+A page holds at most ``per_page`` items (5000 by default) and carries a link to the next page:
+``next_page`` in v2; v3 clients have been seen reading ``next_page``, ``next_url`` or ``next``,
+so all three are followed. Each data item is
+``{"kpi", "municipality", "period", "values": [{"gender": "T|K|M", "value", "status", "count"}]}``.
+"""
+
+from __future__ import annotations
+
+import os
+import urllib.parse
+from collections.abc import Iterable
+from typing import Any
+
+import pandas as pd
+
+from finsam_eval.registry import kommuner
+from finsam_eval.registry.kommuner import code_history
+from finsam_eval.sources.cache import Provenance, SeriesCache, provenance_for
+from finsam_eval.sources.http import HttpClient, MalformedResponseError, Response
+
+__all__ = ["DEFAULT_KOLADA_URL", "KoladaClient"]
+
+DEFAULT_KOLADA_URL = "https://api.kolada.se/v3"
+_NEXT_KEYS = ("next_page", "next_url", "next")
+_MAX_PAGES = 1000  # a server that links pages in a circle must not loop forever
+
+
+def _require(obj: Any, key: str, where: str) -> Any:
+    if not isinstance(obj, dict) or key not in obj:
+        raise MalformedResponseError(
+            f"Kolada response from {where} lacks the field {key!r} the API documents; "
+            f"got {str(obj)[:200]!r}"
+        )
+    return obj[key]
+
+
+def _kommun_codes() -> set[str]:
+    codes = set(kommuner()["kommun_kod"])
+    history = code_history()
+    codes |= {c for c in history["historical_code"] if c}
+    return codes
+
+
+class KoladaClient:
+    """Read KPI metadata and values from Kolada.
+
+    Parameters
+    ----------
+    base_url
+        API root including the version, ``https://api.kolada.se/v3`` (default) or ``.../v2``.
+    cache_dir
+        Directory for the series cache; ``None`` disables caching (offline mode needs one).
+    offline
+        Use only the cache; never touch the network.
+    http
+        A configured :class:`~finsam_eval.sources.http.HttpClient` (timeouts, retries, rate
+        limit). The default waits 0.2 s between requests.
+    per_page
+        Page size to ask for (Kolada's documented maximum is 5000).
+    """
+
+    source = "kolada"
+
+    def __init__(
+        self,
+        base_url: str = DEFAULT_KOLADA_URL,
+        cache_dir: str | os.PathLike[str] | None = None,
+        offline: bool = False,
+        http: HttpClient | None = None,
+        per_page: int = 5000,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.offline = offline
+        self.http = http or HttpClient(min_interval=0.2)
+        self.per_page = per_page
+        self.cache = SeriesCache(cache_dir) if cache_dir is not None else None
+        if offline and self.cache is None:
+            raise ValueError("offline=True needs a cache_dir to read from")
+
+    # ------------------------------------------------------------------ plumbing
+    def _pages(self, path: str, params: dict[str, Any] | None = None) -> tuple[list, list]:
+        """GET a route and follow next links; return (items, responses)."""
+        if self.offline:
+            raise MalformedResponseError("internal: network access attempted in offline mode")
+        url = f"{self.base_url}/{path.lstrip('/')}"
+        query = {"per_page": self.per_page, **(params or {})}
+        items: list = []
+        responses: list[Response] = []
+        seen: set[str] = set()
+        while url:
+            if url in seen or len(seen) >= _MAX_PAGES:
+                raise MalformedResponseError(f"Kolada paging loops or never ends at {url}")
+            seen.add(url)
+            response = self.http.get(url, params=query)
+            payload = response.json()
+            values = _require(payload, "values", response.url)
+            if not isinstance(values, list):
+                raise MalformedResponseError(f"'values' is not a list in {response.url}")
+            items.extend(values)
+            responses.append(response)
+            nxt = next((payload.get(k) for k in _NEXT_KEYS if payload.get(k)), None)
+            if nxt:
+                url, query = urllib.parse.urljoin(response.url, nxt), None
+            else:
+                url = ""
+        return items, responses
+
+    # ------------------------------------------------------------------ metadata
+    def search_kpis(self, title: str) -> pd.DataFrame:
+        """Search KPI metadata by words in the title (Kolada's ``kpi?title=``).
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``id``, ``title``, ``description``, ``is_divided_by_gender``,
+            ``municipality_type``, ``operating_area`` (missing fields become empty).
+        """
+        items, _ = self._pages("kpi", {"title": title})
+        return self._kpi_frame(items)
+
+    def kpi(self, kpi_id: str) -> dict[str, Any]:
+        """Metadata for one KPI id; raises :class:`MalformedResponseError` if it is unknown."""
+        return self._kpi(kpi_id)[0]
+
+    def _kpi(self, kpi_id: str) -> tuple[dict[str, Any], list[Response]]:
+        items, responses = self._pages(f"kpi/{urllib.parse.quote(kpi_id)}")
+        for item in items:
+            if _require(item, "id", responses[0].url) == kpi_id:
+                return item, responses
+        raise MalformedResponseError(f"Kolada has no KPI {kpi_id!r} (asked {responses[0].url})")
+
+    @staticmethod
+    def _kpi_frame(items: list) -> pd.DataFrame:
+        columns = [
+            "id",
+            "title",
+            "description",
+            "is_divided_by_gender",
+            "municipality_type",
+            "operating_area",
+        ]
+        rows = []
+        for item in items:
+            _require(item, "id", "kpi metadata")
+            _require(item, "title", "kpi metadata")
+            rows.append({c: item.get(c, "") for c in columns})
+        return pd.DataFrame(rows, columns=columns)
+
+    # ------------------------------------------------------------------ data
+    def values(
+        self,
+        kpi_id: str,
+        years: Iterable[int],
+        kommun_only: bool = True,
+        verify_title: str | None = None,
+    ) -> tuple[pd.DataFrame, Provenance]:
+        """Values of one KPI for every kommun and the given years, split by gender.
+
+        Parameters
+        ----------
+        kpi_id
+            Kolada KPI id, e.g. ``"N00930"``.
+        years
+            Calendar years (Kolada's ``period``).
+        kommun_only
+            Keep only the 290 kommuner (and historical kommun codes such as Heby's 1917);
+            drops riket (0000), regions and municipality groups.
+        verify_title
+            When given and the data come from the network, the KPI's live title must contain
+            this text (case-insensitive), guarding against a catalogue pointing at the wrong
+            KPI. The live title is stored in the provenance.
+
+        Returns
+        -------
+        (frame, provenance)
+            ``frame``: ``kpi``, ``kommun_kod``, ``year`` (int), ``gender`` (T/K/M), ``value``
+            (float, NaN when Kolada has no value: never 0), ``status``.
+        """
+        years = sorted(set(int(y) for y in years))
+        series = f"kolada:{kpi_id}"
+        if self.offline:
+            assert self.cache is not None
+            return self.cache.require(self.source, series, years)
+        extra: dict[str, Any] = {}
+        meta_responses: list[Response] = []
+        if verify_title is not None:
+            meta, meta_responses = self._kpi(kpi_id)
+            live_title = str(meta.get("title", ""))
+            extra["kpi_title"] = live_title
+            extra["is_divided_by_gender"] = meta.get("is_divided_by_gender")
+            if verify_title.casefold() not in live_title.casefold():
+                raise MalformedResponseError(
+                    f"Kolada KPI {kpi_id} is titled {live_title!r}, which does not contain "
+                    f"{verify_title!r}: the outcome catalogue points at the wrong KPI. Find the "
+                    "right one with KoladaClient.search_kpis() and override it in a user TOML."
+                )
+        path = f"data/kpi/{urllib.parse.quote(kpi_id)}/year/{','.join(map(str, years))}"
+        items, responses = self._pages(path)
+        frame = self._parse_values(items, responses[0].url if responses else path)
+        if kommun_only:
+            frame = frame[frame["kommun_kod"].isin(_kommun_codes())].reset_index(drop=True)
+        frame = frame[frame["year"].isin(years)].reset_index(drop=True)
+        provenance = provenance_for(
+            series,
+            self.source,
+            meta_responses + responses,
+            {"kpi": kpi_id, "years": years, "base_url": self.base_url},
+            years,
+            extra,
+        )
+        if self.cache is not None:
+            provenance = self.cache.put(frame, provenance)
+        return frame, provenance
+
+    @staticmethod
+    def _parse_values(items: list, where: str) -> pd.DataFrame:
+        rows = []
+        for item in items:
+            kpi = _require(item, "kpi", where)
+            municipality = item.get("municipality", item.get("municipality_id"))
+            if municipality is None:
+                _require(item, "municipality", where)
+            period = _require(item, "period", where)
+            entries = _require(item, "values", where)
+            if not isinstance(entries, list):
+                raise MalformedResponseError(f"'values' of an item is not a list in {where}")
+            try:
+                year = int(str(period)[:4])
+            except ValueError as exc:
+                raise MalformedResponseError(f"bad period {period!r} in {where}") from exc
+            for entry in entries:
+                gender = _require(entry, "gender", where)
+                value = _require(entry, "value", where)
+                if gender not in {"T", "K", "M"}:
+                    raise MalformedResponseError(f"unknown gender {gender!r} in {where}")
+                if value is not None and not isinstance(value, int | float):
+                    raise MalformedResponseError(f"non-numeric value {value!r} in {where}")
+                rows.append(
+                    {
+                        "kpi": str(kpi),
+                        "kommun_kod": str(municipality).zfill(4),
+                        "year": year,
+                        "gender": gender,
+                        "value": float("nan") if value is None else float(value),
+                        "status": str(entry.get("status") or ""),
+                    }
+                )
+        frame = pd.DataFrame(
+            rows, columns=["kpi", "kommun_kod", "year", "gender", "value", "status"]
+        )
+        return frame.astype({"year": "int64", "value": "float64"})

@@ -1,0 +1,140 @@
+"""Numerical kernels: within transformation and cluster sums against dense-dummy least squares."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from finsam_eval.core import (
+    complete_two_way_cells,
+    demean,
+    group_sums,
+    is_nested,
+    n_params_with_fixed_effects,
+    small_sample_factor,
+)
+
+TOL = 1e-9  # demeaned values against an exact least-squares solve
+
+
+def _dense_residuals(x: np.ndarray, factors: list[np.ndarray], w: np.ndarray) -> np.ndarray:
+    """Weighted least-squares residuals on explicit dummies (the definition, small n only)."""
+    dummies = np.column_stack([np.eye(f.max() + 1)[f] for f in factors])
+    sw = np.sqrt(w)[:, None]
+    coef = np.linalg.lstsq(dummies * sw, x * sw, rcond=None)[0]
+    return x - dummies @ coef
+
+
+def _panel(n_units: int, n_times: int, rng: np.random.Generator):
+    unit = np.repeat(np.arange(n_units), n_times)
+    time = np.tile(np.arange(n_times), n_units)
+    x = rng.normal(size=(len(unit), 3)) + unit[:, None] * 0.3 - time[:, None] * 0.2
+    return unit, time, x
+
+
+@pytest.mark.parametrize("shuffle", [False, True])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_closed_form_balanced(shuffle: bool, weighted: bool) -> None:
+    rng = np.random.default_rng(0)
+    unit, time, x = _panel(30, 7, rng)
+    w = rng.uniform(0.5, 3, 30)[unit] if weighted else np.ones(len(unit))
+    if shuffle:
+        order = rng.permutation(len(unit))
+        unit, time, x, w = unit[order], time[order], x[order], w[order]
+    out = demean(x, [unit, time], w if weighted else None)
+    assert out.method == "closed form"
+    np.testing.assert_allclose(out.values, _dense_residuals(x, [unit, time], w), atol=TOL)
+
+
+def test_closed_form_with_weights_constant_within_second_factor() -> None:
+    rng = np.random.default_rng(1)
+    unit, time, x = _panel(12, 9, rng)
+    w = rng.uniform(0.5, 3, 9)[time]
+    out = demean(x, [unit, time], w)
+    assert out.method == "closed form"
+    np.testing.assert_allclose(out.values, _dense_residuals(x, [unit, time], w), atol=TOL)
+
+
+def test_alternating_projections_unbalanced_weighted() -> None:
+    rng = np.random.default_rng(2)
+    unit, time, x = _panel(60, 12, rng)
+    keep = rng.random(len(unit)) > 0.3
+    unit, time, x = unit[keep], time[keep], x[keep]
+    w = rng.uniform(0.2, 5, len(unit))  # varies within unit: no closed form
+    out = demean(x, [unit, time], w, tol=1e-13)
+    assert out.method == "alternating projections" and out.converged
+    np.testing.assert_allclose(out.values, _dense_residuals(x, [unit, time], w), atol=TOL)
+
+
+def test_alternating_projections_three_factors_and_1d_input() -> None:
+    rng = np.random.default_rng(3)
+    unit, time, x = _panel(25, 8, rng)
+    third = rng.integers(0, 5, len(unit))
+    out = demean(x[:, 0], [unit, time, third])
+    assert out.values.shape == (len(unit), 1) and out.converged
+    expected = _dense_residuals(x[:, :1], [unit, time, third], np.ones(len(unit)))
+    np.testing.assert_allclose(out.values, expected, atol=TOL)
+
+
+def test_weighted_balanced_but_varying_weights_falls_back() -> None:
+    rng = np.random.default_rng(4)
+    unit, time, x = _panel(15, 6, rng)
+    w = rng.uniform(0.5, 2, len(unit))
+    out = demean(x, [unit, time], w, tol=1e-13)
+    assert out.method == "alternating projections"
+    np.testing.assert_allclose(out.values, _dense_residuals(x, [unit, time], w), atol=TOL)
+
+
+def test_single_factor_is_one_projection() -> None:
+    rng = np.random.default_rng(5)
+    unit, _, x = _panel(10, 4, rng)
+    out = demean(x, [unit])
+    expected = x - pd.DataFrame(x).groupby(unit).transform("mean").to_numpy()
+    np.testing.assert_allclose(out.values, expected, atol=1e-12)
+
+
+def test_complete_layout_detects_duplicated_pairs() -> None:
+    # margins are balanced (each unit twice, each time twice) but pairs repeat
+    rows = np.array([0, 0, 1, 1])
+    cols = np.array([0, 0, 1, 1])
+    assert complete_two_way_cells(rows, cols, 2, 2) is None
+    assert complete_two_way_cells(np.array([0, 0, 1, 1]), np.array([0, 1, 1, 0]), 2, 2) is not None
+
+
+def test_demean_rejects_bad_input() -> None:
+    with pytest.raises(ValueError, match="integer"):
+        demean(np.ones(3), [np.array([0.0, 1.0, 1.0])])
+    with pytest.raises(ValueError, match="weights"):
+        demean(np.ones(3), [np.array([0, 1, 1])], np.array([1.0, -1.0, 1.0]))
+
+
+def test_group_sums_matches_groupby() -> None:
+    rng = np.random.default_rng(6)
+    values = rng.normal(size=(50, 3))
+    groups = rng.integers(0, 7, 50)
+    weights = rng.normal(size=50)
+    expected = pd.DataFrame(values * weights[:, None]).groupby(groups).sum().to_numpy()
+    np.testing.assert_allclose(group_sums(values, groups, 7, weights), expected, atol=1e-12)
+    np.testing.assert_allclose(
+        group_sums(values[:, 0], groups, 7), np.bincount(groups, values[:, 0])
+    )
+
+
+def test_nesting_and_parameter_count() -> None:
+    unit = np.repeat(np.arange(6), 4)
+    time = np.tile(np.arange(4), 6)
+    region = unit // 2
+    assert is_nested(unit, region) and is_nested(unit, unit)
+    assert not is_nested(time, region)
+    # unit effects nested in the clusters count as one; year effects count their levels
+    assert n_params_with_fixed_effects(3, [6, 4], [True, False]) == 3 + 4
+    assert n_params_with_fixed_effects(3, [6, 4]) == 3 + 6 + 4 - 1
+
+
+def test_small_sample_factors() -> None:
+    assert small_sample_factor("CRV1", 100, 10, 20) == pytest.approx(20 / 19 * 99 / 90)
+    assert small_sample_factor("HC1", 100, 10) == pytest.approx(100 / 90)
+    assert small_sample_factor("iid", 100, 10) == pytest.approx(1 / 90)
+    with pytest.raises(ValueError, match="2 clusters"):
+        small_sample_factor("CRV1", 100, 10, 1)

@@ -1,0 +1,116 @@
+"""The kommun registry against the shared reference list, name resolution and code history."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from finsam_eval.registry import (
+    UnknownKommunError,
+    harmonise_codes,
+    kommun_code,
+    kommun_name,
+    kommuner,
+    lan,
+)
+
+
+@pytest.fixture(scope="module")
+def reference(shared_dir: Path) -> pd.DataFrame:
+    path = shared_dir / "reference" / "kommuner.csv"
+    if not path.is_file():
+        pytest.skip(f"reference kommun list not found at {path}")
+    return pd.read_csv(path, dtype=str, keep_default_na=False)
+
+
+def test_registry_has_the_290_reference_codes_names_and_lan(reference: pd.DataFrame) -> None:
+    ours = kommuner().sort_values("kommun_kod").reset_index(drop=True)
+    theirs = reference.sort_values("kommun_kod").reset_index(drop=True)
+    assert len(ours) == len(theirs) == 290
+    for column in ("kommun_kod", "kommun", "lan_kod", "lan"):
+        assert ours[column].tolist() == theirs[column].tolist(), column
+
+
+def test_codes_are_four_characters_and_lan_prefix() -> None:
+    table = kommuner()
+    assert table["kommun_kod"].str.fullmatch(r"\d{4}").all()
+    assert (table["kommun_kod"].str[:2] == table["lan_kod"]).all()
+    assert table["kommun_kod"].is_unique
+    assert set(table["lan_kod"]) == set(lan()["lan_kod"])
+    assert len(lan()) == 21
+
+
+@pytest.mark.parametrize(
+    ("given", "year", "expected"),
+    [
+        ("0180", None, "0180"),
+        (180, None, "0180"),
+        ("Stockholm", None, "0180"),
+        ("Stockholms stad", None, "0180"),
+        ("Malung", None, "2023"),
+        ("Malung-Sälen", None, "2023"),
+        (1917, 2005, "0331"),
+        ("1917", 2006, "0331"),
+        ("Staffanstorps", None, "1230"),
+        ("Ljusnaberg", None, "1864"),
+        ("Ljusnarberg", None, "1864"),
+        ("Upplands Bro", None, "0139"),
+        ("Upplands-Bro", None, "0139"),
+        ("Upplands Väsby", None, "0114"),
+        ("Nordmalning", None, "2401"),
+        ("Göteborgs stad", None, "1480"),
+        ("Bergs kommun", None, "2326"),
+        ("Lindesbergs", None, "1885"),
+    ],
+)
+def test_kommun_code_resolves_codes_names_and_seed_spellings(
+    given: str | int, year: int | None, expected: str
+) -> None:
+    assert kommun_code(given, year=year) == expected
+
+
+def test_upplands_vasby_and_upplands_bro_stay_distinct() -> None:
+    assert kommun_code("Upplands Väsby") != kommun_code("Upplands Bro")
+
+
+def test_heby_historical_code_only_in_its_years() -> None:
+    with pytest.raises(UnknownKommunError, match="1917"):
+        kommun_code("1917", year=2010)
+
+
+def test_unknown_name_error_names_it_and_suggests() -> None:
+    with pytest.raises(UnknownKommunError) as caught:
+        kommun_code("Stockholmm")
+    message = str(caught.value)
+    assert "Stockholmm" in message
+    assert "Did you mean" in message and "Stockholm" in message
+
+
+def test_unknown_code_is_an_error() -> None:
+    with pytest.raises(UnknownKommunError, match="9999"):
+        kommun_code("9999")
+
+
+def test_kommun_name_returns_current_name() -> None:
+    assert kommun_name("Malung") == "Malung-Sälen"
+    assert kommun_name(1917) == "Heby"
+
+
+def test_harmonise_codes_maps_heby_1917_before_2007_only() -> None:
+    frame = pd.DataFrame(
+        {
+            "kommun_kod": ["1917", "1917", "0331", "0180", "331"],
+            "year": [2005, 2006, 2007, 2005, 2008],
+            "value": [1.0, 2.0, 3.0, 4.0, 5.0],
+        }
+    )
+    harmonised, changes = harmonise_codes(frame)
+    assert harmonised["kommun_kod"].tolist() == ["0331", "0331", "0331", "0180", "0331"]
+    assert harmonised["value"].tolist() == frame["value"].tolist()
+    assert changes["row"].tolist() == [0, 1]
+    assert set(changes["old_code"]) == {"1917"}
+    assert set(changes["new_code"]) == {"0331"}
+    assert changes["reason"].str.contains("Heby").all()
+    assert frame["kommun_kod"].tolist()[0] == "1917"  # input left untouched

@@ -1,0 +1,171 @@
+"""Report figures: content, deterministic saving, no leaked global matplotlib state."""
+
+from __future__ import annotations
+
+import matplotlib as mpl
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.colors import to_hex
+from matplotlib.figure import Figure
+
+from finsam_eval.report.figures import (
+    PALETTE,
+    adoption_heatmap,
+    bacon_scatter,
+    cohort_sizes,
+    event_study_overlay,
+    save_figure,
+    write_figures,
+)
+
+
+def make_estimates(methods=("cs", "twfe", "sa")) -> pd.DataFrame:
+    rng = np.random.default_rng(1)
+    rows = []
+    for outcome in ("sjukpenning", "uvas"):
+        for population in ("alla", "unga"):
+            for method in methods:
+                for t in range(-2, 7):
+                    est = float(rng.normal(0, 0.2))
+                    rows.append(
+                        {
+                            "population": population,
+                            "outcome": outcome,
+                            "method": method,
+                            "event_time": t,
+                            "estimate": est,
+                            "se": 0.1,
+                            "ci_lower": est - 0.2,
+                            "ci_upper": est + 0.2,
+                            "p_value": 0.5,
+                        }
+                    )
+    return pd.DataFrame(rows)
+
+
+@pytest.fixture
+def cohorts() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "kommun_kod": ["0180", "1480", "1280", "0114", "2480", "0380", "0115"],
+            "cohort": [2005, 0, 2007, 2005, np.nan, 2006, 2007],
+        }
+    )
+
+
+def test_event_study_overlay_content():
+    fig = event_study_overlay(make_estimates(), "alla", "sjukpenning", ["twfe", "cs", "sa"])
+    assert isinstance(fig, Figure)
+    ax = fig.axes[0]
+    assert len(ax.containers) == 3  # one errorbar per method
+    # one colour per method, in the given order
+    colours = [to_hex(c.lines[0].get_color()) for c in ax.containers]
+    assert colours == [c.lower() for c in PALETTE[:3]]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["twfe", "cs", "sa"]
+    # dodged: the three methods' x positions at one event time differ, centred on it
+    xs = np.array([c.lines[0].get_xdata()[2] for c in ax.containers])
+    assert len(set(xs)) == 3 and xs.mean() == pytest.approx(0.0)
+    # zero reference line and the dashed line at -0.5
+    flat = [ln for ln in ax.lines if len(set(ln.get_ydata())) == 1 and ln.get_ydata()[0] == 0]
+    dashed = [ln for ln in ax.lines if ln.get_linestyle() == "--"]
+    assert flat and dashed and list(dashed[0].get_xdata()) == [-0.5, -0.5]
+    assert "Sjukpenning" in ax.get_title()
+
+
+def test_event_study_overlay_missing_series():
+    with pytest.raises(ValueError, match="no event-study estimates"):
+        event_study_overlay(make_estimates(), "aldre", "sjukpenning")
+
+
+def test_adoption_heatmap_orders_never_last(cohorts):
+    fig = adoption_heatmap(cohorts, range(2003, 2011))
+    ax = fig.axes[0]
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert labels == ["2005 (2)", "2006 (1)", "2007 (2)", "never (2)"]
+    image = ax.get_images()[0].get_array()
+    assert image.shape == (7, 8)
+    # rows: 0114, 0180 (2005), 0380 (2006), 0115, 1280 (2007), 1480, 2480 (never)
+    assert image[0].tolist() == [0, 0, 1, 1, 1, 1, 1, 1]
+    assert image[2].tolist() == [0, 0, 0, 1, 1, 1, 1, 1]
+    assert image[-1].sum() == 0 and image[-2].sum() == 0
+
+
+def test_heatmap_rejects_conflicting_cohorts():
+    frame = pd.DataFrame({"kommun_kod": ["0180", "0180"], "cohort": [2005, 2006]})
+    with pytest.raises(ValueError, match="more than one cohort"):
+        adoption_heatmap(frame, range(2004, 2008))
+
+
+def test_cohort_sizes(cohorts):
+    ax = cohort_sizes(cohorts).axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["2005", "2006", "2007", "never"]
+    assert [p.get_height() for p in ax.patches] == [2, 1, 2, 2]
+
+
+def test_bacon_scatter_weighted_mean():
+    decomposition = pd.DataFrame(
+        {
+            "estimate": [1.0, -1.0, 2.0],
+            "weight": [0.5, 0.25, 0.25],
+            "type": ["treated vs never", "later vs earlier", "treated vs never"],
+        }
+    )
+    ax = bacon_scatter(decomposition).axes[0]
+    assert len(ax.collections) == 2
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels == ["later vs earlier", "treated vs never", "weighted mean 0.750"]
+    with pytest.raises(ValueError, match="lacks column"):
+        bacon_scatter(decomposition.drop(columns="type"))
+
+
+@pytest.mark.parametrize("suffix", [".png", ".svg"])
+def test_save_twice_byte_identical(tmp_path, suffix, cohorts):
+    figures = [
+        event_study_overlay(make_estimates(), "unga", "uvas"),
+        cohort_sizes(cohorts),
+    ]
+    for i, fig in enumerate(figures):
+        a = save_figure(fig, tmp_path / f"a{i}{suffix}").read_bytes()
+        b = save_figure(fig, tmp_path / f"b{i}{suffix}").read_bytes()
+        assert a == b
+    # a figure rebuilt from the same input is identical too
+    again = save_figure(cohort_sizes(cohorts), tmp_path / f"c{suffix}").read_bytes()
+    assert again == (tmp_path / f"a1{suffix}").read_bytes()
+    if suffix == ".png":
+        assert a.startswith(b"\x89PNG") and b"Software" not in a
+    else:
+        assert b"<dc:date>" not in a and b"https://matplotlib" not in a
+
+
+def test_save_rejects_unknown_format(tmp_path, cohorts):
+    with pytest.raises(ValueError, match="unsupported figure format"):
+        save_figure(cohort_sizes(cohorts), tmp_path / "x.jpg")
+
+
+def test_global_rcparams_untouched(cohorts, tmp_path):
+    with mpl.rc_context({"font.size": 17.0, "lines.linewidth": 4.0}):
+        fig = cohort_sizes(cohorts)
+        save_figure(fig, tmp_path / "x.png")
+        assert mpl.rcParams["font.size"] == 17.0
+        assert mpl.rcParams["lines.linewidth"] == 4.0
+        # and the user's settings did not leak into the figure
+        assert fig.axes[0].title.get_fontsize() == 10.0
+
+
+def test_write_figures_names(tmp_path, cohorts):
+    est = make_estimates(methods=("cs",))
+    decomposition = pd.DataFrame({"estimate": [0.1], "weight": [1.0], "type": ["a"]})
+    written = write_figures(
+        tmp_path, est, cohorts=cohorts, decomposition={"alla-sjukpenning": decomposition}
+    )
+    # uvas is defined only for unga, so there is no alla-uvas figure
+    assert list(written) == [
+        "adoption-heatmap",
+        "cohort-sizes",
+        "event-alla-sjukpenning",
+        "event-unga-sjukpenning",
+        "event-unga-uvas",
+        "bacon-alla-sjukpenning",
+    ]
+    assert all(p.is_file() and p.suffix == ".png" for p in written.values())

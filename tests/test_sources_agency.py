@@ -1,0 +1,155 @@
+"""Agency file loaders: Swedish headers, preambles, decimal commas, suppressed cells."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from finsam_eval.sources import (
+    AgencyFileError,
+    load_agency_file,
+    load_arbetsformedlingen,
+    load_forsakringskassan,
+    parse_swedish_number,
+)
+from finsam_eval.sources.fetch import to_age_bands
+
+FIX = Path(__file__).parent / "fixtures" / "sources"
+
+
+@pytest.mark.parametrize(
+    "text, value",
+    [
+        ("1 234", 1234.0),
+        ("1\xa0234,5", 1234.5),
+        ("12,5", 12.5),
+        ("1.234,5", 1234.5),
+        ("7", 7.0),
+        ("..", None),
+        ("X", None),
+        ("", None),
+        ("abc", None),
+        (3, 3.0),
+    ],
+)
+def test_parse_swedish_number(text, value):
+    assert parse_swedish_number(text) == value
+
+
+def test_forsakringskassan_cp1252_preamble_and_suppression():
+    af = load_forsakringskassan(FIX / "fk_sjukpenning.csv", "sjukpenning")
+    groups = af.groups
+    assert set(groups["kommun_kod"]) == {"0114", "0180", "0331", "2480"}
+    assert set(groups["sex"]) == {"K", "M"} and set(groups["year"]) == {2010, 2011}
+    assert {(a, b) for a, b in zip(groups.age_from, groups.age_to, strict=True)} == {
+        (16, 19),
+        (20, 24),
+        (25, 54),
+        (55, 64),
+    }
+    stockholm = groups[
+        (groups.kommun_kod == "0180")
+        & (groups.year == 2010)
+        & (groups.sex == "K")
+        & (groups.age_from == 25)
+    ]
+    assert stockholm["count"].item() == 4800.0  # "4 800" with a thousands space
+    heby = groups[(groups.kommun_kod == "0331") & (groups.sex == "K") & (groups.age_from == 16)]
+    assert heby["count"].isna().all()  # "X" is missing, never 0
+    assert sorted(af.suppressed["raw"]) == ["..", "X", "X"]
+    assert set(af.suppressed["reason"]) == {"suppressed"}
+    assert (af.dropped["reason"] == "not a kommun").sum() == 3  # two Riket rows, source line
+    assert af.content_hash.startswith("sha256:")
+
+
+def test_arbetsformedlingen_wide_years_totals_and_decimal_commas():
+    af = load_arbetsformedlingen(FIX / "af_till_arbete.csv")
+    g = af.groups
+    assert set(g["sex"]) == {"T"} and set(g["year"]) == {2010, 2011}
+    value = g[(g.kommun_kod == "0114") & (g.year == 2011) & (g.age_from == 19)]["count"]
+    assert value.item() == 130.5
+    assert len(af.suppressed) == 3 and set(af.suppressed["raw"]) == {"*"}
+
+
+def test_missing_header_and_year_give_clear_errors(tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("a;b\n1;2\n", encoding="utf-8")
+    with pytest.raises(AgencyFileError, match="no header row with a kommun column"):
+        load_agency_file(bad, "x")
+    noyear = tmp_path / "noyear.csv"
+    noyear.write_text("Kommun;Antal\nStockholm;5\n", encoding="utf-8")
+    with pytest.raises(AgencyFileError, match="pass year="):
+        load_agency_file(noyear, "x")
+    one = load_agency_file(noyear, "x", year=2012, sex="K", ages=(19, 24))
+    assert one.groups.iloc[0][["kommun_kod", "year", "sex", "age_from", "count"]].tolist() == [
+        "0180",
+        2012,
+        "K",
+        19,
+        5.0,
+    ]
+    with pytest.raises(AgencyFileError, match="not found"):
+        load_agency_file(tmp_path / "nope.csv", "x")
+
+
+def test_xlsx_needs_openpyxl_or_reads(tmp_path):
+    path = tmp_path / "file.xlsx"
+    try:
+        import openpyxl  # noqa: F401
+    except ImportError:
+        path.write_bytes(b"PK\x03\x04")
+        with pytest.raises(AgencyFileError, match="openpyxl"):
+            load_agency_file(path, "x")
+        return
+    pd.DataFrame(
+        {"År": [2010], "Kommun": ["Umeå"], "Kön": ["Män"], "Ålder": ["20-24"], "Antal": ["1 200"]}
+    ).to_excel(path, index=False)
+    assert load_agency_file(path, "x").groups["count"].item() == 1200.0
+
+
+def population_frame(codes, years, ages):
+    rows = [(c, y, s, a, 100.0 + a) for c in codes for y in years for s in "KM" for a in ages]
+    return pd.DataFrame(rows, columns=["kommun_kod", "year", "sex", "age", "population"])
+
+
+def test_to_age_bands_apportions_by_population_and_keeps_missing():
+    pop = population_frame(["0114"], [2010], range(16, 65))
+    groups = pd.DataFrame(
+        {
+            "kommun_kod": ["0114"] * 4,
+            "year": [2010] * 4,
+            "sex": ["K", "K", "K", "T"],
+            "age_from": [16, 20, 25, 55],
+            "age_to": [19, 24, 54, 64],
+            "count": [40.0, 60.0, np.nan, 100.0],
+        }
+    )
+    out, issues = to_age_bands(groups, pop, "o")
+    k1924 = out[(out.sex == "K") & (out.age_band == "19-24")]["count"].item()
+    assert k1924 == pytest.approx(40 * 119 / (116 + 117 + 118 + 119) + 60)
+    assert np.isnan(out[(out.sex == "K") & (out.age_band == "25-54")]["count"].item())
+    m5564 = out[(out.sex == "M") & (out.age_band == "55-64")]["count"].item()
+    assert m5564 == pytest.approx(50.0)  # total split by (equal) population of the sexes
+    assert any(i["kind"] == "assumption" and "both-sexes" in i["detail"] for i in issues)
+    # M has only the 55-64 total: its 19-24 and 25-54 bands are absent, not zero
+    assert set(out[out.sex == "M"]["age_band"]) == {"55-64"}
+
+
+def test_partial_band_is_left_out_and_reported():
+    pop = population_frame(["0114"], [2010], range(16, 65))
+    groups = pd.DataFrame(
+        {
+            "kommun_kod": ["0114"],
+            "year": [2010],
+            "sex": ["K"],
+            "age_from": [20],
+            "age_to": [24],
+            "count": [10.0],
+        }
+    )
+    out, issues = to_age_bands(groups, pop, "o")
+    assert out.empty
+    assert issues[0]["kind"] == "partial_band" and "5 ages" in issues[0]["detail"]

@@ -1,0 +1,188 @@
+"""Catalogue, cache provenance, offline mode and the end-to-end fetch into builder format."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+FIX = Path(__file__).parent / "fixtures" / "sources"
+sys.path.insert(0, str(FIX))
+from fake_api import FakeApi, Reply, pop_value, v1_data  # noqa: E402
+
+from finsam_eval.sources import (  # noqa: E402
+    CacheCorruptError,
+    CatalogueError,
+    OfflineError,
+    SeriesCache,
+    SourceError,
+    fetch,
+    outcome_catalogue,
+)
+from finsam_eval.sources.http import HttpClient  # noqa: E402
+
+YEARS = [2010, 2011]
+V1_PATH = "/v1/ssd/BE/BE0101/BE0101A/BefolkningNy"
+
+
+def fast() -> HttpClient:
+    return HttpClient(timeout=1.0, max_retries=1, backoff=0.0, min_interval=0.0)
+
+
+def serve_all(api: FakeApi) -> None:
+    page1 = (FIX / "kolada_v3_data_N02797_page1.json").read_bytes()
+    page2 = (FIX / "kolada_v3_data_N02797_page2.json").read_bytes()
+    api.add(
+        "GET",
+        "/v3/data/kpi/N02797/year/2010,2011",
+        Reply(body=lambda req: page2 if req.query.get("page") == ["2"] else page1),
+    )
+    api.add_json_file("/v3/kpi/N02797", "kolada_v3_kpi_N02797.json")
+    api.add_json_file(V1_PATH, "scb_v1_befolkningny_metadata.json")
+    api.add("POST", V1_PATH, Reply(body=v1_data))
+
+
+def run(api_url: str, cache: Path, offline: bool = False):
+    return fetch(
+        ["uvas", "sjukpenning"],
+        YEARS,
+        cache,
+        offline=offline,
+        progress=False,
+        base_urls={"kolada": api_url + "/v3", "scb": api_url + "/v1/ssd"},
+        files={"sjukpenning": FIX / "fk_sjukpenning.csv"},
+        http=fast(),
+    )
+
+
+def test_catalogue_has_all_outcomes_and_user_override(tmp_path):
+    cat = outcome_catalogue()
+    assert set(cat.index) >= {
+        "sjukpenning",
+        "sa",
+        "ekonomiskt_bistand",
+        "af_till_arbete",
+        "studier",
+        "uvas",
+    }
+    assert {"source", "identifier", "numerator", "denominator", "population"} <= set(cat.columns)
+    assert (cat["verification"] != "").all()
+    user = tmp_path / "mine.toml"
+    user.write_text(
+        '[outcomes.ekonomiskt_bistand]\nsource = "kolada"\nidentifier = "N00930"\n'
+        'measure = "share"\npopulation = "0-120"\n\n'
+        '[outcomes.new_kpi]\nsource = "kolada"\nidentifier = "N1"\nnumerator = "n"\n'
+        'denominator = "d"\npopulation = "20-64"\nmeasure = "share"\n',
+        encoding="utf-8",
+    )
+    merged = outcome_catalogue(user)
+    assert merged.loc["ekonomiskt_bistand", "identifier"] == "N00930"
+    assert merged.loc["ekonomiskt_bistand", "numerator"].startswith("Adults")  # kept
+    assert "new_kpi" in merged.index
+    with pytest.raises(CatalogueError, match="unknown source"):
+        outcome_catalogue({"outcomes": {"uvas": {"source": "web"}}})
+    with pytest.raises(CatalogueError, match="lacks"):
+        outcome_catalogue({"outcomes": {"x": {"source": "kolada"}}})
+
+
+def test_end_to_end_fetch_builder_format_provenance_and_offline(tmp_path):
+    cache = tmp_path / "cache"
+    with FakeApi() as api:
+        serve_all(api)
+        result = run(api.url, cache)
+        online_requests = len(api.log)
+    num, pop = result.numerators, result.population
+    assert list(num.columns) == ["kommun_kod", "year", "sex", "age_band", "outcome", "count"]
+    assert list(pop.columns) == ["kommun_kod", "year", "sex", "age", "population"]
+    assert set(num["sex"]) == {"K", "M"} and (num["count"] >= 0).all()
+    assert num["count"].notna().all() and num["kommun_kod"].str.len().eq(4).all()
+    assert set(num["age_band"]) <= {"19-24", "25-54", "55-64"}
+    assert set(num[num.outcome == "uvas"]["age_band"]) == {"19-24"}
+    # uvas = share × population of the band
+    row = num[
+        (num.outcome == "uvas") & (num.kommun_kod == "0114") & (num.year == 2010) & (num.sex == "K")
+    ]
+    expected = 0.08 * sum(
+        pop_value({"Region": "0114", "Alder": str(a), "Kon": "2", "Tid": "2010"})
+        for a in range(19, 25)
+    )
+    assert row["count"].item() == pytest.approx(expected)
+    # Heby women 2010 had no Kolada value, and "X" for 16-19 in the FK file: missing, not zero
+    heby_k = num[(num.kommun_kod == "0331") & (num.sex == "K")]
+    assert heby_k[heby_k.outcome == "uvas"].year.tolist() == []
+    assert "19-24" not in set(heby_k[heby_k.outcome == "sjukpenning"]["age_band"])
+    kinds = set(zip(result.report["outcome"], result.report["kind"], strict=True))
+    assert {
+        ("uvas", "missing"),
+        ("sjukpenning", "suppressed"),
+        ("sjukpenning", "missing"),
+        ("sjukpenning", "dropped_rows"),
+        ("uvas", "assumption"),
+    } <= kinds
+    # provenance: one row per series, hashes and library version
+    prov = result.provenance.set_index("series")
+    assert {
+        "kolada:N02797",
+        "scb:BE/BE0101/BE0101A/BefolkningNy:population:16-64",
+        "forsakringskassan:sjukpenning",
+    } == set(prov.index)
+    kolada = prov.loc["kolada:N02797"]
+    assert kolada["content_hash"].startswith("sha256:") and kolada["library_version"]
+    assert "varken arbetar" in json.loads(kolada["extra"])["kpi_title"]
+    assert "2010,2011" in kolada["urls"] and kolada["retrieved_at"]
+    assert not prov["from_cache"].any()
+
+    # offline: same tables from the cache, no server at all
+    again = run("http://127.0.0.1:9", cache, offline=True)
+    pd.testing.assert_frame_equal(again.numerators, num)
+    pd.testing.assert_frame_equal(again.population, pop)
+    assert again.provenance.set_index("series").loc["kolada:N02797", "from_cache"]
+    assert online_requests == 5  # kpi metadata, 2 pages, scb metadata + 1 data chunk
+
+    entries = SeriesCache(cache).entries()
+    assert len(entries) == 2 and set(entries["source"]) == {"kolada", "scb"}
+
+
+def test_offline_without_cache_and_corrupt_cache(tmp_path):
+    with pytest.raises(OfflineError, match="not in the cache"):
+        run("http://127.0.0.1:9", tmp_path / "empty", offline=True)
+    cache = tmp_path / "cache"
+    with FakeApi() as api:
+        serve_all(api)
+        run(api.url, cache)
+    table = next((cache / "kolada").glob("*.csv"), None) or next(
+        (cache / "kolada").glob("*.parquet")
+    )
+    table.write_bytes(table.read_bytes()[:-20])
+    with pytest.raises(CacheCorruptError, match="does not match"):
+        run("http://127.0.0.1:9", cache, offline=True)
+
+
+def test_file_outcome_without_file_and_unknown_outcome(tmp_path):
+    with pytest.raises(SourceError, match="pass files="):
+        fetch(["sa"], YEARS, tmp_path, progress=False)
+    with pytest.raises(CatalogueError, match="unknown outcomes"):
+        fetch(["nope"], YEARS, tmp_path, progress=False)
+
+
+def test_failed_download_leaves_no_cache_entry(tmp_path):
+    with FakeApi() as api:
+        serve_all(api)
+        api.add("POST", V1_PATH, Reply(500, b"down", "text/plain"))
+        with pytest.raises(SourceError):
+            run(api.url, tmp_path)
+    assert not list(tmp_path.rglob("*.json")) and not list(tmp_path.rglob("*.csv"))
+
+
+def test_fetch_then_build_panel(tmp_path):
+    builder = pytest.importorskip("finsam_eval.panel.builder")
+    with FakeApi() as api:
+        serve_all(api)
+        result = run(api.url, tmp_path)
+    built = builder.build_panel(result.numerators, result.population)
+    panel = built.panel
+    assert len(panel) > 0
+    assert {"uvas", "sjukpenning"} <= set(panel["outcome"])

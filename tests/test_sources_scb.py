@@ -1,0 +1,140 @@
+"""SCB PxWeb client: metadata, JSON-stat2 parsing, chunking above the cell limit, v1 and v2."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+
+import pytest
+
+FIX = Path(__file__).parent / "fixtures" / "sources"
+sys.path.insert(0, str(FIX))
+from fake_api import FakeApi, Reply, jsonstat2_for, pop_value, v1_data, v2_data  # noqa: E402
+
+from finsam_eval.sources import MalformedResponseError, ScbClient, parse_jsonstat2  # noqa: E402
+from finsam_eval.sources.http import HttpClient  # noqa: E402
+from finsam_eval.sources.scb import plan_chunks  # noqa: E402
+
+V1_PATH = "/v1/ssd/BE/BE0101/BE0101A/BefolkningNy"
+
+
+def fast() -> HttpClient:
+    return HttpClient(timeout=1.0, max_retries=1, backoff=0.0, min_interval=0.0)
+
+
+def serve_v1(api: FakeApi) -> None:
+    api.add_json_file(V1_PATH, "scb_v1_befolkningny_metadata.json")
+    api.add("POST", V1_PATH, Reply(body=v1_data))
+
+
+def test_parse_recorded_jsonstat2():
+    payload = json.loads((FIX / "scb_v1_population_recorded.json").read_text(encoding="utf-8"))
+    frame = parse_jsonstat2(payload)
+    assert list(frame.columns) == [
+        "Region",
+        "Alder",
+        "Kon",
+        "ContentsCode",
+        "Tid",
+        "value",
+        "status",
+    ]
+    row = frame[(frame["Region"] == "0180") & (frame["Alder"] == "20") & (frame["Kon"] == "2")]
+    assert row["value"].item() == 7050  # last dimension varies fastest
+    assert frame.loc[0, "value"] == 251
+
+
+def test_jsonstat2_sparse_values_status_and_errors():
+    payload = jsonstat2_for({"A": ["a", "b"], "B": ["x", "y", "z"]}, lambda c: 1.0)
+    payload["value"] = {"0": 5, "5": 7}
+    payload["status"] = {"1": ".."}
+    frame = parse_jsonstat2(payload)
+    assert frame["value"].isna().sum() == 4 and frame.loc[1, "status"] == ".."
+    payload["value"] = [1, 2, 3]
+    with pytest.raises(MalformedResponseError, match="3 values for 6 cells"):
+        parse_jsonstat2(payload)
+    with pytest.raises(MalformedResponseError, match="'dimension'"):
+        parse_jsonstat2({"id": ["A"], "size": [1], "value": [1]})
+
+
+def test_plan_chunks_respects_limit_and_covers_everything():
+    selection = {
+        "Region": [f"{i:04d}" for i in range(290)],
+        "Alder": [str(a) for a in range(49)],
+        "Kon": ["1", "2"],
+        "Tid": ["2010", "2011", "2012"],
+    }
+    chunks = plan_chunks(selection, 150_000, ("Region", "Tid"))
+    assert all(math.prod(len(v) for v in c.values()) <= 150_000 for c in chunks)
+    assert sum(math.prod(len(v) for v in c.values()) for c in chunks) == 290 * 49 * 2 * 3
+    assert plan_chunks({"A": ["1"] * 3}, 10) == [{"A": ["1"] * 3}]
+    many = plan_chunks({"Region": ["a", "b"], "Alder": [str(a) for a in range(10)]}, 4, ["Region"])
+    assert all(len(c["Region"]) == 1 and len(c["Alder"]) <= 4 for c in many)
+
+
+def test_metadata_v1():
+    with FakeApi() as api:
+        serve_v1(api)
+        meta = ScbClient(api.url + "/v1/ssd", http=fast()).table_metadata(
+            "BE/BE0101/BE0101A/BefolkningNy"
+        )
+    assert meta.variable("Region").values[:3] == ("00", "01", "0114")
+    assert meta.variable("Tid").time and meta.variable("Civilstand").elimination
+    with pytest.raises(KeyError, match="no variable 'Nope'"):
+        meta.variable("Nope")
+
+
+def test_population_chunked_v1_matches_unchunked(tmp_path):
+    with FakeApi() as api:
+        serve_v1(api)
+        small = ScbClient(api.url + "/v1/ssd", http=fast(), max_cells=200)
+        chunked, prov = small.population([2010, 2011], range(16, 65))
+        posts = [c.json() for c in api.calls(V1_PATH) if c.method == "POST"]
+        big = ScbClient(api.url + "/v1/ssd", cache_dir=tmp_path, http=fast())
+        whole, _ = big.population([2010, 2011], range(16, 65))
+    sizes = [math.prod(len(q["selection"]["values"]) for q in p["query"]) for p in posts]
+    assert len(posts) > 1 and max(sizes) <= 200 and sum(sizes) == 4 * 49 * 2 * 2
+    assert all(q["code"] != "Civilstand" for p in posts for q in p["query"])  # eliminated
+    assert chunked.equals(whole)
+    assert list(whole.columns) == ["kommun_kod", "year", "sex", "age", "population"]
+    assert set(whole["kommun_kod"]) == {"0114", "0180", "0331", "2480"}  # no län or riket
+    assert set(whole["sex"]) == {"K", "M"}
+    row = whole[
+        (whole.kommun_kod == "0180") & (whole.year == 2011) & (whole.sex == "K") & (whole.age == 20)
+    ]
+    assert row["population"].item() == 100 + 180 % 97 + 20 + 3 + 11
+    assert prov.query["chunks"] == len(sizes) and prov.source == "scb"
+
+
+def test_population_v2(tmp_path):
+    with FakeApi() as api:
+        api.add_json_file("/api/v2/tables/TAB638/metadata", "scb_v2_tab638_metadata.json")
+        api.add("POST", "/api/v2/tables/TAB638/data", Reply(body=v2_data))
+        client = ScbClient(api.url + "/api/v2", cache_dir=tmp_path, http=fast())
+        assert client.api_version == 2
+        frame, prov = client.population([2010], range(19, 25))
+        assert api.calls("/api/v2/tables/TAB638/metadata")[0].query["lang"] == ["sv"]
+    assert len(frame) == 4 * 6 * 2
+    assert "TAB638" in prov.series
+
+
+def test_missing_year_and_cell_count_mismatch():
+    with FakeApi() as api:
+        serve_v1(api)
+        with pytest.raises(MalformedResponseError, match="no data for years"):
+            ScbClient(api.url + "/v1/ssd", http=fast()).population([1900])
+        short = jsonstat2_for(
+            {
+                "Region": ["0114"],
+                "Alder": ["20"],
+                "Kon": ["1"],
+                "ContentsCode": ["BE0101N1"],
+                "Tid": ["2010"],
+            },
+            pop_value,
+        )
+        api.add("POST", V1_PATH, Reply(body=short))
+        with pytest.raises(MalformedResponseError, match="cells for a chunk"):
+            ScbClient(api.url + "/v1/ssd", http=fast()).population([2010], range(19, 21))
