@@ -263,6 +263,7 @@ def test_bad_sex_age_and_band(inputs):
         validate_numerators(numerators)
     assert set(info.value.checks) == {"bad_sex", "bad_age_band"}
     assert "'K'" in str(info.value) and "young" in str(info.value)
+    population["age"] = population["age"].astype(float)
     population.loc[2, "age"] = 30.5
     with pytest.raises(PanelValidationError, match="age values") as info:
         validate_population(population)
@@ -284,6 +285,7 @@ def test_all_value_problems_reported_together(inputs):
     numerators["count"] = numerators["count"].astype(object)
     numerators.loc[0, "count"] = "x"
     numerators.loc[1, "count"] = -2
+    numerators["year"] = numerators["year"].astype(float)
     numerators.loc[2, "year"] = 2004.5
     with pytest.raises(PanelValidationError) as info:
         validate_numerators(numerators)

@@ -16,6 +16,11 @@ __all__ = ["METHODS", "estimate"]
 METHODS: dict[str, str] = {
     "cs": "finsam_eval.estimators.callaway_santanna",
     "twfe": "finsam_eval.estimators.twfe",
+    "stacked": "finsam_eval.estimators.stacked",
+    "dcdh": "finsam_eval.estimators.dcdh",
+    "sa": "finsam_eval.estimators.sun_abraham",
+    "imputation": "finsam_eval.estimators.imputation",
+    "two_stage": "finsam_eval.estimators.two_stage",
 }
 
 

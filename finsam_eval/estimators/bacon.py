@@ -216,8 +216,15 @@ def bacon_decomposition(
                 window_mean(late, se, sl) - window_mean(late, 0, se)
             )
             rows.append(
-                _row(levels[e], levels[late], EARLIER_VS_LATER, est_early, s_early,
-                     times[0], times[sl - 1])
+                _row(
+                    levels[e],
+                    levels[late],
+                    EARLIER_VS_LATER,
+                    est_early,
+                    s_early,
+                    times[0],
+                    times[sl - 1],
+                )
             )
             # later group treated, earlier group (already treated) as control: from the earlier
             # start on
@@ -226,8 +233,15 @@ def bacon_decomposition(
                 window_mean(e, sl, n_t) - window_mean(e, se, sl)
             )
             rows.append(
-                _row(levels[late], levels[e], LATER_VS_EARLIER, est_late, s_late,
-                     times[se], times[-1])
+                _row(
+                    levels[late],
+                    levels[e],
+                    LATER_VS_EARLIER,
+                    est_late,
+                    s_late,
+                    times[se],
+                    times[-1],
+                )
             )
     table = pd.DataFrame(rows)
     # Theorem 1: the unnormalised weights sum to the variance of the demeaned treatment

@@ -351,13 +351,14 @@ def prepare_panel(
                 f"{list(varies[:_SHOW])}"
             )
 
-    treated_after = frame["cohort"] > last_period
+    # treated only after the sample ends (and after any anticipation window): untreated
+    # throughout, so never treated here (R did: cohort > last period + anticipation)
+    treated_after = frame["cohort"] > last_period + anticipation
     if treated_after.any():
-        # treated only after the sample ends: untreated throughout, so never treated here
         units_after = frame.loc[treated_after, "unit_label"].unique()
         msg = (
-            f"{len(units_after)} units have cohorts after the last period {last_period} and "
-            "are treated as never treated"
+            f"{len(units_after)} units have cohorts after the last period {last_period} "
+            f"(+ anticipation {anticipation}) and are treated as never treated"
         )
         warn.append(msg)
         frame.loc[treated_after, "cohort"] = 0

@@ -228,7 +228,9 @@ def fit(
         elif len(treated) == 0:
             reason = "no treated unit with positive weight"
         if reason:
-            trimmed.append({"cohort": a, "n_units": int((cohort_of_unit == a).sum()), "reason": reason})
+            trimmed.append(
+                {"cohort": a, "n_units": int((cohort_of_unit == a).sum()), "reason": reason}
+            )
             continue
         kept.append(a)
         members.append((treated, controls))
@@ -253,7 +255,7 @@ def fit(
         y_matrix = frame["y"].to_numpy().reshape(n_units, len(panel.times))
         fitted = _fit_cells(y_matrix, w_unit, kept, members, lo, hi, ref, t_min)
     else:
-        fitted = _fit_rows(frame, w_unit, cohort_of_unit, kept, members, lo, hi, ref)
+        fitted = _fit_rows(frame, w_unit, kept, members, lo, hi, ref)
     coef, bread_inverse, unit_scores, n_obs, sub_table = fitted
 
     # ---- CRV1 variance, influence functions -------------------------------------------------
@@ -294,11 +296,8 @@ def fit(
     overall = pd.Series({k: float(v[0]) for k, v in overall_table.items()})
 
     if cluster is not None:
-        first_of_cluster = np.zeros(n_clusters, dtype=np.int64)
-        first_of_cluster[cluster_of_unit[::-1]] = np.arange(n_units)[::-1]
-        labels = (
-            data[cluster].astype(str).to_numpy()[frame["row"].to_numpy()[first_row]][first_of_cluster]
-        )
+        # prepare_panel codes clusters by the sorted string labels of the retained rows
+        labels = np.sort(pd.unique(data[cluster].astype(str).to_numpy()[frame["row"].to_numpy()]))
     else:
         labels = panel.unit_labels
     info = panel.info()
@@ -418,7 +417,6 @@ def _fit_cells(
 def _fit_rows(
     frame: pd.DataFrame,
     w_unit: np.ndarray,
-    cohort_of_unit: np.ndarray,
     kept: list[int],
     members: list[tuple[np.ndarray, np.ndarray]],
     lo: int,
@@ -456,7 +454,6 @@ def _fit_rows(
     omega = np.where(d == 1, w, w * q[s_code, e_code])
     raw = _interaction_columns(n_e, lo, ref)
     design = raw[d, e_code]
-    p = design.shape[1]
     keep = omega > 0
     si_code = np.unique(s_code[keep] * n_units + u[keep], return_inverse=True)[1]
     st_code = s_code[keep] * n_e + e_code[keep]

@@ -457,7 +457,7 @@ def _flci(
             half_length,
             bounds=(h_min, h_max),
             method="bounded",
-            options={"xatol": 1e-7 * (h_max - h_min)},
+            options={"xatol": 1e-5 * (h_max - h_min)},
         ).x
     bias, v_pre = min_bias(h_star)
     v_pre = v_pre if np.isfinite(bias) else v_bias
@@ -683,10 +683,13 @@ def breakdown_value(
     """
 
     def covers(value: float) -> bool:
-        table = honest_did(
-            res_or_betahat, sigma, num_pre, num_post, restriction, [value], method, alpha,
-            l_vec, **options,
-        )  # fmt: skip
+        # an interval open at the grid end covers 0 all the same: no warning while bisecting
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            table = honest_did(
+                res_or_betahat, sigma, num_pre, num_post, restriction, [value], method, alpha,
+                l_vec, **options,
+            )  # fmt: skip
         lo, hi = table.iloc[1][["ci_lower", "ci_upper"]]
         return bool(lo <= 0 <= hi)
 

@@ -145,8 +145,9 @@ def wild_cluster_bootstrap(
     matrix ``H[g, h] = R A X~_g' (M_D U_h)_g - R A X~_g'X~_g A S_h``, where ``U_h`` is ``u_tilde``
     in cluster ``h`` and zero elsewhere and ``M_D`` removes the fixed effects (``M_D U_h = U_h``
     when every fixed effect is nested in the clusters, e.g. kommun effects in län clusters;
-    year effects are not nested and are handled exactly). ``ssc = G/(G-1) (n-1)/(n-k)`` cancels
-    in the p-value.
+    year effects are not nested and are handled exactly). ``ssc = G/(G-1) (n-1)/(n-k)``, with
+    ``k`` counting the absorbed effects as the regression with dummies would (``sum(levels) -
+    n_fe + 1``), scales ``t`` and every ``t*`` alike and so cancels in the p-value.
 
     Parameters
     ----------
@@ -198,9 +199,13 @@ def wild_cluster_bootstrap(
         raise ValueError("need at least two clusters")
 
     nested = True
+    k_fe = 0
     if fe is not None:
         fe = np.asarray(fe)
         fe = fe[:, None] if fe.ndim == 1 else fe
+        # parameters absorbed, counted as in the regression with dummies (one level per effect
+        # after the first is collinear with the others)
+        k_fe = sum(len(np.unique(fe[:, j])) for j in range(fe.shape[1])) - (fe.shape[1] - 1)
         y = _within(y, fe)
         X = _within(X, fe)
         for j in range(fe.shape[1]):
@@ -213,7 +218,7 @@ def wild_cluster_bootstrap(
     A = np.linalg.inv(X.T @ X)
     beta = A @ (X.T @ y)
     u_hat = y - X @ beta
-    ssc = G / (G - 1) * (n - 1) / (n - k)
+    ssc = G / (G - 1) * (n - 1) / (n - k - k_fe)
     ra = R @ A  # (k,)
     xg_xg = _cluster_sum(X[:, :, None] * X[:, None, :], cl, G)  # (G, k, k)
     ra_xgxg = np.einsum("j,gjl->gl", ra, xg_xg)  # (G, k): R A X_g'X_g

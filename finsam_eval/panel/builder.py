@@ -29,7 +29,7 @@ about a second. Steps:
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -249,6 +249,19 @@ def _band_problems(
     return inside, problems
 
 
+def _group_rows(columns: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Row order sorting by ``columns`` (first is most significant) and the group starts."""
+    order = np.lexsort(tuple(columns[::-1]))
+    if len(order) == 0:
+        return order, np.array([], dtype=np.int64)
+    change = np.zeros(len(order), dtype=bool)
+    change[0] = True
+    for column in columns:
+        ordered = column[order]
+        change[1:] |= ordered[1:] != ordered[:-1]
+    return order, np.flatnonzero(change)
+
+
 def _ledger_lines(
     table: str,
     reasons: Mapping[int, tuple[str, str]],
@@ -262,43 +275,30 @@ def _ledger_lines(
     detail_labels: Sequence[str],
     age: np.ndarray | None,
     outcome_list: Sequence[str],
-) -> pd.DataFrame:
+) -> pd.DataFrame | None:
     """Ledger lines of the excluded input rows, one per reason × kommun × year × outcome."""
     excluded = np.flatnonzero(reason > 0)
     if len(excluded) == 0:
-        return empty_ledger()
-    frame = pd.DataFrame(
-        {
-            "r": reason[excluded],
-            "kc": kc[excluded],
-            "year": year[excluded],
-            "o": -1 if outcome is None else outcome[excluded],
-            "d": -1 if detail is None else detail[excluded],
-            "value": value[excluded],
-            "age": -1 if age is None else age[excluded],
-        }
-    )
-    grouped = (
-        frame.groupby(["r", "kc", "year", "o", "d"], sort=True)
-        .agg(
-            n_rows=("value", "size"),
-            amount=("value", "sum"),
-            age_min=("age", "min"),
-            age_max=("age", "max"),
-        )
-        .reset_index()
-    )
-    steps = np.array([reasons[r][0] for r in grouped["r"]], dtype=object)
-    texts = np.array([reasons[r][1] for r in grouped["r"]], dtype=object)
-    labels = np.array([*detail_labels, ""], dtype=object)
-    details = labels[grouped["d"].to_numpy()]
+        return None
+    minus = np.full(len(excluded), -1, dtype=np.int64)
+    r = reason[excluded].astype(np.int64)
+    o = minus if outcome is None else outcome[excluded]
+    d = minus if detail is None else detail[excluded]
+    order, starts = _group_rows([r, kc[excluded], year[excluded], o, d])
+    rows = excluded[order]
+    first = rows[starts]
+    n_rows = np.diff(np.append(starts, len(rows)))
+    amount = np.add.reduceat(value[rows], starts)
+    r_first = reason[first]
+    steps = np.array([reasons[int(x)][0] for x in r_first], dtype=object)
+    texts = np.array([reasons[int(x)][1] for x in r_first], dtype=object)
     if age is not None:
-        ages = np.where(
-            grouped["age_min"] == grouped["age_max"],
-            "age " + grouped["age_min"].astype(str),
-            "ages " + grouped["age_min"].astype(str) + "-" + grouped["age_max"].astype(str),
-        )
-        details = ages.astype(object)
+        lo = np.minimum.reduceat(age[rows], starts).astype(str).astype(object)
+        hi = np.maximum.reduceat(age[rows], starts).astype(str).astype(object)
+        details = np.where(lo == hi, "age " + lo, "ages " + lo + "-" + hi)
+    else:
+        labels = np.array([*detail_labels, ""], dtype=object)
+        details = labels[d[order][starts]]
     outcome_names = np.array([*outcome_list, ""], dtype=object)
     return pd.DataFrame(
         {
@@ -306,21 +306,21 @@ def _ledger_lines(
             "step": steps,
             "action": "excluded",
             "reason": texts,
-            "kommun_kod": codes[grouped["kc"].to_numpy()],
-            "year": grouped["year"].to_numpy(),
-            "outcome": outcome_names[grouped["o"].to_numpy()] if outcome is not None else "",
-            "n_rows": grouped["n_rows"].to_numpy(),
-            "amount": grouped["amount"].to_numpy(),
+            "kommun_kod": codes[kc[first]],
+            "year": year[first],
+            "outcome": outcome_names[o[order][starts]],
+            "n_rows": n_rows,
+            "amount": amount,
             "detail": details,
         }
     )
 
 
-def _code_change_lines(table: NormalisedTable, outcome_col: bool) -> pd.DataFrame:
+def _code_change_lines(table: NormalisedTable, outcome_col: bool) -> pd.DataFrame | None:
+    if table.code_changes.empty:
+        return None
     frame = table.frame
     changed = (frame["raw_code"] != frame["kommun_kod"]).to_numpy()
-    if not changed.any():
-        return empty_ledger()
     rows = frame.loc[changed]
     keys = ["raw_code", "kommun_kod", "year"] + (["outcome"] if outcome_col else [])
     grouped = rows.groupby(keys, sort=True)["value"].agg(["size", "sum"]).reset_index()
@@ -364,10 +364,10 @@ def _stadsdel_lines(
     stadsdel_code: np.ndarray,
     outcome: np.ndarray | None,
     outcome_list: Sequence[str],
-) -> pd.DataFrame:
+) -> pd.DataFrame | None:
     rows = cells.rows[stadsdel_code[cells.rows] > 0]
     if len(rows) == 0:
-        return empty_ledger()
+        return None
     frame = pd.DataFrame(
         {
             "kc": kc[rows],
@@ -516,6 +516,16 @@ def build_panel(
     n_out = outcome_index.get_indexer(nf["outcome"].to_numpy(dtype=object))
     band_labels = sorted(pd.unique(nf["age_band"]), key=lambda b: (*parse_age_band(b), b))
     n_band = pd.Index(band_labels).get_indexer(nf["age_band"].to_numpy(dtype=object))
+    # small lookups through dicts: an Index per lookup costs far more than the lookup itself
+    sex_pos = {s: i for i, s in enumerate(SEXES)}
+    out_pos = {o: i for i, o in enumerate(outcome_list)}
+    band_pos = {b: i for i, b in enumerate(band_labels)}
+
+    def sex_codes(spec: Population) -> np.ndarray:
+        return np.array([sex_pos[s] for s in spec.sex], dtype=np.int64)
+
+    def band_codes(labels: Sequence[str]) -> np.ndarray:
+        return np.array([band_pos[b] for b in labels], dtype=np.int64)
 
     def stadsdel_codes(frame: pd.DataFrame) -> np.ndarray:
         # 0 for kommun rows, 1.. for districts in sorted order (a deterministic tiebreak)
@@ -526,6 +536,20 @@ def build_panel(
     n_sd = stadsdel_codes(nf)
     p_sd = stadsdel_codes(pf)
 
+    # canonical row order (keys are unique after validation): every sum below, and so the panel
+    # and the report, is then bit-for-bit independent of the order of the input rows
+    n_order = np.lexsort((n_out, n_band, n_sex, n_sd, n_year, n_kc))
+    p_order = np.lexsort((p_age, p_sex, p_sd, p_year, p_kc))
+    n_kc, n_year, n_value, n_sex, n_out, n_band, n_sd = (
+        a[n_order] for a in (n_kc, n_year, n_value, n_sex, n_out, n_band, n_sd)
+    )
+    p_kc, p_year, p_value, p_sex, p_age, p_sd = (
+        a[p_order] for a in (p_kc, p_year, p_value, p_sex, p_age, p_sd)
+    )
+    num = replace(num, frame=nf.take(n_order).reset_index(drop=True))
+    pop = replace(pop, frame=pf.take(p_order).reset_index(drop=True))
+    nf, pf = num.frame, pop.frame
+
     # 2. window
     n_reason = np.zeros(len(nf), dtype=np.int8)
     p_reason = np.zeros(len(pf), dtype=np.int8)
@@ -534,7 +558,7 @@ def build_panel(
         p_reason[~np.isin(p_year, window)] = 1
 
     # 3. select: outcomes and cells
-    selected_outcomes = [outcome_index.get_loc(o) for o in dict.fromkeys(o for _, o in series)]
+    selected_outcomes = [out_pos[o] for o in dict.fromkeys(o for _, o in series)]
     n_reason[(n_reason == 0) & ~np.isin(n_out, selected_outcomes)] = 2
     present = n_reason == 0
     bands_by_outcome: dict[str, list[str]] = {}
@@ -550,18 +574,16 @@ def build_panel(
     for p, o in series:
         spec = specs[p]
         mask = (
-            (n_out == outcome_index.get_loc(o))
-            & np.isin(n_sex, sex_index.get_indexer(list(spec.sex)))
-            & np.isin(n_band, pd.Index(band_labels).get_indexer(inside[(p, o)]))
+            (n_out == out_pos[o])
+            & np.isin(n_sex, sex_codes(spec))
+            & np.isin(n_band, band_codes(inside[(p, o)]))
         )
         used_cell |= mask
     n_reason[(n_reason == 0) & ~used_cell] = 3
     used_age = np.zeros(len(pf), dtype=bool)
     for spec in specs.values():
         used_age |= (
-            np.isin(p_sex, sex_index.get_indexer(list(spec.sex)))
-            & (p_age >= spec.age_min)
-            & (p_age <= spec.age_max)
+            np.isin(p_sex, sex_codes(spec)) & (p_age >= spec.age_min) & (p_age <= spec.age_max)
         )
     p_reason[(p_reason == 0) & ~used_age] = 2
 
@@ -635,7 +657,7 @@ def build_panel(
     p_cell_used = np.zeros(len(pcells.key), dtype=bool)
     any_num_kt = np.unique(c_kt)
     for pi, (p, spec) in enumerate(specs.items()):
-        sexes = sex_index.get_indexer(list(spec.sex))
+        sexes = sex_codes(spec)
         p_sel = np.isin(q_sex, sexes) & (q_age >= spec.age_min) & (q_age <= spec.age_max)
         den_kt, starts, _ = _sorted_groups(q_kt[p_sel])
         den = _group_sum(pcells.value[p_sel], starts)
@@ -644,8 +666,8 @@ def build_panel(
         for o_name in OUTCOMES:
             if (p, o_name) not in inside:
                 continue
-            o = outcome_index.get_loc(o_name)
-            bands = pd.Index(band_labels).get_indexer(inside[(p, o_name)])
+            o = out_pos[o_name]
+            bands = band_codes(inside[(p, o_name)])
             sel = (c_out == o) & np.isin(c_sex, sexes) & np.isin(c_band, bands)
             kts, starts, sizes = _sorted_groups(c_kt[sel])
             # kommun-years with a denominator and other numerator cells but none for this
@@ -940,9 +962,8 @@ def build_panel(
 
     if lines:
         ledger_parts.append(pd.DataFrame(lines))
-    ledger = pd.concat(
-        [part for part in ledger_parts if not part.empty] or [empty_ledger()], ignore_index=True
-    )
+    parts = [part for part in ledger_parts if part is not None and not part.empty]
+    ledger = pd.concat(parts, ignore_index=True) if parts else empty_ledger()
     reconciliation = [
         reconcile(
             "numerators",
@@ -972,7 +993,16 @@ def build_panel(
     report = BuildReport(
         ledger=ledger,
         reconciliation=pd.concat(reconciliation, ignore_index=True),
-        series=_series_summary(panel),
+        series=_series_summary(
+            population_names,
+            np.array(outcome_list, dtype=object),
+            p_i,
+            o_i,
+            kc,
+            year,
+            numerator,
+            denominator,
+        ),
         notes=notes,
         partial_coverage=coverage,
         n_rows=len(panel),
@@ -1030,29 +1060,34 @@ def _assemble(
     )
 
 
-def _series_summary(panel: pd.DataFrame) -> pd.DataFrame:
-    columns = [
-        "population",
-        "outcome",
-        "rows",
-        "kommuner",
-        "first_year",
-        "last_year",
-        "numerator",
-        "denominator",
-    ]
-    if panel.empty:
+def _series_summary(
+    population_names: np.ndarray,
+    outcome_names: np.ndarray,
+    p_i: np.ndarray,
+    o_i: np.ndarray,
+    kc: np.ndarray,
+    year: np.ndarray,
+    numerator: np.ndarray,
+    denominator: np.ndarray,
+) -> pd.DataFrame:
+    """Per series: rows, kommuner, first and last year, sums (arrays sorted by series, kommun)."""
+    columns = ["population", "outcome", "rows", "kommuner", "first_year", "last_year"]
+    columns += ["numerator", "denominator"]
+    if len(kc) == 0:
         return pd.DataFrame(columns=columns)
-    grouped = (
-        panel.groupby(["population", "outcome"], sort=False)
-        .agg(
-            rows=("year", "size"),
-            kommuner=("kommun_kod", "nunique"),
-            first_year=("year", "min"),
-            last_year=("year", "max"),
-            numerator=("numerator", "sum"),
-            denominator=("denominator", "sum"),
-        )
-        .reset_index()
+    order, starts = _group_rows([p_i, o_i])  # already sorted: order is the identity
+    new_kommun = np.ones(len(kc), dtype=bool)
+    new_kommun[1:] = (kc[1:] != kc[:-1]) | (p_i[1:] != p_i[:-1]) | (o_i[1:] != o_i[:-1])
+    return pd.DataFrame(
+        {
+            "population": population_names[p_i[starts]],
+            "outcome": outcome_names[o_i[starts]],
+            "rows": np.diff(np.append(starts, len(kc))),
+            "kommuner": np.add.reduceat(new_kommun.astype(np.int64), starts),
+            "first_year": np.minimum.reduceat(year[order], starts),
+            "last_year": np.maximum.reduceat(year[order], starts),
+            "numerator": np.add.reduceat(numerator[order], starts),
+            "denominator": np.add.reduceat(denominator[order], starts),
+        },
+        columns=columns,
     )
-    return grouped[columns]

@@ -275,29 +275,29 @@ def reconcile(
     ledger
         The ledger; its excluded lines for ``table`` give the excluded rows and amounts.
     """
-    excluded = ledger[(ledger["table"] == table) & (ledger["action"] == "excluded")]
+    mask = (ledger["table"] == table) & (ledger["action"] == "excluded")
+    excluded = ledger.loc[mask, ["outcome", "n_rows", "amount"]]
     has_amount = not np.all(np.isnan(value)) if len(value) else True
-    if outcome is None:
-        groups = ["(all)"]
-    else:
-        groups = [*sorted(pd.unique(outcome)), "(all)"]
+    ex_rows = excluded.groupby("outcome")["n_rows"].sum().to_dict()
+    ex_amount = excluded.groupby("outcome")["amount"].sum().to_dict()
+    groups = ["(all)"] if outcome is None else [*sorted(pd.unique(outcome)), "(all)"]
     lines = []
     for group in groups:
-        if group == "(all)" or outcome is None:
+        if group == "(all)":
             in_mask = np.ones(len(value), dtype=bool)
             cell_mask = np.ones(len(used_amount), dtype=bool)
-            ex = excluded
+            rows_excluded = int(sum(ex_rows.values()))
+            amount_excluded = float(sum(ex_amount.values()))
         else:
             in_mask = outcome == group
             cell_mask = used_outcome == group
-            ex = excluded[excluded["outcome"] == group]
+            rows_excluded = int(ex_rows.get(group, 0))
+            amount_excluded = float(ex_amount.get(group, 0.0))
         rows_in = int(in_mask.sum())
         rows_used = int((used_rows & in_mask).sum())
-        rows_excluded = int(ex["n_rows"].sum())
         if has_amount:
             amount_in = float(value[in_mask].sum())
             amount_used = float(used_amount[cell_mask].sum())
-            amount_excluded = float(ex["amount"].sum())
             amounts_ok = bool(
                 np.isclose(amount_in, amount_used + amount_excluded, rtol=1e-9, atol=1e-6)
             )

@@ -12,7 +12,6 @@ accepts are exactly the ones :func:`validate_numerators` and :func:`validate_pop
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -424,9 +423,10 @@ def _suggest(code: str, year: int) -> str:
             return hint
     table = kommuner()
     names = dict(zip(table["kommun_kod"], table["kommun"], strict=True))
-    near = difflib.get_close_matches(code, list(names), n=3, cutoff=0.5)
-    if not near:
+    if not code.isdigit():
         return "not a kommun code"
+    # nearest codes numerically: neighbouring codes are neighbouring kommuner in the same län
+    near = sorted(names, key=lambda c: (abs(int(c) - int(code)), c))[:3]
     return "nearest: " + ", ".join(f"{c} ({names[c]})" for c in near)
 
 

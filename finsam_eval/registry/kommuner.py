@@ -70,6 +70,12 @@ def code_history() -> pd.DataFrame:
     Heby (1917 until 2006, 0331 from 2007), Knivsta (0330 from 2003) and Malung → Malung-Sälen
     (2009, code 2023 kept) are covered.
     """
+    return _code_history().copy()
+
+
+@cache
+def _code_history() -> pd.DataFrame:
+    # cached: kommun_code() consults the history on every code it resolves
     history = _read("code_history.csv")
     for column in ("valid_from", "valid_to"):
         history[column] = pd.to_numeric(history[column].replace("", None)).astype("Int64")
@@ -97,10 +103,11 @@ def _name_index() -> dict[str, str]:
     return index
 
 
+@cache  # kommun_code() calls this for every code; callers must not mutate the result
 def _historical_code_map(year: int | None) -> dict[str, str]:
     """Historical code → current code, for codes valid in ``year`` (any year when None)."""
     mapping: dict[str, str] = {}
-    for row in code_history().itertuples(index=False):
+    for row in _code_history().itertuples(index=False):
         if not row.historical_code or row.historical_code == row.kommun_kod:
             continue
         if year is not None:
@@ -136,8 +143,7 @@ def kommun_code(name_or_code: str | int, year: int | None = None) -> str:
     UnknownKommunError
         If nothing matches; the message names the input and suggests the nearest kommuner.
     """
-    table = _kommuner()
-    current = set(table["kommun_kod"])
+    current = _current_codes()
     if isinstance(name_or_code, bool):
         raise UnknownKommunError(f"Unknown kommun {name_or_code!r}: expected a name or a code.")
     text = str(name_or_code).strip()
@@ -173,10 +179,15 @@ def kommun_code(name_or_code: str | int, year: int | None = None) -> str:
     raise UnknownKommunError(f"Unknown kommun {text!r}.{hint}")
 
 
+@cache
+def _current_codes() -> frozenset[str]:
+    return frozenset(_kommuner()["kommun_kod"])
+
+
 def _code_valid_in(code: str, year: int | None) -> bool:
     if year is None:
         return True
-    history = code_history()
+    history = _code_history()
     rows = history[(history["kommun_kod"] == code) & (history["historical_code"] == "")]
     for row in rows.itertuples(index=False):  # kommuner that did not exist before a year
         if pd.notna(row.valid_from) and year < row.valid_from:

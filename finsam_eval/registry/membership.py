@@ -116,6 +116,7 @@ def _membership() -> pd.DataFrame:
         "coverage",
         "stadsdel_area",
         "name_in_source",
+        "name_2007",
         "interval_rule",
         "source",
     ]
@@ -172,7 +173,11 @@ def documented_membership() -> pd.DataFrame:
           "candidate" for Norra Västmanland's six 2015 kommuner (3 of them were members), else "no";
         - ``member_2015`` (bool): the April 2015 appendix lists the kommun under this förbund;
         - ``coverage``: "whole" or "partial" (Göteborg's stadsdel förbund), ``stadsdel_area``;
-        - ``name_in_source`` (the document's spelling), ``interval_rule``, ``source``.
+        - ``name_in_source``: the spelling in the row's list (the April 2015 appendix for 2015
+          members), ``name_2007``: the spelling in the April 2007 table ("" if not named there;
+          "Ljusnarberg" there, "Ljusnaberg" in 2015);
+        - ``interval_rule`` (listed_2007, listed_2015_only, candidate_2007, dated,
+          newly_started_2007, conflicting), ``source``.
     """
     return _membership().copy()
 
@@ -191,9 +196,10 @@ def _adoption_intervals() -> pd.DataFrame:
         forbund_2015_all=("forbund_id", ";".join),
         coverage=("coverage", "first"),
     )
-    status = rows.groupby("kommun_kod")["member_2007"].agg(
-        lambda values: "yes" if "yes" in set(values) else ("candidate" if "candidate" in set(values) else "no")
-    )
+    # a kommun is a 2007 member if any of its rows says so ("yes" beats "candidate" beats "no")
+    rank = {"no": 0, "candidate": 1, "yes": 2}
+    status = rows["member_2007"].map(rank).groupby(rows["kommun_kod"]).max()
+    status = status.map({value: key for key, value in rank.items()})
     table = kommuner()[["kommun_kod", "kommun", "lan_kod"]]
     table = table.join(per_kommun, on="kommun_kod").join(forbund_2015, on="kommun_kod")
     table = table.join(status.rename("member_2007"), on="kommun_kod")
@@ -480,7 +486,8 @@ def _membership_spans(rows: pd.DataFrame) -> pd.DataFrame:
         }
     )
     return covers.groupby("kommun_kod").agg(
-        first_start=("first_start", "min"), covers_2007=("covers_2007", "any"),
+        first_start=("first_start", "min"),
+        covers_2007=("covers_2007", "any"),
         covers_2015=("covers_2015", "any"),
     )
 
@@ -550,8 +557,12 @@ def validate_calendar(
     parts.append(_conflicts(bad.assign(detail=detail), "invalid_year"))
     bad = table[(table["end_year"] < table["start_year"]).fillna(False)]
     detail = (
-        "row " + bad["row"].astype(str) + ": end_year " + bad["end_year"].astype(str)
-        + " before start_year " + bad["start_year"].astype(str)
+        "row "
+        + bad["row"].astype(str)
+        + ": end_year "
+        + bad["end_year"].astype(str)
+        + " before start_year "
+        + bad["start_year"].astype(str)
     )
     parts.append(_conflicts(bad.assign(detail=detail), "end_before_start"))
 
@@ -565,8 +576,11 @@ def validate_calendar(
         | counts["rule"].eq("at_least") & counts["calendar"].lt(counts["documented"])
     ]
     detail = (
-        wrong["year"].astype(str) + ": " + wrong["calendar"].astype(str) + " member kommuner, "
-        + "Tabell 1 (004_0c1d07d624b103a9.txt, section 3.2) has "
+        wrong["year"].astype(str)
+        + ": "
+        + wrong["calendar"].astype(str)
+        + " member kommuner, Tabell 1 (004_0c1d07d624b103a9.txt, section 3.2) has "
+        + wrong["rule"].map({"equal": "", "at_least": "at least "})
         + wrong["documented"].astype(str)
     )
     parts.append(_conflicts(wrong.assign(kommun_kod="", forbund="", detail=detail), "yearly_count"))
@@ -574,7 +588,15 @@ def validate_calendar(
     conflicts = pd.concat(parts, ignore_index=True)
     conflicts = conflicts.astype({column: str for column in _CONFLICT_COLUMNS})
     calendar_out = table[
-        ["row", "kommun_input", "forbund_input", "kommun_kod", "forbund_id", "start_year", "end_year"]
+        [
+            "row",
+            "kommun_input",
+            "forbund_input",
+            "kommun_kod",
+            "forbund_id",
+            "start_year",
+            "end_year",
+        ]
     ]
     report = CalendarReport(calendar=calendar_out, conflicts=conflicts, counts=counts)
     if strict and not report.ok:
@@ -583,7 +605,9 @@ def validate_calendar(
 
 
 def _duplicates(valid: pd.DataFrame) -> pd.DataFrame:
-    rows = valid[valid["forbund_id"].ne("")][["row", "kommun_kod", "forbund_id", "start_year", "end_year"]]
+    rows = valid[valid["forbund_id"].ne("")][
+        ["row", "kommun_kod", "forbund_id", "start_year", "end_year"]
+    ]
     pairs = rows.merge(rows, on=["kommun_kod", "forbund_id"], suffixes=("", "_other"))
     pairs = pairs[pairs["row"] < pairs["row_other"]]
     end = pairs["end_year"].fillna(_OPEN_END)
@@ -591,7 +615,10 @@ def _duplicates(valid: pd.DataFrame) -> pd.DataFrame:
     overlap = (pairs["start_year"] <= end_other) & (pairs["start_year_other"] <= end)
     pairs = pairs[overlap]
     detail = (
-        "rows " + pairs["row"].astype(str) + " and " + pairs["row_other"].astype(str)
+        "rows "
+        + pairs["row"].astype(str)
+        + " and "
+        + pairs["row_other"].astype(str)
         + " give overlapping memberships of the same förbund"
     )
     return _conflicts(pairs.assign(forbund=pairs["forbund_id"], detail=detail), "duplicate")
@@ -608,10 +635,14 @@ def _undocumented_forbund(valid: pd.DataFrame) -> pd.DataFrame:
     rows = rows[rows["documented"].isna()]
     known = _membership().groupby("kommun_kod")["forbund_id"].agg(", ".join)
     detail = (
-        "not documented as a member of " + rows["forbund_id"] + "; documented: "
+        "not documented as a member of "
+        + rows["forbund_id"]
+        + "; documented: "
         + rows["kommun_kod"].map(known)
     )
-    return _conflicts(rows.assign(forbund=rows["forbund_id"], detail=detail), "forbund_not_documented")
+    return _conflicts(
+        rows.assign(forbund=rows["forbund_id"], detail=detail), "forbund_not_documented"
+    )
 
 
 def _kommun_checks(valid: pd.DataFrame) -> pd.DataFrame:
@@ -622,17 +653,22 @@ def _kommun_checks(valid: pd.DataFrame) -> pd.DataFrame:
     has_rows = table["first_start"].notna()
     covers_2007 = table["covers_2007"].astype("boolean").fillna(False)
     covers_2015 = table["covers_2015"].astype("boolean").fillna(False)
-    first = table["first_start"].astype(str)
+    state = ("first start " + table["first_start"].astype(str)).where(
+        has_rows, "absent from the calendar"
+    )
     named_2007 = table["member_2007"].eq("yes")
 
     late = table[named_2007 & ~covers_2007]
     detail = (
-        "named in the April 2007 list (000_425f59042e5590ac.txt) but not a member in 2007 "
-        "(first start " + late["first_start"].astype(str) + ")"
+        "named in the April 2007 list (000_425f59042e5590ac.txt) but not a member in 2007 ("
+        + state[late.index]
+        + ")"
     )
     parts = [_frame(late, detail, "member_2007_late")]
 
-    early = table[table["never_member_2015"] & has_rows & (table["first_start"] < 2015).fillna(False)]
+    early = table[
+        table["never_member_2015"] & has_rows & (table["first_start"] < 2015).fillna(False)
+    ]
     detail = (
         "without a förbund in April 2015 (004_0c1d07d624b103a9.txt, BILAGA 4) but starts in "
         + early["first_start"].astype(str)
@@ -645,15 +681,21 @@ def _kommun_checks(valid: pd.DataFrame) -> pd.DataFrame:
     outside = outside.fillna(False) & ~table["never_member_2015"] & ~(named_2007 & ~covers_2007)
     bad = table[outside]
     detail = (
-        "first start " + bad["first_start"].astype(str) + " outside the documented interval ["
-        + bad["earliest_cohort"].astype(str) + ", " + bad["latest_cohort"].astype(str) + "]"
+        "first start "
+        + bad["first_start"].astype(str)
+        + " outside the documented interval ["
+        + bad["earliest_cohort"].astype(str)
+        + ", "
+        + bad["latest_cohort"].astype(str)
+        + "]"
     )
     parts.append(_frame(bad, detail, "start_outside_interval"))
 
     missing = table[table["forbund_2015"].ne("") & ~covers_2015]
-    state = first[missing.index].where(has_rows[missing.index], "absent from the calendar")
-    state = state.where(~has_rows[missing.index], "not a member in 2015 (first start " + state + ")")
-    detail = "a member in April 2015 (004_0c1d07d624b103a9.txt, BILAGA 4) but " + state
+    detail = (
+        "a member in April 2015 (004_0c1d07d624b103a9.txt, BILAGA 4) but not in the calendar's "
+        "2015 (" + state[missing.index] + ")"
+    )
     parts.append(_frame(missing, detail, "not_member_2015"))
 
     in_2007 = int((covers_2007 & table["member_2007"].eq("candidate")).sum())
@@ -701,7 +743,9 @@ def calendar_to_cohorts(calendar: pd.DataFrame | str | os.PathLike[str]) -> pd.D
     table = _resolved_calendar(calendar)
     problems = table.loc[table["kommun_error"].ne(""), "kommun_error"].tolist()
     problems += table.loc[table["forbund_error"].ne(""), "forbund_error"].tolist()
-    problems += [f"row {r}: start_year missing" for r in table.loc[table["start_year"].isna(), "row"]]
+    problems += [
+        f"row {r}: start_year missing" for r in table.loc[table["start_year"].isna(), "row"]
+    ]
     if problems:
         raise ValueError("cannot derive cohorts:\n- " + "\n- ".join(dict.fromkeys(problems)))
     first = table.sort_values(["kommun_kod", "start_year", "forbund_id"]).drop_duplicates(

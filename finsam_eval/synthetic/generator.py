@@ -31,8 +31,8 @@ import numpy as np
 import pandas as pd
 
 from finsam_eval.panel.populations import AGE_BANDS, OUTCOMES, POPULATIONS
-from finsam_eval.registry import kommun_code, kommuner
-from finsam_eval.synthetic.calendar import CalendarFacts, draw_calendar
+from finsam_eval.registry import code_history, kommun_code, kommuner
+from finsam_eval.synthetic.calendar import EARLY_TARGETS, CalendarFacts, draw_calendar
 from finsam_eval.synthetic.effects import cell_effect
 
 __all__ = ["DEFAULT_SEED", "YEARS", "SyntheticData", "generate_synthetic"]
@@ -126,21 +126,23 @@ def _documented_facts() -> CalendarFacts:
     from finsam_eval.registry import membership
 
     intervals = membership.adoption_intervals()
-    fixed = {
-        row.kommun_kod: int(row.earliest_cohort)
-        for row in intervals.itertuples(index=False)
-        if row.earliest_cohort > 0 and row.earliest_cohort == row.latest_cohort
-    }
+    members = intervals[~intervals["never_member_2015"]]
     counts = membership.member_counts()
-    exact = counts[~counts["approximate"]]
+    exact = counts[~counts["approximate"] & counts["n_kommuner"].notna()]
+    exact = exact[exact["year"] >= 2008]
+    cumulative = {year: n for year, n in EARLY_TARGETS.items()}
+    cumulative.update(
+        {int(y): int(n) for y, n in zip(exact["year"], exact["n_kommuner"], strict=True)}
+    )
     return CalendarFacts(
-        members_2007=frozenset(membership.members_2007()),
+        intervals={
+            row.kommun_kod: (int(row.earliest_cohort), int(row.latest_cohort))
+            for row in members.itertuples(index=False)
+        },
         candidates_2007=frozenset(membership.candidates_2007()),
         n_candidates_2007=membership.N_CANDIDATES_2007,
-        members_2015=frozenset(membership.members_2015()),
-        counts={int(y): int(n) for y, n in zip(exact["year"], exact["n_kommuner"], strict=True)},
-        fixed=fixed,
-        forbund_2015=dict(zip(intervals["kommun_kod"], intervals["forbund_2015"], strict=True)),
+        counts=dict(sorted(cumulative.items())),
+        forbund_2015=dict(zip(members["kommun_kod"], members["forbund_2015"], strict=True)),
     )
 
 
@@ -248,8 +250,8 @@ def generate_synthetic(seed: int = DEFAULT_SEED) -> SyntheticData:
         relative_level = size_slope * z + lan_effect + idiosyncratic  # (k,)
         # AR(1) local shock (relative to the national level), from its stationary distribution
         shock = np.empty((n_k, n_t))
-        shock[:, 0] = rng.normal(0, 0.035 / np.sqrt(1 - 0.25), n_k)
-        innovations = rng.normal(0, 0.035, (n_k, n_t))
+        shock[:, 0] = rng.normal(0, 0.015 / np.sqrt(1 - 0.25), n_k)
+        innovations = rng.normal(0, 0.015, (n_k, n_t))
         for j in range(1, n_t):
             shock[:, j] = 0.5 * shock[:, j - 1] + innovations[:, j]
         path = national_path(outcome, YEARS)
@@ -300,7 +302,27 @@ def generate_synthetic(seed: int = DEFAULT_SEED) -> SyntheticData:
         ["outcome", "kommun_kod", "year", "sex", "age_band"], kind="stable"
     ).reset_index(drop=True)
     truth = _truth(codes, cohort, band_pop, effects)
-    return SyntheticData(numerator_frame, population, calendar, truth, seed)
+    return SyntheticData(
+        _historical_codes(numerator_frame), _historical_codes(population), calendar, truth, seed
+    )
+
+
+def _historical_codes(frame: pd.DataFrame) -> pd.DataFrame:
+    """Code rows as the sources of the time did, so the builder's harmonisation is exercised.
+
+    Heby was 1917 (Västmanlands län) until 2006 (registry.code_history); Knivsta's rows before
+    its 2003 split are kept, a simplification that real source tables do not share.
+    """
+    history = code_history()
+    out = frame.copy()
+    for row in history[history["historical_code"].ne(history["kommun_kod"])].itertuples():
+        if not row.historical_code:
+            continue
+        in_window = out["kommun_kod"].eq(row.kommun_kod)
+        if pd.notna(row.valid_to):
+            in_window &= out["year"] <= row.valid_to
+        out.loc[in_window, "kommun_kod"] = row.historical_code
+    return out
 
 
 def _truth(

@@ -1,0 +1,146 @@
+"""Benchmark stacked DiD, dCDH and the Bacon decomposition against diff-diff.
+
+Panels of 290 and 100 000 kommun-like units × 21 years (1998–2018, cohorts 2004–2015, about one
+in six never treated, 10% of members leaving 2–6 years after joining in the dCDH panel) are
+generated here. Ours and the peer run alternately ``--repeats`` times; the table reports median
+wall times, their ratio (peer / ours, > 1: we are faster) and peak traced memory (tracemalloc,
+numpy buffers included) of one extra run each.
+
+Run: ``.venv/bin/python benchmarks/bench_family_stacked.py [--repeats 5] [--sizes 290 100000]``.
+Peers whose cost grows quadratically in the number of units (diff-diff's dCDH loops over units
+and, inside, over the control pool) are timed at ``--peer-max-dcdh`` units at most and marked
+"not run" above it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+import tracemalloc
+import warnings
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+
+from finsam_eval.estimators import dcdh, stacked
+from finsam_eval.estimators.bacon import bacon_decomposition
+
+WINDOW = (-5, 5)
+
+
+def make_panel(n_units: int, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    years = np.arange(1998, 2019)
+    cohorts = np.r_[0, np.arange(2004, 2016)]
+    probs = np.r_[0.17, np.full(12, 0.83 / 12)]
+    cohort = rng.choice(cohorts, n_units, p=probs)
+    leaves = np.where(
+        (cohort > 0) & (rng.random(n_units) < 0.1), cohort + rng.integers(2, 7, n_units), 9999
+    )
+    n_t = len(years)
+    g = np.repeat(cohort, n_t)
+    t = np.tile(years, n_units)
+    absorbing = (g > 0) & (t >= g)
+    member = absorbing & (t < np.repeat(leaves, n_t))
+    y = (
+        np.repeat(rng.normal(size=n_units), n_t)
+        + 0.05 * (t - 1998)
+        + member * (0.5 + 0.1 * (t - g))
+        + rng.normal(size=n_units * n_t)
+    )
+    return pd.DataFrame(
+        {
+            "unit": np.repeat(np.arange(n_units), n_t),
+            "year": t,
+            "cohort": g,
+            "D": absorbing.astype(int),
+            "member": member.astype(int),
+            "y": y,
+        }
+    )
+
+
+def cases(frame: pd.DataFrame) -> dict[str, tuple[Callable[[], object], Callable[[], object]]]:
+    import diff_diff
+
+    cols = ("y", "unit", "year", "cohort")
+    return {
+        "stacked": (
+            lambda: stacked.fit(frame, *cols, control="never", window=WINDOW),
+            lambda: diff_diff.StackedDiD(
+                kappa_pre=-WINDOW[0], kappa_post=WINDOW[1], control_group="never_treated"
+            ).fit(frame, *cols),
+        ),
+        "dcdh": (
+            lambda: dcdh.fit(frame, *cols, treatment="member", effects=6, placebo=5),
+            lambda: diff_diff.ChaisemartinDHaultfoeuille(
+                twfe_diagnostic=False, drop_larger_lower=False
+            ).fit(frame, "y", "unit", "year", "member", L_max=6),
+        ),
+        "bacon": (
+            lambda: bacon_decomposition(frame, *cols),
+            lambda: diff_diff.BaconDecomposition().fit(frame, *cols),
+        ),
+    }
+
+
+def timed(fn: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def peak_memory(fn: Callable[[], object]) -> float:
+    tracemalloc.start()
+    fn()
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    return peak / 2**20
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[290, 100_000])
+    parser.add_argument("--peer-max-dcdh", type=int, default=5_000)
+    args = parser.parse_args()
+    warnings.simplefilter("ignore")
+    rows = []
+    for size in args.sizes:
+        frame = make_panel(size)
+        for name, (ours, peer) in cases(frame).items():
+            run_peer = not (name == "dcdh" and size > args.peer_max_dcdh)
+            repeats = args.repeats if size <= 10_000 else max(3, args.repeats // 2)
+            ours_t, peer_t = [], []
+            for _ in range(repeats):  # alternate so drift in machine load hits both alike
+                ours_t.append(timed(ours))
+                if run_peer:
+                    peer_t.append(timed(peer))
+            row = {
+                "method": name,
+                "units": size,
+                "rows": len(frame),
+                "repeats": repeats,
+                "ours_s": statistics.median(ours_t),
+                "ours_MiB": peak_memory(ours),
+            }
+            if run_peer:
+                row.update(peer_s=statistics.median(peer_t), peer_MiB=peak_memory(peer))
+                row["ratio"] = row["peer_s"] / row["ours_s"]
+            else:
+                row.update(peer_s=np.nan, peer_MiB=np.nan, ratio=np.nan)
+            rows.append(row)
+            print(
+                pd.DataFrame([row]).to_string(
+                    index=False, header=len(rows) == 1, float_format=lambda v: f"{v:.4g}"
+                ),
+                flush=True,
+            )
+    print()
+    print(pd.DataFrame(rows).to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,606 @@
+"""Callaway & Sant'Anna (2021) group-time effects for staggered adoption, as R's ``did``.
+
+For each treated cohort :math:`g` (first treated period) and period :math:`t`, the group-time
+average treatment effect
+
+.. math::
+
+    ATT(g, t) = \\mathbb{E}[Y_t(g) - Y_t(0) \\mid G = g]
+
+is identified by a 2×2 comparison of cohort :math:`g` with a comparison group between a base
+period :math:`b` and :math:`t`. With ``anticipation`` :math:`\\delta`, post-treatment cells
+(:math:`t \\ge g`) use :math:`b = g - \\delta - 1`; pre-treatment cells use
+:math:`b = t - 1` ("varying") or :math:`b = g - \\delta - 1` ("universal", where the cell
+:math:`t = b` is normalised to zero). Comparison units are never-treated ("never") or, with
+"notyet", also units first treated after :math:`\\max(t, b) + \\delta` other than cohort
+:math:`g` (Callaway & Sant'Anna 2021, Theorems 1 and 2; the definition of R ``did`` 2.x).
+Each 2×2 is estimated by :mod:`finsam_eval.estimators.drdid` (unconditional, outcome
+regression, standardized IPW or doubly robust), with covariates taken at the earlier of the two
+periods as R does for panels.
+
+Inference uses unit-level influence functions :math:`\\psi` in R's scale: the cell's
+estimator-level influence function times :math:`n / n_{gt}`, zero for units outside the cell.
+Standard errors are :math:`\\sqrt{\\sum_c (\\sum_{i\\in c}\\psi_i)^2}/n` with clusters
+:math:`c` (units by default). R's ``did`` does not cluster analytic standard errors (only its
+bootstrap); here analytic and bootstrap standard errors are clustered alike, and with unit
+clusters both equal R's. Aggregations (:mod:`finsam_eval.estimators.aggregation`) and the
+multiplier bootstrap (:mod:`finsam_eval.inference.multiplier`) are linear algebra on
+:math:`\\psi`, never re-estimation.
+
+Unbalanced panels: by default units not observed in every period are dropped (and reported).
+With ``unbalanced="keep"`` every observation is used as R's ``allow_unbalanced_panel=TRUE``:
+each 2×2 runs the repeated-cross-section estimator on the rows of its two periods, and the
+row-level influence functions, scaled by :math:`n_{units}/n_{rows}`, are summed within unit.
+
+References
+----------
+Callaway, B., & Sant'Anna, P. H. C. (2021). Difference-in-differences with multiple time periods.
+Journal of Econometrics 225(2), 200–230.
+Sant'Anna, P. H. C., & Zhao, J. (2020). Doubly robust difference-in-differences estimators.
+Journal of Econometrics 219(1), 101–122.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+from scipy.linalg import solve_triangular
+
+from finsam_eval.estimators import drdid
+from finsam_eval.estimators.aggregation import Aggregate, GroupTimeEffects, aggregate_effects
+from finsam_eval.estimators.prepare import EstimationInputError, PreparedPanel, prepare_panel
+from finsam_eval.estimators.result import AggregationResult, EstimationResult, wald_table
+from finsam_eval.inference.multiplier import (
+    WEIGHT_KINDS,
+    analytic_se,
+    cluster_sums,
+    multiplier_bootstrap,
+)
+
+__all__ = ["fit"]
+
+EST_METHODS = ("dr", "ipw", "reg")
+_PANEL_ESTIMATORS = {
+    "dr": drdid.drdid_panel,
+    "ipw": drdid.std_ipw_did_panel,
+    "reg": drdid.reg_did_panel,
+}
+_RC_ESTIMATORS = {"dr": drdid.drdid_rc, "ipw": drdid.std_ipw_did_rc, "reg": drdid.reg_did_rc}
+
+
+@dataclass
+class _Cells:
+    """Group-time cells: identifiers, estimates and unit-level influence functions."""
+
+    group: np.ndarray
+    time: np.ndarray
+    att: np.ndarray
+    influence: np.ndarray
+    reference: np.ndarray  # universal base period cell, normalised to zero
+
+
+@dataclass
+class _Design:
+    """Unit-level arrays built once from the prepared panel."""
+
+    times: np.ndarray
+    n: int
+    cohort: np.ndarray
+    weight: np.ndarray
+    cluster: np.ndarray | None
+    y: np.ndarray  # (n, T); NaN where unobserved
+    x: np.ndarray | None  # (n, T, p) covariates or None
+    x_invariant: bool
+    rows: dict[str, np.ndarray] | None  # row-level arrays for unbalanced panels
+
+
+def _check_options(
+    est_method: str, base_period: str, bootstrap: int, bootstrap_weights: str, window: Any
+) -> tuple[float, float]:
+    if est_method not in EST_METHODS:
+        raise EstimationInputError(f"est_method must be one of {EST_METHODS}, got {est_method!r}")
+    if base_period not in ("varying", "universal"):
+        raise EstimationInputError(
+            f"base_period must be 'varying' or 'universal', got {base_period!r}"
+        )
+    if int(bootstrap) != bootstrap or bootstrap < 0:
+        raise EstimationInputError(f"bootstrap must be a non-negative integer: {bootstrap}")
+    if bootstrap_weights not in WEIGHT_KINDS:
+        raise EstimationInputError(
+            f"bootstrap_weights must be one of {WEIGHT_KINDS}, got {bootstrap_weights!r}"
+        )
+    if window is None:
+        return -np.inf, np.inf
+    if len(window) != 2 or any(int(v) != v for v in window) or window[0] > window[1]:
+        raise EstimationInputError(f"window must be two integers (lo, hi), lo <= hi: {window}")
+    return float(window[0]), float(window[1])
+
+
+def _last_cohort_as_controls(panel: PreparedPanel, control: str) -> tuple[PreparedPanel, list]:
+    """Without never-treated units, drop periods from the last cohort's start (R did).
+
+    With not-yet-treated controls and no never-treated units, R's ``did`` keeps only periods
+    before the last cohort starts (less anticipation), so that cohort serves as the comparison
+    group throughout and gets no effects of its own.
+    """
+    frame = panel.data
+    if control != "notyet" or (frame["cohort"] == 0).any():
+        return panel, []
+    latest = int(frame["cohort"].max())
+    cutoff = latest - panel.anticipation
+    late = frame["time"] >= cutoff
+    msg = (
+        f"no never-treated units: periods from {cutoff} on are dropped ({int(late.sum())} rows) "
+        f"and cohort {latest} serves only as comparison group (as R did)"
+    )
+    warnings.warn(msg, UserWarning, stacklevel=4)
+    dropped = pd.DataFrame(
+        {
+            "reason": "period at or after the last cohort's start (no never-treated units)",
+            "unit": pd.NA,
+            "time": np.sort(frame.loc[late, "time"].unique()),
+            "n_rows": frame.loc[late].groupby("time").size().to_numpy(),
+        }
+    )
+    panel.data = frame.loc[~late].reset_index(drop=True)
+    panel.times = np.sort(panel.data["time"].unique())
+    panel.cohorts = panel.cohorts[panel.cohorts < latest]
+    panel.dropped = pd.concat([panel.dropped, dropped], ignore_index=True)
+    panel.warnings.append(msg)
+    return panel, [latest]
+
+
+def _design(panel: PreparedPanel, keep_unbalanced: bool) -> _Design:
+    frame = panel.data
+    times = panel.times
+    n = panel.n_units
+    unit = frame["unit"].to_numpy()
+    t_idx = np.searchsorted(times, frame["time"].to_numpy())
+    first = np.r_[True, unit[1:] != unit[:-1]]  # data are sorted by unit then time
+    cohort = frame["cohort"].to_numpy()[first]
+    weight = frame["weight"].to_numpy(dtype=float)[first]
+    cluster = frame["cluster"].to_numpy()[first] if panel.cluster is not None else None
+    y = np.full((n, len(times)), np.nan)
+    y[unit, t_idx] = frame["y"].to_numpy(dtype=float)
+    covs = panel.covariates
+    x = None
+    invariant = True
+    if covs:
+        values = frame[covs].to_numpy(dtype=float)
+        x = np.full((n, len(times), len(covs)), np.nan)
+        x[unit, t_idx] = values
+        with np.errstate(invalid="ignore"):
+            spread = np.nanmax(x, axis=1) - np.nanmin(x, axis=1)
+        invariant = bool(np.all(spread == 0))
+    rows = None
+    balanced = len(frame) == n * len(times)
+    if keep_unbalanced and not balanced:
+        rows = {
+            "unit": unit,
+            "time": t_idx,
+            "y": frame["y"].to_numpy(dtype=float),
+            "w": frame["weight"].to_numpy(dtype=float),
+            "x": frame[covs].to_numpy(dtype=float) if covs else None,
+            "by_time": [np.flatnonzero(t_idx == j) for j in range(len(times))],
+        }
+    return _Design(times, n, cohort, weight, cluster, y, x, invariant, rows)
+
+
+def _base_index(times: np.ndarray, g: int, anticipation: int) -> int:
+    # last period before the cohort's (anticipated) start
+    return int(np.flatnonzero(times + anticipation < g)[-1])
+
+
+def _cell_plan(
+    times: np.ndarray, cohorts: np.ndarray, anticipation: int, base_period: str
+) -> list[tuple[int, int, int, bool]]:
+    """(g, current index, base index, reference cell) for every cell, in R's order."""
+    start = 1 if base_period == "varying" else 0
+    plan = []
+    for g in cohorts:
+        base_g = _base_index(times, int(g), anticipation)
+        for cur in range(start, len(times)):
+            pre = cur - 1 if base_period == "varying" else base_g
+            if g <= times[cur]:
+                pre = base_g
+            plan.append((int(g), cur, pre, base_period == "universal" and pre == cur))
+    return plan
+
+
+def _control_mask(
+    cohort: np.ndarray, g: int, cutoff: np.ndarray | None, control: str
+) -> np.ndarray:
+    """Comparison units: never treated, or (notyet) first treated after ``cutoff``."""
+    never = cohort == 0
+    if control == "never":
+        return never
+    later = (cohort[:, None] > cutoff[None, :]) & (cohort != g)[:, None]
+    return never[:, None] | later
+
+
+def _estimate_cells(
+    design: _Design,
+    cohorts: np.ndarray,
+    control: str,
+    est_method: str,
+    anticipation: int,
+    base_period: str,
+) -> tuple[_Cells, list[str]]:
+    times, n, cohort, w = design.times, design.n, design.cohort, design.weight
+    plan = _cell_plan(times, cohorts, anticipation, base_period)
+    k = len(plan)
+    att = np.full(k, np.nan)
+    influence = np.zeros((n, k))
+    notes: list[str] = []
+    group = np.array([p[0] for p in plan], dtype=np.int64)
+    cur_idx = np.array([p[1] for p in plan], dtype=np.int64)
+    pre_idx = np.array([p[2] for p in plan], dtype=np.int64)
+    reference = np.array([p[3] for p in plan], dtype=bool)
+    cutoff = times[np.maximum(cur_idx, pre_idx)] + anticipation
+    att[reference] = 0.0
+
+    def fail(j: int, why: str) -> None:
+        notes.append(f"ATT({group[j]},{times[cur_idx[j]]}) not estimated: {why}")
+
+    if design.rows is not None:
+        _rc_cells(design, group, cur_idx, pre_idx, reference, cutoff, control, est_method,
+                  att, influence, fail)
+    elif design.x is None:
+        # no covariates, balanced: every estimator reduces to the unconditional one, and a
+        # whole cohort's cells are one vectorised computation
+        for g in np.unique(group):
+            cols = np.flatnonzero((group == g) & ~reference)
+            if not len(cols):
+                continue
+            treated = cohort == g
+            ctrl = _control_mask(cohort, g, cutoff[cols], control)
+            dy = design.y[:, cur_idx[cols]] - design.y[:, pre_idx[cols]]
+            est, phi = drdid.unconditional_panel(dy, treated, ctrl, w)
+            w_d = w[treated].sum()
+            w_c = (np.broadcast_to(ctrl.reshape(n, -1), dy.shape) * w[:, None]).sum(axis=0)
+            ok = (w_d > 0) & (w_c > 0)
+            if est_method in ("dr", "ipw"):
+                # DRDID trims comparison units with score >= 0.995: with an intercept-only score
+                # every comparison unit would go, and R returns NA
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    ok &= w_d / (w_d + w_c) < drdid.TRIM_LEVEL
+            for j, good in zip(cols, np.broadcast_to(ok, cols.shape), strict=True):
+                if not good:
+                    fail(j, "no treated or comparison units (or no overlap)")
+            att[cols[ok]] = est[ok]
+            influence[:, cols[ok]] = n * phi[:, ok]
+    else:
+        _covariate_cells(design, group, cur_idx, pre_idx, reference, cutoff, control,
+                         est_method, att, influence, fail)
+    return _Cells(group, times[cur_idx], att, influence, reference), notes
+
+
+def _covariate_cells(design, group, cur_idx, pre_idx, reference, cutoff, control, est_method,
+                     att, influence, fail) -> None:  # fmt: skip
+    """Balanced panel with covariates: one small dense 2×2 estimation per cell."""
+    n, cohort, w = design.n, design.cohort, design.weight
+    estimator = _PANEL_ESTIMATORS[est_method]
+    pscores: dict[tuple, drdid.PropensityFit] = {}
+    for j in np.flatnonzero(~reference):
+        g = group[j]
+        treated = cohort == g
+        ctrl = _control_mask(cohort, g, cutoff[j : j + 1], control).reshape(n, -1)[:, 0]
+        sample = treated | ctrl
+        if not treated.any() or not ctrl.any():
+            fail(j, "no treated or comparison units")
+            continue
+        # covariates at the earlier of the two periods (R did for panels)
+        x_period = 0 if design.x_invariant else min(cur_idx[j], pre_idx[j])
+        x = np.column_stack([np.ones(int(sample.sum())), design.x[sample, x_period, :]])
+        d = treated[sample].astype(float)
+        ws = w[sample]
+        y1 = design.y[sample, cur_idx[j]]
+        y0 = design.y[sample, pre_idx[j]]
+        try:
+            if est_method == "reg":
+                est, inf = estimator(y1, y0, d, x, ws)
+            else:
+                # the propensity score depends only on the sample and covariates: reuse it
+                # across periods when the comparison group and covariates are unchanged
+                key = (g, x_period, None if control == "never" else cutoff[j])
+                if key not in pscores:
+                    pscores[key] = drdid.fit_logit(d, x, ws / ws.mean())
+                ps = pscores[key]
+                if ps.ps.max() >= 0.999:
+                    fail(j, "overlap violated (propensity score >= 0.999)")
+                    continue
+                est, inf = estimator(y1, y0, d, x, ws, pscore=ps)
+        except np.linalg.LinAlgError as err:
+            fail(j, str(err))
+            continue
+        if not np.isfinite(est):
+            fail(j, "estimate is not finite")
+            continue
+        att[j] = est
+        influence[sample, j] = inf * (n / len(d))
+
+
+def _rc_cells(design, group, cur_idx, pre_idx, reference, cutoff, control, est_method,
+              att, influence, fail) -> None:  # fmt: skip
+    """Unbalanced panel kept whole: repeated-cross-section 2×2s, influence summed by unit."""
+    rows, n, cohort = design.rows, design.n, design.cohort
+    # without covariates all three estimators coincide; outcome regression is the cheapest
+    estimator = _RC_ESTIMATORS["reg" if rows["x"] is None else est_method]
+    for j in np.flatnonzero(~reference):
+        g = group[j]
+        idx = np.concatenate([rows["by_time"][pre_idx[j]], rows["by_time"][cur_idx[j]]])
+        unit_cohort = cohort[rows["unit"][idx]]
+        treated = unit_cohort == g
+        ctrl = _control_mask(unit_cohort, g, cutoff[j : j + 1], control).reshape(-1, 1)[:, 0]
+        idx = idx[treated | ctrl]
+        d = treated[treated | ctrl].astype(float)
+        post = (rows["time"][idx] == cur_idx[j]).astype(float)
+        if min((d * post).sum(), (d * (1 - post)).sum(), ((1 - d) * post).sum(),
+               ((1 - d) * (1 - post)).sum()) == 0:  # fmt: skip
+            fail(j, "no treated or comparison rows in one of the two periods")
+            continue
+        ones = np.ones((len(idx), 1))
+        x = ones if rows["x"] is None else np.column_stack([ones, rows["x"][idx]])
+        try:
+            est, inf = estimator(rows["y"][idx], post, d, x, rows["w"][idx])
+        except np.linalg.LinAlgError as err:
+            fail(j, str(err))
+            continue
+        if not np.isfinite(est):
+            fail(j, "estimate is not finite")
+            continue
+        att[j] = est
+        influence[:, j] = np.bincount(rows["unit"][idx], weights=inf, minlength=n) * (n / len(d))
+
+
+def _bootstrap(influence, cluster, n_boot, seed, weights, alpha):
+    rng = np.random.default_rng(seed)
+    return multiplier_bootstrap(influence, n_boot, rng, cluster=cluster, weights=weights,
+                                alpha=alpha)  # fmt: skip
+
+
+def _sup_t(boot_draws: np.ndarray, se: np.ndarray, alpha: float) -> float:
+    usable = np.isfinite(se) & (se > 0)
+    if not usable.any():
+        return np.nan
+    t_max = np.max(np.abs(boot_draws[:, usable] / se[usable]), axis=1)
+    crit = float(np.quantile(t_max, 1 - alpha, method="inverted_cdf"))
+    # R falls back to pointwise intervals when the band would be narrower
+    return max(crit, float(stats.norm.ppf(1 - alpha / 2)))
+
+
+def _summarise(
+    agg: Aggregate,
+    cluster: np.ndarray | None,
+    alpha: float,
+    n_boot: int,
+    seed: int | None,
+    boot_weights: str,
+) -> tuple[pd.DataFrame, pd.Series, float | None]:
+    """Table and overall row of an aggregation, with bootstrap bands when requested."""
+    influence = np.column_stack([agg.influence, agg.overall_influence])
+    estimate = np.r_[agg.estimate, agg.overall]
+    if n_boot:
+        boot = _bootstrap(influence, cluster, n_boot, seed, boot_weights, alpha)
+        se = boot.se
+        table = wald_table(estimate, se, alpha)
+        crit = _sup_t(boot.draws[:, :-1], se[:-1], alpha) if len(agg.keys) else None
+    else:
+        table = wald_table(estimate, analytic_se(influence, cluster), alpha)
+        crit = None
+    keys = table.iloc[:-1].reset_index(drop=True)
+    keys.insert(0, "key", agg.keys)
+    if crit is not None:
+        keys["band_lower"] = keys["estimate"] - crit * keys["se"]
+        keys["band_upper"] = keys["estimate"] + crit * keys["se"]
+    overall = table.iloc[-1].rename(None)
+    return keys, overall, crit
+
+
+def _pretest(cells: _Cells, valid: np.ndarray, se: np.ndarray, cluster) -> pd.Series | None:
+    """Wald test that all pre-treatment ATT(g, t) are zero (R did's ``att_gt`` pre-test).
+
+    :math:`W = \\hat\\theta_{pre}'\\hat V_{pre}^{-1}\\hat\\theta_{pre} \\sim \\chi^2_q` with
+    :math:`q` pre-treatment cells (:math:`g > t`) of non-zero variance.
+    """
+    pre = valid & (cells.group > cells.time) & np.isfinite(se)
+    if not pre.any():
+        return None
+    sums = cluster_sums(cells.influence[:, pre], cluster)
+    n = cells.influence.shape[0]
+    v = sums.T @ sums / n**2
+    theta = cells.att[pre]
+    try:
+        # Cholesky both solves and detects a singular covariance (R: det(V) == 0)
+        root = np.linalg.cholesky(v)
+        z = solve_triangular(root, theta, lower=True)
+        w_stat = float(z @ z)
+    except np.linalg.LinAlgError:
+        warnings.warn("pre-test not computed: singular covariance of pre-treatment effects",
+                      UserWarning, stacklevel=4)  # fmt: skip
+        return None
+    q = int(pre.sum())
+    return pd.Series({"W": w_stat, "df": q, "p_value": float(stats.chi2.sf(w_stat, q))})
+
+
+def fit(
+    data: pd.DataFrame,
+    outcome: str = "share",
+    unit: str = "kommun_kod",
+    time: str = "year",
+    cohort: str = "cohort",
+    control: str = "never",
+    est_method: str = "dr",
+    covariates: Sequence[str] | None = None,
+    weights: str | None = None,
+    cluster: str | None = None,
+    anticipation: int = 0,
+    base_period: str = "varying",
+    unbalanced: str = "balance",
+    window: tuple[int, int] | None = None,
+    bootstrap: int = 0,
+    seed: int | None = None,
+    alpha: float = 0.05,
+    bootstrap_weights: str = "rademacher",
+) -> EstimationResult:
+    """Callaway & Sant'Anna (2021) staggered difference-in-differences (R ``did::att_gt``).
+
+    Parameters
+    ----------
+    data
+        Long panel, one row per unit and period.
+    outcome, unit, time, cohort
+        Column names; ``cohort`` is the first treated period, 0 or NaN for never treated.
+    control
+        "never" (never-treated units) or "notyet" (also units not yet treated).
+    est_method
+        "dr" (locally efficient doubly robust, Sant'Anna & Zhao 2020), "ipw" (standardized
+        IPW) or "reg" (outcome regression). Without covariates all equal the unconditional DiD.
+    covariates
+        Covariate columns; in panels the value at the earlier period of each 2×2 is used.
+    weights
+        Sampling-weight column, constant within unit (normalised inside each 2×2, as R).
+    cluster
+        Cluster column constant within unit (None clusters by unit).
+    anticipation
+        Periods of anticipation :math:`\\delta`.
+    base_period
+        "varying" or "universal".
+    unbalanced
+        "balance" drops units not seen in every period; "keep" uses all rows (R's
+        ``allow_unbalanced_panel=TRUE``).
+    window
+        Event-time range (lo, hi) of the event study (R's ``min_e``/``max_e``).
+    bootstrap, seed, bootstrap_weights
+        Multiplier-bootstrap draws (0 = analytic), seed, and "rademacher"/"mammen"/"webb".
+    alpha
+        Significance level.
+
+    Returns
+    -------
+    EstimationResult
+        ``event_study`` (dynamic aggregation), ``overall`` (mean of event times >= 0),
+        ``att_gt``, ``influence``, ``pretest`` and ``aggregate(kind, balance_e, min_e, max_e)``.
+    """
+    min_e, max_e = _check_options(est_method, base_period, bootstrap, bootstrap_weights, window)
+    panel = prepare_panel(
+        data,
+        outcome,
+        unit,
+        time,
+        cohort,
+        covariates=covariates,
+        weights=weights,
+        cluster=cluster,
+        anticipation=anticipation,
+        control=control,
+        unbalanced=unbalanced,
+    )
+    panel, _ = _last_cohort_as_controls(panel, control)
+    cohorts = panel.cohorts[panel.cohorts > panel.times[0] + panel.anticipation]
+    if not len(cohorts):
+        raise EstimationInputError("no treated cohort has a pre-treatment period to compare with")
+    design = _design(panel, keep_unbalanced=unbalanced == "keep")
+    cells, notes = _estimate_cells(
+        design, cohorts, control, est_method, panel.anticipation, base_period
+    )
+    for note in notes:
+        warnings.warn(note, UserWarning, stacklevel=2)
+    valid = np.isfinite(cells.att)
+    clusters = design.cluster
+    n_boot = int(bootstrap)
+
+    # group-time table
+    se_cells = analytic_se(cells.influence, clusters)
+    se_cells[~valid] = np.nan
+    att_table = wald_table(cells.att, se_cells, alpha)
+    crit_cells = None
+    if n_boot:
+        boot = _bootstrap(cells.influence[:, valid], clusters, n_boot, seed, bootstrap_weights,
+                          alpha)  # fmt: skip
+        se_boot = np.full(len(valid), np.nan)
+        se_boot[valid] = boot.se
+        att_table = wald_table(cells.att, se_boot, alpha)
+        crit_cells = _sup_t(boot.draws, boot.se, alpha)
+        att_table["band_lower"] = att_table["estimate"] - crit_cells * att_table["se"]
+        att_table["band_upper"] = att_table["estimate"] + crit_cells * att_table["se"]
+    att_table.insert(0, "event_time", cells.time - cells.group)
+    att_table.insert(0, "time", cells.time)
+    att_table.insert(0, "cohort", cells.group)
+
+    effects = GroupTimeEffects(
+        group=cells.group[valid],
+        time=cells.time[valid],
+        att=cells.att[valid],
+        influence=cells.influence[:, valid],
+        unit_cohort=design.cohort,
+        unit_weight=design.weight,
+    )
+
+    def aggregator(
+        kind: str, balance_e: int | None = None, min_e: float = -np.inf, max_e: float = np.inf
+    ) -> AggregationResult:
+        agg = aggregate_effects(effects, kind, balance_e=balance_e, min_e=min_e, max_e=max_e)
+        table, overall, crit = _summarise(agg, clusters, alpha, n_boot, seed, bootstrap_weights)
+        influence = np.column_stack([agg.influence, agg.overall_influence])
+        return AggregationResult(kind, table, overall, influence, crit)
+
+    dynamic = aggregate_effects(effects, "dynamic", min_e=min_e, max_e=max_e)
+    es_table, overall, crit_es = _summarise(
+        dynamic, clusters, alpha, n_boot, seed, bootstrap_weights
+    )
+    event_study = es_table.rename(columns={"key": "event_time"})
+    sums = cluster_sums(dynamic.influence, clusters)
+    vcov = pd.DataFrame(
+        sums.T @ sums / design.n**2, index=dynamic.keys, columns=dynamic.keys
+    ).rename_axis(index="event_time", columns="event_time")
+
+    info = panel.info()
+    info.update(
+        {
+            "n_obs": len(panel.data),
+            "control": control,
+            "est_method": est_method,
+            "base_period": base_period,
+            "unbalanced": unbalanced,
+            "estimator_2x2": (
+                "repeated cross-section (unbalanced panel kept)"
+                if design.rows is not None
+                else "panel"
+            ),
+            "n_cells": len(cells.att),
+            "cells_not_estimated": int((~valid).sum()),
+            "alpha": alpha,
+            "bootstrap": n_boot,
+            "bootstrap_weights": bootstrap_weights if n_boot else None,
+            "seed": seed,
+            "critical_value": crit_es,
+            "critical_value_att_gt": crit_cells,
+            "se_type": (
+                f"multiplier bootstrap ({n_boot} draws, IQR-based)"
+                if n_boot
+                else "analytic influence function"
+            )
+            + (f", clustered by {cluster}" if cluster else ", clustered by unit"),
+            "warnings": list(panel.warnings) + notes,
+        }
+    )
+    return EstimationResult(
+        method="cs",
+        event_study=event_study,
+        overall=overall,
+        vcov=vcov,
+        att_gt=att_table,
+        influence=cells.influence,
+        event_influence=dynamic.influence,
+        unit_labels=panel.unit_labels,
+        info=info,
+        aggregator=aggregator,
+        pretest=_pretest(cells, valid, se_cells, clusters),
+    )

@@ -1,0 +1,400 @@
+"""Interaction-weighted event study of Sun & Abraham (2021).
+
+The saturated regression on the never-treated (or last-treated) control cohort :math:`C` and the
+treated cohorts :math:`g`,
+
+.. math::
+
+    y_{it} = \\alpha_i + \\lambda_t + \\sum_{g \\notin C}\\sum_{e \\ne r}
+    \\delta_{g,e}\\, 1[g_i = g]\\, 1[t - g = e] + X_{it}'\\gamma + \\varepsilon_{it},
+    \\qquad r = -1 - a,
+
+estimated by weighted least squares, gives cohort-specific effects :math:`\\delta_{g,e}`. The
+interaction-weighted (IW) estimate at event time :math:`e` averages them with the cohort shares
+among units observed at :math:`e`:
+
+.. math::
+
+    \\hat\\nu_e = \\sum_g \\hat s_{g,e}\\hat\\delta_{g,e}, \\qquad
+    \\hat s_{g,e} = \\frac{\\sum_i w_i 1[g_i = g,\\ i \\text{ observed at } g + e]}
+    {\\sum_i w_i 1[g_i \\notin C,\\ i \\text{ observed at } g_i + e]}.
+
+*Variance.* Sun & Abraham (2021, Proposition 6 and their ``eventstudyinteract``) add the
+sampling variance of the shares to that of the regression. Here both enter one unit-level
+influence function (delta method on the stacked estimating equations),
+
+.. math::
+
+    \\psi_i(\\hat\\nu_e) = \\sqrt{c}\\sum_g \\hat s_{g,e}\\,\\psi_i(\\hat\\delta_{g,e})
+    + \\frac{w_i 1[i \\text{ observed at } g_i + e]}{W_e}(\\hat\\delta_{g_i,e} - \\hat\\nu_e),
+
+with :math:`\\psi_i(\\hat\\delta)` the regression's sandwich contributions (CRV1,
+:math:`c = \\frac{G}{G-1}\\frac{N-1}{N-K}`, fixest's nested convention), summed within clusters.
+Differences from the references: fixest's ``aggregate(sunab)`` and pyfixest use the first term
+only (shares treated as known; ``info["vcov_regression"]``); ``eventstudyinteract`` adds the share
+variance (``info["vcov_shares"]``) but drops the cross term, which is asymptotically zero because
+the regression scores have mean zero given the cohort.
+
+*Computation.* On a balanced panel without covariates the saturated regression has a closed form:
+every treated cohort's cells are fitted exactly, so year effects come from the control cohort
+alone and :math:`\\hat\\delta_{g,t-g} = (\\bar y_{g,t} - \\bar y_{g,g+r}) - (\\bar y_{C,t} -
+\\bar y_{C,g+r})` (weighted cohort means); the regression's sandwich contributions are then the
+units' deviations from these means, so nothing of size n × (cells) is built. Otherwise the
+design is within-transformed with ``finsam_eval.core.demean``.
+
+References
+----------
+Sun, L., & Abraham, S. (2021). Estimating dynamic treatment effects in event studies with
+heterogeneous treatment effects. Journal of Econometrics 225(2), 175–199.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from finsam_eval.core import (
+    demean,
+    group_sums,
+    is_nested,
+    n_params_with_fixed_effects,
+    small_sample_factor,
+)
+from finsam_eval.estimators.imputation import (
+    EventEstimates,
+    package,
+    reject_options,
+    unit_arrays,
+)
+from finsam_eval.estimators.prepare import EstimationInputError, prepare_panel
+from finsam_eval.estimators.result import EstimationResult
+
+__all__ = ["fit"]
+
+
+def _closed_form(
+    y: np.ndarray,
+    w_unit: np.ndarray,
+    cohort_of_unit: np.ndarray,
+    years: np.ndarray,
+    control_cohort: int,
+    cells: list[tuple[int, int]],
+    reference: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Cell effects and per-unit sandwich contributions (n_units × cells), balanced panel.
+
+    ``y`` is the (n_units, n_years) outcome table of the regression sample.
+    """
+    n_units = y.shape[0]
+    delta = np.empty(len(cells))
+    psi = np.zeros((n_units, len(cells)))
+    mean = {}
+    centred = np.empty_like(y)
+    for g in np.unique(cohort_of_unit):
+        rows = cohort_of_unit == g
+        wg = w_unit[rows]
+        mean[g] = wg @ y[rows] / wg.sum()
+        centred[rows] = (y[rows] - mean[g]) * (wg / wg.sum())[:, None]
+    col = {int(t): j for j, t in enumerate(years)}
+    control = cohort_of_unit == control_cohort
+    for k, (g, e) in enumerate(cells):
+        t, base = col[g + e], col[g + reference]
+        delta[k] = (mean[g][t] - mean[g][base]) - (
+            mean[control_cohort][t] - mean[control_cohort][base]
+        )
+        rows = cohort_of_unit == g
+        psi[rows, k] = centred[rows, t] - centred[rows, base]
+        psi[control, k] = -(centred[control, t] - centred[control, base])
+    return delta, psi
+
+
+def fit(
+    data: pd.DataFrame,
+    outcome: str = "share",
+    unit: str = "kommun_kod",
+    time: str = "year",
+    cohort: str = "cohort",
+    control: str = "never",
+    est_method: str | None = "dr",
+    covariates: Sequence[str] | None = None,
+    weights: str | None = None,
+    cluster: str | None = None,
+    anticipation: int = 0,
+    base_period: str = "varying",
+    unbalanced: str = "balance",
+    window: tuple[int, int] | None = None,
+    bootstrap: int = 0,
+    seed: int | None = None,
+    alpha: float = 0.05,
+    share_uncertainty: bool = True,
+    dense: bool = False,
+    **options: Any,
+) -> EstimationResult:
+    """Sun & Abraham (2021) interaction-weighted event study.
+
+    Parameters
+    ----------
+    data
+        Long panel, one row per unit and period.
+    outcome, unit, time, cohort
+        Column names; ``cohort`` is the first treated period (0 or NaN: never treated).
+    control
+        "never" (never-treated units, default) or "lasttreated" (the last-treated cohort; its
+        treated periods, from :math:`g_{last} - a` on, and the never-treated units are dropped,
+        as in Sun & Abraham's application). "notyet" raises: the IW estimator needs a single
+        control cohort.
+    est_method
+        Callaway–Sant'Anna option; only its default is accepted.
+    covariates
+        Time-varying covariates in the saturated regression.
+    weights
+        Analytic-weight column (constant within unit): weighted regression and weighted shares.
+    cluster
+        Cluster column (constant within unit); None clusters by unit.
+    anticipation
+        Periods of anticipation :math:`a`; the reference event time is :math:`-1 - a`.
+    base_period
+        Accepted and ignored: the reference is always :math:`-1 - a`.
+    unbalanced
+        "balance" or "keep".
+    window
+        ``(lo, hi)``: event times reported. The regression stays fully saturated (no binning),
+        so the window selects output only.
+    bootstrap, seed
+        Rademacher multiplier draws over clusters for a sup-t band (0: none).
+    alpha
+        Level of the normal intervals.
+    share_uncertainty
+        Include the share term in the influence functions (default, Sun & Abraham); False
+        gives fixest's variance.
+    dense
+        Force the within-transformed dense regression even where the closed form applies (for
+        testing the two routes against each other).
+
+    Returns
+    -------
+    EstimationResult
+        ``event_study`` has the IW estimates (pre- and post-period) and the reference row;
+        ``info`` holds ``cohort_effects`` (:math:`\\hat\\delta_{g,e}`), ``shares``,
+        ``vcov_regression`` and ``vcov_shares``.
+    """
+    ignored = reject_options("sa", est_method, options)
+    if control not in ("never", "lasttreated"):
+        raise EstimationInputError(
+            f"control={control!r}: Sun & Abraham use one control cohort, 'never' (never-treated) "
+            "or 'lasttreated' (the last-treated cohort)"
+        )
+    panel = prepare_panel(
+        data,
+        outcome,
+        unit,
+        time,
+        cohort,
+        covariates=covariates,
+        weights=weights,
+        cluster=cluster,
+        anticipation=anticipation,
+        control="never" if control == "never" else "notyet",
+        unbalanced=unbalanced,
+    )
+    arrays = unit_arrays(panel)
+    notes = list(panel.warnings)
+    ref = -1 - int(anticipation)
+    cohort_row, time_row = arrays["cohort"], arrays["time"]
+    keep = arrays["w"] > 0
+    dropped = [panel.dropped]
+    if control == "lasttreated":
+        if len(panel.cohorts) < 2:
+            raise EstimationInputError("control='lasttreated' needs at least two treated cohorts")
+        control_cohort = int(panel.cohorts.max())
+        cut = (cohort_row == 0) | (time_row >= control_cohort - anticipation)
+        if cut.any():
+            gone = panel.data.loc[cut & keep]
+            dropped.append(
+                pd.DataFrame(
+                    {
+                        "reason": "never-treated unit or period at/after the last cohort's "
+                        "treatment (control='lasttreated')",
+                        "unit": panel.unit_labels[gone["unit"].to_numpy()],
+                        "time": gone["time"].to_numpy(),
+                        "n_rows": 1,
+                    }
+                )
+            )
+        keep &= ~cut
+    else:
+        control_cohort = 0
+    rows = np.flatnonzero(keep)
+    unit_all = arrays["unit"][rows]
+    used_units, unit_code = np.unique(unit_all, return_inverse=True)
+    years, year_code = np.unique(time_row[rows], return_inverse=True)
+    n_used, n_years = len(used_units), len(years)
+    c_row = cohort_row[rows]
+    w_row = arrays["w"][rows]
+    y_row = arrays["y"][rows]
+    cohort_of_unit = arrays["cohort_of_unit"][used_units]
+    w_unit = np.zeros(n_used)
+    w_unit[unit_code] = w_row
+    cluster_of_unit = arrays["cluster_of_unit"][used_units]
+    treated_row = c_row != control_cohort
+    event_row = np.where(treated_row, time_row[rows] - c_row, ref)
+    cell_row = treated_row & (event_row != ref)
+    cells = sorted(set(zip(c_row[cell_row].tolist(), event_row[cell_row].tolist(), strict=True)))
+    if not cells:
+        raise EstimationInputError("no treated cohort is observed outside the reference period")
+    cell_index = {cell: k for k, cell in enumerate(cells)}
+    balanced = len(rows) == n_used * n_years
+    x = arrays["x"][rows]
+    closed = balanced and x.shape[1] == 0 and not dense
+    # rows are sorted by unit then year (prepare_panel), so a balanced sample reshapes directly
+    if closed:
+        delta, psi_delta = _closed_form(
+            y_row.reshape(n_used, n_years),
+            w_unit,
+            cohort_of_unit,
+            years,
+            control_cohort,
+            cells,
+            ref,
+        )
+        method = "closed form (balanced, no covariates)"
+        n_slopes = len(cells)
+    else:
+        cell_of_row = np.full(len(rows), -1)
+        cell_of_row[cell_row] = [
+            cell_index[c]
+            for c in zip(c_row[cell_row].tolist(), event_row[cell_row].tolist(), strict=True)
+        ]
+        design = np.zeros((len(rows), len(cells) + x.shape[1]))
+        hit = np.flatnonzero(cell_of_row >= 0)
+        design[hit, cell_of_row[hit]] = 1.0
+        design[:, len(cells) :] = x
+        within = demean(np.column_stack([y_row, design]), [unit_code, year_code], w_row)
+        if not within.converged:
+            raise RuntimeError("alternating projections did not converge")
+        yd, zd = within.values[:, 0], within.values[:, 1:]
+        gram = zd.T @ (zd * w_row[:, None])
+        try:
+            bread = np.linalg.inv(gram)
+        except np.linalg.LinAlgError as err:
+            raise EstimationInputError("the saturated regression is collinear") from err
+        coef = bread @ (zd.T @ (w_row * yd))
+        resid = yd - zd @ coef
+        scores = group_sums(zd, unit_code, n_used, weights=w_row * resid)
+        psi_all = scores @ bread
+        delta, psi_delta = coef[: len(cells)], psi_all[:, : len(cells)]
+        method = f"within transformation ({within.method})"
+        n_slopes = design.shape[1]
+
+    # shares: weighted cohort composition of the treated units observed at each event time
+    event_times = np.array(sorted({e for _, e in cells}))
+    e_pos = {int(e): j for j, e in enumerate(event_times)}
+    observed = np.zeros((n_used, len(event_times)), dtype=bool)
+    obs_rows = np.flatnonzero(cell_row)
+    observed[unit_code[obs_rows], [e_pos[e] for e in event_row[obs_rows].tolist()]] = True
+    share = np.zeros((len(cells), len(event_times)))
+    cohorts_treated = np.unique(cohort_of_unit[cohort_of_unit != control_cohort])
+    cohort_weight_at = np.zeros((len(cohorts_treated), len(event_times)))
+    g_pos = {int(g): j for j, g in enumerate(cohorts_treated)}
+    treated_unit = cohort_of_unit != control_cohort
+    gi = np.array([g_pos.get(int(g), -1) for g in cohort_of_unit])
+    for j in range(len(event_times)):
+        cohort_weight_at[:, j] = np.bincount(
+            gi[treated_unit],
+            weights=(w_unit * observed[:, j])[treated_unit],
+            minlength=len(cohorts_treated),
+        )
+    total_at = cohort_weight_at.sum(axis=0)
+    for k, (g, e) in enumerate(cells):
+        share[k, e_pos[e]] = cohort_weight_at[g_pos[g], e_pos[e]] / total_at[e_pos[e]]
+    nu = delta @ share
+
+    # fixest small-sample factor with nested unit effects
+    unit_rows = unit_code
+    cluster_rows = cluster_of_unit[unit_rows]
+    n_clusters = int(np.unique(cluster_of_unit).size)
+    nested = [is_nested(unit_rows, cluster_rows), is_nested(year_code, cluster_rows)]
+    n_params = n_params_with_fixed_effects(n_slopes, [n_used, n_years], nested)
+    factor = small_sample_factor("CRV1", len(rows), n_params, n_clusters)
+    psi_reg = np.sqrt(factor) * (psi_delta @ share)
+    # share term: w_i 1[observed at e] (delta_{g_i, e} - nu_e) / W_e for treated units
+    delta_table = np.zeros((len(cohorts_treated), len(event_times)))
+    for k, (g, e) in enumerate(cells):
+        delta_table[g_pos[g], e_pos[e]] = delta[k]
+    psi_share = np.zeros_like(psi_reg)
+    tu = np.flatnonzero(treated_unit)
+    psi_share[tu] = (
+        (w_unit[tu, None] * observed[tu]) * (delta_table[gi[tu]] - nu[None, :]) / total_at[None, :]
+    )
+    psi_used = psi_reg + psi_share if share_uncertainty else psi_reg
+    psi = np.zeros((panel.n_units, len(event_times)))
+    psi[used_units] = psi_used
+
+    cl_codes = np.unique(cluster_of_unit, return_inverse=True)[1]
+    reg_c = group_sums(psi_reg, cl_codes, n_clusters)
+    share_c = group_sums(psi_share, cl_codes, n_clusters)
+    index = pd.Index(event_times, name="event_time")
+    counts = np.bincount(
+        [e_pos[e] for e in event_row[obs_rows].tolist()], minlength=len(event_times)
+    )
+    info = panel.info()
+    info.update(
+        {
+            "control": "never-treated"
+            if control == "never"
+            else f"last-treated ({control_cohort})",
+            "control_cohort": control_cohort,
+            "anticipation": int(anticipation),
+            "reference": ref,
+            "n_obs": len(rows),
+            "n_units_used": n_used,
+            "computation": method,
+            "cohort_effects": pd.DataFrame(
+                {
+                    "cohort": [g for g, _ in cells],
+                    "event_time": [e for _, e in cells],
+                    "estimate": delta,
+                    "se_regression": np.sqrt(
+                        np.einsum(
+                            "ck,ck->k",
+                            *(2 * [group_sums(np.sqrt(factor) * psi_delta, cl_codes, n_clusters)]),
+                        )
+                    ),
+                }
+            ),
+            "shares": pd.DataFrame(
+                share,
+                index=pd.MultiIndex.from_tuples(cells, names=["cohort", "event_time"]),
+                columns=index,
+            ),
+            "vcov_regression": pd.DataFrame(reg_c.T @ reg_c, index=index, columns=index),
+            "vcov_shares": pd.DataFrame(share_c.T @ share_c, index=index, columns=index),
+            "share_uncertainty": share_uncertainty,
+            "small_sample_factor": factor,
+            "n_params": n_params,
+            "variance": "CRV1 regression term + cohort-share term (delta method, joint IF)"
+            if share_uncertainty
+            else "CRV1 regression term only (fixest aggregate)",
+            "dropped": pd.concat([d for d in dropped if not d.empty], ignore_index=True)
+            if any(not d.empty for d in dropped)
+            else panel.dropped,
+            "warnings": notes,
+            "ignored_options": ignored,
+        }
+    )
+    # the package helper clusters with the panel's cluster codes of every unit
+    return package(
+        "sa",
+        panel,
+        EventEstimates(event_times, nu, psi, counts),
+        [ref],
+        arrays["cluster_of_unit"],
+        window,
+        alpha,
+        bootstrap,
+        seed,
+        info,
+    )

@@ -1,0 +1,190 @@
+"""Sun & Abraham interaction-weighted estimator: parity with a pyfixest saturated regression
+aggregated with the same shares, closed form against the dense route, the share term of the
+variance, influence functions and coverage."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from test_imputation import coverage, simulate_staggered
+
+from finsam_eval.estimators import EstimationInputError, estimate, sun_abraham
+
+# pyfixest warns about the empty cohort × relative-time combinations its i() creates
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
+
+
+def _fit(data: pd.DataFrame, **kw):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return sun_abraham.fit(data, **kw)
+
+
+def _pyfixest_iw(data, y, unit, time, cohort, shares, cluster):
+    """Saturated cohort × relative-time regression in pyfixest, aggregated with ``shares``."""
+    pf = pytest.importorskip("pyfixest")
+    d = data.copy()
+    d["rel"] = np.where(d[cohort] > 0, d[time] - d[cohort], -1)
+    d["g"] = d[cohort]
+    m = pf.feols(
+        f"{y} ~ i(rel, g, ref=-1, ref2=0) | {unit} + {time}", data=d, vcov={"CRV1": cluster}
+    )
+    names = list(m.coef().index)
+    r = np.zeros((shares.shape[1], len(names)))
+    for (g, e), row in shares.iterrows():
+        r[:, names.index(f"rel::{e}:g::{g}")] = row.to_numpy()
+    coef = m.coef().to_numpy()
+    return r @ coef, r @ m._vcov @ r.T, m
+
+
+@pytest.fixture(scope="module")
+def mpdta(r_did_dir) -> pd.DataFrame:
+    return pd.read_csv(r_did_dir / "mpdta.csv")
+
+
+def test_mpdta_matches_pyfixest_saturated_regression(mpdta):
+    """IW estimates equal pyfixest's saturated regression aggregated with our shares (1e-8);
+    the regression part of the variance equals pyfixest's CRV1 (1e-6 relative)."""
+    res = _fit(mpdta, outcome="lemp", unit="countyreal", time="year", cohort="first.treat")
+    est, vcov, model = _pyfixest_iw(
+        mpdta, "lemp", "countyreal", "year", "first.treat", res.info["shares"], "countyreal"
+    )
+    ours = res.event_study.set_index("event_time").loc[res.vcov.index, "estimate"]
+    np.testing.assert_allclose(ours, est, atol=1e-8)
+    np.testing.assert_allclose(res.info["vcov_regression"].to_numpy(), vcov, rtol=1e-6)
+    cells = res.info["cohort_effects"]
+    coef = model.coef()
+    theirs = [
+        coef[f"rel::{e}:g::{g}"] for g, e in zip(cells["cohort"], cells["event_time"], strict=True)
+    ]
+    np.testing.assert_allclose(cells["estimate"], theirs, atol=1e-8)
+    # shares among cohorts observed at e: event time 3 only has the 2004 cohort
+    assert res.info["shares"].loc[(2004, 3), 3] == 1.0
+
+
+def test_share_term_and_fixest_variance(mpdta):
+    full = _fit(mpdta, outcome="lemp", unit="countyreal", time="year", cohort="first.treat")
+    fixest = _fit(
+        mpdta,
+        outcome="lemp",
+        unit="countyreal",
+        time="year",
+        cohort="first.treat",
+        share_uncertainty=False,
+    )
+    np.testing.assert_allclose(fixest.vcov.to_numpy(), full.info["vcov_regression"].to_numpy())
+    # eventstudyinteract: regression + share variance; ours adds a cross term that is small
+    esi = np.diag(full.info["vcov_regression"]) + np.diag(full.info["vcov_shares"])
+    np.testing.assert_allclose(np.diag(full.vcov), esi, rtol=0.05)
+    assert np.all(np.diag(full.info["vcov_shares"]) >= 0)
+
+
+def test_closed_form_equals_dense_route_with_clusters_and_weights():
+    sim = simulate_staggered(n_units=100, seed=4, n_clusters=15, weights=True)
+    kw = dict(outcome="y", unit="unit", time="year", cohort="cohort", cluster="cl", weights="pop")
+    closed, dense = _fit(sim, **kw), _fit(sim, dense=True, **kw)
+    assert closed.info["computation"].startswith("closed form")
+    assert dense.info["computation"].startswith("within")
+    np.testing.assert_allclose(
+        closed.event_study["estimate"], dense.event_study["estimate"], atol=1e-9
+    )
+    np.testing.assert_allclose(closed.vcov.to_numpy(), dense.vcov.to_numpy(), rtol=1e-7, atol=1e-14)
+
+
+def test_weighted_clustered_matches_pyfixest():
+    pf = pytest.importorskip("pyfixest")
+    sim = simulate_staggered(n_units=100, seed=8, n_clusters=20, weights=True)
+    res = _fit(
+        sim, outcome="y", unit="unit", time="year", cohort="cohort", cluster="cl", weights="pop"
+    )
+    d = sim.assign(rel=np.where(sim["cohort"] > 0, sim["year"] - sim["cohort"], -1))
+    m = pf.feols(
+        "y ~ i(rel, cohort, ref=-1, ref2=0) | unit + year",
+        data=d,
+        weights="pop",
+        vcov={"CRV1": "cl"},
+    )
+    cells = res.info["cohort_effects"]
+    coef = m.coef()
+    theirs = [
+        coef[f"rel::{e}:cohort::{g}"]
+        for g, e in zip(cells["cohort"], cells["event_time"], strict=True)
+    ]
+    np.testing.assert_allclose(cells["estimate"], theirs, atol=1e-8)
+    np.testing.assert_allclose(
+        cells["se_regression"],
+        m.se().loc[
+            [
+                f"rel::{e}:cohort::{g}"
+                for g, e in zip(cells["cohort"], cells["event_time"], strict=True)
+            ]
+        ],
+        rtol=1e-6,
+    )
+
+
+def test_last_treated_control_matches_pyfixest_on_truncated_sample():
+    sim = simulate_staggered(n_units=120, seed=9)
+    res = _fit(sim, outcome="y", unit="unit", time="year", cohort="cohort", control="lasttreated")
+    last = sim.loc[sim["cohort"] > 0, "cohort"].max()
+    sub = sim[(sim["cohort"] > 0) & (sim["year"] < last)].copy()
+    sub["g"] = np.where(sub["cohort"] == last, 0, sub["cohort"])
+    est, vcov, _ = _pyfixest_iw(sub, "y", "unit", "year", "g", res.info["shares"], "unit")
+    ours = res.event_study.set_index("event_time").loc[res.vcov.index, "estimate"]
+    np.testing.assert_allclose(ours, est, atol=1e-8)
+    np.testing.assert_allclose(res.info["vcov_regression"].to_numpy(), vcov, rtol=1e-6)
+    assert res.info["control_cohort"] == last
+
+
+def test_unbalanced_panel_uses_dense_route():
+    sim = simulate_staggered(n_units=80, seed=12)
+    sim = sim.drop(sim.sample(frac=0.05, random_state=1).index)
+    res = _fit(sim, outcome="y", unit="unit", time="year", cohort="cohort", unbalanced="keep")
+    assert res.info["computation"].startswith("within")
+    assert np.isfinite(res.overall["estimate"])
+
+
+def test_influence_reproduces_vcov():
+    sim = simulate_staggered(n_units=90, seed=13, n_clusters=12)
+    res = _fit(sim, outcome="y", unit="unit", time="year", cohort="cohort", cluster="cl")
+    inf = res.event_influence
+    n = inf.shape[0]
+    cl = sim.drop_duplicates("unit").set_index("unit")["cl"].reindex(res.unit_labels).to_numpy()
+    summed = pd.DataFrame(inf).groupby(cl).sum().to_numpy()
+    est = ~res.event_study["reference"].to_numpy()
+    v = (summed.T @ summed / n**2)[np.ix_(est, est)]
+    np.testing.assert_allclose(v, res.vcov.to_numpy(), rtol=1e-10, atol=1e-14)
+
+
+def test_conflicting_options_raise():
+    sim = simulate_staggered(n_units=40, seed=1)
+    with pytest.raises(EstimationInputError, match="est_method"):
+        estimate(
+            sim,
+            outcome="y",
+            unit="unit",
+            time="year",
+            cohort="cohort",
+            method="sa",
+            est_method="reg",
+        )
+    with pytest.raises(EstimationInputError, match="control"):
+        estimate(
+            sim,
+            outcome="y",
+            unit="unit",
+            time="year",
+            cohort="cohort",
+            method="sa",
+            control="notyet",
+        )
+
+
+@pytest.mark.slow
+def test_coverage_of_dynamic_heterogeneous_effects():
+    cov = coverage("sa")
+    assert cov.mean() >= 0.92, cov
+    assert cov.min() >= 0.86, cov

@@ -1,0 +1,185 @@
+"""The bundled synthetic data: documented membership facts, structure, truth and determinism.
+
+Expected member sets and counts come from the registry's documented facts (themselves tested
+against the seed documents in test_membership.py), never from the generator.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from finsam_eval.panel.populations import POPULATIONS
+from finsam_eval.registry import membership
+from finsam_eval.synthetic import (
+    DEFAULT_SEED,
+    YEARS,
+    generate_synthetic,
+    load_synthetic,
+    load_synthetic_sources,
+    load_synthetic_truth,
+    write_synthetic,
+)
+from finsam_eval.synthetic.store import FILES, bundled_dir
+
+TABELL_1 = {2008: 141, 2009: 172, 2010: 188, 2011: 213, 2012: 221, 2013: 225, 2014: 240}
+
+
+@pytest.fixture(scope="module")
+def panel() -> pd.DataFrame:
+    return load_synthetic()
+
+
+@pytest.fixture(scope="module")
+def cohorts(panel: pd.DataFrame) -> pd.Series:
+    return panel.drop_duplicates("kommun_kod").set_index("kommun_kod")["cohort"]
+
+
+def test_panel_has_every_kommun_year_and_series(panel: pd.DataFrame) -> None:
+    assert panel["kommun_kod"].nunique() == 290
+    assert sorted(panel["year"].unique()) == list(range(1998, 2019))
+    series = panel[["population", "outcome"]].drop_duplicates()
+    assert len(series) == 25
+    expected = {(p, o) for p, spec in POPULATIONS.items() for o in spec.outcomes}
+    assert set(map(tuple, series.to_numpy())) == expected
+    assert not panel.duplicated(["kommun_kod", "year", "population", "outcome"]).any()
+    assert len(panel) == 290 * 21 * 25
+
+
+def test_panel_columns_and_types(panel: pd.DataFrame) -> None:
+    required = [
+        "kommun_kod", "kommun", "lan_kod", "year", "population", "outcome", "numerator",
+        "denominator", "share", "cohort", "forbund", "weight", "cluster_kommun",
+        "cluster_forbund", "cluster_lan",
+    ]  # fmt: skip
+    assert all(column in panel.columns for column in required)
+    assert panel["kommun_kod"].str.len().eq(4).all()
+    assert panel["year"].dtype.kind == "i" and panel["cohort"].dtype.kind == "i"
+    assert panel["share"].between(0, 100).all()
+    np.testing.assert_allclose(panel["share"], 100 * panel["numerator"] / panel["denominator"])
+    never = panel["cohort"].eq(0)
+    assert panel.loc[never, "forbund"].eq("").all()
+    assert panel.loc[~never, "forbund"].ne("").all()
+
+
+@pytest.mark.parametrize("year, expected", sorted(TABELL_1.items()))
+def test_member_counts_per_year_match_tabell_1(cohorts: pd.Series, year: int, expected) -> None:
+    documented = membership.member_counts()
+    documented = documented[(documented["series"] == "tabell_1") & (documented["year"] == year)]
+    assert int(documented["n_kommuner"].iloc[0]) == expected  # the registry holds Tabell 1
+    assert int(((cohorts > 0) & (cohorts <= year)).sum()) == expected
+
+
+def test_2007_members_are_the_documented_set(cohorts: pd.Series) -> None:
+    members = set(cohorts.index[(cohorts > 0) & (cohorts <= 2007)])
+    named = membership.members_2007()
+    candidates = membership.candidates_2007()
+    assert len(members) == 107
+    assert named <= members
+    assert members - named <= candidates
+    assert len(members & candidates) == membership.N_CANDIDATES_2007
+
+
+def test_2015_members_and_never_members(cohorts: pd.Series) -> None:
+    assert set(cohorts.index[(cohorts > 0) & (cohorts <= 2015)]) == membership.members_2015()
+    assert set(cohorts.index[cohorts == 0]) == membership.never_members_2015()
+    assert len(membership.never_members_2015()) == 49
+
+
+def test_calendar_passes_the_registry_validation() -> None:
+    calendar = load_synthetic_sources().calendar
+    report = membership.validate_calendar(calendar)
+    assert report.ok, report.conflicts.to_string()
+
+
+def test_heby_is_coded_historically_in_the_sources_and_harmonised_in_the_panel(panel) -> None:
+    sources = load_synthetic_sources()
+    heby = sources.population[sources.population["kommun_kod"].isin(["1917", "0331"])]
+    assert heby.loc[heby["year"] <= 2006, "kommun_kod"].eq("1917").all()
+    assert heby.loc[heby["year"] >= 2007, "kommun_kod"].eq("0331").all()
+    assert "1917" not in set(panel["kommun_kod"])
+    assert panel.loc[panel["kommun_kod"] == "0331", "year"].nunique() == 21
+
+
+def test_noise_shrinks_with_kommun_size(panel: pd.DataFrame) -> None:
+    series = panel[(panel["population"] == "alla") & (panel["outcome"] == "studier")]
+    series = series[series["cohort"] == 0]  # no effects among never-members
+    wide = series.pivot(index="kommun_kod", columns="year", values="share")
+    size = series.groupby("kommun_kod")["denominator"].mean()
+    roughness = wide.diff(axis=1).iloc[:, 1:].std(axis=1)
+    small = roughness[size <= size.quantile(0.25)].median()
+    large = roughness[size >= size.quantile(0.75)].median()
+    assert small > 1.5 * large
+
+
+def test_early_adopters_are_larger(panel: pd.DataFrame, cohorts: pd.Series) -> None:
+    size = panel.groupby("kommun_kod")["denominator"].mean()
+    early = size[(cohorts > 0) & (cohorts <= 2007)]
+    late = size[cohorts >= 2008]
+    assert early.median() > late.median()
+
+
+def test_truth_sign_pattern_follows_isf() -> None:
+    truth = load_synthetic_truth(aggregate="event_time")
+    at = truth.set_index(["population", "outcome", "event_time"])["att"]
+    assert at[("alla", "sjukpenning", 5)] < -0.1 and at[("alla", "sjukpenning", 6)] < -0.1
+    assert all(at[("alla", "sa", e)] > 0 for e in range(0, 7))
+    assert all(at[("man", "af_till_arbete", e)] > 0 for e in range(0, 7))
+    assert all(at[("kvinnor", "af_till_arbete", e)] == 0 for e in range(0, 7))
+    assert all(at[("unga", "uvas", e)] > 0 for e in range(0, 7))
+    assert all(abs(at[("unga", "ekonomiskt_bistand", e)]) < 1e-12 for e in range(0, 7))
+    assert (
+        at[("aldre", "ekonomiskt_bistand", 2)] == 0 and at[("aldre", "ekonomiskt_bistand", 4)] > 0
+    )
+    assert all(at[(p, "studier", e)] == 0 for p in ("alla", "unga") for e in range(0, 7))
+    pre = truth[truth["event_time"] < 0]
+    assert pre["att"].eq(0).all()
+
+
+def test_truth_is_heterogeneous_across_cohorts() -> None:
+    truth = load_synthetic_truth()
+    cell = truth[
+        (truth["population"] == "alla")
+        & (truth["outcome"] == "sjukpenning")
+        & (truth["event_time"] == 3)
+    ].set_index("cohort")["att"]
+    assert cell.loc[2012] < 0 and cell.loc[2005] < 2 * cell.loc[2012]  # |early| > 2·|late|
+
+
+def test_event_time_truth_uses_cohort_size_weights() -> None:
+    cells = load_synthetic_truth()
+    aggregated = load_synthetic_truth(aggregate="event_time")
+    sel = cells[(cells["population"] == "unga") & (cells["outcome"] == "uvas")]
+    sel = sel[sel["event_time"] == 4]
+    expected = np.average(sel["att"], weights=sel["n_kommuner"])
+    got = aggregated[
+        (aggregated["population"] == "unga")
+        & (aggregated["outcome"] == "uvas")
+        & (aggregated["event_time"] == 4)
+    ]["att"]
+    assert got.iloc[0] == pytest.approx(expected, rel=1e-12)
+    # cohorts enter only event times observed within 1998–2018
+    assert sel["cohort"].max() + 4 <= YEARS.max()
+
+
+def test_bundled_files_are_byte_identical_to_a_regeneration(tmp_path: Path) -> None:
+    bundled = bundled_dir()
+    if bundled is None:
+        pytest.skip("data/synthetic is not present (package installed outside a checkout)")
+    written = write_synthetic(tmp_path, seed=DEFAULT_SEED)
+    for name, filename in FILES.items():
+        new = hashlib.sha256(written[name].read_bytes()).hexdigest()
+        old = hashlib.sha256((bundled / filename).read_bytes()).hexdigest()
+        assert new == old, f"{filename} differs from a regeneration with the default seed"
+
+
+def test_other_seed_gives_other_data_but_same_documented_facts() -> None:
+    other = generate_synthetic(seed=7)
+    report = membership.validate_calendar(other.calendar)
+    assert report.ok
+    default = load_synthetic_sources()
+    assert not other.numerators["count"].equals(default.numerators["count"])
