@@ -2,11 +2,13 @@
 
 sa ↔ pyfixest saturated cohort × relative-time regression (``i(rel, g, ref=-1, ref2=0)``, the
 sunab-style fit whose aggregation we reproduce), imputation ↔ diff-diff ``ImputationDiD``,
-two_stage ↔ pyfixest ``did2s``. Panels of 290 × 21 and 100 000 × 21 (1998–2018, cohorts
+two_stage ↔ pyfixest ``did2s``. Panels of 290 × 21, 5 000 × 21 and 100 000 × 21 (1998–2018, cohorts
 2004–2015, ~17% never treated) are generated here. Runs alternate ours/peer; the table reports
-medians, the ratio ours/peer, and peak traced memory (tracemalloc, Python + numpy allocations).
+medians (one run at 100 000 units), the ratio ours/peer, and peak traced memory of a separate
+run (tracemalloc: Python + numpy allocations). Peers too costly for a panel are skipped
+(``--peer-max-units``).
 
-Usage: ``python benchmarks/bench_family_regression.py [--reps 3] [--large-reps 1]``
+Usage: ``python benchmarks/bench_family_regression.py [--reps 3] [--sizes 290,5000,100000]``
 """
 
 from __future__ import annotations
@@ -75,27 +77,34 @@ def peer_two_stage(d: pd.DataFrame) -> object:
     ).tidy()
 
 
-def measure(fn: Callable[[pd.DataFrame], object], data: pd.DataFrame) -> tuple[float, float]:
-    """Seconds and peak traced MB of one call."""
+def seconds(fn: Callable[[pd.DataFrame], object], data: pd.DataFrame) -> float:
+    """Wall time of one call (no tracing: tracemalloc slows allocation-heavy code)."""
     gc.collect()
-    tracemalloc.start()
     start = time.perf_counter()
     fn(data.copy())
-    seconds = time.perf_counter() - start
+    return time.perf_counter() - start
+
+
+def peak_mb(fn: Callable[[pd.DataFrame], object], data: pd.DataFrame) -> float:
+    """Peak traced MB of one separate call."""
+    gc.collect()
+    tracemalloc.start()
+    fn(data.copy())
     peak = tracemalloc.get_traced_memory()[1] / 2**20
     tracemalloc.stop()
-    return seconds, peak
+    return peak
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--reps", type=int, default=3, help="alternating runs, small panel")
-    parser.add_argument("--large-reps", type=int, default=1, help="alternating runs, large panel")
-    parser.add_argument("--large-units", type=int, default=100_000)
+    parser.add_argument("--reps", type=int, default=3, help="alternating runs per size")
+    parser.add_argument("--sizes", default="290,5000,100000", help="comma list of unit counts")
     parser.add_argument(
-        "--skip-large-peers",
-        default="",
-        help="comma list of methods whose peer is not run on the large panel",
+        "--peer-max-units",
+        default="sa=5000,two_stage=2000",
+        help="largest panel each peer runs on: pyfixest's saturated fit builds a dense design "
+        "of n_obs × (relative times × cohorts) (~7 GB at 100 000 units) and pyfixest's did2s "
+        "variance builds a dense n_obs × n_units first-stage dummy matrix (~4 GB at 5 000 units)",
     )
     args = parser.parse_args()
     warnings.simplefilter("ignore")
@@ -104,29 +113,26 @@ def main() -> None:
         "imputation": (ours(imputation), peer_imputation, "diff-diff ImputationDiD"),
         "two_stage": (ours(two_stage), peer_two_stage, "pyfixest did2s"),
     }
-    skip = set(filter(None, args.skip_large_peers.split(",")))
+    limits = {k: int(v) for k, v in (item.split("=") for item in args.peer_max_units.split(","))}
     rows = []
-    for n_units, reps in [(290, args.reps), (args.large_units, args.large_reps)]:
+    for n_units in [int(v) for v in args.sizes.split(",")]:
         data = make_panel(n_units)
+        reps = args.reps if n_units <= 5000 else 1
         for method, (mine, peer, peer_name) in pairs.items():
-            run_peer = not (n_units > 290 and method in skip)
-            t_ours, m_ours, t_peer, m_peer = [], [], [], []
+            run_peer = n_units <= limits.get(method, n_units)
+            t_ours, t_peer = [], []
             for _ in range(reps):  # alternate so drift affects both sides alike
-                s, m = measure(mine, data)
-                t_ours.append(s)
-                m_ours.append(m)
+                t_ours.append(seconds(mine, data))
                 if run_peer:
-                    s, m = measure(peer, data)
-                    t_peer.append(s)
-                    m_peer.append(m)
+                    t_peer.append(seconds(peer, data))
             row = {
                 "panel": f"{n_units}x{len(YEARS)}",
                 "method": method,
                 "peer": peer_name,
                 "ours_s": np.median(t_ours),
                 "peer_s": np.median(t_peer) if t_peer else np.nan,
-                "ours_peak_mb": max(m_ours),
-                "peer_peak_mb": max(m_peer) if m_peer else np.nan,
+                "ours_peak_mb": peak_mb(mine, data),
+                "peer_peak_mb": peak_mb(peer, data) if run_peer else np.nan,
             }
             row["ratio"] = row["ours_s"] / row["peer_s"]
             rows.append(row)

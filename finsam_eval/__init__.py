@@ -1,7 +1,60 @@
-"""finsam_eval: staggered-adoption difference-in-differences for Finsam (samordningsförbund)."""
+"""finsam_eval: staggered-adoption difference-in-differences for Finsam (samordningsförbund).
 
-from finsam_eval.registry import kommun_code, kommuner
+The public API, imported lazily so that ``import finsam_eval`` stays fast::
+
+    finsam_eval.load_synthetic()            # the built synthetic kommun-year panel
+    finsam_eval.load_synthetic_truth()      # its true effects
+    finsam_eval.estimate(data, method=...)  # cs, twfe, sa, imputation, two_stage, stacked, dcdh
+    finsam_eval.compare(data, methods=[...])
+    finsam_eval.bacon_decomposition(...)
+    finsam_eval.honest_did(res, ...)
+    finsam_eval.adjust_pvalues(table, ...)
+    finsam_eval.kommun_code("Malung")
+    finsam_eval.outcome_catalogue()
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "kommun_code", "kommuner"]
+_EXPORTS = {
+    "kommun_code": "finsam_eval.registry",
+    "kommun_name": "finsam_eval.registry",
+    "kommuner": "finsam_eval.registry",
+    "build_panel": "finsam_eval.panel",
+    "validate_panel": "finsam_eval.panel",
+    "load_synthetic": "finsam_eval.synthetic",
+    "load_synthetic_truth": "finsam_eval.synthetic",
+    "load_synthetic_sources": "finsam_eval.synthetic",
+    "generate_synthetic": "finsam_eval.synthetic",
+    "estimate": "finsam_eval.estimators",
+    "EstimationResult": "finsam_eval.estimators",
+    "compare": "finsam_eval.estimators.compare",
+    "bacon_decomposition": "finsam_eval.estimators.bacon",
+    "honest_did": "finsam_eval.inference.honest",
+    "adjust_pvalues": "finsam_eval.inference.multiple_testing",
+    "wild_cluster_bootstrap": "finsam_eval.inference.wild_bootstrap",
+    "pretrend_wald": "finsam_eval.inference.pretrends",
+    "pretest_power": "finsam_eval.inference.pretrends",
+    "randomization_inference": "finsam_eval.inference.randomization",
+    "simulate": "finsam_eval.inference.power",
+    "minimum_detectable_effect": "finsam_eval.inference.power",
+    "outcome_catalogue": "finsam_eval.sources",
+    "load_config": "finsam_eval.pipeline",
+    "run_analysis": "finsam_eval.pipeline",
+}
+
+__all__ = ["__version__", *sorted(_EXPORTS)]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'finsam_eval' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return __all__

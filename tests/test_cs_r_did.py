@@ -32,7 +32,11 @@ SCENARIOS = {
         {"control": "never", "est_method": "reg", "covariates": ["lpop"]},
     ),
     "mpdta_nev_ipw": ("mpdta.csv", MPDTA, {"control": "never", "est_method": "ipw"}),
-    "sim_nev_dr": ("sim_data.csv", SIM, {"control": "never", "est_method": "dr", "covariates": ["X"]}),
+    "sim_nev_dr": (
+        "sim_data.csv",
+        SIM,
+        {"control": "never", "est_method": "dr", "covariates": ["X"]},
+    ),
 }
 
 

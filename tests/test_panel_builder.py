@@ -451,6 +451,7 @@ def test_unpacking_and_validate_flag():
     assert report.series["rows"].sum() == len(panel)
 
 
+@pytest.mark.slow
 def test_full_size_build_is_fast():
     """290 kommuner × 21 years × 2 sexes × 46 ages (560 280 population rows)."""
     import time
@@ -495,3 +496,30 @@ def test_full_size_build_is_fast():
     assert len(built.panel) == 290 * 21 * 25
     assert built.report.reconciles
     assert elapsed < 10, f"build took {elapsed:.1f}s"
+
+
+def test_outcome_starting_later_is_not_a_hole():
+    numerators, population = raw_inputs()
+    late = (numerators["outcome"] == "uvas") & (numerators["year"] < 2006)
+    built = build_panel(numerators[~late], population)
+    uvas = built.panel.query("outcome == 'uvas'")
+    assert uvas["year"].min() == 2006
+    assert built.report.to_frame().query("action == 'not built'").empty
+    assert built.report.reconciles
+
+
+def test_cohorts_extra_columns_are_ignored_and_csv_round_trip(tmp_path):
+    numerators, population = raw_inputs()
+    cohorts = COHORTS.assign(exit_year=pd.array([None, 2015, None], dtype="Int64"))
+    built = build_panel(numerators, population, cohorts=cohorts)
+    path = tmp_path / "panel.csv"
+    built.panel.to_csv(path, index=False)
+    back = pd.read_csv(
+        path,
+        dtype={"kommun_kod": str, "lan_kod": str, "cluster_kommun": str, "cluster_lan": str},
+        keep_default_na=False,
+    )
+    validate_panel(back)
+    pd.testing.assert_frame_equal(back, built.panel, check_dtype=False)
+    markdown = built.report.to_markdown()
+    assert "## Notes" in markdown and "Heby" in markdown

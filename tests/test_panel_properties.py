@@ -6,6 +6,7 @@ import itertools
 
 import numpy as np
 import pandas as pd
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -136,6 +137,7 @@ def build(raw: dict, **overrides):
 KEYS = ["population", "outcome", "kommun_kod", "year"]
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(raw_tables())
 def test_builder_invariants(raw):
@@ -194,6 +196,7 @@ def check_reconciliation(raw: dict, report) -> None:
     assert cohorts["rows_used"] + cohorts["rows_excluded"] == len(raw["cohorts"])
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(raw_tables(), st.integers(0, 2**32 - 1))
 def test_row_order_does_not_matter(raw, seed):

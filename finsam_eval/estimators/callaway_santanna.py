@@ -236,7 +236,8 @@ def _estimate_cells(
     plan = _cell_plan(times, cohorts, anticipation, base_period)
     k = len(plan)
     att = np.full(k, np.nan)
-    influence = np.zeros((n, k))
+    # column-major: each cell writes one contiguous column
+    influence = np.zeros((n, k), order="F")
     notes: list[str] = []
     group = np.array([p[0] for p in plan], dtype=np.int64)
     cur_idx = np.array([p[1] for p in plan], dtype=np.int64)
@@ -249,8 +250,19 @@ def _estimate_cells(
         notes.append(f"ATT({group[j]},{times[cur_idx[j]]}) not estimated: {why}")
 
     if design.rows is not None:
-        _rc_cells(design, group, cur_idx, pre_idx, reference, cutoff, control, est_method,
-                  att, influence, fail)
+        _rc_cells(
+            design,
+            group,
+            cur_idx,
+            pre_idx,
+            reference,
+            cutoff,
+            control,
+            est_method,
+            att,
+            influence,
+            fail,
+        )
     elif design.x is None:
         # no covariates, balanced: every estimator reduces to the unconditional one, and a
         # whole cohort's cells are one vectorised computation
@@ -263,7 +275,7 @@ def _estimate_cells(
             dy = design.y[:, cur_idx[cols]] - design.y[:, pre_idx[cols]]
             est, phi = drdid.unconditional_panel(dy, treated, ctrl, w)
             w_d = w[treated].sum()
-            w_c = (np.broadcast_to(ctrl.reshape(n, -1), dy.shape) * w[:, None]).sum(axis=0)
+            w_c = w @ ctrl
             ok = (w_d > 0) & (w_c > 0)
             if est_method in ("dr", "ipw"):
                 # DRDID trims comparison units with score >= 0.995: with an intercept-only score
@@ -273,11 +285,25 @@ def _estimate_cells(
             for j, good in zip(cols, np.broadcast_to(ok, cols.shape), strict=True):
                 if not good:
                     fail(j, "no treated or comparison units (or no overlap)")
+            ok = np.broadcast_to(ok, cols.shape)
+            for j, good, column in zip(cols, ok, phi.T, strict=True):
+                if good:
+                    np.multiply(column, n, out=influence[:, j])
             att[cols[ok]] = est[ok]
-            influence[:, cols[ok]] = n * phi[:, ok]
     else:
-        _covariate_cells(design, group, cur_idx, pre_idx, reference, cutoff, control,
-                         est_method, att, influence, fail)
+        _covariate_cells(
+            design,
+            group,
+            cur_idx,
+            pre_idx,
+            reference,
+            cutoff,
+            control,
+            est_method,
+            att,
+            influence,
+            fail,
+        )
     return _Cells(group, times[cur_idx], att, influence, reference), notes
 
 
@@ -403,7 +429,31 @@ def _summarise(
     return keys, overall, crit
 
 
-def _pretest(cells: _Cells, valid: np.ndarray, se: np.ndarray, cluster) -> pd.Series | None:
+def _crossprod_by_cohort(
+    influence: np.ndarray, columns: np.ndarray, unit_cohort: np.ndarray
+) -> np.ndarray:
+    """``influence[:, columns].T @ influence[:, columns]`` using the cells' sparsity.
+
+    A unit's influence is zero in every cell whose treated and comparison groups exclude it,
+    so the cross-product is a sum over unit cohorts of small blocks restricted to the cells
+    that cohort takes part in (its own cells, and cells where it is a comparison group).
+    """
+    q = len(columns)
+    out = np.zeros((q, q))
+    order = np.argsort(unit_cohort, kind="stable")
+    bounds = np.flatnonzero(np.diff(unit_cohort[order])) + 1
+    for rows in np.split(order, bounds):
+        block = influence[np.ix_(rows, columns)]
+        used = np.flatnonzero(np.any(block != 0.0, axis=0))
+        if len(used):
+            part = block[:, used]
+            out[np.ix_(used, used)] += part.T @ part
+    return out
+
+
+def _pretest(
+    cells: _Cells, valid: np.ndarray, se: np.ndarray, cluster, unit_cohort: np.ndarray
+) -> pd.Series | None:
     """Wald test that all pre-treatment ATT(g, t) are zero (R did's ``att_gt`` pre-test).
 
     :math:`W = \\hat\\theta_{pre}'\\hat V_{pre}^{-1}\\hat\\theta_{pre} \\sim \\chi^2_q` with
@@ -412,9 +462,12 @@ def _pretest(cells: _Cells, valid: np.ndarray, se: np.ndarray, cluster) -> pd.Se
     pre = valid & (cells.group > cells.time) & np.isfinite(se)
     if not pre.any():
         return None
-    sums = cluster_sums(cells.influence[:, pre], cluster)
     n = cells.influence.shape[0]
-    v = sums.T @ sums / n**2
+    if cluster is None:
+        v = _crossprod_by_cohort(cells.influence, np.flatnonzero(pre), unit_cohort) / n**2
+    else:
+        sums = cluster_sums(cells.influence[:, pre], cluster)
+        v = sums.T @ sums / n**2
     theta = cells.att[pre]
     try:
         # Cholesky both solves and detects a singular covariance (R: det(V) == 0)
@@ -448,6 +501,7 @@ def fit(
     seed: int | None = None,
     alpha: float = 0.05,
     bootstrap_weights: str = "rademacher",
+    bootstrap_att_gt: bool = False,
 ) -> EstimationResult:
     """Callaway & Sant'Anna (2021) staggered difference-in-differences (R ``did::att_gt``).
 
@@ -479,6 +533,13 @@ def fit(
         Event-time range (lo, hi) of the event study (R's ``min_e``/``max_e``).
     bootstrap, seed, bootstrap_weights
         Multiplier-bootstrap draws (0 = analytic), seed, and "rademacher"/"mammen"/"webb".
+        Bootstrap standard errors and sup-t bands are computed for the event study, the overall
+        effect and every ``aggregate`` call.
+    bootstrap_att_gt
+        Also bootstrap the group-time table (standard errors and a sup-t band over all cells,
+        as R's ``att_gt``). Off by default: with many units it is the most expensive product
+        (n × cells × draws) and the aggregations do not need it; ``att_gt`` then reports
+        analytic standard errors.
     alpha
         Significance level.
 
@@ -521,7 +582,7 @@ def fit(
     se_cells[~valid] = np.nan
     att_table = wald_table(cells.att, se_cells, alpha)
     crit_cells = None
-    if n_boot:
+    if n_boot and bootstrap_att_gt:
         boot = _bootstrap(cells.influence[:, valid], clusters, n_boot, seed, bootstrap_weights,
                           alpha)  # fmt: skip
         se_boot = np.full(len(valid), np.nan)
@@ -538,7 +599,7 @@ def fit(
         group=cells.group[valid],
         time=cells.time[valid],
         att=cells.att[valid],
-        influence=cells.influence[:, valid],
+        influence=cells.influence if valid.all() else cells.influence[:, valid],
         unit_cohort=design.cohort,
         unit_weight=design.weight,
     )
@@ -582,6 +643,7 @@ def fit(
             "seed": seed,
             "critical_value": crit_es,
             "critical_value_att_gt": crit_cells,
+            "att_gt_se_type": "bootstrap" if crit_cells is not None else "analytic",
             "se_type": (
                 f"multiplier bootstrap ({n_boot} draws, IQR-based)"
                 if n_boot
@@ -602,5 +664,5 @@ def fit(
         unit_labels=panel.unit_labels,
         info=info,
         aggregator=aggregator,
-        pretest=_pretest(cells, valid, se_cells, clusters),
+        pretest=_pretest(cells, valid, se_cells, clusters, design.cohort),
     )

@@ -197,15 +197,27 @@ def unconditional_panel(
     phi
         Shape (n, m), zero outside the cell's sample.
     """
-    control = np.broadcast_to(control.reshape(len(w), -1), dy.shape)
     wd = w * treated
-    wc = control * w[:, None]
     sum_d = wd.sum()
+    if np.isnan(dy).any():
+        # units outside the cell (e.g. unobserved) must not turn zero weights into NaN
+        dy = np.where(np.isnan(dy), 0.0, dy)
+    mean_d = wd @ dy / sum_d
+    a = wd / sum_d
+    if control.ndim == 1:
+        # one comparison group for every column: no n × m weight matrix needed
+        wc = w * control
+        sum_c = wc.sum()
+        mean_c = wc @ dy / sum_c
+        b = wc / sum_c
+        phi = (a - b)[:, None] * dy
+        phi -= np.outer(a, mean_d) - np.outer(b, mean_c)
+        return mean_d - mean_c, phi
+    wc = control * w[:, None]
     sum_c = wc.sum(axis=0)
-    dy0 = np.where(treated[:, None] | control, dy, 0.0)
-    mean_d = wd @ dy0 / sum_d
-    mean_c = np.einsum("ij,ij->j", wc, dy0) / sum_c
-    phi = wd[:, None] * (dy0 - mean_d) / sum_d - wc * (dy0 - mean_c) / sum_c
+    mean_c = np.einsum("ij,ij->j", wc, dy) / sum_c
+    bmat = wc / sum_c
+    phi = a[:, None] * (dy - mean_d) - bmat * (dy - mean_c)
     return mean_d - mean_c, phi
 
 

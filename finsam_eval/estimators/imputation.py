@@ -576,6 +576,7 @@ def fit(
     alpha: float = 0.05,
     effect_weights: str | None = None,
     pretrends: bool = True,
+    leave_one_out: bool = False,
     **options: Any,
 ) -> EstimationResult:
     """Borusyak–Jaravel–Spiess (2024) imputation event study.
@@ -617,6 +618,10 @@ def fit(
         aggregation of :math:`\\hat\\tau_{it}` (default 1), multiplied by the analytic weight.
     pretrends
         Estimate the lead regression and its Wald test (pre-period rows and ``pretest``).
+    leave_one_out
+        Leave-one-out :math:`\\tilde\\tau` (BJS Supplementary Appendix A.9, Stata
+        ``did_imputation, leaveout``): less downward-biased in small cohorts. Default False, as R
+        ``didimputation`` and diff-diff's default.
 
     Returns
     -------
@@ -698,10 +703,17 @@ def fit(
     # form with one observation per unit and cell)
     cell, cell_code = np.unique(arrays["cohort"][rows] * (n_h + 1) + column, return_inverse=True)
     v2 = omega**2
-    tilde = np.bincount(cell_code, v2 * tau) / np.bincount(cell_code, v2)
+    v2_sum = np.bincount(cell_code, v2)
+    tilde = np.bincount(cell_code, v2 * tau) / v2_sum
+    aux = tau - tilde[cell_code]
+    if leave_one_out:
+        # BJS Supplementary Appendix A.9: excluding the unit from its own cell average inflates
+        # its residual by 1 / (1 - v_i^2 / sum_j v_j^2); undefined for single-unit cells
+        share = v2 / v2_sum[cell_code]
+        aux = aux / (1 - np.where(share < 1, share, 0.0))
     psi = np.bincount(
         arrays["unit"][rows] * n_h + column,
-        weights=omega * (tau - tilde[cell_code]),
+        weights=omega * aux,
         minlength=n_units * n_h,
     ).reshape(n_units, n_h)
     c_u, c_f = solver.target_sums(rows, column, omega, n_h)
@@ -748,6 +760,7 @@ def fit(
             "n_untreated_obs": int(untreated.sum()),
             "n_treated_obs_used": int(rows.size),
             "effect_weights": effect_weights,
+            "leave_one_out": leave_one_out,
             "att_treated_obs": att_treated,
             "variance": "BJS Theorem 3 conservative (tau-tilde by cohort x event time), no "
             "small-sample factor; leads: CRV1",

@@ -45,6 +45,7 @@ from finsam_eval.panel.validation import (
     normalise_cohorts,
     normalise_numerators,
     normalise_population,
+    positions,
     table_gaps,
     validate_panel,
 )
@@ -162,7 +163,6 @@ class _Cells:
     value: np.ndarray
     rows: np.ndarray  # input rows (positions) aggregated, in key order
     cell_of_row: np.ndarray  # per entry of ``rows``, its cell
-    n_stadsdel: np.ndarray  # per cell, number of district rows summed
 
 
 def _base_cells(
@@ -174,8 +174,7 @@ def _base_cells(
     rows = rows[order]
     uniques, starts, sizes = _sorted_groups(key[rows])
     cell_of_row = np.repeat(np.arange(len(uniques)), sizes)
-    n_stadsdel = np.bincount(cell_of_row, weights=(tiebreak[rows] > 0), minlength=len(uniques))
-    return _Cells(uniques, _group_sum(value[rows], starts), rows, cell_of_row, n_stadsdel)
+    return _Cells(uniques, _group_sum(value[rows], starts), rows, cell_of_row)
 
 
 def _band_problems(
@@ -497,25 +496,23 @@ def build_panel(
     codes = registry["kommun_kod"].to_numpy(dtype=object)
     names = registry["kommun"].to_numpy(dtype=object)
     lans = registry["lan_kod"].to_numpy(dtype=object)
-    code_index = pd.Index(codes)
-    n_kc = code_index.get_indexer(nf["kommun_kod"].to_numpy(dtype=object))
-    p_kc = code_index.get_indexer(pf["kommun_kod"].to_numpy(dtype=object))
+    code_index = pd.Index(codes, dtype=object)
+    n_kc = positions(nf["kommun_kod"].to_numpy(dtype=object), codes)
+    p_kc = positions(pf["kommun_kod"].to_numpy(dtype=object), codes)
     n_year = nf["year"].to_numpy(dtype=np.int64)
     p_year = pf["year"].to_numpy(dtype=np.int64)
     n_value = nf["value"].to_numpy(dtype=float)
     p_value = pf["value"].to_numpy(dtype=float)
-    sex_index = pd.Index(SEXES)
-    n_sex = sex_index.get_indexer(nf["sex"].to_numpy(dtype=object))
-    p_sex = sex_index.get_indexer(pf["sex"].to_numpy(dtype=object))
+    n_sex = positions(nf["sex"].to_numpy(dtype=object), SEXES)
+    p_sex = positions(pf["sex"].to_numpy(dtype=object), SEXES)
     p_age = pf["age"].to_numpy(dtype=np.int64)
 
     # ISF outcomes first (their index is their rank), then any others in the table (excluded)
     extra = sorted(set(pd.unique(nf["outcome"])) - set(OUTCOMES))
     outcome_list = [*OUTCOMES, *extra]
-    outcome_index = pd.Index(outcome_list)
-    n_out = outcome_index.get_indexer(nf["outcome"].to_numpy(dtype=object))
+    n_out = positions(nf["outcome"].to_numpy(dtype=object), outcome_list)
     band_labels = sorted(pd.unique(nf["age_band"]), key=lambda b: (*parse_age_band(b), b))
-    n_band = pd.Index(band_labels).get_indexer(nf["age_band"].to_numpy(dtype=object))
+    n_band = positions(nf["age_band"].to_numpy(dtype=object), band_labels)
     # small lookups through dicts: an Index per lookup costs far more than the lookup itself
     sex_pos = {s: i for i, s in enumerate(SEXES)}
     out_pos = {o: i for i, o in enumerate(outcome_list)}
@@ -587,14 +584,20 @@ def build_panel(
         )
     p_reason[(p_reason == 0) & ~used_age] = 2
 
+    # integer keys; kommun-year key kt = kc * span + (year - first year)
+    all_years = np.concatenate([n_year, p_year])
+    y0 = int(all_years.min()) if len(all_years) else 0
+    span = int(all_years.max()) - y0 + 1 if len(all_years) else 1
+
     # 4. gaps (on the rows inside the window, for the outcomes built)
     gap_problems = []
     in_scope = (n_reason == 0) | (n_reason == 3)
     if in_scope.any():
         keys = np.unique(
-            (n_kc[in_scope] * len(outcome_list) + n_out[in_scope]) * 10_000 + n_year[in_scope]
+            (n_kc[in_scope] * len(outcome_list) + n_out[in_scope]) * span + n_year[in_scope] - y0
         )
-        kc_o, year = np.divmod(keys, 10_000)
+        kc_o, year = np.divmod(keys, span)
+        year = year + y0
         kc, o = np.divmod(kc_o, len(outcome_list))
         gap_problems += table_gaps(
             NormalisedTable(
@@ -612,8 +615,9 @@ def build_panel(
         )
     in_window = p_reason != 1
     if in_window.any():
-        keys = np.unique(p_kc[in_window] * 10_000 + p_year[in_window])
-        kc, year = np.divmod(keys, 10_000)
+        keys = np.unique(p_kc[in_window] * span + p_year[in_window] - y0)
+        kc, year = np.divmod(keys, span)
+        year = year + y0
         gap_problems += table_gaps(
             NormalisedTable(
                 "population",
@@ -625,10 +629,7 @@ def build_panel(
     if gap_problems:
         raise PanelValidationError(gap_problems)
 
-    # 5. base cells; kommun-year key kt = kc * span + (year - first year)
-    all_years = np.concatenate([n_year, p_year])
-    y0 = int(all_years.min()) if len(all_years) else 0
-    span = int(all_years.max()) - y0 + 1 if len(all_years) else 1
+    # 5. base cells
     n_bands = max(len(band_labels), 1)
     n_outcomes = len(outcome_list)
     n_kt = n_kc.astype(np.int64) * span + (n_year - y0)
@@ -655,7 +656,7 @@ def build_panel(
     dropped: list[tuple[np.ndarray, int, int, np.ndarray]] = []
     n_cell_used = np.zeros(len(ncells.key), dtype=bool)
     p_cell_used = np.zeros(len(pcells.key), dtype=bool)
-    any_num_kt = np.unique(c_kt)
+    outcome_kts = {o: np.unique(c_kt[c_out == o]) for o in np.unique(c_out).tolist()}
     for pi, (p, spec) in enumerate(specs.items()):
         sexes = sex_codes(spec)
         p_sel = np.isin(q_sex, sexes) & (q_age >= spec.age_min) & (q_age <= spec.age_max)
@@ -670,9 +671,11 @@ def build_panel(
             bands = band_codes(inside[(p, o_name)])
             sel = (c_out == o) & np.isin(c_sex, sexes) & np.isin(c_band, bands)
             kts, starts, sizes = _sorted_groups(c_kt[sel])
-            # kommun-years with a denominator and other numerator cells but none for this
-            # series: a hole in the source table, reported rather than silently skipped
-            hole = np.setdiff1d(np.intersect1d(den_kt, any_num_kt), kts, assume_unique=True)
+            # kommun-years with a denominator and cells of this outcome (other sexes or bands)
+            # but none for this series: a hole in the source, reported rather than skipped
+            hole = np.setdiff1d(
+                np.intersect1d(den_kt, outcome_kts.get(o, den_kt[:0])), kts, assume_unique=True
+            )
             if len(hole):
                 dropped.append((hole, pi, o, np.full(len(hole), 5, dtype=np.int8)))
             if len(kts) == 0:
@@ -800,15 +803,15 @@ def build_panel(
         if problems:
             raise PanelValidationError(problems)
         known = cohort_frame["kommun_kod"] != ""
-        positions = code_index.get_indexer(
+        cohort_pos = code_index.get_indexer(
             cohort_frame.loc[known, "kommun_kod"].to_numpy(dtype=object)
         )
-        cohort_of[positions] = cohort_frame.loc[known, "cohort"].to_numpy(dtype=np.int64)
-        forbund_of[positions] = cohort_frame.loc[known, "forbund"].to_numpy(dtype=object)
+        cohort_of[cohort_pos] = cohort_frame.loc[known, "cohort"].to_numpy(dtype=np.int64)
+        forbund_of[cohort_pos] = cohort_frame.loc[known, "forbund"].to_numpy(dtype=object)
         listed = np.zeros(len(codes), dtype=bool)
-        listed[positions] = True
+        listed[cohort_pos] = True
         cohort_rows_used = np.zeros(len(cohort_frame), dtype=bool)
-        cohort_rows_used[np.flatnonzero(known.to_numpy())] = in_panel[positions]
+        cohort_rows_used[np.flatnonzero(known.to_numpy())] = in_panel[cohort_pos]
         for r in cohort_frame.loc[~known].itertuples(index=False):  # few rows: error path
             lines.append(
                 _line(
@@ -822,7 +825,7 @@ def build_panel(
                     f"{_suggest(str(r.raw_code), 2020)}",
                 )
             )
-        for r, pos in zip(cohort_frame.loc[known].itertuples(index=False), positions, strict=True):
+        for r, pos in zip(cohort_frame.loc[known].itertuples(index=False), cohort_pos, strict=True):
             if not in_panel[pos]:
                 lines.append(
                     _line(
@@ -929,9 +932,15 @@ def build_panel(
             "uses the current code and län (Uppsala, 03) for every year, so cluster_lan is "
             "constant within the kommun."
         )
+    absent_series: dict[str, list[str]] = {}
     for p, o in series:
         if o not in bands_by_outcome:
-            notes.append(f"Outcome {o!r} has no numerator rows: series {p}/{o} not built.")
+            absent_series.setdefault(o, []).append(f"{p}/{o}")
+    for o, names_ in absent_series.items():
+        where = " in the requested years" if window is not None else ""
+        notes.append(
+            f"Outcome {o!r} has no numerator rows{where}: series {', '.join(names_)} not built."
+        )
     if window is not None:
         absent = sorted(set(window.tolist()) - set(np.unique(year).tolist()))
         if absent:
@@ -1013,10 +1022,11 @@ def build_panel(
 
 
 def _text(values: np.ndarray, index: np.ndarray) -> pd.Series:
-    """``values[index]`` as a str column, built through a categorical (one object per value)."""
-    positions, uniques = pd.factorize(np.asarray(values, dtype=object))
+    """``values[index]`` as a str column: a take from a str Index of the few distinct values
+    (converting one Python string per row would dominate the build)."""
+    where, uniques = pd.factorize(np.asarray(values, dtype=object))
     categories = pd.Index(np.asarray(uniques, dtype=object), dtype="str")
-    return pd.Series(pd.Categorical.from_codes(positions[index], categories)).astype("str")
+    return pd.Series(categories.take(where[index]), copy=False)
 
 
 def _assemble(

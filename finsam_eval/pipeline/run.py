@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -119,7 +120,12 @@ def estimate_all(
     for population, outcome, method in _progress(jobs, len(jobs), "estimating", progress):
         if (population, outcome) not in grouped:
             raise ValueError(f"the panel has no rows for {population} × {outcome}")
-        res = _fit(grouped[(population, outcome)], method, config)
+        # estimator warnings (trimmed cohorts, dropped units) are kept with the result and
+        # written to notes.csv rather than printed once per series
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            res = _fit(grouped[(population, outcome)], method, config)
+        res.info.setdefault("run_warnings", []).extend(str(w.message) for w in caught)
         results[(population, outcome, method)] = res
         es = res.event_study
         es = es[(es["event_time"] >= lo) & (es["event_time"] <= hi)]
@@ -220,6 +226,21 @@ def _adjust(estimates: pd.DataFrame, draws: np.ndarray | None, config: AnalysisC
         estimates.loc[rows, "p_adjusted"] = adjusted["p_adjusted"].to_numpy()
 
 
+def run_notes(results: dict[tuple[str, str, str], EstimationResult]) -> pd.DataFrame:
+    """Every warning and exclusion the estimators reported, one row per message and series."""
+    rows = []
+    for (population, outcome, method), res in results.items():
+        for message in dict.fromkeys(res.info.get("run_warnings", [])):
+            rows.append((population, outcome, method, "warning", message))
+        dropped = res.info.get("dropped")
+        if isinstance(dropped, pd.DataFrame) and not dropped.empty:
+            for reason, group in dropped.groupby("reason", sort=True):
+                rows.append(
+                    (population, outcome, method, "excluded", f"{reason}: {len(group)} entries")
+                )
+    return pd.DataFrame(rows, columns=["population", "outcome", "method", "kind", "message"])
+
+
 def _cohorts(panel: pd.DataFrame) -> pd.DataFrame:
     return (
         panel[["kommun_kod", "cohort", "forbund"]]
@@ -295,6 +316,8 @@ def run_analysis(config: AnalysisConfig, out_dir: str | Path, progress: bool = T
 
     start = time.perf_counter()
     write_estimates_csv(estimates, out / "estimates.csv")
+    notes = run_notes(results)
+    notes.to_csv(out / "notes.csv", index=False, lineterminator="\n")
     write_tables(out / "tables", estimates, methods=config.methods)
     cohorts = _cohorts(panel)
     years = sorted(panel["year"].unique().tolist())

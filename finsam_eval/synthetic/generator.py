@@ -35,7 +35,7 @@ from finsam_eval.registry import code_history, kommun_code, kommuner
 from finsam_eval.synthetic.calendar import EARLY_TARGETS, CalendarFacts, draw_calendar
 from finsam_eval.synthetic.effects import cell_effect
 
-__all__ = ["DEFAULT_SEED", "YEARS", "SyntheticData", "generate_synthetic"]
+__all__ = ["DEFAULT_SEED", "YEARS", "SyntheticData", "World", "WorldCell", "generate_synthetic"]
 
 DEFAULT_SEED = 20190601  # ISF report 2019
 YEARS = np.arange(1998, 2019)
@@ -98,6 +98,35 @@ def national_path(outcome: str, years: np.ndarray) -> np.ndarray:
 
 
 @dataclass
+class WorldCell:
+    """One outcome × sex × age band of the data generating process, arrays (kommun, year).
+
+    ``expected`` is the untreated expected share without the local shock, ``effect`` the true
+    effect (percentage points; zero for untreated kommun-years) and ``shock_scale`` the cell's
+    national level, which multiplies the AR(1) local shock (sd 0.015, rho 0.5).
+    """
+
+    expected: np.ndarray
+    effect: np.ndarray
+    shock_scale: float
+
+
+@dataclass
+class World:
+    """The fixed structure behind the synthetic data, for Monte Carlo redraws of the noise."""
+
+    codes: np.ndarray
+    lan: np.ndarray
+    cohort: np.ndarray
+    band_pop: np.ndarray  # (kommun, year, sex, age band)
+    cells: dict[tuple[str, str, str], WorldCell]
+
+
+SHOCK_SD = 0.015
+SHOCK_RHO = 0.5
+
+
+@dataclass
 class SyntheticData:
     """Synthetic source tables and their truth.
 
@@ -120,6 +149,7 @@ class SyntheticData:
     calendar: pd.DataFrame
     truth: pd.DataFrame
     seed: int
+    world: World | None = None
 
 
 def _documented_facts() -> CalendarFacts:
@@ -242,6 +272,7 @@ def generate_synthetic(seed: int = DEFAULT_SEED) -> SyntheticData:
     treated = cohort > 0
     numerators: list[pd.DataFrame] = []
     effects: dict[tuple[str, str, str], np.ndarray] = {}
+    cells: dict[tuple[str, str, str], WorldCell] = {}
     band_weight = np.array([hi - lo + 1 for lo, hi in AGE_BANDS.values()], dtype=float)
     for outcome in OUTCOMES:
         lan_effect = rng.normal(0, 0.07, len(lan_codes))[lan_index]
@@ -250,10 +281,10 @@ def generate_synthetic(seed: int = DEFAULT_SEED) -> SyntheticData:
         relative_level = size_slope * z + lan_effect + idiosyncratic  # (k,)
         # AR(1) local shock (relative to the national level), from its stationary distribution
         shock = np.empty((n_k, n_t))
-        shock[:, 0] = rng.normal(0, 0.015 / np.sqrt(1 - 0.25), n_k)
-        innovations = rng.normal(0, 0.015, (n_k, n_t))
+        shock[:, 0] = rng.normal(0, SHOCK_SD / np.sqrt(1 - SHOCK_RHO**2), n_k)
+        innovations = rng.normal(0, SHOCK_SD, (n_k, n_t))
         for j in range(1, n_t):
-            shock[:, j] = 0.5 * shock[:, j - 1] + innovations[:, j]
+            shock[:, j] = SHOCK_RHO * shock[:, j - 1] + innovations[:, j]
         path = national_path(outcome, YEARS)
         # effects are stated for a cell at the national working-age level and scale with the
         # cell's expected level, so small cells get proportionally small effects
@@ -283,6 +314,7 @@ def generate_synthetic(seed: int = DEFAULT_SEED) -> SyntheticData:
                 tau = np.where(treated[:, None], effect_pp * expected / reference, 0.0)
                 share = np.maximum(untreated + tau, 0.01)
                 effects[(outcome, sex, band)] = share - untreated
+                cells[(outcome, sex, band)] = WorldCell(expected, tau, base)
                 trials = band_pop[:, :, si, bi]
                 count = rng.binomial(trials, share / 100.0)
                 numerators.append(
@@ -302,8 +334,14 @@ def generate_synthetic(seed: int = DEFAULT_SEED) -> SyntheticData:
         ["outcome", "kommun_kod", "year", "sex", "age_band"], kind="stable"
     ).reset_index(drop=True)
     truth = _truth(codes, cohort, band_pop, effects)
+    world = World(codes=codes, lan=lan, cohort=cohort, band_pop=band_pop, cells=cells)
     return SyntheticData(
-        _historical_codes(numerator_frame), _historical_codes(population), calendar, truth, seed
+        _historical_codes(numerator_frame),
+        _historical_codes(population),
+        calendar,
+        truth,
+        seed,
+        world=world,
     )
 
 
