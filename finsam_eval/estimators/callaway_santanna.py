@@ -166,7 +166,7 @@ def _design(panel: PreparedPanel, keep_unbalanced: bool) -> _Design:
     cohort = frame["cohort"].to_numpy()[first]
     weight = frame["weight"].to_numpy(dtype=float)[first]
     cluster = frame["cluster"].to_numpy()[first] if panel.cluster is not None else None
-    y = np.full((n, len(times)), np.nan)
+    y = np.full((n, len(times)), np.nan, order="F")
     y[unit, t_idx] = frame["y"].to_numpy(dtype=float)
     covs = panel.covariates
     x = None
@@ -272,7 +272,10 @@ def _estimate_cells(
                 continue
             treated = cohort == g
             ctrl = _control_mask(cohort, g, cutoff[cols], control)
-            dy = design.y[:, cur_idx[cols]] - design.y[:, pre_idx[cols]]
+            # built from the period-major copy so dy, and hence phi, are column-major and
+            # every cell's influence column is one contiguous copy
+            y_by_period = design.y.T
+            dy = (y_by_period[cur_idx[cols]] - y_by_period[pre_idx[cols]]).T
             est, phi = drdid.unconditional_panel(dy, treated, ctrl, w)
             w_d = w[treated].sum()
             w_c = w @ ctrl

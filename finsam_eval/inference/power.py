@@ -1,4 +1,4 @@
-"""Monte Carlo power, bias and coverage of the event-study estimators, and minimum detectable effects.
+"""Monte Carlo bias, coverage and power of event-study estimators; minimum detectable effects.
 
 :func:`simulate` redraws one population × outcome series many times from the fixed synthetic
 world (:mod:`finsam_eval.synthetic.montecarlo`: same kommuner, sizes, calendar and levels, new
@@ -554,9 +554,7 @@ def simulate(
     jobs = 1
     if generic:
         jobs = _workers(n_jobs, reps * len(generic))
-        tasks = [
-            (world, tau, generic, options, alpha, c, seeds[c.start : c.stop]) for c in chunks
-        ]
+        tasks = [(world, tau, generic, options, alpha, c, seeds[c.start : c.stop]) for c in chunks]
         frames += run_chunks(_simulate_chunk, tasks, [len(c) for c in chunks], jobs, progress,
                              f"simulate {population}/{outcome}")  # fmt: skip
     estimates = pd.concat(frames, ignore_index=True)

@@ -175,7 +175,7 @@ def joint_draws(
         Shape (B, len(estimates)): centred bootstrap estimates divided by their SEs.
     """
     labels, cluster_codes = np.unique(clusters.to_numpy(dtype=str), return_inverse=True)
-    code_of = pd.Series(cluster_codes, index=clusters.index)
+    code_of = pd.Series(cluster_codes, index=clusters.index.astype(str))
     rng = np.random.default_rng(seed)
     weights = rng.choice(np.array([-1.0, 1.0]), size=(draws, len(labels)))
     out = np.full((draws, len(estimates)), np.nan)
@@ -192,8 +192,15 @@ def joint_draws(
         position = {t: i for i, t in enumerate(es_times)}
         columns = [position[t] for t in estimates["event_time"].to_numpy()[rows]]
         influence = np.nan_to_num(res.event_influence[:, columns])
-        n = influence.shape[0]
-        unit_cluster = code_of.reindex(res.unit_labels).to_numpy()
+        n = res.info.get("n_units") or influence.shape[0]
+        labels_given = pd.Index(np.asarray(res.unit_labels).astype(str))
+        if labels_given.isin(code_of.index).all():
+            unit_cluster = code_of.reindex(labels_given).to_numpy()
+        elif labels_given.isin(labels).all():
+            # estimators that cluster inside return cluster-level influence functions
+            unit_cluster = np.searchsorted(labels, labels_given.to_numpy())
+        else:
+            continue
         summed = np.zeros((len(labels), influence.shape[1]))
         np.add.at(summed, unit_cluster, influence)
         replicates = weights @ summed / n

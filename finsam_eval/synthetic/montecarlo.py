@@ -14,7 +14,7 @@ cells :math:`c` (sex × age band inside the population), cell populations :math:
 
     y_{kt} = \\underbrace{\\sum_c \\frac{n_{ktc}}{N_{kt}} \\mu_{ktc}}_{\\text{expected}}
       + \\tau_{kt}
-      + \\underbrace{\\Big(\\sum_c \\frac{n_{ktc}}{N_{kt}} s_c\\Big)}_{\\text{shock scale}}\\, u_{kt}
+      + \\underbrace{\\textstyle\\sum_c \\frac{n_{ktc}}{N_{kt}} s_c}_{\\text{shock scale}}\\, u_{kt}
       + \\sigma_{kt}\\,\\varepsilon_{kt},
 
 - :math:`\\mu_{ktc}` the cell's untreated expected share (``WorldCell.expected``);
@@ -73,7 +73,9 @@ __all__ = [
 #: An effect path: "truth" (the synthetic truth), a number (constant effect in every
 #: post-joining year; 0 is the null), a table event_time → att (DataFrame with those columns, or
 #: a Series indexed by event time), or a callable ``(cohort, event_time) -> pp`` on arrays.
-EffectPath = str | float | int | pd.DataFrame | pd.Series | Callable[[np.ndarray, np.ndarray], np.ndarray]
+EffectPath = (
+    str | float | int | pd.DataFrame | pd.Series | Callable[[np.ndarray, np.ndarray], np.ndarray]
+)
 
 _NEVER_CLUSTER_PREFIX = "none-"  # as the panel builder labels kommuner without a förbund
 
@@ -283,7 +285,9 @@ def true_event_study(world: SeriesWorld, effect: np.ndarray) -> pd.DataFrame:
     )
 
 
-def replication_seeds(seed: int | np.random.SeedSequence, reps: int) -> list[np.random.SeedSequence]:
+def replication_seeds(
+    seed: int | np.random.SeedSequence, reps: int
+) -> list[np.random.SeedSequence]:
     """One independent SeedSequence per replication: ``SeedSequence(seed).spawn(reps)``."""
     root = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
     return root.spawn(reps)

@@ -1,0 +1,68 @@
+"""Monte Carlo coverage of 95 % intervals: heterogeneity-robust estimators vs binned TWFE.
+
+Series: men × unemployment-to-work (man × af_till_arbete), the full 290 × 21 design, the
+synthetic truth (effects grow with time since joining and are larger for early cohorts), 200
+replications. In this series the robust estimators are unbiased up to at most 0.25 standard
+errors (their population-level untreated trends are parallel: one age band dominates and the
+composition drift of the synthetic world is small), while the binned TWFE event study with
+window (-5, 6) mixes effects across cohorts and event times: bias of about -0.5 to -0.9
+standard errors at event times 0–5 and +5.9 at the binned end point 6.
+
+Rule: with 200 replications the Monte Carlo SD of a 95 % coverage rate is 1.5 points, too large
+to require 92–98 % at each event time. Pooled over event times 0..6 (1 400 intervals, SD about
+0.6 points if independent; they are positively correlated, so allow the 92–98 % band) the
+robust methods must cover 92–98 %, and each event time 88–99.5 % (about four SDs). TWFE must
+cover less than 85 % pooled and be clearly below every robust method.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from finsam_eval.estimators.api import METHODS
+from finsam_eval.inference.power import simulate
+
+ROBUST = ("cs", "imputation", "sa")
+REPS = 200
+EVENT_TIMES = range(7)
+
+
+@pytest.fixture(scope="module")
+def summary():
+    methods = [m for m in (*ROBUST, "twfe") if m in METHODS]
+    sim = simulate(methods, reps=REPS, seed=2026, population="man", outcome="af_till_arbete",
+                   effect="truth", progress=False)  # fmt: skip
+    s = sim.summary
+    return s[s["event_time"].isin(list(EVENT_TIMES))]
+
+
+def _pooled(summary, method):
+    rows = summary[summary["method"] == method]
+    assert len(rows) == len(EVENT_TIMES) and (rows["n_reps"] == REPS).all()
+    return float(rows["coverage"].mean()), rows
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", ROBUST)
+def test_robust_coverage(summary, method):
+    if method not in METHODS:
+        pytest.skip(f"estimator {method!r} not yet in METHODS")
+    pooled, rows = _pooled(summary, method)
+    assert 0.92 <= pooled <= 0.98, rows.to_string()
+    assert rows["coverage"].between(0.88, 0.995).all(), rows.to_string()
+    # nearly unbiased: true bias at most 0.25 SD (noiseless fits), plus 3 Monte Carlo SEs
+    limit = (0.25 + 3 / REPS**0.5) * rows["sd_estimate"]
+    assert (rows["bias"].abs() < limit).all(), rows.to_string()
+
+
+@pytest.mark.slow
+def test_twfe_coverage_fails_under_heterogeneity(summary):
+    if "twfe" not in METHODS:
+        pytest.skip("estimator 'twfe' not in METHODS")
+    pooled, rows = _pooled(summary, "twfe")
+    assert pooled < 0.85, rows.to_string()
+    robust = [_pooled(summary, m)[0] for m in ROBUST if m in METHODS]
+    assert all(pooled < r - 0.08 for r in robust)
+    # the binned end point carries the later, larger effects of the early cohorts
+    end = rows.set_index("event_time").loc[6]
+    assert end["coverage"] < 0.5 and end["bias"] > 3 * end["sd_estimate"]
