@@ -40,6 +40,7 @@ _EXPORTS = {
     "pretrend_wald": "finsam_eval.inference.pretrends",
     "pretest_power": "finsam_eval.inference.pretrends",
     "randomization_inference": "finsam_eval.inference.randomization",
+    "add_bands": "finsam_eval.inference.bands",
     "simulate": "finsam_eval.inference.power",
     "minimum_detectable_effect": "finsam_eval.inference.power",
     "outcome_catalogue": "finsam_eval.sources",

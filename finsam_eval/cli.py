@@ -90,8 +90,13 @@ def _fetch(args: argparse.Namespace) -> int:
         if not sep:
             raise ValueError(f"--file takes OUTCOME=PATH, got {entry!r}")
         files[outcome] = Path(path)
+    # accept both "--outcomes a b" and "--outcomes a,b"
+    from finsam_eval.panel.populations import OUTCOMES
+
+    outcomes = [o for entry in args.outcomes or [] for o in entry.split(",") if o]
+    outcomes = outcomes or list(OUTCOMES)
     result = fetch(
-        outcomes=args.outcomes,
+        outcomes=outcomes,
         years=years,
         cache_dir=Path(args.cache),
         offline=args.offline,
@@ -151,7 +156,9 @@ def _parser() -> argparse.ArgumentParser:
     report.set_defaults(handler=_report)
 
     fetch = commands.add_parser("fetch", help="fetch real data (Kolada, SCB) into a cache")
-    fetch.add_argument("--outcomes", nargs="+", default=None)
+    fetch.add_argument(
+        "--outcomes", nargs="+", default=None, help="outcomes to fetch (default: all six)"
+    )
     fetch.add_argument("--years", default="1998-2018", help="e.g. 1998-2018 or 2005,2006")
     fetch.add_argument("--cache", default=".finsam_cache")
     fetch.add_argument("--out", default="sources")
@@ -174,7 +181,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.quiet = getattr(args, "quiet", False)
     try:
         return int(args.handler(args) or 0)
-    except (ValueError, KeyError, FileNotFoundError) as error:
+    except (ValueError, KeyError, OSError) as error:
         # one line, whatever the error's own layout
         lines = [line.strip(" -") for line in str(error).splitlines() if line.strip()]
         message = "; ".join(lines) or type(error).__name__

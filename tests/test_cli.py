@@ -73,7 +73,9 @@ def test_validate_ok(config_file: Path, capsys: pytest.CaptureFixture[str]) -> N
     assert "290 kommuner, 1998–2018" in out
 
 
-def test_validate_quiet_prints_nothing(config_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_validate_quiet_prints_nothing(
+    config_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["validate", "--quiet", "--config", str(config_file)]) == 0
     assert main(["--quiet", "validate", "--config", str(config_file)]) == 0
     captured = capsys.readouterr()

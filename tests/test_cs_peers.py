@@ -74,7 +74,32 @@ def _unbalanced(_: Path) -> pd.DataFrame:
     return data.drop(index=gone).reset_index(drop=True)
 
 
+def _synthetic(_: Path) -> pd.DataFrame:
+    """One series of the bundled synthetic kommun panel, with a time-invariant covariate (log
+    working-age population in 1998) and a kommun-constant population weight."""
+    from finsam_eval.synthetic import load_synthetic
+
+    panel = load_synthetic()
+    series = panel[(panel["population"] == "alla") & (panel["outcome"] == "sjukpenning")].copy()
+    first = series[series["year"] == series["year"].min()].set_index("kommun_kod")["denominator"]
+    series["log_pop"] = np.log(series["kommun_kod"].map(first))
+    series["w"] = series.groupby("kommun_kod")["denominator"].transform("mean") / 1e4
+    series["id"] = series["kommun_kod"].astype(int)
+    return series.reset_index(drop=True)
+
+
+def _synthetic_unbalanced(shared: Path) -> pd.DataFrame:
+    data = _synthetic(shared)
+    # only rows of cohorts with several kommuner go missing: a one-kommun cohort (Säter, 2015)
+    # that loses its base year has no estimable cell, and csdid then refuses to aggregate
+    cohort_size = data.groupby("cohort")["id"].transform("nunique")
+    eligible = np.flatnonzero((cohort_size >= 5).to_numpy())
+    gone = np.random.default_rng(8).choice(eligible, 200, replace=False)
+    return data.drop(index=gone).reset_index(drop=True)
+
+
 # name -> (loader(shared_dir), columns, covariates, weights, unbalanced, est_methods)
+SYNTHETIC = {"outcome": "share", "unit": "id", "time": "year", "cohort": "cohort"}
 SIM = {"outcome": "y", "unit": "id", "time": "t", "cohort": "g"}
 MPDTA = {"outcome": "lemp", "unit": "countyreal", "time": "year", "cohort": "first.treat"}
 DATASETS: dict[str, tuple[Callable, dict, list | None, str | None, bool, tuple]] = {
@@ -90,6 +115,24 @@ DATASETS: dict[str, tuple[Callable, dict, list | None, str | None, bool, tuple]]
         ("dr", "ipw", "reg"),
     ),
     "sim_unbalanced_covariate": (_unbalanced, SIM, ["x"], None, True, ("dr", "ipw", "reg")),
+    # the synthetic kommun panel: 290 kommuner × 1998–2018, 11 cohorts, 49 never-members
+    "synthetic": (_synthetic, SYNTHETIC, None, None, False, ("dr",)),
+    "synthetic_covariate_weights": (
+        _synthetic,
+        SYNTHETIC,
+        ["log_pop"],
+        "w",
+        False,
+        ("dr", "ipw", "reg"),
+    ),
+    "synthetic_unbalanced_covariate": (
+        _synthetic_unbalanced,
+        SYNTHETIC,
+        ["log_pop"],
+        None,
+        True,
+        ("dr", "ipw", "reg"),
+    ),
 }
 SPECS = [
     (name, control, method, base, anticipation)

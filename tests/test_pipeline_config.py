@@ -60,7 +60,10 @@ def test_strings_are_promoted_to_lists() -> None:
 @pytest.mark.parametrize(
     ("text", "fragments"),
     [
-        ('[design]\noutcomes = ["sjukpenning", "sjukskriven"]\n', ["unknown outcome", "sjukskriven"]),
+        (
+            '[design]\noutcomes = ["sjukpenning", "sjukskriven"]\n',
+            ["unknown outcome", "sjukskriven"],
+        ),
         ('[design]\npopulations = ["alla", "barn"]\n', ["unknown population", "barn"]),
         (
             '[design]\npopulations = ["alla", "unga"]\noutcomes = ["uvas"]\n',

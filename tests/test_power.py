@@ -16,6 +16,8 @@ from finsam_eval.synthetic.montecarlo import (
     to_panel,
 )
 
+pytestmark = pytest.mark.filterwarnings("ignore:pre-test not computed")
+
 
 @pytest.mark.parametrize("window", [None, (-4, 6)])
 def test_cs_batch_equals_estimate(window):

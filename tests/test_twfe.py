@@ -97,7 +97,34 @@ def _simulated(shared_dir) -> Case:
     return Case(data, "share", "kommun_kod", "year", "cohort", "population", "x", "lan", (-5, 5))
 
 
-DATASETS: dict[str, Callable[..., Case]] = {"mpdta": _mpdta, "simulated_kommun": _simulated}
+def _synthetic(shared_dir) -> Case:
+    """alla × sjukpenning from the bundled synthetic panel: population weights (kommun mean),
+    a time-varying covariate (log denominator) and län clusters."""
+    from finsam_eval.synthetic import load_synthetic
+
+    panel = load_synthetic()
+    data = panel[(panel["population"] == "alla") & (panel["outcome"] == "sjukpenning")].copy()
+    data["population_weight"] = data.groupby("kommun_kod")["denominator"].transform("mean")
+    data["log_denominator"] = np.log(data["denominator"])
+    data = data.reset_index(drop=True)
+    return Case(
+        data,
+        "share",
+        "kommun_kod",
+        "year",
+        "cohort",
+        "population_weight",
+        "log_denominator",
+        "cluster_lan",
+        (-5, 6),
+    )
+
+
+DATASETS: dict[str, Callable[..., Case]] = {
+    "mpdta": _mpdta,
+    "simulated_kommun": _simulated,
+    "synthetic": _synthetic,
+}
 
 
 @pytest.fixture(params=sorted(DATASETS))

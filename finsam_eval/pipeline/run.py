@@ -77,7 +77,25 @@ def input_hash(panel: pd.DataFrame) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+# Sun & Abraham compare with never-treated (or last-treated) cohorts only: a not-yet-treated
+# configuration runs them against the never-treated, and the run notes say so
+CONTROL_FALLBACK = {("sa", "notyet"): "never"}
+
+
+def method_control(method: str, control: str) -> str:
+    """The control group a method uses under the configured one."""
+    return CONTROL_FALLBACK.get((method, control), control)
+
+
 def _fit(series: pd.DataFrame, method: str, config: AnalysisConfig) -> EstimationResult:
+    control = method_control(method, config.control)
+    if control != config.control:
+        warnings.warn(
+            f"{method}: control={config.control!r} is not defined for this estimator; "
+            f"it uses control={control!r}",
+            UserWarning,
+            stacklevel=2,
+        )
     return estimate(
         series,
         outcome="share",
@@ -85,7 +103,7 @@ def _fit(series: pd.DataFrame, method: str, config: AnalysisConfig) -> Estimatio
         time="year",
         cohort="cohort",
         method=method,
-        control=config.control,
+        control=control,
         est_method=config.est_method,
         weights="weight" if config.weights else None,
         cluster=config.cluster_column,

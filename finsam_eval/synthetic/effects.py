@@ -26,14 +26,14 @@ def cohort_scale(cohort: np.ndarray) -> np.ndarray:
     """Effect size multiplier by adoption cohort: early adopters gain most.
 
     Early förbund were formed where the parties were most committed (Statskontoret 2007), so the
-    synthetic world gives them the largest effects: 1.8 for 2004–2005, 1.2 for 2006–2007,
-    0.7 for 2008–2009 and 0.35 from 2010 on.
+    synthetic world gives them the largest effects: 2.2 for 2004–2005, 1.2 for 2006–2007,
+    0.6 for 2008–2009 and 0.25 from 2010 on.
     """
     cohort = np.asarray(cohort)
     return np.select(
         [cohort <= 2005, cohort <= 2007, cohort <= 2009],
-        [1.8, 1.2, 0.7],
-        default=0.35,
+        [2.2, 1.2, 0.6],
+        default=0.25,
     )
 
 
@@ -62,7 +62,7 @@ def cell_effect(
     e = np.asarray(event_time, dtype=float)
     scale = cohort_scale(cohort)
     post = e >= 0
-    capped = np.minimum(np.maximum(e, 0.0), 10.0)
+    capped = np.minimum(np.maximum(e, 0.0), 12.0)
     if outcome == "sjukpenning":
         effect = -0.06 * scale * capped
     elif outcome == "sa":

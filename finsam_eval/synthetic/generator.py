@@ -6,18 +6,23 @@ The panel builder turns them into shares, exactly as it does for real data.
 
 Model for the share of a cell c (outcome o, sex s, age band b) in kommun k and year t, in percent::
 
-    p[k,t,c] = base[o,s,b] · path[o](t) + level[k,o,c] + u[k,t,o] · scale[o,s,b] + tau[k,t,c]
+    p[k,t,c] = base[c] · (1 + level[k,o]) + swing[o] · (path[o](t) − 1) + base[c] · u[k,t,o] + tau[k,t,c]
 
-- ``base · path``: national level and its path: the 2008 sickness-insurance reform (sjukpenning
-  falls sharply, then slowly recovers), the phase-out of time-limited sickness compensation
-  (SA falls from about 9 % towards 6 %), the 2008–09 recession (economic assistance rises,
-  transitions to work fall).
+- ``base``: the national level of the cell around 2005.
+- ``swing · (path − 1)``: the national path, the same number of percentage points for every cell
+  of an outcome: the 2008 sickness-insurance reform (sjukpenning falls sharply, then slowly
+  recovers), the phase-out of time-limited sickness compensation (SA falls), the 2008–09
+  recession (economic assistance rises, transitions to work fall).
 - ``level``: a kommun level tied to size and län (plus idiosyncratic variation), constant over
-  time; early adopters differ in levels (they are larger). Levels are additive, so parallel
-  trends hold in expectation: a DiD estimator that assumes them is unbiased for the truth.
+  time; early adopters differ in levels (they are larger).
 - ``u``: a stationary AR(1) local shock (rho 0.5), the reason errors are serially correlated and
   must be clustered.
 - ``tau``: the true effect (finsam_eval.synthetic.effects), dynamic and cohort-specific.
+
+Each kommun keeps its age and sex composition over time (population grows at a kommun-specific
+rate), so parallel trends hold in expectation for every population, not only for every cell: a
+DiD estimator that assumes them is unbiased for the truth. Levels are additive for the same
+reason.
 
 Counts are drawn binomially from the cell population, so sampling noise shrinks with kommun size
 by two orders of magnitude between Bjurholm and Stockholm.
@@ -211,7 +216,11 @@ def _population(
     t = (YEARS - 2008).astype(float)
     a = (AGES - 41.5) / 22.5
     total = size[:, None] * np.exp(growth[:, None] * t[None, :])  # (k, t)
-    slope = tilt[:, None] + 0.005 * t[None, :]  # ageing everywhere
+    # each kommun keeps its age and sex composition over time: with compositions that drifted
+    # differently across kommuner, population-level shares would trend apart even though every
+    # cell's untreated share trends in parallel, and no estimator assuming parallel trends at
+    # population level could recover the truth
+    slope = np.broadcast_to(tilt[:, None], (len(codes), len(YEARS)))
     profile = np.exp(slope[:, :, None] * a[None, None, :])  # (k, t, a)
     profile /= profile.sum(axis=2, keepdims=True)
     sex_share = np.stack([women, 1 - women], axis=1)  # (k, s)
@@ -295,6 +304,10 @@ def generate_synthetic(seed: int = DEFAULT_SEED) -> SyntheticData:
             ]
         )
         reference = float((rates * band_weight).sum() / (rates.shape[0] * band_weight.sum()))
+        # the national path moves every cell by the same number of percentage points, so that a
+        # population's untreated share trends in parallel across kommuner whatever its mix of
+        # cells; half the smallest cell level keeps every share positive
+        swing = 0.5 * float(rates[rates > 0].min())
         if outcome == "uvas":
             reference = float(rates[:, 0].mean())
         for si, sex in enumerate(SEXES):
@@ -302,7 +315,7 @@ def generate_synthetic(seed: int = DEFAULT_SEED) -> SyntheticData:
                 base = rates[si, bi]
                 if base == 0.0:
                     continue
-                expected = base * (path[None, :] + relative_level[:, None])
+                expected = base * (1.0 + relative_level[:, None]) + swing * (path[None, :] - 1.0)
                 untreated = expected + base * shock
                 if untreated.min() <= 0.02 or untreated.max() >= 95:
                     raise RuntimeError(
