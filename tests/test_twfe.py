@@ -347,3 +347,56 @@ def test_singletons_dropped_and_reported() -> None:
     dropped = result.info["dropped"]
     assert (dropped["reason"].str.contains("singleton") & (dropped["unit"] == "0003")).any()
     assert result.info["n_units"] == 39
+
+
+@pytest.mark.parametrize("spec", ["plain", "all"])
+@pytest.mark.parametrize("balanced", [True, False], ids=["balanced", "unbalanced"])
+def test_event_influence_reproduces_vcov(case: Case, spec: str, balanced: bool) -> None:
+    """Cluster-summed psi'psi / n**2 (CR1 factor inside psi) is the CRV1 vcov, to rounding."""
+    flags = SPECS[spec]
+    data = case.data
+    if not balanced:
+        rng = np.random.default_rng(5)
+        data = data.loc[rng.random(len(data)) > 0.15].reset_index(drop=True)
+    cluster = case.coarse_cluster if flags.get("cluster") else None
+    result = _fit(
+        case,
+        data,
+        window=case.window if flags.get("window") else None,
+        weights=case.weights if flags.get("weights") else None,
+        covariates=[case.covariate] if flags.get("covariate") else None,
+        cluster=cluster,
+        unbalanced="balance" if balanced else "keep",
+    )
+    psi = result.event_influence
+    es = result.event_study
+    n = result.info["n_units"]
+    assert psi.shape == (n, len(es)) and len(result.unit_labels) == n
+    assert np.all(psi[:, es["reference"].to_numpy()] == 0)
+    if cluster is None:
+        sums = psi
+    else:
+        cluster_of = data.groupby(case.unit)[cluster].first()
+        codes = pd.factorize(cluster_of.reindex(result.unit_labels).to_numpy())[0]
+        sums = np.zeros((codes.max() + 1, psi.shape[1]))
+        np.add.at(sums, codes, psi)
+    estimated = ~es["reference"].to_numpy()
+    v = sums[:, estimated].T @ sums[:, estimated] / n**2
+    np.testing.assert_allclose(v, result.vcov.to_numpy(), rtol=1e-10, atol=1e-14)
+    hetero = _fit(case, data, vcov="hetero", unbalanced="keep")
+    assert hetero.event_influence is None and len(hetero.unit_labels) == n
+
+
+
+def test_event_influence_rows_are_the_retained_units() -> None:
+    data = simulate_kommun_panel(40, seed=7)
+    lonely = data["kommun_kod"] == "0003"
+    data = data.loc[~lonely | (data["year"] == 2010)].reset_index(drop=True)
+    result = fit(data, outcome="share", unbalanced="keep", cluster="lan")
+    assert result.event_influence.shape[0] == 39 and "0003" not in set(result.unit_labels)
+    lan = data.groupby("kommun_kod")["lan"].first().reindex(result.unit_labels).to_numpy()
+    sums = pd.DataFrame(result.event_influence).groupby(lan).sum().to_numpy()
+    estimated = ~result.event_study["reference"].to_numpy()
+    np.testing.assert_allclose(
+        sums[:, estimated].T @ sums[:, estimated] / 39**2, result.vcov.to_numpy(), rtol=1e-10
+    )

@@ -1,4 +1,6 @@
-"""Numerical kernels: fixed-effect demeaning and cluster sums. Imports nothing from the package."""
+"""Numerical kernels: fixed-effect demeaning, cluster sums and sandwich factors, and the
+multiplier bootstrap on influence functions. Imports nothing from the package outside ``core``,
+so estimators and inference both build on it."""
 
 from finsam_eval.core.cluster import (
     group_sums,
@@ -8,13 +10,27 @@ from finsam_eval.core.cluster import (
     small_sample_factor,
 )
 from finsam_eval.core.demean import Demeaned, complete_two_way_cells, demean
+from finsam_eval.core.multiplier import (
+    WEIGHT_KINDS,
+    MultiplierBootstrap,
+    analytic_se,
+    cluster_sums,
+    draw_multipliers,
+    multiplier_bootstrap,
+)
 
 __all__ = [
+    "WEIGHT_KINDS",
     "Demeaned",
+    "MultiplierBootstrap",
+    "analytic_se",
+    "cluster_sums",
     "complete_two_way_cells",
     "demean",
+    "draw_multipliers",
     "group_sums",
     "is_nested",
+    "multiplier_bootstrap",
     "n_params_with_fixed_effects",
     "sandwich",
     "small_sample_factor",

@@ -24,7 +24,7 @@ Standard errors are :math:`\\sqrt{\\sum_c (\\sum_{i\\in c}\\psi_i)^2}/n` with cl
 :math:`c` (units by default). R's ``did`` does not cluster analytic standard errors (only its
 bootstrap); here analytic and bootstrap standard errors are clustered alike, and with unit
 clusters both equal R's. Aggregations (:mod:`finsam_eval.estimators.aggregation`) and the
-multiplier bootstrap (:mod:`finsam_eval.inference.multiplier`) are linear algebra on
+multiplier bootstrap (:mod:`finsam_eval.core.multiplier`) are linear algebra on
 :math:`\\psi`, never re-estimation.
 
 Unbalanced panels: by default units not observed in every period are dropped (and reported).
@@ -56,7 +56,7 @@ from finsam_eval.estimators import drdid
 from finsam_eval.estimators.aggregation import Aggregate, GroupTimeEffects, aggregate_effects
 from finsam_eval.estimators.prepare import EstimationInputError, PreparedPanel, prepare_panel
 from finsam_eval.estimators.result import AggregationResult, EstimationResult, wald_table
-from finsam_eval.inference.multiplier import (
+from finsam_eval.core.multiplier import (
     WEIGHT_KINDS,
     analytic_se,
     cluster_sums,

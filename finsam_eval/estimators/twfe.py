@@ -161,38 +161,24 @@ class _BalancedMoments:
         fitted_table = self.a[:, :, keep_d] @ coef[: len(keep_d)]
         return self.y - fitted_table.ravel()[self.cell] - self.x[:, keep_x] @ coef[len(keep_d) :]
 
-    def cluster_scores(
-        self,
-        wu: np.ndarray,
-        keep: list[int],
-        unit: np.ndarray,
-        cohort_of_unit: np.ndarray,
-        cluster_of_unit: np.ndarray,
-        n_clusters: int,
+    def unit_scores(
+        self, wu: np.ndarray, keep: list[int], unit: np.ndarray, cohort_of_unit: np.ndarray
     ) -> np.ndarray:
         keep_d, keep_x = self._split(keep)
-        # residual sums per (cluster, cohort) pair and year; each pair's score is its year
-        # profile times that cohort's demeaned indicator table
+        # each unit's score is its year profile of weighted residuals times its cohort's
+        # demeaned indicator table
         if self.unit_year is None:
             profile = wu.reshape(self.n_units, self.n_t)
         else:
             profile = np.bincount(
                 self.unit_year, weights=wu, minlength=self.n_units * self.n_t
             ).reshape(self.n_units, self.n_t)
-        pair_of_unit, n_pairs = _compress(cluster_of_unit * self.n_g + cohort_of_unit)
-        first = np.zeros(n_pairs, dtype=np.int64)
-        first[pair_of_unit] = np.arange(len(pair_of_unit))
-        pair_cohort = cohort_of_unit[first]
-        pair_cluster = cluster_of_unit[first]
-        if not np.array_equal(pair_of_unit, np.arange(self.n_units)):
-            profile = group_sums(profile, pair_of_unit, n_pairs)
-        pair_scores = np.empty((n_pairs, len(keep_d)))
+        scores = np.empty((self.n_units, len(keep_d) + len(keep_x)))
         for g in range(self.n_g):
-            rows = pair_cohort == g
-            pair_scores[rows] = profile[rows] @ self.a[g][:, keep_d]
-        scores_d = group_sums(pair_scores, pair_cluster, n_clusters)
-        scores_x = group_sums(self.x[:, keep_x], cluster_of_unit[unit], n_clusters, weights=wu)
-        return np.hstack([scores_d, scores_x])
+            rows = cohort_of_unit == g
+            scores[rows, : len(keep_d)] = profile[rows] @ self.a[g][:, keep_d]
+        scores[:, len(keep_d) :] = group_sums(self.x[:, keep_x], unit, self.n_units, weights=wu)
+        return scores
 
     def hetero_meat(self, q: np.ndarray, keep: list[int]) -> np.ndarray:
         keep_d, keep_x = self._split(keep)
@@ -232,16 +218,10 @@ class _DenseMoments:
     def residuals(self, coef: np.ndarray, keep: list[int]) -> np.ndarray:
         return self.y - self.z[:, keep] @ coef
 
-    def cluster_scores(
-        self,
-        wu: np.ndarray,
-        keep: list[int],
-        unit: np.ndarray,
-        cohort_of_unit: np.ndarray,
-        cluster_of_unit: np.ndarray,
-        n_clusters: int,
+    def unit_scores(
+        self, wu: np.ndarray, keep: list[int], unit: np.ndarray, cohort_of_unit: np.ndarray
     ) -> np.ndarray:
-        return group_sums(self.z[:, keep], cluster_of_unit[unit], n_clusters, weights=wu)
+        return group_sums(self.z[:, keep], unit, len(cohort_of_unit), weights=wu)
 
     def hetero_meat(self, q: np.ndarray, keep: list[int]) -> np.ndarray:
         z = self.z[:, keep]
@@ -329,6 +309,15 @@ def fit(
         times. ``overall`` is the equally weighted mean of the estimated post-treatment
         coefficients (event times :math:`\\ge 0`), excluding the upper end point when it bins
         later periods, with standard error :math:`\\sqrt{a'\\hat V a}`.
+        ``event_influence`` (CRV1 only; None for HC1 and iid) holds unit-level influence
+        functions in ``event_study`` row order, a zero column for each reference row:
+        :math:`\\psi_i = \\sqrt{c}\\, n\\, (\\tilde Z'W\\tilde Z)^{-1} s_i` with unit
+        :math:`i`'s score :math:`s_i = \\sum_t w_{it}\\hat u_{it}\\tilde z_{it}`, :math:`n`
+        retained units and the CR1 factor :math:`c` *included*, so that with
+        :math:`\\Psi_g = \\sum_{i \\in g}\\psi_i` summed within the clusters,
+        :math:`\\sum_g \\Psi_g\\Psi_g'/n^2 = \\hat V` and a multiplier bootstrap over
+        clusters reproduces the analytic standard errors. ``unit_labels`` names its rows (units
+        left after singleton removal).
 
     Notes
     -----
@@ -389,6 +378,7 @@ def fit(
     )
     cluster_code = frame["cluster"].to_numpy()
     dropped = [panel.dropped]
+    unit_labels = panel.unit_labels
 
     keep_rows = w > 0
     reasons = ["zero weight"]
@@ -410,6 +400,7 @@ def fit(
         )
         unit_code, year, cohort_year = unit_code[keep_rows], year[keep_rows], cohort_year[keep_rows]
         w, y, x, cluster_code = w[keep_rows], y[keep_rows], x[keep_rows], cluster_code[keep_rows]
+        unit_labels = unit_labels[np.bincount(unit_code, minlength=len(unit_labels)) > 0]
         unit_code, _ = _compress(unit_code)
         cluster_code, _ = _compress(cluster_code)
     # rows are sorted by unit then year (prepare_panel), so a unit's first row starts its block
@@ -507,12 +498,19 @@ def fit(
         nested = [is_nested(unit_code, cluster_code), is_nested(time_code, cluster_code)]
         n_params = n_params_with_fixed_effects(len(keep), fe_levels, nested)
         factor = small_sample_factor("CRV1", n_obs, n_params, n_clusters)
-        scores = moments.cluster_scores(
-            wu, keep, unit_code, cohort_of_unit, cluster_of_unit, n_clusters
+        unit_scores = moments.unit_scores(wu, keep, unit_code, cohort_of_unit)
+        scores = (
+            unit_scores
+            if n_clusters == n_units
+            else group_sums(unit_scores, cluster_of_unit, n_clusters)
         )
         v = sandwich(bread_inverse, scores.T @ scores, factor)
+        # unit-level influence functions with the CR1 factor: the cluster-summed
+        # psi'psi / n_units**2 is v
+        psi = (np.sqrt(factor) * n_units) * (unit_scores @ bread_inverse)
         df_t = n_clusters - 1
     else:
+        psi = None
         n_params = n_params_with_fixed_effects(len(keep), fe_levels)
         if vcov_kind == "HC1":
             factor = small_sample_factor("HC1", n_obs, n_params)
@@ -532,6 +530,12 @@ def fit(
     err = np.array([se[estimated[e]] if e in estimated else np.nan for e in shown])
     event_study = pd.DataFrame({"event_time": shown, **_inference_table(est, err, df_t, alpha)})
     event_study["reference"] = [e not in estimated for e in shown]
+    event_influence = None
+    if psi is not None:
+        event_influence = np.zeros((n_units, len(shown)))
+        for j, e in enumerate(shown):
+            if e in estimated:
+                event_influence[:, j] = psi[:, estimated[e]]
     event_index = pd.Index(kept_names[:n_event], name="event_time")
     vcov_frame = pd.DataFrame(v[:n_event, :n_event], index=event_index, columns=event_index)
 
@@ -593,5 +597,7 @@ def fit(
         event_study=event_study,
         overall=overall,
         vcov=vcov_frame,
+        event_influence=event_influence,
+        unit_labels=unit_labels,
         info=info,
     )

@@ -3,22 +3,50 @@
 Everything here operates on influence functions or score contributions returned by the
 estimators, never by re-estimating (see docs/architecture.md). Modules:
 
-- ``multiplier``: multiplier bootstrap on influence functions (Rademacher, Mammen, Webb weights,
-  cluster-level draws), IQR-based bootstrap standard errors and sup-t simultaneous bands.
+- ``honest``: Rambachan–Roth sensitivity of event-study conclusions to violations of parallel
+  trends (``honest_did``, ``breakdown_value``, ``plot_sensitivity``).
+- ``multiple_testing``: familywise and false-discovery-rate adjustments, Romano–Wolf stepdown.
+- ``wild_bootstrap``: wild cluster bootstrap for few clusters.
+- ``pretrends``: joint Wald pre-test and its power against linear trends.
+- ``bands``: sup-t simultaneous bands.
+
+The multiplier-bootstrap kernel (Rademacher, Mammen, Webb weights drawn per cluster,
+IQR-based standard errors, sup-t critical values) lives in :mod:`finsam_eval.core.multiplier`,
+below the estimators that use it, and is re-exported here.
 """
 
-from finsam_eval.inference.multiplier import (
+from finsam_eval.core.multiplier import (
     MultiplierBootstrap,
     analytic_se,
     cluster_sums,
     draw_multipliers,
     multiplier_bootstrap,
 )
+from finsam_eval.inference.honest import breakdown_value, honest_did, plot_sensitivity
+from finsam_eval.inference.multiple_testing import adjust_pvalues, romano_wolf
+from finsam_eval.inference.pretrends import (
+    PretestPower,
+    pretest_power,
+    pretrend_wald,
+    slope_for_power,
+)
+from finsam_eval.inference.wild_bootstrap import WildBootstrapResult, wild_cluster_bootstrap
 
 __all__ = [
     "MultiplierBootstrap",
+    "PretestPower",
+    "WildBootstrapResult",
+    "adjust_pvalues",
     "analytic_se",
+    "breakdown_value",
     "cluster_sums",
     "draw_multipliers",
+    "honest_did",
     "multiplier_bootstrap",
+    "plot_sensitivity",
+    "pretest_power",
+    "pretrend_wald",
+    "romano_wolf",
+    "slope_for_power",
+    "wild_cluster_bootstrap",
 ]

@@ -43,7 +43,7 @@ import pandas as pd
 from scipy import stats
 
 from finsam_eval.estimators.result import EstimationResult
-from finsam_eval.inference.multiplier import cluster_sums, draw_multipliers
+from finsam_eval.core.multiplier import cluster_sums, draw_multipliers
 
 __all__ = ["add_bands", "sup_t_critical_value"]
 

@@ -37,6 +37,8 @@ ESTIMATE_COLUMNS = [
     "se",
     "ci_lower",
     "ci_upper",
+    "band_lower",
+    "band_upper",
     "p_value",
     "p_adjusted",
     "n_units",
@@ -131,7 +133,10 @@ def estimate_all(
 ) -> tuple[pd.DataFrame, dict[tuple[str, str, str], EstimationResult]]:
     """Estimate every configured population × outcome × method; a tidy long table + results."""
     lo, hi = config.window
+    from finsam_eval.inference.bands import add_bands
+
     jobs = [(p, o, m) for p, o in config.series() for m in config.methods]
+    clusters = panel.drop_duplicates("kommun_kod").set_index("kommun_kod")[config.cluster_column]
     grouped = dict(tuple(panel.groupby(["population", "outcome"], sort=False)))
     results: dict[tuple[str, str, str], EstimationResult] = {}
     rows = []
@@ -144,11 +149,23 @@ def estimate_all(
             warnings.simplefilter("always")
             res = _fit(grouped[(population, outcome)], method, config)
         res.info.setdefault("run_warnings", []).extend(str(w.message) for w in caught)
+        if config.bootstrap:
+            # sup-t band over the window's estimated event times (Montiel Olea &
+            # Plagborg-Møller 2019), clustered like the estimates
+            res = add_bands(
+                res,
+                alpha=config.alpha,
+                draws=config.bootstrap,
+                seed=config.inference_seed,
+                cluster=clusters,
+            )
         results[(population, outcome, method)] = res
         es = res.event_study
         es = es[(es["event_time"] >= lo) & (es["event_time"] <= hi)]
+        columns = ["event_time", "estimate", "se", "ci_lower", "ci_upper", "p_value"]
+        columns += [c for c in ("band_lower", "band_upper") if c in es.columns]
         rows.append(
-            es[["event_time", "estimate", "se", "ci_lower", "ci_upper", "p_value"]].assign(
+            es[columns].assign(
                 population=population,
                 outcome=outcome,
                 method=method,
@@ -158,6 +175,9 @@ def estimate_all(
         )
     estimates = pd.concat(rows, ignore_index=True)
     estimates["p_adjusted"] = np.nan
+    for column in ("band_lower", "band_upper"):
+        if column not in estimates.columns:
+            estimates[column] = np.nan
     return estimates[ESTIMATE_COLUMNS], results
 
 
@@ -210,7 +230,9 @@ def joint_draws(
         position = {t: i for i, t in enumerate(es_times)}
         columns = [position[t] for t in estimates["event_time"].to_numpy()[rows]]
         influence = np.nan_to_num(res.event_influence[:, columns])
-        n = res.info.get("n_units") or influence.shape[0]
+        # EstimationResult convention: cov = S'S / n² with S the cluster sums of the rows and
+        # n the number of rows (units, or clusters where the estimator returns cluster rows)
+        n = influence.shape[0]
         labels_given = pd.Index(np.asarray(res.unit_labels).astype(str))
         if labels_given.isin(code_of.index).all():
             unit_cluster = code_of.reindex(labels_given).to_numpy()
