@@ -15,6 +15,7 @@ Run: ``.venv/bin/python benchmarks/bench_cs.py [--reps 5] [--large-reps 3] [--sk
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 import tracemalloc
@@ -131,11 +132,13 @@ def main() -> None:
     parser.add_argument("--skip-large", action="store_true")
     args = parser.parse_args()
     warnings.simplefilter("ignore")
+    print(f"load average before: {os.getloadavg()} on {os.cpu_count()} cores", flush=True)
     rows = bench("kommun 290 x 21", make_panel(290, 49), args.reps)
     if not args.skip_large:
         rows += bench("simulated 100000 x 21", make_panel(100_000, 17_000, seed=1), args.large_reps)
     print()
     print(pd.DataFrame(rows).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    print(f"load average after: {os.getloadavg()}")
 
 
 if __name__ == "__main__":

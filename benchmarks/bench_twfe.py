@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import os
 import statistics
 import time
 import tracemalloc
@@ -161,6 +162,7 @@ def main() -> None:
         "takes seconds and about 9.5 GB at 100 000 units)",
     )
     args = parser.parse_args()
+    print(f"load average before: {os.getloadavg()} on {os.cpu_count()} cores", flush=True)
     rows = []
     for n_units in args.units:
         runs = args.pyfixest_runs
@@ -171,6 +173,7 @@ def main() -> None:
         print()
     with pd.option_context("display.width", 200, "display.float_format", "{:.4g}".format):
         print(pd.DataFrame(rows).set_index("panel").T.to_string())
+    print(f"load average after: {os.getloadavg()}")
 
 
 if __name__ == "__main__":

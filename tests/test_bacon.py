@@ -1,11 +1,13 @@
 """Goodman-Bacon decomposition: the weighted 2×2 estimates add up to the static TWFE estimate,
-and the table matches diff-diff's BaconDecomposition."""
+and the table matches diff-diff's BaconDecomposition (simulated panels, mpdta and the synthetic
+kommun panel)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 import pytest
+from test_imputation import synthetic_series
 
 from finsam_eval.estimators.bacon import (
     EARLIER_VS_LATER,
@@ -41,10 +43,20 @@ def simulated_panel(n: int = 90, seed: int = 1) -> pd.DataFrame:
     return frame
 
 
+def synthetic_panel() -> pd.DataFrame:
+    """The synthetic kommun panel (alla × sjukpenning) in simulated_panel's column names: id is
+    the kommun code (str), pop the kommun-constant population weight; 121 2×2 comparisons."""
+    frame = synthetic_series().drop(columns="id")
+    frame = frame.rename(columns={"kommun_kod": "id", "share": "y", "cohort": "g", "w": "pop"})
+    frame["D"] = ((frame["g"] > 0) & (frame["year"] >= frame["g"])).astype(float)
+    return frame
+
+
+@pytest.mark.parametrize("dataset", ["simulated", "synthetic"])
 @pytest.mark.parametrize("weights", [None, "pop"])
-def test_weighted_sum_equals_static_twfe(weights: str | None) -> None:
+def test_weighted_sum_equals_static_twfe(dataset: str, weights: str | None) -> None:
     pf = pytest.importorskip("pyfixest")
-    frame = simulated_panel()
+    frame = simulated_panel() if dataset == "simulated" else synthetic_panel()
     res = bacon_decomposition(frame, "y", "id", "year", "g", weights=weights)
     table = res.table
     assert abs(table["weight"].sum() - 1) < SUM_TOL
@@ -55,26 +67,33 @@ def test_weighted_sum_equals_static_twfe(weights: str | None) -> None:
     assert (table["weight"] > 0).all()
 
 
-def test_matches_diff_diff(r_did_dir) -> None:
+@pytest.fixture(params=["mpdta", "simulated", "synthetic"])
+def peer_panel(request) -> tuple[pd.DataFrame, tuple[str, str, str, str]]:
+    if request.param == "mpdta":
+        frame = pd.read_csv(request.getfixturevalue("r_did_dir") / "mpdta.csv")
+        return frame, ("lemp", "countyreal", "year", "first.treat")
+    frame = simulated_panel(seed=7) if request.param == "simulated" else synthetic_panel()
+    return frame, ("y", "id", "year", "g")
+
+
+def test_matches_diff_diff(peer_panel) -> None:
+    """Observed on the synthetic panel (121 comparisons): estimates 5.3e-15, weights 9.7e-17."""
     diff_diff = pytest.importorskip("diff_diff")
-    for frame, cols in [
-        (pd.read_csv(r_did_dir / "mpdta.csv"), ("lemp", "countyreal", "year", "first.treat")),
-        (simulated_panel(seed=7), ("y", "id", "year", "g")),
-    ]:
-        ours = bacon_decomposition(frame, *cols)
-        theirs = diff_diff.BaconDecomposition().fit(frame, *cols)
-        peer = theirs.to_dataframe()
-        peer["comparison"] = peer["control_group"].replace({"never_treated": "never"})
-        merged = ours.table.astype({"comparison": str}).merge(
-            peer.astype({"comparison": str}),
-            left_on=["treated", "comparison"],
-            right_on=["treated_group", "comparison"],
-            suffixes=("", "_peer"),
-        )
-        assert len(merged) == len(ours.table) == len(peer)
-        np.testing.assert_allclose(merged["estimate"], merged["estimate_peer"], atol=PEER_TOL)
-        np.testing.assert_allclose(merged["weight"], merged["weight_peer"], atol=PEER_TOL)
-        assert abs(ours.twfe_estimate - theirs.twfe_estimate) < PEER_TOL
+    frame, cols = peer_panel
+    ours = bacon_decomposition(frame, *cols)
+    theirs = diff_diff.BaconDecomposition().fit(frame, *cols)
+    peer = theirs.to_dataframe()
+    peer["comparison"] = peer["control_group"].replace({"never_treated": "never"})
+    merged = ours.table.astype({"comparison": str}).merge(
+        peer.astype({"comparison": str}),
+        left_on=["treated", "comparison"],
+        right_on=["treated_group", "comparison"],
+        suffixes=("", "_peer"),
+    )
+    assert len(merged) == len(ours.table) == len(peer)
+    np.testing.assert_allclose(merged["estimate"], merged["estimate_peer"], atol=PEER_TOL)
+    np.testing.assert_allclose(merged["weight"], merged["weight_peer"], atol=PEER_TOL)
+    assert abs(ours.twfe_estimate - theirs.twfe_estimate) < PEER_TOL
 
 
 def test_plot_and_summary() -> None:

@@ -387,7 +387,6 @@ def test_event_influence_reproduces_vcov(case: Case, spec: str, balanced: bool) 
     assert hetero.event_influence is None and len(hetero.unit_labels) == n
 
 
-
 def test_event_influence_rows_are_the_retained_units() -> None:
     data = simulate_kommun_panel(40, seed=7)
     lonely = data["kommun_kod"] == "0003"

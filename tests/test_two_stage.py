@@ -1,14 +1,16 @@
-"""Gardner two-stage DiD: parity with pyfixest's did2s, an exact least-squares oracle, the
-imputation estimator at treated horizons, influence functions and coverage."""
+"""Gardner two-stage DiD: parity with pyfixest's did2s and an exact least-squares oracle (mpdta
+and the synthetic kommun panel), the imputation estimator at treated horizons, influence
+functions and coverage."""
 
 from __future__ import annotations
 
+import functools
 import warnings
 
 import numpy as np
 import pandas as pd
 import pytest
-from test_imputation import coverage, simulate_staggered
+from test_imputation import SYNTHETIC, coverage, simulate_staggered, synthetic_series
 
 from finsam_eval.estimators import EstimationInputError, estimate, imputation, two_stage
 
@@ -29,76 +31,83 @@ def mpdta_no_2004(r_did_dir) -> pd.DataFrame:
     return data[data["first.treat"] != 2004].reset_index(drop=True)
 
 
-def _did2s_inputs(data: pd.DataFrame) -> pd.DataFrame:
+@pytest.fixture(params=["mpdta", "synthetic"])
+def panel(request) -> tuple[pd.DataFrame, dict[str, str]]:
+    """(data, columns): mpdta without 2004 and the synthetic kommun panel (alla × sjukpenning;
+    its earliest cohort, 2005, has seven untreated years)."""
+    if request.param == "mpdta":
+        cols = {"outcome": "lemp", "unit": "countyreal", "time": "year", "cohort": "first.treat"}
+        return request.getfixturevalue("mpdta_no_2004"), cols
+    return synthetic_series(), SYNTHETIC
+
+
+def _did2s_inputs(data: pd.DataFrame, cols: dict[str, str]) -> pd.DataFrame:
     d = data.copy()
-    d["rel"] = np.where(d["first.treat"] > 0, d["year"] - d["first.treat"], -1).astype(float)
-    d["treat"] = (d["first.treat"] > 0) & (d["year"] >= d["first.treat"])
+    g, t = d[cols["cohort"]], d[cols["time"]]
+    d["rel"] = np.where(g > 0, t - g, -1).astype(float)
+    d["treat"] = (g > 0) & (t >= g)
     return d
 
 
-def test_mpdta_matches_pyfixest_did2s(mpdta_no_2004):
-    """Against pyfixest.did2s: estimates to 5e-5 and SEs to 1e-5 relative only, because
-    pyfixest recovers the first-stage fixed effects approximately (error ≈ 2e-5 even with
-    fixef_tol=1e-14); the exact comparisons are the next two tests."""
+def test_matches_pyfixest_did2s(panel, monkeypatch):
+    """Against pyfixest.did2s: estimates to 1e-8 and SEs to 1e-8 relative (observed ≤ 2e-14),
+    once the first-stage fixed effects are recovered exactly. pyfixest recovers them with
+    Feols.fixef(), an LSQR solve stopping at atol = btol = 1e-6 by default (fixef_tol, the
+    demeaning tolerance, does not reach it); the test sets both to 1e-14. At the defaults the
+    gaps are estimates 9.8e-6 / 1.0e-5 and SEs 1.2e-6 / 6.1e-5 relative (mpdta / synthetic)."""
     pf = pytest.importorskip("pyfixest")
-    d = _did2s_inputs(mpdta_no_2004)
+    from pyfixest.estimation.models.feols_ import Feols
+
+    monkeypatch.setattr(
+        Feols, "fixef", functools.partialmethod(Feols.fixef, atol=1e-14, btol=1e-14)
+    )
+    data, cols = panel
+    d = _did2s_inputs(data, cols)
     m = pf.did2s(
         d.assign(treat=d["treat"].astype(int)),
-        yname="lemp",
-        first_stage="~0|countyreal+year",
+        yname=cols["outcome"],
+        first_stage=f"~0|{cols['unit']}+{cols['time']}",
         second_stage="~i(rel, ref=-1.0)",
         treatment="treat",
-        cluster="countyreal",
+        cluster=cols["unit"],
     )
-    res = _fit(
-        two_stage,
-        mpdta_no_2004,
-        outcome="lemp",
-        unit="countyreal",
-        time="year",
-        cohort="first.treat",
-    )
+    res = _fit(two_stage, data, **cols)
     ours = res.event_study[~res.event_study["reference"]]
-    np.testing.assert_allclose(ours["estimate"], m.tidy()["Estimate"], atol=5e-5)
-    np.testing.assert_allclose(ours["se"], m.tidy()["Std. Error"], rtol=1e-5)
+    np.testing.assert_allclose(ours["estimate"], m.tidy()["Estimate"], atol=1e-8)
+    np.testing.assert_allclose(ours["se"], m.tidy()["Std. Error"], rtol=1e-8)
 
 
-def test_exact_first_stage_and_pyfixest_gmm_vcov(mpdta_no_2004):
+def test_exact_first_stage_and_pyfixest_gmm_vcov(panel):
     """Estimates equal a dense least-squares oracle (1e-10); pyfixest's GMM variance formula,
     fed the exact residuals, reproduces our covariance (1e-8 relative)."""
     pytest.importorskip("pyfixest")
     from pyfixest.did.did2s import _did2s_vcov
 
-    d = _did2s_inputs(mpdta_no_2004)
-    res = _fit(
-        two_stage,
-        mpdta_no_2004,
-        outcome="lemp",
-        unit="countyreal",
-        time="year",
-        cohort="first.treat",
-    )
-    units = pd.get_dummies(d["countyreal"]).to_numpy(float)
-    years = pd.get_dummies(d["year"]).to_numpy(float)[:, 1:]
+    data, cols = panel
+    y, unit, time = cols["outcome"], cols["unit"], cols["time"]
+    d = _did2s_inputs(data, cols)
+    res = _fit(two_stage, data, **cols)
+    units = pd.get_dummies(d[unit]).to_numpy(float)
+    years = pd.get_dummies(d[time]).to_numpy(float)[:, 1:]
     z = np.column_stack([units, years])
     untreated = ~d["treat"].to_numpy()
-    coef = np.linalg.lstsq(z[untreated], d["lemp"].to_numpy()[untreated], rcond=None)[0]
-    first_u = d["lemp"].to_numpy() - z @ coef
+    coef = np.linalg.lstsq(z[untreated], d[y].to_numpy()[untreated], rcond=None)[0]
+    first_u = d[y].to_numpy() - z @ coef
     es = res.event_study.set_index("event_time")
-    has = (d["first.treat"] > 0) & (d["rel"] != -1)
+    has = (d[cols["cohort"]] > 0) & (d["rel"] != -1)
     oracle = pd.Series(first_u[has]).groupby(d.loc[has, "rel"].to_numpy()).mean()
     np.testing.assert_allclose(es.loc[oracle.index.astype(int), "estimate"], oracle, atol=1e-10)
     fitted = np.where(has, es["estimate"].reindex(d["rel"].astype(int)).to_numpy(), 0.0)
-    d["lemp_hat"] = first_u
+    d[f"{y}_hat"] = first_u
     v, _ = _did2s_vcov(
         data=d,
-        yname="lemp",
-        first_stage="~0|countyreal+year",
+        yname=y,
+        first_stage=f"~0|{unit}+{time}",
         second_stage="~i(rel, ref=-1.0)",
         treatment="treat",
         first_u=first_u.copy(),
         second_u=first_u - fitted,
-        cluster="countyreal",
+        cluster=unit,
     )
     np.testing.assert_allclose(v, res.vcov.to_numpy(), rtol=1e-8, atol=1e-16)
 

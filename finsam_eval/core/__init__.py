@@ -17,6 +17,7 @@ from finsam_eval.core.multiplier import (
     cluster_sums,
     draw_multipliers,
     multiplier_bootstrap,
+    se_from_square_sums,
 )
 
 __all__ = [
@@ -33,5 +34,6 @@ __all__ = [
     "multiplier_bootstrap",
     "n_params_with_fixed_effects",
     "sandwich",
+    "se_from_square_sums",
     "small_sample_factor",
 ]

@@ -46,6 +46,7 @@ __all__ = [
     "cluster_sums",
     "draw_multipliers",
     "multiplier_bootstrap",
+    "se_from_square_sums",
 ]
 
 WEIGHT_KINDS = ("rademacher", "mammen", "webb")
@@ -94,7 +95,17 @@ def analytic_se(influence: np.ndarray, cluster: np.ndarray | None = None) -> np.
     """
     n = influence.shape[0]
     sums = cluster_sums(influence, cluster)
-    se = np.sqrt(np.einsum("ij,ij->j", sums, sums)) / n
+    return se_from_square_sums(np.einsum("ij,ij->j", sums, sums), n)
+
+
+def se_from_square_sums(square_sums: np.ndarray, n: int) -> np.ndarray:
+    """:math:`\\sqrt{\\sum_c S_{cj}^2}/n` from the sums of squared cluster sums (or unit values).
+
+    For influence functions stored in pieces (group-time cells over their own units), whose
+    squared sums are accumulated piece by piece. Standard errors at or below
+    :math:`10\\sqrt{\\epsilon}` are returned as NaN, as :func:`analytic_se`.
+    """
+    se = np.sqrt(np.asarray(square_sums, dtype=float)) / n
     return np.where(se <= _DEGENERATE, np.nan, se)
 
 

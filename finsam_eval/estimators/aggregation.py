@@ -40,7 +40,153 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Aggregate", "GroupTimeEffects", "aggregate_effects"]
+from finsam_eval.core import group_sums
+
+__all__ = ["Aggregate", "CellInfluence", "GroupTimeEffects", "aggregate_effects"]
+
+
+@dataclass
+class CellInfluence:
+    """Unit-level influence functions of group-time cells, stored by blocks of units.
+
+    Cell :math:`j`'s influence function is zero outside its treated and comparison units, and
+    in a balanced panel whether a unit takes part in a cell depends only on the unit's cohort.
+    So the n × k matrix is kept as blocks ``(rows, cells, values)``, one per unit cohort: its
+    units ``rows``, the cells they take part in, and the dense ``len(rows) × len(cells)``
+    values. The blocks partition the units, so products with weight matrices, sums of squares
+    and cross-products are sums over blocks, and the dense matrix is never built unless asked
+    for (with never-treated comparisons it is mostly zeros: each cell involves one cohort and
+    the never-treated units).
+
+    Attributes
+    ----------
+    n
+        Number of units (rows of the full matrix).
+    n_cells
+        Number of cells (columns).
+    blocks
+        ``(rows, cells, values)`` triples whose ``rows`` are disjoint.
+    """
+
+    n: int
+    n_cells: int
+    blocks: list[tuple[np.ndarray, np.ndarray, np.ndarray]]
+
+    @classmethod
+    def from_cell_blocks(
+        cls,
+        n: int,
+        n_cells: int,
+        cell_blocks: list[tuple[np.ndarray | None, np.ndarray, np.ndarray]],
+        unit_group: np.ndarray,
+    ) -> CellInfluence:
+        """Regroup blocks of cells (over possibly overlapping units) by ``unit_group``.
+
+        ``cell_blocks`` holds ``(rows, cells, values)`` as estimated, each cell in one block
+        (``rows`` None = all units); ``unit_group`` (e.g. the unit's cohort) must be constant
+        on the units that take part in a cell together, which holds for cohort-defined
+        treated and comparison groups. Columns of a group that are zero there are left out.
+        """
+        groups, group_of_unit = np.unique(unit_group, return_inverse=True)
+        parts: list[tuple[list[np.ndarray], list[np.ndarray]]] = [([], []) for _ in groups]
+        for rows, cells, values in cell_blocks:
+            if not len(cells):
+                continue
+            member = group_of_unit if rows is None else group_of_unit[rows]
+            for code in np.unique(member):
+                sub = values[member == code]
+                if rows is None:
+                    used = np.any(sub != 0.0, axis=0)
+                    if not used.any():
+                        continue
+                    sub, kept = sub[:, used], cells[used]
+                else:
+                    kept = cells
+                parts[code][0].append(kept)
+                parts[code][1].append(sub)
+        blocks = []
+        for code, (cells_list, values_list) in enumerate(parts):
+            if cells_list:
+                rows = np.flatnonzero(group_of_unit == code)
+                blocks.append((rows, np.concatenate(cells_list), np.hstack(values_list)))
+        return cls(n, n_cells, blocks)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.n, self.n_cells
+
+    def __matmul__(self, weights: np.ndarray) -> np.ndarray:
+        """Dense ``influence @ weights`` for a (n_cells × m) weight matrix."""
+        weights = np.asarray(weights, dtype=float)
+        out = np.zeros((self.n, weights.shape[1]))
+        for rows, cells, values in self.blocks:
+            out[rows] = values @ weights[cells]
+        return out
+
+    def columns(self, cells: np.ndarray) -> np.ndarray:
+        """The dense n × len(cells) matrix of the given cells (indices), in that order."""
+        cells = np.asarray(cells, dtype=np.int64)
+        position = np.full(self.n_cells, -1)
+        position[cells] = np.arange(len(cells))
+        out = np.zeros((self.n, len(cells)), order="F")
+        for rows, block_cells, values in self.blocks:
+            pos = position[block_cells]
+            wanted = pos >= 0
+            if wanted.any():
+                out[np.ix_(rows, pos[wanted])] = values[:, wanted]
+        return out
+
+    def dense(self) -> np.ndarray:
+        """The full n × n_cells matrix."""
+        return self.columns(np.arange(self.n_cells))
+
+    def select(self, keep: np.ndarray) -> CellInfluence:
+        """The cells where the boolean ``keep`` is True, renumbered 0..sum(keep)-1."""
+        keep = np.asarray(keep, dtype=bool)
+        renumber = np.cumsum(keep) - 1
+        blocks = []
+        for rows, cells, values in self.blocks:
+            kept = keep[cells]
+            if kept.any():
+                blocks.append((rows, renumber[cells[kept]], values[:, kept]))
+        return CellInfluence(self.n, int(keep.sum()), blocks)
+
+    def cluster_sums(self, cells: np.ndarray, cluster: np.ndarray) -> np.ndarray:
+        """:math:`S_{cj} = \\sum_{i \\in c}\\psi_{ij}` for the given cells, shape (G, len(cells))."""
+        uniques, codes = np.unique(cluster, return_inverse=True)
+        position = np.full(self.n_cells, -1)
+        position[cells] = np.arange(len(cells))
+        out = np.zeros((len(uniques), len(cells)))
+        for rows, block_cells, values in self.blocks:
+            pos = position[block_cells]
+            wanted = pos >= 0
+            if wanted.any():
+                out[:, pos[wanted]] += group_sums(values[:, wanted], codes[rows], len(uniques))
+        return out
+
+    def square_sums(self, cluster: np.ndarray | None = None) -> np.ndarray:
+        """:math:`\\sum_c (\\sum_{i \\in c}\\psi_{ij})^2` for every cell (units without clusters)."""
+        if cluster is not None:
+            sums = self.cluster_sums(np.arange(self.n_cells), cluster)
+            return np.einsum("ij,ij->j", sums, sums)
+        out = np.zeros(self.n_cells)
+        for _, cells, values in self.blocks:
+            np.add.at(out, cells, np.einsum("ij,ij->j", values, values))
+        return out
+
+    def crossprod(self, cells: np.ndarray) -> np.ndarray:
+        """:math:`\\sum_i \\psi_{iQ}\\psi_{iQ}'` over the given cells :math:`Q` (unit level)."""
+        cells = np.asarray(cells, dtype=np.int64)
+        position = np.full(self.n_cells, -1)
+        position[cells] = np.arange(len(cells))
+        out = np.zeros((len(cells), len(cells)))
+        for _, block_cells, values in self.blocks:
+            pos = position[block_cells]
+            wanted = pos >= 0
+            if wanted.any():
+                part = values[:, wanted]
+                out[np.ix_(pos[wanted], pos[wanted])] += part.T @ part
+        return out
 
 
 @dataclass
@@ -55,7 +201,8 @@ class GroupTimeEffects:
         Estimates, shape (k,); cells that could not be estimated are excluded beforehand.
     influence
         Unit-level influence functions, shape (n, k), R did's scale
-        (covariance ``influence.T @ influence / n**2``).
+        (covariance ``influence.T @ influence / n**2``): a dense array or a
+        :class:`CellInfluence`.
     unit_cohort
         Cohort of each unit (0 = never treated), shape (n,).
     unit_weight
@@ -66,7 +213,7 @@ class GroupTimeEffects:
     group: np.ndarray
     time: np.ndarray
     att: np.ndarray
-    influence: np.ndarray
+    influence: np.ndarray | CellInfluence
     unit_cohort: np.ndarray
     unit_weight: np.ndarray
 

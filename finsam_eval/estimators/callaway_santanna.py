@@ -52,15 +52,26 @@ import pandas as pd
 from scipy import stats
 from scipy.linalg import solve_triangular
 
-from finsam_eval.estimators import drdid
-from finsam_eval.estimators.aggregation import Aggregate, GroupTimeEffects, aggregate_effects
-from finsam_eval.estimators.prepare import EstimationInputError, PreparedPanel, prepare_panel
-from finsam_eval.estimators.result import AggregationResult, EstimationResult, wald_table
 from finsam_eval.core.multiplier import (
     WEIGHT_KINDS,
     analytic_se,
     cluster_sums,
     multiplier_bootstrap,
+    se_from_square_sums,
+)
+from finsam_eval.estimators import drdid
+from finsam_eval.estimators.aggregation import (
+    Aggregate,
+    CellInfluence,
+    GroupTimeEffects,
+    aggregate_effects,
+)
+from finsam_eval.estimators.prepare import EstimationInputError, PreparedPanel, prepare_panel
+from finsam_eval.estimators.result import (
+    AggregationResult,
+    Deferred,
+    EstimationResult,
+    wald_table,
 )
 
 __all__ = ["fit"]
@@ -81,7 +92,7 @@ class _Cells:
     group: np.ndarray
     time: np.ndarray
     att: np.ndarray
-    influence: np.ndarray
+    influence: CellInfluence
     reference: np.ndarray  # universal base period cell, normalised to zero
 
 
@@ -166,7 +177,7 @@ def _design(panel: PreparedPanel, keep_unbalanced: bool) -> _Design:
     cohort = frame["cohort"].to_numpy()[first]
     weight = frame["weight"].to_numpy(dtype=float)[first]
     cluster = frame["cluster"].to_numpy()[first] if panel.cluster is not None else None
-    y = np.full((n, len(times)), np.nan, order="F")
+    y = np.full((n, len(times)), np.nan)
     y[unit, t_idx] = frame["y"].to_numpy(dtype=float)
     covs = panel.covariates
     x = None
@@ -236,9 +247,9 @@ def _estimate_cells(
     plan = _cell_plan(times, cohorts, anticipation, base_period)
     k = len(plan)
     att = np.full(k, np.nan)
-    # column-major: each cell writes one contiguous column
-    influence = np.zeros((n, k), order="F")
-    notes: list[str] = []
+    # influence functions by blocks of cells over the units they involve (CellInfluence)
+    blocks: list[tuple[np.ndarray | None, np.ndarray, np.ndarray]] = []
+    failures: dict[int, str] = {}
     group = np.array([p[0] for p in plan], dtype=np.int64)
     cur_idx = np.array([p[1] for p in plan], dtype=np.int64)
     pre_idx = np.array([p[2] for p in plan], dtype=np.int64)
@@ -247,118 +258,107 @@ def _estimate_cells(
     att[reference] = 0.0
 
     def fail(j: int, why: str) -> None:
-        notes.append(f"ATT({group[j]},{times[cur_idx[j]]}) not estimated: {why}")
+        failures[int(j)] = f"ATT({group[j]},{times[cur_idx[j]]}) not estimated: {why}"
 
     if design.rows is not None:
-        _rc_cells(
-            design,
-            group,
-            cur_idx,
-            pre_idx,
-            reference,
-            cutoff,
-            control,
-            est_method,
-            att,
-            influence,
-            fail,
-        )
+        _rc_cells(design, group, cur_idx, pre_idx, reference, cutoff, control, est_method, att,
+                  blocks, fail)  # fmt: skip
     elif design.x is None:
         # no covariates, balanced: every estimator reduces to the unconditional one, and a
-        # whole cohort's cells are one vectorised computation
+        # whole cohort's cells are one vectorised computation over the cohort and its
+        # comparison units
         for g in np.unique(group):
             cols = np.flatnonzero((group == g) & ~reference)
             if not len(cols):
                 continue
             treated = cohort == g
             ctrl = _control_mask(cohort, g, cutoff[cols], control)
-            # built from the period-major copy so dy, and hence phi, are column-major and
-            # every cell's influence column is one contiguous copy
-            y_by_period = design.y.T
-            dy = (y_by_period[cur_idx[cols]] - y_by_period[pre_idx[cols]]).T
-            est, phi = drdid.unconditional_panel(dy, treated, ctrl, w)
+            rows = np.flatnonzero(treated | (ctrl if ctrl.ndim == 1 else ctrl.any(axis=1)))
+            y_rows = design.y[rows]
+            dy = y_rows[:, cur_idx[cols]] - y_rows[:, pre_idx[cols]]
+            est, phi = drdid.unconditional_panel(dy, treated[rows], ctrl[rows], w[rows])
             w_d = w[treated].sum()
-            w_c = w @ ctrl
+            w_c = w[rows] @ ctrl[rows] if ctrl.ndim == 2 else w[rows][ctrl[rows]].sum()
             ok = (w_d > 0) & (w_c > 0)
             if est_method in ("dr", "ipw"):
                 # DRDID trims comparison units with score >= 0.995: with an intercept-only score
                 # every comparison unit would go, and R returns NA
                 with np.errstate(invalid="ignore", divide="ignore"):
                     ok &= w_d / (w_d + w_c) < drdid.TRIM_LEVEL
-            for j, good in zip(cols, np.broadcast_to(ok, cols.shape), strict=True):
-                if not good:
-                    fail(j, "no treated or comparison units (or no overlap)")
             ok = np.broadcast_to(ok, cols.shape)
-            for j, good, column in zip(cols, ok, phi.T, strict=True):
-                if good:
-                    np.multiply(column, n, out=influence[:, j])
+            for j in cols[~ok]:
+                fail(j, "no treated or comparison units (or no overlap)")
             att[cols[ok]] = est[ok]
+            if ok.all():
+                phi *= n
+                blocks.append((rows, cols, phi))
+            else:
+                blocks.append((rows, cols[ok], phi[:, ok] * n))
     else:
-        _covariate_cells(
-            design,
-            group,
-            cur_idx,
-            pre_idx,
-            reference,
-            cutoff,
-            control,
-            est_method,
-            att,
-            influence,
-            fail,
-        )
+        _covariate_cells(design, group, cur_idx, pre_idx, reference, cutoff, control, est_method,
+                         att, blocks, fail)  # fmt: skip
+    influence = CellInfluence.from_cell_blocks(n, k, blocks, cohort)
+    notes = [failures[j] for j in sorted(failures)]
     return _Cells(group, times[cur_idx], att, influence, reference), notes
 
 
 def _covariate_cells(design, group, cur_idx, pre_idx, reference, cutoff, control, est_method,
-                     att, influence, fail) -> None:  # fmt: skip
-    """Balanced panel with covariates: one small dense 2×2 estimation per cell."""
+                     att, blocks, fail) -> None:  # fmt: skip
+    """Balanced panel with covariates: small dense 2×2 estimations over each cell's units.
+
+    Cells of one cohort with the same comparison group and covariate period share their units,
+    design and propensity score, so they are estimated together (one column per period).
+    """
     n, cohort, w = design.n, design.cohort, design.weight
     estimator = _PANEL_ESTIMATORS[est_method]
-    pscores: dict[tuple, drdid.PropensityFit] = {}
+    # covariates at the earlier of the two periods (R did for panels)
+    x_period = np.zeros_like(cur_idx) if design.x_invariant else np.minimum(cur_idx, pre_idx)
+    sets: dict[tuple, list[int]] = {}
     for j in np.flatnonzero(~reference):
-        g = group[j]
+        key = (group[j], x_period[j], None if control == "never" else cutoff[j])
+        sets.setdefault(key, []).append(int(j))
+    for (g, period, _), members in sets.items():
+        cells = np.array(members, dtype=np.int64)
         treated = cohort == g
-        ctrl = _control_mask(cohort, g, cutoff[j : j + 1], control).reshape(n, -1)[:, 0]
-        sample = treated | ctrl
+        ctrl = _control_mask(cohort, g, cutoff[cells[:1]], control).reshape(n, -1)[:, 0]
         if not treated.any() or not ctrl.any():
-            fail(j, "no treated or comparison units")
+            for j in cells:
+                fail(j, "no treated or comparison units")
             continue
-        # covariates at the earlier of the two periods (R did for panels)
-        x_period = 0 if design.x_invariant else min(cur_idx[j], pre_idx[j])
-        x = np.column_stack([np.ones(int(sample.sum())), design.x[sample, x_period, :]])
-        d = treated[sample].astype(float)
-        ws = w[sample]
-        y1 = design.y[sample, cur_idx[j]]
-        y0 = design.y[sample, pre_idx[j]]
+        rows = np.flatnonzero(treated | ctrl)
+        x = np.column_stack([np.ones(len(rows)), design.x[rows, period, :]])
+        d = treated[rows].astype(float)
+        ws = w[rows]
+        y_rows = design.y[rows]
+        y1 = y_rows[:, cur_idx[cells]]
+        y0 = y_rows[:, pre_idx[cells]]
         try:
             if est_method == "reg":
                 est, inf = estimator(y1, y0, d, x, ws)
             else:
-                # the propensity score depends only on the sample and covariates: reuse it
-                # across periods when the comparison group and covariates are unchanged
-                key = (g, x_period, None if control == "never" else cutoff[j])
-                if key not in pscores:
-                    pscores[key] = drdid.fit_logit(d, x, ws / ws.mean())
-                ps = pscores[key]
+                # the propensity score depends only on the units and covariates
+                ps = drdid.fit_logit(d, x, ws / ws.mean())
                 if ps.ps.max() >= 0.999:
-                    fail(j, "overlap violated (propensity score >= 0.999)")
+                    for j in cells:
+                        fail(j, "overlap violated (propensity score >= 0.999)")
                     continue
                 est, inf = estimator(y1, y0, d, x, ws, pscore=ps)
         except np.linalg.LinAlgError as err:
-            fail(j, str(err))
+            for j in cells:
+                fail(j, str(err))
             continue
-        if not np.isfinite(est):
+        finite = np.isfinite(est)
+        for j in cells[~finite]:
             fail(j, "estimate is not finite")
-            continue
-        att[j] = est
-        influence[sample, j] = inf * (n / len(d))
+        att[cells[finite]] = est[finite]
+        blocks.append((rows, cells[finite], inf[:, finite] * (n / len(d))))
 
 
 def _rc_cells(design, group, cur_idx, pre_idx, reference, cutoff, control, est_method,
-              att, influence, fail) -> None:  # fmt: skip
+              att, blocks, fail) -> None:  # fmt: skip
     """Unbalanced panel kept whole: repeated-cross-section 2×2s, influence summed by unit."""
     rows, n, cohort = design.rows, design.n, design.cohort
+    by_cohort: dict[int, tuple[list[int], list[np.ndarray]]] = {}
     # without covariates all three estimators coincide; outcome regression is the cheapest
     estimator = _RC_ESTIMATORS["reg" if rows["x"] is None else est_method]
     for j in np.flatnonzero(~reference):
@@ -385,7 +385,12 @@ def _rc_cells(design, group, cur_idx, pre_idx, reference, cutoff, control, est_m
             fail(j, "estimate is not finite")
             continue
         att[j] = est
-        influence[:, j] = np.bincount(rows["unit"][idx], weights=inf, minlength=n) * (n / len(d))
+        cells, columns = by_cohort.setdefault(int(g), ([], []))
+        cells.append(int(j))
+        columns.append(np.bincount(rows["unit"][idx], weights=inf, minlength=n) * (n / len(d)))
+    # one block of all units per cohort: the units of its cells differ from period to period
+    for cells, columns in by_cohort.values():
+        blocks.append((None, np.array(cells, dtype=np.int64), np.column_stack(columns)))
 
 
 def _bootstrap(influence, cluster, n_boot, seed, weights, alpha):
@@ -432,44 +437,23 @@ def _summarise(
     return keys, overall, crit
 
 
-def _crossprod_by_cohort(
-    influence: np.ndarray, columns: np.ndarray, unit_cohort: np.ndarray
-) -> np.ndarray:
-    """``influence[:, columns].T @ influence[:, columns]`` using the cells' sparsity.
-
-    A unit's influence is zero in every cell whose treated and comparison groups exclude it,
-    so the cross-product is a sum over unit cohorts of small blocks restricted to the cells
-    that cohort takes part in (its own cells, and cells where it is a comparison group).
-    """
-    q = len(columns)
-    out = np.zeros((q, q))
-    order = np.argsort(unit_cohort, kind="stable")
-    bounds = np.flatnonzero(np.diff(unit_cohort[order])) + 1
-    for rows in np.split(order, bounds):
-        block = influence[np.ix_(rows, columns)]
-        used = np.flatnonzero(np.any(block != 0.0, axis=0))
-        if len(used):
-            part = block[:, used]
-            out[np.ix_(used, used)] += part.T @ part
-    return out
-
-
 def _pretest(
-    cells: _Cells, valid: np.ndarray, se: np.ndarray, cluster, unit_cohort: np.ndarray
+    cells: _Cells, valid: np.ndarray, se: np.ndarray, cluster: np.ndarray | None
 ) -> pd.Series | None:
     """Wald test that all pre-treatment ATT(g, t) are zero (R did's ``att_gt`` pre-test).
 
     :math:`W = \\hat\\theta_{pre}'\\hat V_{pre}^{-1}\\hat\\theta_{pre} \\sim \\chi^2_q` with
-    :math:`q` pre-treatment cells (:math:`g > t`) of non-zero variance.
+    :math:`q` pre-treatment cells (:math:`g > t`) of non-zero variance, from the blocks of
+    :class:`~finsam_eval.estimators.aggregation.CellInfluence` (never a dense n × q matrix).
     """
     pre = valid & (cells.group > cells.time) & np.isfinite(se)
     if not pre.any():
         return None
-    n = cells.influence.shape[0]
+    n = cells.influence.n
     if cluster is None:
-        v = _crossprod_by_cohort(cells.influence, np.flatnonzero(pre), unit_cohort) / n**2
+        v = cells.influence.crossprod(np.flatnonzero(pre)) / n**2
     else:
-        sums = cluster_sums(cells.influence[:, pre], cluster)
+        sums = cells.influence.cluster_sums(np.flatnonzero(pre), cluster)
         v = sums.T @ sums / n**2
     theta = cells.att[pre]
     try:
@@ -479,7 +463,7 @@ def _pretest(
         w_stat = float(z @ z)
     except np.linalg.LinAlgError:
         warnings.warn("pre-test not computed: singular covariance of pre-treatment effects",
-                      UserWarning, stacklevel=4)  # fmt: skip
+                      UserWarning, stacklevel=5)  # fmt: skip
         return None
     q = int(pre.sum())
     return pd.Series({"W": w_stat, "df": q, "p_value": float(stats.chi2.sf(w_stat, q))})
@@ -551,6 +535,9 @@ def fit(
     EstimationResult
         ``event_study`` (dynamic aggregation), ``overall`` (mean of event times >= 0),
         ``att_gt``, ``influence``, ``pretest`` and ``aggregate(kind, balance_e, min_e, max_e)``.
+        ``influence`` (dense units × cells) and ``pretest`` are computed on first access: the
+        estimation itself keeps each cell's influence function only over the units of its
+        2×2 comparison (:class:`~finsam_eval.estimators.aggregation.CellInfluence`).
     """
     min_e, max_e = _check_options(est_method, base_period, bootstrap, bootstrap_weights, window)
     panel = prepare_panel(
@@ -581,13 +568,13 @@ def fit(
     n_boot = int(bootstrap)
 
     # group-time table
-    se_cells = analytic_se(cells.influence, clusters)
+    se_cells = se_from_square_sums(cells.influence.square_sums(clusters), design.n)
     se_cells[~valid] = np.nan
     att_table = wald_table(cells.att, se_cells, alpha)
     crit_cells = None
     if n_boot and bootstrap_att_gt:
-        boot = _bootstrap(cells.influence[:, valid], clusters, n_boot, seed, bootstrap_weights,
-                          alpha)  # fmt: skip
+        boot = _bootstrap(cells.influence.columns(np.flatnonzero(valid)), clusters, n_boot, seed,
+                          bootstrap_weights, alpha)  # fmt: skip
         se_boot = np.full(len(valid), np.nan)
         se_boot[valid] = boot.se
         att_table = wald_table(cells.att, se_boot, alpha)
@@ -602,7 +589,7 @@ def fit(
         group=cells.group[valid],
         time=cells.time[valid],
         att=cells.att[valid],
-        influence=cells.influence if valid.all() else cells.influence[:, valid],
+        influence=cells.influence if valid.all() else cells.influence.select(valid),
         unit_cohort=design.cohort,
         unit_weight=design.weight,
     )
@@ -662,10 +649,11 @@ def fit(
         overall=overall,
         vcov=vcov,
         att_gt=att_table,
-        influence=cells.influence,
+        # the dense group-time influence matrix and the pre-test are built on first access
+        influence=Deferred(cells.influence.dense),
         event_influence=dynamic.influence,
         unit_labels=panel.unit_labels,
         info=info,
         aggregator=aggregator,
-        pretest=_pretest(cells, valid, se_cells, clusters, design.cohort),
+        pretest=Deferred(lambda: _pretest(cells, valid, se_cells, clusters)),
     )

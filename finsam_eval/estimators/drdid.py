@@ -123,12 +123,16 @@ def fit_logit(
 
 
 def weighted_ols(y: np.ndarray, x: np.ndarray, w: np.ndarray, subset: np.ndarray) -> np.ndarray:
-    """Weighted least-squares coefficients of ``y`` on ``x`` within ``subset`` (QR-based)."""
+    """Weighted least-squares coefficients of ``y`` on ``x`` within ``subset`` (QR-based).
+
+    ``y`` may have several columns (one regression each on the same design).
+    """
     sw = np.sqrt(w[subset])
     xs = x[subset] * sw[:, None]
     if xs.shape[0] < x.shape[1]:
         raise SingularDesignError("too few observations for the outcome regression")
-    beta, _, rank, _ = np.linalg.lstsq(xs, y[subset] * sw, rcond=None)
+    ys = y[subset] * (sw[:, None] if y.ndim == 2 else sw)
+    beta, _, rank, _ = np.linalg.lstsq(xs, ys, rcond=None)
     if rank < x.shape[1]:
         raise SingularDesignError("the outcome regression design matrix is singular")
     return beta
@@ -142,6 +146,34 @@ def _ols_linear_rep(
     n = len(y)
     xpx = (x * w_ols[:, None]).T @ x / n
     return (x * (w_ols * (y - fitted))[:, None]) @ _checked_inverse(xpx, "regression")
+
+
+def _ols_linear_rep_times(
+    x: np.ndarray, w_ols: np.ndarray, resid: np.ndarray, vectors: list[np.ndarray]
+) -> list[np.ndarray]:
+    """``_ols_linear_rep(...) @ v`` for each ``v``, for one or many outcome columns.
+
+    The representation's row :math:`i` is :math:`w_i e_i x_i'(X'WX/n)^{-1}`, so its product
+    with :math:`v` is :math:`w_i e_i \\, x_i'(X'WX/n)^{-1}v`: the residuals (``resid``, shape
+    (n,) or (n, m)) times one fixed vector per ``v``, without an n × k matrix per column.
+    """
+    n = len(w_ols)
+    inverse = _checked_inverse((x * w_ols[:, None]).T @ x / n, "regression")
+    scaled = w_ols[:, None] * resid if resid.ndim == 2 else w_ols * resid
+    out = []
+    for v in vectors:
+        h = x @ (inverse @ v)
+        out.append(scaled * (h[:, None] if resid.ndim == 2 else h))
+    return out
+
+
+def _by_unit(v: np.ndarray, two_d: bool) -> np.ndarray:
+    # a per-unit vector broadcast against (n,) or (n, m) outcome arrays
+    return v[:, None] if two_d else v
+
+
+def _result(att: np.ndarray, inf: np.ndarray) -> tuple[float | np.ndarray, np.ndarray]:
+    return (float(att) if np.ndim(att) == 0 else att), inf
 
 
 def _normalise(w: np.ndarray) -> np.ndarray:
@@ -210,8 +242,13 @@ def unconditional_panel(
         sum_c = wc.sum()
         mean_c = wc @ dy / sum_c
         b = wc / sum_c
-        phi = (a - b)[:, None] * dy
-        phi -= np.outer(a, mean_d) - np.outer(b, mean_c)
+        if np.any(treated & control):
+            phi = (a - b)[:, None] * dy
+            phi -= np.outer(a, mean_d) - np.outer(b, mean_c)
+            return mean_d - mean_c, phi
+        # disjoint groups (the usual case): centre each unit at its own group's mean
+        phi = dy - np.where(treated[:, None], mean_d, mean_c)
+        phi *= (a - b)[:, None]
         return mean_d - mean_c, phi
     wc = control * w[:, None]
     sum_c = wc.sum(axis=0)
@@ -223,27 +260,31 @@ def unconditional_panel(
 
 def reg_did_panel(
     y1: np.ndarray, y0: np.ndarray, d: np.ndarray, x: np.ndarray, w: np.ndarray
-) -> tuple[float, np.ndarray]:
+) -> tuple[float | np.ndarray, np.ndarray]:
     """Outcome-regression DiD for panel data (Heckman, Ichimura & Todd 1997; ``DRDID::reg_did_panel``).
 
     :math:`\\widehat{ATT} = \\bar{\\Delta Y}_{D=1} - \\overline{x'\\hat\\beta}_{D=1}` with
     :math:`\\hat\\beta` from weighted OLS of :math:`\\Delta Y` on :math:`x` among comparison units.
+    ``y1`` and ``y0`` may have m columns (periods sharing the sample and design): the estimate
+    is then an array (m,) and the influence function (n, m).
     """
     w = _normalise(w)
     dy = y1 - y0
+    two_d = dy.ndim == 2
     beta = weighted_ols(dy, x, w, d == 0)
     fitted = x @ beta
     w_treat = w * d
-    att_treat = w_treat * dy
-    att_cont = w_treat * fitted
-    eta_treat = np.mean(att_treat) / np.mean(w_treat)
-    eta_cont = np.mean(att_cont) / np.mean(w_treat)
-    lin_rep = _ols_linear_rep(dy, x, w * (1 - d), fitted)
-    inf_treat = (att_treat - w_treat * eta_treat) / np.mean(w_treat)
-    inf_cont = (att_cont - w_treat * eta_cont + lin_rep @ np.mean(w_treat[:, None] * x, axis=0)) / (
-        np.mean(w_treat)
+    mean_treat = np.mean(w_treat)
+    att_treat = _by_unit(w_treat, two_d) * dy
+    att_cont = _by_unit(w_treat, two_d) * fitted
+    eta_treat = np.mean(att_treat, axis=0) / mean_treat
+    eta_cont = np.mean(att_cont, axis=0) / mean_treat
+    (rep_m,) = _ols_linear_rep_times(
+        x, w * (1 - d), dy - fitted, [np.mean(w_treat[:, None] * x, axis=0)]
     )
-    return float(eta_treat - eta_cont), inf_treat - inf_cont
+    inf_treat = (att_treat - _by_unit(w_treat, two_d) * eta_treat) / mean_treat
+    inf_cont = (att_cont - _by_unit(w_treat, two_d) * eta_cont + rep_m) / mean_treat
+    return _result(eta_treat - eta_cont, inf_treat - inf_cont)
 
 
 def std_ipw_did_panel(
@@ -254,7 +295,7 @@ def std_ipw_did_panel(
     w: np.ndarray,
     pscore: PropensityFit | None = None,
     trim_level: float = TRIM_LEVEL,
-) -> tuple[float, np.ndarray]:
+) -> tuple[float | np.ndarray, np.ndarray]:
     """Standardized (Hajek) IPW DiD for panel data (Abadie 2005; ``DRDID::std_ipw_did_panel``).
 
     .. math::
@@ -265,24 +306,27 @@ def std_ipw_did_panel(
 
     ``pscore`` may be passed in when the same treated/comparison sample and covariates were
     already fitted (a cache across periods); it must come from :func:`fit_logit` on
-    ``(d, x, normalised w)``.
+    ``(d, x, normalised w)``. ``y1`` and ``y0`` may have m columns (see :func:`reg_did_panel`).
     """
     w = _normalise(w)
     dy = y1 - y0
+    two_d = dy.ndim == 2
     ps_fit = pscore if pscore is not None else fit_logit(d, x, w)
     ps = ps_fit.ps
     keep = _trim(ps, d, trim_level)
     w_treat = keep * w * d
     w_cont = keep * w * ps * (1 - d) / (1 - ps)
-    att_treat = w_treat * dy
-    att_cont = w_cont * dy
-    eta_treat = np.mean(att_treat) / np.mean(w_treat)
-    eta_cont = np.mean(att_cont) / np.mean(w_cont)
+    mean_treat, mean_cont = np.mean(w_treat), np.mean(w_cont)
+    att_treat = _by_unit(w_treat, two_d) * dy
+    att_cont = _by_unit(w_cont, two_d) * dy
+    eta_treat = np.mean(att_treat, axis=0) / mean_treat
+    eta_cont = np.mean(att_cont, axis=0) / mean_cont
     lin_rep_ps = (x * (w * (d - ps))[:, None]) @ ps_fit.hessian
-    inf_treat = (att_treat - w_treat * eta_treat) / np.mean(w_treat)
-    moment = np.mean((w_cont * (dy - eta_cont))[:, None] * x, axis=0)
-    inf_cont = (att_cont - w_cont * eta_cont + lin_rep_ps @ moment) / np.mean(w_cont)
-    return float(eta_treat - eta_cont), inf_treat - inf_cont
+    inf_treat = (att_treat - _by_unit(w_treat, two_d) * eta_treat) / mean_treat
+    # mean over units of w_cont (dy - eta_cont) x, one column per outcome column
+    moment = x.T @ (_by_unit(w_cont, two_d) * (dy - eta_cont)) / len(d)
+    inf_cont = (att_cont - _by_unit(w_cont, two_d) * eta_cont + lin_rep_ps @ moment) / mean_cont
+    return _result(eta_treat - eta_cont, inf_treat - inf_cont)
 
 
 def drdid_panel(
@@ -293,7 +337,7 @@ def drdid_panel(
     w: np.ndarray,
     pscore: PropensityFit | None = None,
     trim_level: float = TRIM_LEVEL,
-) -> tuple[float, np.ndarray]:
+) -> tuple[float | np.ndarray, np.ndarray]:
     """Locally efficient doubly robust DiD for panel data (Sant'Anna & Zhao 2020, eq. 3.1).
 
     .. math::
@@ -304,10 +348,13 @@ def drdid_panel(
 
     with a logit propensity score and :math:`\\hat\\beta_0` from weighted OLS of
     :math:`\\Delta Y` on :math:`x` among comparison units (``DRDID::drdid_panel``). The influence
-    function includes the estimation effects of both nuisance models.
+    function includes the estimation effects of both nuisance models. ``y1`` and ``y0`` may
+    have m columns (periods sharing the sample, design and propensity score): one vectorised
+    estimation returning an array (m,) and an influence function (n, m).
     """
     w = _normalise(w)
     dy = y1 - y0
+    two_d = dy.ndim == 2
     ps_fit = pscore if pscore is not None else fit_logit(d, x, w)
     ps = ps_fit.ps
     keep = _trim(ps, d, trim_level)
@@ -316,21 +363,25 @@ def drdid_panel(
     resid = dy - fitted
     w_treat = keep * w * d
     w_cont = keep * w * ps * (1 - d) / (1 - ps)
-    att_treat = w_treat * resid
-    att_cont = w_cont * resid
-    eta_treat = np.mean(att_treat) / np.mean(w_treat)
-    eta_cont = np.mean(att_cont) / np.mean(w_cont)
-    lin_rep_ols = _ols_linear_rep(dy, x, w * (1 - d), fitted)
-    lin_rep_ps = (x * (w * (d - ps))[:, None]) @ ps_fit.hessian
-    inf_treat = (
-        att_treat - w_treat * eta_treat - lin_rep_ols @ np.mean(w_treat[:, None] * x, axis=0)
-    ) / np.mean(w_treat)
-    m_ps = np.mean((w_cont * (resid - eta_cont))[:, None] * x, axis=0)
-    m_or = np.mean(w_cont[:, None] * x, axis=0)
-    inf_cont = (att_cont - w_cont * eta_cont + lin_rep_ps @ m_ps - lin_rep_ols @ m_or) / np.mean(
-        w_cont
+    mean_treat, mean_cont = np.mean(w_treat), np.mean(w_cont)
+    att_treat = _by_unit(w_treat, two_d) * resid
+    att_cont = _by_unit(w_cont, two_d) * resid
+    eta_treat = np.mean(att_treat, axis=0) / mean_treat
+    eta_cont = np.mean(att_cont, axis=0) / mean_cont
+    rep_treat, rep_or = _ols_linear_rep_times(
+        x,
+        w * (1 - d),
+        resid,
+        [np.mean(w_treat[:, None] * x, axis=0), np.mean(w_cont[:, None] * x, axis=0)],
     )
-    return float(eta_treat - eta_cont), inf_treat - inf_cont
+    lin_rep_ps = (x * (w * (d - ps))[:, None]) @ ps_fit.hessian
+    inf_treat = (att_treat - _by_unit(w_treat, two_d) * eta_treat - rep_treat) / mean_treat
+    # mean over units of w_cont (resid - eta_cont) x, one column per outcome column
+    m_ps = x.T @ (_by_unit(w_cont, two_d) * (resid - eta_cont)) / len(d)
+    inf_cont = (
+        att_cont - _by_unit(w_cont, two_d) * eta_cont + lin_rep_ps @ m_ps - rep_or
+    ) / mean_cont
+    return _result(eta_treat - eta_cont, inf_treat - inf_cont)
 
 
 def reg_did_rc(

@@ -413,6 +413,7 @@ def prepare_panel(
                 f"{list(unit_values.take(varies[:_SHOW]))}"
             )
     columns["row"] = np.arange(n)
+    columns["period_code"] = period_code
 
     def keep_rows(mask: np.ndarray) -> None:
         for name in columns:
@@ -465,7 +466,7 @@ def prepare_panel(
         keep_rows(~early)
 
     if unbalanced == "balance":
-        n_times = len(_time_codes(columns["time"])[1])
+        n_times = int(np.count_nonzero(np.bincount(columns["period_code"])))
         counts = np.bincount(columns["unit"], minlength=n_all_units)
         partial = np.flatnonzero((counts > 0) & (counts < n_times))
         if len(partial):
@@ -530,7 +531,9 @@ def prepare_panel(
     else:
         used = np.bincount(columns["cluster"], minlength=len(cluster_values)) > 0
         columns["cluster"] = (np.cumsum(used) - 1)[columns["cluster"]]
-    time_index, times = _time_codes(columns["time"])
+    present_periods = np.bincount(columns["period_code"], minlength=len(periods)) > 0
+    times = periods[present_periods]
+    time_index = (np.cumsum(present_periods) - 1)[columns["period_code"]]
     cell = columns["unit"] * len(times) + time_index
     if not np.all(cell[1:] > cell[:-1]):
         order = np.argsort(cell, kind="stable")

@@ -19,7 +19,7 @@ from scipy import stats
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
-__all__ = ["AggregationResult", "EstimationResult", "wald_table"]
+__all__ = ["AggregationResult", "Deferred", "EstimationResult", "wald_table"]
 
 EVENT_STUDY_COLUMNS = ["event_time", "estimate", "se", "ci_lower", "ci_upper", "p_value"]
 AGGREGATION_KINDS = ("simple", "dynamic", "group", "calendar")
@@ -47,6 +47,40 @@ def wald_table(
             "p_value": p_value,
         }
     )
+
+
+class Deferred:
+    """A value computed by ``compute()`` on first use and then kept.
+
+    Estimators pass one for result fields that are costly and often unused (the dense
+    group-time influence matrix, the pre-test); the field reads as the computed value.
+    """
+
+    def __init__(self, compute: Callable[[], Any]) -> None:
+        self._compute: Callable[[], Any] | None = compute
+        self._value: Any = None
+
+    def value(self) -> Any:
+        if self._compute is not None:
+            self._value = self._compute()
+            self._compute = None
+        return self._value
+
+
+class _DeferrableField:
+    """Dataclass field descriptor: stores a value or a :class:`Deferred`, returns the value."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self._slot = f"_{name}_stored"
+
+    def __get__(self, obj: Any, objtype: type | None = None) -> Any:
+        if obj is None:
+            return None  # the field's default
+        stored = obj.__dict__.get(self._slot)
+        return stored.value() if isinstance(stored, Deferred) else stored
+
+    def __set__(self, obj: Any, value: Any) -> None:
+        obj.__dict__[self._slot] = value
 
 
 @dataclass
@@ -101,7 +135,8 @@ class EstimationResult:
         Group-time effects (cohort, time, estimate, se, ...) where the method has them.
     influence
         Unit-level influence functions of the group-time effects (n_units × n_cells), scaled so
-        that ``influence.T @ influence / n**2`` is their covariance (R did's convention).
+        that ``influence.T @ influence / n**2`` is their covariance (R did's convention). May be
+        built on first access (an estimator passes a :class:`Deferred`).
     event_influence
         Unit-level (or cluster-level) influence functions of the event-study estimates, shape
         (n_units, n_event_times) in ``event_study`` row order, scaled like ``influence``. The
@@ -109,6 +144,9 @@ class EstimationResult:
         (Romano–Wolf error control needs the joint distribution).
     unit_labels
         Unit identifiers in the row order of ``influence`` and ``event_influence``.
+    pretest
+        Wald pre-test of parallel trends (W, df, p_value) where the method has one; may be
+        computed on first access (an estimator passes a :class:`Deferred`).
     info
         Specification and sample facts: outcome, unit, time, cohort, control, n_units, n_obs,
         n_clusters, cluster, anticipation, alpha, dropped (DataFrame of excluded rows/units and
@@ -120,12 +158,12 @@ class EstimationResult:
     overall: pd.Series
     vcov: pd.DataFrame
     att_gt: pd.DataFrame | None = None
-    influence: np.ndarray | None = None
+    influence: np.ndarray | None = _DeferrableField()  # type: ignore[assignment]
     event_influence: np.ndarray | None = None
     unit_labels: np.ndarray | None = None
     info: dict[str, Any] = field(default_factory=dict)
     aggregator: Callable[..., AggregationResult] | None = field(default=None, repr=False)
-    pretest: pd.Series | None = None
+    pretest: pd.Series | None = _DeferrableField()  # type: ignore[assignment]
 
     def aggregate(self, kind: str = "dynamic", **options: Any) -> AggregationResult:
         """Aggregate group-time effects (``kind`` in simple, dynamic, group, calendar).

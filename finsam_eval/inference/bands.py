@@ -42,8 +42,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from finsam_eval.estimators.result import EstimationResult
 from finsam_eval.core.multiplier import cluster_sums, draw_multipliers
+from finsam_eval.estimators.result import EstimationResult
 
 __all__ = ["add_bands", "sup_t_critical_value"]
 

@@ -288,6 +288,30 @@ def run_notes(results: dict[tuple[str, str, str], EstimationResult]) -> pd.DataF
     return pd.DataFrame(rows, columns=["population", "outcome", "method", "kind", "message"])
 
 
+def bacon_decompositions(panel: pd.DataFrame, config: AnalysisConfig) -> dict[str, pd.DataFrame]:
+    """Goodman-Bacon (2021) decompositions of the static TWFE estimate for the first configured
+    population's series: what the TWFE numbers in the report are averages of."""
+    from finsam_eval.estimators.bacon import bacon_decomposition
+
+    population = config.populations[0]
+    out = {}
+    for pop, outcome in config.series():
+        if pop != population:
+            continue
+        data = panel[(panel["population"] == pop) & (panel["outcome"] == outcome)]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                result = bacon_decomposition(
+                    data, outcome="share", unit="kommun_kod", time="year", cohort="cohort"
+                )
+            except ValueError:
+                # unbalanced user panels have no decomposition; the report goes without it
+                continue
+        out[f"{pop}-{outcome}"] = result.table
+    return out
+
+
 def _cohorts(panel: pd.DataFrame) -> pd.DataFrame:
     return (
         panel[["kommun_kod", "cohort", "forbund"]]
@@ -368,8 +392,18 @@ def run_analysis(config: AnalysisConfig, out_dir: str | Path, progress: bool = T
     write_tables(out / "tables", estimates, methods=config.methods)
     cohorts = _cohorts(panel)
     years = sorted(panel["year"].unique().tolist())
+    decompositions = bacon_decompositions(panel, config)
+    for key, table in decompositions.items():
+        table.to_csv(
+            out / f"bacon-{key}.csv", index=False, lineterminator="\n", float_format="%.10g"
+        )
     figures = write_figures(
-        out / "figures", estimates, methods=config.methods, cohorts=cohorts, years=years
+        out / "figures",
+        estimates,
+        methods=config.methods,
+        cohorts=cohorts,
+        years=years,
+        decomposition=decompositions or None,
     )
     timings["report"] = time.perf_counter() - start
     manifest = build_manifest(
