@@ -107,7 +107,7 @@ def _fit(series: pd.DataFrame, method: str, config: AnalysisConfig) -> Estimatio
         method=method,
         control=control,
         est_method=config.est_method,
-        weights="weight" if config.weights else None,
+        weights="kommun_weight" if config.weights else None,
         cluster=config.cluster_column,
         anticipation=config.anticipation,
         base_period=config.base_period,
@@ -137,6 +137,14 @@ def estimate_all(
 
     jobs = [(p, o, m) for p, o in config.series() for m in config.methods]
     clusters = panel.drop_duplicates("kommun_kod").set_index("kommun_kod")[config.cluster_column]
+    if config.weights:
+        # estimators take sampling weights constant within kommun: each kommun is weighted by
+        # its mean population (the series' denominator) over the panel years
+        panel = panel.assign(
+            kommun_weight=panel.groupby(["population", "outcome", "kommun_kod"])[
+                "weight"
+            ].transform("mean")
+        )
     grouped = dict(tuple(panel.groupby(["population", "outcome"], sort=False)))
     results: dict[tuple[str, str, str], EstimationResult] = {}
     rows = []
