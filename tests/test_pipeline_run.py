@@ -76,3 +76,23 @@ def test_run_notes_collect_warnings_and_exclusions() -> None:
     notes = run_notes({("alla", "sa", "cs"): res})
     assert (notes["kind"] == "excluded").any()
     assert notes["message"].str.contains("first period").any()
+
+
+def test_population_weights_are_constant_within_kommun(panel) -> None:
+    from finsam_eval.pipeline import estimate_all, load_config
+
+    config = load_config(
+        text='[design]\npopulations = ["aldre"]\noutcomes = ["sa"]\nmethods = ["cs"]\n'
+        'weights = true\n[inference]\nbootstrap = 0\nadjust = "holm"\n'
+    )
+    estimates, results = estimate_all(panel, config, progress=False)
+    series = panel[(panel["population"] == "aldre") & (panel["outcome"] == "sa")]
+    series = series.assign(w=series.groupby("kommun_kod")["weight"].transform("mean"))
+    direct = estimate(series, method="cs", control=config.control, weights="w", window=(-5, 6))
+    ours = results[("aldre", "sa", "cs")].event_study.set_index("event_time")["estimate"]
+    expected = direct.event_study.set_index("event_time")["estimate"]
+    np.testing.assert_allclose(ours.loc[0:6], expected.loc[0:6], atol=1e-12)
+    unweighted = estimate(series, method="cs", control=config.control, window=(-5, 6))
+    assert not np.allclose(
+        unweighted.event_study.set_index("event_time")["estimate"].loc[0:6], ours.loc[0:6]
+    )
