@@ -15,7 +15,7 @@ reading individual 5 % tests as findings inflates false positives. Four adjustme
   correlated), so it is less conservative than Holm when the tests are dependent.
 
 Romano–Wolf needs joint bootstrap draws aligned with the table rows (layout below); they come for
-free from the multiplier bootstrap of the influence functions (``inference.multiplier``) or from
+free from the multiplier bootstrap of the influence functions (``core.multiplier``) or from
 a wild cluster bootstrap.
 """
 
