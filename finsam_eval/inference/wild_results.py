@@ -230,8 +230,9 @@ def score_bootstrap(
     -------
     dict
         ``se``, ``t_stat``, ``p_value``, ``ci_lower``, ``ci_upper`` (arrays of length m),
-        ``draws`` (n_boot × m bootstrap t-statistics), ``n_boot``, ``n_clusters``,
-        ``enumerated``.
+        ``draws`` (n_boot × m bootstrap t-statistics), ``estimate_draws`` (n_boot × m,
+        :math:`\\hat\\theta^*_b - \\hat\\theta = \\sum_g v_{gb}\\Psi_g/n`), ``n_boot``,
+        ``n_clusters``, ``enumerated``.
     """
     influence = np.asarray(influence, dtype=float)
     influence = influence[:, None] if influence.ndim == 1 else influence
@@ -247,7 +248,8 @@ def score_bootstrap(
     with np.errstate(divide="ignore", invalid="ignore"):
         se = np.sqrt(np.sum(sums**2, axis=0)) / n
         se = np.where(se > 0, se, np.nan)
-        draws = (v.T @ sums) / np.sqrt((v.T**2) @ sums**2)
+        numerator = v.T @ sums
+        draws = numerator / np.sqrt((v.T**2) @ sums**2)
         t_stat = estimate / se
     p_value = np.mean(_exceeds(draws, t_stat), axis=0)
     p_value = np.where(np.isfinite(t_stat), p_value, np.nan)
@@ -261,6 +263,7 @@ def score_bootstrap(
         "ci_lower": estimate - critical * se,
         "ci_upper": estimate + critical * se,
         "draws": draws,
+        "estimate_draws": numerator / n,
         "n_boot": n_boot,
         "n_clusters": G,
         "enumerated": enumerated,
@@ -346,7 +349,9 @@ def _score_inputs(
     es = result.event_study
     if result.event_influence is None:
         raise ValueError(f"method {method!r} returned no event-time influence functions")
-    estimated = ~es["reference"].to_numpy(dtype=bool) if "reference" in es else np.ones(len(es), bool)
+    estimated = (
+        ~es["reference"].to_numpy(dtype=bool) if "reference" in es else np.ones(len(es), bool)
+    )
     overall_if = result.info.get("overall_influence")
     return (
         es.loc[estimated, "event_time"].tolist(),
@@ -458,11 +463,13 @@ def wild_bootstrap_event_study(
     the influence functions is the wild bootstrap that keeps the fitted values and re-weights
     the residuals by cluster (WCU), except that the bootstrap variance is not re-estimated from
     bootstrap residuals (Kline & Santos 2012 show the studentised score statistic matches the
-    wild bootstrap one to :math:`O_p(n^{-1})` in the linear model). Studentising with the
-    analytic variance, rather than taking percentiles of the estimates, is what keeps the test
-    close to its level with few clusters. It is still an unrestricted bootstrap and can
-    over-reject when the clusters are very few or one cluster dominates a coefficient
-    (MacKinnon & Webb 2018); for such designs prefer ``twfe`` WCR or randomization inference.
+    wild bootstrap one to :math:`O_p(n^{-1})` in the linear model). The bootstrap-t is free of
+    the variance's scale, but because residuals are not re-estimated it cannot correct an
+    analytic variance that is too small with few clusters: in Monte Carlo redraws of the
+    synthetic panel with 21 län (docs/inference.md) its rejection rates track the normal test's
+    (close to nominal for ``cs``, about 0.10-0.12 at 5 % for ``imputation``/``two_stage``),
+    while ``twfe`` WCR is at its level. For confirmatory tests of these estimators with few
+    clusters add randomization inference or the TWFE WCR (MacKinnon & Webb 2018).
     """
     if method not in REGRESSION_METHODS + SCORE_METHODS:
         raise ValueError(
@@ -550,11 +557,7 @@ def wild_bootstrap_event_study(
         table[key_column] = table[key_column].where(~is_overall, pd.NA)
     columns = [c for c in ("ci_lower", "ci_upper") if c in table]
     table = table[
-        [
-            c
-            for c in table.columns
-            if c not in ("n_boot", "n_clusters", "enumerated", *columns)
-        ]
+        [c for c in table.columns if c not in ("n_boot", "n_clusters", "enumerated", *columns)]
         + columns
     ]
     table["method"] = method

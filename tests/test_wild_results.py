@@ -1,0 +1,253 @@
+"""Wild bootstrap of event studies: TWFE WCR/WCU against wildboottest, the score bootstrap of
+influence functions (imputation, two-stage, Callaway-Sant'Anna) and size under the null."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+import finsam_eval as fe
+from finsam_eval.inference.wild_results import (
+    score_bootstrap,
+    twfe_design,
+    wild_bootstrap_event_study,
+)
+from finsam_eval.synthetic import montecarlo as mc
+
+WINDOW = (-3, 3)
+
+
+@pytest.fixture(scope="module")
+def panel() -> pd.DataFrame:
+    data = fe.load_synthetic()
+    series = data[(data["population"] == "alla") & (data["outcome"] == "sjukpenning")]
+    return series.reset_index(drop=True)
+
+
+@pytest.fixture(autouse=True)
+def _quiet():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        yield
+
+
+def _dummy_design(frame: pd.DataFrame, event_times: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """TWFE design with explicit unit and year dummies, built from the raw frame."""
+    cohort = frame["cohort"].to_numpy()
+    year = frame["year"].to_numpy()
+    relative = np.clip(year - cohort, *WINDOW)
+    unit = pd.factorize(frame["kommun_kod"], sort=True)[0]
+    years = np.unique(year)
+    X = np.column_stack(
+        [((cohort > 0) & (relative == e)).astype(float) for e in event_times]
+        + [(year == t).astype(float) for t in years[1:]]
+        + [(unit == u).astype(float) for u in range(unit.max() + 1)]
+    )
+    cluster = pd.factorize(frame["cluster_lan"], sort=True)[0]
+    return X, cluster
+
+
+def _wildboottest_p(y, X, cluster, R, impose_null, weights, B=9999, seed=11) -> float:
+    wbt = pytest.importorskip("wildboottest.wildboottest")
+    wb = wbt.WildboottestCL(X=X, Y=y, cluster=cluster, R=R, B=B, seed=seed, parallel=False)
+    wb.get_scores(bootstrap_type="11", impose_null=impose_null)
+    wb.get_weights(weights)
+    wb.get_numer()
+    wb.get_denom()
+    wb.get_tboot()
+    wb.get_vcov()
+    wb.get_tstat()
+    wb.get_pvalue()
+    return float(wb.pvalue)
+
+
+def _restrictions(table: pd.DataFrame, event_times: list[int], post: list[int], k: int):
+    out = []
+    for _, row in table.iterrows():
+        R = np.zeros(k)
+        if row["term"] == "overall":
+            R[[event_times.index(e) for e in post]] = 1.0 / len(post)
+        else:
+            R[event_times.index(int(row["event_time"]))] = 1.0
+        out.append(R)
+    return out
+
+
+def test_twfe_estimates_and_se_equal_twfe_fit(panel):
+    res = fe.estimate(panel, method="twfe", window=WINDOW, cluster="cluster_lan")
+    table = wild_bootstrap_event_study(panel, "twfe", window=WINDOW, B=99, seed=1)
+    es = res.event_study[~res.event_study["reference"]].reset_index(drop=True)
+    body = table[table["term"] == "event_time"].reset_index(drop=True)
+    assert body["event_time"].astype(int).tolist() == es["event_time"].tolist()
+    np.testing.assert_allclose(body["estimate"], es["estimate"], rtol=1e-12)
+    np.testing.assert_allclose(body["se"], es["se"], rtol=1e-12)
+    overall = table[table["term"] == "overall"].iloc[0]
+    assert overall["estimate"] == pytest.approx(res.overall["estimate"], rel=1e-12)
+    assert set(table["bootstrap"]) == {"WCR"} and set(table["n_clusters"]) == {21}
+
+
+def test_twfe_weighted_design_reproduces_the_fit(panel):
+    # analytic weights constant within kommun: year dummies enter X, unit effects are absorbed
+    data = panel.assign(w=panel.groupby("kommun_kod")["weight"].transform("mean"))
+    res = fe.estimate(data, method="twfe", window=WINDOW, cluster="cluster_lan", weights="w")
+    design = twfe_design(data, res)
+    assert design.fe.shape[1] == 1
+    estimated = res.event_study[~res.event_study["reference"]]
+    # every hypothesis checks that the rebuilt regression's coefficient equals twfe.fit's
+    # (RuntimeError otherwise)
+    table = wild_bootstrap_event_study(
+        data, "twfe", window=WINDOW, analytic_weights="w", B=99, seed=1
+    )
+    body = table[table["term"] == "event_time"]
+    np.testing.assert_allclose(body["estimate"], estimated["estimate"], rtol=1e-12)
+
+
+@pytest.mark.parametrize("impose_null", [True, False])
+def test_twfe_enumeration_matches_wildboottest_exactly(panel, impose_null):
+    # ten län: 2^10 = 1024 <= B, both enumerate every sign vector, so the p-values are
+    # deterministic (WCR and WCU, event times and the overall mean). Under WCR the two sign
+    # vectors v = +-1 reproduce the sample (|t*| = |t|); we do not count these ties (as
+    # boottest), wildboottest counts them when rounding makes |t*| > |t|: its p-value may be up
+    # to 2 / 1024 larger. WCU has no such ties and must agree to rounding.
+    subset = panel[panel["cluster_lan"].isin(sorted(panel["cluster_lan"].unique())[:10])]
+    table = wild_bootstrap_event_study(
+        subset, "twfe", window=WINDOW, B=9999, impose_null=impose_null, seed=3
+    )
+    res = fe.estimate(subset, method="twfe", window=WINDOW, cluster="cluster_lan")
+    event_times = [int(e) for e in res.vcov.index]
+    X, cluster = _dummy_design(subset, event_times)
+    y = subset["share"].to_numpy()
+    post = res.info["overall_event_times"]
+    assert table["enumerated"].all() and set(table["n_boot"]) == {1024}
+    for (_, row), R in zip(
+        table.iterrows(), _restrictions(table, event_times, post, X.shape[1]), strict=True
+    ):
+        p_ref = _wildboottest_p(y, X, cluster, R, impose_null, "rademacher")
+        ties = 2 / 1024 if impose_null else 0.0
+        assert row["p_value"] - 1e-12 <= p_ref <= row["p_value"] + ties + 1e-12
+
+
+@pytest.mark.parametrize(
+    ("weights", "impose_null"),
+    [("rademacher", True), ("webb", True), ("rademacher", False), ("webb", False)],
+)
+def test_twfe_random_draws_agree_with_wildboottest_within_mc_error(panel, weights, impose_null):
+    # all 21 län, B = 9 999 independent draws in each package: the two p-values differ by
+    # sd sqrt(2 p (1 - p) / B) <= 0.0071; allowed: 4 such sd (floor p (1 - p) >= 0.01)
+    B = 9999
+    table = wild_bootstrap_event_study(
+        panel,
+        "twfe",
+        window=WINDOW,
+        event_times=[-3, 2],
+        overall=False,
+        B=B,
+        weights=weights,
+        impose_null=impose_null,
+        seed=5,
+    )
+    res = fe.estimate(panel, method="twfe", window=WINDOW, cluster="cluster_lan")
+    event_times = [int(e) for e in res.vcov.index]
+    X, cluster = _dummy_design(panel, event_times)
+    y = panel["share"].to_numpy()
+    for (_, row), R in zip(
+        table.iterrows(), _restrictions(table, event_times, [], X.shape[1]), strict=True
+    ):
+        p_ref = _wildboottest_p(y, X, cluster, R, impose_null, weights, B=B)
+        bound = 4 * np.sqrt(2 * max(p_ref * (1 - p_ref), 0.01) / B)
+        assert abs(row["p_value"] - p_ref) <= bound, (row["event_time"], row["p_value"], p_ref)
+
+
+@pytest.mark.parametrize("method", ["imputation", "two_stage", "cs"])
+def test_score_bootstrap_se_matches_analytic_with_many_clusters(panel, method):
+    # clusters = kommuner (G = 290): the bootstrap SE of the estimates equals the analytic
+    # influence-function SE up to Monte Carlo error (sd of a sample sd ~ 1 / sqrt(2B) ~ 1 %)
+    options = {"window": WINDOW} if method != "cs" else {}
+    res = fe.estimate(panel, method=method, **options)
+    agg = res.aggregate("dynamic") if method == "cs" else None
+    if agg is not None:
+        influence = agg.influence
+        est = np.r_[agg.table["estimate"], agg.overall["estimate"]]
+        analytic = np.r_[agg.table["se"], agg.overall["se"]]
+    else:
+        keep = ~res.event_study["reference"].to_numpy(bool)
+        influence = np.column_stack([res.event_influence[:, keep], res.info["overall_influence"]])
+        est = np.r_[res.event_study["estimate"][keep], res.overall["estimate"]]
+        analytic = np.r_[res.event_study["se"][keep], res.overall["se"]]
+    ok = np.isfinite(analytic)
+    for weights in ("rademacher", "webb", "mammen"):
+        out = score_bootstrap(influence, est, res.unit_labels, B=4999, weights=weights, seed=2)
+        np.testing.assert_allclose(out["se"][ok], analytic[ok], rtol=1e-10)
+        boot_se = out["estimate_draws"].std(axis=0)
+        np.testing.assert_allclose(boot_se[ok], analytic[ok], rtol=0.06)
+    # and bootstrap-t p-values are the normal ones (G large), up to MC error
+    table = wild_bootstrap_event_study(panel, method, cluster=None, B=4999, seed=4, **options)
+    normal = 2 * stats.norm.sf(np.abs(table["t_stat"].to_numpy()))
+    assert np.nanmax(np.abs(table["p_value"].to_numpy() - normal)) < 0.03
+    assert set(table["bootstrap"]) == {"score"} and set(table["n_clusters"]) == {290}
+
+
+def test_score_bootstrap_p_values_are_deterministic_and_intervals_invert_the_test(panel):
+    first = wild_bootstrap_event_study(panel, "imputation", window=WINDOW, B=999, seed=7, ci=True)
+    again = wild_bootstrap_event_study(panel, "imputation", window=WINDOW, B=999, seed=7, ci=True)
+    other = wild_bootstrap_event_study(panel, "imputation", window=WINDOW, B=999, seed=8)
+    pd.testing.assert_frame_equal(first, again)
+    assert not np.array_equal(first["p_value"], other["p_value"])
+    # 0 lies outside the bootstrap-t interval exactly when p < alpha
+    outside = (first["ci_lower"] > 0) | (first["ci_upper"] < 0)
+    assert (outside == (first["p_value"] < 0.05)).all()
+    # Rademacher enumeration (10 län: 1024 <= B) does not depend on the seed
+    subset = panel[panel["cluster_lan"].isin(sorted(panel["cluster_lan"].unique())[:10])]
+    a = wild_bootstrap_event_study(subset, "cs", B=9999, seed=1, event_times=[0, 1])
+    b = wild_bootstrap_event_study(subset, "cs", B=9999, seed=2, event_times=[0, 1])
+    assert a["enumerated"].all() and (a["n_boot"] == 1024).all()
+    pd.testing.assert_frame_equal(a, b)
+
+
+def test_twfe_p_values_are_deterministic_and_wcu_interval(panel):
+    kwargs = {"window": WINDOW, "event_times": [0], "B": 999, "overall": False}
+    a = wild_bootstrap_event_study(panel, "twfe", seed=3, **kwargs)
+    b = wild_bootstrap_event_study(panel, "twfe", seed=3, **kwargs)
+    pd.testing.assert_frame_equal(a, b)
+    wcu = wild_bootstrap_event_study(panel, "twfe", seed=3, impose_null=False, ci=True, **kwargs)
+    row = wcu.iloc[0]
+    assert row["bootstrap"] == "WCU" and row["ci_lower"] < row["estimate"] < row["ci_upper"]
+    assert (row["p_value"] < 0.05) == (row["ci_lower"] > 0 or row["ci_upper"] < 0)
+
+
+def test_size_under_the_null_with_21_clusters():
+    # 100 redraws of the synthetic alla x sjukpenning series with no effect, 21 län clusters:
+    # rejection rate of the overall effect at 10 % within 3 binomial sd (+-0.09). Over 400
+    # redraws (docs/inference.md) TWFE WCR is at its level while the score bootstrap inherits
+    # the over-rejection of the analytic variance of imputation/two-stage.
+    world = mc.series_world("alla", "sjukpenning")
+    shares = mc.draw_shares(world, mc.effect_matrix(world, 0.0), mc.replication_seeds(11, 100))
+    rejections = {"twfe": 0, "cs": 0, "imputation": 0}
+    for r, draw in enumerate(shares):
+        data = mc.to_panel(world, draw)
+        for method in rejections:
+            options = {"window": WINDOW} if method != "cs" else {}
+            table = wild_bootstrap_event_study(
+                data, method, event_times=[], B=99, seed=r, **options
+            )
+            rejections[method] += bool(table["p_value"].iloc[0] < 0.10)
+    bound = 3 * np.sqrt(0.1 * 0.9 / 100)
+    for method, count in rejections.items():
+        assert abs(count / 100 - 0.10) <= bound, (method, count)
+
+
+def test_input_errors(panel):
+    with pytest.raises(NotImplementedError, match="WCR"):
+        wild_bootstrap_event_study(panel, "imputation", impose_null=True, B=99)
+    with pytest.raises(ValueError, match="method"):
+        wild_bootstrap_event_study(panel, "sa", B=99)
+    with pytest.raises(ValueError, match="weights"):
+        wild_bootstrap_event_study(panel, "cs", weights="normal", B=99)
+    with pytest.raises(ValueError, match="not estimated"):
+        wild_bootstrap_event_study(panel, "twfe", window=WINDOW, event_times=[-1], B=99)
+    with pytest.raises(ValueError, match="aggregate"):
+        wild_bootstrap_event_study(panel, "twfe", aggregate="group", B=99)
