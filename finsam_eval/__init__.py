@@ -37,6 +37,7 @@ _EXPORTS = {
     "honest_did": "finsam_eval.inference.honest",
     "adjust_pvalues": "finsam_eval.inference.multiple_testing",
     "wild_cluster_bootstrap": "finsam_eval.inference.wild_bootstrap",
+    "wild_bootstrap_event_study": "finsam_eval.inference.wild_results",
     "pretrend_wald": "finsam_eval.inference.pretrends",
     "pretest_power": "finsam_eval.inference.pretrends",
     "randomization_inference": "finsam_eval.inference.randomization",

@@ -177,11 +177,13 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``finsam-eval`` console script."""
+    from finsam_eval.sources.http import SourceError
+
     args = _parser().parse_args(argv)
     args.quiet = getattr(args, "quiet", False)
     try:
         return int(args.handler(args) or 0)
-    except (ValueError, KeyError, OSError) as error:
+    except (ValueError, KeyError, OSError, SourceError) as error:
         # one line, whatever the error's own layout
         lines = [line.strip(" -") for line in str(error).splitlines() if line.strip()]
         message = "; ".join(lines) or type(error).__name__

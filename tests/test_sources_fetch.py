@@ -234,3 +234,31 @@ def test_fetch_build_estimate_end_to_end(tmp_path):
     assert "0331" in set(missing["kommun_kod"])
     ledger = built.report.to_frame()
     assert "0331" in set(ledger["kommun_kod"].astype(str))
+
+
+def test_cli_fetch_offline_from_cache(tmp_path, capsys):
+    """`finsam-eval fetch --offline` serves a filled cache without any server, and fails with a
+    one-line error when the cache is empty."""
+    from finsam_eval.cli import main
+
+    cache = tmp_path / "cache"
+    with FakeApi() as api:
+        serve_all(api)
+        run(api.url, cache)
+    out = tmp_path / "out"
+    argv = [
+        "fetch", "--offline", "--cache", str(cache), "--out", str(out),
+        "--outcomes", "uvas,sjukpenning", "--years", "2010-2011",
+        "--file", f"sjukpenning={FIX / 'fk_sjukpenning.csv'}",
+    ]  # fmt: skip
+    assert main(["--quiet", *argv]) == 0
+    numerators = pd.read_csv(out / "numerators.csv", dtype={"kommun_kod": str})
+    population = pd.read_csv(out / "population.csv", dtype={"kommun_kod": str})
+    assert {"uvas", "sjukpenning"} <= set(numerators["outcome"])
+    assert set(population["year"]) == set(YEARS)
+    capsys.readouterr()
+    empty = ["fetch", "--offline", "--cache", str(tmp_path / "none"), "--out", str(out),
+             "--outcomes", "uvas", "--years", "2010-2011"]  # fmt: skip
+    assert main(["--quiet", *empty]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "finsam-eval fetch: error:" in err[0]

@@ -7,6 +7,8 @@ estimators, never by re-estimating (see docs/architecture.md). Modules:
   trends (``honest_did``, ``breakdown_value``, ``plot_sensitivity``).
 - ``multiple_testing``: familywise and false-discovery-rate adjustments, Romano–Wolf stepdown.
 - ``wild_bootstrap``: wild cluster bootstrap for few clusters.
+- ``wild_results``: wild bootstrap of event studies (TWFE WCR/WCU, score bootstrap of influence
+  functions for imputation, two-stage and CS aggregates).
 - ``pretrends``: joint Wald pre-test and its power against linear trends.
 - ``bands``: sup-t simultaneous bands.
 
@@ -31,9 +33,19 @@ from finsam_eval.inference.pretrends import (
     slope_for_power,
 )
 from finsam_eval.inference.wild_bootstrap import WildBootstrapResult, wild_cluster_bootstrap
+from finsam_eval.inference.wild_results import (
+    TwfeDesign,
+    score_bootstrap,
+    twfe_design,
+    wild_bootstrap_event_study,
+)
 
 __all__ = [
     "MultiplierBootstrap",
+    "TwfeDesign",
+    "score_bootstrap",
+    "twfe_design",
+    "wild_bootstrap_event_study",
     "PretestPower",
     "WildBootstrapResult",
     "adjust_pvalues",
