@@ -213,7 +213,7 @@ def test_markdown():
     est = make_estimates()
     md = to_markdown(isf_table(est, "unga", "cs"))
     lines = md.splitlines()
-    assert lines[0] == "**Unga 19–24 år: cs**"
+    assert lines[0] == "**Unga 19–24 år: Callaway & Sant'Anna (2021)**"
     assert lines[2] == "| Outcome | 0 | 1 | 2 | 3 | 4 | 5 | 6 |"
     assert lines[3] == "|:---|---:|---:|---:|---:|---:|---:|---:|"
     assert lines[4].startswith("| Sjukpenning | ")

@@ -535,13 +535,24 @@ def _label(outcome: str, labels: Mapping[str, str] | None) -> str:
     return labels.get(outcome, outcome)
 
 
+METHOD_LABELS = {
+    "twfe": "two-way fixed effects event study",
+    "cs": "Callaway & Sant'Anna (2021)",
+    "sa": "Sun & Abraham (2021)",
+    "imputation": "Borusyak, Jaravel & Spiess (2024) imputation",
+    "two_stage": "Gardner (2021) two-stage DiD",
+    "stacked": "stacked DiD (Wing, Freedman & Hollingsworth 2024)",
+    "dcdh": "de Chaisemartin & D'Haultfœuille",
+}
+
+
 def default_caption(table: pd.DataFrame) -> str:
-    """Caption from the table's attrs, e.g. "Alla 19–64 år: cs"."""
+    """Caption from the table's attrs, e.g. "Alla 19–64 år: Callaway & Sant'Anna (2021)"."""
     population = table.attrs.get("population")
     method = table.attrs.get("method")
     if population is None or method is None:
         return ""
-    return f"{POPULATION_LABELS.get(population, population)}: {method}"
+    return f"{POPULATION_LABELS.get(population, population)}: {METHOD_LABELS.get(method, method)}"
 
 
 def _notes_parts(table: pd.DataFrame) -> tuple[str, list[tuple[str, str]], str]:
