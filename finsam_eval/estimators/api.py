@@ -61,9 +61,13 @@ def estimate(
     outcome, unit, time, cohort
         Column names; ``cohort`` is the first year of membership, 0 or NaN for never.
     method
-        "cs" (Callaway & Sant'Anna 2021) or "twfe" (dynamic two-way fixed effects).
+        "cs" (Callaway & Sant'Anna 2021), "twfe" (dynamic two-way fixed effects),
+        "sa" (Sun & Abraham 2021), "imputation" (Borusyak, Jaravel & Spiess 2024),
+        "two_stage" (Gardner 2021), "stacked" (Wing, Freedman & Hollingsworth 2024) or
+        "dcdh" (de Chaisemartin & D'Haultfœuille 2024). docs/methods.md says what each assumes.
     control
-        "never" or "notyet" (not-yet-treated units also serve as controls).
+        "never" or "notyet" (not-yet-treated units also serve as controls); Sun–Abraham also
+        takes "lasttreated".
     est_method
         CS only: "dr" (Sant'Anna & Zhao 2020 locally efficient doubly robust), "ipw", "reg".
     covariates, weights, cluster
