@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import warnings
+from pathlib import Path
 
 import matplotlib
 
@@ -15,38 +17,19 @@ import pytest
 from finsam_eval.estimators.result import EstimationResult
 from finsam_eval.inference.honest import breakdown_value, honest_did, plot_sensitivity
 
-# Reference values from the Python port honestdid 0.1.1 (createSensitivityResults and
-# createSensitivityResults_relativeMagnitudes, default options: 1 000 grid points, seed 0),
-# computed once on the simulated example below (its runs take minutes, so they are stored).
-# 3 pre and 3 post periods; BETA and SIGMA are the inputs, rows are (lb, ub) per M / Mbar.
-BETA = np.array([0.07618443394352047, -0.42529605277413535, -0.04784776077143398, 0.0498774575432523, 0.1831274842216611, 0.09398304697206022])  # fmt: skip
-SIGMA = np.array([
-    [0.011300785391776886, -0.005224054964934177, 0.0006725022713588275, 0.0013139931766177556, -0.0008084427660210983, -0.0010890611962399296],
-    [-0.005224054964934177, 0.015490345704901456, 0.0004773375189863921, 0.003175821248812137, -0.0024612153348406315, 0.0025268206861983507],
-    [0.0006725022713588275, 0.0004773375189863921, 0.0028725902221491293, -0.0003441590579808135, -0.002342334925137549, -0.0007465769323830891],
-    [0.0013139931766177556, 0.003175821248812137, -0.0003441590579808135, 0.004509792424514285, -0.0011629051520843326, -0.00014478385486748678],
-    [-0.0008084427660210983, -0.0024612153348406315, -0.002342334925137549, -0.0011629051520843326, 0.005686130543298422, 0.001984570889328545],
-    [-0.0010890611962399296, 0.0025268206861983507, -0.0007465769323830891, -0.00014478385486748678, 0.001984570889328545, 0.003199607423699262],
-])  # fmt: skip
-M_RM = [0.0, 0.5, 1.0]
-M_SD = [0.0, 0.02, 0.05]
-REFERENCE = {
-    ("relative_magnitude", "Conditional"): [
-        [-0.07932221, 0.17881108], [-0.40467771, 0.47996658], [-0.7999443, 0.8698554]
-    ],
-    ("relative_magnitude", "C-LF"): [
-        [-0.07932221, 0.17881108], [-0.40736659, 0.48265547], [-0.7999443, 0.8698554]
-    ],
-    ("smoothness", "Conditional"): [
-        [-0.15729997, 0.15998886], [-0.17328696, 0.17874481], [-0.19941268, 0.20220167]
-    ],
-    ("smoothness", "C-LF"): [
-        [-0.15461108, 0.15998886], [-0.17328696, 0.17601589], [-0.19941268, 0.20220167]
-    ],
-    ("smoothness", "FLCI"): [
-        [-0.10655088, 0.19028832], [-0.12521363, 0.19201862], [-0.1762558, 0.19603144]
-    ],
-}  # fmt: skip
+# Reference sets from the Python port honestdid 0.1.1 (createSensitivityResults and
+# createSensitivityResults_relativeMagnitudes with its defaults: 1 000 grid points, seed 0), made
+# by tests/fixtures/honestdid/make_reference.py (its runs take minutes and the package pulls torch
+# and cvxpy, so the outputs are stored with the script that regenerates them). 3 pre and 3 post
+# periods; BETA and SIGMA are the inputs, rows are (lb, ub) per M / Mbar.
+_FIXTURE = json.loads(
+    (Path(__file__).parent / "fixtures" / "honestdid" / "reference.json").read_text("utf-8")
+)
+BETA = np.asarray(_FIXTURE["beta"])
+SIGMA = np.asarray(_FIXTURE["sigma"])
+M_RM = _FIXTURE["m_rm"]
+M_SD = _FIXTURE["m_sd"]
+REFERENCE = {tuple(key.split("/")): value for key, value in _FIXTURE["sets"].items()}
 
 
 @pytest.mark.parametrize(
@@ -54,8 +37,7 @@ REFERENCE = {
     [key for key in REFERENCE if key[1] != "FLCI"],
 )
 def test_test_based_sets_equal_honestdid(restriction, method):
-    # Same grid and the same least-favourable draws: the sets are identical grid points; the
-    # reference is stored to 8 significant digits, hence the tolerance.
+    # Same grid and the same least-favourable draws: the sets are identical grid points.
     m = M_RM if restriction == "relative_magnitude" else M_SD
     out = honest_did(BETA, SIGMA, 3, 3, restriction=restriction, m=m, method=method)
     np.testing.assert_allclose(

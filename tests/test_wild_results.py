@@ -11,6 +11,7 @@ import pytest
 from scipy import stats
 
 import finsam_eval as fe
+from finsam_eval.inference import wild_refit as wr
 from finsam_eval.inference.wild_results import (
     score_bootstrap,
     twfe_design,
@@ -185,16 +186,19 @@ def test_score_bootstrap_se_matches_analytic_with_many_clusters(panel, method):
         boot_se = out["estimate_draws"].std(axis=0)
         np.testing.assert_allclose(boot_se[ok], analytic[ok], rtol=0.06)
     # and bootstrap-t p-values are the normal ones (G large), up to MC error
-    table = wild_bootstrap_event_study(panel, method, cluster=None, B=4999, seed=4, **options)
+    table = wild_bootstrap_event_study(
+        panel, method, cluster=None, B=4999, seed=4, refit=False, **options
+    )
     normal = 2 * stats.norm.sf(np.abs(table["t_stat"].to_numpy()))
     assert np.nanmax(np.abs(table["p_value"].to_numpy() - normal)) < 0.03
     assert set(table["bootstrap"]) == {"score"} and set(table["n_clusters"]) == {290}
 
 
 def test_score_bootstrap_p_values_are_deterministic_and_intervals_invert_the_test(panel):
-    first = wild_bootstrap_event_study(panel, "imputation", window=WINDOW, B=999, seed=7, ci=True)
-    again = wild_bootstrap_event_study(panel, "imputation", window=WINDOW, B=999, seed=7, ci=True)
-    other = wild_bootstrap_event_study(panel, "imputation", window=WINDOW, B=999, seed=8)
+    kwargs = {"window": WINDOW, "B": 999, "refit": False}
+    first = wild_bootstrap_event_study(panel, "imputation", seed=7, ci=True, **kwargs)
+    again = wild_bootstrap_event_study(panel, "imputation", seed=7, ci=True, **kwargs)
+    other = wild_bootstrap_event_study(panel, "imputation", seed=8, **kwargs)
     pd.testing.assert_frame_equal(first, again)
     assert not np.array_equal(first["p_value"], other["p_value"])
     # 0 lies outside the bootstrap-t interval exactly when p < alpha
@@ -242,7 +246,7 @@ def test_size_under_the_null_with_21_clusters():
 
 def test_input_errors(panel):
     with pytest.raises(NotImplementedError, match="WCR"):
-        wild_bootstrap_event_study(panel, "imputation", impose_null=True, B=99)
+        wild_bootstrap_event_study(panel, "imputation", impose_null=True, refit=False, B=99)
     with pytest.raises(ValueError, match="method"):
         wild_bootstrap_event_study(panel, "sa", B=99)
     with pytest.raises(ValueError, match="weights"):
@@ -251,3 +255,75 @@ def test_input_errors(panel):
         wild_bootstrap_event_study(panel, "twfe", window=WINDOW, event_times=[-1], B=99)
     with pytest.raises(ValueError, match="aggregate"):
         wild_bootstrap_event_study(panel, "twfe", aggregate="group", B=99)
+
+
+# ---------------------------------------------------------------------------------------------
+# Re-estimating wild bootstrap (imputation, two-stage)
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("method", "options"),
+    [
+        ("imputation", {}),
+        ("imputation", {"weights": "w", "leave_one_out": True}),
+        ("two_stage", {}),
+        ("two_stage", {"weights": "w"}),
+    ],
+)
+def test_refit_linear_maps_reproduce_estimates_and_se(panel, monkeypatch, method, options):
+    data = panel.assign(w=panel.groupby("kommun_kod")["weight"].transform("mean"))
+    res = fe.estimate(data, method=method, window=WINDOW, cluster="cluster_lan", **options)
+    model = wr.linear_event_study(data, res)
+    es = res.event_study[~res.event_study["reference"]].set_index("event_time")
+    covered = [e for e in es.index if e in set(model.event_times.tolist())]
+    assert covered and (method == "imputation" or len(covered) == len(es))
+    idx = [model.event_times.tolist().index(e) for e in covered]
+    np.testing.assert_allclose((model.E @ model.y)[idx], es.loc[covered, "estimate"], atol=1e-10)
+    se = np.sqrt(np.sum((model.K @ model.y) ** 2, axis=0))
+    np.testing.assert_allclose(se[idx], es.loc[covered, "se"], atol=1e-10)
+    # the bootstrap outcome with every weight 1 is y itself: the re-estimated estimate and SE
+    # are the estimator's, so the WCR draw is the observed t and the WCU draw (centred at the
+    # bootstrap-world estimand) is (estimate - e'yhat) / se
+    monkeypatch.setattr(wr, "_draw_weights", lambda kind, G, B, seed: (np.ones((G, 1)), False))
+    R = np.eye(len(model.event_times))[idx]
+    for impose_null in (True, False):
+        out = wr.refit_bootstrap(model, R, B=1, impose_null=impose_null)
+        np.testing.assert_allclose(out["estimate"], es.loc[covered, "estimate"], atol=1e-10)
+        np.testing.assert_allclose(out["se"], es.loc[covered, "se"], atol=1e-10)
+        centre = 0.0 if impose_null else (R @ model.E) @ (model.y - model.resid)
+        expected = (out["estimate"] - centre) / out["se"]
+        np.testing.assert_allclose(out["draws"][0], expected, atol=1e-8)
+    # WCU is centred at the estimate itself when effect weights are constant within cells (and
+    # at 0 for two-stage pre-periods: the bootstrap world has no pre-trend)
+    if "weights" not in options:
+        post = np.array(covered) >= 0
+        centre = (R @ model.E) @ (model.y - model.resid)
+        np.testing.assert_allclose(centre[post], out["estimate"][post], atol=1e-10)
+        np.testing.assert_allclose(centre[~post], 0.0, atol=1e-10)
+
+
+def test_refit_rows_in_the_event_study_table(panel):
+    res = fe.estimate(panel, method="imputation", window=WINDOW, cluster="cluster_lan")
+    table = wild_bootstrap_event_study(panel, "imputation", window=WINDOW, B=199, seed=3, ci=True)
+    body = table.set_index(table["event_time"].astype("Int64"))
+    # leads come from BJS's pre-trend regression: score bootstrap; effects and overall refit
+    assert body.loc[[-3, -2], "bootstrap"].eq("score").all()
+    assert body.loc[[0, 1, 2, 3], "bootstrap"].eq("WCR-refit").all()
+    assert table["bootstrap"].iloc[-1] == "WCR-refit" and table["term"].iloc[-1] == "overall"
+    es = res.event_study.set_index("event_time")
+    np.testing.assert_allclose(body.loc[[0, 1, 2, 3], "se"], es.loc[[0, 1, 2, 3], "se"])
+    assert table["se"].iloc[-1] == pytest.approx(res.overall["se"], rel=1e-10)
+    # the WCR interval inverts the restricted test: 0 outside exactly when p < alpha
+    outside = (table["ci_lower"] > 0) | (table["ci_upper"] < 0)
+    assert (outside == (table["p_value"] < 0.05)).all()
+    assert (table["ci_lower"] < table["estimate"]).all()
+    assert (table["estimate"] < table["ci_upper"]).all()
+    wcu = wild_bootstrap_event_study(
+        panel, "two_stage", window=WINDOW, B=199, seed=3, impose_null=False
+    )
+    assert set(wcu["bootstrap"]) == {"WCU-refit"}
+    score = wild_bootstrap_event_study(panel, "two_stage", window=WINDOW, B=199, refit=False)
+    assert set(score["bootstrap"]) == {"score"}
+    with pytest.raises(NotImplementedError, match="refit"):
+        wild_bootstrap_event_study(panel, "cs", refit=True, B=99)

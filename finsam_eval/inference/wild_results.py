@@ -11,7 +11,13 @@
   points, unit and year effects, analytic weights, covariates; the event times ``twfe.fit``
   estimated, after its normalisations and collinearity drops), and its coefficients are checked
   against ``twfe.fit``'s.
-* ``method`` in ("imputation", "two_stage", "cs"): these estimators are linear in the outcome
+* ``method`` in ("imputation", "two_stage"), default (``refit=True``): the wild cluster
+  bootstrap-t that *re-estimates* the estimate and its analytic standard error on every
+  bootstrap outcome :math:`y^* = \\hat y + v_g\\hat u`, restricted (WCR, default) or
+  unrestricted (WCU), by :mod:`finsam_eval.inference.wild_refit` (both estimators are linear in
+  the outcome, so this costs :math:`O(G^2)` per draw). The imputation estimator's pre-period
+  rows (BJS's separate lead regression) keep the score bootstrap below.
+* ``method="cs"``, or ``refit=False``: these estimators are linear in the outcome
   and return unit-level influence functions; the bootstrap is the wild *score* bootstrap of Kline
   & Santos (2012): the cluster sums of the influence functions are perturbed by one weight per
   cluster, without re-estimation. It is unrestricted (the WCU analogue); the bootstrap
@@ -46,6 +52,7 @@ from finsam_eval.estimators.api import estimate
 from finsam_eval.estimators.prepare import prepare_panel
 from finsam_eval.estimators.result import EstimationResult
 from finsam_eval.inference.wild_bootstrap import WEIGHTS, _draw_weights, wild_cluster_bootstrap
+from finsam_eval.inference.wild_refit import REFIT_METHODS, linear_event_study, refit_bootstrap
 
 __all__ = ["TwfeDesign", "score_bootstrap", "twfe_design", "wild_bootstrap_event_study"]
 
@@ -364,6 +371,50 @@ def _score_inputs(
     )
 
 
+def _refit_rows(
+    data: pd.DataFrame,
+    result: EstimationResult,
+    keys: list[Any],
+    unbalanced: str,
+    impose_null: bool,
+    B: int,
+    weights: str,
+    seed: int | None,
+    ci: bool,
+    alpha: float,
+) -> dict[int, dict[str, float]]:
+    """Re-estimating bootstrap of the rows ``keys`` it covers, by position in ``keys``.
+
+    Event times computed by the linear replay (the imputation effects at ``h >= -a``, every
+    two-stage coefficient) and ``"overall"`` (equal weights on ``overall_event_times``) are
+    covered; imputation leads (BJS Test 1 regression) are not.
+    """
+    post = [int(e) for e in result.info.get("overall_event_times", [])]
+    wanted = sorted({int(k) for k in keys if not isinstance(k, str)} | set(post))
+    model = linear_event_study(data, result, unbalanced, wanted)
+    times = [int(t) for t in model.event_times]
+    positions, restrictions = [], []
+    for j, key in enumerate(keys):
+        R = np.zeros(len(times))
+        if isinstance(key, str) and key == "overall":
+            if not post or any(e not in times for e in post):
+                continue
+            R[[times.index(e) for e in post]] = 1.0 / len(post)
+        elif int(key) in times:
+            R[times.index(int(key))] = 1.0
+        else:
+            continue
+        positions.append(j)
+        restrictions.append(R)
+    if not positions:
+        return {}
+    out = refit_bootstrap(
+        model, np.vstack(restrictions), B, weights, impose_null, seed, ci=ci, alpha=alpha
+    )
+    names = ("estimate", "se", "t_stat", "p_value", "ci_lower", "ci_upper")
+    return {j: {name: float(out[name][i]) for name in names} for i, j in enumerate(positions)}
+
+
 def wild_bootstrap_event_study(
     data: pd.DataFrame,
     method: str = "twfe",
@@ -378,6 +429,7 @@ def wild_bootstrap_event_study(
     overall: bool = True,
     aggregate: str = "dynamic",
     analytic_weights: str | None = None,
+    refit: bool | None = None,
     **estimate_options: Any,
 ) -> pd.DataFrame:
     """Event-study effects tested by a wild bootstrap over (few) clusters.
@@ -392,9 +444,14 @@ def wild_bootstrap_event_study(
       2019), one restriction per event time and ``mean(beta_e, e in post) = 0`` for the overall
       effect, with the fixed effects absorbed. The regression is rebuilt by
       :func:`twfe_design` and its coefficients must equal ``twfe.fit``'s.
-    * ``imputation``, ``two_stage``, ``cs``: the wild score bootstrap of Kline & Santos (2012)
-      on the cluster-summed influence functions (:func:`score_bootstrap`), unrestricted.
-      For ``cs`` the rows are those of ``result.aggregate(aggregate)``.
+    * ``imputation``, ``two_stage`` (``refit=True``, default): the re-estimating wild cluster
+      bootstrap-t of :func:`finsam_eval.inference.wild_refit.refit_bootstrap`, WCR (default) or
+      WCU (``impose_null=False``): each draw re-runs the estimator and its analytic variance on
+      :math:`y^*_b = \\hat y + v_{gb}\\hat u`; rows labelled "WCR-refit" / "WCU-refit".
+      Imputation leads (pre-period rows of BJS's lead regression) use the score bootstrap.
+    * ``cs`` (and the two above with ``refit=False``): the wild score bootstrap of Kline &
+      Santos (2012) on the cluster-summed influence functions (:func:`score_bootstrap`),
+      unrestricted. For ``cs`` the rows are those of ``result.aggregate(aggregate)``.
 
     Parameters
     ----------
@@ -415,13 +472,15 @@ def wild_bootstrap_event_study(
         "rademacher", "webb" (six points, for fewer than about 12 clusters; Webb 2014) or
         "mammen".
     impose_null
-        None (default): WCR for ``twfe``, the unrestricted score bootstrap otherwise. False:
-        WCU for ``twfe``. True is available for ``twfe`` only.
+        None (default): WCR for ``twfe`` and for the re-estimating bootstrap of ``imputation``
+        and ``two_stage``, the unrestricted score bootstrap otherwise. False: WCU. True is not
+        available for the score bootstrap (``cs``, ``refit=False``).
     seed
         Seed of the weight draws; every row uses the same draws.
     ci
         Add ``ci_lower``/``ci_upper`` at level ``1 - alpha``: test inversion for ``twfe``
-        (``wild_cluster_bootstrap(ci=True)``), the symmetric bootstrap-t interval otherwise.
+        (``wild_cluster_bootstrap(ci=True)``) and for "WCR-refit" rows, the symmetric
+        bootstrap-t interval otherwise.
     alpha
         Level of the interval.
     overall
@@ -431,6 +490,9 @@ def wild_bootstrap_event_study(
     analytic_weights
         Analytic-weight column of the estimator (its ``weights=`` option, e.g. "weight" for
         population weights), renamed here because ``weights`` names the bootstrap weights.
+    refit
+        ``imputation``/``two_stage``: re-estimate on every draw (None, default: True) or use the
+        score bootstrap (False). True with another method raises ``NotImplementedError``.
     **estimate_options
         Passed to ``finsam_eval.estimate`` (outcome, unit, time, cohort, window, weights,
         covariates, control, anticipation, unbalanced, ...).
@@ -443,15 +505,16 @@ def wild_bootstrap_event_study(
         calendar aggregations; missing on the overall row), ``estimate``, ``se`` (the
         estimator's analytic standard error), ``t_stat`` (``estimate / se``), ``p_value``
         (two-sided bootstrap p-value of ``theta = 0``), ``ci_lower``/``ci_upper`` with
-        ``ci=True``, ``method``, ``bootstrap`` ("WCR", "WCU" or "score"), ``weights``,
+        ``ci=True``, ``method``, ``bootstrap`` ("WCR", "WCU", "WCR-refit", "WCU-refit" or
+        "score"), ``weights``,
         ``n_boot``, ``n_clusters`` and ``enumerated``.
 
     Raises
     ------
     NotImplementedError
-        ``impose_null=True`` with a non-regression method: imposing ``theta = 0`` would need the
-        estimator's residuals recomputed under the null, which the influence functions do not
-        provide, and re-estimating under a restricted model is not the same estimator.
+        ``impose_null=True`` with the score bootstrap (``cs``, or ``refit=False``): imposing
+        ``theta = 0`` needs the estimator's residuals recomputed under the null, which the
+        influence functions do not provide; ``refit=True`` with ``cs``.
 
     Notes
     -----
@@ -481,7 +544,14 @@ def wild_bootstrap_event_study(
         raise ValueError(f"aggregate must be one of {sorted(_KEY_COLUMN)}, got {aggregate!r}")
     if aggregate != "dynamic" and method != "cs":
         raise ValueError("aggregate is a Callaway-Sant'Anna option (method='cs')")
-    if method in SCORE_METHODS and impose_null:
+    if refit is None:
+        refit = method in REFIT_METHODS
+    if refit and method not in REFIT_METHODS:
+        raise NotImplementedError(
+            f"the re-estimating bootstrap (refit=True) is available for {REFIT_METHODS}, not "
+            f"method={method!r}"
+        )
+    if method in SCORE_METHODS and impose_null and not refit:
         raise NotImplementedError(
             f"the restricted wild bootstrap (WCR, impose_null=True) is available for "
             f"method='twfe' only; method={method!r} uses the unrestricted wild score bootstrap "
@@ -531,6 +601,32 @@ def wild_bootstrap_event_study(
             data, result.info.get("unit", "kommun_kod"), cluster, result.unit_labels
         )
         out = score_bootstrap(infl, est, unit_cluster, B, weights, seed, alpha)
+        kinds = ["score"] * len(keys)
+        if refit:
+            wcr = impose_null is None or impose_null
+            refitted = _refit_rows(
+                data,
+                result,
+                keys,
+                estimate_options.get("unbalanced", "balance"),
+                wcr,
+                B,
+                weights,
+                seed,
+                ci,
+                alpha,
+            )
+            for name in ("se", "t_stat", "p_value", "ci_lower", "ci_upper"):
+                out[name] = np.array(out[name], dtype=float)
+            for j, refit_out in refitted.items():
+                if not np.isclose(refit_out["estimate"], est[j], rtol=1e-9, atol=1e-12):
+                    raise RuntimeError(
+                        f"the linear replay of {method} gives {refit_out['estimate']!r} for "
+                        f"{keys[j]}, the estimator {est[j]!r}"
+                    )
+                for name in ("se", "t_stat", "p_value", "ci_lower", "ci_upper"):
+                    out[name][j] = refit_out[name]
+                kinds[j] = "WCR-refit" if wcr else "WCU-refit"
         rows = []
         for j, key in enumerate(keys):
             row = {
@@ -545,7 +641,7 @@ def wild_bootstrap_event_study(
                 row["ci_lower"] = float(out["ci_lower"][j])
                 row["ci_upper"] = float(out["ci_upper"][j])
             rows.append(row)
-        kind = "score"
+        kind = kinds
 
     table = pd.DataFrame(rows)
     is_overall = table["key"].astype(str) == "overall"
