@@ -1,14 +1,18 @@
 """Inference layer: variance estimators, bootstraps, multiple testing and sensitivity analysis.
 
 Everything here operates on influence functions or score contributions returned by the
-estimators, never by re-estimating (see docs/architecture.md). Modules:
+estimators (see docs/architecture.md), except the few-cluster wild bootstraps, which re-estimate:
+the TWFE regression (``wild_results``) and the imputation and two-stage estimators replayed as
+linear maps of the outcome (``wild_refit``). Modules:
 
 - ``honest``: Rambachan–Roth sensitivity of event-study conclusions to violations of parallel
   trends (``honest_did``, ``breakdown_value``, ``plot_sensitivity``).
 - ``multiple_testing``: familywise and false-discovery-rate adjustments, Romano–Wolf stepdown.
 - ``wild_bootstrap``: wild cluster bootstrap for few clusters.
-- ``wild_results``: wild bootstrap of event studies (TWFE WCR/WCU, score bootstrap of influence
-  functions for imputation, two-stage and CS aggregates).
+- ``wild_results``: wild bootstrap of event studies (TWFE WCR/WCU, re-estimating WCR/WCU for
+  imputation and two-stage, score bootstrap of influence functions for CS aggregates).
+- ``wild_refit``: the imputation and two-stage estimators as linear maps of the outcome and
+  their re-estimating wild cluster bootstrap-t.
 - ``pretrends``: joint Wald pre-test and its power against linear trends.
 - ``bands``: sup-t simultaneous bands.
 
@@ -33,6 +37,7 @@ from finsam_eval.inference.pretrends import (
     slope_for_power,
 )
 from finsam_eval.inference.wild_bootstrap import WildBootstrapResult, wild_cluster_bootstrap
+from finsam_eval.inference.wild_refit import LinearEventStudy, linear_event_study, refit_bootstrap
 from finsam_eval.inference.wild_results import (
     TwfeDesign,
     score_bootstrap,
@@ -43,6 +48,9 @@ from finsam_eval.inference.wild_results import (
 __all__ = [
     "MultiplierBootstrap",
     "TwfeDesign",
+    "LinearEventStudy",
+    "linear_event_study",
+    "refit_bootstrap",
     "score_bootstrap",
     "twfe_design",
     "wild_bootstrap_event_study",

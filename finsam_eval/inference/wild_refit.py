@@ -24,32 +24,40 @@ at a cost of :math:`O(G^2)` per draw and hypothesis, after collapsing :math:`e_h
 :math:`\\hat\\Psi^*_{gh,b} = k_{gh}'\\hat y + \\sum_{g'} v_{g'b}(k_{gh}'\\hat u)_{g'}`.
 
 The bootstrap model (the "full model" whose fitted values and residuals are resampled) is the
-estimator's own working model: fixed effects (and covariates) fitted on the untreated
-observations, plus cohort × event-time cell effects (imputation, the :math:`\\tilde\\tau` of BJS's
-variance) or event-time effects (two-stage) on the observations that carry them. Its residuals
-:math:`\\hat u` are exactly the residuals the analytic variances use, so :math:`\\hat y + \\hat u =
-y` and all-ones weights reproduce the estimate and the standard error.
+estimator's own working model: unit and year effects (and covariates) fitted on the untreated
+observations, which carry no effect, plus cohort × event-time cell effects on the treated
+observations (imputation: the :math:`\\tilde\\tau` of BJS's variance) or event-time effects
+(two-stage). Its residuals :math:`\\hat u` are the residuals the analytic variances use (the
+first-stage residual on untreated observations, :math:`\\hat\\tau_{it} - \\tilde\\tau` or the
+second-stage residual on treated ones), so :math:`\\hat y + \\hat u = y` and all-ones weights
+reproduce the estimate and the standard error exactly.
 
 * **WCU** (unrestricted): :math:`t^*_b = (\\hat\\tau^*_b - \\tau^*_0)/se^*_b` with
-  :math:`\\tau^*_0 = e'\\hat y`, the estimand of the bootstrap world. It equals :math:`\\hat\\tau`
-  whenever the effect weights are constant within cohort × event-time cells (no analytic weights)
-  and for two-stage; with unequal weights within a cell the BJS cell means (weighted by
-  :math:`v^2`) differ slightly from the :math:`\\omega`-weighted mean, and centring at the
-  bootstrap-world value keeps :math:`E^*[t^*] = 0`.
-* **WCR** (restricted, the null imposed): the restricted fit shifts the effects of the tested
-  event time(s) by a common constant :math:`c` chosen so that the estimator applied to the
-  restricted fitted values is exactly 0, :math:`\\hat y_r = \\hat y - c\\,d` (``d`` the indicator of
-  the observations carrying the tested effect), :math:`\\hat u_r = y - \\hat y_r`, and
-  :math:`t^*_b = \\hat\\tau^*_b/se^*_b`. For effects at :math:`h \\ge -a` this is restricted
-  (weighted) least squares in the working model: treated observations do not enter the first
-  stage, so the unit and year effects are unchanged, and minimising :math:`\\sum w(\\hat\\tau_{it}
-  - \\tau_{gh})^2` subject to :math:`\\sum_g W_g\\tau_{gh} = 0` shifts every cell by the same
-  constant (exactly the least-squares restriction when the cell effects are
-  :math:`w`-weighted means, i.e. without analytic or effect weights varying within a cell).
-  For two-stage pre-period coefficients (observations that are also in the first stage) the same
-  construction is used with :math:`c = e'\\hat y / e'd`. Imposing the null on the residuals is
-  what gives the WCR its accuracy with few clusters (Cameron, Gelbach & Miller 2008; MacKinnon &
-  Webb 2017, 2018; Roodman et al. 2019 recommend it for tests).
+  :math:`\\tau^*_0 = e'\\hat y`, the estimand of the bootstrap world. For effects at
+  :math:`h \\ge -a` it equals :math:`\\hat\\tau_h` when effect weights are constant within
+  cohort × event-time cells (always for two-stage; for imputation not with analytic weights
+  varying within a cell, where BJS's :math:`v^2`-weighted cell means differ from the
+  :math:`\\omega`-weighted mean); for two-stage pre-period coefficients it is 0 (no pre-trend in
+  the working model). Centring at :math:`\\tau^*_0` keeps :math:`E^*[\\hat\\tau^*] - \\tau^*_0
+  = 0` in every case.
+* **WCR** (restricted, the null imposed; default): the restricted fit shifts the effects of the
+  tested event time(s) by a common constant :math:`c`, chosen so that the estimator applied to
+  the restricted fitted values is exactly 0: :math:`\\hat y_r = \\hat y - c\\,d` (``d`` the
+  indicator of the observations carrying the tested effect), :math:`\\hat u_r = y - \\hat y_r`,
+  :math:`t^*_b = \\hat\\tau^*_b/se^*_b`. This is the restricted least-squares fit of the
+  working model: treated observations do not enter the first stage, so the unit and year
+  effects are unchanged, and minimising :math:`\\sum w(\\hat\\tau_{it} - \\tau_{gh})^2` subject
+  to :math:`\\sum_g W_g\\tau_{gh} = 0` shifts every cell at :math:`h` by the same constant
+  (exactly so when the cell effects are :math:`w`-weighted means, i.e. without weights varying
+  within a cell; otherwise it is the shift that imposes the null on the estimator itself). For
+  the overall effect the post-period cells are shifted together. For two-stage pre-period
+  coefficients the working model already has no effect (:math:`c = 0`), so WCR and WCU
+  coincide. Imposing the null on the residuals is what
+  gives the WCR its accuracy with few clusters (Cameron, Gelbach & Miller 2008; MacKinnon & Webb
+  2017, 2018); Roodman et al. (2019) recommend it for tests. In Monte Carlo redraws of the
+  synthetic panel with 21 län both are close to their level (docs/inference.md), unlike the
+  score bootstrap of the influence functions, which keeps the analytic variance's
+  over-rejection because it re-estimates nothing.
 
 The imputation estimator's pre-period rows come from a different regression (BJS Test 1) and
 are not covered; they keep the score bootstrap.
@@ -227,21 +235,25 @@ def linear_event_study(
 
     # the maps on the first-stage residual r = y - fitted: estimate_h = sum omega r over rows at h;
     # cluster sums = treated part sum omega f (r - cell mean of r) + untreated part sum v0 r
-    E_r = np.zeros((H, n))
-    E_r[column, rows] = omega
-    K_r = np.zeros((G, H, n))
-    K_r[cluster[rows], column, rows] = omega * factor
-    Q = np.zeros((G, n_cells))
-    np.add.at(Q, (cluster[rows], cell), omega * factor)
-    K_r[:, column, rows] -= Q[:, cell] * (m / cell_total[cell])
-    c_u, c_f = solver.target_sums(rows, column, omega, H)
-    t_alpha, t_theta = solver.solve(c_u, c_f)
-    F = _dense_design(solver)
-    v0 = -solver.w[:, None] * (t_alpha[solver.unit] + F @ t_theta)  # (n, H), 0 off Omega_0
-    K_r[cluster, :, np.arange(n)] += v0
     keep = np.arange(H) if event_times is None else np.flatnonzero(np.isin(times, event_times))
     Hk = len(keep)
-    stacked = np.vstack([E_r[keep], K_r[:, keep].reshape(G * Hk, n)])
+    position = np.full(H, -1)
+    position[keep] = np.arange(Hk)
+    mine = position[column] >= 0  # rows of the kept event times
+    r_k, col_k = rows[mine], position[column[mine]]
+    E_r = np.zeros((Hk, n))
+    E_r[col_k, r_k] = omega[mine]
+    K_r = np.zeros((G, Hk, n))
+    K_r[cluster[r_k], col_k, r_k] = (omega * factor)[mine]
+    Q = np.zeros((G, n_cells))
+    np.add.at(Q, (cluster[rows], cell), omega * factor)
+    K_r[:, col_k, r_k] -= Q[:, cell[mine]] * (m / cell_total[cell])[mine]
+    c_u, c_f = solver.target_sums(r_k, col_k, omega[mine], Hk)
+    t_alpha, t_theta = solver.solve(c_u, c_f)
+    F = _dense_design(solver)
+    v0 = -solver.w[:, None] * (t_alpha[solver.unit] + F @ t_theta)  # (n, Hk), 0 off Omega_0
+    K_r[cluster, :, np.arange(n)] += v0
+    stacked = np.vstack([E_r, K_r.reshape(G * Hk, n)])
     del K_r
     L = np.empty_like(stacked)
     for start in range(0, len(stacked), 256):  # chunks bound the n x m temporaries

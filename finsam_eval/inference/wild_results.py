@@ -530,9 +530,14 @@ def wild_bootstrap_event_study(
     the variance's scale, but because residuals are not re-estimated it cannot correct an
     analytic variance that is too small with few clusters: in Monte Carlo redraws of the
     synthetic panel with 21 län (docs/inference.md) its rejection rates track the normal test's
-    (close to nominal for ``cs``, about 0.10-0.12 at 5 % for ``imputation``/``two_stage``),
-    while ``twfe`` WCR is at its level. For confirmatory tests of these estimators with few
-    clusters add randomization inference or the TWFE WCR (MacKinnon & Webb 2018).
+    (close to nominal for ``cs``, about 0.08-0.12 at 5 % for ``imputation``/``two_stage``),
+    while ``twfe`` WCR is at its level.
+
+    *Re-estimating bootstrap.* For ``imputation`` and ``two_stage`` the default re-runs the
+    estimator and its analytic variance on every bootstrap outcome, so the bootstrap
+    distribution of the t-statistic carries the variance's own small-sample error; in the same
+    redraws WCU-refit rejects at its level and WCR-refit slightly below it (docs/inference.md).
+    See :mod:`finsam_eval.inference.wild_refit` for the bootstrap model and the restricted fit.
     """
     if method not in REGRESSION_METHODS + SCORE_METHODS:
         raise ValueError(
