@@ -63,7 +63,7 @@ from finsam_eval.core import (
     n_params_with_fixed_effects,
     small_sample_factor,
 )
-from finsam_eval.estimators.imputation import (
+from finsam_eval.estimators.event_study import (
     EventEstimates,
     package,
     reject_options,

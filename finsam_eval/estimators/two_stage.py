@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from finsam_eval.estimators.imputation import (
+from finsam_eval.estimators.event_study import (
     EventEstimates,
     event_targets,
     first_stage,

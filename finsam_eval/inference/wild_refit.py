@@ -86,7 +86,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from finsam_eval.estimators.imputation import (
+from finsam_eval.estimators.event_study import (
     UnitEffectsSolver,
     event_targets,
     first_stage,
