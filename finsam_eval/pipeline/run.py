@@ -73,6 +73,11 @@ def load_panel_for(config: AnalysisConfig) -> pd.DataFrame:
     return panel
 
 
+def kommun_clusters(panel: pd.DataFrame, config: AnalysisConfig) -> pd.Series:
+    """The configured cluster label of every kommun (constant within kommun in a built panel)."""
+    return panel.drop_duplicates("kommun_kod").set_index("kommun_kod")[config.cluster_column]
+
+
 def input_hash(panel: pd.DataFrame) -> str:
     """SHA-256 of the panel's canonical CSV text (independent of how it was stored)."""
     text = panel.to_csv(index=False, lineterminator="\n", float_format="%.12g")
@@ -136,7 +141,7 @@ def estimate_all(
     from finsam_eval.inference.bands import add_bands
 
     jobs = [(p, o, m) for p, o in config.series() for m in config.methods]
-    clusters = panel.drop_duplicates("kommun_kod").set_index("kommun_kod")[config.cluster_column]
+    clusters = kommun_clusters(panel, config)
     if config.weights:
         # estimators take sampling weights constant within kommun: each kommun is weighted by
         # its mean population (the series' denominator) over the panel years
@@ -332,10 +337,9 @@ def _summary(
     estimates: pd.DataFrame, config: AnalysisConfig, out_dir: Path, timings: dict[str, float]
 ) -> str:
     """Text for the terminal: CS and TWFE side by side with the true effects (synthetic data)."""
-    population, outcome = config.series()[0]
-    for preferred in (("alla", "sjukpenning"),):
-        if preferred in config.series():
-            population, outcome = preferred
+    # the ISF headline series when configured, else the first one
+    headline = ("alla", "sjukpenning")
+    population, outcome = headline if headline in config.series() else config.series()[0]
     first, last = config.event_times
     rows = estimates[
         (estimates["population"] == population)
@@ -386,10 +390,13 @@ def run_analysis(config: AnalysisConfig, out_dir: str | Path, progress: bool = T
     start = time.perf_counter()
     draws = None
     if config.adjust == "romano_wolf":
-        clusters = panel.drop_duplicates("kommun_kod").set_index("kommun_kod")[
-            config.cluster_column
-        ]
-        draws = joint_draws(results, estimates, clusters, config.bootstrap, config.inference_seed)
+        draws = joint_draws(
+            results,
+            estimates,
+            kommun_clusters(panel, config),
+            config.bootstrap,
+            config.inference_seed,
+        )
     _adjust(estimates, draws, config)
     timings["inference"] = time.perf_counter() - start
 
