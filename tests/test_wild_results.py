@@ -225,8 +225,8 @@ def test_twfe_p_values_are_deterministic_and_wcu_interval(panel):
 
 def test_size_under_the_null_with_21_clusters():
     # 100 redraws of the synthetic alla x sjukpenning series with no effect, 21 län clusters:
-    # rejection rate of the overall effect at 10 % within 3 binomial sd (+-0.09): TWFE WCR, the
-    # CS score bootstrap and the imputation WCR-refit (the default). Over 400-500 redraws
+    # rejection rate of the overall effect at 10 % within 3 binomial sd (+-0.09): TWFE WCR and
+    # the CS and imputation WCR-refit (the defaults). Over 400-1000 redraws
     # (docs/inference.md) these are at their level, while the score bootstrap of
     # imputation/two-stage inherits the over-rejection of their analytic variances.
     world = mc.series_world("alla", "sjukpenning")
@@ -325,12 +325,49 @@ def test_refit_linear_maps_reproduce_estimates_and_se(panel, monkeypatch, method
         np.testing.assert_allclose(centre[~post], 0.0, atol=1e-10)
 
 
+@pytest.mark.parametrize("impose_null", [True, False])
+def test_imputation_leads_match_wildboottest_on_the_pretrend_regression(panel, impose_null):
+    # BJS Test 1 written out with dummies: untreated observations, lead indicators (reference
+    # -1), unit and year dummies; ten län, enumerated in both packages (ties as in the TWFE
+    # parity test above)
+    subset = panel[panel["cluster_lan"].isin(sorted(panel["cluster_lan"].unique())[:10])]
+    subset = subset.reset_index(drop=True)
+    table = wild_bootstrap_event_study(
+        subset, "imputation", window=WINDOW, B=9999, impose_null=impose_null, overall=False
+    )
+    res = fe.estimate(subset, method="imputation", window=WINDOW, cluster="cluster_lan")
+    leads = [int(k) for k in res.info["pretest_leads"]]
+    assert leads == [-3, -2]
+    cohort, year = subset["cohort"].to_numpy(), subset["year"].to_numpy()
+    untreated = (cohort == 0) | (year < cohort)
+    rows = subset[untreated]
+    unit = pd.factorize(rows["kommun_kod"], sort=True)[0]
+    relative = rows["year"].to_numpy() - rows["cohort"].to_numpy()
+    is_lead = rows["cohort"].to_numpy() > 0
+    X = np.column_stack(
+        [(is_lead & (relative == k)).astype(float) for k in leads]
+        + [(rows["year"] == t).to_numpy(float) for t in np.unique(rows["year"])[1:]]
+        + [(unit == u).astype(float) for u in range(unit.max() + 1)]
+    )
+    cluster = pd.factorize(rows["cluster_lan"], sort=True)[0]
+    body = table[table["event_time"].astype("Int64") < 0]
+    assert set(body["bootstrap"]) == {"WCR" if impose_null else "WCU"}
+    assert body["enumerated"].all()
+    for (_, row), j in zip(body.iterrows(), range(len(leads)), strict=True):
+        R = np.zeros(X.shape[1])
+        R[j] = 1.0
+        p_ref = _wildboottest_p(rows["share"].to_numpy(), X, cluster, R, impose_null, "rademacher")
+        ties = 2 / 1024 if impose_null else 0.0
+        assert row["p_value"] - 1e-12 <= p_ref <= row["p_value"] + ties + 1e-12
+
+
 def test_refit_rows_in_the_event_study_table(panel):
     res = fe.estimate(panel, method="imputation", window=WINDOW, cluster="cluster_lan")
     table = wild_bootstrap_event_study(panel, "imputation", window=WINDOW, B=199, seed=3, ci=True)
     body = table.set_index(table["event_time"].astype("Int64"))
-    # leads come from BJS's pre-trend regression: score bootstrap; effects and overall refit
-    assert body.loc[[-3, -2], "bootstrap"].eq("score").all()
+    # leads come from BJS's pre-trend regression, a regression: its WCR; effects and overall
+    # are re-estimated
+    assert body.loc[[-3, -2], "bootstrap"].eq("WCR").all()
     assert body.loc[[0, 1, 2, 3], "bootstrap"].eq("WCR-refit").all()
     assert table["bootstrap"].iloc[-1] == "WCR-refit" and table["term"].iloc[-1] == "overall"
     es = res.event_study.set_index("event_time")
@@ -353,4 +390,4 @@ def test_refit_rows_in_the_event_study_table(panel):
     score = wild_bootstrap_event_study(panel, "two_stage", window=WINDOW, B=199, refit=False)
     assert set(score["bootstrap"]) == {"score"}
     with pytest.raises(NotImplementedError, match="refit"):
-        wild_bootstrap_event_study(panel, "cs", refit=True, B=99)
+        wild_bootstrap_event_study(panel, "twfe", refit=True, window=WINDOW, B=99)

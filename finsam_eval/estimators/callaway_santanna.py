@@ -74,7 +74,7 @@ from finsam_eval.estimators.result import (
     wald_table,
 )
 
-__all__ = ["fit"]
+__all__ = ["GroupTimeMaps", "fit", "group_time_maps"]
 
 EST_METHODS = ("dr", "ipw", "reg")
 _PANEL_ESTIMATORS = {
@@ -656,4 +656,159 @@ def fit(
         info=info,
         aggregator=aggregator,
         pretest=Deferred(lambda: _pretest(cells, valid, se_cells, clusters)),
+    )
+
+
+@dataclass
+class GroupTimeMaps:
+    """Group-time effects of a balanced panel as linear maps of the outcome.
+
+    Every 2×2 estimator of :mod:`~finsam_eval.estimators.drdid` is linear in the outcome change
+    :math:`\\Delta Y = Y_t - Y_b` once the propensity score (a function of covariates and
+    cohorts only) is fixed, and so is its influence function (the outcome-regression and
+    propensity-score estimation effects are linear in :math:`\\Delta Y` too). Cell :math:`j`
+    is :math:`ATT_j = a_j'\\Delta Y_j` and :math:`\\psi_j = M_j\\Delta Y_j` (R did's scale, zero
+    outside the cell's units), :math:`\\Delta Y_j` the changes of the cell's units between
+    periods ``pre[j]`` and ``cur[j]``. Cells sharing their units, design and propensity score
+    share one map.
+
+    Attributes
+    ----------
+    group, time, cur, pre
+        Cohort, period, and period indices of the outcome and of the base, per cell (k,).
+    mapping
+        Index into ``maps`` per cell (k,); -1 for the reference cells of a universal base
+        period, which are 0 by construction (kept because aggregations count them).
+    maps
+        ``(rows, a, M)``: the cell's units, coefficients (len(rows),) and influence map
+        (len(rows) × len(rows)).
+    y
+        Outcome, units × periods.
+    unit_cohort, unit_weight, unit_cluster
+        Per unit: cohort (0 never treated), sampling weight and cluster code (units when the
+        fit was not clustered).
+    times
+        The periods.
+    """
+
+    group: np.ndarray
+    time: np.ndarray
+    cur: np.ndarray
+    pre: np.ndarray
+    mapping: np.ndarray
+    maps: list[tuple[np.ndarray, np.ndarray, np.ndarray]]
+    y: np.ndarray
+    unit_cohort: np.ndarray
+    unit_weight: np.ndarray
+    unit_cluster: np.ndarray
+    times: np.ndarray
+
+
+def group_time_maps(data: pd.DataFrame, result: EstimationResult) -> GroupTimeMaps:
+    """Replay a ``fit`` on its prepared panel and return its cells as linear maps.
+
+    The panel is prepared with the options recorded in ``result.info``; each 2×2 estimator is
+    evaluated on the identity matrix of outcome changes (one column per unit of the cell),
+    which gives its coefficients and influence-function map at once. The cells returned are
+    those the fit aggregates (estimated or reference cells), in the order of ``result.att_gt``.
+
+    Raises
+    ------
+    NotImplementedError
+        For ``unbalanced="keep"`` on an unbalanced panel (the repeated-cross-section 2×2s are
+        not replayed).
+    """
+    info = result.info
+    if result.method != "cs":
+        raise ValueError(
+            f"group_time_maps needs a Callaway-Sant'Anna result, not {result.method!r}"
+        )
+    control, est_method = info["control"], info["est_method"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # the fit has already reported them
+        panel = prepare_panel(
+            data,
+            info["outcome"],
+            info["unit"],
+            info["time"],
+            info["cohort"],
+            covariates=info["covariates"] or None,
+            weights=info["weights"],
+            cluster=info["cluster"],
+            anticipation=int(info["anticipation"]),
+            control=control,
+            unbalanced=info["unbalanced"],
+        )
+        panel, _ = _last_cohort_as_controls(panel, control)
+    design = _design(panel, keep_unbalanced=info["unbalanced"] == "keep")
+    if design.rows is not None:
+        raise NotImplementedError(
+            "the linear replay covers balanced panels; this fit kept an unbalanced panel "
+            "(unbalanced='keep', repeated-cross-section 2x2s)"
+        )
+    anticipation = panel.anticipation
+    cohorts = panel.cohorts[panel.cohorts > panel.times[0] + anticipation]
+    plan = _cell_plan(design.times, cohorts, anticipation, info["base_period"])
+    group = np.array([p[0] for p in plan], dtype=np.int64)
+    cur = np.array([p[1] for p in plan], dtype=np.int64)
+    pre = np.array([p[2] for p in plan], dtype=np.int64)
+    reference = np.array([p[3] for p in plan], dtype=bool)
+    times, n, cohort, w = design.times, design.n, design.cohort, design.weight
+    cutoff = times[np.maximum(cur, pre)] + anticipation
+    x_period = (
+        np.zeros_like(cur) if design.x is None or design.x_invariant else np.minimum(cur, pre)
+    )
+    estimated = result.att_gt.set_index(["cohort", "time"])["estimate"]
+    maps: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    index: dict[tuple, int] = {}
+    kept, mapping = [], []
+    for j in range(len(plan)):
+        if reference[j]:  # universal base period: normalised to 0, no map
+            kept.append(j)
+            mapping.append(-1)
+            continue
+        if not np.isfinite(estimated.get((group[j], times[cur[j]]), np.nan)):
+            continue  # the fit could not estimate this cell
+        key = (group[j], x_period[j], None if control == "never" else cutoff[j])
+        if key not in index:
+            treated = cohort == group[j]
+            ctrl = _control_mask(cohort, group[j], cutoff[j : j + 1], control).reshape(n, -1)[:, 0]
+            rows = np.flatnonzero(treated | ctrl)
+            identity = np.eye(len(rows))
+            if design.x is None:
+                a, M = drdid.unconditional_panel(identity, treated[rows], ctrl[rows], w[rows])
+                M = M * n
+            else:
+                x = np.column_stack([np.ones(len(rows)), design.x[rows, x_period[j], :]])
+                d = treated[rows].astype(float)
+                ws = w[rows]
+                options = {}
+                if est_method != "reg":
+                    options["pscore"] = drdid.fit_logit(d, x, ws / ws.mean())
+                a, M = _PANEL_ESTIMATORS[est_method](identity, 0 * identity, d, x, ws, **options)
+                M = M * (n / len(rows))
+            index[key] = len(maps)
+            maps.append((rows, np.asarray(a, dtype=float), M))
+        kept.append(j)
+        mapping.append(index[key])
+    kept_arr = np.array(kept, dtype=np.int64)
+    order = np.lexsort((times[cur[kept_arr]], group[kept_arr]))  # att_gt rows: cohort, period
+    kept_arr = kept_arr[order]
+    cluster = (
+        np.unique(design.cluster, return_inverse=True)[1]
+        if design.cluster is not None
+        else np.arange(n)
+    )
+    return GroupTimeMaps(
+        group=group[kept_arr],
+        time=times[cur[kept_arr]],
+        cur=cur[kept_arr],
+        pre=pre[kept_arr],
+        mapping=np.array(mapping, dtype=np.int64)[order],
+        maps=maps,
+        y=design.y,
+        unit_cohort=cohort,
+        unit_weight=w,
+        unit_cluster=cluster,
+        times=times,
     )

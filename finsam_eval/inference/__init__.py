@@ -2,17 +2,18 @@
 
 Everything here operates on influence functions or score contributions returned by the
 estimators (see docs/architecture.md), except the few-cluster wild bootstraps, which re-estimate:
-the TWFE regression (``wild_results``) and the imputation and two-stage estimators replayed as
-linear maps of the outcome (``wild_refit``). Modules:
+the TWFE regression (``wild_results``) and the imputation, two-stage and Callaway–Sant'Anna
+estimators replayed as linear maps of the outcome (``wild_refit``, ``wild_refit_cs``). Modules:
 
 - ``honest``: Rambachan–Roth sensitivity of event-study conclusions to violations of parallel
   trends (``honest_did``, ``breakdown_value``, ``plot_sensitivity``).
 - ``multiple_testing``: familywise and false-discovery-rate adjustments, Romano–Wolf stepdown.
 - ``wild_bootstrap``: wild cluster bootstrap for few clusters.
 - ``wild_results``: wild bootstrap of event studies (TWFE WCR/WCU, re-estimating WCR/WCU for
-  imputation and two-stage, score bootstrap of influence functions for CS aggregates).
+  imputation, two-stage and CS aggregates, score bootstrap of influence functions).
 - ``wild_refit``: the imputation and two-stage estimators as linear maps of the outcome and
-  their re-estimating wild cluster bootstrap-t.
+  the re-estimating wild cluster bootstrap-t.
+- ``wild_refit_cs``: Callaway–Sant'Anna aggregates as linear maps of the outcome.
 - ``pretrends``: joint Wald pre-test and its power against linear trends.
 - ``bands``: sup-t simultaneous bands.
 
@@ -38,6 +39,7 @@ from finsam_eval.inference.pretrends import (
 )
 from finsam_eval.inference.wild_bootstrap import WildBootstrapResult, wild_cluster_bootstrap
 from finsam_eval.inference.wild_refit import LinearEventStudy, linear_event_study, refit_bootstrap
+from finsam_eval.inference.wild_refit_cs import linear_cs_aggregate
 from finsam_eval.inference.wild_results import (
     TwfeDesign,
     score_bootstrap,
@@ -49,6 +51,7 @@ __all__ = [
     "MultiplierBootstrap",
     "TwfeDesign",
     "LinearEventStudy",
+    "linear_cs_aggregate",
     "linear_event_study",
     "refit_bootstrap",
     "score_bootstrap",

@@ -59,8 +59,9 @@ reproduce the estimate and the standard error exactly.
   score bootstrap of the influence functions, which keeps the analytic variance's
   over-rejection because it re-estimates nothing.
 
-The imputation estimator's pre-period rows come from a different regression (BJS Test 1) and
-are not covered; they keep the score bootstrap.
+The imputation estimator's pre-period rows come from a different regression (BJS Test 1), a
+plain regression on the untreated observations; ``wild_results`` bootstraps them with the
+regression WCR/WCU (:func:`finsam_eval.inference.wild_results.imputation_lead_design`).
 
 References
 ----------

@@ -11,20 +11,21 @@
   points, unit and year effects, analytic weights, covariates; the event times ``twfe.fit``
   estimated, after its normalisations and collinearity drops), and its coefficients are checked
   against ``twfe.fit``'s.
-* ``method`` in ("imputation", "two_stage"), default (``refit=True``): the wild cluster
+* ``method`` in ("imputation", "two_stage", "cs"), default (``refit=True``): the wild cluster
   bootstrap-t that *re-estimates* the estimate and its analytic standard error on every
   bootstrap outcome :math:`y^* = \\hat y + v_g\\hat u`, restricted (WCR, default) or
-  unrestricted (WCU), by :mod:`finsam_eval.inference.wild_refit` (both estimators are linear in
-  the outcome, so this costs :math:`O(G^2)` per draw). The imputation estimator's pre-period
-  rows (BJS's separate lead regression) keep the score bootstrap below.
-* ``method="cs"``, or ``refit=False``: these estimators are linear in the outcome
-  and return unit-level influence functions; the bootstrap is the wild *score* bootstrap of Kline
-  & Santos (2012): the cluster sums of the influence functions are perturbed by one weight per
-  cluster, without re-estimation. It is unrestricted (the WCU analogue); the bootstrap
-  t-statistic of each draw is studentised by the cluster-robust variance of the perturbed
-  scores (for Rademacher weights this is the analytic variance itself), and the observed
-  t-statistic by the analytic standard error. A restricted version (WCR) would need the
-  estimators' residuals recomputed under each null and is not available.
+  unrestricted (WCU), by :mod:`finsam_eval.inference.wild_refit` (all three estimators are
+  linear in the outcome, so this costs :math:`O(G^2)` per draw; the Callaway-Sant'Anna maps and
+  bootstrap model are in :mod:`finsam_eval.inference.wild_refit_cs`, for every aggregation).
+  The imputation estimator's pre-period rows come from BJS's separate lead regression on the
+  untreated observations, a regression: they get its WCR/WCU like TWFE
+  (:func:`imputation_lead_design`).
+* ``refit=False``: these estimators return unit-level influence functions, and the bootstrap is
+  the wild *score* bootstrap of Kline & Santos (2012): the cluster sums of the influence
+  functions are perturbed by one weight per cluster, without re-estimation. It is unrestricted
+  (the WCU analogue); the bootstrap t-statistic of each draw is studentised by the
+  cluster-robust variance of the perturbed scores (for Rademacher weights this is the analytic
+  variance itself), and the observed t-statistic by the analytic standard error.
 
 References
 ----------
@@ -53,13 +54,22 @@ from finsam_eval.estimators.prepare import prepare_panel
 from finsam_eval.estimators.result import EstimationResult
 from finsam_eval.inference.wild_bootstrap import WEIGHTS, _draw_weights, wild_cluster_bootstrap
 from finsam_eval.inference.wild_refit import REFIT_METHODS, linear_event_study, refit_bootstrap
+from finsam_eval.inference.wild_refit_cs import linear_cs_aggregate
 
-__all__ = ["TwfeDesign", "score_bootstrap", "twfe_design", "wild_bootstrap_event_study"]
+__all__ = [
+    "TwfeDesign",
+    "imputation_lead_design",
+    "score_bootstrap",
+    "twfe_design",
+    "wild_bootstrap_event_study",
+]
 
 REGRESSION_METHODS = ("twfe",)
 SCORE_METHODS = ("imputation", "two_stage", "cs")
 # the key column of each Callaway-Sant'Anna aggregation
 _KEY_COLUMN = {"dynamic": "event_time", "group": "cohort", "calendar": "time", "simple": None}
+# methods with the re-estimating bootstrap (linear replays of the estimator)
+_REFIT = (*REFIT_METHODS, "cs")
 # relative tolerance of the check that the rebuilt regression reproduces twfe.fit
 _REBUILD_RTOL = 1e-6
 
@@ -181,6 +191,66 @@ def twfe_design(
         cluster=frame["cluster"].to_numpy(),
         fe=fe,
         event_times=event_times,
+    )
+
+
+def imputation_lead_design(
+    data: pd.DataFrame, result: EstimationResult, unbalanced: str = "balance"
+) -> TwfeDesign:
+    """Rebuild the pre-trend regression (BJS Test 1) behind an imputation result's leads.
+
+    Borusyak, Jaravel & Spiess's Test 1 regresses the outcome on unit and year effects, the
+    covariates and lead indicators ``1[t - g_i = k]`` on the untreated observations only
+    (weighted by the analytic weight); ``imputation.fit`` reports the lead coefficients as the
+    pre-period rows of its event study. The design is rebuilt from the prepared panel with the
+    options in ``result.info`` and the leads the fit estimated (``info["pretest_leads"]``), in
+    the form ``wild_cluster_bootstrap`` takes (``sqrt(w)``-scaled, unit effects absorbed, year
+    effects absorbed without weights and regressors with them, as :func:`twfe_design`).
+    """
+    info = result.info
+    leads = [int(k) for k in info.get("pretest_leads", [])]
+    if not leads:
+        raise ValueError("the imputation fit has no lead coefficients (pretrends=False?)")
+    panel = prepare_panel(
+        data,
+        info["outcome"],
+        info["unit"],
+        info["time"],
+        info["cohort"],
+        covariates=info["covariates"] or None,
+        weights=info["weights"],
+        cluster=info["cluster"],
+        anticipation=int(info["anticipation"]),
+        control="notyet",
+        unbalanced=unbalanced,
+    )
+    frame = panel.data
+    cohort = frame["cohort"].to_numpy()
+    time = frame["time"].to_numpy()
+    w = frame["weight"].to_numpy(dtype=float)
+    untreated = (cohort == 0) | (time < cohort - int(info["anticipation"]))
+    frame = frame.loc[untreated & (w > 0)]
+    w = frame["weight"].to_numpy(dtype=float)
+    cohort = frame["cohort"].to_numpy()
+    relative = frame["time"].to_numpy() - cohort
+    unit = np.unique(frame["unit"].to_numpy(), return_inverse=True)[1]
+    year_code = np.unique(frame["time"].to_numpy(), return_inverse=True)[1]
+    columns = [np.column_stack([(cohort > 0) & (relative == k) for k in leads]).astype(float)]
+    if panel.covariates:
+        columns.append(frame[panel.covariates].to_numpy(dtype=float))
+    if not np.all(w == w[0]):
+        n_years = int(year_code.max()) + 1
+        columns.append((year_code[:, None] == np.arange(1, n_years)[None, :]).astype(float))
+        fe = unit[:, None]
+    else:
+        fe = np.column_stack([unit, year_code])
+    root_w = np.sqrt(w)
+    return TwfeDesign(
+        y=root_w * frame["y"].to_numpy(dtype=float),
+        X=root_w[:, None] * np.column_stack(columns),
+        cluster=frame["cluster"].to_numpy(),
+        fe=fe,
+        event_times=leads,
     )
 
 
@@ -311,6 +381,17 @@ def _twfe_rows(
         R = np.zeros(k)
         R[[design.event_times.index(e) for e in post]] = 1.0 / len(post)
         hypotheses.append(("overall", R, float(result.overall["estimate"]), result.overall["se"]))
+    return _regression_rows(design, hypotheses, boot, "TWFE", "twfe.fit")
+
+
+def _regression_rows(
+    design: TwfeDesign,
+    hypotheses: list[tuple[Any, np.ndarray, float, float]],
+    boot: dict[str, Any],
+    what: str,
+    source: str,
+) -> list[dict[str, Any]]:
+    """Wild cluster bootstrap of each ``(key, R, estimate, se)`` in a rebuilt regression."""
     rows = []
     for key, R, est, se in hypotheses:
         res = wild_cluster_bootstrap(
@@ -318,7 +399,7 @@ def _twfe_rows(
         )
         if not np.isclose(res.estimate, est, rtol=_REBUILD_RTOL, atol=_REBUILD_RTOL * se):
             raise RuntimeError(
-                f"the rebuilt TWFE regression gives {res.estimate!r} for {key}, twfe.fit "
+                f"the rebuilt {what} regression gives {res.estimate!r} for {key}, {source} "
                 f"{est!r}: the design does not reproduce the estimator"
             )
         row = {
@@ -337,12 +418,18 @@ def _twfe_rows(
     return rows
 
 
+def _aggregation_options(estimate_options: dict[str, Any]) -> dict[str, float]:
+    """The event-time range of a ``window`` as ``result.aggregate``'s ``min_e``/``max_e``."""
+    window = estimate_options.get("window")
+    return {} if window is None else {"min_e": float(window[0]), "max_e": float(window[1])}
+
+
 def _score_inputs(
-    result: EstimationResult, method: str, aggregate: str
+    result: EstimationResult, method: str, aggregate: str, options: dict[str, float]
 ) -> tuple[list[Any], np.ndarray, np.ndarray, list[Any], np.ndarray]:
     """Keys, estimates and influence columns of the rows to test, plus the overall row."""
     if method == "cs":
-        agg = result.aggregate(aggregate)
+        agg = result.aggregate(aggregate, **options)
         if agg.influence is None:
             raise ValueError("the Callaway-Sant'Anna aggregation has no influence functions")
         keys = agg.table["key"].tolist() if not agg.table.empty else []
@@ -371,6 +458,33 @@ def _score_inputs(
     )
 
 
+def _lead_rows(
+    data: pd.DataFrame,
+    result: EstimationResult,
+    keys: list[Any],
+    unbalanced: str,
+    boot: dict[str, Any],
+    ci: bool,
+    alpha: float,
+) -> list[tuple[int, dict[str, Any]]]:
+    """Imputation leads: wild cluster bootstrap of BJS's pre-trend regression, by position."""
+    leads = set(int(k) for k in result.info.get("pretest_leads", []))
+    wanted = [(j, int(k)) for j, k in enumerate(keys) if not _is_overall(k) and int(k) in leads]
+    if not wanted:
+        return []
+    design = imputation_lead_design(data, result, unbalanced)
+    es = result.event_study.set_index("event_time")
+    hypotheses = []
+    for _, k in wanted:
+        R = np.zeros(design.X.shape[1])
+        R[design.event_times.index(k)] = 1.0
+        hypotheses.append((k, R, float(es.loc[k, "estimate"]), float(es.loc[k, "se"])))
+    rows = _regression_rows(
+        design, hypotheses, {**boot, "ci": ci, "alpha": alpha}, "pre-trend", "imputation.fit"
+    )
+    return [(j, row) for (j, _), row in zip(wanted, rows, strict=True)]
+
+
 def _refit_rows(
     data: pd.DataFrame,
     result: EstimationResult,
@@ -382,30 +496,42 @@ def _refit_rows(
     seed: int | None,
     ci: bool,
     alpha: float,
+    aggregate: str = "dynamic",
+    agg_options: dict[str, float] | None = None,
 ) -> dict[int, dict[str, float]]:
     """Re-estimating bootstrap of the rows ``keys`` it covers, by position in ``keys``.
 
-    Event times computed by the linear replay (the imputation effects at ``h >= -a``, every
-    two-stage coefficient) and ``"overall"`` (equal weights on ``overall_event_times``) are
-    covered; imputation leads (BJS Test 1 regression) are not.
+    Imputation and two-stage: event times computed by the linear replay (the imputation effects
+    at ``h >= -a``, every two-stage coefficient) and ``"overall"`` (equal weights on
+    ``overall_event_times``); imputation leads (BJS Test 1 regression) are not covered here
+    (:func:`_lead_rows`).
+    Callaway-Sant'Anna: every key of the aggregation and its overall effect.
     """
-    post = [int(e) for e in result.info.get("overall_event_times", [])]
-    wanted = sorted({int(k) for k in keys if not isinstance(k, str)} | set(post))
-    model = linear_event_study(data, result, unbalanced, wanted)
-    times = [int(t) for t in model.event_times]
-    positions, restrictions = [], []
-    for j, key in enumerate(keys):
-        R = np.zeros(len(times))
-        if isinstance(key, str) and key == "overall":
-            if not post or any(e not in times for e in post):
+    if result.method == "cs":
+        model = linear_cs_aggregate(
+            data, result, aggregate, [k for k in keys if not _is_overall(k)], **(agg_options or {})
+        )
+        labels = list(model.event_times)
+        positions = list(range(len(keys)))
+        restrictions = [np.eye(len(labels))[labels.index(_label(k))] for k in keys]
+    else:
+        post = [int(e) for e in result.info.get("overall_event_times", [])]
+        wanted = sorted({int(k) for k in keys if not _is_overall(k)} | set(post))
+        model = linear_event_study(data, result, unbalanced, wanted)
+        times = [int(t) for t in model.event_times]
+        positions, restrictions = [], []
+        for j, key in enumerate(keys):
+            R = np.zeros(len(times))
+            if _is_overall(key):
+                if not post or any(e not in times for e in post):
+                    continue
+                R[[times.index(e) for e in post]] = 1.0 / len(post)
+            elif int(key) in times:
+                R[times.index(int(key))] = 1.0
+            else:
                 continue
-            R[[times.index(e) for e in post]] = 1.0 / len(post)
-        elif int(key) in times:
-            R[times.index(int(key))] = 1.0
-        else:
-            continue
-        positions.append(j)
-        restrictions.append(R)
+            positions.append(j)
+            restrictions.append(R)
     if not positions:
         return {}
     out = refit_bootstrap(
@@ -413,6 +539,15 @@ def _refit_rows(
     )
     names = ("estimate", "se", "t_stat", "p_value", "ci_lower", "ci_upper")
     return {j: {name: float(out[name][i]) for name in names} for i, j in enumerate(positions)}
+
+
+def _is_overall(key: Any) -> bool:
+    return isinstance(key, str) and key == "overall"
+
+
+def _label(key: Any) -> Any:
+    """Row label of an aggregation key (numpy scalars as Python numbers)."""
+    return key if _is_overall(key) else np.asarray(key).item()
 
 
 def wild_bootstrap_event_study(
@@ -444,14 +579,17 @@ def wild_bootstrap_event_study(
       2019), one restriction per event time and ``mean(beta_e, e in post) = 0`` for the overall
       effect, with the fixed effects absorbed. The regression is rebuilt by
       :func:`twfe_design` and its coefficients must equal ``twfe.fit``'s.
-    * ``imputation``, ``two_stage`` (``refit=True``, default): the re-estimating wild cluster
-      bootstrap-t of :func:`finsam_eval.inference.wild_refit.refit_bootstrap`, WCR (default) or
-      WCU (``impose_null=False``): each draw re-runs the estimator and its analytic variance on
-      :math:`y^*_b = \\hat y + v_{gb}\\hat u`; rows labelled "WCR-refit" / "WCU-refit".
-      Imputation leads (pre-period rows of BJS's lead regression) use the score bootstrap.
-    * ``cs`` (and the two above with ``refit=False``): the wild score bootstrap of Kline &
-      Santos (2012) on the cluster-summed influence functions (:func:`score_bootstrap`),
-      unrestricted. For ``cs`` the rows are those of ``result.aggregate(aggregate)``.
+    * ``imputation``, ``two_stage``, ``cs`` (``refit=True``, default): the re-estimating wild
+      cluster bootstrap-t of :func:`finsam_eval.inference.wild_refit.refit_bootstrap`, WCR
+      (default) or WCU (``impose_null=False``): each draw re-runs the estimator and its analytic
+      variance on :math:`y^*_b = \\hat y + v_{gb}\\hat u`; rows labelled "WCR-refit" /
+      "WCU-refit". Imputation leads (pre-period rows, BJS's lead regression on the untreated
+      observations) get the regression WCR/WCU of that regression (rows "WCR"/"WCU"). For
+      ``cs`` the rows are those of ``result.aggregate(aggregate)``, restricted
+      to ``window`` when one is given (balanced panels;
+      :mod:`finsam_eval.inference.wild_refit_cs`).
+    * ``refit=False``: the wild score bootstrap of Kline & Santos (2012) on the cluster-summed
+      influence functions (:func:`score_bootstrap`), unrestricted.
 
     Parameters
     ----------
@@ -472,9 +610,9 @@ def wild_bootstrap_event_study(
         "rademacher", "webb" (six points, for fewer than about 12 clusters; Webb 2014) or
         "mammen".
     impose_null
-        None (default): WCR for ``twfe`` and for the re-estimating bootstrap of ``imputation``
-        and ``two_stage``, the unrestricted score bootstrap otherwise. False: WCU. True is not
-        available for the score bootstrap (``cs``, ``refit=False``).
+        None (default): WCR for ``twfe`` and for the re-estimating bootstrap, the
+        unrestricted score bootstrap with ``refit=False``. False: WCU. True is not available
+        for the score bootstrap (``refit=False``).
     seed
         Seed of the weight draws; every row uses the same draws.
     ci
@@ -491,8 +629,9 @@ def wild_bootstrap_event_study(
         Analytic-weight column of the estimator (its ``weights=`` option, e.g. "weight" for
         population weights), renamed here because ``weights`` names the bootstrap weights.
     refit
-        ``imputation``/``two_stage``: re-estimate on every draw (None, default: True) or use the
-        score bootstrap (False). True with another method raises ``NotImplementedError``.
+        ``imputation``/``two_stage``/``cs``: re-estimate on every draw (None, default: True) or
+        use the score bootstrap (False). True with ``twfe`` raises ``NotImplementedError`` (its
+        bootstrap re-estimates the regression anyway).
     **estimate_options
         Passed to ``finsam_eval.estimate`` (outcome, unit, time, cohort, window, weights,
         covariates, control, anticipation, unbalanced, ...).
@@ -506,15 +645,17 @@ def wild_bootstrap_event_study(
         estimator's analytic standard error), ``t_stat`` (``estimate / se``), ``p_value``
         (two-sided bootstrap p-value of ``theta = 0``), ``ci_lower``/``ci_upper`` with
         ``ci=True``, ``method``, ``bootstrap`` ("WCR", "WCU", "WCR-refit", "WCU-refit" or
-        "score"), ``weights``,
-        ``n_boot``, ``n_clusters`` and ``enumerated``.
+        "score"), ``weights``, ``n_boot``, ``n_clusters``, ``n_treated_clusters`` (clusters with
+        a treated observation behind the effect; with one or two the bootstrap is unreliable)
+        and ``enumerated``.
 
     Raises
     ------
     NotImplementedError
-        ``impose_null=True`` with the score bootstrap (``cs``, or ``refit=False``): imposing
+        ``impose_null=True`` with the score bootstrap (``refit=False``): imposing
         ``theta = 0`` needs the estimator's residuals recomputed under the null, which the
-        influence functions do not provide; ``refit=True`` with ``cs``.
+        influence functions do not provide; ``refit=True`` with ``twfe``; ``cs`` re-estimation
+        of an unbalanced panel kept whole (``unbalanced="keep"``).
 
     Notes
     -----
@@ -530,14 +671,16 @@ def wild_bootstrap_event_study(
     the variance's scale, but because residuals are not re-estimated it cannot correct an
     analytic variance that is too small with few clusters: in Monte Carlo redraws of the
     synthetic panel with 21 län (docs/inference.md) its rejection rates track the normal test's
-    (close to nominal for ``cs``, about 0.08-0.12 at 5 % for ``imputation``/``two_stage``),
-    while ``twfe`` WCR is at its level.
+    (about 0.07 at 5 % for ``cs``, 0.08-0.12 for ``imputation``/``two_stage``), while ``twfe``
+    WCR is at its level.
 
-    *Re-estimating bootstrap.* For ``imputation`` and ``two_stage`` the default re-runs the
-    estimator and its analytic variance on every bootstrap outcome, so the bootstrap
+    *Re-estimating bootstrap.* For ``imputation``, ``two_stage`` and ``cs`` the default re-runs
+    the estimator and its analytic variance on every bootstrap outcome, so the bootstrap
     distribution of the t-statistic carries the variance's own small-sample error; in the same
-    redraws WCU-refit rejects at its level and WCR-refit slightly below it (docs/inference.md).
-    See :mod:`finsam_eval.inference.wild_refit` for the bootstrap model and the restricted fit.
+    redraws the re-estimating bootstraps reject close to their level (docs/inference.md). See
+    :mod:`finsam_eval.inference.wild_refit` (imputation, two-stage) and
+    :mod:`finsam_eval.inference.wild_refit_cs` (CS) for the bootstrap models and restricted
+    fits.
     """
     if method not in REGRESSION_METHODS + SCORE_METHODS:
         raise ValueError(
@@ -550,17 +693,16 @@ def wild_bootstrap_event_study(
     if aggregate != "dynamic" and method != "cs":
         raise ValueError("aggregate is a Callaway-Sant'Anna option (method='cs')")
     if refit is None:
-        refit = method in REFIT_METHODS
-    if refit and method not in REFIT_METHODS:
+        refit = method in _REFIT
+    if refit and method not in _REFIT:
         raise NotImplementedError(
-            f"the re-estimating bootstrap (refit=True) is available for {REFIT_METHODS}, not "
+            f"the re-estimating bootstrap (refit=True) is available for {_REFIT}, not "
             f"method={method!r}"
         )
     if method in SCORE_METHODS and impose_null and not refit:
         raise NotImplementedError(
-            f"the restricted wild bootstrap (WCR, impose_null=True) is available for "
-            f"method='twfe' only; method={method!r} uses the unrestricted wild score bootstrap "
-            "of its influence functions (impose_null=None or False)"
+            f"the score bootstrap (refit=False) is unrestricted: impose_null=True (WCR) needs the "
+            f"re-estimating bootstrap (refit=None or True) for method={method!r}"
         )
     if estimate_options.get("vcov", "cluster") not in ("cluster", "CRV1"):
         raise ValueError("the wild cluster bootstrap needs the clustered variance (vcov='cluster')")
@@ -589,7 +731,10 @@ def wild_bootstrap_event_study(
         )
         kind = "WCR" if wcr else "WCU"
     else:
-        keys, est, infl, overall_est, overall_if = _score_inputs(result, method, aggregate)
+        agg_options = _aggregation_options(estimate_options)
+        keys, est, infl, overall_est, overall_if = _score_inputs(
+            result, method, aggregate, agg_options
+        )
         if event_times is not None:
             chosen = [keys.index(e) if e in keys else -1 for e in event_times]
             if -1 in chosen:
@@ -609,17 +754,20 @@ def wild_bootstrap_event_study(
         kinds = ["score"] * len(keys)
         if refit:
             wcr = impose_null is None or impose_null
+            unbalanced = estimate_options.get("unbalanced", "balance")
             refitted = _refit_rows(
                 data,
                 result,
                 keys,
-                estimate_options.get("unbalanced", "balance"),
+                unbalanced,
                 wcr,
                 B,
                 weights,
                 seed,
                 ci,
                 alpha,
+                aggregate,
+                agg_options,
             )
             for name in ("se", "t_stat", "p_value", "ci_lower", "ci_upper"):
                 out[name] = np.array(out[name], dtype=float)
@@ -632,6 +780,12 @@ def wild_bootstrap_event_study(
                 for name in ("se", "t_stat", "p_value", "ci_lower", "ci_upper"):
                     out[name][j] = refit_out[name]
                 kinds[j] = "WCR-refit" if wcr else "WCU-refit"
+            if method == "imputation":
+                boot = {"B": B, "weights": weights, "impose_null": wcr, "seed": seed}
+                for j, lead_row in _lead_rows(data, result, keys, unbalanced, boot, ci, alpha):
+                    for name in ("p_value", "ci_lower", "ci_upper"):
+                        out[name][j] = lead_row.get(name, np.nan)
+                    kinds[j] = "WCR" if wcr else "WCU"
         rows = []
         for j, key in enumerate(keys):
             row = {
@@ -666,5 +820,50 @@ def wild_bootstrap_event_study(
     table["weights"] = weights
     table["n_boot"] = [r["n_boot"] for r in rows]
     table["n_clusters"] = [r["n_clusters"] for r in rows]
+    table["n_treated_clusters"] = _treated_clusters(
+        data, [r["key"] for r in rows], key_column, method, cluster, estimate_options
+    )
     table["enumerated"] = [r["enumerated"] for r in rows]
     return table
+
+
+def _treated_clusters(
+    data: pd.DataFrame,
+    keys: list[Any],
+    key_column: str | None,
+    method: str,
+    cluster: str | None,
+    options: dict[str, Any],
+) -> list[int]:
+    """Clusters with a treated observation behind each tested effect.
+
+    Event time ``e``: treated units observed ``e`` periods after joining (binned end points for
+    TWFE with a window); cohort ``g``: its post-period observations; year ``t``: units treated
+    by ``t``; overall: every post-period observation (within the window). With one or two
+    treated clusters the wild bootstrap has almost nothing to resample (MacKinnon & Webb 2018).
+    """
+    unit = options.get("unit", "kommun_kod")
+    cohort = pd.to_numeric(data[options.get("cohort", "cohort")], errors="coerce")
+    cohort = cohort.fillna(0).to_numpy(dtype=float)
+    time = pd.to_numeric(data[options.get("time", "year")], errors="coerce").to_numpy(float)
+    label = data[cluster if cluster is not None else unit].to_numpy()
+    treated = cohort > 0
+    event = np.where(treated, time - cohort, np.nan)
+    window = options.get("window")
+    if window is not None and method == "twfe":
+        event = np.clip(event, window[0], window[1])
+    post = treated & (event >= 0)
+    if window is not None:
+        post &= event <= window[1]
+    counts = []
+    for key in keys:
+        if _is_overall(key):
+            mask = post
+        elif key_column == "cohort":
+            mask = treated & (cohort == key) & (event >= 0)
+        elif key_column == "time":
+            mask = treated & (time == key) & (event >= 0)
+        else:
+            mask = treated & (event == key)
+        counts.append(int(pd.unique(label[mask]).size))
+    return counts
