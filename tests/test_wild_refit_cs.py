@@ -174,7 +174,7 @@ def _two_by_two(n_clusters: int, seed: int) -> tuple[pd.DataFrame, np.ndarray, n
 TWO_BY_TWO = {"outcome": "y", "unit": "id", "time": "year", "cohort": "g", "cluster": "cl"}
 
 
-@pytest.mark.parametrize("weights", ["rademacher", "webb"])
+@pytest.mark.parametrize("weights", ["rademacher", "webb", "mammen"])
 def test_wcu_agrees_with_wildboottest_with_21_random_clusters(weights):
     # 21 clusters, B = 9 999 random draws in each package: p-values agree within four Monte
     # Carlo sd of the difference of two independent bootstrap p-values
