@@ -66,7 +66,12 @@ from finsam_eval.estimators.aggregation import (
     GroupTimeEffects,
     aggregate_effects,
 )
-from finsam_eval.estimators.prepare import EstimationInputError, PreparedPanel, prepare_panel
+from finsam_eval.estimators.prepare import (
+    EstimationInputError,
+    PreparedPanel,
+    prepare_panel,
+    prepare_panel_as_fitted,
+)
 from finsam_eval.estimators.result import (
     AggregationResult,
     Deferred,
@@ -726,19 +731,7 @@ def group_time_maps(data: pd.DataFrame, result: EstimationResult) -> GroupTimeMa
     control, est_method = info["control"], info["est_method"]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # the fit has already reported them
-        panel = prepare_panel(
-            data,
-            info["outcome"],
-            info["unit"],
-            info["time"],
-            info["cohort"],
-            covariates=info["covariates"] or None,
-            weights=info["weights"],
-            cluster=info["cluster"],
-            anticipation=int(info["anticipation"]),
-            control=control,
-            unbalanced=info["unbalanced"],
-        )
+        panel = prepare_panel_as_fitted(data, info)
         panel, _ = _last_cohort_as_controls(panel, control)
     design = _design(panel, keep_unbalanced=info["unbalanced"] == "keep")
     if design.rows is not None:

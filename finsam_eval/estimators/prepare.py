@@ -9,11 +9,12 @@ from __future__ import annotations
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["EstimationInputError", "PreparedPanel", "prepare_panel"]
+__all__ = ["EstimationInputError", "PreparedPanel", "prepare_panel", "prepare_panel_as_fitted"]
 
 _SHOW = 10
 
@@ -574,4 +575,31 @@ def prepare_panel(
         anticipation=int(anticipation),
         dropped=dropped_frame,
         warnings=warn,
+    )
+
+
+def prepare_panel_as_fitted(
+    data: pd.DataFrame,
+    info: dict[str, Any],
+    control: str | None = None,
+    unbalanced: str | None = None,
+) -> PreparedPanel:
+    """Prepare ``data`` again with the specification an estimator recorded in ``result.info``.
+
+    Used by procedures that replay a fit on its panel (the wild bootstraps rebuild its design
+    or linear maps). ``control`` and ``unbalanced`` default to the recorded ones (``"never"``
+    and ``"balance"`` when the fit did not record them).
+    """
+    return prepare_panel(
+        data,
+        info["outcome"],
+        info["unit"],
+        info["time"],
+        info["cohort"],
+        covariates=info["covariates"] or None,
+        weights=info["weights"],
+        cluster=info["cluster"],
+        anticipation=int(info["anticipation"]),
+        control=control if control is not None else info.get("control", "never"),
+        unbalanced=unbalanced if unbalanced is not None else info.get("unbalanced", "balance"),
     )

@@ -93,7 +93,7 @@ from finsam_eval.estimators.event_study import (
     first_stage,
     unit_arrays,
 )
-from finsam_eval.estimators.prepare import prepare_panel
+from finsam_eval.estimators.prepare import prepare_panel_as_fitted
 from finsam_eval.estimators.result import EstimationResult
 from finsam_eval.inference.wild_bootstrap import _draw_weights
 
@@ -188,19 +188,7 @@ def linear_event_study(
         raise ValueError(f"refit is available for {REFIT_METHODS}, not {method!r}")
     info = result.info
     anticipation = int(info["anticipation"])
-    panel = prepare_panel(
-        data,
-        info["outcome"],
-        info["unit"],
-        info["time"],
-        info["cohort"],
-        covariates=info["covariates"] or None,
-        weights=info["weights"],
-        cluster=info["cluster"],
-        anticipation=anticipation,
-        control="notyet",
-        unbalanced=unbalanced,
-    )
+    panel = prepare_panel_as_fitted(data, info, control="notyet", unbalanced=unbalanced)
     arrays = unit_arrays(panel)
     solver, untreated, _, resid = first_stage(panel, arrays, anticipation)
     y = arrays["y"]

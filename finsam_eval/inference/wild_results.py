@@ -50,7 +50,7 @@ import numpy as np
 import pandas as pd
 
 from finsam_eval.estimators.api import estimate
-from finsam_eval.estimators.prepare import prepare_panel
+from finsam_eval.estimators.prepare import prepare_panel_as_fitted
 from finsam_eval.estimators.result import EstimationResult
 from finsam_eval.inference.wild_bootstrap import WEIGHTS, _draw_weights, wild_cluster_bootstrap
 from finsam_eval.inference.wild_refit import REFIT_METHODS, linear_event_study, refit_bootstrap
@@ -141,30 +141,13 @@ def twfe_design(
         The ``unbalanced`` option of the fit.
     """
     info = result.info
-    panel = prepare_panel(
-        data,
-        info["outcome"],
-        info["unit"],
-        info["time"],
-        info["cohort"],
-        covariates=info["covariates"],
-        weights=info["weights"],
-        cluster=info["cluster"],
-        anticipation=info["anticipation"],
-        control="notyet",
-        unbalanced=unbalanced,
-    )
+    panel = prepare_panel_as_fitted(data, info, control="notyet", unbalanced=unbalanced)
     frame = panel.data
-    w = frame["weight"].to_numpy(dtype=float)
-    keep = w > 0
-    unit = frame["unit"].to_numpy()
-    year = frame["time"].to_numpy()
+    keep = frame["weight"].to_numpy(dtype=float) > 0
     if not panel.balanced:
+        unit, year = frame["unit"].to_numpy(), frame["time"].to_numpy()
         keep &= _drop_singletons(unit, year - year.min())
     frame = frame.loc[keep]
-    w = w[keep]
-    unit = np.unique(frame["unit"].to_numpy(), return_inverse=True)[1]
-    year_code = np.unique(frame["time"].to_numpy(), return_inverse=True)[1]
     cohort = frame["cohort"].to_numpy()
     relative = frame["time"].to_numpy() - cohort
     window = info.get("window")
@@ -174,11 +157,23 @@ def twfe_design(
     indicators = np.column_stack([(cohort > 0) & (relative == e) for e in event_times])
     dropped = set(info.get("collinear_dropped", []))
     covariates = [c for c in panel.covariates if c not in dropped]
+    return _scaled_design(frame, indicators, covariates, event_times)
+
+
+def _scaled_design(
+    frame: pd.DataFrame, indicators: np.ndarray, covariates: list[str], event_times: list[int]
+) -> TwfeDesign:
+    """The weighted regression of ``frame``'s outcome on ``indicators``, covariates and unit and
+    year effects, as OLS on ``sqrt(w)``-scaled data: unit effects stay absorbable (the weight
+    is constant within unit); year effects are absorbed without weights and are regressors with
+    them."""
+    w = frame["weight"].to_numpy(dtype=float)
+    unit = np.unique(frame["unit"].to_numpy(), return_inverse=True)[1]
+    year_code = np.unique(frame["time"].to_numpy(), return_inverse=True)[1]
     columns = [indicators.astype(float)]
     if covariates:
         columns.append(frame[covariates].to_numpy(dtype=float))
-    weighted = not np.all(w == w[0])
-    if weighted:
+    if not np.all(w == w[0]):
         n_years = int(year_code.max()) + 1
         columns.append((year_code[:, None] == np.arange(1, n_years)[None, :]).astype(float))
         fe = unit[:, None]
@@ -211,47 +206,16 @@ def imputation_lead_design(
     leads = [int(k) for k in info.get("pretest_leads", [])]
     if not leads:
         raise ValueError("the imputation fit has no lead coefficients (pretrends=False?)")
-    panel = prepare_panel(
-        data,
-        info["outcome"],
-        info["unit"],
-        info["time"],
-        info["cohort"],
-        covariates=info["covariates"] or None,
-        weights=info["weights"],
-        cluster=info["cluster"],
-        anticipation=int(info["anticipation"]),
-        control="notyet",
-        unbalanced=unbalanced,
-    )
+    panel = prepare_panel_as_fitted(data, info, control="notyet", unbalanced=unbalanced)
     frame = panel.data
     cohort = frame["cohort"].to_numpy()
     time = frame["time"].to_numpy()
-    w = frame["weight"].to_numpy(dtype=float)
     untreated = (cohort == 0) | (time < cohort - int(info["anticipation"]))
-    frame = frame.loc[untreated & (w > 0)]
-    w = frame["weight"].to_numpy(dtype=float)
+    frame = frame.loc[untreated & (frame["weight"].to_numpy(dtype=float) > 0)]
     cohort = frame["cohort"].to_numpy()
     relative = frame["time"].to_numpy() - cohort
-    unit = np.unique(frame["unit"].to_numpy(), return_inverse=True)[1]
-    year_code = np.unique(frame["time"].to_numpy(), return_inverse=True)[1]
-    columns = [np.column_stack([(cohort > 0) & (relative == k) for k in leads]).astype(float)]
-    if panel.covariates:
-        columns.append(frame[panel.covariates].to_numpy(dtype=float))
-    if not np.all(w == w[0]):
-        n_years = int(year_code.max()) + 1
-        columns.append((year_code[:, None] == np.arange(1, n_years)[None, :]).astype(float))
-        fe = unit[:, None]
-    else:
-        fe = np.column_stack([unit, year_code])
-    root_w = np.sqrt(w)
-    return TwfeDesign(
-        y=root_w * frame["y"].to_numpy(dtype=float),
-        X=root_w[:, None] * np.column_stack(columns),
-        cluster=frame["cluster"].to_numpy(),
-        fe=fe,
-        event_times=leads,
-    )
+    indicators = np.column_stack([(cohort > 0) & (relative == k) for k in leads])
+    return _scaled_design(frame, indicators, list(panel.covariates), leads)
 
 
 def _exceeds(t_draws: np.ndarray, t_obs: np.ndarray) -> np.ndarray:
