@@ -86,6 +86,8 @@ def test_strings_are_promoted_to_lists() -> None:
         ('[inference]\nfamily = "method"\n', ["inference.family", "'method'"]),
         ("[inference]\nbootstrap = 50\n", ["romano_wolf", "bootstrap >= 99"]),
         ("[inference]\nalpha = 1.5\n", ["inference.alpha", "1.5"]),
+        ("[inference]\nwild_bootstrap = 50\n", ["inference.wild_bootstrap", ">= 99", "50"]),
+        ("[inference]\nwild_bootstrap = true\n", ["inference.wild_bootstrap", "True"]),
         ("[design]\nwindows = [-5, 6]\n", ["unknown key 'windows' in [design]"]),
         ("[data]\nsource = 'synthetic'\nsed = 1\n", ["unknown key 'sed' in [data]"]),
         ("[estimation]\nmethods = ['cs']\n", ["unknown configuration section [estimation]"]),

@@ -96,3 +96,43 @@ def test_population_weights_are_constant_within_kommun(panel) -> None:
     assert not np.allclose(
         unweighted.event_study.set_index("event_time")["estimate"].loc[0:6], ours.loc[0:6]
     )
+
+
+def test_wild_bootstrap_p_values_in_the_estimates(panel) -> None:
+    # inference.wild_bootstrap = B adds each covered method's wild-bootstrap p-values (21 län),
+    # equal to calling wild_bootstrap_event_study directly; uncovered methods stay empty, with
+    # a note
+    from finsam_eval.inference.wild_results import wild_bootstrap_event_study
+    from finsam_eval.pipeline import estimate_all, load_config
+    from finsam_eval.pipeline.run import add_wild_pvalues
+
+    config = load_config(
+        text='[design]\npopulations = ["unga"]\noutcomes = ["uvas"]\n'
+        'methods = ["cs", "sa", "twfe"]\ncluster = "lan"\n'
+        '[inference]\nbootstrap = 0\nadjust = "holm"\nwild_bootstrap = 199\nseed = 4\n'
+    )
+    estimates, results = estimate_all(panel, config, progress=False)
+    out = add_wild_pvalues(panel, estimates, results, config, progress=False)
+    series = panel[(panel["population"] == "unga") & (panel["outcome"] == "uvas")]
+    for method, kind in (("cs", "WCR-refit"), ("twfe", "WCR")):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            direct = wild_bootstrap_event_study(
+                series,
+                method,
+                cluster="cluster_lan",
+                B=199,
+                seed=4,
+                overall=False,
+                window=(-5, 6),
+                control="notyet",
+            )
+        rows = out[out["method"] == method].set_index("event_time")
+        tested = direct["event_time"].astype(int).to_numpy()
+        np.testing.assert_array_equal(
+            rows.loc[tested, "p_value_wild"].to_numpy(), direct["p_value"].to_numpy()
+        )
+        assert set(rows.loc[tested, "wild_bootstrap"]) == {kind}
+    assert out.loc[out["method"] == "sa", "p_value_wild"].isna().all()
+    notes = run_notes(results)
+    assert notes["message"].str.contains("no wild bootstrap for sa").any()

@@ -26,6 +26,7 @@ Without a file the default is the ISF 2019 design on the bundled synthetic data:
     adjust = "romano_wolf"        # "romano_wolf", "holm", "bonferroni", "bh" or "none"
     family = "population"         # family for error control: "population", "outcome", "all"
     seed = 1
+    wild_bootstrap = 0            # B > 0: also wild-bootstrap p-values (few clusters, e.g. län)
 """
 
 from __future__ import annotations
@@ -71,6 +72,7 @@ class AnalysisConfig:
     adjust: str = "romano_wolf"
     family: str = "population"
     inference_seed: int = 1
+    wild_bootstrap: int = 0
     text: str = ""
 
     def series(self) -> list[tuple[str, str]]:
@@ -149,6 +151,12 @@ class AnalysisConfig:
             problems.append(f"inference.family must be one of {FAMILIES}, got {self.family!r}")
         if self.adjust == "romano_wolf" and self.bootstrap < 99:
             problems.append("inference.adjust = 'romano_wolf' needs inference.bootstrap >= 99")
+        wild = self.wild_bootstrap
+        if isinstance(wild, bool) or not isinstance(wild, int) or (wild != 0 and wild < 99):
+            problems.append(
+                "inference.wild_bootstrap must be 0 (off) or a number of draws >= 99, got "
+                f"{self.wild_bootstrap!r}"
+            )
         if not 0 < self.alpha < 1:
             problems.append(f"inference.alpha must be in (0, 1), got {self.alpha}")
         if problems:
@@ -192,6 +200,7 @@ _SECTIONS = {
         "adjust": "adjust",
         "family": "family",
         "seed": "inference_seed",
+        "wild_bootstrap": "wild_bootstrap",
     },
 }
 

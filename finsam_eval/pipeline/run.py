@@ -26,7 +26,14 @@ from finsam_eval.estimators import estimate
 from finsam_eval.estimators.result import EstimationResult
 from finsam_eval.pipeline.config import AnalysisConfig
 
-__all__ = ["AnalysisOutput", "estimate_all", "joint_draws", "load_panel_for", "run_analysis"]
+__all__ = [
+    "AnalysisOutput",
+    "add_wild_pvalues",
+    "estimate_all",
+    "joint_draws",
+    "load_panel_for",
+    "run_analysis",
+]
 
 ESTIMATE_COLUMNS = [
     "population",
@@ -94,33 +101,110 @@ def method_control(method: str, control: str) -> str:
     return CONTROL_FALLBACK.get((method, control), control)
 
 
+def _series_panels(
+    panel: pd.DataFrame, config: AnalysisConfig
+) -> dict[tuple[str, str], pd.DataFrame]:
+    """The panel of every population × outcome, with ``kommun_weight`` when weighting."""
+    if config.weights:
+        # estimators take sampling weights constant within kommun: each kommun is weighted by
+        # its mean population (the series' denominator) over the panel years
+        panel = panel.assign(
+            kommun_weight=panel.groupby(["population", "outcome", "kommun_kod"])[
+                "weight"
+            ].transform("mean")
+        )
+    return dict(tuple(panel.groupby(["population", "outcome"], sort=False)))
+
+
+def _options(method: str, config: AnalysisConfig) -> dict[str, object]:
+    """The estimator options of ``method`` under ``config`` (weights and cluster aside)."""
+    return {
+        "outcome": "share",
+        "unit": "kommun_kod",
+        "time": "year",
+        "cohort": "cohort",
+        "control": method_control(method, config.control),
+        "est_method": config.est_method,
+        "anticipation": config.anticipation,
+        "base_period": config.base_period,
+        "window": config.window,
+        "alpha": config.alpha,
+    }
+
+
 def _fit(series: pd.DataFrame, method: str, config: AnalysisConfig) -> EstimationResult:
-    control = method_control(method, config.control)
-    if control != config.control:
+    options = _options(method, config)
+    if options["control"] != config.control:
         warnings.warn(
             f"{method}: control={config.control!r} is not defined for this estimator; "
-            f"it uses control={control!r}",
+            f"it uses control={options['control']!r}",
             UserWarning,
             stacklevel=2,
         )
     return estimate(
         series,
-        outcome="share",
-        unit="kommun_kod",
-        time="year",
-        cohort="cohort",
         method=method,
-        control=control,
-        est_method=config.est_method,
         weights="kommun_weight" if config.weights else None,
         cluster=config.cluster_column,
-        anticipation=config.anticipation,
-        base_period=config.base_period,
-        window=config.window,
         bootstrap=0,
         seed=config.inference_seed,
-        alpha=config.alpha,
+        **options,
     )
+
+
+# estimators with a wild (cluster) bootstrap of their event study (inference.wild_results)
+WILD_METHODS = ("twfe", "cs", "imputation", "two_stage")
+
+
+def add_wild_pvalues(
+    panel: pd.DataFrame,
+    estimates: pd.DataFrame,
+    results: dict[tuple[str, str, str], EstimationResult],
+    config: AnalysisConfig,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Add ``p_value_wild`` and ``wild_bootstrap`` (its kind) to every event-time row.
+
+    ``wild_bootstrap_event_study`` with ``config.wild_bootstrap`` draws, clustered like the
+    estimates, seeded with the inference seed: the restricted wild cluster bootstrap of TWFE and
+    the re-estimating WCR of CS, imputation and two-stage (docs/inference.md). Methods without
+    one keep empty values, and their results get a note saying so.
+    """
+    from finsam_eval.inference.wild_results import wild_bootstrap_event_study
+
+    grouped = _series_panels(panel, config)
+    estimates = estimates.assign(p_value_wild=np.nan, wild_bootstrap=pd.NA)
+    keys = list(results)
+    for population, outcome, method in _progress(keys, len(keys), "wild bootstrap", progress):
+        if method not in WILD_METHODS:
+            results[(population, outcome, method)].info.setdefault("run_warnings", []).append(
+                f"no wild bootstrap for {method}: p_value_wild is empty (available for "
+                f"{', '.join(WILD_METHODS)})"
+            )
+            continue
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the estimate's warnings are already in the notes
+            table = wild_bootstrap_event_study(
+                grouped[(population, outcome)],
+                method,
+                cluster=config.cluster_column,
+                B=config.wild_bootstrap,
+                seed=config.inference_seed,
+                overall=False,
+                analytic_weights="kommun_weight" if config.weights else None,
+                **_options(method, config),
+            )
+        p_value = table.set_index(table["event_time"].astype(int))["p_value"]
+        kind = table.set_index(table["event_time"].astype(int))["bootstrap"]
+        rows = (
+            (estimates["population"] == population)
+            & (estimates["outcome"] == outcome)
+            & (estimates["method"] == method)
+        )
+        times = estimates.loc[rows, "event_time"]
+        estimates.loc[rows, "p_value_wild"] = times.map(p_value).to_numpy(dtype=float)
+        estimates.loc[rows, "wild_bootstrap"] = times.map(kind).to_numpy(dtype=object)
+    return estimates
 
 
 @dataclass
@@ -142,15 +226,7 @@ def estimate_all(
 
     jobs = [(p, o, m) for p, o in config.series() for m in config.methods]
     clusters = kommun_clusters(panel, config)
-    if config.weights:
-        # estimators take sampling weights constant within kommun: each kommun is weighted by
-        # its mean population (the series' denominator) over the panel years
-        panel = panel.assign(
-            kommun_weight=panel.groupby(["population", "outcome", "kommun_kod"])[
-                "weight"
-            ].transform("mean")
-        )
-    grouped = dict(tuple(panel.groupby(["population", "outcome"], sort=False)))
+    grouped = _series_panels(panel, config)
     results: dict[tuple[str, str, str], EstimationResult] = {}
     rows = []
     for population, outcome, method in _progress(jobs, len(jobs), "estimating", progress):
@@ -398,6 +474,8 @@ def run_analysis(config: AnalysisConfig, out_dir: str | Path, progress: bool = T
             config.inference_seed,
         )
     _adjust(estimates, draws, config)
+    if config.wild_bootstrap:
+        estimates = add_wild_pvalues(panel, estimates, results, config, progress=progress)
     timings["inference"] = time.perf_counter() - start
 
     start = time.perf_counter()
