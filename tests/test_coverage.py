@@ -13,6 +13,11 @@ to require 92–98 % at each event time. Pooled over event times 0..6 (1 400 int
 0.6 points if independent; they are positively correlated, so allow the 92–98 % band) the
 robust methods must cover 92–98 %, and each event time 88–99.5 % (about four SDs). TWFE must
 cover less than 85 % pooled and be clearly below every robust method.
+
+dCDH is included because on the single bundled realization its intervals miss this very
+series at every event time (tests/test_truth_recovery.py): over redraws they are calibrated.
+Two-stage (conservative at later event times: 99–100 % coverage for e >= 3 here) and stacked
+(its trimmed-cohort estimand differs from the all-cohort truth) are not held to this band.
 """
 
 from __future__ import annotations
@@ -22,7 +27,9 @@ import pytest
 from finsam_eval.estimators.api import METHODS
 from finsam_eval.inference.power import simulate
 
-ROBUST = ("cs", "imputation", "sa")
+ROBUST = ("cs", "imputation", "sa", "dcdh")
+# dCDH as in tests/test_truth_recovery.py: effects at event times 0..6 and placebos back to -5
+METHOD_OPTIONS = {"dcdh": {"window": (-5, 6)}}
 REPS = 200
 EVENT_TIMES = range(7)
 
@@ -31,7 +38,7 @@ EVENT_TIMES = range(7)
 def summary():
     methods = [m for m in (*ROBUST, "twfe") if m in METHODS]
     sim = simulate(methods, reps=REPS, seed=2026, population="man", outcome="af_till_arbete",
-                   effect="truth", progress=False)  # fmt: skip
+                   effect="truth", progress=False, method_options=METHOD_OPTIONS)  # fmt: skip
     s = sim.summary
     return s[s["event_time"].isin(list(EVENT_TIMES))]
 
