@@ -52,6 +52,7 @@ import pandas as pd
 from scipy import stats
 from scipy.linalg import solve_triangular
 
+from finsam_eval.core import group_sums
 from finsam_eval.core.multiplier import (
     WEIGHT_KINDS,
     analytic_se,
@@ -674,8 +675,9 @@ class GroupTimeMaps:
     propensity-score estimation effects are linear in :math:`\\Delta Y` too). Cell :math:`j`
     is :math:`ATT_j = a_j'\\Delta Y_j` and :math:`\\psi_j = M_j\\Delta Y_j` (R did's scale, zero
     outside the cell's units), :math:`\\Delta Y_j` the changes of the cell's units between
-    periods ``pre[j]`` and ``cur[j]``. Cells sharing their units, design and propensity score
-    share one map.
+    periods ``pre[j]`` and ``cur[j]``; only the cluster sums :math:`C_j` of :math:`M_j`'s rows
+    are kept (what clustered variances need). Cells sharing their units, design and
+    propensity score share one map.
 
     Attributes
     ----------
@@ -685,13 +687,13 @@ class GroupTimeMaps:
         Index into ``maps`` per cell (k,); -1 for the reference cells of a universal base
         period, which are 0 by construction (kept because aggregations count them).
     maps
-        ``(rows, a, M)``: the cell's units, coefficients (len(rows),) and influence map
-        (len(rows) × len(rows)).
+        ``(rows, a, C)``: the cell's units, coefficients (len(rows),) and the influence map
+        summed within clusters (n_clusters × len(rows)).
     y
         Outcome, units × periods.
     unit_cohort, unit_weight, unit_cluster
-        Per unit: cohort (0 never treated), sampling weight and cluster code (units when the
-        fit was not clustered).
+        Per unit: cohort (0 never treated), sampling weight and cluster code 0..G-1 (units
+        when the fit was not clustered).
     times
         The periods.
     """
@@ -751,6 +753,12 @@ def group_time_maps(data: pd.DataFrame, result: EstimationResult) -> GroupTimeMa
     x_period = (
         np.zeros_like(cur) if design.x is None or design.x_invariant else np.minimum(cur, pre)
     )
+    cluster = (
+        np.unique(design.cluster, return_inverse=True)[1]
+        if design.cluster is not None
+        else np.arange(n)
+    )
+    n_clusters = int(cluster.max()) + 1
     estimated = result.att_gt.set_index(["cohort", "time"])["estimate"]
     maps: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     index: dict[tuple, int] = {}
@@ -781,17 +789,13 @@ def group_time_maps(data: pd.DataFrame, result: EstimationResult) -> GroupTimeMa
                 a, M = _PANEL_ESTIMATORS[est_method](identity, 0 * identity, d, x, ws, **options)
                 M = M * (n / len(rows))
             index[key] = len(maps)
-            maps.append((rows, np.asarray(a, dtype=float), M))
+            C = group_sums(M, cluster[rows], n_clusters)
+            maps.append((rows, np.asarray(a, dtype=float), C))
         kept.append(j)
         mapping.append(index[key])
     kept_arr = np.array(kept, dtype=np.int64)
     order = np.lexsort((times[cur[kept_arr]], group[kept_arr]))  # att_gt rows: cohort, period
     kept_arr = kept_arr[order]
-    cluster = (
-        np.unique(design.cluster, return_inverse=True)[1]
-        if design.cluster is not None
-        else np.arange(n)
-    )
     return GroupTimeMaps(
         group=group[kept_arr],
         time=times[cur[kept_arr]],

@@ -102,8 +102,8 @@ def _aggregation_weights(
     return labels or ["overall"], np.array(omega), np.array(xi)
 
 
-def _working_model(maps: GroupTimeMaps, anticipation: int) -> tuple[np.ndarray, np.ndarray]:
-    """Fitted values and residuals (units × periods) of the bootstrap model."""
+def _working_residuals(maps: GroupTimeMaps, anticipation: int) -> np.ndarray:
+    """Residuals of the bootstrap model, flattened units × periods (fitted values: y minus them)."""
     n, T = maps.y.shape
     cohort = maps.unit_cohort[:, None]
     period = maps.times[None, :]
@@ -117,13 +117,13 @@ def _working_model(maps: GroupTimeMaps, anticipation: int) -> tuple[np.ndarray, 
     # cohort x period cell means of the first-stage residual on treated observations
     treated = ~untreated.ravel() & (w > 0)
     cell = np.where(treated, np.repeat(maps.unit_cohort, T) * (T + 1) + year, -1)
-    codes, inverse = np.unique(cell[treated], return_inverse=True)
+    inverse = np.unique(cell[treated], return_inverse=True)[1]
     means = np.bincount(inverse, (w * first)[treated]) / np.bincount(inverse, w[treated])
     resid = first.copy()
     resid[treated] -= means[inverse]
     # units without untreated observations are fitted exactly: CS never uses them
     resid[~solver.identified()] = 0.0
-    return (maps.y.ravel() - resid).reshape(n, T), resid.reshape(n, T)
+    return resid
 
 
 def linear_cs_aggregate(
@@ -179,15 +179,11 @@ def linear_cs_aggregate(
     E = np.zeros((H, n_obs))
     K = np.zeros((G, H, n_obs))
     carries = np.zeros((H, n_obs))
-    cluster_maps: dict[int, np.ndarray] = {}
     for j, m in enumerate(maps.mapping):
         used = np.flatnonzero((omega[j] != 0) | np.any(xi_sums[j] != 0, axis=0))
         if m < 0 or not used.size:
             continue
-        rows, a, M = maps.maps[m]
-        if m not in cluster_maps:  # cluster sums of the influence map, (G, len(rows))
-            cluster_maps[m] = group_sums(M, maps.unit_cluster[rows], G)
-        C = cluster_maps[m]
+        rows, a, C = maps.maps[m]
         now, base = rows * T + maps.cur[j], rows * T + maps.pre[j]
         e_part = omega[j, used, None] * a[None, :]
         k_part = (
@@ -201,13 +197,13 @@ def linear_cs_aggregate(
         treated = rows[maps.unit_cohort[rows] == maps.group[j]]
         carrying = used[omega[j, used] != 0]
         carries[np.ix_(carrying, treated * T + maps.cur[j])] = 1.0
-    fitted, resid = _working_model(maps, int(result.info["anticipation"]))
+    resid = _working_residuals(maps, int(result.info["anticipation"]))
     return LinearEventStudy(
         event_times=np.array(labels, dtype=object),
         E=E,
         K=K,
         y=maps.y.ravel(),
-        resid=resid.ravel(),
+        resid=resid,
         carries=carries,
         cluster=np.repeat(maps.unit_cluster, T),
     )
