@@ -157,13 +157,12 @@ def linear_cs_aggregate(
     """
     maps = group_time_maps(data, result)
     labels, omega, xi = _aggregation_weights(maps, kind, options)
-    wanted = np.array(
-        [keys is None or label == "overall" or label in list(keys) for label in labels]
-    )
     if keys is not None:
         missing = [key for key in keys if key not in labels]
         if missing:
             raise ValueError(f"keys {missing} are not in the {kind} aggregation: {labels[:-1]}")
+    selected = None if keys is None else set(keys) | {"overall"}
+    wanted = np.array([selected is None or label in selected for label in labels])
     labels = [label for label, keep in zip(labels, wanted, strict=True) if keep]
     omega, xi = omega[:, wanted], xi[:, :, wanted]
     n_units, T = maps.y.shape

@@ -70,6 +70,9 @@ SCORE_METHODS = ("imputation", "two_stage", "cs")
 _KEY_COLUMN = {"dynamic": "event_time", "group": "cohort", "calendar": "time", "simple": None}
 # methods with the re-estimating bootstrap (linear replays of the estimator)
 _REFIT = (*REFIT_METHODS, "cs")
+# per-row results of every bootstrap, and the facts of its draws
+_ROW_STATISTICS = ("se", "t_stat", "p_value", "ci_lower", "ci_upper")
+_RUN_FACTS = ("n_boot", "n_clusters", "enumerated")
 # relative tolerance of the check that the rebuilt regression reproduces twfe.fit
 _REBUILD_RTOL = 1e-6
 
@@ -477,7 +480,7 @@ def _refit_rows(
         )
         labels = list(model.event_times)
         positions = list(range(len(keys)))
-        restrictions = [np.eye(len(labels))[labels.index(_label(k))] for k in keys]
+        restrictions = list(np.eye(len(labels))[[labels.index(_label(k)) for k in keys]])
     else:
         post = [int(e) for e in result.info.get("overall_event_times", [])]
         wanted = sorted({int(k) for k in keys if not _is_overall(k)} | set(post))
@@ -501,8 +504,13 @@ def _refit_rows(
     out = refit_bootstrap(
         model, np.vstack(restrictions), B, weights, impose_null, seed, ci=ci, alpha=alpha
     )
-    names = ("estimate", "se", "t_stat", "p_value", "ci_lower", "ci_upper")
-    return {j: {name: float(out[name][i]) for name in names} for i, j in enumerate(positions)}
+    facts = {name: out[name] for name in _RUN_FACTS}
+    return {
+        j: {"estimate": float(out["estimate"][i])}
+        | {name: float(out[name][i]) for name in _ROW_STATISTICS}
+        | facts
+        for i, j in enumerate(positions)
+    }
 
 
 def _is_overall(key: Any) -> bool:
@@ -711,11 +719,10 @@ def wild_bootstrap_event_study(
             infl = np.column_stack([infl, overall_if])
         if not keys:
             raise ValueError("nothing to test")
-        unit_cluster = _unit_clusters(
-            data, result.info.get("unit", "kommun_kod"), cluster, result.unit_labels
-        )
-        out = score_bootstrap(infl, est, unit_cluster, B, weights, seed, alpha)
-        kinds = ["score"] * len(keys)
+        # each row from the re-estimating bootstrap (imputation leads: their regression's)
+        # where available, the score bootstrap for the rest
+        filled: dict[int, dict[str, Any]] = {}
+        kinds: list[str] = ["score"] * len(keys)
         if refit:
             wcr = impose_null is None or impose_null
             unbalanced = estimate_options.get("unbalanced", "balance")
@@ -733,36 +740,40 @@ def wild_bootstrap_event_study(
                 aggregate,
                 agg_options,
             )
-            for name in ("se", "t_stat", "p_value", "ci_lower", "ci_upper"):
-                out[name] = np.array(out[name], dtype=float)
             for j, refit_out in refitted.items():
                 if not np.isclose(refit_out["estimate"], est[j], rtol=1e-9, atol=1e-12):
                     raise RuntimeError(
                         f"the linear replay of {method} gives {refit_out['estimate']!r} for "
                         f"{keys[j]}, the estimator {est[j]!r}"
                     )
-                for name in ("se", "t_stat", "p_value", "ci_lower", "ci_upper"):
-                    out[name][j] = refit_out[name]
+                filled[j] = refit_out
                 kinds[j] = "WCR-refit" if wcr else "WCU-refit"
             if method == "imputation":
                 boot = {"B": B, "weights": weights, "impose_null": wcr, "seed": seed}
                 for j, lead_row in _lead_rows(data, result, keys, unbalanced, boot, ci, alpha):
-                    for name in ("p_value", "ci_lower", "ci_upper"):
-                        out[name][j] = lead_row.get(name, np.nan)
+                    filled[j] = lead_row
                     kinds[j] = "WCR" if wcr else "WCU"
+        rest = [j for j in range(len(keys)) if j not in filled]
+        if rest:
+            unit_cluster = _unit_clusters(
+                data, result.info.get("unit", "kommun_kod"), cluster, result.unit_labels
+            )
+            score = score_bootstrap(infl[:, rest], est[rest], unit_cluster, B, weights, seed, alpha)
+            for i, j in enumerate(rest):
+                filled[j] = {name: score[name][i] for name in _ROW_STATISTICS} | {
+                    name: score[name] for name in _RUN_FACTS
+                }
         rows = []
         for j, key in enumerate(keys):
             row = {
                 "key": key,
                 "estimate": float(est[j]),
-                **{name: float(out[name][j]) for name in ("se", "t_stat", "p_value")},
-                "n_boot": out["n_boot"],
-                "n_clusters": out["n_clusters"],
-                "enumerated": out["enumerated"],
+                **{name: float(filled[j][name]) for name in ("se", "t_stat", "p_value")},
+                **{name: filled[j][name] for name in _RUN_FACTS},
             }
             if ci:
-                row["ci_lower"] = float(out["ci_lower"][j])
-                row["ci_upper"] = float(out["ci_upper"][j])
+                row["ci_lower"] = float(filled[j].get("ci_lower", np.nan))
+                row["ci_upper"] = float(filled[j].get("ci_upper", np.nan))
             rows.append(row)
         kind = kinds
 
