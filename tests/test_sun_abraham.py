@@ -10,9 +10,9 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-from test_imputation import MPDTA, SYNTHETIC, coverage, simulate_staggered, synthetic_series
+from test_imputation import MPDTA, SYNTHETIC, simulate_staggered, synthetic_series
 
-from finsam_eval.estimators import EstimationInputError, estimate, sun_abraham
+from finsam_eval.estimators import sun_abraham
 
 # pyfixest warns about the empty cohort × relative-time combinations its i() creates
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
@@ -174,36 +174,3 @@ def test_influence_reproduces_vcov():
     est = ~res.event_study["reference"].to_numpy()
     v = (summed.T @ summed / n**2)[np.ix_(est, est)]
     np.testing.assert_allclose(v, res.vcov.to_numpy(), rtol=1e-10, atol=1e-14)
-
-
-def test_conflicting_options_raise():
-    sim = simulate_staggered(n_units=40, seed=1)
-    with pytest.raises(EstimationInputError, match="est_method"):
-        estimate(
-            sim,
-            outcome="y",
-            unit="unit",
-            time="year",
-            cohort="cohort",
-            method="sa",
-            est_method="reg",
-        )
-    with pytest.raises(EstimationInputError, match="control"):
-        estimate(
-            sim,
-            outcome="y",
-            unit="unit",
-            time="year",
-            cohort="cohort",
-            method="sa",
-            control="notyet",
-        )
-
-
-@pytest.mark.slow
-def test_coverage_of_dynamic_heterogeneous_effects():
-    """95% intervals at event times 0..6 over 120 simulated 290-unit panels; observed mean
-    coverage 0.951 (Monte Carlo sd ≈ 0.02 per event time)."""
-    cov = coverage("sa")
-    assert cov.mean() >= 0.90, cov
-    assert cov.min() >= 0.85, cov
