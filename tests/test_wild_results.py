@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats
+from test_wild_bootstrap import _wildboottest
 
 import finsam_eval as fe
 from finsam_eval.inference import wild_refit as wr
@@ -53,17 +54,7 @@ def _dummy_design(frame: pd.DataFrame, event_times: list[int]) -> tuple[np.ndarr
 
 
 def _wildboottest_p(y, X, cluster, R, impose_null, weights, B=9999, seed=11) -> float:
-    wbt = pytest.importorskip("wildboottest.wildboottest")
-    wb = wbt.WildboottestCL(X=X, Y=y, cluster=cluster, R=R, B=B, seed=seed, parallel=False)
-    wb.get_scores(bootstrap_type="11", impose_null=impose_null)
-    wb.get_weights(weights)
-    wb.get_numer()
-    wb.get_denom()
-    wb.get_tboot()
-    wb.get_vcov()
-    wb.get_tstat()
-    wb.get_pvalue()
-    return float(wb.pvalue)
+    return float(_wildboottest(y, X, cluster, R, B, impose_null, weights, seed).pvalue)
 
 
 def _restrictions(table: pd.DataFrame, event_times: list[int], post: list[int], k: int):

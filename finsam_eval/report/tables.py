@@ -32,6 +32,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from finsam_eval.panel.populations import OUTCOMES, POPULATIONS
+
 if TYPE_CHECKING:
     from finsam_eval.estimators.result import EstimationResult
 
@@ -78,16 +80,9 @@ ESTIMATE_COLUMNS: list[str] = [
 # p_adjusted is only produced when a multiple-testing correction ran; it is added as NaN.
 _OPTIONAL_COLUMNS = {"p_adjusted"}
 
-#: ISF (2019) order of populations and outcomes; tables and figures follow it.
-POPULATION_ORDER: tuple[str, ...] = ("alla", "kvinnor", "man", "unga", "aldre")
-OUTCOME_ORDER: tuple[str, ...] = (
-    "sjukpenning",
-    "sa",
-    "ekonomiskt_bistand",
-    "af_till_arbete",
-    "studier",
-    "uvas",
-)
+#: ISF (2019) order of populations and outcomes (the panel layer's); tables and figures follow it.
+POPULATION_ORDER: tuple[str, ...] = tuple(POPULATIONS)
+OUTCOME_ORDER: tuple[str, ...] = OUTCOMES
 
 #: Row and caption labels as in the ISF report (Swedish terms, see shared/DOMAIN.md).
 OUTCOME_LABELS: dict[str, str] = {
