@@ -123,3 +123,23 @@ def test_rate_limit_spaces_requests():
         http.get(api.url + "/x")
         http.get(api.url + "/x")
     assert len(slept) == 1 and 0.3 < slept[0] <= 0.5
+
+
+def test_name_resolution_failure_is_not_retried_and_fails_in_one_line(monkeypatch):
+    import socket
+
+    from finsam_eval.sources.http import NameResolutionError
+
+    calls = []
+
+    def no_dns(*args, **kwargs):
+        calls.append(args[0])
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_dns)
+    slept: list[float] = []
+    with pytest.raises(NameResolutionError) as info:
+        client(slept, max_retries=5).get("http://api.kolada.invalid/v3/kpi")
+    message = str(info.value)
+    assert "\n" not in message and "api.kolada.invalid" in message and "not retried" in message
+    assert len(calls) == 1 and slept == []  # one attempt, no backoff
