@@ -14,6 +14,7 @@ from fake_api import FakeApi, Reply  # noqa: E402
 
 from finsam_eval.sources import KoladaClient, MalformedResponseError, OfflineError  # noqa: E402
 from finsam_eval.sources.http import HttpClient  # noqa: E402
+from finsam_eval.sources.kolada import KoladaNoDataError, KoladaNoDataWarning  # noqa: E402
 
 
 def fast() -> HttpClient:
@@ -50,9 +51,79 @@ def test_values_follow_next_page_and_keep_only_kommuner(tmp_path):
 
 def test_v2_single_page_string_period(tmp_path):
     with FakeApi() as api:
-        api.add_json_file("/v2/data/kpi/N00930/year/2010", "kolada_v2_data_N00930.json")
-        frame, _ = KoladaClient(api.url + "/v2", http=fast()).values("N00930", [2010])
+        api.add_json_file("/v2/data/kpi/N31807/year/2010", "kolada_v2_data_N31807.json")
+        frame, _ = KoladaClient(api.url + "/v2", http=fast()).values("N31807", [2010])
     assert list(frame["value"]) == [4.2, 3.1] and set(frame["gender"]) == {"T"}
+
+
+def test_v2_next_page_links_are_followed():
+    # v2 (github.com/Hypergene/kolada) links pages with "next_page"/"previous_page"
+    def item(code, value):
+        return {
+            "kpi": "N31807",
+            "municipality": code,
+            "period": 2010,
+            "values": [{"count": 1, "gender": "T", "status": "", "value": value}],
+        }
+
+    page1 = {
+        "count": 2,
+        "values": [item("0114", 4.2)],
+        "next_page": "{base}/v2/data/kpi/N31807/year/2010?page=2&per_page=1",
+        "previous_page": None,
+    }
+    page2 = {"count": 2, "values": [item("0180", 3.1)], "next_page": None}
+    with FakeApi() as api:
+        api.add(
+            "GET",
+            "/v2/data/kpi/N31807/year/2010",
+            Reply(body=lambda req: page2 if req.query.get("page") == ["2"] else page1),
+        )
+        frame, prov = KoladaClient(api.url + "/v2", http=fast()).values("N31807", [2010])
+    assert list(frame["kommun_kod"]) == ["0114", "0180"] and len(prov.urls) == 2
+
+
+def test_empty_answer_is_never_cached_as_coverage(tmp_path):
+    empty = {"count": 0, "values": [], "next_url": None, "previous_url": None}
+    with FakeApi() as api:
+        api.add("GET", "/v3/data/kpi/N31807/year/2024,2025", Reply(body=empty))
+        client = KoladaClient(api.url + "/v3", cache_dir=tmp_path, http=fast())
+        with pytest.raises(KoladaNoDataError, match=r"N31807.*\[2024, 2025\]"):
+            client.values("N31807", [2024, 2025])
+    assert not list(tmp_path.rglob("*.json"))
+
+
+def test_partly_empty_years_warn_and_only_covered_years_are_cached(tmp_path):
+    one_year = {
+        "count": 1,
+        "next_url": None,
+        "values": [
+            {
+                "municipality": "0114",  # v3 items may leave out "kpi": the route names it
+                "period": 2024,
+                "values": [{"gender": "T", "value": 4.0, "status": "", "count": 1}],
+            },
+            {
+                "kpi": "N31807",
+                "municipality": "0180",
+                "period": 2025,  # a row for 2025, but without any value
+                "values": [{"gender": "T", "value": None, "status": "Saknas", "count": 0}],
+            },
+        ],
+    }
+    with FakeApi() as api:
+        api.add("GET", "/v3/data/kpi/N31807/year/2024,2025", Reply(body=one_year))
+        client = KoladaClient(api.url + "/v3", cache_dir=tmp_path, http=fast())
+        with pytest.warns(KoladaNoDataWarning, match=r"\[2025\]"):
+            frame, prov = client.values("N31807", [2024, 2025])
+        with pytest.raises(KoladaNoDataError, match="2025"):
+            client.values("N31807", [2024, 2025], empty_years="raise")
+    assert set(frame["year"]) == {2024} and prov.years == [2024]
+    assert prov.extra["missing_years"] == [2025] and set(frame["kpi"]) == {"N31807"}
+    offline = KoladaClient(cache_dir=tmp_path, offline=True)
+    assert offline.values("N31807", [2024])[1].from_cache
+    with pytest.raises(OfflineError, match="not in the cache"):
+        offline.values("N31807", [2024, 2025])
 
 
 def test_search_and_title_verification(tmp_path):
@@ -62,11 +133,11 @@ def test_search_and_title_verification(tmp_path):
         client = KoladaClient(api.url + "/v3", http=fast())
         found = client.search_kpis("varken arbetar")
         assert api.calls("/v3/kpi")[0].query["title"] == ["varken arbetar"]
-        assert list(found["id"]) == ["N02797", "N00930"]
+        assert list(found["id"]) == ["N02797", "N31807"]
         _, prov = client.values(
-            "N02797", [2010, 2011], verify_title="varken arbetar eller studerar"
+            "N02797", [2010, 2011], verify_title="16-24 år som varken arbetar eller studerar"
         )
-        assert "varken arbetar" in prov.extra["kpi_title"]
+        assert prov.extra["kpi_title"].startswith("Invånare 16-24 år som varken arbetar")
         assert any(u.endswith("/v3/kpi/N02797?per_page=5000") for u in prov.urls)
         with pytest.raises(MalformedResponseError, match="wrong KPI"):
             client.values("N02797", [2010, 2011], verify_title="ekonomiskt bistånd")

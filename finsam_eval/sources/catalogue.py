@@ -22,15 +22,28 @@ __all__ = [
     "CatalogueError",
     "FETCHED_SOURCES",
     "FILE_SOURCES",
+    "check_title_ages",
+    "kolada_candidates",
     "load_catalogue",
     "outcome_catalogue",
     "parse_ages",
+    "title_ages",
 ]
 
 FETCHED_SOURCES = frozenset({"kolada"})
 FILE_SOURCES = frozenset({"forsakringskassan", "arbetsformedlingen", "socialstyrelsen", "csn"})
 _REQUIRED = ("source", "identifier", "numerator", "denominator", "population", "measure")
-_COLUMNS = [*_REQUIRED, "title_contains", "verification", "notes"]
+#: Evidence recorded for every outcome: the source's title and definition, and where they were
+#: confirmed (a public address or repository file, or "not confirmed").
+EVIDENCE = ("title", "definition", "confirmed_in")
+_COLUMNS = [
+    *_REQUIRED,
+    "title_contains",
+    *EVIDENCE,
+    "age_note",
+    "verification",
+    "notes",
+]
 
 
 class CatalogueError(SourceError, ValueError):
@@ -43,6 +56,31 @@ def parse_ages(text: str) -> tuple[int, int]:
     if not m or int(m.group(1)) > int(m.group(2)):
         raise CatalogueError(f"population must look like '16-24', not {text!r}")
     return int(m.group(1)), int(m.group(2))
+
+
+def title_ages(title: str) -> tuple[int, int] | None:
+    """The age band a KPI title names (``"Invånare 16-24 år som ..."`` → ``(16, 24)``), if any.
+
+    Only a band followed by "år" counts, so that "andel (%)" or years in a title do not.
+    """
+    m = re.search(r"(\d{1,3})\s*[-–]\s*(\d{1,3})\s*år\b", str(title))
+    return (int(m.group(1)), int(m.group(2))) if m else None
+
+
+def check_title_ages(outcome: str, kpi_id: str, title: str, population: str) -> None:
+    """Refuse a KPI whose live title names another age band than the catalogue's ``population``.
+
+    A catalogue that says ``population = "19-24"`` for a KPI titled "... 16-24 år ..." would
+    silently turn a 16-24 share into 19-24 counts; the mismatch must be written down instead
+    (set ``population`` to the title's band; the fetch then reports how the band is applied).
+    """
+    ages = title_ages(title)
+    if ages is not None and ages != parse_ages(population):
+        raise CatalogueError(
+            f"outcome {outcome!r}: Kolada KPI {kpi_id} is titled {title!r} (ages {ages[0]}-"
+            f"{ages[1]}) but the catalogue says population = {population!r}; set population to "
+            f"'{ages[0]}-{ages[1]}' (the band the KPI measures) in a user TOML"
+        )
 
 
 def _read_builtin() -> dict[str, Any]:
@@ -120,8 +158,8 @@ def outcome_catalogue(
     -------
     pandas.DataFrame
         Index ``outcome``; columns ``source``, ``identifier``, ``numerator``,
-        ``denominator``, ``population``, ``measure``, ``title_contains``, ``verification``,
-        ``notes``.
+        ``denominator``, ``population``, ``measure``, ``title_contains``, the evidence
+        (``title``, ``definition``, ``confirmed_in``), ``age_note``, ``verification``, ``notes``.
 
     Examples
     --------
@@ -132,4 +170,29 @@ def outcome_catalogue(
     outcomes = load_catalogue(user)["outcomes"]
     rows = [{c: str(entry.get(c, "")) for c in _COLUMNS} for entry in outcomes.values()]
     frame = pd.DataFrame(rows, columns=_COLUMNS, index=pd.Index(list(outcomes), name="outcome"))
+    return frame
+
+
+def kolada_candidates() -> pd.DataFrame:
+    """Kolada series by age band and sex that could feed the ISF populations (not used by default).
+
+    Issue 11 found these ids in recorded copies of Kolada's KPI lists; their titles and age
+    bands are not confirmed by any public source found, so the table says what each would feed
+    and what the evidence is. Use one through a user TOML entry (see ``outcomes.toml``); the
+    fetch checks its live title and age band.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index ``kpi``; columns ``feeds``, ``evidence``.
+    """
+    data = _read_builtin().get("kolada_candidates", {})
+    frame = pd.DataFrame(
+        [
+            {"feeds": str(v.get("feeds", "")), "evidence": str(v.get("evidence", ""))}
+            for v in data.values()
+        ],
+        index=pd.Index(list(data), name="kpi"),
+        columns=["feeds", "evidence"],
+    )
     return frame

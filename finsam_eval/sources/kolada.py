@@ -1,21 +1,31 @@
 """Client for Kolada, RKA's open database of kommun key figures (API v2 and v3, JSON).
 
 Routes used (documented in github.com/Hypergene/kolada for v2; v3, released 2025-04-04 per
-kolada.se/om-oss/api, keeps the same route shapes):
+kolada.se/om-oss/api, keeps the same route shapes, as public v3 clients show):
 
-* ``{base}/kpi?title=...`` and ``{base}/kpi/{id}``: KPI metadata.
+* ``{base}/kpi?title=...`` and ``{base}/kpi/{id}``: KPI metadata, ``{"values": [{"id",
+  "title", "description", "is_divided_by_gender", ...}]}``.
 * ``{base}/data/kpi/{id}/year/{y1,y2,...}``: values for every municipality and group.
 
-A page holds at most ``per_page`` items (5000 by default) and carries a link to the next page:
-``next_page`` in v2; v3 clients have been seen reading ``next_page``, ``next_url`` or ``next``,
-so all three are followed. Each data item is
-``{"kpi", "municipality", "period", "values": [{"gender": "T|K|M", "value", "status", "count"}]}``.
+Every answer is ``{"count", "values": [...], <next link>, <previous link>}``. A page holds at
+most ``per_page`` items (5000, the documented maximum) and links to the next page: v2 calls the
+link ``next_page`` (and ``previous_page``), v3 ``next_url`` (and ``previous_url``), v1 ``next``;
+all are followed, relative or absolute. ``count`` is not used to stop paging: v1 documented it
+as the page's length, v3 clients read it as the total. Each data item is
+``{"kpi", "municipality", "period", "values": [{"gender": "T|K|M", "value", "status",
+"count"}]}``; ``value`` is null where Kolada has no figure, and ``status`` then says why.
+
+An answer without any value for a requested year (``{"values": [], "count": 0}`` when a KPI is
+not yet published, or starts later) is never cached as coverage of that year: the year is
+named in a warning (some years empty) or an error (all empty), and the cache entry records
+only the years that have values, so offline mode cannot later pass an empty year off as data.
 """
 
 from __future__ import annotations
 
 import os
 import urllib.parse
+import warnings
 from collections.abc import Iterable
 from typing import Any
 
@@ -24,9 +34,18 @@ import pandas as pd
 from finsam_eval.registry import kommuner
 from finsam_eval.registry.kommuner import code_history
 from finsam_eval.sources.cache import Provenance, SeriesCache, provenance_for
-from finsam_eval.sources.http import HttpClient, MalformedResponseError, Response
+from finsam_eval.sources.http import HttpClient, MalformedResponseError, Response, SourceError
 
-__all__ = ["DEFAULT_KOLADA_URL", "KoladaClient"]
+__all__ = ["DEFAULT_KOLADA_URL", "KoladaClient", "KoladaNoDataError", "KoladaNoDataWarning"]
+
+
+class KoladaNoDataError(SourceError):
+    """Kolada answered, but with no value at all for the requested KPI and years."""
+
+
+class KoladaNoDataWarning(UserWarning):
+    """Kolada had values for some requested years but none for others (those are not cached)."""
+
 
 DEFAULT_KOLADA_URL = "https://api.kolada.se/v3"
 _NEXT_KEYS = ("next_page", "next_url", "next")
@@ -161,13 +180,14 @@ class KoladaClient:
         years: Iterable[int],
         kommun_only: bool = True,
         verify_title: str | None = None,
+        empty_years: str = "warn",
     ) -> tuple[pd.DataFrame, Provenance]:
         """Values of one KPI for every kommun and the given years, split by gender.
 
         Parameters
         ----------
         kpi_id
-            Kolada KPI id, e.g. ``"N00930"``.
+            Kolada KPI id, e.g. ``"N31807"``.
         years
             Calendar years (Kolada's ``period``).
         kommun_only
@@ -177,13 +197,21 @@ class KoladaClient:
             When given and the data come from the network, the KPI's live title must contain
             this text (case-insensitive), guarding against a catalogue pointing at the wrong
             KPI. The live title is stored in the provenance.
+        empty_years
+            What to do when some requested years have no value for any kommun: ``"warn"``
+            (default; :class:`KoladaNoDataWarning`, the years are listed in the provenance's
+            ``extra["missing_years"]`` and left out of the cache entry's years) or ``"raise"``.
+            When no requested year has a value, :class:`KoladaNoDataError` is always raised.
 
         Returns
         -------
         (frame, provenance)
             ``frame``: ``kpi``, ``kommun_kod``, ``year`` (int), ``gender`` (T/K/M), ``value``
-            (float, NaN when Kolada has no value: never 0), ``status``.
+            (float, NaN when Kolada has no value: never 0), ``status``. ``provenance.years``
+            holds only the years that have values.
         """
+        if empty_years not in {"warn", "raise"}:
+            raise ValueError(f"empty_years must be 'warn' or 'raise', not {empty_years!r}")
         years = sorted(set(int(y) for y in years))
         series = f"kolada:{kpi_id}"
         if self.offline:
@@ -204,16 +232,35 @@ class KoladaClient:
                 )
         path = f"data/kpi/{urllib.parse.quote(kpi_id)}/year/{','.join(map(str, years))}"
         items, responses = self._pages(path)
-        frame = self._parse_values(items, responses[0].url if responses else path)
+        frame = self._parse_values(items, responses[0].url if responses else path, kpi_id)
         if kommun_only:
             frame = frame[frame["kommun_kod"].isin(_kommun_codes())].reset_index(drop=True)
         frame = frame[frame["year"].isin(years)].reset_index(drop=True)
+        covered = sorted(int(y) for y in frame.loc[frame["value"].notna(), "year"].unique())
+        missing = [y for y in years if y not in covered]
+        where = responses[0].url if responses else path
+        if not covered:
+            raise KoladaNoDataError(
+                f"Kolada has no value for KPI {kpi_id} in any kommun for years {years} "
+                f"(answer from {where} had {len(items)} items): the KPI may not be published "
+                "for these years yet, or start later. Nothing was cached."
+            )
+        if missing:
+            message = (
+                f"Kolada has no value for KPI {kpi_id} in any kommun for years {missing} "
+                f"(values exist for {covered}); those years are not cached as covered"
+            )
+            if empty_years == "raise":
+                raise KoladaNoDataError(message)
+            warnings.warn(message, KoladaNoDataWarning, stacklevel=2)
+            extra["missing_years"] = missing
+            frame = frame[frame["year"].isin(covered)].reset_index(drop=True)
         provenance = provenance_for(
             series,
             self.source,
             meta_responses + responses,
             {"kpi": kpi_id, "years": years, "base_url": self.base_url},
-            years,
+            covered,
             extra,
         )
         if self.cache is not None:
@@ -221,10 +268,13 @@ class KoladaClient:
         return frame, provenance
 
     @staticmethod
-    def _parse_values(items: list, where: str) -> pd.DataFrame:
+    def _parse_values(items: list, where: str, kpi_id: str = "") -> pd.DataFrame:
         rows = []
         for item in items:
-            kpi = _require(item, "kpi", where)
+            # the route names the KPI; an item's own "kpi" field is kept when present
+            kpi = item.get("kpi", kpi_id) if isinstance(item, dict) else None
+            if not kpi:
+                _require(item, "kpi", where)
             municipality = item.get("municipality", item.get("municipality_id"))
             if municipality is None:
                 _require(item, "municipality", where)
