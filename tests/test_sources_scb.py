@@ -15,9 +15,10 @@ from fake_api import FakeApi, Reply, jsonstat2_for, pop_value, v1_data, v2_data 
 
 from finsam_eval.sources import MalformedResponseError, ScbClient, parse_jsonstat2  # noqa: E402
 from finsam_eval.sources.http import HttpClient  # noqa: E402
-from finsam_eval.sources.scb import plan_chunks  # noqa: E402
+from finsam_eval.sources.scb import PopulationYearsError, plan_chunks  # noqa: E402
 
 V1_PATH = "/v1/ssd/BE/BE0101/BE0101A/BefolkningNy"
+V1_CKM = "/v1/ssd/BE/BE0101/BE0101A/BefolkningCKM"
 
 
 def fast() -> HttpClient:
@@ -27,6 +28,15 @@ def fast() -> HttpClient:
 def serve_v1(api: FakeApi) -> None:
     api.add_json_file(V1_PATH, "scb_v1_befolkningny_metadata.json")
     api.add("POST", V1_PATH, Reply(body=v1_data))
+    api.add_json_file(V1_CKM, "scb_v1_befolkningckm_metadata.json")
+    api.add("POST", V1_CKM, Reply(body=v1_data))
+
+
+def serve_v2(api: FakeApi) -> None:
+    api.add_json_file("/api/v2/tables/TAB638/metadata", "scb_v2_tab638_metadata.json")
+    api.add("POST", "/api/v2/tables/TAB638/data", Reply(body=v2_data))
+    api.add_json_file("/api/v2/tables/TAB5557/metadata", "scb_v2_tab5557_metadata.json")
+    api.add("POST", "/api/v2/tables/TAB5557/data", Reply(body=v2_data))
 
 
 def test_parse_recorded_jsonstat2():
@@ -110,14 +120,85 @@ def test_population_chunked_v1_matches_unchunked(tmp_path):
 
 def test_population_v2(tmp_path):
     with FakeApi() as api:
-        api.add_json_file("/api/v2/tables/TAB638/metadata", "scb_v2_tab638_metadata.json")
-        api.add("POST", "/api/v2/tables/TAB638/data", Reply(body=v2_data))
+        serve_v2(api)
         client = ScbClient(api.url + "/api/v2", cache_dir=tmp_path, http=fast())
         assert client.api_version == 2
         frame, prov = client.population([2010], range(19, 25))
         assert api.calls("/api/v2/tables/TAB638/metadata")[0].query["lang"] == ["sv"]
+        assert not api.calls("/api/v2/tables/TAB5557/metadata")  # 2010 needs no second table
     assert len(frame) == 4 * 6 * 2
-    assert "TAB638" in prov.series
+    assert list(prov.query["tables"]) == ["TAB638"]
+    assert prov.query["tables"]["TAB638"]["content_code"] == "BE0101N1"
+
+
+@pytest.mark.parametrize("version", ["v1", "v2"])
+def test_population_across_the_2024_2025_table_change(tmp_path, version):
+    """2023-2025 is split: 2023-2024 from BefolkningNy/TAB638, 2025 from BefolkningCKM/TAB5557."""
+    with FakeApi() as api:
+        if version == "v1":
+            serve_v1(api)
+            base, old, new = api.url + "/v1/ssd", V1_PATH, V1_CKM
+            old_name, new_name = "BE/BE0101/BE0101A/BefolkningNy", "BE/BE0101/BE0101A/BefolkningCKM"
+        else:
+            serve_v2(api)
+            base = api.url + "/api/v2"
+            old, new = "/api/v2/tables/TAB638/data", "/api/v2/tables/TAB5557/data"
+            old_name, new_name = "TAB638", "TAB5557"
+        frame, prov = ScbClient(base, cache_dir=tmp_path, http=fast()).population(
+            [2025, 2023, 2024], [20, 64, 100]
+        )
+        old_posts = [c.json() for c in api.calls(old) if c.method == "POST"]
+        new_posts = [c.json() for c in api.calls(new) if c.method == "POST"]
+
+    def selection(post):
+        if version == "v1":
+            return {q["code"]: q["selection"]["values"] for q in post["query"]}
+        return {s["variableCode"]: s["valueCodes"] for s in post["selection"]}
+
+    old_sel, new_sel = selection(old_posts[0]), selection(new_posts[0])
+    # each table gets only its own years, with its own codes read from its metadata
+    assert old_sel["Tid"] == ["2023", "2024"] and new_sel["Tid"] == ["2025"]
+    assert old_sel["ContentsCode"] == ["BE0101N1"] and new_sel["ContentsCode"] == ["000007ME"]
+    assert old_sel["Alder"] == ["20", "64", "100+"] and new_sel["Alder"] == ["20", "64", "100+1"]
+    if version == "v1":
+        assert "Civilstand" not in old_sel  # eliminates in BefolkningNy: SCB sums it
+    assert new_sel["Civilstand"] == ["SC"]  # no elimination in the CKM table: its total
+    assert sorted(frame["year"].unique()) == [2023, 2024, 2025]
+    assert set(frame["age"]) == {20, 64, 100} and set(frame["kommun_kod"]) >= {"0114", "0180"}
+    row = frame[(frame.kommun_kod == "0180") & (frame.year == 2025) & (frame.sex == "K")]
+    assert row.loc[row.age == 20, "population"].item() == 100 + 180 % 97 + 20 + 3 + 25
+    assert prov.query["tables"][old_name]["years"] == [2023, 2024]
+    assert prov.query["tables"][new_name]["years"] == [2025]
+    assert prov.query["tables"][new_name]["fixed"] == {"Civilstand": "SC"}
+    assert "Cell Key Method" in prov.extra["notes"][0] and prov.years == [2023, 2024, 2025]
+    offline = ScbClient(cache_dir=tmp_path, offline=True).population([2024, 2025], [20, 64, 100])
+    assert offline[1].from_cache and set(offline[0]["year"]) == {2024, 2025}
+
+
+def test_year_in_no_table_names_the_tables_and_their_years():
+    with FakeApi() as api:
+        serve_v2(api)
+        client = ScbClient(api.url + "/api/v2", http=fast())
+        with pytest.raises(
+            PopulationYearsError, match=r"\[2026\].*TAB638: 2000-2024.*TAB5557: 2025-2025"
+        ):
+            client.population([2024, 2025, 2026], [20])
+
+
+def test_content_code_is_read_by_label_not_position():
+    payload = json.loads((FIX / "scb_v1_befolkningckm_metadata.json").read_text(encoding="utf-8"))
+    contents = payload["variables"][4]
+    contents["values"].reverse()  # Folkökning first: a positional guess would take it
+    contents["valueTexts"].reverse()
+    with FakeApi() as api:
+        api.add("GET", V1_CKM, Reply(body=payload))
+        api.add("POST", V1_CKM, Reply(body=v1_data))
+        ScbClient(api.url + "/v1/ssd", http=fast()).population(
+            [2025], [20], table="BE/BE0101/BE0101A/BefolkningCKM"
+        )
+        post = [c.json() for c in api.calls(V1_CKM) if c.method == "POST"][0]
+    codes = {q["code"]: q["selection"]["values"] for q in post["query"]}
+    assert codes["ContentsCode"] == ["000007ME"]
 
 
 def test_missing_year_and_cell_count_mismatch():

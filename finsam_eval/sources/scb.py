@@ -12,15 +12,30 @@ SCB caps one request at a number of data cells (150 000 in the v2 ``/config``) a
 calls per 10 seconds; queries above the cap are split automatically and the client waits
 0.35 s between calls.
 
-Population (the builder's denominator) comes from BE0101A/BefolkningNy (v2 id ``TAB638``):
-``Region`` × ``Civilstand`` (eliminated: summed by SCB) × ``Alder`` × ``Kon`` (1 = men,
-2 = women) × ``ContentsCode`` ``BE0101N1`` (Folkmängd, 31 December) × ``Tid``.
+Population (the builder's denominator) is split across two tables since SCB froze the long
+series at 2024 and published 2025 onward in a new table (:data:`POPULATION_TABLES`):
+
+* ``BE/BE0101/BE0101A/BefolkningNy`` (v2 ``TAB638``), 1968-2024: ``Region`` × ``Civilstand``
+  (eliminated: summed by SCB) × ``Alder`` (``"0"`` ... ``"100+"``, ``"tot"``) × ``Kon``
+  (1 = men, 2 = women) × ``ContentsCode`` ``BE0101N1`` (Folkmängd, 31 December) × ``Tid``.
+* ``BE/BE0101/BE0101A/BefolkningCKM`` (v2 ``TAB5557``), 2025-: the same variables, but
+  ``ContentsCode`` ``000007ME`` is Folkmängd (``000007MG`` is Folkökning), ``Civilstand`` does
+  not eliminate and has the total ``SC``, ``Kon`` adds ``TotSa``, ``Alder`` has ``"0"`` ...
+  ``"99"``, ``"100+1"``, 5- and 10-year bands and four totals, and every cell carries SCB's
+  Cell Key Method noise (sums of single ages differ slightly from SCB's published totals).
+
+:meth:`ScbClient.population` asks each table's metadata which years it holds, sends every
+requested year to the first table that lists it, and concatenates; a year in no table is an
+error naming the tables and the years they hold. Every table-specific code (content code by
+its label "Folkmängd", the civil-status total, the open age class) is read from that table's
+own metadata, so a further split needs one more :class:`PopulationTable`, not new year logic.
 """
 
 from __future__ import annotations
 
 import math
 import os
+import re
 import urllib.parse
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -34,8 +49,11 @@ from finsam_eval.sources.http import HttpClient, MalformedResponseError, Respons
 
 __all__ = [
     "DEFAULT_SCB_URL",
+    "POPULATION_TABLES",
     "POPULATION_TABLE_V1",
     "POPULATION_TABLE_V2",
+    "PopulationTable",
+    "PopulationYearsError",
     "ScbClient",
     "TableMetadata",
     "Variable",
@@ -46,6 +64,39 @@ DEFAULT_SCB_URL = "https://api.scb.se/OV0104/v1/doris/sv/ssd"
 POPULATION_TABLE_V1 = "BE/BE0101/BE0101A/BefolkningNy"
 POPULATION_TABLE_V2 = "TAB638"
 DEFAULT_MAX_CELLS = 150_000
+
+
+@dataclass(frozen=True)
+class PopulationTable:
+    """One SCB table of population by kommun, sex, single-year age and year.
+
+    ``v1`` is the PxWeb v1 path, ``v2`` the v2 table id; ``years`` and ``content_code`` are
+    what the table was documented to hold (used in messages and as a fallback; the table's
+    live metadata decides); ``ckm`` marks Cell Key Method perturbation.
+    """
+
+    v1: str
+    v2: str
+    years: str
+    content_code: str
+    ckm: bool = False
+
+    def name(self, api_version: int) -> str:
+        return self.v2 if api_version == 2 else self.v1
+
+
+#: Population tables in the order years are routed to them (first table listing a year wins).
+#: Sources: SCB's own metadata as reported by public code (see outcomes.toml [population]).
+POPULATION_TABLES: tuple[PopulationTable, ...] = (
+    PopulationTable(POPULATION_TABLE_V1, POPULATION_TABLE_V2, "1968-2024", "BE0101N1"),
+    PopulationTable("BE/BE0101/BE0101A/BefolkningCKM", "TAB5557", "2025-", "000007ME", ckm=True),
+)
+_CONTENT_LABEL = "folkmängd"
+_TOTAL_WORDS = ("totalt", "samtliga")
+
+
+class PopulationYearsError(MalformedResponseError):
+    """Some requested years are in none of the known population tables."""
 
 
 @dataclass(frozen=True)
@@ -351,78 +402,198 @@ class ScbClient:
         years: Iterable[int],
         ages: Iterable[int] = range(16, 65),
         table: str | None = None,
-        content_code: str = "BE0101N1",
+        content_code: str | None = None,
+        tables: Sequence[PopulationTable] = POPULATION_TABLES,
     ) -> tuple[pd.DataFrame, Provenance]:
         """Population by kommun × sex × single-year age × year (31 December), builder format.
+
+        The years are split across SCB's population tables (:data:`POPULATION_TABLES`):
+        each table's metadata says which years it holds, every year goes to the first table
+        that holds it, and the parts are concatenated. A year that no table holds raises
+        :class:`PopulationYearsError` naming the tables and their years.
 
         Parameters
         ----------
         years
             Years (``Tid``).
         ages
-            Single years of age (``Alder`` codes ``"0"`` ... ``"99"``; ``"100+"`` is not used).
+            Single years of age; 100 means the open class (``"100+"`` or ``"100+1"``).
         table
-            Override the table (defaults to BefolkningNy / TAB638 for the API version).
+            Use only this table (v1 path or v2 id) instead of the routed set.
         content_code
-            ``ContentsCode`` for the population count.
+            ``ContentsCode`` for the population count; by default the value labelled
+            "Folkmängd" in each table's metadata (``BE0101N1`` in TAB638, ``000007ME`` in
+            TAB5557).
+        tables
+            The routed tables, in priority order.
 
         Returns
         -------
         (frame, provenance)
             ``kommun_kod`` (4-char str), ``year`` (int), ``sex`` ("K"/"M"), ``age`` (int),
-            ``population`` (float; NaN where SCB has no figure).
+            ``population`` (float; NaN where SCB has no figure). ``provenance.query["tables"]``
+            maps each table to the years read from it.
         """
         years = sorted(set(int(y) for y in years))
         ages = sorted(set(int(a) for a in ages))
-        table = table or (POPULATION_TABLE_V2 if self.api_version == 2 else POPULATION_TABLE_V1)
-        series = f"scb:{table}:population:{ages[0]}-{ages[-1]}"
+        if not years or not ages:
+            raise ValueError("population() needs at least one year and one age")
+        if table is not None:
+            routed = [PopulationTable(table, table, "as given", content_code or "")]
+            series = f"scb:{table}:population:{ages[0]}-{ages[-1]}"
+        else:
+            routed = list(tables)
+            series = f"scb:population:{ages[0]}-{ages[-1]}"
         if self.offline:
             assert self.cache is not None
             return self.cache.require(self.source, series, years)
-        meta, meta_response = self._metadata(table)
+        remaining = list(years)
+        frames, responses, read, seen, titles, notes = [], [], {}, {}, {}, []
+        for spec in routed:
+            if not remaining:
+                break
+            name = spec.name(self.api_version)
+            meta, meta_response = self._metadata(name)
+            responses.append(meta_response)
+            available = [str(v) for v in meta.variable("Tid").values]
+            seen[name] = f"{available[0]}-{available[-1]}" if available else "none"
+            here = [y for y in remaining if str(y) in set(available)]
+            if not here:
+                continue
+            frame, chunk_responses, used = self._population_part(
+                name, meta, here, ages, content_code or None, spec.content_code
+            )
+            frames.append(frame)
+            responses.extend(chunk_responses)
+            read[name] = {"years": here, **used}
+            titles[name] = meta.title
+            if spec.ckm:
+                notes.append(
+                    f"{name} ({here}) is perturbed by SCB's Cell Key Method: sums of single "
+                    "ages differ slightly from SCB's published totals"
+                )
+            remaining = [y for y in remaining if y not in here]
+        if remaining:
+            listing = "; ".join(f"{n}: {r}" for n, r in seen.items()) or "none consulted"
+            raise PopulationYearsError(
+                f"SCB has no data for years {remaining} in any known population table "
+                f"({listing}). SCB may not have published them yet, or a new table continues "
+                "the series: pass table=... or add a PopulationTable to tables=..."
+            )
+        frame = pd.concat(frames, ignore_index=True)
+        frame = frame.sort_values(["kommun_kod", "year", "sex", "age"], ignore_index=True)
+        provenance = provenance_for(
+            series,
+            self.source,
+            responses,
+            {
+                "tables": read,
+                "ages": [ages[0], ages[-1]],
+                "base_url": self.base_url,
+                "chunks": len(responses) - len(seen),
+            },
+            years,
+            {"titles": titles, "notes": notes},
+        )
+        if self.cache is not None:
+            provenance = self.cache.put(frame, provenance)
+        return frame, provenance
+
+    @staticmethod
+    def _content_code(meta: TableMetadata, wanted: str | None, documented: str) -> str:
+        """The population ``ContentsCode`` of a table, resolved from its own metadata."""
+        variable = meta.variable("ContentsCode")
+        texts = dict(zip(variable.values, variable.value_texts, strict=True))
+        listing = ", ".join(f"{c}={t!r}" for c, t in texts.items())
+        if wanted is not None:
+            if wanted not in texts:
+                raise MalformedResponseError(
+                    f"{meta.table} has no ContentsCode {wanted!r} (has {listing})"
+                )
+            return wanted
+        labelled = [c for c, t in texts.items() if t.strip().casefold() == _CONTENT_LABEL]
+        if len(labelled) == 1:
+            return labelled[0]
+        # some metadata label values by their codes; then the documented code must be there
+        if not labelled and documented in texts and texts[documented] in {documented, ""}:
+            return documented
+        raise MalformedResponseError(
+            f"{meta.table}: cannot tell which ContentsCode is the population count "
+            f"(Folkmängd) among {listing}; pass content_code=..."
+        )
+
+    @staticmethod
+    def _age_codes(meta: TableMetadata, ages: Sequence[int]) -> list[str]:
+        values = meta.variable("Alder").values
+        singles = {v: int(v) for v in values if v.isdigit()}
+        # the open class: "100+" (TAB638) or "100+1" (TAB5557, "1" for the 1-year grouping)
+        opens = {v: int(v.split("+")[0]) for v in values if re.fullmatch(r"\d+\+1?", v)}
+        by_age = {**{a: v for v, a in opens.items()}, **{a: v for v, a in singles.items()}}
+        missing = [a for a in ages if a not in by_age]
+        if missing:
+            raise MalformedResponseError(
+                f"{meta.table} has no single-year Alder codes for ages {missing}"
+            )
+        return [by_age[a] for a in ages]
+
+    @staticmethod
+    def _total_code(variable: Variable, table: str) -> str:
+        for code, text in zip(variable.values, variable.value_texts, strict=True):
+            if any(word in text.casefold() for word in _TOTAL_WORDS):
+                return code
+        raise MalformedResponseError(
+            f"{table}: variable {variable.code!r} cannot be left out (no elimination) and has "
+            f"no total value among {list(variable.values)}"
+        )
+
+    def _population_part(
+        self,
+        table: str,
+        meta: TableMetadata,
+        years: Sequence[int],
+        ages: Sequence[int],
+        content_code: str | None,
+        documented_code: str,
+    ) -> tuple[pd.DataFrame, list[Response], dict[str, Any]]:
+        """Population of one table for the years it holds."""
         region = meta.variable("Region")
         kommun_codes = [c for c in region.values if len(c) == 4 and c.isdigit() and c != "0000"]
-        available_years = set(meta.variable("Tid").values)
-        missing = [y for y in years if str(y) not in available_years]
-        if missing:
-            raise MalformedResponseError(f"{table} has no data for years {missing}")
-        selection = {
+        kon = meta.variable("Kon")
+        if not {"1", "2"} <= set(kon.values):
+            raise MalformedResponseError(f"{table}: Kon lacks the codes 1 (men) and 2 (women)")
+        selection: dict[str, list[str]] = {
             "Region": kommun_codes,
-            "Alder": [str(a) for a in ages],
+            "Alder": self._age_codes(meta, ages),
             "Kon": ["1", "2"],
-            "ContentsCode": [content_code],
+            "ContentsCode": [self._content_code(meta, content_code, documented_code)],
             "Tid": [str(y) for y in years],
         }
-        raw, responses = self.query(table, selection)
+        # every other variable is eliminated where the table allows it (SCB sums it);
+        # otherwise its total is selected (Civilstand "SC" in TAB5557/BefolkningCKM)
+        fixed = {}
+        for variable in meta.variables:
+            if variable.code in selection or variable.elimination:
+                continue
+            fixed[variable.code] = self._total_code(variable, table)
+        raw, responses = self.query(table, {**selection, **{k: [v] for k, v in fixed.items()}})
         frame = pd.DataFrame(
             {
                 "kommun_kod": raw["Region"].str.zfill(4),
                 "year": raw["Tid"].astype(int),
                 "sex": raw["Kon"].map({"1": "M", "2": "K"}),
-                "age": raw["Alder"].str.extract(r"(\d+)")[0].astype(int),
+                "age": raw["Alder"].str.extract(r"^(\d+)")[0].astype(int),
                 "population": raw["value"].astype(float),
             }
         )
         if frame["sex"].isna().any():
             raise MalformedResponseError(f"unexpected Kon codes in {table}: {set(raw['Kon'])}")
-        frame = frame.sort_values(["kommun_kod", "year", "sex", "age"], ignore_index=True)
-        provenance = provenance_for(
-            series,
-            self.source,
-            [meta_response, *responses],
-            {
-                "table": table,
-                "selection": {k: v for k, v in selection.items() if k != "Region"},
-                "regions": len(kommun_codes),
-                "base_url": self.base_url,
-                "chunks": len(responses),
-            },
-            years,
-            {"title": meta.title},
-        )
-        if self.cache is not None:
-            provenance = self.cache.put(frame, provenance)
-        return frame, provenance
+        used = {
+            "content_code": selection["ContentsCode"][0],
+            "fixed": fixed,
+            "regions": len(kommun_codes),
+            "ages": [ages[0], ages[-1]],
+        }
+        return frame, responses, used
 
 
 def cells(selection: Mapping[str, Sequence[str]]) -> int:
