@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,7 @@ from finsam_eval.sources import (
     load_agency_file,
     load_arbetsformedlingen,
     load_forsakringskassan,
+    load_socialstyrelsen,
     parse_swedish_number,
 )
 from finsam_eval.sources.fetch import to_age_bands
@@ -61,7 +63,10 @@ def test_forsakringskassan_cp1252_preamble_and_suppression():
     assert heby["count"].isna().all()  # "X" is missing, never 0
     assert sorted(af.suppressed["raw"]) == ["..", "X", "X"]
     assert set(af.suppressed["reason"]) == {"suppressed"}
-    assert (af.dropped["reason"] == "not a kommun").sum() == 3  # two Riket rows, source line
+    # the two Riket rows are aggregates (reported with their values); the source line is not
+    assert (af.dropped["reason"] == "aggregate: riket").sum() == 2
+    assert (af.dropped["reason"] == "not a kommun").sum() == 1
+    assert set(af.aggregates["level"]) == {"riket"} and 123456.0 in set(af.aggregates["count"])
     assert af.content_hash.startswith("sha256:")
 
 
@@ -153,3 +158,63 @@ def test_partial_band_is_left_out_and_reported():
     out, issues = to_age_bands(groups, pop, "o")
     assert out.empty
     assert issues[0]["kind"] == "partial_band" and "5 ages" in issues[0]["detail"]
+
+
+def test_total_label_kvinnor_och_man_is_the_total_and_lan_rows_are_aggregates():
+    af = load_forsakringskassan(FIX / "fk_sjukpenning_totals_lan.csv", "sjukpenning")
+    g = af.groups.set_index(["kommun_kod", "sex"])["count"]
+    assert g[("2080", "T")] == 1300.0 and g[("2080", "K")] == 800.0 and g[("2085", "T")] == 640.0
+    assert np.isnan(g[("2085", "K")])  # ".." is suppressed, not zero
+    assert "unknown sex" not in set(af.dropped["reason"])
+    reasons = af.dropped["reason"].value_counts().to_dict()
+    assert reasons == {"aggregate: län": 2, "aggregate: riket": 1}
+    lan = af.aggregates[af.aggregates.level == "län"]
+    assert list(lan["region"]) == ["20 Dalarnas län"] * 2 and list(lan["count"]) == [7100, 4300]
+    assert af.suppressed[["kommun_kod", "sex", "raw"]].values.tolist() == [["2085", "K", ".."]]
+
+
+def test_forsakringskassan_open_data_json_with_rojd():
+    af = load_forsakringskassan(FIX / "fk_sa_open_data.json", "sa")
+    g = af.groups
+    assert set(g["kommun_kod"]) == {"2080", "2085"} and set(g["year"]) == {2012}
+    falun_k = g[(g.kommun_kod == "2080") & (g.sex == "K") & (g.age_from == 30)]
+    assert falun_k["count"].item() == 640.0 and falun_k["age_to"].item() == 64
+    suppressed = af.suppressed
+    assert suppressed[["kommun_kod", "sex", "age", "raw", "reason"]].values.tolist() == [
+        ["2085", "K", "19-29", "rojd", "suppressed"]
+    ]
+    ludvika_k = g[(g.kommun_kod == "2085") & (g.sex == "K") & (g.age_from == 19)]
+    assert ludvika_k["count"].isna().all()  # rojd is missing, never 0
+    assert set(af.aggregates["level"]) == {"riket", "län"}
+    assert af.aggregates.set_index("level").loc["län", "count"] == 7100.0
+
+
+def test_forsakringskassan_json_refusals_are_one_line(tmp_path):
+    monthly = json.loads((FIX / "fk_sa_open_data.json").read_text(encoding="utf-8"))
+    monthly.append(dict(monthly[2], dimensions={**monthly[2]["dimensions"], "manad": "11"}))
+    path = tmp_path / "monthly.json"
+    path.write_text(json.dumps(monthly), encoding="utf-8")
+    with pytest.raises(AgencyFileError, match="month='12'") as info:
+        load_forsakringskassan(path, "sa")
+    assert "\n" not in str(info.value)
+    one = load_forsakringskassan(path, "sa", month="12")
+    assert len(one.groups) == 8
+    with pytest.raises(AgencyFileError, match=r"measure=.*\['andel', 'antal'\]"):
+        load_forsakringskassan(path, "sa", month="12", measure="belopp")
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps({"rows": 3, "kommuner": []}), encoding="utf-8")
+    with pytest.raises(AgencyFileError, match="JSON layout not recognised") as info:
+        load_agency_file(other, "x")
+    assert "\n" not in str(info.value)
+
+
+def test_socialstyrelsen_api_json_needs_and_uses_an_age_map():
+    path = FIX / "sos_ekonomiskt_bistand_api.json"
+    with pytest.raises(AgencyFileError, match="age_map"):
+        load_socialstyrelsen(path)
+    af = load_socialstyrelsen(path, age_map={1: "18-24", 2: "25-64"})
+    g = af.groups.set_index(["sex", "age_from"])["count"]
+    assert g[("M", 18)] == 210.0 and g[("K", 18)] == 190.0 and g[("M", 25)] == 300.0
+    assert np.isnan(g[("K", 25)])
+    assert af.suppressed["raw"].tolist() == ["X"]
+    assert af.aggregates["level"].tolist() == ["riket", "län"]

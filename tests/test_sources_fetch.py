@@ -126,7 +126,7 @@ def test_end_to_end_fetch_builder_format_provenance_and_offline(tmp_path):
     prov = result.provenance.set_index("series")
     assert {
         "kolada:N02797",
-        "scb:BE/BE0101/BE0101A/BefolkningNy:population:16-64",
+        "scb:population:16-64",
         "forsakringskassan:sjukpenning",
     } == set(prov.index)
     kolada = prov.loc["kolada:N02797"]

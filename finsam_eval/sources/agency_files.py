@@ -1,4 +1,4 @@
-"""Loaders for the agencies' downloadable statistics files (CSV or XLSX, Swedish headers).
+"""Loaders for the agencies' downloadable statistics files (CSV, XLSX or JSON, Swedish headers).
 
 Försäkringskassan (sjukpenning; sjuk- och aktivitetsersättning), Arbetsförmedlingen (left
 unemployment for work) and Socialstyrelsen (ekonomiskt bistånd) publish counts by kommun as
@@ -7,9 +7,26 @@ not hard-code one: it finds the header row (files often start with a title and n
 recognises the usual Swedish column names, accepts years as rows or as columns, and parses
 Swedish numbers (space or non-breaking-space thousands separators, decimal comma).
 
-Suppressed cells (``..``, ``.``, ``*``, ``X``, ``-``, ``–``) become missing and are listed in
-the returned report: a suppressed small count is *never* read as zero, because that would bias
-shares in exactly the small kommuner where suppression happens.
+Suppressed cells (``..``, ``.``, ``*``, ``X``, ``-``, ``–``, and ``"rojd": true`` in
+Försäkringskassan's JSON) become missing and are listed in the returned report: a suppressed
+small count is *never* read as zero, because that would bias shares in exactly the small
+kommuner where suppression happens.
+
+Totals are read as totals: Försäkringskassan labels both sexes "Kvinnor och män". Rows for a
+län ("20 Dalarnas län") or the whole country ("Riket") are aggregates, not noise: they are kept
+apart in :attr:`AgencyFile.aggregates` and listed in :attr:`AgencyFile.dropped` with the
+reason "aggregate: län" / "aggregate: riket", never silently dropped.
+
+JSON is read in two documented layouts (anything else is refused in one line):
+
+* Försäkringskassan's open data (``/api/sprstatistikrapportera/public/v1/...json``): a list of
+  ``{"dimensions": {"ar", "manad", "kon_kod", "lan_kod", "kommun_kod", ...},
+  "observations": {measure: {"value", "rojd"}}}``, ``"ALL"`` meaning the total;
+* Socialstyrelsen's statistics API (``sdb.socialstyrelsen.se/api/v1/sv/...``):
+  ``{"data": [{"ar", "regionId", "konId", "alderId", "mattId", "varde"}, ...]}``, with
+  ``konId`` 1 = men, 2 = women, 3 = both, ``regionId`` 0 = riket, 1-25 = län, else kommun,
+  and ages as ``alderId`` codes that the API's ``/alder`` endpoint explains (pass
+  ``age_map``).
 
 The result is a *group table* — ``kommun_kod``, ``year``, ``sex`` (K/M/T), ``age_from``,
 ``age_to``, ``count`` — which :func:`finsam_eval.sources.fetch.to_age_bands` turns into the
@@ -21,6 +38,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import json
 import os
 import re
 import unicodedata
@@ -49,7 +67,7 @@ __all__ = [
 #: Markers agencies use for suppressed or unavailable cells. "-"/"–" is listed because some
 #: agencies use it for "uppgift saknas"; where it means zero (SCB convention) the missing cell
 #: shows up in the report rather than silently as a count.
-SUPPRESSION_MARKERS = frozenset({"..", ".", "…", "*", "x", "X", "-", "–", "—", "u", "i.u."})
+SUPPRESSION_MARKERS = frozenset({"..", ".", "…", "*", "x", "X", "-", "–", "—", "u", "i.u.", "rojd"})
 
 _HEADER_SYNONYMS: dict[str, tuple[str, ...]] = {
     "kommun_kod": (
@@ -111,13 +129,25 @@ _SEX_CODES = {
     "1": "M",
     "t": "T",
     "totalt": "T",
+    "total": "T",
+    # Försäkringskassan's label for both sexes; it is the total, not an unknown sex
+    "kvinnor och män": "T",
+    "män och kvinnor": "T",
+    "kvinnor + män": "T",
+    "män + kvinnor": "T",
+    "båda kön": "T",
     "samtliga": "T",
     "båda könen": "T",
     "alla": "T",
     "1+2": "T",
 }
 
-_AGGREGATE_NAMES = {"riket", "hela riket", "sverige", "totalt", "samtliga", "summa", "okänd kommun"}
+_RIKET_NAMES = {"riket", "hela riket", "sverige", "hela landet", "00", "0000"}
+_TOTAL_NAMES = {"totalt", "samtliga", "summa", "total"}
+_UNKNOWN_NAMES = {"okänd kommun", "uppgift saknas", "okänd"}
+
+
+AGGREGATE_COLUMNS = ["level", "region", "year", "sex", "age", "count"]
 
 
 class AgencyFileError(SourceError):
@@ -137,7 +167,12 @@ class AgencyFile:
         One row per suppressed or unparseable cell: ``kommun_kod``, ``year``, ``sex``,
         ``age``, ``raw`` (the marker as published), ``reason``.
     dropped
-        Rows left out on purpose (riket, län, footnotes): ``row``, ``text``, ``reason``.
+        Rows not used as kommun data, each with its reason: ``row``, ``text``, ``reason``
+        (``"aggregate: riket"``, ``"aggregate: län"``, ``"aggregate: total row"``,
+        ``"not a kommun"`` for footnotes and unknown names, ``"unknown sex"``, ...).
+    aggregates
+        The values of riket and län rows, for checks against the kommun sums: ``level``
+        (riket/län/total), ``region`` (as published), ``year``, ``sex``, ``age``, ``count``.
     path, provider, content_hash
         Provenance of the file.
     """
@@ -149,6 +184,9 @@ class AgencyFile:
     provider: str
     content_hash: str
     notes: list[str] = field(default_factory=list)
+    aggregates: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame(columns=AGGREGATE_COLUMNS)
+    )
 
 
 def _norm(text: object) -> str:
@@ -177,6 +215,178 @@ def parse_swedish_number(text: object) -> float | None:
     if not re.fullmatch(r"[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?", s):
         return None
     return float(s)
+
+
+def _cell_text(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _one_value(name: str, dimension: str, values: set[str]) -> str | None:
+    """A dimension the loader does not use must not mix several series into one count."""
+    if len(values) <= 1:
+        return None
+    if "ALL" in values:
+        return "ALL"  # the total over the dimension: the only value that is not a part
+    raise AgencyFileError(
+        f"{name}: dimension {dimension!r} has several values {sorted(values)[:8]} and no "
+        "total ('ALL'); keep one value before loading"
+    )
+
+
+_FK_KEYS = {
+    "year": ("ar", "år", "year"),
+    "month": ("manad", "månad"),
+    "sex": ("kon_kod", "kon", "kön"),
+    "kommun": ("kommun_kod", "kommunkod", "kommun"),
+    "lan": ("lan_kod", "lankod", "lan", "län"),
+    "age": ("alder", "alder_kod", "aldersgrupp", "aldersintervall", "alder_grupp", "ålder"),
+}
+_FK_SEX = {"ALL": "Kvinnor och män", "K": "Kvinnor", "M": "Män"}
+
+
+def _fk_json_grid(
+    records: list, name: str, measure: str | None, month: str | None
+) -> list[list[str]]:
+    """Försäkringskassan's open-data JSON → a Swedish-header grid (År, Kommun, Kön, Ålder, Antal)."""
+    dims = [r.get("dimensions") or {} for r in records]
+    obs = [r.get("observations") or {} for r in records]
+    keys = {k for d in dims for k in d}
+    role = {r: next((k for k in names if k in keys), None) for r, names in _FK_KEYS.items()}
+    if role["year"] is None:
+        raise AgencyFileError(f"{name}: Försäkringskassan JSON without a year dimension ('ar')")
+    measures = sorted({m for o in obs for m in o})
+    if measure is None:
+        measure = "antal" if "antal" in measures else (measures[0] if len(measures) == 1 else None)
+    if measure is None or measure not in measures:
+        raise AgencyFileError(
+            f"{name}: choose the measure to load with measure=... (the file has {measures})"
+        )
+    keep = [True] * len(records)
+    if role["month"] is not None:
+        months = {str(d.get(role["month"])) for d in dims}
+        if month is None and len(months) > 1:
+            raise AgencyFileError(
+                f"{name}: monthly rows ({role['month']} {sorted(months)[:3]}...); pass "
+                "month='12' for the December stock, or aggregate the months yourself"
+            )
+        if month is not None:
+            keep = [str(d.get(role["month"])).zfill(2) == str(month).zfill(2) for d in dims]
+    used = {v for v in role.values() if v is not None}
+    fixed = {}
+    for key in sorted(keys - used):
+        value = _one_value(
+            name, key, {str(d.get(key)) for d, k in zip(dims, keep, strict=True) if k}
+        )
+        if value is not None:
+            fixed[key] = value
+    grid = [["År", "Kommun", "Kön", "Ålder", "Antal"]]
+    for d, o, k in zip(dims, obs, keep, strict=True):
+        if not k or any(str(d.get(key)) != v for key, v in fixed.items()):
+            continue
+        kommun = str(d.get(role["kommun"], "ALL")) if role["kommun"] else "ALL"
+        lan = str(d.get(role["lan"], "ALL")) if role["lan"] else "ALL"
+        if kommun not in {"ALL", "None", ""}:
+            region = kommun.zfill(4) if kommun.isdigit() else kommun
+        elif lan not in {"ALL", "None", ""}:
+            region = f"{lan.zfill(2)} län" if lan.isdigit() else lan
+        else:
+            region = "Riket"
+        sex = str(d.get(role["sex"], "ALL")) if role["sex"] else "ALL"
+        age = str(d.get(role["age"], "ALL")) if role["age"] else "ALL"
+        cell = o.get(measure) or {}
+        value = "rojd" if cell.get("rojd") else _cell_text(cell.get("value"))
+        grid.append(
+            [
+                _cell_text(d.get(role["year"])),
+                region,
+                _FK_SEX.get(sex, sex),
+                "Totalt" if age == "ALL" else age,
+                value,
+            ]
+        )
+    return grid
+
+
+_SOS_SEX = {"1": "Män", "2": "Kvinnor", "3": "Totalt"}
+
+
+def _sos_json_grid(data: list, name: str, age_map: Mapping[object, str] | None) -> list[list[str]]:
+    """Socialstyrelsen's API answer ``{"data": [...]}`` → a Swedish-header grid."""
+    keys = {k for r in data for k in r}
+    if not {"regionId", "ar", "varde"} <= keys:
+        raise AgencyFileError(
+            f"{name}: Socialstyrelsen JSON rows need 'regionId', 'ar' and 'varde' (have "
+            f"{sorted(keys)})"
+        )
+    ages = {str(r.get("alderId")) for r in data if "alderId" in r}
+    amap = {str(k): str(v) for k, v in (age_map or {}).items()}
+    if ages and len(ages) > 1 and not amap:
+        raise AgencyFileError(
+            f"{name}: ages are alderId codes {sorted(ages)[:6]}; pass age_map={{id: '18-24', "
+            "...}} from the API's /alder endpoint"
+        )
+    unknown_ages = sorted(a for a in ages if amap and a not in amap)
+    if unknown_ages:
+        raise AgencyFileError(f"{name}: age_map lacks alderId {unknown_ages}")
+    used = {"regionId", "ar", "varde", "konId", "alderId"}
+    fixed = {}
+    for key in sorted(k for k in keys - used if k.endswith("Id")):
+        value = _one_value(name, key, {str(r.get(key)) for r in data})
+        if value is not None:
+            fixed[key] = value
+    grid = [["År", "Kommun", "Kön", "Ålder", "Antal"]]
+    for r in data:
+        if any(str(r.get(key)) != v for key, v in fixed.items()):
+            continue
+        region_id = str(r["regionId"]).strip()
+        number = int(region_id) if region_id.isdigit() else None
+        if number == 0:
+            region = "Riket"
+        elif number is not None and number <= 25:  # län codes 01-25; kommun codes are >= 114
+            region = f"{number:02d} län"
+        else:
+            region = region_id.zfill(4) if region_id.isdigit() else region_id
+        age = amap.get(str(r.get("alderId")), "Totalt") if "alderId" in r else "Totalt"
+        sex = _SOS_SEX.get(str(r.get("konId", "3")), str(r.get("konId")))
+        grid.append([_cell_text(r["ar"]), region, sex, age, _cell_text(r["varde"])])
+    return grid
+
+
+def _read_json_grid(
+    path: Path, measure: str | None, month: str | None, age_map: Mapping[object, str] | None
+) -> list[list[str]]:
+    try:
+        payload = json.loads(path.read_bytes().decode("utf-8-sig"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise AgencyFileError(f"{path.name}: not valid JSON ({exc})") from exc
+    records = payload
+    if isinstance(payload, dict):
+        if isinstance(payload.get("data"), list) and all(
+            isinstance(r, dict) and "regionId" in r for r in payload["data"][:50]
+        ):
+            return _sos_json_grid(payload["data"], path.name, age_map)
+        records = next(
+            (payload[k] for k in ("values", "data", "rows") if isinstance(payload.get(k), list)),
+            None,
+        )
+    if (
+        isinstance(records, list)
+        and records
+        and all(
+            isinstance(r, dict) and "dimensions" in r and "observations" in r for r in records[:50]
+        )
+    ):
+        return _fk_json_grid(records, path.name, measure, month)
+    shape = sorted(payload)[:6] if isinstance(payload, dict) else type(payload).__name__
+    raise AgencyFileError(
+        f"{path.name}: JSON layout not recognised (top level: {shape}); expected "
+        "Försäkringskassan open data [{'dimensions': ..., 'observations': ...}] or "
+        "Socialstyrelsen's API answer {'data': [{'regionId', 'ar', 'varde', ...}]}"
+    )
 
 
 def _read_grid(path: Path, sheet: str | int | None) -> list[list[str]]:
@@ -246,25 +456,40 @@ def _cell(row: list[str], roles: Mapping[str, int], role: str) -> str | None:
     return row[index] if index is not None and index < len(row) else None
 
 
-def _resolve_kommun(code_cell: str | None, name_cell: str | None, year: int | None) -> str | None:
+def _classify_region(
+    code_cell: str | None, name_cell: str | None, year: int | None
+) -> tuple[str, str]:
+    """What a row's region is: ``("kommun", code)``, ``("riket"|"län"|"total", text)``, or
+    ``("unknown", text)``. Aggregates are recognised by name or code so that they are
+    reported as aggregates, not as unknown kommuner."""
+    texts = []
     for cell in (code_cell, name_cell):
-        if cell is None:
-            continue
-        text = str(cell).strip()
-        if not text or _norm(text) in _AGGREGATE_NAMES:
-            return None
+        text = "" if cell is None else unicodedata.normalize("NFC", str(cell)).strip()
+        if text:
+            texts.append(text)
+    for text in texts:
+        norm = _norm(text)
+        if norm in _RIKET_NAMES:
+            return "riket", text
+        if norm in _TOTAL_NAMES:
+            return "total", text
+        if norm in _UNKNOWN_NAMES:
+            return "unknown", text
+        if re.search(r"\blän$", norm) or re.fullmatch(r"(region|län)\s+\d{2}", norm):
+            return "län", text  # "20 Dalarnas län", "Dalarnas län", "Län 20"
+        if re.fullmatch(r"\d{2}", norm) or re.fullmatch(r"00\d{2}", norm):
+            return "län", text  # a two-digit län code, or län coded 00XX by some agencies
+    for text in texts:
         m = re.match(r"^(\d{3,4})\b", text)  # "0180 Stockholm" or a bare code
         candidate = m.group(1) if m else text
-        if m and len(candidate) == 4 and candidate[:2] == "00":
-            return None  # län rows coded 00XX by some agencies
         try:
-            return kommun_code(candidate, year=year)
+            return "kommun", kommun_code(candidate, year=year)
         except UnknownKommunError:
             try:
-                return kommun_code(candidate)
+                return "kommun", kommun_code(candidate)
             except UnknownKommunError:
                 continue
-    return None
+    return "unknown", " | ".join(texts)
 
 
 def load_agency_file(
@@ -278,13 +503,18 @@ def load_agency_file(
     sheet: str | int | None = None,
     synonyms: Mapping[str, Iterable[str]] | None = None,
     markers: Iterable[str] = SUPPRESSION_MARKERS,
+    measure: str | None = None,
+    month: str | None = None,
+    age_map: Mapping[object, str] | None = None,
 ) -> AgencyFile:
     """Load one agency file into a group table, reporting suppressed cells.
 
     Parameters
     ----------
     path
-        CSV (``;``, ``,`` or tab separated; UTF-8 or Windows-1252) or XLSX (needs openpyxl).
+        CSV (``;``, ``,`` or tab separated; UTF-8 or Windows-1252), XLSX (needs openpyxl), or
+        JSON in Försäkringskassan's open-data or Socialstyrelsen's API layout (module
+        docstring); other JSON is refused in one line naming the layouts.
     outcome
         Outcome name written to the ``outcome`` column.
     provider
@@ -300,6 +530,13 @@ def load_agency_file(
         ``count``), added to the built-in Swedish names.
     markers
         Cell texts that mean "suppressed / not available".
+    measure
+        Försäkringskassan JSON: which observation to load (default ``"antal"``).
+    month
+        Försäkringskassan JSON with monthly rows: the month to keep (``"12"`` for the
+        December stock); required when the file holds several months.
+    age_map
+        Socialstyrelsen JSON: ``{alderId: "18-24", ...}`` from the API's ``/alder`` endpoint.
 
     Returns
     -------
@@ -312,7 +549,10 @@ def load_agency_file(
     for role, names in (synonyms or {}).items():
         table[role] = tuple(_norm(n) for n in names) + table.get(role, ())
     marker_set = {m.strip() for m in markers}
-    grid = _read_grid(path, sheet)
+    if path.suffix.lower() == ".json":
+        grid = _read_json_grid(path, measure, month, age_map)
+    else:
+        grid = _read_grid(path, sheet)
 
     header_row, roles = -1, {}
     for i, row in enumerate(grid[:60]):
@@ -337,7 +577,7 @@ def load_agency_file(
     if "year" not in roles and not year_cols and year is None:
         raise AgencyFileError(f"{path.name}: no year column; pass year=...")
 
-    records, suppressed, dropped = [], [], []
+    records, suppressed, dropped, aggregates = [], [], [], []
     for offset, row in enumerate(grid[header_row + 1 :], start=header_row + 2):
         if not any(str(c).strip() for c in row):
             continue
@@ -345,13 +585,12 @@ def load_agency_file(
         if "year" in roles:
             parsed = parse_swedish_number(_cell(row, roles, "year"))
             row_year = int(parsed) if parsed is not None else None
-        code = _resolve_kommun(
+        level, code = _classify_region(
             _cell(row, roles, "kommun_kod"), _cell(row, roles, "kommun"), row_year
         )
-        if code is None:
-            dropped.append(
-                {"row": offset, "text": " | ".join(map(str, row))[:120], "reason": "not a kommun"}
-            )
+        text = " | ".join(map(str, row))[:120]
+        if level == "unknown":
+            dropped.append({"row": offset, "text": text, "reason": "not a kommun"})
             continue
         sex_text = _cell(row, roles, "sex")
         row_sex = _SEX_CODES.get(_norm(sex_text)) if sex_text is not None else (sex or "T")
@@ -368,6 +607,21 @@ def load_agency_file(
             if "count" in roles
             else [(y, row[i] if i < len(row) else "") for i, y in year_cols.items()]
         )
+        if level != "kommun":
+            # riket, län and total rows: kept apart and reported, never mixed into kommun data
+            dropped.append({"row": offset, "text": text, "reason": f"aggregate: {level}"})
+            for value_year, raw in values:
+                aggregates.append(
+                    {
+                        "level": level,
+                        "region": code,
+                        "year": value_year,
+                        "sex": row_sex,
+                        "age": f"{age[0]}-{age[1]}",
+                        "count": parse_swedish_number(raw),
+                    }
+                )
+            continue
         for value_year, raw in values:
             if value_year is None:
                 dropped.append(
@@ -418,6 +672,7 @@ def load_agency_file(
         path=str(path),
         provider=provider,
         content_hash=digest,
+        aggregates=pd.DataFrame(aggregates, columns=AGGREGATE_COLUMNS),
     )
 
 
