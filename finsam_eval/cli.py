@@ -102,6 +102,7 @@ def _fetch(args: argparse.Namespace) -> int:
         offline=args.offline,
         progress=not args.quiet,
         files=files or None,
+        interface="cli",  # error messages say --file OUTCOME=PATH, not files={...}
     )
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

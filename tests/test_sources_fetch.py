@@ -72,14 +72,14 @@ def test_catalogue_has_all_outcomes_and_user_override(tmp_path):
     assert (cat["verification"] != "").all()
     user = tmp_path / "mine.toml"
     user.write_text(
-        '[outcomes.ekonomiskt_bistand]\nsource = "kolada"\nidentifier = "N00930"\n'
+        '[outcomes.ekonomiskt_bistand]\nsource = "kolada"\nidentifier = "N31807"\n'
         'measure = "share"\npopulation = "0-120"\n\n'
         '[outcomes.new_kpi]\nsource = "kolada"\nidentifier = "N1"\nnumerator = "n"\n'
         'denominator = "d"\npopulation = "20-64"\nmeasure = "share"\n',
         encoding="utf-8",
     )
     merged = outcome_catalogue(user)
-    assert merged.loc["ekonomiskt_bistand", "identifier"] == "N00930"
+    assert merged.loc["ekonomiskt_bistand", "identifier"] == "N31807"
     assert merged.loc["ekonomiskt_bistand", "numerator"].startswith("Adults")  # kept
     assert "new_kpi" in merged.index
     with pytest.raises(CatalogueError, match="unknown source"):
@@ -262,3 +262,127 @@ def test_cli_fetch_offline_from_cache(tmp_path, capsys):
     assert main(["--quiet", *empty]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "finsam-eval fetch: error:" in err[0]
+
+
+def test_cli_errors_use_cli_syntax_and_dns_failure_is_one_quick_line(tmp_path, capsys, monkeypatch):
+    import socket
+    import time
+
+    from finsam_eval.cli import main
+
+    base = ["--quiet", "fetch", "--cache", str(tmp_path / "c"), "--out", str(tmp_path / "o")]
+    assert main([*base, "--outcomes", "sa,sjukpenning", "--years", "2010"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--file sa=PATH" in err[0] and "--file sjukpenning=PATH" in err[0]
+    assert "files=" not in err[0]
+    with pytest.raises(SourceError, match=r"files=\{'sa': path\}"):
+        fetch(["sa"], YEARS, tmp_path, progress=False)
+
+    calls = []
+
+    def no_dns(*args, **kwargs):
+        calls.append(args[0])
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_dns)
+    start = time.monotonic()
+    assert main([*base, "--outcomes", "uvas", "--years", "2010"]) == 2
+    elapsed = time.monotonic() - start
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "cannot resolve host" in err[0] and "not retried" in err[0]
+    assert len(calls) == 1 and elapsed < 5
+
+
+def test_kolada_title_with_another_age_band_than_the_catalogue_stops_the_fetch(tmp_path):
+    user = {"outcomes": {"uvas": {"population": "19-24"}}}  # the KPI's title says 16-24
+    with FakeApi() as api:
+        serve_all(api)
+        with pytest.raises(CatalogueError, match=r"N02797.*16-24.*'19-24'"):
+            fetch(
+                ["uvas"],
+                YEARS,
+                tmp_path,
+                progress=False,
+                base_urls={"kolada": api.url + "/v3", "scb": api.url + "/v1/ssd"},
+                catalogue=user,
+                http=fast(),
+            )
+
+
+def test_fetch_across_the_scb_table_change_with_a_kolada_year_missing(tmp_path):
+    """2024-2025: population from TAB638 and TAB5557; Kolada N31807 has no 2025 yet."""
+    from fake_api import v2_data
+
+    n31807 = {
+        "count": 2,
+        "next_url": None,
+        "previous_url": None,
+        "values": [
+            {
+                "kpi": "N31807",
+                "municipality": code,
+                "period": 2024,
+                "values": [{"gender": "T", "value": share, "status": "", "count": 1}],
+            }
+            for code, share in (("0114", 4.0), ("0180", 3.0))
+        ],
+    }
+    with FakeApi() as api:
+        api.add_json_file("/v3/kpi/N31807", "kolada_v3_kpi_N31807.json")
+        api.add("GET", "/v3/data/kpi/N31807/year/2024,2025", Reply(body=n31807))
+        for table, fixture in (("TAB638", "tab638"), ("TAB5557", "tab5557")):
+            api.add_json_file(f"/api/v2/tables/{table}/metadata", f"scb_v2_{fixture}_metadata.json")
+            api.add("POST", f"/api/v2/tables/{table}/data", Reply(body=v2_data))
+        with pytest.warns(UserWarning, match=r"\[2025\]"):
+            result = fetch(
+                ["ekonomiskt_bistand_kolada"],
+                [2024, 2025],
+                tmp_path,
+                progress=False,
+                base_urls={"kolada": api.url + "/v3", "scb": api.url + "/api/v2"},
+                http=fast(),
+            )
+    assert set(result.population["year"]) == {2024, 2025}
+    assert result.population["age"].between(16, 64).all()  # an all-ages KPI asks no more ages
+    num = result.numerators
+    assert set(num["year"]) == {2024} and set(num["kommun_kod"]) == {"0114", "0180"}
+    row = num[(num.kommun_kod == "0114") & (num.sex == "K") & (num.age_band == "55-64")]
+    pop = result.population
+    band = pop[(pop.kommun_kod == "0114") & (pop.year == 2024) & (pop.sex == "K")]
+    assert row["count"].item() == pytest.approx(
+        0.04 * band[band.age.between(55, 64)]["population"].sum()
+    )
+    report = result.report
+    missing = report[report.kind == "missing_years"]
+    assert missing["year"].tolist() == [2025] and "N31807" in missing["detail"].iloc[0]
+    assert (report.kind == "table_note").any()
+    assert report["detail"].str.contains("narrower band 19-24").any()
+    tables = json.loads(result.provenance.set_index("series").loc["scb:population:16-64", "query"])
+    assert {k: v["years"] for k, v in tables["tables"].items()} == {
+        "TAB638": [2024],
+        "TAB5557": [2025],
+    }
+
+
+def test_catalogue_records_evidence_and_the_checked_kolada_ids():
+    from finsam_eval.sources.catalogue import check_title_ages, kolada_candidates, title_ages
+
+    cat = outcome_catalogue()
+    for column in ("title", "definition", "confirmed_in", "denominator", "population"):
+        assert (cat[column].str.len() > 0).all(), column
+    kolada = cat[cat["source"] == "kolada"]
+    # issue 11: N00930 and N31813 are not in Kolada's KPI lists; N31807 and N02797 are
+    assert not set(kolada["identifier"]) & {"N00930", "N31813"}
+    assert kolada.loc["ekonomiskt_bistand_kolada", "identifier"] == "N31807"
+    assert kolada.loc["uvas", "title"].startswith("Invånare 16-24 år som varken arbetar")
+    for name, row in kolada.iterrows():
+        assert row["title_contains"].casefold() in row["title"].casefold(), name
+        check_title_ages(name, row["identifier"], row["title"], row["population"])
+    assert "19-24" in cat.loc["uvas", "age_note"]  # ISF's band, and what the library does
+    candidates = kolada_candidates()
+    expected = {f"N318{n}" for n in range(36, 48)} | {"N31824", "N31825"}
+    assert set(candidates.index) == expected and (candidates["evidence"] != "").all()
+    assert title_ages("Invånare 16-24 år som varken arbetar eller studerar, andel (%)") == (16, 24)
+    assert title_ages("Invånare som någon gång under året erhållit ekonomiskt bistånd") is None
+    with pytest.raises(CatalogueError, match="16-24"):
+        check_title_ages("uvas", "N02797", "Invånare 16-24 år som ...", "19-24")

@@ -24,8 +24,20 @@ from finsam_eval.sources.agency_files import (
     parse_swedish_number,
 )
 from finsam_eval.sources.cache import CacheCorruptError, Provenance, SeriesCache
-from finsam_eval.sources.catalogue import CatalogueError, load_catalogue, outcome_catalogue
-from finsam_eval.sources.fetch import AGE_BANDS, FetchResult, fetch, shares_to_bands, to_age_bands
+from finsam_eval.sources.catalogue import (
+    CatalogueError,
+    kolada_candidates,
+    load_catalogue,
+    outcome_catalogue,
+)
+from finsam_eval.sources.fetch import (
+    AGE_BANDS,
+    FetchResult,
+    MissingFileError,
+    fetch,
+    shares_to_bands,
+    to_age_bands,
+)
 from finsam_eval.sources.http import (
     HttpClient,
     HttpError,
@@ -35,8 +47,14 @@ from finsam_eval.sources.http import (
     RetriesExhaustedError,
     SourceError,
 )
-from finsam_eval.sources.kolada import KoladaClient
-from finsam_eval.sources.scb import ScbClient, parse_jsonstat2
+from finsam_eval.sources.kolada import KoladaClient, KoladaNoDataError, KoladaNoDataWarning
+from finsam_eval.sources.scb import (
+    POPULATION_TABLES,
+    PopulationTable,
+    PopulationYearsError,
+    ScbClient,
+    parse_jsonstat2,
+)
 
 __all__ = [
     "AGE_BANDS",
@@ -48,15 +66,22 @@ __all__ = [
     "HttpClient",
     "HttpError",
     "KoladaClient",
+    "KoladaNoDataError",
+    "KoladaNoDataWarning",
     "MalformedResponseError",
+    "MissingFileError",
     "NameResolutionError",
     "OfflineError",
+    "POPULATION_TABLES",
+    "PopulationTable",
+    "PopulationYearsError",
     "Provenance",
     "RetriesExhaustedError",
     "ScbClient",
     "SeriesCache",
     "SourceError",
     "fetch",
+    "kolada_candidates",
     "load_agency_file",
     "load_arbetsformedlingen",
     "load_catalogue",

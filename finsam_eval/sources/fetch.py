@@ -36,6 +36,7 @@ from finsam_eval.sources.cache import Provenance
 from finsam_eval.sources.catalogue import (
     FILE_SOURCES,
     CatalogueError,
+    check_title_ages,
     load_catalogue,
     parse_ages,
 )
@@ -43,13 +44,39 @@ from finsam_eval.sources.http import HttpClient, SourceError
 from finsam_eval.sources.kolada import DEFAULT_KOLADA_URL, KoladaClient
 from finsam_eval.sources.scb import DEFAULT_SCB_URL, ScbClient
 
-__all__ = ["AGE_BANDS", "FetchResult", "fetch", "shares_to_bands", "to_age_bands"]
+__all__ = [
+    "AGE_BANDS",
+    "FetchResult",
+    "MissingFileError",
+    "fetch",
+    "shares_to_bands",
+    "to_age_bands",
+]
 
 #: The builder's age bands (docs/architecture.md), inclusive.
 AGE_BANDS: dict[str, tuple[int, int]] = {"19-24": (19, 24), "25-54": (25, 54), "55-64": (55, 64)}
 NUMERATOR_COLUMNS = ["kommun_kod", "year", "sex", "age_band", "outcome", "count"]
 POPULATION_COLUMNS = ["kommun_kod", "year", "sex", "age", "population"]
 REPORT_COLUMNS = ["outcome", "kind", "kommun_kod", "year", "sex", "detail"]
+
+
+class MissingFileError(SourceError):
+    """An outcome comes from an agency file that was not given.
+
+    The message shows how to pass the file in the caller's own syntax: ``--file OUTCOME=PATH``
+    for the command line, ``files={...}`` for Python (see ``fetch(..., interface=...)``).
+    """
+
+    def __init__(self, message: str, outcome: str, source: str) -> None:
+        super().__init__(message)
+        self.outcome = outcome
+        self.source = source
+
+
+def _file_hint(outcome: str, interface: str) -> str:
+    if interface == "cli":
+        return f"--file {outcome}=PATH"
+    return f"files={{'{outcome}': path}}"
 
 
 @dataclass
@@ -67,8 +94,9 @@ class FetchResult:
         version, whether it came from the cache, cache path.
     report
         One row per issue: ``outcome``, ``kind`` (``suppressed``, ``missing``,
-        ``assumption``, ``partial_band``, ``dropped_rows``, ``code_change``), ``kommun_kod``,
-        ``year``, ``sex``, ``detail``.
+        ``missing_years``, ``assumption``, ``partial_band``, ``aggregate_rows``,
+        ``dropped_rows``, ``code_change``, ``table_note``), ``kommun_kod``, ``year``, ``sex``,
+        ``detail``.
     """
 
     numerators: pd.DataFrame
@@ -252,6 +280,15 @@ def shares_to_bands(
                     f"band {band}, including ages {outside[0]}-{outside[-1]}",
                 )
             )
+        elif lo > ages[0] or hi < ages[1]:
+            issues.append(
+                _issue(
+                    outcome,
+                    "assumption",
+                    f"share for ages {ages[0]}-{ages[1]} applied to the narrower band {band}: "
+                    "assumes the band has the share of all those ages",
+                )
+            )
         pop = population[(population["age"] >= lo) & (population["age"] <= hi)]
         # a band total needs every age present: a missing age must not shrink the count
         grouped = pop.groupby(["kommun_kod", "year", "sex"])["population"]
@@ -283,6 +320,7 @@ def fetch(
     files: Mapping[str, str | os.PathLike[str]] | None = None,
     catalogue: str | os.PathLike[str] | dict[str, Any] | None = None,
     http: HttpClient | None = None,
+    interface: str = "python",
 ) -> FetchResult:
     """Fetch outcomes and population for the given years into the builder's raw format.
 
@@ -308,6 +346,8 @@ def fetch(
         A user catalogue TOML (path or dict) extending/overriding the built-in one.
     http
         A shared :class:`~finsam_eval.sources.http.HttpClient` (retries, timeouts, rate limit).
+    interface
+        ``"python"`` or ``"cli"``: the syntax error messages use to say how to pass a file.
 
     Returns
     -------
@@ -316,6 +356,8 @@ def fetch(
     years = sorted(set(int(y) for y in years))
     if not years:
         raise ValueError("no years given")
+    if interface not in {"python", "cli"}:
+        raise ValueError(f"interface must be 'python' or 'cli', not {interface!r}")
     cat = load_catalogue(catalogue)
     unknown = [o for o in outcomes if o not in cat["outcomes"]]
     if unknown:
@@ -334,18 +376,28 @@ def fetch(
     # agency files first: their age groups decide which ages of population are needed
     loaded: dict[str, Any] = {}
     age_lo, age_hi = 16, 64
+    missing_files = [
+        o for o in outcomes if cat["outcomes"][o]["source"] in FILE_SOURCES and o not in files
+    ]
+    if missing_files:
+        parts = [
+            f"{o} ({cat['outcomes'][o]['source']}: {cat['outcomes'][o]['identifier']})"
+            for o in missing_files
+        ]
+        hints = " ".join(_file_hint(o, interface) for o in missing_files)
+        raise MissingFileError(
+            f"outcomes {', '.join(parts)} come from agency files: download them and pass {hints}",
+            missing_files[0],
+            cat["outcomes"][missing_files[0]]["source"],
+        )
     for outcome in outcomes:
         entry = cat["outcomes"][outcome]
         lo, hi = parse_ages(entry["population"])
-        age_lo, age_hi = min(age_lo, lo), max(age_hi, hi)
         if entry["source"] not in FILE_SOURCES:
+            # a Kolada share is applied to the bands' ages only: its own age range (all ages
+            # for N31807) does not widen the population request
             continue
-        if outcome not in files:
-            raise SourceError(
-                f"outcome {outcome!r} comes from a {entry['source']} file "
-                f"({entry['identifier']}); download it and pass files={{'{outcome}': path}}. "
-                f"{entry.get('notes', '')}"
-            )
+        age_lo, age_hi = min(age_lo, lo), max(age_hi, hi)
         loader = LOADERS.get(entry["source"])
         _progress(progress, f"reading {entry['source']} file for {outcome}: {files[outcome]}")
         if loader is not None:
@@ -367,13 +419,28 @@ def fetch(
                     sex=rec.sex,
                 )
             )
-        if len(af.dropped):
+        is_aggregate = af.dropped["reason"].str.startswith("aggregate")
+        if is_aggregate.any():
+            levels = af.dropped.loc[is_aggregate, "reason"].value_counts()
+            issues.append(
+                _issue(
+                    outcome,
+                    "aggregate_rows",
+                    f"{int(is_aggregate.sum())} riket/län rows kept apart as aggregates "
+                    f"({', '.join(f'{r}: {n}' for r, n in levels.items())}); see "
+                    "AgencyFile.aggregates",
+                )
+            )
+        if (~is_aggregate).any():
+            other = af.dropped[~is_aggregate]
+            reasons = other["reason"].value_counts()
             issues.append(
                 _issue(
                     outcome,
                     "dropped_rows",
-                    f"{len(af.dropped)} non-kommun rows left out "
-                    f"(e.g. {af.dropped['text'].iloc[0]!r})",
+                    f"{len(other)} rows left out "
+                    f"({', '.join(f'{r}: {n}' for r, n in reasons.items())}; e.g. "
+                    f"{other['text'].iloc[0]!r})",
                 )
             )
         provenance.append(
@@ -392,6 +459,8 @@ def fetch(
     _progress(progress, f"population ages {age_lo}-{age_hi}, years {years[0]}-{years[-1]} (SCB)")
     population, prov = scb.population(years, range(age_lo, age_hi + 1))
     provenance.append(prov)
+    for note in prov.extra.get("notes", []) if isinstance(prov.extra, dict) else []:
+        issues.append(_issue("population", "table_note", note))
     population, changes = harmonise_codes(population)
     population = population.groupby(["kommun_kod", "year", "sex", "age"], as_index=False).agg(
         population=("population", lambda s: s.sum(min_count=1))
@@ -417,6 +486,19 @@ def fetch(
                 entry["identifier"], years, verify_title=entry.get("title_contains") or None
             )
             provenance.append(prov)
+            live_title = prov.extra.get("kpi_title")
+            if live_title:
+                check_title_ages(outcome, entry["identifier"], live_title, entry["population"])
+            for year in prov.extra.get("missing_years", []):
+                issues.append(
+                    _issue(
+                        outcome,
+                        "missing_years",
+                        f"Kolada {entry['identifier']} has no value for any kommun in {year}; "
+                        "the year is left out (not cached)",
+                        year=int(year),
+                    )
+                )
             values, _ = harmonise_codes(values)
             if entry["measure"] == "share":
                 band, found = shares_to_bands(values, population, outcome, ages)
