@@ -66,7 +66,7 @@ class Provenance:
     Attributes
     ----------
     series
-        Stable series id, e.g. ``"kolada:N00930"`` or ``"scb:TAB638:population"``.
+        Stable series id, e.g. ``"kolada:N31807"`` or ``"scb:population:16-64"``.
     source
         ``"kolada"``, ``"scb"`` or an agency name.
     urls
