@@ -218,3 +218,15 @@ def test_socialstyrelsen_api_json_needs_and_uses_an_age_map():
     assert np.isnan(g[("K", 25)])
     assert af.suppressed["raw"].tolist() == ["X"]
     assert af.aggregates["level"].tolist() == ["riket", "län"]
+
+
+def test_forsakringskassan_json_label_columns_and_prefixed_age_dimension(tmp_path):
+    records = json.loads((FIX / "fk_sa_open_data.json").read_text(encoding="utf-8"))
+    for r in records:
+        d = r["dimensions"]
+        d["aldersgrupp_kod"] = d.pop("alder")  # another name for the age dimension
+        d["lan_namn"] = "Dalarnas län" if d["lan_kod"] == "20" else "Riket"  # a label column
+    path = tmp_path / "fk.json"
+    path.write_text(json.dumps(records), encoding="utf-8")
+    af = load_forsakringskassan(path, "sa")
+    assert len(af.groups) == 8 and set(af.groups["age_from"]) == {19, 30}

@@ -122,8 +122,17 @@ def test_partly_empty_years_warn_and_only_covered_years_are_cached(tmp_path):
     assert prov.extra["missing_years"] == [2025] and set(frame["kpi"]) == {"N31807"}
     offline = KoladaClient(cache_dir=tmp_path, offline=True)
     assert offline.values("N31807", [2024])[1].from_cache
+    # offline gives the same answer: 2024's values, 2025 named again as a known gap
+    with pytest.warns(KoladaNoDataWarning, match=r"\[2025\]"):
+        again, prov_again = offline.values("N31807", [2024, 2025])
+    assert again.equals(frame) and prov_again.years == [2024]
+    assert prov_again.extra["missing_years"] == [2025]
+    # a year the source was never asked for is not in the cache at all
     with pytest.raises(OfflineError, match="not in the cache"):
-        offline.values("N31807", [2024, 2025])
+        offline.values("N31807", [2024, 2026])
+    # the recorded gap alone serves nothing
+    with pytest.raises(OfflineError, match="not in the cache"):
+        offline.values("N31807", [2025])
 
 
 def test_search_and_title_verification(tmp_path):

@@ -219,3 +219,21 @@ def test_missing_year_and_cell_count_mismatch():
         api.add("POST", V1_PATH, Reply(body=short))
         with pytest.raises(MalformedResponseError, match="cells for a chunk"):
             ScbClient(api.url + "/v1/ssd", http=fast()).population([2010], range(19, 21))
+
+
+def test_variable_without_elimination_or_total_is_asked_in_full_and_summed():
+    payload = json.loads((FIX / "scb_v1_befolkningny_metadata.json").read_text(encoding="utf-8"))
+    civil = next(v for v in payload["variables"] if v["code"] == "Civilstand")
+    civil["elimination"] = False  # OG, G, ÄNKL, SK and no total
+    with FakeApi() as api:
+        api.add("GET", V1_PATH, Reply(body=payload))
+        api.add("POST", V1_PATH, Reply(body=v1_data))
+        frame, prov = ScbClient(api.url + "/v1/ssd", http=fast()).population([2010], [20, 21])
+        post = [c.json() for c in api.calls(V1_PATH) if c.method == "POST"][0]
+    sent = {q["code"]: q["selection"]["values"] for q in post["query"]}
+    assert sent["Civilstand"] == civil["values"]
+    table = prov.query["tables"]["BE/BE0101/BE0101A/BefolkningNy"]
+    assert table["summed"] == ["Civilstand"] and len(frame) == 4 * 2 * 2
+    row = frame[(frame.kommun_kod == "0180") & (frame.sex == "M") & (frame.age == 21)]
+    one = pop_value({"Region": "0180", "Alder": "21", "Kon": "1", "Tid": "2010"})
+    assert row["population"].item() == 4 * one  # the four civil states added up

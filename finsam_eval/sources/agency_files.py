@@ -254,8 +254,18 @@ def _fk_json_grid(
     """Försäkringskassan's open-data JSON → a Swedish-header grid (År, Kommun, Kön, Ålder, Antal)."""
     dims = [r.get("dimensions") or {} for r in records]
     obs = [r.get("observations") or {} for r in records]
-    keys = {k for d in dims for k in d}
-    role = {r: next((k for k in names if k in keys), None) for r, names in _FK_KEYS.items()}
+    # label columns ("lan_namn", "kommun_text") and row numbers describe other dimensions
+    keys = {
+        k
+        for d in dims
+        for k in d
+        if k != "row_nr" and not any(w in k.casefold() for w in ("namn", "text", "label"))
+    }
+    role = {}
+    for r, names in _FK_KEYS.items():
+        exact = next((k for k in names if k in keys), None)
+        prefixed = sorted(k for k in keys if k.casefold().startswith(names[0][:3]))
+        role[r] = exact or (prefixed[0] if len(prefixed) == 1 else None)
     if role["year"] is None:
         raise AgencyFileError(f"{name}: Försäkringskassan JSON without a year dimension ('ar')")
     measures = sorted({m for o in obs for m in o})

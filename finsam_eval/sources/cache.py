@@ -217,12 +217,20 @@ class SeriesCache:
         return frame, prov
 
     def get(
-        self, source: str, series: str, years: Iterable[int] | None = None
+        self,
+        source: str,
+        series: str,
+        years: Iterable[int] | None = None,
+        known_gaps: str | None = None,
     ) -> tuple[pd.DataFrame, Provenance] | None:
         """Return a cached series covering ``years`` (filtered to them), or None.
 
         An exact entry is preferred; otherwise any complete entry of the same series whose
-        years are a superset is used and filtered on a ``year`` column.
+        years are a superset is used and filtered on a ``year`` column. With ``known_gaps``
+        (a key of the provenance's ``extra``, e.g. ``"missing_years"``), an entry also serves
+        years the source was asked for and answered without values, provided at least one
+        wanted year has values: the gap stays a recorded gap (the entry's ``years`` never
+        include it), so an empty answer is not passed off as data.
         """
         wanted = sorted(set(int(y) for y in years)) if years else []
         folder = self.root / _safe(source)
@@ -237,7 +245,13 @@ class SeriesCache:
                 meta = json.loads(meta_path.read_text(encoding="utf-8"))
             except (OSError, json.JSONDecodeError):
                 continue
-            if meta.get("series") == series and set(wanted) <= set(meta.get("years") or []):
+            covered = set(meta.get("years") or [])
+            gaps = set((meta.get("extra") or {}).get(known_gaps) or []) if known_gaps else set()
+            if meta.get("series") != series:
+                continue
+            if set(wanted) <= covered or (
+                gaps and set(wanted) <= covered | gaps and set(wanted) & covered
+            ):
                 candidates.append(meta_path)
         for meta_path in candidates:
             frame, prov = self._read(meta_path)

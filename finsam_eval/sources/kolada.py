@@ -216,7 +216,22 @@ class KoladaClient:
         series = f"kolada:{kpi_id}"
         if self.offline:
             assert self.cache is not None
-            return self.cache.require(self.source, series, years)
+            hit = self.cache.get(self.source, series, years, known_gaps="missing_years")
+            if hit is None:
+                return self.cache.require(self.source, series, years)  # raises, naming it
+            frame, provenance = hit
+            gaps = sorted(set(years) - set(provenance.years))
+            if gaps:  # the same answer as online: the known-empty years are named again
+                warnings.warn(
+                    f"Kolada had no value for KPI {kpi_id} in any kommun for years {gaps} "
+                    "when the cache was filled; those years are not covered",
+                    KoladaNoDataWarning,
+                    stacklevel=2,
+                )
+                if empty_years == "raise":
+                    raise KoladaNoDataError(f"KPI {kpi_id}: no values for years {gaps}")
+                provenance.extra = {**provenance.extra, "missing_years": gaps}
+            return frame, provenance
         extra: dict[str, Any] = {}
         meta_responses: list[Response] = []
         if verify_title is not None:

@@ -537,14 +537,12 @@ class ScbClient:
         return [by_age[a] for a in ages]
 
     @staticmethod
-    def _total_code(variable: Variable, table: str) -> str:
+    def _total_code(variable: Variable) -> str | None:
+        """The value labelled as the total ("totalt, samtliga ..."), if the variable has one."""
         for code, text in zip(variable.values, variable.value_texts, strict=True):
             if any(word in text.casefold() for word in _TOTAL_WORDS):
                 return code
-        raise MalformedResponseError(
-            f"{table}: variable {variable.code!r} cannot be left out (no elimination) and has "
-            f"no total value among {list(variable.values)}"
-        )
+        return None
 
     def _population_part(
         self,
@@ -569,13 +567,27 @@ class ScbClient:
             "Tid": [str(y) for y in years],
         }
         # every other variable is eliminated where the table allows it (SCB sums it);
-        # otherwise its total is selected (Civilstand "SC" in TAB5557/BefolkningCKM)
-        fixed = {}
+        # otherwise its total is selected (Civilstand "SC" in TAB5557/BefolkningCKM), and a
+        # variable with neither is asked for in full and summed here
+        fixed: dict[str, str] = {}
+        summed: list[str] = []
         for variable in meta.variables:
             if variable.code in selection or variable.elimination:
                 continue
-            fixed[variable.code] = self._total_code(variable, table)
-        raw, responses = self.query(table, {**selection, **{k: [v] for k, v in fixed.items()}})
+            total = self._total_code(variable)
+            if total is None:
+                summed.append(variable.code)
+            else:
+                fixed[variable.code] = total
+        extra_selection = {k: [v] for k, v in fixed.items()}
+        extra_selection.update({k: list(meta.variable(k).values) for k in summed})
+        raw, responses = self.query(table, {**selection, **extra_selection})
+        if summed:
+            keys = ["Region", "Tid", "Kon", "Alder"]
+            # a cell is known only if every part is: a missing part must not shrink the sum
+            raw = raw.groupby(keys, as_index=False, sort=False).agg(
+                value=("value", lambda v: v.sum(min_count=len(v)))
+            )
         frame = pd.DataFrame(
             {
                 "kommun_kod": raw["Region"].str.zfill(4),
@@ -590,6 +602,7 @@ class ScbClient:
         used = {
             "content_code": selection["ContentsCode"][0],
             "fixed": fixed,
+            "summed": summed,
             "regions": len(kommun_codes),
             "ages": [ages[0], ages[-1]],
         }
