@@ -511,7 +511,8 @@ class ScbClient:
                     f"{meta.table} has no ContentsCode {wanted!r} (has {listing})"
                 )
             return wanted
-        labelled = [c for c, t in texts.items() if t.strip().casefold() == _CONTENT_LABEL]
+        # "Folkmängd" (or "Folkmängd 31 december"); its sibling "Folkökning" is a change
+        labelled = [c for c, t in texts.items() if t.strip().casefold().startswith(_CONTENT_LABEL)]
         if len(labelled) == 1:
             return labelled[0]
         # some metadata label values by their codes; then the documented code must be there
