@@ -221,3 +221,31 @@ def test_offline_reads_cache_without_network(tmp_path):
     assert prov.from_cache and again.equals(online)
     subset, _ = offline_client.values("N02797", [2011])  # superset entry serves a subset
     assert set(subset["year"]) == {2011}
+
+
+def test_long_year_lists_are_sent_in_groups():
+    years = list(range(1998, 2026))  # 28 years
+
+    def answer(request):
+        group = [int(y) for y in request.path.rsplit("/", 1)[1].split(",")]
+        return {
+            "count": len(group),
+            "next_url": None,
+            "values": [
+                {
+                    "kpi": "N31807",
+                    "municipality": "0114",
+                    "period": y,
+                    "values": [{"gender": "T", "value": y - 1990.0, "status": "", "count": 1}],
+                }
+                for y in group
+            ],
+        }
+
+    first = ",".join(map(str, years[:20]))
+    second = ",".join(map(str, years[20:]))
+    with FakeApi() as api:
+        api.add("GET", f"/v3/data/kpi/N31807/year/{first}", Reply(body=answer))
+        api.add("GET", f"/v3/data/kpi/N31807/year/{second}", Reply(body=answer))
+        frame, prov = KoladaClient(api.url + "/v3", http=fast()).values("N31807", years)
+    assert sorted(frame["year"]) == years and len(prov.urls) == 2 and prov.years == years

@@ -50,6 +50,7 @@ class KoladaNoDataWarning(UserWarning):
 DEFAULT_KOLADA_URL = "https://api.kolada.se/v3"
 _NEXT_KEYS = ("next_page", "next_url", "next")
 _MAX_PAGES = 1000  # a server that links pages in a circle must not loop forever
+_YEARS_PER_REQUEST = 20
 
 
 def _require(obj: Any, key: str, where: str) -> Any:
@@ -245,8 +246,15 @@ class KoladaClient:
                     f"{verify_title!r}: the outcome catalogue points at the wrong KPI. Find the "
                     "right one with KoladaClient.search_kpis() and override it in a user TOML."
                 )
-        path = f"data/kpi/{urllib.parse.quote(kpi_id)}/year/{','.join(map(str, years))}"
-        items, responses = self._pages(path)
+        # long year lists are sent in groups: public v3 clients batch at most 25 ids per
+        # request, and one group per request keeps each URL well below server limits
+        items, responses = [], []
+        for start in range(0, len(years), _YEARS_PER_REQUEST):
+            group = years[start : start + _YEARS_PER_REQUEST]
+            path = f"data/kpi/{urllib.parse.quote(kpi_id)}/year/{','.join(map(str, group))}"
+            group_items, group_responses = self._pages(path)
+            items.extend(group_items)
+            responses.extend(group_responses)
         frame = self._parse_values(items, responses[0].url if responses else path, kpi_id)
         if kommun_only:
             frame = frame[frame["kommun_kod"].isin(_kommun_codes())].reset_index(drop=True)
