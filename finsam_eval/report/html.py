@@ -556,11 +556,16 @@ def rebuild_report(
         pd.read_csv(notes_path, dtype=str, keep_default_na=False) if notes_path.is_file() else None
     )
     diagnostics = (
-        pd.read_csv(diagnostics_path, keep_default_na=True) if diagnostics_path.is_file() else None
+        pd.read_csv(
+            diagnostics_path,
+            dtype={"population": str, "outcome": str, "pretrend_note": str, "breakdown_note": str},
+        )
+        if diagnostics_path.is_file()
+        else None
     )
     if diagnostics is not None:
         for column in ("pretrend_note", "breakdown_note"):
-            diagnostics[column] = diagnostics[column].fillna("").astype(str)
+            diagnostics[column] = diagnostics[column].fillna("")
     if tables:
         write_tables(
             out_dir / "tables",
