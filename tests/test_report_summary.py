@@ -261,3 +261,15 @@ def test_cli_version_and_help_for_every_option(capsys):
     # library hints in Python syntax become command-line syntax
     message = "no file; download it and pass files={'sjukpenning': path}."
     assert _cli_syntax(message) == "no file; download it and pass --file sjukpenning=PATH."
+
+
+def test_latex_notes_escape_percent_and_dagger():
+    """The Swedish notes say "95 %-intervall": an unescaped % would comment out the rest of the
+    LaTeX line; the dagger needs \\dag."""
+    from finsam_eval.report.tables import isf_table, to_latex
+
+    est = estimates_with({("alla", "sjukpenning", "cs"): [-0.3] * 7})
+    tex = to_latex(isf_table(est, "alla", "cs"), language="sv")
+    assert not re.search(r"(?<!\\)%", tex), "unescaped % in the LaTeX table"
+    assert "\\dag{}" in tex and "†" not in tex
+    assert "\\cmidrule(l){2-8}" in tex and "\\toprule" in tex and "\\bottomrule" in tex

@@ -490,6 +490,7 @@ def run_analysis(config: AnalysisConfig, out_dir: str | Path, progress: bool = T
     timings["inference"] = time.perf_counter() - start
 
     from finsam_eval.core.progress import step
+    from finsam_eval.report.labels import text
     from finsam_eval.report.summary import headline_method, series_diagnostics
 
     start = time.perf_counter()
@@ -548,7 +549,7 @@ def run_analysis(config: AnalysisConfig, out_dir: str | Path, progress: bool = T
         seed=config.seed,
         timings=timings,
         extra={
-            "title": "Finsam evaluation (ISF-style design)",
+            "title": text("title", language),
             "config_sha256_canonical": config.hash,
             "design": _design_counts(cohorts),
         },
@@ -560,7 +561,7 @@ def run_analysis(config: AnalysisConfig, out_dir: str | Path, progress: bool = T
         estimates,
         figures,
         manifest,
-        title="Finsam evaluation (ISF-style design)",
+        title=text("title", language),
         methods=config.methods,
         event_times=list(range(config.event_times[0], config.event_times[1] + 1)),
         notes=notes,

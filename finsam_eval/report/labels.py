@@ -85,6 +85,8 @@ _OUTCOMES: dict[str, dict[str, str]] = {
 #: The report's wording. Keys are the same in both languages (a test checks it).
 MESSAGES: dict[str, dict[str, str]] = {
     "sv": {
+        "title": "Finsam-utvärdering (ISF-design)",
+        "breakdown_zero": "0 (ej signifikant)",
         "contents": "Innehåll",
         "summary": "Sammanfattning",
         "isf_comparison": "Jämförelse med ISF 2019",
@@ -206,6 +208,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "spec_n": "{kommuner} kommuner i {cohorts} kohorter ({cohort_years}) och {never} som aldrig gått med.",
     },
     "en": {
+        "title": "Finsam evaluation (ISF-style design)",
+        "breakdown_zero": "0 (not significant)",
         "contents": "Contents",
         "summary": "Summary",
         "isf_comparison": "Comparison with ISF 2019",

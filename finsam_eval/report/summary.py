@@ -343,7 +343,10 @@ def summary_rows(
                 if _finite(d["pretrend_p"])
                 else text("not_computed", language, reason=str(d["pretrend_note"]))
             )
-            if _finite(d["breakdown"]):
+            if _finite(d["breakdown"]) and float(d["breakdown"]) == 0:
+                # the interval covers 0 already under parallel trends
+                breakdown = text("breakdown_zero", language)
+            elif _finite(d["breakdown"]):
                 breakdown = _number(float(d["breakdown"]), language)
             elif d["breakdown"] == np.inf or str(d["breakdown"]) == "inf":
                 breakdown = "> 10"

@@ -659,6 +659,7 @@ _LATEX_SPECIAL = {
     "–": "--",
     "—": "---",
     "−": "$-$",
+    "†": r"\dag{}",  # the adjusted-significance mark
 }
 
 
@@ -708,27 +709,19 @@ def to_latex(
         LaTeX source ending in a newline.
     """
     n = len(table.columns)
-    body = [
-        r"\begin{tabular}{l" + "r" * n + "}",
-        r"\toprule",
-        f" & \\multicolumn{{{n}}}{{c}}{{{latex_escape(text('years_since_joining', language))}}} \\\\",
-        f"\\cmidrule(l){{2-{n + 1}}}",
-        " & ".join(
-            [
-                latex_escape(text("outcome", language)),
-                *(latex_escape(str(c)) for c in table.columns),
-            ]
-        )
-        + r" \\",
-        r"\midrule",
-    ]
-    rows = _rows(table)
-    for i, (outcome, statistic, cells) in enumerate(rows):
-        first = latex_escape(_label(outcome, labels, language)) if statistic == "estimate" else ""
-        body.append(" & ".join([first, *(_latex_cell(c) for c in cells)]) + r" \\")
-        if statistic == "se" and i < len(rows) - 1:
-            body.append(r"\addlinespace")
-    body += [r"\bottomrule", r"\end{tabular}"]
+    # the displayed grid (label column, SE rows with an empty label), cells escaped here so
+    # that a leading "-" becomes a typographic minus; pandas' Styler writes the booktabs tabular
+    grid = _grid(table, labels, language).map(_latex_cell)
+    grid.columns = pd.MultiIndex.from_tuples(
+        [("", latex_escape(text("outcome", language)))]
+        + [(latex_escape(text("years_since_joining", language)), str(c)) for c in table.columns]
+    )
+    tabular = grid.style.hide(axis="index").to_latex(
+        hrules=True, column_format="l" + "r" * n, multicol_align="c"
+    )
+    body = tabular.rstrip("\n").split("\n")
+    # booktabs: a rule under the spanning header (Styler has no option for \cmidrule)
+    body.insert(3, f"\\cmidrule(l){{2-{n + 1}}}")
     if not float_env:
         return "\n".join(body) + "\n"
 
@@ -745,7 +738,10 @@ def to_latex(
     if notes:
         lead, legend, source = _notes_parts(table, language)
         stars = ", ".join(f"{s} $p<{t}$" for s, t in legend)
-        lines += [r"\par\smallskip", f"{{\\footnotesize {latex_escape(lead)} {stars} ({source}).}}"]
+        lines += [
+            r"\par\smallskip",
+            f"{{\\footnotesize {latex_escape(lead)} {stars} ({latex_escape(source)}).}}",
+        ]
     lines.append(r"\end{table}")
     return "\n".join(lines) + "\n"
 
