@@ -78,6 +78,12 @@ def _report(args: argparse.Namespace) -> int:
     path = rebuild_report(Path(args.out), language=args.language)
     if not args.quiet:
         print(f"report: {path}")
+    if args.pdf:
+        from finsam_eval.report.pdf import report_pdf
+
+        pdf = report_pdf(path)
+        if not args.quiet:
+            print(f"pdf: {pdf}")
     return 0
 
 
@@ -179,6 +185,11 @@ def _parser() -> argparse.ArgumentParser:
         choices=("sv", "en"),
         default=None,
         help="language of the report (default: the run's [report] language, else sv)",
+    )
+    report.add_argument(
+        "--pdf",
+        action="store_true",
+        help="also print report.pdf with headless Chromium ($FINSAM_CHROMIUM or on PATH)",
     )
     report.set_defaults(handler=_report)
 

@@ -265,3 +265,24 @@ def test_summary_is_first_and_on_the_first_screen(
     assert box.size, "the summary table is not inside the screenshot"
     ink = (np.abs(box - 255).sum(axis=2) > 60).mean()
     assert ink > 0.02, f"the summary table's box is blank in the screenshot ({ink:.2%} ink)"
+
+
+def test_report_pdf_from_the_command_line(
+    report_dir: Path,
+    browser: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`finsam-eval report --pdf` rebuilds the report and prints it with headless Chromium."""
+    from finsam_eval.cli import main
+
+    out = tmp_path / "results"
+    shutil.copytree(report_dir, out)
+    monkeypatch.setenv("FINSAM_CHROMIUM", browser)
+    assert main(["report", "--out", str(out), "--pdf", "--language", "en"]) == 0
+    pdf = out / "report.pdf"
+    assert pdf.is_file() and pdf.read_bytes()[:5] == b"%PDF-"
+    assert pdf.stat().st_size > 50_000  # text, tables and the embedded figures
+    assert f"pdf: {pdf}" in capsys.readouterr().out
+    assert '<html lang="en">' in (out / "report.html").read_text(encoding="utf-8")
