@@ -192,6 +192,10 @@ def section_ids(text: str) -> list[str]:
 def test_report_sections_in_order_with_notes(out_dir):
     text = rebuild_report(out_dir).read_text(encoding="utf-8")
     assert section_ids(text) == list(SECTION_ORDER)
+    summary = text[
+        text.index('<section id="summary">') : text.index('<section id="isf-comparison">')
+    ]
+    assert "N: 290 kommuner, 290 clusters, 6 cohorts." in summary
     assert '<html lang="en">' in text  # the run's configured language
     notes = text[text.index('<section id="notes">') :]
     assert "cohort 2015 trimmed: 12 entries" in notes

@@ -270,6 +270,15 @@ def _notes_rows(notes: pd.DataFrame | None, language: str) -> list[dict[str, str
     return rows
 
 
+def _count(value: Any) -> str:
+    """An N for the text: the integer, or "–" when unknown."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return "–"
+    return str(int(number)) if number == number else "–"
+
+
 def _groups(rows: list[dict[str, Any]]) -> list[tuple[str, list[dict[str, Any]]]]:
     """Consecutive summary rows grouped by population label, order kept."""
     groups: list[tuple[str, list[dict[str, Any]]]] = []
@@ -360,6 +369,18 @@ def render_report(
         language=language,
     )
     honest_note = text("honest_headline_only", language, method=method_label(headline))
+    head_rows = estimates[estimates["method"].astype(str) == headline]
+    sizes = {
+        key: pd.to_numeric(head_rows[key], errors="coerce").max() if key in head_rows else None
+        for key in ("n_units", "n_clusters")
+    }
+    summary_n = text(
+        "n_line",
+        language,
+        units=_count(sizes["n_units"]),
+        clusters=_count(sizes["n_clusters"]),
+        cohorts=_count(design.get("n_cohorts") if design else None),
+    )
     comparison = isf_comparison(estimates, method=headline, language=language)
     sources = sorted({finding.source for finding in ISF_2019_PATTERN})
     t = MESSAGES[language]
@@ -396,6 +417,7 @@ def render_report(
                 robust=", ".join(method_label(m) for m in robust) or "–",
             ),
             honest_note=honest_note,
+            summary_n=summary_n,
             contents=contents,
             isf_lead=text("isf_lead", language, method=method_label(headline)),
             comparison=comparison,

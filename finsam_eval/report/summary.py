@@ -173,8 +173,14 @@ def series_diagnostics(
         :data:`DIAGNOSTICS_COLUMNS`; a test that fails leaves NaN and its reason in the note
         column ("" when computed).
     """
-    from finsam_eval.inference.honest import breakdown_value
     from finsam_eval.inference.pretrends import pretrend_wald
+
+    unavailable = ""
+    try:  # the HonestDiD module is being reworked; a missing function is a reason, not a crash
+        from finsam_eval.inference.honest import breakdown_value
+    except ImportError as error:
+        breakdown_value = None
+        unavailable = _reason(error)
 
     times = {int(t) for t in event_times}
     rows = []
@@ -196,7 +202,9 @@ def series_diagnostics(
             row.update(pretrend_W=np.nan, pretrend_df=np.nan, pretrend_p=np.nan)
             row["pretrend_note"] = _reason(error)
         row.update(breakdown=np.nan, breakdown_note="disabled")
-        if honest:
+        if honest and breakdown_value is None:
+            row["breakdown_note"] = unavailable
+        elif honest:
             try:
                 es_times = res.event_study["event_time"].to_numpy(dtype=float)
                 post = es_times[es_times >= 0]
