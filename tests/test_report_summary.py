@@ -160,7 +160,7 @@ def test_series_diagnostics_report_failures_as_reasons():
     assert list(frame["outcome"]) == ["sjukpenning", "sa"]
     assert frame.loc[0, "pretrend_note"] == "" and 0 < frame.loc[0, "pretrend_p"] < 1
     assert np.isnan(frame.loc[1, "pretrend_p"]) and frame.loc[1, "pretrend_note"]
-    assert (frame["breakdown_note"] == "disabled").all()
+    assert (frame["breakdown_note"] == "[report] honest = false").all()
 
 
 @pytest.fixture
@@ -277,3 +277,19 @@ def test_latex_notes_escape_percent_and_dagger():
     assert not re.search(r"(?<!\\)%", tex), "unescaped % in the LaTeX table"
     assert "\\dag{}" in tex and "†" not in tex
     assert "\\cmidrule(l){2-8}" in tex and "\\toprule" in tex and "\\bottomrule" in tex
+
+
+def test_report_section_of_the_configuration():
+    from finsam_eval.pipeline import load_config
+    from finsam_eval.pipeline.config import ConfigError
+
+    default = load_config(None)
+    assert default.report_language == "sv" and default.report_honest is True
+    config = load_config(text='[report]\nlanguage = "en"\nhonest = false\n')
+    assert config.report_language == "en" and config.report_honest is False
+    with pytest.raises(ConfigError, match="report.language must be 'sv' or 'en', got 'de'"):
+        load_config(text='[report]\nlanguage = "de"\n')
+    with pytest.raises(ConfigError, match="report.honest must be true or false"):
+        load_config(text="[report]\nhonest = 1\n")
+    with pytest.raises(ConfigError, match="unknown key 'pdf' in \\[report\\]"):
+        load_config(text="[report]\npdf = true\n")

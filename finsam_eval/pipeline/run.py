@@ -517,6 +517,7 @@ def run_analysis(config: AnalysisConfig, out_dir: str | Path, progress: bool = T
         results,
         headline,
         range(config.event_times[0], config.event_times[1] + 1),
+        honest=config.report_honest,
         on_series=lambda population, outcome: next(ticker, None),
     )
     for _ in ticker:  # close the progress report

@@ -201,7 +201,7 @@ def series_diagnostics(
         except Exception as error:  # noqa: BLE001 - any failure is reported, not raised
             row.update(pretrend_W=np.nan, pretrend_df=np.nan, pretrend_p=np.nan)
             row["pretrend_note"] = _reason(error)
-        row.update(breakdown=np.nan, breakdown_note="disabled")
+        row.update(breakdown=np.nan, breakdown_note="[report] honest = false")
         if honest and breakdown_value is None:
             row["breakdown_note"] = unavailable
         elif honest:
