@@ -7,6 +7,7 @@ configuration, 1 for anything unexpected).
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -74,9 +75,15 @@ def _validate(args: argparse.Namespace) -> int:
 def _report(args: argparse.Namespace) -> int:
     from finsam_eval.report import rebuild_report
 
-    path = rebuild_report(Path(args.out))
+    path = rebuild_report(Path(args.out), language=args.language)
     if not args.quiet:
         print(f"report: {path}")
+    if args.pdf:
+        from finsam_eval.report.pdf import report_pdf
+
+        pdf = report_pdf(path)
+        if not args.quiet:
+            print(f"pdf: {pdf}")
     return 0
 
 
@@ -126,7 +133,16 @@ def _parser() -> argparse.ArgumentParser:
         prog="finsam-eval",
         description="Staggered-adoption DiD evaluation of samordningsförbund (Finsam).",
     )
-    parser.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    from finsam_eval import __version__
+
+    parser.add_argument(
+        "--version", action="version", version=f"%(prog)s {__version__}", help="print the version"
+    )
+    parser.add_argument(
+        "--quiet",
+        action="store_true",
+        help="print nothing but errors (no progress lines, no summary)",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     run = commands.add_parser("run", help="run an analysis: config → output folder")
@@ -135,10 +151,17 @@ def _parser() -> argparse.ArgumentParser:
     run.set_defaults(handler=_run)
 
     synthetic = commands.add_parser("synthetic", help="regenerate the synthetic data")
-    synthetic.add_argument("--out", default="data/synthetic")
+    synthetic.add_argument(
+        "--out", default="data/synthetic", help="output folder (default: data/synthetic)"
+    )
     from finsam_eval.synthetic.generator import DEFAULT_SEED
 
-    synthetic.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    synthetic.add_argument(
+        "--seed",
+        type=int,
+        default=DEFAULT_SEED,
+        help=f"seed of the synthetic data (default: {DEFAULT_SEED}, the bundled data)",
+    )
     synthetic.set_defaults(handler=_synthetic)
 
     panel = commands.add_parser("panel", help="build a panel from source tables")
@@ -149,11 +172,26 @@ def _parser() -> argparse.ArgumentParser:
     panel.set_defaults(handler=_panel)
 
     validate = commands.add_parser("validate", help="check a configuration and its data")
-    validate.add_argument("--config")
+    validate.add_argument(
+        "--config", help="analysis TOML to check (default: ISF 2019 design, synthetic data)"
+    )
     validate.set_defaults(handler=_validate)
 
     report = commands.add_parser("report", help="rebuild the HTML report of an output folder")
-    report.add_argument("--out", default="results")
+    report.add_argument(
+        "--out", default="results", help="output folder of a finished run (default: results)"
+    )
+    report.add_argument(
+        "--language",
+        choices=("sv", "en"),
+        default=None,
+        help="language of the report (default: the run's [report] language, else sv)",
+    )
+    report.add_argument(
+        "--pdf",
+        action="store_true",
+        help="also print report.pdf with headless Chromium ($FINSAM_CHROMIUM or on PATH)",
+    )
     report.set_defaults(handler=_report)
 
     fetch = commands.add_parser("fetch", help="fetch real data (Kolada, SCB) into a cache")
@@ -161,8 +199,14 @@ def _parser() -> argparse.ArgumentParser:
         "--outcomes", nargs="+", default=None, help="outcomes to fetch (default: all six)"
     )
     fetch.add_argument("--years", default="1998-2018", help="e.g. 1998-2018 or 2005,2006")
-    fetch.add_argument("--cache", default=".finsam_cache")
-    fetch.add_argument("--out", default="sources")
+    fetch.add_argument(
+        "--cache", default=".finsam_cache", help="cache folder (default: .finsam_cache)"
+    )
+    fetch.add_argument(
+        "--out",
+        default="sources",
+        help="folder for numerators.csv and population.csv (default: sources)",
+    )
     fetch.add_argument("--offline", action="store_true", help="use only the cache")
     fetch.add_argument(
         "--file",
@@ -172,8 +216,22 @@ def _parser() -> argparse.ArgumentParser:
     )
     fetch.set_defaults(handler=_fetch)
     for sub in (run, synthetic, panel, validate, report, fetch):
-        sub.add_argument("--quiet", action="store_true", default=argparse.SUPPRESS)
+        sub.add_argument(
+            "--quiet",
+            action="store_true",
+            default=argparse.SUPPRESS,
+            help="print nothing but errors (no progress lines, no summary)",
+        )
     return parser
+
+
+# library messages give Python syntax (files={'sa': path}); on the command line that is --file
+_FILES_HINT = re.compile(r"""files=\{\s*['"]([^'"]+)['"]\s*:\s*path\s*\}""")
+
+
+def _cli_syntax(message: str) -> str:
+    """A library error message with its Python-call hints rewritten as command-line options."""
+    return _FILES_HINT.sub(lambda m: f"--file {m.group(1)}=PATH", message)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -187,7 +245,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, KeyError, OSError, SourceError) as error:
         # one line, whatever the error's own layout
         lines = [line.strip(" -") for line in str(error).splitlines() if line.strip()]
-        message = "; ".join(lines) or type(error).__name__
+        message = _cli_syntax("; ".join(lines) or type(error).__name__)
         print(f"finsam-eval {args.command}: error: {message}", file=sys.stderr)
         return 2
 

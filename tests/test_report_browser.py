@@ -1,5 +1,6 @@
 """The HTML report in a real browser: headless Chromium loads it, every table and image is there,
-every image decodes, and the page renders to a non-trivial screenshot.
+every image decodes, nothing overflows horizontally, the summary is the first section and is
+on the first screen of a screenshot, and the page renders to a non-trivial screenshot.
 
 The report itself has no scripts. To learn whether images decoded, the test loads a *copy* of the
 report with a small inline probe script appended, which writes each image's ``naturalWidth`` into
@@ -25,8 +26,9 @@ import pytest
 
 from finsam_eval.estimators import METHODS
 from finsam_eval.pipeline import load_config, run_analysis
+from finsam_eval.report.labels import method_slug
 
-WANTED_METHODS = ["twfe", "cs"]
+WANTED_METHODS = ["twfe", "cs", "sa"]
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 FLAGS = [
     "--headless",
@@ -51,7 +53,24 @@ window.addEventListener("load", function () {
   pre.textContent = JSON.stringify({
     images: images,
     tables: Array.from(document.querySelectorAll("table")).map(function (t) { return t.id; }),
-    height: document.documentElement.scrollHeight
+    height: document.documentElement.scrollHeight,
+    sections: Array.from(document.querySelectorAll("body > section")).map(function (s) {
+      var r = s.getBoundingClientRect();
+      return [s.id, r.top + window.scrollY];
+    }),
+    summaryTable: (function () {
+      var t = document.getElementById("summary-table");
+      if (!t) { return null; }
+      var r = t.getBoundingClientRect();
+      return [r.left, r.top + window.scrollY, r.right, r.bottom + window.scrollY];
+    })(),
+    viewport: [document.documentElement.clientWidth, window.innerHeight],
+    scrollWidth: document.documentElement.scrollWidth,
+    // elements reaching past the right edge, unless inside a container that scrolls them
+    overflowing: Array.from(document.body.querySelectorAll("*")).filter(function (el) {
+      if (el.closest("div.scroll, pre")) { return false; }
+      return el.getBoundingClientRect().right > document.documentElement.clientWidth + 1;
+    }).map(function (el) { return el.tagName + "#" + el.id + "." + el.className; }).slice(0, 20)
   });
   document.body.appendChild(pre);
 });
@@ -114,7 +133,7 @@ def expected_ids(report_dir: Path) -> tuple[set[str], set[str]]:
 
     estimates = pd.read_csv(report_dir / "estimates.csv")
     pairs = estimates[["population", "method"]].drop_duplicates().itertuples(index=False)
-    tables = {f"table-{population}-{method}" for population, method in pairs}
+    tables = {f"table-{population}-{method_slug(method)}" for population, method in pairs}
     figures = {f"fig-{p.stem}" for p in (report_dir / "figures").glob("*.png")}
     return tables, figures
 
@@ -136,26 +155,41 @@ def test_dom_has_every_table_and_image(report_dir: Path, browser: str, tmp_path:
     dom_ids = set(re.findall(r'\bid="([^"]+)"', dom))
     assert tables <= dom_ids, f"tables missing from the DOM: {sorted(tables - dom_ids)}"
     assert figures <= dom_ids, f"images missing from the DOM: {sorted(figures - dom_ids)}"
-    for section in ("specification", "tables", "figures", "manifest"):
+    for section in (
+        "summary",
+        "isf-comparison",
+        "specification",
+        "tables",
+        "figures",
+        "notes",
+        "manifest",
+    ):
         assert section in dom_ids
+    # Sun–Abraham tables carry the sunab slug, never the outcome's "sa"
+    assert "table-alla-sunab" in dom_ids and "table-alla-sa" not in dom_ids
     # the ISF table of alla × first method carries its outcomes
     assert "Sjukpenning" in dom
 
 
-def test_images_decode(report_dir: Path, browser: str, tmp_path: Path) -> None:
+def run_probe(report_dir: Path, browser: str, tmp_path: Path, width: int = 1280) -> dict:
     text = (report_dir / "report.html").read_text(encoding="utf-8")
     probe_page = tmp_path / "probe.html"
     probe_page.write_text(text.replace("</body>", PROBE + "</body>"), encoding="utf-8")
     proc = run_browser(
         browser,
-        tmp_path / "profile",
+        tmp_path / f"profile-{width}",
+        f"--window-size={width},900",
         "--virtual-time-budget=10000",
         "--dump-dom",
         probe_page.as_uri(),
     )
     match = re.search(r'<pre id="browser-probe">(.*?)</pre>', proc.stdout, re.DOTALL)
     assert match, "the probe did not run (no load event?)"
-    probe = json.loads(html.unescape(match.group(1)))
+    return json.loads(html.unescape(match.group(1)))
+
+
+def test_images_decode(report_dir: Path, browser: str, tmp_path: Path) -> None:
+    probe = run_probe(report_dir, browser, tmp_path)
     tables, figures = expected_ids(report_dir)
     assert tables <= set(probe["tables"])
     decoded = {image_id: (complete, w, h) for image_id, complete, w, h in probe["images"]}
@@ -185,3 +219,70 @@ def test_screenshot_is_not_blank(report_dir: Path, browser: str, tmp_path: Path)
     # the heatmap), not a blank or single-colour page
     assert ink > 0.01, f"screenshot is almost blank ({ink:.2%} non-white pixels)"
     assert colours > 50, f"screenshot has only {colours} colours"
+
+
+@pytest.mark.parametrize("width", [1280, 700])
+def test_nothing_overflows_horizontally(
+    report_dir: Path, browser: str, tmp_path: Path, width: int
+) -> None:
+    """At a desktop and a narrow window the page never scrolls sideways: wide tables scroll
+    inside their own container, images shrink to the column."""
+    probe = run_probe(report_dir, browser, tmp_path, width)
+    client_width = probe["viewport"][0]
+    assert probe["scrollWidth"] <= client_width, (
+        f"page is {probe['scrollWidth']} px wide in a {client_width} px viewport; "
+        f"overflowing: {probe['overflowing']}"
+    )
+    assert not probe["overflowing"], probe["overflowing"]
+
+
+def test_summary_is_first_and_on_the_first_screen(
+    report_dir: Path, browser: str, tmp_path: Path
+) -> None:
+    """Issue 14: the report opens with the summary. It is the first section in the page, its
+    table starts on the first screen (1280 × 900), and a screenshot shows it there (ink inside
+    the table's box)."""
+    from PIL import Image
+
+    probe = run_probe(report_dir, browser, tmp_path)
+    sections = probe["sections"]
+    assert sections[0][0] == "summary", [s[0] for s in sections]
+    assert [top for _, top in sections] == sorted(top for _, top in sections)
+    left, top, right, bottom = probe["summaryTable"]
+    assert top < 900, f"the summary table starts at {top} px, below the first screen"
+
+    shot = tmp_path / "first-screen.png"
+    run_browser(
+        browser,
+        tmp_path / "profile-shot",
+        "--window-size=1280,900",
+        f"--screenshot={shot}",
+        (report_dir / "report.html").as_uri(),
+    )
+    with Image.open(shot) as image:
+        pixels = np.asarray(image.convert("RGB"), dtype=np.int16)
+    box = pixels[int(top) : min(int(bottom), 900), int(left) : int(right)]
+    assert box.size, "the summary table is not inside the screenshot"
+    ink = (np.abs(box - 255).sum(axis=2) > 60).mean()
+    assert ink > 0.02, f"the summary table's box is blank in the screenshot ({ink:.2%} ink)"
+
+
+def test_report_pdf_from_the_command_line(
+    report_dir: Path,
+    browser: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`finsam-eval report --pdf` rebuilds the report and prints it with headless Chromium."""
+    from finsam_eval.cli import main
+
+    out = tmp_path / "results"
+    shutil.copytree(report_dir, out)
+    monkeypatch.setenv("FINSAM_CHROMIUM", browser)
+    assert main(["report", "--out", str(out), "--pdf", "--language", "en"]) == 0
+    pdf = out / "report.pdf"
+    assert pdf.is_file() and pdf.read_bytes()[:5] == b"%PDF-"
+    assert pdf.stat().st_size > 50_000  # text, tables and the embedded figures
+    assert f"pdf: {pdf}" in capsys.readouterr().out
+    assert '<html lang="en">' in (out / "report.html").read_text(encoding="utf-8")

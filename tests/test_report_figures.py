@@ -62,7 +62,12 @@ def test_event_study_overlay_content():
     # one colour per method, in the given order
     colours = [to_hex(c.lines[0].get_color()) for c in ax.containers]
     assert colours == [c.lower() for c in PALETTE[:3]]
-    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["twfe", "cs", "sa"]
+    # method labels, never raw keys (issue 14)
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == [
+        "TWFE event study",
+        "Callaway & Sant'Anna (2021)",
+        "Sun & Abraham (2021)",
+    ]
     # dodged: the three methods' x positions at one event time differ, centred on it
     xs = np.array([c.lines[0].get_xdata()[2] for c in ax.containers])
     assert len(set(xs)) == 3 and xs.mean() == pytest.approx(0.0)
@@ -70,7 +75,9 @@ def test_event_study_overlay_content():
     flat = [ln for ln in ax.lines if len(set(ln.get_ydata())) == 1 and ln.get_ydata()[0] == 0]
     dashed = [ln for ln in ax.lines if ln.get_linestyle() == "--"]
     assert flat and dashed and list(dashed[0].get_xdata()) == [-0.5, -0.5]
-    assert "Sjukpenning" in ax.get_title()
+    assert "Sickness benefit (sjukpenning)" in ax.get_title()
+    swedish = event_study_overlay(make_estimates(), "alla", "sjukpenning", language="sv")
+    assert swedish.axes[0].get_title() == "Alla 19–64 år: Sjukpenning"
 
 
 def test_event_study_overlay_missing_series():

@@ -155,16 +155,46 @@ def test_event_times_and_pre_periods_dropped():
     assert isf_table(est, "alla", "cs").shape == (10, 7)
 
 
-def test_p_adjusted_preferred_when_present():
+def test_stars_pointwise_and_dagger_for_adjusted_significance():
+    """Stars follow the pointwise p-value (as the figures' pointwise 95 % intervals do); a dagger
+    marks an adjusted p-value below 0.05 (issue 14: one statement of significance)."""
     est = pd.DataFrame([one_cell(p_value=0.001, p_adjusted=0.2)])
-    assert isf_table(est, "alla", "cs").loc[("sjukpenning", "estimate"), 0] == "-0.123"
-    assert isf_table(est, "alla", "cs").attrs["p_col"] == "p_adjusted"
-    explicit = isf_table(est, "alla", "cs", p_col="p_value")
-    assert explicit.loc[("sjukpenning", "estimate"), 0] == "-0.123***"
-    # all-NaN adjusted p-values fall back to the pointwise ones; so does an absent column
+    table = isf_table(est, "alla", "cs")
+    assert table.loc[("sjukpenning", "estimate"), 0] == "-0.123***"
+    assert table.attrs["p_col"] == "p_value" and table.attrs["dagger"]
+    est = pd.DataFrame([one_cell(p_value=0.001, p_adjusted=0.03)])
+    assert isf_table(est, "alla", "cs").loc[("sjukpenning", "estimate"), 0] == "-0.123***†"
+    # stars on the adjusted p-value when asked for: no dagger then
+    explicit = isf_table(est, "alla", "cs", p_col="p_adjusted")
+    assert explicit.loc[("sjukpenning", "estimate"), 0] == "-0.123**"
+    assert not explicit.attrs["dagger"]
+    # no adjusted p-values: no dagger, and the notes do not mention one
     est = pd.DataFrame([one_cell(p_value=0.001)])
-    assert isf_table(est, "alla", "cs").attrs["p_col"] == "p_value"
-    assert isf_table(est.drop(columns="p_adjusted"), "alla", "cs").attrs["p_col"] == "p_value"
+    assert not isf_table(est, "alla", "cs").attrs["dagger"]
+    assert "†" not in to_markdown(isf_table(est, "alla", "cs"))
+    assert "†" in to_markdown(isf_table(pd.DataFrame([one_cell(p_adjusted=0.01)]), "alla", "cs"))
+
+
+def test_every_star_agrees_with_the_pointwise_interval():
+    """A ** (p < 0.05) is shown exactly when the pointwise 95 % interval excludes zero."""
+    from scipy import stats
+
+    rng = np.random.default_rng(3)
+    rows = []
+    for t in range(7):
+        est_, se_ = rng.normal(0, 0.1), 0.05
+        z = stats.norm.ppf(0.975)
+        p = 2 * stats.norm.sf(abs(est_ / se_))
+        rows.append(
+            one_cell(estimate=est_, se=se_, p_value=p, t=t, ci_lower=est_ - z * se_,
+                     ci_upper=est_ + z * se_)
+        )  # fmt: skip
+    est = pd.DataFrame(rows)
+    table = isf_table(est, "alla", "cs")
+    for r in rows:
+        cell = table.loc[("sjukpenning", "estimate"), r["event_time"]]
+        excludes = r["ci_lower"] > 0 or r["ci_upper"] < 0
+        assert (cell.count("*") >= 2) == excludes
 
 
 def test_scale():
@@ -211,10 +241,10 @@ def test_population_outcomes_agree_with_panel():
 
 def test_markdown():
     est = make_estimates()
-    md = to_markdown(isf_table(est, "unga", "cs"))
+    md = to_markdown(isf_table(est, "unga", "cs"), language="sv")
     lines = md.splitlines()
     assert lines[0] == "**Unga 19–24 år: Callaway & Sant'Anna (2021)**"
-    assert lines[2] == "| Outcome | 0 | 1 | 2 | 3 | 4 | 5 | 6 |"
+    assert lines[2] == "| Utfall | 0 | 1 | 2 | 3 | 4 | 5 | 6 |"
     assert lines[3] == "|:---|---:|---:|---:|---:|---:|---:|---:|"
     assert lines[4].startswith("| Sjukpenning | ")
     assert lines[5].startswith("|  | (")  # SE row: empty label, parentheses
@@ -285,9 +315,9 @@ def test_xlsx(tmp_path):
             written = write_tables(tmp_path, make_estimates(), formats=("md", "xlsx"))
         assert all(p.suffix == ".md" for p in written)
         return
-    path = to_xlsx(table, tmp_path / "t.xlsx")
+    path = to_xlsx(table, tmp_path / "t.xlsx", language="sv")
     back = pd.read_excel(path, dtype=str, keep_default_na=False)
-    assert list(back.columns) == ["Outcome", *(str(t) for t in range(7))]
+    assert list(back.columns) == ["Utfall", *(str(t) for t in range(7))]
     assert back.iloc[0, 0] == "Sjukpenning" and back.iloc[1, 0] == ""
     assert back.iloc[1, 1].startswith("(")
 

@@ -14,7 +14,8 @@ reading individual 5 % tests as findings inflates false positives. Four adjustme
   dependence of the estimates (event-time estimates share control units and are strongly
   correlated), so it is less conservative than Holm when the tests are dependent.
 
-Romano–Wolf needs joint bootstrap draws aligned with the table rows (layout below); they come for
+Bonferroni, Holm and BH are computed by ``statsmodels.stats.multitest.multipletests`` (the tests
+check it against the published formulas); Romano–Wolf needs joint bootstrap draws aligned with the table rows (layout below); they come for
 free from the multiplier bootstrap of the influence functions (``core.multiplier``) or from
 a wild cluster bootstrap.
 """
@@ -26,34 +27,24 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 from scipy import stats
+from statsmodels.stats.multitest import multipletests
 
 __all__ = ["METHODS", "adjust_pvalues", "romano_wolf"]
 
 METHODS = ("romano_wolf", "holm", "bonferroni", "bh")
 
 
-def _bonferroni(p: np.ndarray) -> np.ndarray:
-    return np.minimum(1.0, p * len(p))
+# statsmodels' names of the classical adjustments (Romano–Wolf is ours: it needs joint draws)
+_STATSMODELS = {"bonferroni": "bonferroni", "holm": "holm", "bh": "fdr_bh"}
 
 
-def _holm(p: np.ndarray) -> np.ndarray:
-    """Holm step-down: ``p_(i) -> max_{j <= i} min(1, (m - j + 1) p_(j))``."""
-    m = len(p)
-    order = np.argsort(p, kind="stable")
-    scaled = np.minimum(1.0, (m - np.arange(m)) * p[order])
-    out = np.empty(m)
-    out[order] = np.maximum.accumulate(scaled)
-    return out
+def _classical(p: np.ndarray, method: str) -> np.ndarray:
+    """Bonferroni, Holm or Benjamini–Hochberg adjusted p-values via statsmodels' multipletests.
 
-
-def _bh(p: np.ndarray) -> np.ndarray:
-    """Benjamini–Hochberg step-up: ``p_(i) -> min_{j >= i} min(1, m p_(j) / j)``."""
-    m = len(p)
-    order = np.argsort(p, kind="stable")
-    scaled = np.minimum(1.0, p[order] * m / np.arange(1, m + 1))
-    out = np.empty(m)
-    out[order] = np.minimum.accumulate(scaled[::-1])[::-1]
-    return out
+    Bonferroni ``min(1, m p)``; Holm (1979) ``p_(i) -> max_{j <= i} min(1, (m - j + 1) p_(j))``;
+    BH (1995) ``p_(i) -> min_{j >= i} min(1, m p_(j) / j)``.
+    """
+    return multipletests(p, method=_STATSMODELS[method])[1]
 
 
 def romano_wolf(t_obs: np.ndarray, t_draws: np.ndarray) -> np.ndarray:
@@ -186,12 +177,8 @@ def adjust_pvalues(
             continue
         if method == "romano_wolf":
             adjusted[idx] = romano_wolf(t_obs[idx], t_draws[:, idx])
-        elif method == "holm":
-            adjusted[idx] = _holm(p[idx])
-        elif method == "bonferroni":
-            adjusted[idx] = _bonferroni(p[idx])
         else:
-            adjusted[idx] = _bh(p[idx])
+            adjusted[idx] = _classical(p[idx], method)
     out[out_col] = adjusted
     out.attrs["adjustment"] = method
     return out

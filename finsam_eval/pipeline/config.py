@@ -27,6 +27,10 @@ Without a file the default is the ISF 2019 design on the bundled synthetic data:
     family = "population"         # family for error control: "population", "outcome", "all"
     seed = 1
     wild_bootstrap = 0            # B > 0: also wild-bootstrap p-values (few clusters, e.g. län)
+
+    [report]
+    language = "sv"               # "sv" or "en": every text of report.html, tables and figures
+    honest = true                 # HonestDiD breakdown values in the summary (headline method)
 """
 
 from __future__ import annotations
@@ -73,6 +77,8 @@ class AnalysisConfig:
     family: str = "population"
     inference_seed: int = 1
     wild_bootstrap: int = 0
+    report_language: str = "sv"
+    report_honest: bool = True
     text: str = ""
 
     def series(self) -> list[tuple[str, str]]:
@@ -159,6 +165,10 @@ class AnalysisConfig:
             )
         if not 0 < self.alpha < 1:
             problems.append(f"inference.alpha must be in (0, 1), got {self.alpha}")
+        if not isinstance(self.report_honest, bool):
+            problems.append(f"report.honest must be true or false, got {self.report_honest!r}")
+        if self.report_language not in ("sv", "en"):
+            problems.append(f"report.language must be 'sv' or 'en', got {self.report_language!r}")
         if problems:
             raise ConfigError("invalid analysis configuration:\n- " + "\n- ".join(problems))
 
@@ -202,6 +212,7 @@ _SECTIONS = {
         "seed": "inference_seed",
         "wild_bootstrap": "wild_bootstrap",
     },
+    "report": {"language": "report_language", "honest": "report_honest"},
 }
 
 

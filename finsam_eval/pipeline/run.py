@@ -54,11 +54,10 @@ ESTIMATE_COLUMNS = [
 
 
 def _progress(iterable: Iterable, total: int, desc: str, enabled: bool) -> Iterable:
-    if not enabled:
-        return iterable
-    from tqdm.auto import tqdm
+    # a tqdm bar on a terminal, plain lines (no "\r") in logs
+    from finsam_eval.core.progress import progress
 
-    return tqdm(iterable, total=total, desc=desc, leave=False)
+    return progress(iterable, total, desc, enabled)
 
 
 def load_panel_for(config: AnalysisConfig) -> pd.DataFrame:
@@ -409,6 +408,18 @@ def _cohorts(panel: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+def _design_counts(cohorts: pd.DataFrame) -> dict[str, object]:
+    """N of the design for the report: kommuner, adopting cohorts and never-members."""
+    cohort = pd.to_numeric(cohorts["cohort"], errors="coerce").fillna(0).astype(int)
+    joined = sorted(set(cohort[cohort > 0].tolist()))
+    return {
+        "n_kommuner": int(len(cohorts)),
+        "n_cohorts": len(joined),
+        "cohort_years": f"{joined[0]}–{joined[-1]}" if joined else "–",
+        "n_never": int((cohort == 0).sum()),
+    }
+
+
 def _summary(
     estimates: pd.DataFrame, config: AnalysisConfig, out_dir: Path, timings: dict[str, float]
 ) -> str:
@@ -478,18 +489,50 @@ def run_analysis(config: AnalysisConfig, out_dir: str | Path, progress: bool = T
         estimates = add_wild_pvalues(panel, estimates, results, config, progress=progress)
     timings["inference"] = time.perf_counter() - start
 
+    from finsam_eval.core.progress import step
+    from finsam_eval.report.labels import text
+    from finsam_eval.report.summary import headline_method, series_diagnostics
+
     start = time.perf_counter()
+    language = config.report_language
     write_estimates_csv(estimates, out / "estimates.csv")
     notes = run_notes(results)
     notes.to_csv(out / "notes.csv", index=False, lineterminator="\n")
-    write_tables(out / "tables", estimates, methods=config.methods)
     cohorts = _cohorts(panel)
+    step("report: tables", progress)
+    write_tables(
+        out / "tables",
+        estimates,
+        methods=config.methods,
+        language=language,
+        event_times=range(config.event_times[0], config.event_times[1] + 1),
+        n_cohorts=_design_counts(cohorts)["n_cohorts"],
+        adjustment=config.adjust,
+    )
+    # pre-trend tests and HonestDiD breakdown values for the summary: the headline method only
+    headline = headline_method(config.methods)
+    n_series = sum(1 for key in results if key[2] == headline)
+    ticker = iter(_progress(range(n_series), n_series, "report: diagnostics", progress))
+    diagnostics = series_diagnostics(
+        results,
+        headline,
+        range(config.event_times[0], config.event_times[1] + 1),
+        honest=config.report_honest,
+        on_series=lambda population, outcome: next(ticker, None),
+    )
+    for _ in ticker:  # close the progress report
+        pass
+    diagnostics.to_csv(
+        out / "diagnostics.csv", index=False, lineterminator="\n", float_format="%.10g"
+    )
     years = sorted(panel["year"].unique().tolist())
+    step("report: Bacon decompositions", progress)
     decompositions = bacon_decompositions(panel, config)
     for key, table in decompositions.items():
         table.to_csv(
             out / f"bacon-{key}.csv", index=False, lineterminator="\n", float_format="%.10g"
         )
+    step("report: figures", progress)
     figures = write_figures(
         out / "figures",
         estimates,
@@ -497,6 +540,7 @@ def run_analysis(config: AnalysisConfig, out_dir: str | Path, progress: bool = T
         cohorts=cohorts,
         years=years,
         decomposition=decompositions or None,
+        language=language,
     )
     timings["report"] = time.perf_counter() - start
     manifest = build_manifest(
@@ -506,18 +550,23 @@ def run_analysis(config: AnalysisConfig, out_dir: str | Path, progress: bool = T
         seed=config.seed,
         timings=timings,
         extra={
-            "title": "Finsam evaluation (ISF-style design)",
+            "title": text("title", language),
             "config_sha256_canonical": config.hash,
+            "design": _design_counts(cohorts),
         },
     )
     write_manifest(manifest, out / "manifest.json")
+    step("report: report.html", progress)
     write_report(
         out,
         estimates,
         figures,
         manifest,
-        title="Finsam evaluation (ISF-style design)",
+        title=text("title", language),
         methods=config.methods,
         event_times=list(range(config.event_times[0], config.event_times[1] + 1)),
+        notes=notes,
+        diagnostics=diagnostics,
+        language=language,
     )
     return _summary(estimates, config, out, timings)

@@ -13,6 +13,7 @@ from finsam_eval.report.figures import (
     write_figures,
 )
 from finsam_eval.report.html import rebuild_report, render_report, write_report
+from finsam_eval.report.labels import METHOD_LABELS, method_label, method_slug
 from finsam_eval.report.manifest import (
     build_manifest,
     hash_files,
@@ -20,6 +21,8 @@ from finsam_eval.report.manifest import (
     read_manifest,
     write_manifest,
 )
+from finsam_eval.report.pdf import report_pdf
+from finsam_eval.report.summary import ISF_2019_PATTERN, series_diagnostics
 from finsam_eval.report.tables import (
     ESTIMATE_COLUMNS,
     estimates_from_results,
@@ -38,6 +41,8 @@ from finsam_eval.report.tables import (
 
 __all__ = [
     "ESTIMATE_COLUMNS",
+    "ISF_2019_PATTERN",
+    "METHOD_LABELS",
     "adoption_heatmap",
     "bacon_scatter",
     "build_manifest",
@@ -48,11 +53,15 @@ __all__ = [
     "hash_frames",
     "isf_table",
     "isf_tables",
+    "method_label",
+    "method_slug",
     "read_estimates_csv",
     "read_manifest",
     "rebuild_report",
     "render_report",
+    "report_pdf",
     "save_figure",
+    "series_diagnostics",
     "sort_estimates",
     "to_html",
     "to_latex",

@@ -24,9 +24,8 @@ from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
+from finsam_eval.report.labels import method_label, outcome_label, population_label, text
 from finsam_eval.report.tables import (
-    OUTCOME_LABELS,
-    POPULATION_LABELS,
     _outcome_rank,
     _population_rank,
     population_outcomes,
@@ -120,6 +119,7 @@ def event_study_overlay(
     *,
     event_times: Sequence[int] | None = None,
     title: str | None = None,
+    language: str = "en",
 ) -> Figure:
     """Event-study estimates of several methods on one axis, dodged horizontally.
 
@@ -137,11 +137,15 @@ def event_study_overlay(
         Event times to show; default all present (pre-periods included).
     title
         Axes title; default "<population label>: <outcome label>".
+    language
+        "sv" or "en" for the axis labels, title and legend title; the legend shows method
+        labels (:func:`finsam_eval.report.labels.method_label`), never raw keys.
 
     Returns
     -------
     matplotlib.figure.Figure
-        Points with confidence intervals, one colour per method, a zero reference line and a
+        Points with pointwise confidence intervals (``ci_lower``, ``ci_upper``), one colour per
+        method, a zero reference line and a
         dashed line at -0.5 separating pre- from post-joining periods.
     """
     rows = _event_rows(estimates, population, outcome)
@@ -177,21 +181,18 @@ def event_study_overlay(
                 markersize=4,
                 capsize=2.5,
                 linewidth=1.0,
-                label=method,
+                label=method_label(method),
             )
         ax.axhline(0.0, color="black", linewidth=0.8)
         ax.axvline(-0.5, color="grey", linestyle="--", linewidth=0.8)
         ticks = sorted(set(rows["event_time"].astype(int)))
         ax.set_xticks(ticks)
-        ax.set_xlabel("Years since joining")
-        ax.set_ylabel("Effect (percentage points)")
+        ax.set_xlabel(text("years_since_joining", language))
+        ax.set_ylabel(text("effect_pp", language))
         if title is None:
-            title = (
-                f"{POPULATION_LABELS.get(population, population)}: "
-                f"{OUTCOME_LABELS.get(outcome, outcome)}"
-            )
+            title = f"{population_label(population, language)}: {outcome_label(outcome, language)}"
         ax.set_title(title)
-        ax.legend(title="Method", loc="best", frameon=False)
+        ax.legend(title=text("method_legend", language), loc="best", frameon=False)
     return fig
 
 
@@ -215,7 +216,11 @@ def _kommun_cohorts(cohorts: pd.DataFrame) -> pd.DataFrame:
 
 
 def adoption_heatmap(
-    cohorts: pd.DataFrame, years: Sequence[int], *, title: str | None = None
+    cohorts: pd.DataFrame,
+    years: Sequence[int],
+    *,
+    title: str | None = None,
+    language: str = "en",
 ) -> Figure:
     """Kommun × year membership heatmap, kommuner ordered by cohort (never-members last).
 
@@ -254,18 +259,18 @@ def adoption_heatmap(
         centres, labels = [], []
         for value, block in frame.groupby("cohort", sort=False):
             centres.append(float(block.index.to_numpy().mean()))
-            name = "never" if value == 0 else str(value)
+            name = text("never", language) if value == 0 else str(value)
             labels.append(f"{name} ({len(block)})")
         ax.set_yticks(centres, labels)
         tick_step = 1 if len(years) <= 12 else 2
         ax.set_xticks(years[::tick_step])
-        ax.set_xlabel("Year")
-        ax.set_ylabel("Kommuner by cohort (number)")
-        ax.set_title(title or "Finsam membership by kommun and year")
+        ax.set_xlabel(text("calendar_year", language))
+        ax.set_ylabel(text("kommuner_by_cohort", language))
+        ax.set_title(title or text("membership_title", language))
         ax.legend(
             handles=[
-                Patch(facecolor=PALETTE[0], label="member"),
-                Patch(facecolor="#EEEEEE", edgecolor="grey", label="not a member"),
+                Patch(facecolor=PALETTE[0], label=text("member", language)),
+                Patch(facecolor="#EEEEEE", edgecolor="grey", label=text("not_member", language)),
             ],
             loc="upper left",
             bbox_to_anchor=(1.0, 1.0),
@@ -274,7 +279,9 @@ def adoption_heatmap(
     return fig
 
 
-def cohort_sizes(cohorts: pd.DataFrame, *, title: str | None = None) -> Figure:
+def cohort_sizes(
+    cohorts: pd.DataFrame, *, title: str | None = None, language: str = "en"
+) -> Figure:
     """Bar chart of the number of kommuner per cohort, never-members as the last bar.
 
     Parameters
@@ -290,20 +297,22 @@ def cohort_sizes(cohorts: pd.DataFrame, *, title: str | None = None) -> Figure:
     """
     frame = _kommun_cohorts(cohorts)
     counts = frame.groupby("cohort", sort=False).size()  # already in cohort order, never last
-    labels = ["never" if c == 0 else str(c) for c in counts.index]
+    labels = [text("never", language) if c == 0 else str(c) for c in counts.index]
     colours = ["#999999" if c == 0 else PALETTE[0] for c in counts.index]
     with figure_style():
         fig, ax = _new_figure((7.0, 3.5))
         bars = ax.bar(range(len(counts)), counts.to_numpy(), color=colours)
         ax.bar_label(bars, fontsize=7)
         ax.set_xticks(range(len(counts)), labels, rotation=90 if len(counts) > 14 else 0)
-        ax.set_xlabel("Cohort (first year of membership)")
-        ax.set_ylabel("Kommuner")
-        ax.set_title(title or "Kommuner per cohort")
+        ax.set_xlabel(text("cohort_axis", language))
+        ax.set_ylabel(text("kommuner", language))
+        ax.set_title(title or text("cohorts_title", language))
     return fig
 
 
-def bacon_scatter(decomposition: pd.DataFrame, *, title: str | None = None) -> Figure:
+def bacon_scatter(
+    decomposition: pd.DataFrame, *, title: str | None = None, language: str = "en"
+) -> Figure:
     """Goodman-Bacon decomposition: 2×2 DiD estimates against their TWFE weights.
 
     Parameters
@@ -343,13 +352,26 @@ def bacon_scatter(decomposition: pd.DataFrame, *, title: str | None = None) -> F
         if total > 0 and math.isfinite(total):
             mean = float(np.nansum(weight * est) / total)
             ax.axhline(
-                mean, color="grey", linestyle="--", linewidth=0.8, label=f"weighted mean {mean:.3f}"
+                mean,
+                color="grey",
+                linestyle="--",
+                linewidth=0.8,
+                label=text("weighted_mean", language, mean=f"{mean:.3f}"),
             )
-        ax.set_xlabel("Weight")
-        ax.set_ylabel("2×2 DiD estimate (percentage points)")
+        ax.set_xlabel(text("bacon_weight", language))
+        ax.set_ylabel(text("bacon_estimate", language))
         ax.set_title(title or "Goodman-Bacon decomposition")
         ax.legend(loc="best", frameon=False)
     return fig
+
+
+def series_title(key: str, language: str = "en") -> str:
+    """ "<population label>: <outcome label>" of a "<population>-<outcome>" key (the key itself
+    when it is not one)."""
+    population, sep, outcome = str(key).partition("-")
+    if not sep:
+        return str(key)
+    return f"{population_label(population, language)}: {outcome_label(outcome, language)}"
 
 
 def save_figure(fig: Figure, path: str | Path, *, dpi: float | None = None) -> Path:
@@ -391,6 +413,7 @@ def write_figures(
     years: Sequence[int] | None = None,
     decomposition: pd.DataFrame | Mapping[str, pd.DataFrame] | None = None,
     fmt: str = "png",
+    language: str = "en",
 ) -> dict[str, Path]:
     """Draw and save every report figure into ``out_dir``.
 
@@ -412,6 +435,8 @@ def write_figures(
         A Bacon decomposition frame, or a mapping name → frame.
     fmt
         "png", "svg" or "pdf".
+    language
+        "sv" or "en" for every text in the figures.
 
     Returns
     -------
@@ -431,8 +456,8 @@ def write_figures(
             if joined.empty:
                 raise ValueError("no adopting kommuner in cohorts; pass years explicitly")
             years = range(int(joined.min()) - 1, int(joined.max()) + 1)
-        save("adoption-heatmap", adoption_heatmap(cohorts, years))
-        save("cohort-sizes", cohort_sizes(cohorts))
+        save("adoption-heatmap", adoption_heatmap(cohorts, years, language=language))
+        save("cohort-sizes", cohort_sizes(cohorts, language=language))
     if estimates is not None:
         series = estimates[["population", "outcome"]].astype(str).drop_duplicates()
         keys = sorted(
@@ -443,11 +468,18 @@ def write_figures(
             defined = population_outcomes(population)
             if defined is not None and outcome not in defined:
                 continue  # as in the tables: e.g. uvas is only defined for unga
-            fig = event_study_overlay(estimates, population, outcome, methods)
+            fig = event_study_overlay(estimates, population, outcome, methods, language=language)
             save(f"event-{population}-{outcome}", fig)
     if isinstance(decomposition, pd.DataFrame):
-        save("bacon", bacon_scatter(decomposition))
+        save("bacon", bacon_scatter(decomposition, language=language))
     elif decomposition is not None:
         for key in sorted(decomposition):
-            save(f"bacon-{key}", bacon_scatter(decomposition[key], title=f"Bacon: {key}"))
+            save(
+                f"bacon-{key}",
+                bacon_scatter(
+                    decomposition[key],
+                    title=text("bacon_title", language, series=series_title(key, language)),
+                    language=language,
+                ),
+            )
     return written

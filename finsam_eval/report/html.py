@@ -1,13 +1,19 @@
-"""One self-contained HTML report of an evaluation.
+"""One self-contained HTML report of an evaluation, rendered from a jinja2 template.
 
 The report is a single file: CSS inline, images embedded as base64 data URIs, no scripts and no
-external links, so it can be archived or mailed and still shows everything. Element ids are
-stable so that browser tests (and readers' bookmarks) can address each part:
+external links, so it can be archived or mailed and still shows everything. The page is the
+package template ``report/templates/report.html.j2`` (autoescaped); its text comes from the
+message catalogue in :mod:`finsam_eval.report.labels` in Swedish (default) or English. Element
+ids are stable so that browser tests (and readers' bookmarks) can address each part:
 
-- ``specification``, ``tables``, ``figures``, ``manifest`` (sections),
-- ``table-<population>-<method>`` (each ISF table),
+- ``summary`` (first section), ``isf-comparison``, ``specification``, ``tables``, ``figures``,
+  ``notes``, ``manifest`` (sections),
+- ``table-<population>-<method slug>`` (each ISF table; Sun–Abraham's slug is ``sunab``),
 - ``fig-<name>`` (each ``<img>``, e.g. ``fig-event-alla-sjukpenning``; its ``<figure>`` is
   ``figure-<name>``).
+
+Significance is stated one way throughout: table stars use pointwise p-values, the figures show
+pointwise 95 % intervals, and a dagger marks multiple-testing adjusted significance.
 
 The same inputs give byte-identical HTML; the manifest's timings are the only part expected to
 change between runs.
@@ -19,20 +25,36 @@ import base64
 import json
 import re
 from collections.abc import Mapping, Sequence
-from html import escape
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import jinja2
 import pandas as pd
 
+from finsam_eval.report.figures import series_title
+from finsam_eval.report.labels import (
+    MESSAGES,
+    ROBUST_METHODS,
+    adjustment_label,
+    check_language,
+    method_label,
+    method_slug,
+    outcome_label,
+    population_label,
+    text,
+)
+from finsam_eval.report.summary import (
+    ISF_2019_PATTERN,
+    headline_method,
+    isf_comparison,
+    summary_rows,
+)
 from finsam_eval.report.tables import (
     DEFAULT_EVENT_TIMES,
-    OUTCOME_LABELS,
-    POPULATION_LABELS,
     _outcome_rank,
     _population_rank,
     isf_tables,
-    population_outcomes,
     read_estimates_csv,
     to_html,
     write_tables,
@@ -44,7 +66,10 @@ DEFAULT_TITLE = "Finsam evaluation"
 REPORT_FILE = "report.html"
 ESTIMATES_FILE = "estimates.csv"
 MANIFEST_FILE = "manifest.json"
+NOTES_FILE = "notes.csv"
+DIAGNOSTICS_FILE = "diagnostics.csv"
 FIGURES_DIR = "figures"
+TEMPLATE = "report.html.j2"
 _IMAGE_TYPES = {".png": "image/png", ".svg": "image/svg+xml"}
 _FIGURE_KIND_ORDER = ("adoption", "cohort", "event", "bacon")
 
@@ -53,9 +78,18 @@ body { font-family: "DejaVu Sans", Arial, sans-serif; margin: 2em auto; max-widt
        color: #222; line-height: 1.4; padding: 0 1em; }
 h1 { font-size: 1.6em; } h2 { border-bottom: 1px solid #ccc; margin-top: 2em; }
 nav ul { columns: 2; }
-dl.spec { display: grid; grid-template-columns: max-content auto; gap: 0.2em 1em; }
-dl.spec dt { font-weight: bold; } dl.spec dd { margin: 0; }
-table.isf-table { border-collapse: collapse; margin: 1em 0 2em; font-size: 0.9em; }
+p.lead { max-width: 50em; } p.note { color: #555; font-size: 0.9em; }
+div.scroll { max-width: 100%; overflow-x: auto; }
+table.isf-table, table.summary-table, table.notes-table { border-collapse: collapse;
+       margin: 1em 0 2em; font-size: 0.9em; }
+table.summary-table { font-size: 0.8em; }
+table.summary-table th, table.summary-table td, table.notes-table th, table.notes-table td {
+       padding: 0.2em 0.5em; border-bottom: 1px solid #ddd; vertical-align: top; text-align: left; }
+table.summary-table td { font-variant-numeric: tabular-nums; }
+table.summary-table td.sig { font-weight: bold; }
+table.summary-table span.ci { color: #555; font-weight: normal; white-space: nowrap; }
+table.summary-table tr.group th { background: #f0f0f0; }
+table.notes-table td.message { overflow-wrap: anywhere; }
 table.isf-table caption { text-align: left; font-weight: bold; padding-bottom: 0.3em; }
 table.isf-table th, table.isf-table td { padding: 0.15em 0.6em; }
 table.isf-table thead tr:first-child th { border-top: 2px solid #222; }
@@ -67,8 +101,19 @@ table.isf-table tr.se td { color: #555; padding-bottom: 0.5em; }
 table.isf-table tfoot td { text-align: left; font-size: 0.85em; color: #555; border: none; }
 figure { margin: 1.5em 0; } figure img { max-width: 100%; height: auto; }
 figcaption { font-size: 0.9em; color: #444; }
-pre { background: #f6f6f6; padding: 1em; overflow-x: auto; font-size: 0.8em; }
+pre { background: #f6f6f6; padding: 1em; overflow-x: auto; font-size: 0.8em;
+      white-space: pre-wrap; overflow-wrap: anywhere; }
 """.strip()
+
+
+@lru_cache(maxsize=1)
+def _environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("finsam_eval.report", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+    )
 
 
 def element_id(*parts: str) -> str:
@@ -87,22 +132,23 @@ def _figure_sort_key(name: str) -> tuple[Any, ...]:
     return (kind_rank, (0, ""), (0, ""), name)
 
 
-def _figure_caption(name: str) -> str:
+def _figure_caption(name: str, language: str = "en") -> str:
     parts = name.split("-")
     if parts[0] == "event" and len(parts) >= 3:
         population, outcome = parts[1], "-".join(parts[2:])
-        return (
-            f"Event study, {POPULATION_LABELS.get(population, population)}: "
-            f"{OUTCOME_LABELS.get(outcome, outcome)}. Estimates with 95% confidence intervals "
-            "by method; the dashed line separates years before and after joining."
+        return text(
+            "figure_event",
+            language,
+            population=population_label(population, language),
+            outcome=outcome_label(outcome, language),
         )
     if name == "adoption-heatmap":
-        return "Förbund membership by kommun and year, kommuner ordered by cohort."
+        return text("figure_adoption", language)
     if name == "cohort-sizes":
-        return "Number of kommuner per cohort (first year of membership)."
+        return text("figure_cohorts", language)
     if parts[0] == "bacon":
-        suffix = f" ({'-'.join(parts[1:])})" if len(parts) > 1 else ""
-        return f"Goodman-Bacon decomposition of the TWFE estimate{suffix}."
+        key = "-".join(parts[1:])
+        return text("figure_bacon", language, series=series_title(key, language) if key else "")
     return name
 
 
@@ -113,49 +159,85 @@ def _data_uri(path: Path) -> str:
     return f"data:{mime};base64," + base64.b64encode(path.read_bytes()).decode("ascii")
 
 
-def _flatten(mapping: Mapping[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
-    out: list[tuple[str, Any]] = []
-    for key in sorted(mapping, key=str):
-        value = mapping[key]
-        name = f"{prefix}{key}"
-        if isinstance(value, Mapping):
-            out.extend(_flatten(value, f"{name}."))
-        else:
-            out.append((name, value))
-    return out
+def _specification_text(
+    config: Mapping[str, Any] | None,
+    methods: Sequence[str],
+    design: Mapping[str, Any] | None,
+    language: str,
+) -> list[str]:
+    """The specification in words (paragraphs), from the run's configuration."""
+    config = config or {}
 
+    def get(key: str, default: Any = None) -> Any:
+        value = _config_entry({"config": config}, key)
+        return default if value is None else value
 
-def _value_text(value: Any) -> str:
-    if isinstance(value, list | tuple):
-        return ", ".join(str(v) for v in value)
-    return str(value)
-
-
-def _specification(
-    estimates: pd.DataFrame,
-    tables: Mapping[tuple[str, str], pd.DataFrame],
-    specification: Mapping[str, Any] | None,
-) -> list[tuple[str, Any]]:
-    """Entries of the specification summary: the given spec, then facts of the estimates."""
-    entries = _flatten(specification) if specification else []
-    populations = sorted(set(estimates["population"].astype(str)), key=_population_rank)
-    outcomes = sorted(set(estimates["outcome"].astype(str)), key=_outcome_rank)
-    p_cols = sorted({t.attrs.get("p_col", "p_value") for t in tables.values()})
-    pairs = estimates[["population", "outcome"]].astype(str).drop_duplicates()
-    n_series = sum(
-        defined is None or outcome in defined
-        for defined, outcome in zip(
-            map(population_outcomes, pairs["population"]), pairs["outcome"], strict=True
+    paragraphs = []
+    control = str(get("control", "notyet"))
+    window = get("window", [None, None])
+    follow = get("event_times", [DEFAULT_EVENT_TIMES[0], DEFAULT_EVENT_TIMES[-1]])
+    paragraphs.append(
+        text(
+            "spec_design",
+            language,
+            control=text(f"control_{control}", language)
+            if f"control_{control}" in MESSAGES[language]
+            else control,
+            lo=window[0],
+            hi=window[1],
+            first=follow[0],
+            last=follow[-1],
         )
     )
-    entries += [
-        ("estimates: populations", populations),
-        ("estimates: outcomes", outcomes),
-        ("estimates: methods", sorted(set(estimates["method"].astype(str)))),
-        ("estimates: series (population × outcome, as defined)", n_series),
-        ("tables: stars based on", p_cols),
-    ]
-    return entries
+    labels = "; ".join(method_label(m) for m in methods)
+    paragraphs.append(text("spec_methods", language, methods=labels))
+    if control == "notyet" and "sa" in methods:
+        why = (
+            "Sun & Abraham (2021) definierar inte jämförelser med ännu inte behandlade"
+            if language == "sv"
+            else "Sun & Abraham (2021) define no not-yet-treated comparison"
+        )
+        paragraphs.append(text("spec_fallback", language, method=method_label("sa"), why=why))
+    paragraphs.append(
+        text(
+            "spec_cluster",
+            language,
+            cluster=get("cluster", "kommun"),
+            weights=text("weights_yes" if get("weights", False) else "weights_no", language),
+        )
+    )
+    paragraphs.append(
+        text(
+            "spec_inference",
+            language,
+            bootstrap=get("bootstrap", "–"),
+            seed=get("inference_seed", "–"),
+            adjust=adjustment_label(str(get("adjust", "none"))),
+            family=get("family", "–"),
+        )
+    )
+    paragraphs.append(
+        text(
+            "spec_other",
+            language,
+            anticipation=get("anticipation", 0),
+            base_period=get("base_period", "–"),
+            est_method=get("est_method", "–"),
+            source=get("source", "–"),
+        )
+    )
+    if design:
+        paragraphs.append(
+            text(
+                "spec_n",
+                language,
+                kommuner=design.get("n_kommuner", "–"),
+                cohorts=design.get("n_cohorts", "–"),
+                cohort_years=design.get("cohort_years", "–"),
+                never=design.get("n_never", "–"),
+            )
+        )
+    return paragraphs
 
 
 def _config_entry(manifest: Mapping[str, Any], key: str) -> Any:
@@ -171,6 +253,42 @@ def _config_entry(manifest: Mapping[str, Any], key: str) -> Any:
     return None
 
 
+def _notes_rows(notes: pd.DataFrame | None, language: str) -> list[dict[str, str]]:
+    if notes is None or notes.empty:
+        return []
+    rows = []
+    for record in notes.to_dict("records"):
+        rows.append(
+            {
+                "population": population_label(str(record.get("population", "")), language),
+                "outcome": outcome_label(str(record.get("outcome", "")), language),
+                "method": method_label(str(record.get("method", ""))),
+                "kind": str(record.get("kind", "")),
+                "message": str(record.get("message", "")),
+            }
+        )
+    return rows
+
+
+def _count(value: Any) -> str:
+    """An N for the text: the integer, or "–" when unknown."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return "–"
+    return str(int(number)) if number == number else "–"
+
+
+def _groups(rows: list[dict[str, Any]]) -> list[tuple[str, list[dict[str, Any]]]]:
+    """Consecutive summary rows grouped by population label, order kept."""
+    groups: list[tuple[str, list[dict[str, Any]]]] = []
+    for row in rows:
+        if not groups or groups[-1][0] != row["population"]:
+            groups.append((row["population"], []))
+        groups[-1][1].append(row)
+    return groups
+
+
 def render_report(
     estimates: pd.DataFrame,
     figures: Mapping[str, str | Path],
@@ -180,13 +298,24 @@ def render_report(
     specification: Mapping[str, Any] | None = None,
     methods: Sequence[str] | None = None,
     event_times: Sequence[int] = DEFAULT_EVENT_TIMES,
+    notes: pd.DataFrame | None = None,
+    diagnostics: pd.DataFrame | None = None,
+    language: str = "sv",
     **table_options: Any,
 ) -> str:
     """Render the report as an HTML string (see :func:`write_report` for the parameters)."""
+    check_language(language)
+    event_times = [int(t) for t in event_times]
+    present = sorted(set(estimates["method"].astype(str)))
+    if methods is None:
+        methods = present
+    methods = [m for m in methods if m in present] or present
     tables = isf_tables(estimates, methods=methods, event_times=event_times, **table_options)
     if specification is None:
         config = manifest.get("config")
         specification = config if isinstance(config, Mapping) else None
+    design = manifest.get("design") if isinstance(manifest.get("design"), Mapping) else None
+    adjustment = _config_entry(manifest, "adjust")
 
     ids: set[str] = set()
 
@@ -196,66 +325,110 @@ def render_report(
         ids.add(id_)
         return id_
 
-    body: list[str] = [f'<header><h1 id="title">{escape(title)}</h1></header>']
-    body += [
-        '<nav id="contents"><h2>Contents</h2><ul>',
-        '<li><a href="#specification">Specification</a></li>',
-        '<li><a href="#tables">ISF tables</a></li>',
-        '<li><a href="#figures">Figures</a></li>',
-        '<li><a href="#manifest">Manifest</a></li>',
-        "</ul></nav>",
-    ]
-
-    body.append('<section id="specification"><h2>Specification</h2><dl class="spec">')
-    for key, value in _specification(estimates, tables, specification):
-        body.append(f"<dt>{escape(str(key))}</dt><dd>{escape(_value_text(value))}</dd>")
-    body.append("</dl></section>")
-
-    body.append('<section id="tables"><h2>ISF tables</h2>')
+    blocks = []
     current = None
     for (population, method), table in tables.items():
+        heading = heading_id = None
         if population != current:
             current = population
-            heading = POPULATION_LABELS.get(population, population)
-            pid = unique(element_id("population", population))
-            body.append(f'<h3 id="{pid}">{escape(heading)}</h3>')
-        tid = unique(element_id("table", population, method))
-        body.append(to_html(table, table_id=tid).rstrip("\n"))
-    body.append("</section>")
+            heading = population_label(population, language)
+            heading_id = unique(element_id("population", population))
+        if adjustment:
+            table.attrs["adjustment"] = str(adjustment)
+        if design and design.get("n_cohorts") is not None:
+            table.attrs["n_cohorts"] = design["n_cohorts"]
+        tid = unique(element_id("table", population, method_slug(method)))
+        blocks.append(
+            {
+                "heading": heading,
+                "heading_id": heading_id,
+                "html": to_html(table, table_id=tid, language=language).rstrip("\n"),
+            }
+        )
 
-    body.append('<section id="figures"><h2>Figures</h2>')
+    figure_rows = []
     for name in sorted(figures, key=_figure_sort_key):
-        path = Path(figures[name])
-        fid = unique(element_id("fig", name))
-        caption = _figure_caption(name)
-        body += [
-            f'<figure id="{element_id("figure", name)}">',
-            f'<img id="{fid}" src="{_data_uri(path)}" alt="{escape(caption)}">',
-            f"<figcaption>{escape(caption)}</figcaption>",
-            "</figure>",
-        ]
-    body.append("</section>")
+        caption = _figure_caption(name, language)
+        figure_rows.append(
+            {
+                "id": unique(element_id("fig", name)),
+                "figure_id": element_id("figure", name),
+                "src": _data_uri(Path(figures[name])),
+                "caption": caption,
+            }
+        )
 
+    headline = headline_method(methods)
+    robust = [m for m in methods if m in ROBUST_METHODS]
+    first, last = event_times[0], event_times[-1]
+    summary = summary_rows(
+        estimates,
+        method=headline,
+        event_times=event_times,
+        diagnostics=diagnostics,
+        language=language,
+    )
+    honest_note = text("honest_headline_only", language, method=method_label(headline))
+    head_rows = estimates[estimates["method"].astype(str) == headline]
+    sizes = {
+        key: pd.to_numeric(head_rows[key], errors="coerce").max() if key in head_rows else None
+        for key in ("n_units", "n_clusters")
+    }
+    summary_n = text(
+        "n_line",
+        language,
+        units=_count(sizes["n_units"]),
+        clusters=_count(sizes["n_clusters"]),
+        cohorts=_count(design.get("n_cohorts") if design else None),
+    )
+    comparison = isf_comparison(estimates, method=headline, language=language)
+    sources = sorted({finding.source for finding in ISF_2019_PATTERN})
+    t = MESSAGES[language]
+    contents = [
+        (key.replace("_", "-"), t[key])
+        for key in (
+            "summary",
+            "isf_comparison",
+            "specification",
+            "tables",
+            "figures",
+            "notes",
+            "manifest",
+        )
+    ]
     manifest_text = json.dumps(manifest, sort_keys=True, indent=2, ensure_ascii=False, default=str)
-    body += [
-        '<section id="manifest"><h2>Manifest</h2>',
-        f'<pre id="manifest-json">{escape(manifest_text)}</pre>',
-        "</section>",
-    ]
-
-    head = [
-        "<!DOCTYPE html>",
-        # English prose; the Swedish outcome and population labels are names
-        '<html lang="en">',
-        "<head>",
-        '<meta charset="utf-8">',
-        '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>{escape(title)}</title>",
-        f"<style>\n{_CSS}\n</style>",
-        "</head>",
-        "<body>",
-    ]
-    return "\n".join([*head, *body, "</body>", "</html>"]) + "\n"
+    return (
+        _environment()
+        .get_template(TEMPLATE)
+        .render(
+            language=language,
+            title=title,
+            css=_CSS,
+            t=t,
+            event_times=event_times,
+            summary=summary,
+            summary_groups=_groups(summary),
+            summary_lead=text(
+                "summary_lead",
+                language,
+                method=method_label(headline),
+                first=first,
+                last=last,
+                robust=", ".join(method_label(m) for m in robust) or "–",
+            ),
+            honest_note=honest_note,
+            summary_n=summary_n,
+            contents=contents,
+            isf_lead=text("isf_lead", language, method=method_label(headline)),
+            comparison=comparison,
+            comparison_sources="; ".join(sources),
+            specification=_specification_text(specification, methods, design, language),
+            tables=blocks,
+            figures=figure_rows,
+            notes=_notes_rows(notes, language),
+            manifest_json=manifest_text,
+        )
+    )
 
 
 def write_report(
@@ -269,6 +442,9 @@ def write_report(
     methods: Sequence[str] | None = None,
     event_times: Sequence[int] = DEFAULT_EVENT_TIMES,
     filename: str = REPORT_FILE,
+    notes: pd.DataFrame | None = None,
+    diagnostics: pd.DataFrame | None = None,
+    language: str = "sv",
     **table_options: Any,
 ) -> Path:
     """Write the self-contained HTML report into ``out_dir``.
@@ -294,6 +470,14 @@ def write_report(
         Columns of the ISF tables.
     filename
         Name of the HTML file.
+    notes
+        The run's notes (population, outcome, method, kind, message), shown in full in the
+        notes-and-warnings section.
+    diagnostics
+        Pre-trend tests and breakdown values per series
+        (:func:`finsam_eval.report.summary.series_diagnostics`) for the summary.
+    language
+        "sv" (default) or "en": every text of the report.
     **table_options
         Passed to :func:`finsam_eval.report.tables.isf_table` (stars, p_col, decimals, ...).
 
@@ -312,6 +496,9 @@ def write_report(
         specification=specification,
         methods=methods,
         event_times=event_times,
+        notes=notes,
+        diagnostics=diagnostics,
+        language=language,
         **table_options,
     )
     path = out_dir / filename
@@ -324,11 +511,13 @@ def rebuild_report(
     *,
     title: str | None = None,
     tables: bool = False,
+    language: str | None = None,
 ) -> Path:
     """Rebuild ``report.html`` from an output folder's files.
 
-    Reads ``estimates.csv`` (required), ``manifest.json`` (optional) and ``figures/*.png`` /
-    ``*.svg``. The title comes from the argument, else the manifest's ``title``, else
+    Reads ``estimates.csv`` (required), ``manifest.json``, ``notes.csv``, ``diagnostics.csv``
+    (optional) and ``figures/*.png`` / ``*.svg``. The language comes from the argument, else the
+    manifest's ``config.report_language``, else Swedish. The title comes from the argument, else the manifest's ``title``, else
     :data:`DEFAULT_TITLE`; the tables' method order and event times from the manifest's config
     (``methods``, ``event_times`` as [first, last]) when present.
 
@@ -340,6 +529,8 @@ def rebuild_report(
         Report title.
     tables
         Also rewrite the ISF tables (Markdown, LaTeX, HTML, xlsx) into ``out_dir/tables``.
+    language
+        "sv" or "en"; None: as configured for the run.
 
     Returns
     -------
@@ -378,8 +569,33 @@ def rebuild_report(
     configured_times = _config_entry(manifest, "event_times")
     if isinstance(configured_times, list) and len(configured_times) == 2:
         event_times = range(int(configured_times[0]), int(configured_times[1]) + 1)
+    if language is None:
+        configured_language = _config_entry(manifest, "report_language")
+        language = str(configured_language) if configured_language else "sv"
+    check_language(language)
+    notes_path, diagnostics_path = out_dir / NOTES_FILE, out_dir / DIAGNOSTICS_FILE
+    notes = (
+        pd.read_csv(notes_path, dtype=str, keep_default_na=False) if notes_path.is_file() else None
+    )
+    diagnostics = (
+        pd.read_csv(
+            diagnostics_path,
+            dtype={"population": str, "outcome": str, "pretrend_note": str, "breakdown_note": str},
+        )
+        if diagnostics_path.is_file()
+        else None
+    )
+    if diagnostics is not None:
+        for column in ("pretrend_note", "breakdown_note"):
+            diagnostics[column] = diagnostics[column].fillna("")
     if tables:
-        write_tables(out_dir / "tables", estimates, methods=methods, event_times=event_times)
+        write_tables(
+            out_dir / "tables",
+            estimates,
+            methods=methods,
+            event_times=event_times,
+            language=language,
+        )
     return write_report(
         out_dir,
         estimates,
@@ -388,4 +604,7 @@ def rebuild_report(
         title or str(manifest.get("title") or DEFAULT_TITLE),
         methods=methods,
         event_times=event_times,
+        notes=notes,
+        diagnostics=diagnostics,
+        language=language,
     )

@@ -30,33 +30,71 @@ __all__ = [
     "hash_files",
     "hash_frames",
     "package_versions",
+    "runtime_dependencies",
     "read_manifest",
     "write_manifest",
 ]
 
-#: Distributions whose versions are recorded (python is added separately).
-PACKAGES: tuple[str, ...] = (
-    "finsam_eval",
-    "numpy",
-    "pandas",
-    "scipy",
-    "statsmodels",
-    "linearmodels",
-    "matplotlib",
-)
+#: Distributions recorded besides the runtime dependencies (python is added separately).
+PACKAGES: tuple[str, ...] = ("finsam_eval",)
+_REQUIREMENT_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _CHUNK = 1 << 20
 
 
-def package_versions(packages: Sequence[str] = PACKAGES) -> dict[str, str | None]:
-    """Installed versions of ``packages`` plus ``python``; None for a package not installed."""
+def runtime_dependencies() -> list[str]:
+    """Names of finsam_eval's runtime dependencies: the ``dependencies`` of the ``pyproject.toml``
+    beside the package in a source tree or editable install, else the installed distribution
+    metadata (``Requires-Dist`` without an ``extra`` marker). Both are the one list pyproject.toml
+    declares, never a second hand-kept one.
+    """
+    requirements: list[str] | None = None
+    # a source tree (or an editable install) declares its list in pyproject.toml, which may be
+    # newer than the metadata recorded when it was installed; a wheel has only the metadata
+    pyproject = Path(__file__).resolve().parents[2] / "pyproject.toml"
+    if pyproject.is_file():
+        import tomllib
+
+        project = tomllib.loads(pyproject.read_text(encoding="utf-8")).get("project", {})
+        if project.get("name") == "finsam_eval":
+            requirements = list(project.get("dependencies", []))
+    if requirements is None:
+        try:
+            requirements = metadata.requires("finsam_eval") or []
+        except metadata.PackageNotFoundError:
+            requirements = []
+    names = []
+    for requirement in requirements:
+        if "extra" in requirement.partition(";")[2]:
+            continue  # optional extras (test tools, peers) are not runtime dependencies
+        match = _REQUIREMENT_NAME.match(requirement)
+        if match:
+            names.append(match.group(1))
+    return sorted(dict.fromkeys(names), key=str.lower)
+
+
+def package_versions(packages: Sequence[str] | None = None) -> dict[str, str | None]:
+    """Installed versions of finsam_eval, every runtime dependency and ``python``.
+
+    Parameters
+    ----------
+    packages
+        Distributions to record; default ``finsam_eval`` plus :func:`runtime_dependencies`.
+
+    Returns
+    -------
+    dict
+        name → version, None for a distribution that is not installed.
+    """
+    if packages is None:
+        packages = [*PACKAGES, *runtime_dependencies()]
     versions: dict[str, str | None] = {}
     for name in packages:
         try:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             versions[name] = None
-    if versions.get("finsam_eval") is None:
+    if "finsam_eval" in versions and versions["finsam_eval"] is None:
         # running from a source tree without installation: the package still knows its version
         from finsam_eval import __version__
 

@@ -15,7 +15,10 @@ Formatting decisions (all outputs are byte-identical for the same input):
   ``$-$`` (still ASCII) to get a typographic minus instead of a hyphen. A value that rounds to zero
   is written without a sign ("0.000", never "-0.000").
 - Stars follow ISF (2019): ``*`` p < 0.10, ``**`` p < 0.05, ``***`` p < 0.01, strict
-  inequalities, on the adjusted p-value when the table has one (see :func:`isf_table`).
+  inequalities, on the pointwise p-value by default, so that a ``**`` agrees with a pointwise
+  95 % interval in the figures that excludes zero. When the table has multiple-testing adjusted
+  p-values, a dagger ``†`` marks estimates whose adjusted p-value is below 0.05 (see
+  :func:`isf_table`); the notes under every table say both.
 - Standard errors are in parentheses on the row below the estimate.
 - Text files use "\\n" line endings, UTF-8, no timestamps.
 """
@@ -33,6 +36,15 @@ import numpy as np
 import pandas as pd
 
 from finsam_eval.panel.populations import OUTCOMES, POPULATIONS
+from finsam_eval.report import labels as _labels
+from finsam_eval.report.labels import (
+    adjustment_label,
+    check_language,
+    method_label,
+    method_slug,
+    population_label,
+    text,
+)
 
 if TYPE_CHECKING:
     from finsam_eval.estimators.result import EstimationResult
@@ -50,6 +62,7 @@ __all__ = [
     "isf_table",
     "isf_tables",
     "latex_escape",
+    "outcome_label_for",
     "population_outcomes",
     "read_estimates_csv",
     "sort_estimates",
@@ -84,22 +97,9 @@ _OPTIONAL_COLUMNS = {"p_adjusted"}
 POPULATION_ORDER: tuple[str, ...] = tuple(POPULATIONS)
 OUTCOME_ORDER: tuple[str, ...] = OUTCOMES
 
-#: Row and caption labels as in the ISF report (Swedish terms, see shared/DOMAIN.md).
-OUTCOME_LABELS: dict[str, str] = {
-    "sjukpenning": "Sjukpenning",
-    "sa": "Sjuk- och aktivitetsersättning",
-    "ekonomiskt_bistand": "Ekonomiskt bistånd",
-    "af_till_arbete": "Från arbetslöshet till arbete",
-    "studier": "Studiemedel",
-    "uvas": "UVAS",
-}
-POPULATION_LABELS: dict[str, str] = {
-    "alla": "Alla 19–64 år",
-    "kvinnor": "Kvinnor 19–64 år",
-    "man": "Män 19–64 år",
-    "unga": "Unga 19–24 år",
-    "aldre": "Äldre 55–64 år",
-}
+#: Row and caption labels as in the ISF report (Swedish terms; from :mod:`finsam_eval.report.labels`).
+OUTCOME_LABELS: dict[str, str] = dict(_labels._OUTCOMES["sv"])
+POPULATION_LABELS: dict[str, str] = dict(_labels._POPULATIONS["sv"])
 
 # Outcomes defined per population (docs/architecture.md). Used only when the panel layer's
 # population definitions are not importable, so the report works on its own; a test checks the
@@ -114,8 +114,8 @@ _FALLBACK_POPULATION_OUTCOMES: dict[str, tuple[str, ...]] = {
 
 DEFAULT_EVENT_TIMES: tuple[int, ...] = tuple(range(0, 7))
 DEFAULT_STARS: tuple[float, ...] = (0.10, 0.05, 0.01)
-_EVENT_TIME_HEADER = "Years since joining"
-_OUTCOME_HEADER = "Outcome"
+DAGGER = "†"
+DAGGER_LEVEL = 0.05
 
 
 def population_outcomes(population: str) -> tuple[str, ...] | None:
@@ -350,14 +350,19 @@ def read_estimates_csv(path: str | Path) -> pd.DataFrame:
 
 
 def _choose_p_col(selection: pd.DataFrame, p_col: str | None) -> str:
-    if p_col is not None:
-        _check_columns(selection, [p_col])
-        return p_col
-    # adjusted p-values only when this table has some: a method without a correction keeps
-    # its pointwise stars rather than losing all of them
-    if "p_adjusted" in selection.columns and selection["p_adjusted"].notna().any():
-        return "p_adjusted"
-    return "p_value"
+    # pointwise by default: the stars then say what the figures' pointwise intervals say
+    p_col = "p_value" if p_col is None else p_col
+    _check_columns(selection, [p_col])
+    return p_col
+
+
+def _sample_sizes(selection: pd.DataFrame) -> dict[str, Any]:
+    """Largest n_units / n_clusters of a table's series (outcomes share the kommuner)."""
+    out: dict[str, Any] = {}
+    for key in ("n_units", "n_clusters"):
+        values = pd.to_numeric(selection.get(key), errors="coerce")
+        out[key] = None if values is None or values.isna().all() else int(values.max())
+    return out
 
 
 def isf_table(
@@ -386,8 +391,9 @@ def isf_table(
     stars
         Significance thresholds (see :func:`format_estimate`).
     p_col
-        p-value column for the stars. None: ``p_adjusted`` when the slice has any non-missing
-        adjusted p-value, else ``p_value``.
+        p-value column for the stars; None: the pointwise ``p_value``. When ``p_adjusted`` has
+        values and the stars are not already on it, estimates with an adjusted p-value below
+        0.05 get a dagger (``†``) after their stars.
     decimals
         Decimals of estimates and standard errors.
     scale
@@ -403,7 +409,8 @@ def isf_table(
     pandas.DataFrame
         String cells; index (outcome, statistic) with statistic "estimate" (e.g. ``-0.123**``)
         followed by "se" (e.g. ``(0.045)``); columns the event times. ``attrs`` carries
-        population, method, p_col, stars, decimals for the writers' captions and notes.
+        population, method, p_col, stars, decimals, dagger (whether adjusted p-values mark
+        cells), n_units and n_clusters for the writers' captions and notes.
 
     Raises
     ------
@@ -421,6 +428,11 @@ def isf_table(
     if "term" in selection.columns:
         selection = selection[selection["term"].isna() | (selection["term"] == "event_time")]
     used_p = _choose_p_col(selection, p_col)
+    dagger = (
+        used_p != "p_adjusted"
+        and "p_adjusted" in selection.columns
+        and bool(selection["p_adjusted"].notna().any())
+    )
 
     event_time = pd.to_numeric(selection["event_time"], errors="coerce")
     selection = selection[event_time.isin(times)].assign(_t=event_time.astype(float))
@@ -457,7 +469,10 @@ def isf_table(
             est, se = rec["estimate"], rec["se"]
             est = est * scale if not _is_missing(est) else est
             se = se * abs(scale) if not _is_missing(se) else se
-            est_row.append(format_estimate(est, rec[used_p], stars=stars, decimals=decimals))
+            cell = format_estimate(est, rec[used_p], stars=stars, decimals=decimals)
+            if dagger and cell and not _is_missing(rec["p_adjusted"]):
+                cell += DAGGER if float(rec["p_adjusted"]) < DAGGER_LEVEL else ""
+            est_row.append(cell)
             se_row.append(format_se(se, decimals=decimals))
         data.extend([est_row, se_row])
     table = pd.DataFrame(
@@ -470,6 +485,8 @@ def isf_table(
             "p_col": used_p,
             "stars": tuple(float(s) for s in stars),
             "decimals": decimals,
+            "dagger": dagger,
+            **_sample_sizes(selection),
         }
     )
     return table
@@ -525,42 +542,53 @@ def _rows(table: pd.DataFrame) -> list[tuple[str, str, list[str]]]:
     return out
 
 
-def _label(outcome: str, labels: Mapping[str, str] | None) -> str:
-    labels = OUTCOME_LABELS if labels is None else labels
+def _label(outcome: str, labels: Mapping[str, str] | None, language: str = "en") -> str:
+    if labels is None:
+        return outcome_label_for(outcome, language)
     return labels.get(outcome, outcome)
 
 
-METHOD_LABELS = {
-    "twfe": "two-way fixed effects event study",
-    "cs": "Callaway & Sant'Anna (2021)",
-    "sa": "Sun & Abraham (2021)",
-    "imputation": "Borusyak, Jaravel & Spiess (2024) imputation",
-    "two_stage": "Gardner (2021) two-stage DiD",
-    "stacked": "stacked DiD (Wing, Freedman & Hollingsworth 2024)",
-    "dcdh": "de Chaisemartin & D'Haultfœuille",
-}
+def outcome_label_for(outcome: str, language: str) -> str:
+    """Row label of an outcome: the ISF (Swedish) label in Swedish, the English one otherwise."""
+    from finsam_eval.report.labels import outcome_label
+
+    return outcome_label(outcome, language)
 
 
-def default_caption(table: pd.DataFrame) -> str:
+def default_caption(table: pd.DataFrame, language: str = "en") -> str:
     """Caption from the table's attrs, e.g. "Alla 19–64 år: Callaway & Sant'Anna (2021)"."""
     population = table.attrs.get("population")
     method = table.attrs.get("method")
     if population is None or method is None:
         return ""
-    return f"{POPULATION_LABELS.get(population, population)}: {METHOD_LABELS.get(method, method)}"
+    return f"{population_label(population, language)}: {method_label(method)}"
 
 
-def _notes_parts(table: pd.DataFrame) -> tuple[str, list[tuple[str, str]], str]:
-    """(lead text, star legend, p-value source) for the table notes."""
+def _notes_parts(
+    table: pd.DataFrame, language: str = "en"
+) -> tuple[str, list[tuple[str, str]], str]:
+    """(lead text, star legend, p-value source and N) for the table notes."""
+    check_language(language)
     stars = table.attrs.get("stars", DEFAULT_STARS)
     p_col = table.attrs.get("p_col", "p_value")
-    sources = {"p_adjusted": "adjusted p-values", "p_value": "pointwise p-values"}
-    source = sources.get(p_col, f"p-values from {p_col}")
-    lead = (
-        "Estimates in percentage points, standard errors in parentheses; columns are years since "
-        "joining (0 = year of joining)."
-    )
-    return lead, _star_note(stars), source
+    if p_col == "p_value":
+        source = text("stars_pointwise", language)
+    else:
+        source = f"p: {p_col}"
+    if table.attrs.get("dagger"):
+        adjustment = adjustment_label(str(table.attrs.get("adjustment", "romano_wolf")))
+        source += "; " + text("dagger", language, adjustment=adjustment)
+    n_units, n_clusters = table.attrs.get("n_units"), table.attrs.get("n_clusters")
+    n_cohorts = table.attrs.get("n_cohorts")
+    if n_units is not None:
+        source += ". " + text(
+            "n_line",
+            language,
+            units=n_units,
+            clusters="–" if n_clusters is None else n_clusters,
+            cohorts="–" if n_cohorts is None else n_cohorts,
+        ).rstrip(".")
+    return text("table_lead", language), _star_note(stars), source
 
 
 def to_markdown(
@@ -569,6 +597,7 @@ def to_markdown(
     labels: Mapping[str, str] | None = None,
     caption: str | None = None,
     notes: bool = True,
+    language: str = "en",
 ) -> str:
     """Render an ISF table as a GitHub-flavoured Markdown pipe table.
 
@@ -584,7 +613,9 @@ def to_markdown(
     caption
         Bold line above the table; None uses :func:`default_caption`, "" none.
     notes
-        Append the notes paragraph (units, star legend, which p-values).
+        Append the notes paragraph (units, star legend, which p-values, N).
+    language
+        "sv" or "en": headers, notes and default labels.
 
     Returns
     -------
@@ -596,17 +627,17 @@ def to_markdown(
         return text.replace("\\", "\\\\").replace("|", "\\|")
 
     lines = []
-    caption = default_caption(table) if caption is None else caption
+    caption = default_caption(table, language) if caption is None else caption
     if caption:
         lines += [f"**{esc(caption)}**", ""]
-    header = [_OUTCOME_HEADER] + [str(c) for c in table.columns]
+    header = [text("outcome", language)] + [str(c) for c in table.columns]
     lines.append("| " + " | ".join(header) + " |")
     lines.append("|:---|" + "---:|" * len(table.columns))
     for outcome, statistic, cells in _rows(table):
-        first = esc(_label(outcome, labels)) if statistic == "estimate" else ""
+        first = esc(_label(outcome, labels, language)) if statistic == "estimate" else ""
         lines.append("| " + " | ".join([first, *(esc(c) for c in cells)]) + " |")
     if notes:
-        lead, legend, source = _notes_parts(table)
+        lead, legend, source = _notes_parts(table, language)
         stars = ", ".join(f"{s.replace('*', chr(92) + '*')} p < {t}" for s, t in legend)
         lines += ["", f"{lead} {stars} ({source})."]
     return "\n".join(lines) + "\n"
@@ -628,6 +659,7 @@ _LATEX_SPECIAL = {
     "–": "--",
     "—": "---",
     "−": "$-$",
+    "†": r"\dag{}",  # the adjusted-significance mark
 }
 
 
@@ -650,6 +682,7 @@ def to_latex(
     label: str | None = None,
     notes: bool = True,
     float_env: bool = True,
+    language: str = "en",
 ) -> str:
     """Render an ISF table as a booktabs LaTeX table (needs ``\\usepackage{booktabs}``).
 
@@ -667,6 +700,8 @@ def to_latex(
         Notes paragraph below the tabular (only inside the float environment).
     float_env
         Wrap in a ``table`` environment; False returns the bare ``tabular``.
+    language
+        "sv" or "en": headers, notes and default labels.
 
     Returns
     -------
@@ -674,28 +709,26 @@ def to_latex(
         LaTeX source ending in a newline.
     """
     n = len(table.columns)
-    body = [
-        r"\begin{tabular}{l" + "r" * n + "}",
-        r"\toprule",
-        f" & \\multicolumn{{{n}}}{{c}}{{{_EVENT_TIME_HEADER}}} \\\\",
-        f"\\cmidrule(l){{2-{n + 1}}}",
-        " & ".join([_OUTCOME_HEADER, *(latex_escape(str(c)) for c in table.columns)]) + r" \\",
-        r"\midrule",
-    ]
-    rows = _rows(table)
-    for i, (outcome, statistic, cells) in enumerate(rows):
-        first = latex_escape(_label(outcome, labels)) if statistic == "estimate" else ""
-        body.append(" & ".join([first, *(_latex_cell(c) for c in cells)]) + r" \\")
-        if statistic == "se" and i < len(rows) - 1:
-            body.append(r"\addlinespace")
-    body += [r"\bottomrule", r"\end{tabular}"]
+    # the displayed grid (label column, SE rows with an empty label), cells escaped here so
+    # that a leading "-" becomes a typographic minus; pandas' Styler writes the booktabs tabular
+    grid = _grid(table, labels, language).map(_latex_cell)
+    grid.columns = pd.MultiIndex.from_tuples(
+        [("", latex_escape(text("outcome", language)))]
+        + [(latex_escape(text("years_since_joining", language)), str(c)) for c in table.columns]
+    )
+    tabular = grid.style.hide(axis="index").to_latex(
+        hrules=True, column_format="l" + "r" * n, multicol_align="c"
+    )
+    body = tabular.rstrip("\n").split("\n")
+    # booktabs: a rule under the spanning header (Styler has no option for \cmidrule)
+    body.insert(3, f"\\cmidrule(l){{2-{n + 1}}}")
     if not float_env:
         return "\n".join(body) + "\n"
 
-    caption = default_caption(table) if caption is None else caption
+    caption = default_caption(table, language) if caption is None else caption
     if label is None:
         population, method = table.attrs.get("population"), table.attrs.get("method")
-        label = f"tab:isf-{population}-{method}" if population and method else ""
+        label = f"tab:isf-{population}-{method_slug(method)}" if population and method else ""
     lines = [r"\begin{table}[htbp]", r"\centering"]
     if caption:
         lines.append(f"\\caption{{{latex_escape(caption)}}}")
@@ -703,9 +736,12 @@ def to_latex(
         lines.append(f"\\label{{{latex_escape(label)}}}")
     lines += body
     if notes:
-        lead, legend, source = _notes_parts(table)
+        lead, legend, source = _notes_parts(table, language)
         stars = ", ".join(f"{s} $p<{t}$" for s, t in legend)
-        lines += [r"\par\smallskip", f"{{\\footnotesize {latex_escape(lead)} {stars} ({source}).}}"]
+        lines += [
+            r"\par\smallskip",
+            f"{{\\footnotesize {latex_escape(lead)} {stars} ({latex_escape(source)}).}}",
+        ]
     lines.append(r"\end{table}")
     return "\n".join(lines) + "\n"
 
@@ -717,6 +753,7 @@ def to_html(
     labels: Mapping[str, str] | None = None,
     caption: str | None = None,
     notes: bool = True,
+    language: str = "en",
 ) -> str:
     """Render an ISF table as an HTML ``<table>`` fragment (escaped, no inline styles).
 
@@ -732,6 +769,8 @@ def to_html(
         ``<caption>`` text; None uses :func:`default_caption`, "" none.
     notes
         Notes in a ``<tfoot>`` row.
+    language
+        "sv" or "en": headers, notes and default labels.
 
     Returns
     -------
@@ -742,16 +781,17 @@ def to_html(
     n = len(table.columns)
     if table_id is None:
         population, method = table.attrs.get("population"), table.attrs.get("method")
-        table_id = f"table-{population}-{method}" if population and method else None
+        table_id = f"table-{population}-{method_slug(method)}" if population and method else None
     id_attr = f' id="{esc(table_id)}"' if table_id else ""
     lines = [f'<table{id_attr} class="isf-table">']
-    caption = default_caption(table) if caption is None else caption
+    caption = default_caption(table, language) if caption is None else caption
     if caption:
         lines.append(f"<caption>{esc(caption)}</caption>")
     lines += [
         "<thead>",
-        f'<tr><th scope="col" rowspan="2">{_OUTCOME_HEADER}</th>'
-        f'<th scope="colgroup" colspan="{n}">{_EVENT_TIME_HEADER}</th></tr>',
+        f'<tr><th scope="col" rowspan="2">{esc(text("outcome", language))}</th>'
+        f'<th scope="colgroup" colspan="{n}">{esc(text("years_since_joining", language))}</th>'
+        "</tr>",
         "<tr>" + "".join(f'<th scope="col">{esc(str(c))}</th>' for c in table.columns) + "</tr>",
         "</thead>",
         "<tbody>",
@@ -759,13 +799,13 @@ def to_html(
     for outcome, statistic, cells in _rows(table):
         tds = "".join(f"<td>{esc(c)}</td>" for c in cells)
         if statistic == "estimate":
-            head = f'<th scope="row" rowspan="2">{esc(_label(outcome, labels))}</th>'
+            head = f'<th scope="row" rowspan="2">{esc(_label(outcome, labels, language))}</th>'
             lines.append(f'<tr class="estimate" data-outcome="{esc(outcome)}">{head}{tds}</tr>')
         else:
             lines.append(f'<tr class="se" data-outcome="{esc(outcome)}">{tds}</tr>')
     lines.append("</tbody>")
     if notes:
-        lead, legend, source = _notes_parts(table)
+        lead, legend, source = _notes_parts(table, language)
         stars = ", ".join(f"{s} p &lt; {t}" for s, t in legend)
         lines.append(
             f'<tfoot><tr><td colspan="{n + 1}">{esc(lead)} {stars} ({esc(source)}).</td></tr>'
@@ -784,13 +824,16 @@ def xlsx_available() -> bool:
     return True
 
 
-def _grid(table: pd.DataFrame, labels: Mapping[str, str] | None) -> pd.DataFrame:
+def _grid(
+    table: pd.DataFrame, labels: Mapping[str, str] | None, language: str = "en"
+) -> pd.DataFrame:
     """The table as displayed: label column, estimate row, SE row with an empty label."""
     records = [
-        [_label(outcome, labels) if statistic == "estimate" else "", *cells]
+        [_label(outcome, labels, language) if statistic == "estimate" else "", *cells]
         for outcome, statistic, cells in _rows(table)
     ]
-    return pd.DataFrame(records, columns=[_OUTCOME_HEADER, *(str(c) for c in table.columns)])
+    header = text("outcome", language)
+    return pd.DataFrame(records, columns=[header, *(str(c) for c in table.columns)])
 
 
 def to_xlsx(
@@ -799,6 +842,7 @@ def to_xlsx(
     *,
     labels: Mapping[str, str] | None = None,
     sheet_name: str | None = None,
+    language: str = "en",
 ) -> Path:
     """Write an ISF table to an Excel workbook as displayed (strings, SE rows below).
 
@@ -816,9 +860,11 @@ def to_xlsx(
     path.parent.mkdir(parents=True, exist_ok=True)
     if sheet_name is None:
         population, method = table.attrs.get("population"), table.attrs.get("method")
-        sheet_name = f"{population}-{method}" if population and method else "Sheet1"
+        sheet_name = f"{population}-{method_slug(method)}" if population and method else "Sheet1"
     # Excel limits sheet names to 31 characters
-    _grid(table, labels).to_excel(path, sheet_name=sheet_name[:31], index=False, engine="openpyxl")
+    _grid(table, labels, language).to_excel(
+        path, sheet_name=sheet_name[:31], index=False, engine="openpyxl"
+    )
     return path
 
 
@@ -831,9 +877,13 @@ def write_tables(
     *,
     formats: Sequence[str] = ("md", "tex", "html", "xlsx"),
     methods: Sequence[str] | None = None,
+    language: str = "en",
+    n_cohorts: int | None = None,
+    adjustment: str | None = None,
     **options: Any,
 ) -> list[Path]:
-    """Write every ISF table as ``isf_<population>_<method>.<ext>`` into ``out_dir``.
+    """Write every ISF table as ``isf_<population>_<method slug>.<ext>`` into ``out_dir``
+    (the slug of Sun–Abraham is ``sunab``: ``sa`` is also an outcome).
 
     Parameters
     ----------
@@ -844,6 +894,11 @@ def write_tables(
     formats
         Any of "md", "tex", "html", "xlsx". "xlsx" is skipped with a warning when openpyxl is
         not installed, so a run without it still produces the text tables.
+    language
+        "sv" or "en" (headers, notes, labels).
+    n_cohorts, adjustment
+        Number of adoption cohorts and the multiple-testing adjustment behind the dagger, for
+        the notes under each table.
     methods, **options
         Passed to :func:`isf_tables`.
 
@@ -863,12 +918,16 @@ def write_tables(
         formats.remove("xlsx")
     written = []
     for (population, method), table in isf_tables(estimates, methods=methods, **options).items():
-        stem = out_dir / f"isf_{population}_{method}"
+        if n_cohorts is not None:
+            table.attrs["n_cohorts"] = int(n_cohorts)
+        if adjustment is not None:
+            table.attrs["adjustment"] = adjustment
+        stem = out_dir / f"isf_{population}_{method_slug(method)}"
         for ext in formats:
             path = stem.with_suffix(f".{ext}")
             if ext == "xlsx":
-                to_xlsx(table, path)
+                to_xlsx(table, path, language=language)
             else:
-                path.write_bytes(_WRITERS[ext](table).encode("utf-8"))
+                path.write_bytes(_WRITERS[ext](table, language=language).encode("utf-8"))
             written.append(path)
     return written
