@@ -14,8 +14,10 @@ from finsam_eval.registry.calendar import (
     validate_calendar,
 )
 from finsam_eval.registry.kommuner import (
+    DIVISIONS,
     UnknownKommunError,
     code_history,
+    division_year,
     harmonise_codes,
     kommun_code,
     kommun_name,
@@ -40,6 +42,8 @@ from finsam_eval.registry.membership import (
 )
 
 __all__ = [
+    "DIVISIONS",
+    "division_year",
     "GOTEBORG_OPTIONS",
     "LATER_JOINS",
     "TREATMENT_DATES",
