@@ -2,7 +2,6 @@
 
 from finsam_eval.registry.calendar import (
     GOTEBORG_OPTIONS,
-    LATER_JOINS,
     TREATMENT_DATES,
     CalendarAssumptions,
     CalendarModel,
@@ -12,6 +11,7 @@ from finsam_eval.registry.calendar import (
     cohorts_to_calendar,
     compatible_calendars,
     dated_facts,
+    later_joins,
     n_compatible_calendars,
     validate_calendar,
 )
@@ -45,7 +45,6 @@ __all__ = [
     "DIVISIONS",
     "division_year",
     "GOTEBORG_OPTIONS",
-    "LATER_JOINS",
     "TREATMENT_DATES",
     "CalendarAssumptions",
     "CalendarModel",
@@ -53,6 +52,7 @@ __all__ = [
     "cohorts_to_calendar",
     "compatible_calendars",
     "dated_facts",
+    "later_joins",
     "n_compatible_calendars",
     "FIRST_FORBUND_YEAR",
     "N_CANDIDATES_2007",

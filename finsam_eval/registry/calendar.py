@@ -30,8 +30,8 @@ Horizon
 -------
 The last documented state is April 2015. A calendar from this module says nothing after it:
 cohort 0 means "not a member by 2015" (or by an earlier ``horizon``), never "never a member".
-Later förbund found in public sources are recorded in ``LATER_JOINS`` with their verification
-status; none is verified from a source in this repository, so none enters a calendar.
+Later förbund found in public sources are recorded by :func:`later_joins` with the pages read;
+they bound join years loosely and none enters a calendar.
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ import math
 import os
 from dataclasses import dataclass, field, fields, replace
 from functools import cache
+from importlib import resources
 from typing import Any
 
 import numpy as np
@@ -52,7 +53,6 @@ from finsam_eval.registry.kommuner import UnknownKommunError, kommun_code, kommu
 __all__ = [
     "CalendarReport",
     "GOTEBORG_OPTIONS",
-    "LATER_JOINS",
     "TREATMENT_DATES",
     "CalendarAssumptions",
     "CalendarModel",
@@ -61,6 +61,7 @@ __all__ = [
     "cohorts_to_calendar",
     "compatible_calendars",
     "dated_facts",
+    "later_joins",
     "n_compatible_calendars",
     "validate_calendar",
 ]
@@ -82,22 +83,33 @@ GOTEBORG = "1480"
 FIRST_YEAR = 2005
 LAST_DOCUMENTED_YEAR = 2015
 
-#: Later förbund reported after April 2015. ``verified`` is True only where a source was read;
-#: unverified entries never enter a calendar (the model's horizon ends in April 2015).
-LATER_JOINS = pd.DataFrame(
-    [
-        ("0180", "Stockholm", "2015/2016", False, "reported in issue 11; no source read"),
-        ("0183", "Sundbyberg", "2018", False, "reported in issue 11; no source read"),
-        ("0163", "Sollentuna", "by 2020", False, "reported in issue 11; no source read"),
-        ("0114", "Upplands Väsby", "by 2020", False, "reported in issue 11; no source read"),
-        ("0191", "Sigtuna", "by 2020", False, "reported in issue 11; no source read"),
-        ("0187", "Vaxholm", "by 2020", False, "reported in issue 11; no source read"),
-        ("0115", "Vallentuna", "by 2020", False, "reported in issue 11; no source read"),
-        ("0162", "Danderyd", "by 2020", False, "reported in issue 11; no source read"),
-        ("0188", "Norrtälje", "by 2020", False, "reported in issue 11; no source read"),
-    ],
-    columns=["kommun_kod", "kommun", "joined", "verified", "source"],
-)
+
+def later_joins() -> pd.DataFrame:
+    """Return the joins after April 2015 found in public sources (not used by any calendar).
+
+    The seeds end in April 2015. Issue 11 reported later förbund in Stockholms län; each was
+    looked up in stored copies of public web pages and is recorded with the pages read.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``kommun_kod``, ``kommun``, ``forbund``, ``earliest``, ``latest`` (int: inclusive
+        bounds of the join year), ``evidence`` (what the source says), ``verified`` ("dated":
+        the source dates the start; "bounded": membership by the end of ``latest`` is
+        documented, the start is not; "approximate": an approximate age), ``source`` (URLs).
+
+    Notes
+    -----
+    These are third-party pages, not the seed documents, and they bound the join years only
+    loosely; none enters :func:`compatible_calendars` (whose horizon ends in 2015). An analysis
+    past 2015 must treat the other 40 non-members of April 2015 as of unknown membership: no
+    source says they stayed outside.
+    """
+    path = resources.files("finsam_eval.registry").joinpath("data", "later_joins.csv")
+    with path.open("r", encoding="utf-8") as handle:
+        table = pd.read_csv(handle, dtype=str, keep_default_na=False)
+    table[["earliest", "latest"]] = table[["earliest", "latest"]].astype(int)
+    return table
 
 
 @dataclass(frozen=True)
@@ -831,8 +843,8 @@ def compatible_calendars(
     if horizon > LAST_DOCUMENTED_YEAR or horizon < FIRST_YEAR:
         raise ValueError(
             f"horizon {horizon} outside [{FIRST_YEAR}, {LAST_DOCUMENTED_YEAR}]: membership after "
-            f"April {LAST_DOCUMENTED_YEAR} is undocumented (no verified later join is recorded, "
-            "see LATER_JOINS), so a calendar cannot claim who was not a member after it"
+            f"April {LAST_DOCUMENTED_YEAR} is undocumented (later_joins() records the later "
+            "förbund found; the other non-members' membership is unknown), so a calendar cannot claim who was not a member after it"
         )
     model = calendar_model() if model is None else model
     plan = _plan(model.key)
