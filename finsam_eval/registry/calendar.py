@@ -9,7 +9,7 @@ each with its source, and every assumption the documents do not settle is *named
 Facts (documented; sources in ``CalendarModel.describe()``)
 ----------------------------------------------------------
 - each kommun's interval of first-membership years (``registry/data/membership.csv``);
-- Tabell 1 of 004_0c1d07d624b103a9.txt (section 3.2): member kommuner 2008–2014 and 241 in May 2015;
+- Tabell 1 of 004_0c1d07d624b103a9.txt (section 3.2): member kommuner 2008–2014, 241 in May 2015;
 - the April 2007 list of 000_425f59042e5590ac.txt: 104 named members and Norra Västmanland's
   "3 kommuner" without names (three of its six 2015 members);
 - the 49 kommuner without a förbund in April 2015 (004, BILAGA 4);
@@ -172,9 +172,13 @@ class CalendarAssumptions:
     def describe(self) -> pd.DataFrame:
         """One row per assumption: name, value, meaning."""
         meaning = {
-            "no_joins_may_dec_2007": "end-2007 count = the April 2007 list's 107; 2015-only members join from 2008",
-            "count_2005": "'knappt 55' members in 2005 (001_5bd59affdc4fd9dd.txt) as an inclusive range",
-            "listed_2007_join_together": "kommuner listed under one förbund in April 2007 joined in one year",
+            "no_joins_may_dec_2007": (
+                "end-2007 count = the April 2007 list's 107; 2015-only members join from 2008"
+            ),
+            "count_2005": f"'knappt 55' members in 2005 ({DOC_ISF}) as an inclusive range",
+            "listed_2007_join_together": (
+                "kommuner listed under one förbund in April 2007 joined in one year"
+            ),
             "cumulative_membership": "no exits up to 2015",
         }
         return pd.DataFrame(
@@ -183,7 +187,7 @@ class CalendarAssumptions:
         )
 
 
-# --- dated facts -----------------------------------------------------------------------------------
+# --- dated facts ----------------------------------------------------------------------------------
 
 # One row per dated förbund fact the seeds give. ``kommuner`` names the founders (";"-joined
 # names), "listed_2007" means the förbund's members in the April 2007 list. ``activity`` is the
@@ -231,7 +235,8 @@ _DATED = [
         "2008-10",
         None,
         True,
-        f"{DOC_2015}, BILAGA 2 ('Samordningsförbundet Uddevalla, Orust och Färgelanda i oktober 2008')",
+        f"{DOC_2015}, BILAGA 2 ('Samordningsförbundet Uddevalla, Orust och Färgelanda i "
+        "oktober 2008')",
     ),
     (
         "gavleborg_formed",
@@ -326,7 +331,7 @@ def dated_facts() -> pd.DataFrame:
     return table
 
 
-# --- the model ---------------------------------------------------------------------------------------
+# --- the model ------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -605,26 +610,206 @@ def _constraints(assumptions: CalendarAssumptions) -> pd.DataFrame:
     return table.sort_values("year").reset_index(drop=True)
 
 
-# --- the sampler -------------------------------------------------------------------------------------
+# --- the sampler ----------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class _Plan:
-    """The sampling problem: exchangeable unit types and the exact count of completions."""
+class _Counting:
+    """Calendars of join units under cumulative count bounds, counted exactly.
 
-    years: tuple[int, ...]
-    segments: tuple[tuple[int, int], ...]  # inclusive year ranges, each ending at a constraint
+    Units of equal (size, earliest, latest) are exchangeable and form a type; the state after a
+    segment is the number of units of each type still to join. ``transitions[seg][state]``
+    holds the next states, the cumulative probabilities of moving to them (completions ×
+    ways of the move / completions of ``state``) and the units of each type joining.
+    """
+
+    segments: tuple[tuple[int, int], ...]  # inclusive year ranges, each ending at a bound
     type_size: tuple[int, ...]
     type_low: tuple[int, ...]
     type_high: tuple[int, ...]
     type_units: tuple[tuple[int, ...], ...]  # unit ids of each type
-    unit_members: tuple[tuple[str, ...], ...]  # fixed kommun codes ("" for candidate slots)
-    unit_slot: tuple[tuple[str, int], ...]  # ("early"|"late", i) for Norra Västmanland slots
+    transitions: tuple[dict, ...]
+    initial: tuple[int, ...]
+    total: int  # number of compatible unit calendars (exact)
+
+
+def _count_calendars(
+    units: list[tuple[int, int, int]],
+    bounds: dict[int, tuple[int, int | None]],
+    years: tuple[int, ...],
+) -> _Counting:
+    """Count the unit calendars (a year per unit) meeting the cumulative count bounds.
+
+    Parameters
+    ----------
+    units
+        (size, earliest, latest) per unit: a unit of ``size`` kommuner joins in one year.
+    bounds
+        Year → (low, high) bounds of the cumulative number of member kommuner at the end of the
+        year (``high`` None: unbounded). The last year must be bounded.
+    years
+        The consecutive years of the calendar.
+
+    Raises
+    ------
+    ValueError
+        If no calendar meets the bounds.
+    """
+    total_members = sum(size for size, _, _ in units)
+    # an unbounded year merges with the next bounded one: only the end count is checked
+    segments, start = [], years[0]
+    for year in years:
+        if year in bounds:
+            segments.append((start, year))
+            start = year + 1
+    if start <= years[-1]:
+        raise ValueError(f"the last year {years[-1]} needs a count bound")
+    kinds = sorted(set(units))
+    type_units = tuple(tuple(i for i, u in enumerate(units) if u == kind) for kind in kinds)
+    sizes = tuple(k[0] for k in kinds)
+    lows = tuple(k[1] for k in kinds)
+    highs = tuple(k[2] for k in kinds)
+
+    def options(state: tuple[int, ...], seg: int) -> list[tuple[tuple[int, ...], int]]:
+        a, b = segments[seg]
+        placed = total_members - sum(s * r for s, r in zip(sizes, state, strict=True))
+        ranges, allowed = [], []
+        for t, remaining in enumerate(state):
+            n_years = max(0, min(highs[t], b) - max(lows[t], a) + 1)
+            if remaining and highs[t] < a:
+                return []  # a unit missed its deadline
+            if remaining == 0 or n_years == 0:
+                ranges.append(range(0, 1))
+            elif highs[t] <= b:
+                ranges.append(range(remaining, remaining + 1))  # deadline in this segment
+            else:
+                ranges.append(range(0, remaining + 1))
+            allowed.append(n_years)
+        low, high = bounds[b]
+        high = total_members if high is None else high
+        # enumerate all types but the widest; the widest follows from the count bounds
+        wide = max(range(len(state)), key=lambda t: len(ranges[t]))
+        others = [t for t in range(len(state)) if t != wide]
+        out = []
+        for combo in itertools.product(*(ranges[t] for t in others)):
+            count = placed + sum(sizes[t] * k for t, k in zip(others, combo, strict=True))
+            k_low = max(ranges[wide].start, -(-(low - count) // sizes[wide]))
+            k_high = min(ranges[wide].stop - 1, (high - count) // sizes[wide])
+            for k_wide in range(k_low, k_high + 1):
+                ks = [0] * len(state)
+                for t, k in zip(others, combo, strict=True):
+                    ks[t] = k
+                ks[wide] = k_wide
+                # which units of each type join (binomial) times a year within the segment each
+                ways = 1
+                for t, k in enumerate(ks):
+                    if k:
+                        ways *= math.comb(state[t], k) * allowed[t] ** k
+                out.append((tuple(ks), ways))
+        return out
+
+    initial = tuple(len(u) for u in type_units)
+    # forward: the reachable states and their moves; backward: completions (exact integers)
+    layers: list[dict] = []
+    frontier = {initial}
+    for seg in range(len(segments)):
+        layer = {}
+        following = set()
+        for state in frontier:
+            moves = options(state, seg)
+            layer[state] = moves
+            for ks, _ in moves:
+                following.add(tuple(r - k for r, k in zip(state, ks, strict=True)))
+        layers.append(layer)
+        frontier = following
+    completions: dict[tuple[int, ...], int] = {tuple(0 for _ in initial): 1}
+    transitions: list[dict] = [{} for _ in segments]
+    for seg in range(len(segments) - 1, -1, -1):
+        counted: dict[tuple[int, ...], int] = {}
+        for state, moves in layers[seg].items():
+            nexts, ks_list, weights = [], [], []
+            for ks, ways in moves:
+                nxt = tuple(r - k for r, k in zip(state, ks, strict=True))
+                weight = completions.get(nxt, 0) * ways
+                if weight:
+                    nexts.append(nxt)
+                    ks_list.append(ks)
+                    weights.append(weight)
+            total = sum(weights)
+            if total:
+                counted[state] = total
+                # exact integer prefix sums, divided once: no float overflow, no drift
+                cumulative = np.array([c / total for c in itertools.accumulate(weights)])
+                transitions[seg][state] = (nexts, cumulative, np.array(ks_list, dtype=np.int64))
+        completions = counted
+    if initial not in completions:
+        shown = "; ".join(
+            f"{year}: {low}–{'∞' if high is None else high}"
+            for year, (low, high) in sorted(bounds.items())
+        )
+        raise ValueError(f"no calendar meets the count bounds ({shown}) with these intervals")
+    return _Counting(
+        segments=tuple(segments),
+        type_size=sizes,
+        type_low=lows,
+        type_high=highs,
+        type_units=type_units,
+        transitions=tuple(transitions),
+        initial=initial,
+        total=completions[initial],
+    )
+
+
+def _draw_unit_years(counting: _Counting, n: int, rng: np.random.Generator) -> np.ndarray:
+    """(n, units) join years, uniform over the unit calendars ``counting`` admits."""
+    n_types, n_segments = len(counting.type_units), len(counting.segments)
+    # 1. per draw, how many units of each type join in each segment (following the counts)
+    counts = np.zeros((n, n_types, n_segments), dtype=np.int64)
+    uniforms = rng.random((n, n_segments))
+    state_of = [counting.initial] * n
+    for seg in range(n_segments):
+        table = counting.transitions[seg]
+        by_state: dict[tuple[int, ...], list[int]] = {}
+        for draw, state in enumerate(state_of):
+            by_state.setdefault(state, []).append(draw)
+        for state, draws in by_state.items():  # few distinct states; numpy within each
+            nexts, cumulative, ks = table[state]
+            index = np.asarray(draws)
+            pick = np.searchsorted(cumulative, uniforms[index, seg], side="right")
+            pick = np.minimum(pick, len(nexts) - 1)
+            counts[index, :, seg] = ks[pick]
+            for draw, p in zip(draws, pick.tolist(), strict=True):
+                state_of[draw] = nexts[p]
+    # 2. which units of a type take which segment (a uniform permutation), and a uniform year
+    # within the segment's years allowed to the unit
+    n_units = sum(len(ids) for ids in counting.type_units)
+    unit_year = np.zeros((n, n_units), dtype=np.int64)
+    seg_low = np.array([a for a, _ in counting.segments])
+    seg_high = np.array([b for _, b in counting.segments])
+    rows = np.arange(n)[:, None]
+    for t, ids in enumerate(counting.type_units):
+        size = len(ids)
+        order = np.argsort(rng.random((n, size)), axis=1)
+        ends = np.cumsum(counts[:, t, :], axis=1)  # (n, segments)
+        segment = (np.arange(size)[None, :, None] >= ends[:, None, :]).sum(axis=2)
+        low = np.maximum(seg_low[segment], counting.type_low[t])
+        high = np.minimum(seg_high[segment], counting.type_high[t])
+        year = low + np.floor(rng.random((n, size)) * (high - low + 1)).astype(np.int64)
+        unit_year[rows, np.asarray(ids)[order]] = year
+    return unit_year
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """The model's join units (with kommun members) and their counting table."""
+
+    counting: _Counting
+    unit_members: tuple[tuple[str, ...], ...]  # fixed kommun codes (empty for candidate slots)
+    unit_slot: tuple[
+        tuple[str, int], ...
+    ]  # Norra Västmanland slots: ("early_block"|"early"|"late", i)
     candidates: tuple[str, ...]
     n_early_candidates: int
-    transitions: tuple[dict, ...]  # per segment: state -> (next states, cumulative probs, ks)
-    initial: tuple[int, ...]
-    total: int  # number of compatible calendars (exact)
 
 
 def _units(model: CalendarModel) -> tuple[list, list, list]:
@@ -669,120 +854,24 @@ def _units(model: CalendarModel) -> tuple[list, list, list]:
 def _plan(key: tuple) -> _Plan:
     model = _model(*key)
     units, unit_members, unit_slot = _units(model)
-    constraints = model.constraints
     bounds = {
         int(r.year): (int(r.low), None if pd.isna(r.high) else int(r.high))
-        for r in constraints.itertuples(index=False)
+        for r in model.constraints.itertuples(index=False)
     }
-    last = LAST_DOCUMENTED_YEAR
     total_members = sum(size for size, _, _ in units)
-    bounds[last] = (max(bounds.get(last, (0, None))[0], total_members), total_members)
-    years = tuple(range(FIRST_YEAR, last + 1))
-    # an unconstrained year merges with the next constrained one: only the end count is checked
-    segments, start = [], FIRST_YEAR
-    for year in years:
-        if year in bounds:
-            segments.append((start, year))
-            start = year + 1
-    kinds = sorted(set(units))
-    type_units = tuple(tuple(i for i, u in enumerate(units) if u == kind) for kind in kinds)
-    sizes = tuple(k[0] for k in kinds)
-    lows = tuple(k[1] for k in kinds)
-    highs = tuple(k[2] for k in kinds)
-
-    def options(state: tuple[int, ...], seg: int) -> list[tuple[tuple[int, ...], int]]:
-        a, b = segments[seg]
-        placed = total_members - sum(s * r for s, r in zip(sizes, state, strict=True))
-        ranges, weights_of = [], []
-        for t, remaining in enumerate(state):
-            allowed = max(0, min(highs[t], b) - max(lows[t], a) + 1)
-            if remaining and highs[t] < a:
-                return []  # a unit missed its deadline
-            if remaining == 0 or allowed == 0:
-                ranges.append(range(0, 1))
-            elif highs[t] <= b:
-                ranges.append(range(remaining, remaining + 1))
-            else:
-                ranges.append(range(0, remaining + 1))
-            weights_of.append(allowed)
-        low, high = bounds[b]
-        high = total_members if high is None else high
-        # enumerate all types but the widest; solve the widest from the count bounds
-        wide = max(range(len(state)), key=lambda t: len(ranges[t]))
-        others = [t for t in range(len(state)) if t != wide]
-        out = []
-        for combo in itertools.product(*(ranges[t] for t in others)):
-            count = placed + sum(sizes[t] * k for t, k in zip(others, combo, strict=True))
-            k_low = max(ranges[wide].start, -(-(low - count) // sizes[wide]))
-            k_high = min(ranges[wide].stop - 1, (high - count) // sizes[wide])
-            for k_wide in range(k_low, k_high + 1):
-                ks = [0] * len(state)
-                for t, k in zip(others, combo, strict=True):
-                    ks[t] = k
-                ks[wide] = k_wide
-                weight = 1
-                for t, k in enumerate(ks):
-                    if k:
-                        weight *= math.comb(state[t], k) * weights_of[t] ** k
-                out.append((tuple(ks), weight))
-        return out
-
-    initial = tuple(len(u) for u in type_units)
-    # forward: reachable states and their options; backward: number of completions
-    layers: list[dict] = []
-    frontier = {initial}
-    for seg in range(len(segments)):
-        layer = {}
-        following = set()
-        for state in frontier:
-            opts = options(state, seg)
-            layer[state] = opts
-            for ks, _ in opts:
-                following.add(tuple(r - k for r, k in zip(state, ks, strict=True)))
-        layers.append(layer)
-        frontier = following
-    final = tuple(0 for _ in initial)
-    completions: dict[tuple[int, ...], int] = {final: 1}
-    transitions: list[dict] = [dict() for _ in segments]
-    for seg in range(len(segments) - 1, -1, -1):
-        counted: dict[tuple[int, ...], int] = {}
-        for state, opts in layers[seg].items():
-            nexts, ks_list, weights = [], [], []
-            for ks, weight in opts:
-                nxt = tuple(r - k for r, k in zip(state, ks, strict=True))
-                ways = completions.get(nxt, 0) * weight
-                if ways:
-                    nexts.append(nxt)
-                    ks_list.append(ks)
-                    weights.append(ways)
-            total = sum(weights)
-            if total:
-                counted[state] = total
-                cumulative = np.cumsum([w / total for w in weights])
-                cumulative[-1] = 1.0
-                transitions[seg][state] = (nexts, cumulative, np.array(ks_list, dtype=np.int64))
-        completions = counted
-    if initial not in completions:
-        raise ValueError(
-            "no calendar satisfies the documented facts under these assumptions: "
-            + "; ".join(
-                f"{r.year}: [{r.low}, {r.high}]" for r in constraints.itertuples(index=False)
-            )
-        )
+    low_last = bounds.get(LAST_DOCUMENTED_YEAR, (0, None))[0]
+    bounds[LAST_DOCUMENTED_YEAR] = (max(low_last, total_members), total_members)
+    years = tuple(range(FIRST_YEAR, LAST_DOCUMENTED_YEAR + 1))
+    try:
+        counting = _count_calendars(units, bounds, years)
+    except ValueError as error:
+        raise ValueError(f"{error}: the model's facts and assumptions admit no calendar") from None
     return _Plan(
-        years=years,
-        segments=tuple(segments),
-        type_size=sizes,
-        type_low=lows,
-        type_high=highs,
-        type_units=type_units,
+        counting=counting,
         unit_members=tuple(unit_members),
         unit_slot=tuple(unit_slot),
         candidates=tuple(sorted(_membership.candidates_2007())),
         n_early_candidates=_membership.N_CANDIDATES_2007,
-        transitions=tuple(transitions),
-        initial=initial,
-        total=completions[initial],
     )
 
 
@@ -790,7 +879,7 @@ def n_compatible_calendars(model: CalendarModel | None = None) -> int:
     """The exact number of membership calendars the model admits (founder groups as one unit,
     before the choice of Norra Västmanland's three 2007 members, a further factor of 20)."""
     model = calendar_model() if model is None else model
-    return _plan(model.key).total
+    return _plan(model.key).counting.total
 
 
 def compatible_calendars(
@@ -844,49 +933,16 @@ def compatible_calendars(
         raise ValueError(
             f"horizon {horizon} outside [{FIRST_YEAR}, {LAST_DOCUMENTED_YEAR}]: membership after "
             f"April {LAST_DOCUMENTED_YEAR} is undocumented (later_joins() records the later "
-            "förbund found; the other non-members' membership is unknown), so a calendar cannot claim who was not a member after it"
+            "förbund found; the other non-members' membership is unknown), so a calendar "
+            "cannot claim who was not a member after it"
         )
     model = calendar_model() if model is None else model
     plan = _plan(model.key)
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     n = int(n)
-    n_types, n_segments = len(plan.type_units), len(plan.segments)
+    unit_year = _draw_unit_years(plan.counting, n, rng)
 
-    # 1. per draw, how many units of each type join in each segment
-    counts = np.zeros((n, n_types, n_segments), dtype=np.int64)
-    uniforms = rng.random((n, n_segments))
-    state_of = [plan.initial] * n
-    for seg in range(n_segments):
-        table = plan.transitions[seg]
-        by_state: dict[tuple[int, ...], list[int]] = {}
-        for draw, state in enumerate(state_of):
-            by_state.setdefault(state, []).append(draw)
-        for state, draws in by_state.items():  # few distinct states; numpy within each
-            nexts, cumulative, ks = table[state]
-            index = np.asarray(draws)
-            pick = np.searchsorted(cumulative, uniforms[index, seg], side="right")
-            pick = np.minimum(pick, len(nexts) - 1)
-            counts[index, :, seg] = ks[pick]
-            for draw, p in zip(draws, pick.tolist(), strict=True):
-                state_of[draw] = nexts[p]
-
-    # 2. which units of a type take which segment (random permutation), and the year within it
-    n_units = len(plan.unit_members)
-    unit_year = np.zeros((n, n_units), dtype=np.int64)
-    seg_low = np.array([a for a, _ in plan.segments])
-    seg_high = np.array([b for _, b in plan.segments])
-    for t, ids in enumerate(plan.type_units):
-        size = len(ids)
-        order = np.argsort(rng.random((n, size)), axis=1)
-        ends = np.cumsum(counts[:, t, :], axis=1)  # (n, segments)
-        position = np.arange(size)
-        segment = (position[None, :, None] >= ends[:, None, :]).sum(axis=2)  # (n, size)
-        low = np.maximum(seg_low[segment], plan.type_low[t])
-        high = np.minimum(seg_high[segment], plan.type_high[t])
-        year = low + np.floor(rng.random((n, size)) * (high - low + 1)).astype(np.int64)
-        unit_year[np.arange(n)[:, None], np.asarray(ids)[order]] = year
-
-    # 3. kommun years: fixed members, then Norra Västmanland's slots
+    # kommun years: fixed members, then Norra Västmanland's slots (a uniform choice of three)
     codes = model.kommuner["kommun_kod"].to_numpy()
     column = {code: i for i, code in enumerate(codes)}
     years = np.zeros((n, len(codes)), dtype=np.int64)
@@ -933,7 +989,7 @@ def _cohort_frame(years: np.ndarray, model: CalendarModel, horizon: int) -> pd.D
     )
 
 
-# --- checks ------------------------------------------------------------------------------------------
+# --- checks ---------------------------------------------------------------------------------------
 
 _CONFLICT_COLUMNS = ["kommun_kod", "forbund", "check", "fact", "detail"]
 _OPEN_END = 9999  # stands in for "still a member" in interval arithmetic
