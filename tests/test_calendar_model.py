@@ -160,6 +160,11 @@ def test_activity_date_moves_kalmar_to_2007(kalmar_founders: set[str]) -> None:
         # under the formation date the same cohorts break the dated fact
         checks = set(validate_calendar(frame).conflicts["check"])
         assert "dated_fact" in checks
+    # and formation-year cohorts break the activity definition
+    formation = compatible_calendars(1, 3)
+    conflicts = validate_calendar(formation, model=model).conflicts
+    wrong = conflicts[conflicts["check"].eq("treatment_date")]
+    assert set(wrong["kommun_kod"]) == kalmar_founders
 
 
 @pytest.mark.parametrize("option", ["treated", "excluded", "untreated"])

@@ -140,12 +140,26 @@ class CalendarAssumptions:
     cumulative_membership: bool = True
 
     def __post_init__(self) -> None:
+        for name in ("no_joins_may_dec_2007", "listed_2007_join_together"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
         if self.count_2005 is not None:
-            low, high = self.count_2005
-            if not (0 <= int(low) <= int(high)):
-                raise ValueError(
-                    f"count_2005 must be (low, high) with 0 <= low <= high, got {self.count_2005}"
+            pair = self.count_2005
+            if (
+                isinstance(pair, str)
+                or not hasattr(pair, "__len__")
+                or len(pair) != 2
+                or not all(
+                    isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in pair
                 )
+                or not 0 <= pair[0] <= pair[1]
+            ):
+                raise ValueError(
+                    f"count_2005 must be (low, high) whole numbers with 0 <= low <= high, or "
+                    f"None, got {pair!r}"
+                )
+            # a list from a config file becomes a tuple: the assumptions are a cache key
+            object.__setattr__(self, "count_2005", (int(pair[0]), int(pair[1])))
         if self.cumulative_membership is not True:
             raise ValueError(
                 "cumulative_membership=False is not supported: the documents record no exit from "
@@ -1014,7 +1028,9 @@ class CalendarReport:
         fact or named assumption, with its source) and ``detail``. Checks: unknown_kommun,
         unknown_forbund, invalid_year, end_before_start, duplicate, forbund_not_documented,
         member_2007_late, never_member_early, start_outside_interval, dated_fact,
-        founders_together, not_member_2015, candidates_2007, yearly_count, assumption_count.
+        founders_together, not_member_2015, candidates_2007, yearly_count, assumption_count,
+        treatment_date (a cohort frame under ``treatment_date="activity"`` whose dated kommun
+        is not at its start of activity).
     counts
         Members per Tabell 1 year: ``year``, ``calendar``, ``documented``, ``rule`` ("equal"
         for 2008–2014, "at_least" for 2015 since later joiners in 2015 are not documented).
@@ -1251,9 +1267,12 @@ def validate_calendar(
         and "cohort" in calendar.columns
         and "start_year" not in calendar.columns
     ):
+        treatment = _treatment_date_checks(calendar, model)
         calendar = cohorts_to_calendar(calendar, model)
+    else:
+        treatment = pd.DataFrame(columns=_CONFLICT_COLUMNS)
     table = _resolved_calendar(calendar)
-    parts: list[pd.DataFrame] = []
+    parts: list[pd.DataFrame] = [treatment]
     kommun_known = table["kommun_kod"].ne("")
     table["forbund"] = table["forbund_id"].where(table["forbund_id"].ne(""), table["forbund_input"])
 
@@ -1306,6 +1325,31 @@ def validate_calendar(
     if strict and not report.ok:
         raise ValueError(report.summary())
     return report
+
+
+def _treatment_date_checks(cohorts: pd.DataFrame, model: CalendarModel) -> pd.DataFrame:
+    """Under treatment_date="activity", a kommun with a dated start of activity has that cohort."""
+    if model.treatment_date != "activity":
+        return pd.DataFrame(columns=_CONFLICT_COLUMNS)
+    facts = model.kommuner.set_index("kommun_kod")
+    shifted = facts[facts["earliest"].ne(facts["member_earliest"]) & facts["member_earliest"].gt(0)]
+    given = cohorts.assign(kommun_kod=cohorts["kommun_kod"].astype(str).str.strip())
+    given = given[given["kommun_kod"].isin(shifted.index)].set_index("kommun_kod")["cohort"]
+    wrong = given[pd.to_numeric(given, errors="coerce").ne(shifted.loc[given.index, "earliest"])]
+    detail = (
+        "cohort "
+        + wrong.astype(str)
+        + " but the start of activity is "
+        + shifted.loc[wrong.index, "earliest"].astype(str)
+        + " (treatment_date='activity')"
+    )
+    return _per_kommun(
+        wrong.index,
+        shifted.loc[wrong.index, "forbund"],
+        "treatment_date",
+        shifted.loc[wrong.index, "dated_fact"],
+        detail,
+    )
 
 
 def _membership_spans(rows: pd.DataFrame) -> pd.DataFrame:
