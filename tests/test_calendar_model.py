@@ -148,12 +148,17 @@ def test_validate_calendar_finds_no_conflict_in_any_draw(draws: pd.DataFrame) ->
 # --- options and assumptions ----------------------------------------------------------------------
 
 
-def test_activity_date_moves_kalmar_to_2007(kalmar_founders: set[str]) -> None:
+def test_activity_date_moves_kalmar_to_2007(kalmar_founders: set[str], seeds_dir: Path) -> None:
+    text = " ".join((seeds_dir / DOC_2015).read_text(encoding="utf-8").split())
+    assert "bildades den 1 oktober 2005, och verksamheterna inleddes 2007" in text
+    assert "Alvesta och Växjö samordningsförbund finansierar sedan 2008 respektive 2009" in text
     model = calendar_model(treatment_date="activity")
     wide = compatible_calendars(10, 3, model=model).pivot(
         index="draw", columns="kommun_kod", values="cohort"
     )
     assert (wide[sorted(kalmar_founders)] == 2007).all().all()
+    assert (wide[kommun_code("Alvesta")] == 2008).all()
+    assert (wide[kommun_code("Växjö")] == 2009).all()
     for draw in range(10):
         frame = wide.loc[draw].rename("cohort").reset_index()
         assert validate_calendar(frame, model=model).ok
@@ -164,7 +169,8 @@ def test_activity_date_moves_kalmar_to_2007(kalmar_founders: set[str]) -> None:
     formation = compatible_calendars(1, 3)
     conflicts = validate_calendar(formation, model=model).conflicts
     wrong = conflicts[conflicts["check"].eq("treatment_date")]
-    assert set(wrong["kommun_kod"]) == kalmar_founders
+    # Alvesta's formation-basis year is 2008 in every default draw, its activity year too
+    assert set(wrong["kommun_kod"]) == kalmar_founders | {kommun_code("Växjö")}
 
 
 @pytest.mark.parametrize("option", ["treated", "excluded", "untreated"])

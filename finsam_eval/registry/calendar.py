@@ -72,7 +72,8 @@ DOC_MALMO = "003_dcb65819d613d29b.txt"
 DOC_2015 = "004_0c1d07d624b103a9.txt"
 
 #: Treatment-date definitions: the förbund's formation, or the start of its activity where a
-#: seed dates both (Kalmar län: formed 1 October 2005, activity from 2007).
+#: seed dates both (Kalmar län: formed 1 October 2005, activity from 2007; Alvesta and Växjö:
+#: base activity from 2008 and 2009).
 TREATMENT_DATES = ("formation", "activity")
 #: How Göteborg, covered only by stadsdel förbund (Hisingen and Nordost from 2005), enters a
 #: calendar: "treated" (cohort 2005, as Tabell 1 counts it), "excluded" (no row), "untreated"
@@ -204,8 +205,11 @@ class CalendarAssumptions:
 # --- dated facts ----------------------------------------------------------------------------------
 
 # One row per dated förbund fact the seeds give. ``kommuner`` names the founders (";"-joined
-# names), "listed_2007" means the förbund's members in the April 2007 list. ``activity`` is the
-# start of activity where a seed dates it apart from formation.
+# names), "listed_2007" means the förbund's members in the April 2007 list. ``formed`` is the
+# membership year the fact fixes (None: the fact fixes none, see Alvesta). ``activity`` is the
+# start of activity where a seed dates it apart from formation (Kalmar län: "verksamheterna
+# inleddes 2007"; Alvesta and Växjö: their base rehabilitation activity financed from 2008 and
+# 2009).
 _DATED = [
     (
         "kalmar_lan_formed",
@@ -321,9 +325,25 @@ _DATED = [
         "Växjö",
         2008,
         "2008-08",
-        None,
+        2009,
         True,
-        f"{DOC_2015}, BILAGA 2 ('Växjö Samordningsförbund i augusti 2008')",
+        f"{DOC_2015}, BILAGA 2 ('Växjö Samordningsförbund i augusti 2008'; 'Alvesta och Växjö "
+        "samordningsförbund finansierar sedan 2008 respektive 2009 var sin rehabiliterande "
+        "basverksamhet')",
+    ),
+    (
+        # formed 1 January 2007 but not in the April 2007 list: the membership interval stays
+        # [2007, 2008] (registry), only the start of activity is dated
+        "alvesta_activity",
+        "alvesta",
+        "Alvesta",
+        None,
+        "2007-01-01",
+        2008,
+        True,
+        f"{DOC_2015}, BILAGA 2 ('Alvesta Samordningsförbund bildades den 1 januari 2007'; "
+        "'Alvesta och Växjö samordningsförbund finansierar sedan 2008 respektive 2009 var sin "
+        "rehabiliterande basverksamhet')",
     ),
 ]
 _DATED_COLUMNS = [
@@ -339,8 +359,16 @@ _DATED_COLUMNS = [
 
 
 def dated_facts() -> pd.DataFrame:
-    """Return the dated förbund facts of the seeds (one row per fact, with its source)."""
+    """Return the dated förbund facts of the seeds (one row per fact, with its source).
+
+    Columns ``fact``, ``forbund_id``, ``kommuner`` (";"-joined names, or "listed_2007": the
+    förbund's members in the April 2007 list), ``formed`` (Int64: the membership year fixed;
+    <NA> where the fact fixes none), ``date`` (as precise as the source), ``activity`` (Int64:
+    start of activity where dated apart from formation), ``documented_founders`` (False: the
+    founders are the April 2007 members only under ``listed_2007_join_together``), ``source``.
+    """
     table = pd.DataFrame(_DATED, columns=_DATED_COLUMNS)
+    table["formed"] = table["formed"].astype("Int64")
     table["activity"] = table["activity"].astype("Int64")
     return table
 
@@ -365,7 +393,8 @@ class CalendarModel:
         förbund of the first membership, "" if none by 2015), ``earliest``, ``latest`` (the
         treatment-year bounds; 0/0 for kommuner without a förbund by April 2015), ``exact``,
         ``member_earliest``, ``member_latest`` (the membership-year bounds the counts refer to;
-        they differ from the treatment years only for Kalmar under ``treatment_date="activity"``),
+        they differ from the treatment years only under ``treatment_date="activity"``, for
+        Kalmar län's founders, Alvesta and Växjö),
         ``group`` (the kommuner sharing one join year: a förbund's founders), ``dated_fact``
         (the dated fact fixing the year, "" if none), ``member_2007`` ("yes", "candidate" for
         Norra Västmanland's six, "no"), ``forbund_2015``, ``source``.
@@ -440,7 +469,7 @@ def calendar_model(
     treatment_date
         "formation" (default: the year the kommun's förbund was formed or it joined one) or
         "activity" (the start of activity where a seed dates it apart from formation: Kalmar
-        län's founders then have cohort 2007). The count constraints always refer to membership
+        län's founders then have cohort 2007, Alvesta 2008 and Växjö 2009). The count constraints always refer to membership
         (Kalmar's founders count as members from 2005 under both definitions).
     goteborg
         "treated" (default; cohort 2005 from the stadsdel förbund Hisingen and Nordost, as
@@ -513,14 +542,17 @@ def _model(treatment_date: str, goteborg: str, assumptions: CalendarAssumptions)
         if not fact.documented_founders and not assumptions.listed_2007_join_together:
             continue
         mask = codes.isin(founders)
+        if pd.notna(fact.activity):
+            activity_year[mask] = int(fact.activity)
+        if pd.isna(fact.formed):
+            table.loc[mask, "source"] += f" | activity: {fact.fact} ({fact.source})"
+            continue
         low, high = table.loc[mask, "member_earliest"], table.loc[mask, "member_latest"]
         if ((low > fact.formed) | (high < fact.formed)).any():
             raise AssertionError(f"dated fact {fact.fact} contradicts the registry intervals")
         table.loc[mask, ["member_earliest", "member_latest"]] = fact.formed
         table.loc[mask, "source"] += f" | dated: {fact.fact} ({fact.source})"
         dated_fact[mask] = fact.fact
-        if pd.notna(fact.activity):
-            activity_year[mask] = int(fact.activity)
         if mask.sum() > 1:
             group[mask] = fact.fact
             basis = "dated" if fact.documented_founders else "dated+listed_2007_join_together"
@@ -1208,7 +1240,12 @@ def cohorts_to_calendar(cohorts: pd.DataFrame, model: CalendarModel | None = Non
         shifted = facts["earliest"].ne(facts["member_earliest"]) & facts["member_earliest"].gt(0)
         at_activity = frame["kommun_kod"].map(shifted).fillna(False).astype(bool)
         at_activity &= frame["cohort"].eq(frame["kommun_kod"].map(facts["earliest"]))
-        start[at_activity] = frame.loc[at_activity, "kommun_kod"].map(facts["member_earliest"])
+        # the membership year: the activity year moved into the membership interval (Kalmar's
+        # 2007 → 2005; Växjö's 2009 → 2008; Alvesta's 2008 stays in [2007, 2008])
+        codes = frame.loc[at_activity, "kommun_kod"]
+        start[at_activity] = start[at_activity].clip(
+            codes.map(facts["member_earliest"]), codes.map(facts["member_latest"])
+        )
     first = frame["kommun_kod"].map(facts["forbund"]).fillna("")
     # a kommun joining after 2007 joins through its April 2015 förbund
     later = frame["kommun_kod"].map(facts["forbund_2015"]).fillna("")
