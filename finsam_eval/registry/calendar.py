@@ -1158,6 +1158,8 @@ def _resolved_calendar(calendar: pd.DataFrame | str | os.PathLike[str]) -> pd.Da
 
 
 def _conflicts(frame: pd.DataFrame, check: str, fact: str) -> pd.DataFrame:
+    if frame.empty:
+        return pd.DataFrame(columns=_CONFLICT_COLUMNS)
     return frame.assign(check=check, fact=fact)[_CONFLICT_COLUMNS]
 
 
@@ -1481,94 +1483,52 @@ def _undocumented_forbund(valid: pd.DataFrame) -> pd.DataFrame:
 
 def _kommun_checks(valid: pd.DataFrame, model: CalendarModel) -> pd.DataFrame:
     spans = _membership_spans(valid)
-    table = model.kommuner.set_index("kommun_kod").join(spans, how="left")
-    start = table["first_start"].astype("Int64")
-    has_rows = start.notna()
-    covers_2007 = table["covers_2007"].astype("boolean").fillna(False)
-    covers_2015 = table["covers_2015"].astype("boolean").fillna(False)
-    state = ("first start " + start.astype(str)).where(has_rows, "absent from the calendar")
-    named_2007 = table["member_2007"].eq("yes")
-    never = table["member_earliest"].eq(0)
-    parts = []
+    facts = model.kommuner
+    codes = facts["kommun_kod"].to_numpy()
+    spans = spans.reindex(codes)
+    start = spans["first_start"].to_numpy(dtype=float)  # NaN: absent from the calendar
+    has_rows = ~np.isnan(start)
+    covers_2007 = spans["covers_2007"].eq(True).to_numpy()
+    covers_2015 = spans["covers_2015"].eq(True).to_numpy()
+    low = facts["member_earliest"].to_numpy()
+    high = facts["member_latest"].to_numpy()
+    never = low == 0
+    named_2007 = facts["member_2007"].eq("yes").to_numpy()
+    dated_fact = facts["dated_fact"].to_numpy()
+    forbund = facts["forbund"].to_numpy()
+    forbund_2015 = facts["forbund_2015"].to_numpy()
 
-    late = named_2007 & ~covers_2007
-    detail = f"named in the April 2007 list ({DOC_2007}) but not a member in 2007 (" + state + ")"
-    parts.append(
-        _per_kommun(
-            table.index[late],
-            table.loc[late, "forbund"],
-            "member_2007_late",
-            _FACT_2007,
-            detail[late],
+    def state(k: int) -> str:
+        return f"first start {int(start[k])}" if has_rows[k] else "absent from the calendar"
+
+    rows: list[tuple[str, str, str, str, str]] = []
+    for k in np.flatnonzero(named_2007 & ~covers_2007):
+        detail = f"named in the April 2007 list ({DOC_2007}) but not a member in 2007 ({state(k)})"
+        rows.append((codes[k], forbund[k], "member_2007_late", _FACT_2007, detail))
+    for k in np.flatnonzero(never & has_rows & (start < LAST_DOCUMENTED_YEAR)):
+        detail = (
+            f"without a förbund in April 2015 ({DOC_2015}, BILAGA 4) but starts in {int(start[k])}"
         )
-    )
-
-    early = never & has_rows & (start < LAST_DOCUMENTED_YEAR).fillna(False)
-    detail = (
-        f"without a förbund in April 2015 ({DOC_2015}, BILAGA 4) but starts in " + start.astype(str)
-    )
-    parts.append(
-        _per_kommun(table.index[early], "", "never_member_early", _FACT_2015, detail[early])
-    )
-
-    outside = ((start < table["member_earliest"]) | (start > table["member_latest"])).fillna(False)
-    outside &= ~never & ~late
-    dated = outside & table["dated_fact"].ne("")
-    detail = (
-        "first start "
-        + start.astype(str)
-        + " but dated "
-        + table["member_earliest"].astype(str)
-        + " ("
-        + table["dated_fact"]
-        + ")"
-    )
-    parts.append(
-        _per_kommun(
-            table.index[dated],
-            table.loc[dated, "forbund"],
-            "dated_fact",
-            table.loc[dated, "dated_fact"],
-            detail[dated],
+        rows.append((codes[k], "", "never_member_early", _FACT_2015, detail))
+    outside = has_rows & ~never & ~(named_2007 & ~covers_2007) & ((start < low) | (start > high))
+    for k in np.flatnonzero(outside):
+        if dated_fact[k]:
+            detail = f"first start {int(start[k])} but dated {low[k]} ({dated_fact[k]})"
+            rows.append((codes[k], forbund[k], "dated_fact", dated_fact[k], detail))
+        else:
+            detail = (
+                f"first start {int(start[k])} outside the documented interval [{low[k]}, {high[k]}]"
+            )
+            fact = "interval (CalendarModel.kommuner)"
+            rows.append((codes[k], forbund[k], "start_outside_interval", fact, detail))
+    for k in np.flatnonzero((forbund_2015 != "") & ~covers_2015):
+        detail = (
+            f"a member in April 2015 ({DOC_2015}, BILAGA 4) but not in the calendar's 2015 "
+            f"({state(k)})"
         )
-    )
-    plain = outside & ~dated
-    detail = (
-        "first start "
-        + start.astype(str)
-        + " outside the documented interval ["
-        + table["member_earliest"].astype(str)
-        + ", "
-        + table["member_latest"].astype(str)
-        + "]"
-    )
-    parts.append(
-        _per_kommun(
-            table.index[plain],
-            table.loc[plain, "forbund"],
-            "start_outside_interval",
-            "interval (CalendarModel.kommuner)",
-            detail[plain],
-        )
-    )
+        rows.append((codes[k], forbund_2015[k], "not_member_2015", _FACT_2015, detail))
 
-    missing = table["forbund_2015"].ne("") & ~covers_2015
-    detail = (
-        f"a member in April 2015 ({DOC_2015}, BILAGA 4) but not in the calendar's 2015 ("
-        + state
-        + ")"
-    )
-    parts.append(
-        _per_kommun(
-            table.index[missing],
-            table.loc[missing, "forbund_2015"],
-            "not_member_2015",
-            _FACT_2015,
-            detail[missing],
-        )
-    )
-
-    n_in_2007 = int((covers_2007 & table["member_2007"].eq("candidate")).sum())
+    n_in_2007 = int((covers_2007 & facts["member_2007"].eq("candidate").to_numpy()).sum())
     need = _membership.N_CANDIDATES_2007
     exact = model.assumptions.no_joins_may_dec_2007
     if n_in_2007 != need if exact else n_in_2007 < need:
@@ -1577,16 +1537,9 @@ def _kommun_checks(valid: pd.DataFrame, model: CalendarModel) -> pd.DataFrame:
             f"2007 table ({DOC_2007}) has {need}"
             + ("" if exact else " by April (at least that many by the end of 2007)")
         )
-        parts.append(
-            _per_kommun(
-                [""],
-                "norra_vastmanland",
-                "candidates_2007",
-                f"{_FACT_2007}: Västmanland 3 kommuner",
-                detail,
-            )
-        )
-    return pd.concat(parts, ignore_index=True)
+        fact = f"{_FACT_2007}: Västmanland 3 kommuner"
+        rows.append(("", "norra_vastmanland", "candidates_2007", fact, detail))
+    return pd.DataFrame(rows, columns=_CONFLICT_COLUMNS)
 
 
 def _group_checks(valid: pd.DataFrame, model: CalendarModel) -> pd.DataFrame:

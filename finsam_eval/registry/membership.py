@@ -259,6 +259,11 @@ def member_counts() -> pd.DataFrame:
         April 2007 and April 2015 lists, "isf_2019" for the approximate figures), ``note``,
         ``source``. 2010 and 2015 appear twice (two sources).
     """
+    return _member_counts().copy()
+
+
+@cache
+def _member_counts() -> pd.DataFrame:
     table = _read("member_counts.csv")
     table["year"] = table["year"].astype(int)
     for column in ("n_kommuner", "n_forbund", "n_lan"):
