@@ -422,8 +422,9 @@ class CalendarModel:
     def describe(self) -> pd.DataFrame:
         """A tidy frame of every fact and assumption with its source.
 
-        Columns ``kind`` (interval, group, count, dated, assumption, option), ``subject`` (kommun
-        code, förbund or year), ``value``, ``source``.
+        Columns ``kind`` (interval, group, count, dated, assumption, unused, option),
+        ``subject`` (kommun code, förbund or year), ``value``, ``source``. "unused" rows are
+        documented facts that constrain no calendar, with the reason.
         """
         rows = []
         for row in self.kommuner.itertuples(index=False):
@@ -446,9 +447,34 @@ class CalendarModel:
             rows.append(("dated", row.forbund_id, f"{row.fact}: {row.date}", row.source))
         for row in self.assumptions.describe().itertuples(index=False):
             rows.append(("assumption", row.assumption, row.value, row.meaning))
+        for subject, value, source in _UNUSED_FACTS:
+            rows.append(("unused", subject, value, source))
         rows.append(("option", "treatment_date", self.treatment_date, ", ".join(TREATMENT_DATES)))
         rows.append(("option", "goteborg", self.goteborg, ", ".join(GOTEBORG_OPTIONS)))
         return pd.DataFrame(rows, columns=["kind", "subject", "value", "source"])
+
+
+# Documented facts that are not constraints of the model, and why.
+_UNUSED_FACTS = [
+    (
+        "2006",
+        "38 förbund in 12 län in April 2006: not used (a förbund count in mid-year; the member "
+        "kommuner are not counted, and which förbund existed is not listed)",
+        f"{DOC_2007}, section '58 samordningsförbund i april 2007'",
+    ),
+    (
+        "2008–2015",
+        "Tabell 1's förbund counts (72, 83, 87, 82, 83, 83, 85, 80): not used (merges and "
+        "splits make them undeterminable from kommun join years)",
+        f"{DOC_2015}, section 3.2, Tabell 1",
+    ),
+    (
+        "2010",
+        "'nästan 190' member kommuner five years after 2005: not used as a bound (Tabell 1's "
+        "exact 188 is)",
+        f"{DOC_ISF}, Sammanfattning",
+    ),
+]
 
 
 def _check_option(name: str, value: str, allowed: tuple[str, ...]) -> None:
@@ -954,7 +980,8 @@ def compatible_calendars(
     seed
         Seed or numpy Generator; the same seed gives the same draws.
     model
-        The :class:`CalendarModel` (default ``calendar_model()``).
+        The :class:`CalendarModel` (default ``calendar_model()``); it is identified by its
+        options and assumptions (``model.key``), so edits to its frames are ignored.
     horizon
         Last year a calendar speaks for (at most 2015, the last documented year); a kommun
         joining after it has cohort 0.
