@@ -330,3 +330,17 @@ def test_infeasible_bounds_raise() -> None:
 
     with pytest.raises(ValueError, match="no calendar meets the count bounds"):
         _count_calendars([(1, 2005, 2005)] * 2, {2005: (3, 3)}, (2005,))
+
+
+def test_cohort_csv_is_validated(draws: pd.DataFrame, tmp_path: Path) -> None:
+    path = tmp_path / "cohorts.csv"
+    draw = draws[draws["draw"].eq(2)].drop(columns="draw")
+    draw.to_csv(path, index=False)
+    assert validate_calendar(path).ok
+    broken = draw.copy()
+    broken.loc[broken["kommun_kod"].eq(kommun_code("Karlskoga")), "cohort"] = 2011
+    broken.to_csv(path, index=False)
+    conflicts = validate_calendar(path).conflicts
+    karlskoga = conflicts[conflicts["kommun_kod"].eq(kommun_code("Karlskoga"))]
+    assert {"member_2007_late", "founders_together"} <= set(karlskoga["check"])
+    assert set(karlskoga["forbund"]) == {"degerfors_karlskoga"}

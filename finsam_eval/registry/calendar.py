@@ -1341,11 +1341,9 @@ def validate_calendar(
     (or a predecessor/successor of it).
     """
     model = calendar_model() if model is None else model
-    if (
-        isinstance(calendar, pd.DataFrame)
-        and "cohort" in calendar.columns
-        and "start_year" not in calendar.columns
-    ):
+    if not isinstance(calendar, pd.DataFrame):
+        calendar = pd.read_csv(calendar, dtype=str, keep_default_na=False)
+    if "cohort" in calendar.columns and "start_year" not in calendar.columns:
         treatment = _treatment_date_checks(calendar, model)
         calendar = cohorts_to_calendar(calendar, model)
     else:
