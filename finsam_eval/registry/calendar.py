@@ -495,8 +495,9 @@ def calendar_model(
     treatment_date
         "formation" (default: the year the kommun's förbund was formed or it joined one) or
         "activity" (the start of activity where a seed dates it apart from formation: Kalmar
-        län's founders then have cohort 2007, Alvesta 2008 and Växjö 2009). The count constraints always refer to membership
-        (Kalmar's founders count as members from 2005 under both definitions).
+        län's founders then have cohort 2007, Alvesta 2008 and Växjö 2009). The count
+        constraints always refer to membership (Kalmar's founders count as members from 2005
+        under both definitions).
     goteborg
         "treated" (default; cohort 2005 from the stadsdel förbund Hisingen and Nordost, as
         Tabell 1 counts Göteborg as a member), "excluded" (no Göteborg row in a calendar) or
@@ -575,7 +576,10 @@ def _model(treatment_date: str, goteborg: str, assumptions: CalendarAssumptions)
             continue
         low, high = table.loc[mask, "member_earliest"], table.loc[mask, "member_latest"]
         if ((low > fact.formed) | (high < fact.formed)).any():
-            raise AssertionError(f"dated fact {fact.fact} contradicts the registry intervals")
+            raise ValueError(
+                f"dated fact {fact.fact} ({fact.formed}) contradicts the registry intervals of "
+                f"{sorted(founders)} in registry/data/membership.csv"
+            )
         table.loc[mask, ["member_earliest", "member_latest"]] = fact.formed
         table.loc[mask, "source"] += f" | dated: {fact.fact} ({fact.source})"
         dated_fact[mask] = fact.fact
@@ -597,6 +601,11 @@ def _model(treatment_date: str, goteborg: str, assumptions: CalendarAssumptions)
             group[mask] = name
             low = table.loc[mask, "member_earliest"].max()
             high = table.loc[mask, "member_latest"].min()
+            if low > high:
+                raise ValueError(
+                    f"listed_2007_join_together: the intervals of {members} ({forbund_id}) "
+                    "share no year; switch the assumption off or correct membership.csv"
+                )
             table.loc[mask, ["member_earliest", "member_latest"]] = (low, high)
             source = f"{DOC_2007}, table 'Län Samordningsförbund 2007-04-25' (assumption)"
             group_rows.append(
