@@ -51,11 +51,12 @@ from finsam_eval.registry import membership as _membership
 from finsam_eval.registry.kommuner import UnknownKommunError, kommun_code, kommuner
 
 __all__ = [
-    "CalendarReport",
     "GOTEBORG_OPTIONS",
+    "LAST_DOCUMENTED_YEAR",
     "TREATMENT_DATES",
     "CalendarAssumptions",
     "CalendarModel",
+    "CalendarReport",
     "calendar_model",
     "calendar_to_cohorts",
     "cohorts_to_calendar",
