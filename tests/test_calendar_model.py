@@ -344,3 +344,20 @@ def test_cohort_csv_is_validated(draws: pd.DataFrame, tmp_path: Path) -> None:
     karlskoga = conflicts[conflicts["kommun_kod"].eq(kommun_code("Karlskoga"))]
     assert {"member_2007_late", "founders_together"} <= set(karlskoga["check"])
     assert set(karlskoga["forbund"]) == {"degerfors_karlskoga"}
+
+
+def test_knappt_55_is_a_switchable_fact_of_the_checks(draws: pd.DataFrame) -> None:
+    draw = draws[draws["draw"].eq(3)].set_index("kommun_kod")["cohort"].copy()
+    in_2005 = int(((draw > 0) & (draw <= 2005)).sum())
+    facts = calendar_model().kommuner.set_index("kommun_kod")
+    # single-kommun 2007 förbund without a dated year, not yet in 2005 in this draw
+    movable = facts.index[
+        facts["member_2007"].eq("yes") & facts["group"].eq("") & ~facts["exact"]
+    ].intersection(draw.index[draw > 2005])
+    draw[movable[: 55 - in_2005]] = 2005
+    frame = draw.rename("cohort").reset_index()
+    conflicts = validate_calendar(frame).conflicts
+    assert conflicts["check"].tolist() == ["assumption_count"]
+    assert "count_2005" in conflicts["fact"].iloc[0] and "55 member" in conflicts["detail"].iloc[0]
+    relaxed = calendar_model(assumptions={"count_2005": None})
+    assert validate_calendar(frame, model=relaxed).ok
