@@ -25,6 +25,7 @@ from finsam_eval.registry import (
     cohorts_to_calendar,
     compatible_calendars,
     kommun_code,
+    kommuner,
     later_joins,
     members_2007,
     members_2015,
@@ -361,3 +362,22 @@ def test_knappt_55_is_a_switchable_fact_of_the_checks(draws: pd.DataFrame) -> No
     assert "count_2005" in conflicts["fact"].iloc[0] and "55 member" in conflicts["detail"].iloc[0]
     relaxed = calendar_model(assumptions={"count_2005": None})
     assert validate_calendar(frame, model=relaxed).ok
+
+
+def test_cohort_frame_rows_are_never_dropped_silently(draws: pd.DataFrame) -> None:
+    draw = draws[draws["draw"].eq(4)].reset_index(drop=True)
+    never = sorted(never_members_2015())[0]
+    member = sorted(members_2015())[0]
+    unknown = draw.copy()
+    unknown.loc[unknown["kommun_kod"].eq(never), "kommun_kod"] = "Atlantis"  # cohort 0
+    unknown.loc[unknown["kommun_kod"].eq(member), "kommun_kod"] = "Atlantis2"  # a member
+    conflicts = validate_calendar(unknown).conflicts
+    flagged = conflicts[conflicts["check"].eq("unknown_kommun")]["detail"]
+    assert flagged.str.contains("'Atlantis'").sum() == 1
+    assert flagged.str.contains("'Atlantis2'").sum() == 1
+    assert "unknown_forbund" not in set(conflicts["check"])
+    doubled = pd.concat([draw, draw[draw["kommun_kod"].eq(never)]], ignore_index=True)
+    conflicts = validate_calendar(doubled).conflicts
+    assert conflicts[conflicts["check"].eq("duplicate")]["kommun_kod"].tolist() == [never]
+    names = kommuner().set_index("kommun_kod")["kommun"]
+    assert validate_calendar(draw.assign(kommun_kod=draw["kommun_kod"].map(names))).ok

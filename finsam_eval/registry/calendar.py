@@ -1260,9 +1260,13 @@ def cohorts_to_calendar(cohorts: pd.DataFrame, model: CalendarModel | None = Non
             f"cohort must be a whole year or 0 (not a member by {LAST_DOCUMENTED_YEAR}); "
             f"bad rows: {bad.head().to_dict('records')}"
         )
+    given = cohorts["kommun_kod"].astype(str).str.strip()
+    # codes written as numbers (180) or names resolve; unresolvable ones pass through and are
+    # reported by validate_calendar as unknown_kommun
+    resolved, _ = _resolve(given, kommun_code, UnknownKommunError)
     frame = pd.DataFrame(
         {
-            "kommun_kod": cohorts["kommun_kod"].astype(str).str.strip().to_numpy(),
+            "kommun_kod": resolved.where(resolved.ne(""), given).to_numpy(),
             "cohort": cohort.astype(int).to_numpy(),
         }
     )
@@ -1353,8 +1357,12 @@ def validate_calendar(
     model = calendar_model() if model is None else model
     if not isinstance(calendar, pd.DataFrame):
         calendar = pd.read_csv(calendar, dtype=str, keep_default_na=False)
-    if "cohort" in calendar.columns and "start_year" not in calendar.columns:
-        treatment = _treatment_date_checks(calendar, model)
+    from_cohorts = "cohort" in calendar.columns and "start_year" not in calendar.columns
+    if from_cohorts:
+        treatment = pd.concat(
+            [_cohort_frame_checks(calendar), _treatment_date_checks(calendar, model)],
+            ignore_index=True,
+        )
         calendar = cohorts_to_calendar(calendar, model)
     else:
         treatment = pd.DataFrame(columns=_CONFLICT_COLUMNS)
@@ -1365,7 +1373,9 @@ def validate_calendar(
 
     bad = table[~kommun_known]
     parts.append(_conflicts(bad.assign(detail=bad["kommun_error"]), "unknown_kommun", ""))
-    bad = table[table["forbund_id"].eq("")]
+    # a cohort row of an unknown kommun has no förbund either: reported once, as unknown_kommun
+    no_forbund = table["forbund_id"].eq("") & ~(from_cohorts & ~kommun_known)
+    bad = table[no_forbund]
     parts.append(_conflicts(bad.assign(detail=bad["forbund_error"]), "unknown_forbund", ""))
     bad = table[table["start_year"].isna()]
     detail = "row " + bad["row"].astype(str) + ": start_year missing or not a whole year"
@@ -1412,6 +1422,22 @@ def validate_calendar(
     if strict and not report.ok:
         raise ValueError(report.summary())
     return report
+
+
+def _cohort_frame_checks(cohorts: pd.DataFrame) -> pd.DataFrame:
+    """Rows of a cohort frame that name no kommun, or a kommun twice (cohort 0 rows included)."""
+    given = cohorts["kommun_kod"].astype(str).str.strip()
+    resolved, errors = _resolve(given, kommun_code, UnknownKommunError)
+    rows = []
+    for position in np.flatnonzero(resolved.eq("").to_numpy()):
+        if cohorts["cohort"].iloc[position] in (0, "0"):  # members are reported downstream
+            rows.append(("", "", "unknown_kommun", "", f"row {position}: {errors.iloc[position]}"))
+    known = resolved[resolved.ne("")]
+    for code in sorted(set(known[known.duplicated()])):
+        positions = np.flatnonzero(resolved.eq(code).to_numpy()).tolist()
+        detail = f"rows {positions} give kommun {code} more than one cohort row"
+        rows.append((code, "", "duplicate", "", detail))
+    return pd.DataFrame(rows, columns=_CONFLICT_COLUMNS)
 
 
 def _treatment_date_checks(cohorts: pd.DataFrame, model: CalendarModel) -> pd.DataFrame:
