@@ -1018,8 +1018,8 @@ def compatible_calendars(
     Academic Press). Within a run of years without a count constraint (2006 before 2007) a
     unit's year is uniform over its allowed years there.
 
-    The counting table is built once per model (about 1 s); 1 000 draws then take well under
-    a second (tests/test_calendar_model.py measures it).
+    The counting table is built once per model (about 0.6 s); 1 000 draws then took
+    0.07–0.10 s on a loaded 2-core machine (tests/test_calendar_model.py measures it).
     """
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise ValueError(f"n must be a positive integer, got {n!r}")
