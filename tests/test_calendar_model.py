@@ -209,7 +209,11 @@ def test_unknown_options_raise() -> None:
     with pytest.raises(ValueError, match="unknown calendar assumption"):
         calendar_model(assumptions={"no_exits": True})
     with pytest.raises(ValueError, match="cumulative_membership"):
-        CalendarAssumptions(cumulative_membership=False)
+        compatible_calendars(
+            2, 1, model=calendar_model(assumptions={"cumulative_membership": False})
+        )
+    with pytest.raises(ValueError, match="True or False"):
+        CalendarAssumptions(cumulative_membership="no")
     with pytest.raises(ValueError, match="undocumented"):
         compatible_calendars(2, 1, horizon=2018)
     with pytest.raises(ValueError, match="positive integer"):
@@ -381,3 +385,22 @@ def test_cohort_frame_rows_are_never_dropped_silently(draws: pd.DataFrame) -> No
     assert conflicts[conflicts["check"].eq("duplicate")]["kommun_kod"].tolist() == [never]
     names = kommuner().set_index("kommun_kod")["kommun"]
     assert validate_calendar(draw.assign(kommun_kod=draw["kommun_kod"].map(names))).ok
+
+
+def test_exits_are_conflicts_unless_the_assumption_is_off(draws: pd.DataFrame) -> None:
+    calendar = cohorts_to_calendar(draws[draws["draw"].eq(0)])
+    lulea = kommun_code("Luleå")
+    row = calendar[calendar["kommun"].eq(lulea)].iloc[0]
+    # Luleå leaves its förbund for 2009-2010 and rejoins in 2011
+    calendar["end_year"] = pd.array([pd.NA] * len(calendar), dtype="Int64")
+    calendar.loc[calendar["kommun"].eq(lulea), "end_year"] = 2008
+    back = pd.DataFrame(
+        {"kommun": [lulea], "forbund": [row["forbund"]], "start_year": [2011], "end_year": [pd.NA]}
+    )
+    gapped = pd.concat([calendar, back], ignore_index=True)
+    conflicts = validate_calendar(gapped).conflicts
+    exits = conflicts[conflicts["check"].eq("exit")]
+    assert exits["kommun_kod"].tolist() == [lulea]
+    assert "[2009, 2010]" in exits["detail"].iloc[0]
+    relaxed = calendar_model(assumptions={"cumulative_membership": False})
+    assert "exit" not in set(validate_calendar(gapped, model=relaxed).conflicts["check"])

@@ -133,7 +133,11 @@ class CalendarAssumptions:
         dated förbund keep their founders together.
     cumulative_membership
         No kommun left a förbund up to 2015 (the documents record no exit; merged förbund pass
-        their members on). Only ``True`` is supported: exits would need facts the documents lack.
+        their members on): :func:`validate_calendar` reports a gap in a kommun's membership
+        between its first start and 2015 as ``exit``. Off: a user calendar may have exits
+        (``end_year``); the yearly counts still apply. :func:`compatible_calendars` draws only
+        calendars without exits and refuses a model with this assumption off, since no exit is
+        documented to place.
     """
 
     no_joins_may_dec_2007: bool = True
@@ -142,7 +146,7 @@ class CalendarAssumptions:
     cumulative_membership: bool = True
 
     def __post_init__(self) -> None:
-        for name in ("no_joins_may_dec_2007", "listed_2007_join_together"):
+        for name in ("no_joins_may_dec_2007", "listed_2007_join_together", "cumulative_membership"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
         if self.count_2005 is not None:
@@ -162,11 +166,6 @@ class CalendarAssumptions:
                 )
             # a list from a config file becomes a tuple: the assumptions are a cache key
             object.__setattr__(self, "count_2005", (int(pair[0]), int(pair[1])))
-        if self.cumulative_membership is not True:
-            raise ValueError(
-                "cumulative_membership=False is not supported: the documents record no exit from "
-                "a förbund up to 2015, so there are no facts to place exits"
-            )
 
     @classmethod
     def coerce(cls, value: CalendarAssumptions | dict[str, Any] | None) -> CalendarAssumptions:
@@ -1033,6 +1032,11 @@ def compatible_calendars(
             "cannot claim who was not a member after it"
         )
     model = calendar_model() if model is None else model
+    if not model.assumptions.cumulative_membership:
+        raise ValueError(
+            "compatible_calendars draws calendars without exits; with cumulative_membership=False "
+            "it would have to place exits, and the documents record none up to 2015"
+        )
     plan = _plan(model.key)
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     n = int(n)
@@ -1111,6 +1115,7 @@ class CalendarReport:
         unknown_forbund, invalid_year, end_before_start, duplicate, forbund_not_documented,
         member_2007_late, never_member_early, start_outside_interval, dated_fact,
         founders_together, not_member_2015, candidates_2007, yearly_count, assumption_count,
+        exit (a gap in membership before 2015 under ``cumulative_membership``),
         treatment_date (a cohort frame under ``treatment_date="activity"`` whose dated kommun
         is not at its start of activity).
     counts
@@ -1412,6 +1417,8 @@ def validate_calendar(
     wrong = wrong.assign(kommun_kod="", forbund="", detail=detail)
     parts.append(_conflicts(wrong, "yearly_count", _FACT_TABELL_1))
     parts.append(_assumption_counts(valid, model))
+    if model.assumptions.cumulative_membership:
+        parts.append(_exits(valid))
 
     conflicts = pd.concat(parts, ignore_index=True)
     conflicts = conflicts.astype({column: str for column in _CONFLICT_COLUMNS})
@@ -1634,6 +1641,27 @@ def _group_checks(valid: pd.DataFrame, model: CalendarModel) -> pd.DataFrame:
     return _per_kommun(
         bad.index, bad["group"].map(groups["forbund"]), "founders_together", bad["group"], detail
     )
+
+
+def _exits(valid: pd.DataFrame) -> pd.DataFrame:
+    """Years between a kommun's first start and 2015 in which no membership row covers it."""
+    years = np.arange(FIRST_YEAR, LAST_DOCUMENTED_YEAR + 1)
+    start = valid["start_year"].to_numpy(dtype=np.int64)
+    end = valid["end_year"].fillna(_OPEN_END).to_numpy(dtype=np.int64)
+    covered = pd.DataFrame(
+        (start[:, None] <= years[None, :]) & (years[None, :] <= end[:, None]), columns=years
+    )
+    covered = covered.groupby(valid["kommun_kod"].to_numpy()).any()
+    first = valid.groupby("kommun_kod")["start_year"].min().reindex(covered.index)
+    after_start = years[None, :] >= first.to_numpy(dtype=np.int64)[:, None]
+    gaps = after_start & ~covered.to_numpy()
+    rows = []
+    fact = "assumption cumulative_membership (no exit documented up to 2015)"
+    for k in np.flatnonzero(gaps.any(axis=1)):
+        missing = years[gaps[k]].tolist()
+        detail = f"not a member in {missing} after its first start {int(first.iloc[k])}"
+        rows.append((covered.index[k], "", "exit", fact, detail))
+    return pd.DataFrame(rows, columns=_CONFLICT_COLUMNS)
 
 
 def _assumption_counts(valid: pd.DataFrame, model: CalendarModel) -> pd.DataFrame:
