@@ -295,7 +295,7 @@ def test_later_joins_are_recorded_with_sources_and_not_used() -> None:
     assert (wide[sorted(table["kommun_kod"])] == 0).all().all()
 
 
-# --- the sampler against brute-force enumeration ----------------------------------------------------
+# --- the sampler against brute-force enumeration --------------------------------------------------
 
 
 def test_sampler_is_uniform_over_a_small_enumerated_problem() -> None:
