@@ -139,6 +139,19 @@ def consistent_calendar() -> pd.DataFrame:
     candidates = sorted(candidates_2007())
     start = members.loc[members["member_2007"].eq("yes"), "earliest_cohort"].to_dict()
     start.update(dict.fromkeys(candidates[:N_CANDIDATES_2007], 2007))
+    # "knappt 55" members in 2005 (ISF 2019): move whole 2007 förbund (founders join together)
+    # from 2005 to 2007 until at most 54 remain; Kalmar län is dated 2005 (004, BILAGA 2)
+    rows = documented_membership()
+    listed = rows[rows["member_2007"].eq("yes") & rows["forbund_id"].ne("kalmar_lan")]
+    for _, group in listed.groupby("forbund_id"):
+        if sum(year == 2005 for year in start.values()) <= 54:
+            break
+        codes = list(group["kommun_kod"])
+        if (
+            all(start[c] == 2005 for c in codes)
+            and (members.loc[codes, "latest_cohort"] >= 2007).all()
+        ):
+            start.update(dict.fromkeys(codes, 2007))
     queue = members.drop(index=list(start)).sort_values(["latest_cohort", "earliest_cohort"])
     previous = len(start)
     for year in sorted(target):
@@ -518,13 +531,25 @@ def test_unknown_forbund_is_reported(good_calendar: pd.DataFrame) -> None:
 
 
 def test_start_outside_interval(good_calendar: pd.DataFrame) -> None:
+    # Uppsala is first listed in 2015: [2008, 2014]
+    calendar = good_calendar.copy()
+    calendar.loc[calendar["kommun"].eq(kommun_code("Uppsala")), "start_year"] = 2006
+    bad = validate_calendar(calendar).conflicts
+    assert kommun_code("Uppsala") in set(
+        bad.loc[bad["check"].eq("start_outside_interval"), "kommun_kod"]
+    )
+
+
+def test_dated_kommun_starting_in_another_year(good_calendar: pd.DataFrame) -> None:
+    # Samordningsförbundet Gävleborg was formed on 15 December 2014 (004, BILAGA 2)
     calendar = good_calendar.copy()
     calendar.loc[calendar["kommun"].eq(kommun_code("Gävle")), "start_year"] = 2010
     bad = validate_calendar(calendar).conflicts
-    assert "start_outside_interval" in set(bad["check"])
-    assert kommun_code("Gävle") in set(
-        bad.loc[bad["check"].eq("start_outside_interval"), "kommun_kod"]
-    )
+    dated = bad[bad["check"].eq("dated_fact")]
+    assert dated["kommun_kod"].tolist() == [kommun_code("Gävle")]
+    assert dated["fact"].tolist() == ["gavleborg_formed"]
+    split = bad[bad["check"].eq("founders_together")]
+    assert len(split) == 10 and set(split["forbund"]) == {"gavleborg"}
 
 
 def test_2007_member_starting_after_2007(good_calendar: pd.DataFrame) -> None:
@@ -651,3 +676,19 @@ def test_calendar_to_cohorts_rejects_unknown_names() -> None:
     calendar = pd.DataFrame({"kommun": ["Atlantis"], "forbund": ["malmo"], "start_year": [2007]})
     with pytest.raises(ValueError, match="Atlantis"):
         calendar_to_cohorts(calendar)
+
+
+def test_kalmar_founders_dated_to_the_formation_year(seeds_dir: Path) -> None:
+    text = " ".join((seeds_dir / DOC_2015).read_text(encoding="utf-8").split())
+    match = re.search(r"Samordningsförbundet i Kalmar län bildades den 1 oktober (\d{4})", text)
+    assert match is not None
+    formed = int(match.group(1))
+    table = forbund().set_index("forbund_id")
+    assert table.loc["kalmar_lan", "formed"] == formed
+    rows = documented_membership()
+    founders = rows[rows["forbund_id"].eq("kalmar_lan") & rows["member_2007"].eq("yes")]
+    assert len(founders) == 11
+    assert (founders["earliest_start"] == formed).all()
+    assert (founders["latest_start"] == formed).all()
+    borgholm = rows[rows["kommun_kod"].eq(kommun_code("Borgholm"))]
+    assert (borgholm["earliest_start"] > 2007).all()
