@@ -479,13 +479,13 @@ def _pretest(
     if root is None:
         rank = int(np.linalg.matrix_rank(v, hermitian=True))
         note = (
-            f"pre-test not computed: the covariance of the {q} pre-treatment ATT(g,t) has rank "
+            f"not computed: the covariance of the {q} pre-treatment ATT(g,t) has rank "
             f"{rank} (singular, as R did also reports; small cohorts make cells collinear); "
             "pretrend_wald(res) tests the event-study leads instead"
         )
         if info is not None:
             info["pretest_note"] = note
-        warnings.warn(note, UserWarning, stacklevel=5)
+        warnings.warn(f"pre-test {note}", UserWarning, stacklevel=5)
         return None
     z = solve_triangular(root, theta, lower=True)
     w_stat = float(z @ z)
