@@ -207,3 +207,30 @@ def test_input_errors():
         honest_did(BETA, SIGMA[:5, :5], 3, 3)
     with pytest.raises(ValueError, match="l_vec"):
         honest_did(BETA, SIGMA, 3, 3, l_vec=[1.0, 0.0])
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_paired_rays_with_a_two_dimensional_null_space_and_zero_rows(seed):
+    # the restrictions give dim W = 1; the general path (elementary vectors of a 2-dimensional
+    # W, rows of X that are zero) against basis enumeration on random paired designs
+    rng = np.random.default_rng(seed)
+    half = rng.normal(size=(5, 3))  # 5 pairs, 3 nuisance parameters: dim W = 2
+    x = np.vstack([half, -half, np.zeros((1, 3))])[rng.permutation(11)]
+    sd = rng.uniform(0.5, 2.0, 11)
+    fast = honest._dual_vertices(sd, x)
+    slow = honest._dual_vertices_by_bases(sd, x)
+    np.testing.assert_allclose(
+        np.unique(np.round(fast, 9), axis=0), np.unique(np.round(slow, 9), axis=0), atol=1e-9
+    )
+    y = rng.normal(size=11)
+    assert (fast @ y).max() == pytest.approx(honest._lp_eta(y, sd, x)[0], abs=1e-9)
+
+
+def test_unpaired_design_falls_back_to_basis_enumeration():
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(7, 2))
+    sd = np.ones(7)
+    assert honest._paired_cone_rays(x) is None
+    vertices = honest._dual_vertices(sd, x)
+    y = rng.normal(size=7)
+    assert (vertices @ y).max() == pytest.approx(honest._lp_eta(y, sd, x)[0], abs=1e-9)
