@@ -234,3 +234,42 @@ def test_unpaired_design_falls_back_to_basis_enumeration():
     vertices = honest._dual_vertices(sd, x)
     y = rng.normal(size=7)
     assert (vertices @ y).max() == pytest.approx(honest._lp_eta(y, sd, x)[0], abs=1e-9)
+
+
+def _moments(n_pre, n_post, beta, sigma, a, d, rows, l_vec):
+    """(y0, a1, X, Sigma_Y) of the ARP test as _conditional_accept builds them."""
+    a, d = a[rows], d[rows]
+    post = a[:, n_pre:] @ honest._gamma_inverse(l_vec)
+    return a @ beta - d, post[:, 0], post[:, 1:], a @ sigma @ a.T
+
+
+@pytest.mark.parametrize("hybrid", ["ARP", "LF"])
+def test_vertex_test_equals_linear_programmes_per_grid_point(hybrid):
+    # R HonestDiD's route: per theta one LP for the statistic and its dual vector, LPs for the
+    # conditioning interval, one LP per least-favourable draw. Same accept set as ours.
+    n_pre, n_post = 3, 3
+    lv = np.full(n_post, 1 / n_post)
+    designs = _designs(n_pre, n_post, 0.5)
+    theta = np.linspace(-3.0, 3.0, 61)
+    opts = {"alpha": 0.05, "hybrid": hybrid, "kappa": 0.005, "sims": 200, "seed": 0}
+    for a, d, rows in [designs[0], designs[3], designs[-1]]:
+        y0, a1, x, sigma_y = _moments(n_pre, n_post, BETA, SIGMA, a, d, rows, lv)
+        fast = honest._arp_accept(y0, a1, x, sigma_y, theta, **opts)
+        slow = honest._arp_accept_lp(y0, a1, x, sigma_y, theta, **opts)
+        assert fast.any() and not fast.all()
+        np.testing.assert_array_equal(fast, slow)
+
+
+def test_vertex_test_equals_linear_programmes_at_full_size():
+    n_pre, n_post = 17, 14
+    beta, sigma = _full_size_inputs(n_pre, n_post)
+    lv = np.r_[1.0, np.zeros(n_post - 1)]
+    a, d, rows = _designs(n_pre, n_post, 1.0)[7]
+    y0, a1, x, sigma_y = _moments(n_pre, n_post, beta, sigma, a, d, rows, lv)
+    sd_theta = np.sqrt(sigma[n_pre, n_pre])
+    theta = beta[n_pre] + np.linspace(-6, 6, 13) * sd_theta
+    opts = {"alpha": 0.05, "hybrid": "ARP", "kappa": 0.005, "sims": 0, "seed": 0}
+    fast = honest._arp_accept(y0, a1, x, sigma_y, theta, **opts)
+    slow = honest._arp_accept_lp(y0, a1, x, sigma_y, theta, **opts)
+    assert fast.any() and not fast.all()
+    np.testing.assert_array_equal(fast, slow)
