@@ -6,6 +6,7 @@ The public API, imported lazily so that ``import finsam_eval`` stays fast::
     finsam_eval.load_synthetic_truth()      # its true effects
     finsam_eval.estimate(data, method=...)  # cs, twfe, sa, imputation, two_stage, stacked, dcdh
     finsam_eval.compare(data, methods=[...])
+    finsam_eval.etable([res1, res2], format="markdown")  # results side by side
     finsam_eval.bacon_decomposition(...)
     finsam_eval.honest_did(res, ...)
     finsam_eval.adjust_pvalues(table, ...)
@@ -35,6 +36,7 @@ _EXPORTS = {
     "estimate": "finsam_eval.estimators",
     "EstimationResult": "finsam_eval.estimators",
     "compare": "finsam_eval.estimators.compare",
+    "etable": "finsam_eval.report.etable",
     "bacon_decomposition": "finsam_eval.estimators.bacon",
     "honest_did": "finsam_eval.inference.honest",
     "adjust_pvalues": "finsam_eval.inference.multiple_testing",

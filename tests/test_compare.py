@@ -65,6 +65,12 @@ def test_plot_dodges_one_series_per_method(comparison):
     assert any(np.allclose(line.get_ydata(), 0) for line in ax.get_lines())
 
 
+def test_plot_legend_labels(comparison):
+    ax = comparison.plot(labels={"sa": "Sun & Abraham"})
+    texts = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert texts == ["Sun & Abraham" if m == "sa" else m for m in METHODS]
+
+
 def test_unknown_method_raises():
     with pytest.raises(ValueError, match="unknown method"):
         compare(

@@ -253,8 +253,10 @@ def test_matches_csdid(spec, shared):
     np.testing.assert_allclose(merged["se_x"], merged["se_y"], rtol=SE_REL)
     np.testing.assert_allclose(ours.event_study["event_time"], dynamic["egt"])
     np.testing.assert_allclose(ours.event_study["estimate"], dynamic["att_egt"], atol=ATT_ABS)
-    np.testing.assert_allclose(ours.overall["estimate"], dynamic["overall_att"], atol=ATT_ABS)
-    np.testing.assert_allclose(ours.overall["se"], dynamic["overall_se"], rtol=SE_REL)
+    # csdid's dynamic overall (mean of e >= 0); our ``overall`` is the simple ATT
+    dyn_overall = ours.aggregate("dynamic").overall
+    np.testing.assert_allclose(dyn_overall["estimate"], dynamic["overall_att"], atol=ATT_ABS)
+    np.testing.assert_allclose(dyn_overall["se"], dynamic["overall_se"], rtol=SE_REL)
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=lambda s: "-".join(map(str, s)))
@@ -289,3 +291,26 @@ def test_matches_diff_diff_or_named_gap(spec, shared):
         assert np.isfinite(se_gap)
     elif not (method == "dr" and covariates):
         assert se_gap < SE_REL
+
+
+def test_overall_is_diff_diff_overall_att_on_bundled_data():
+    # issue 14: res.overall is the peers' simple ATT (diff-diff's overall_att), not the mean of
+    # the event-time effects
+    from diff_diff import CallawaySantAnna
+
+    from finsam_eval import estimate, load_synthetic
+
+    panel = load_synthetic()
+    data = panel[(panel["population"] == "alla") & (panel["outcome"] == "sjukpenning")].copy()
+    ours = estimate(data, method="cs", control="notyet")
+    data["first_treat"] = data["cohort"].fillna(0).astype(int)
+    data["unit_id"] = data["kommun_kod"].astype(int)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        theirs = CallawaySantAnna(control_group="not_yet_treated").fit(
+            data, outcome="share", unit="unit_id", time="year", first_treat="first_treat"
+        )
+    assert ours.overall["estimate"] == pytest.approx(theirs.overall_att, abs=ATT_ABS)
+    assert ours.overall["se"] == pytest.approx(theirs.overall_se, rel=SE_REL)
+    dynamic = ours.aggregate("dynamic").overall["estimate"]
+    assert abs(dynamic - theirs.overall_att) > 0.05  # the two definitions differ on this panel

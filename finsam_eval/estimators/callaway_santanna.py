@@ -444,13 +444,20 @@ def _summarise(
 
 
 def _pretest(
-    cells: _Cells, valid: np.ndarray, se: np.ndarray, cluster: np.ndarray | None
+    cells: _Cells,
+    valid: np.ndarray,
+    se: np.ndarray,
+    cluster: np.ndarray | None,
+    info: dict[str, Any] | None = None,
 ) -> pd.Series | None:
     """Wald test that all pre-treatment ATT(g, t) are zero (R did's ``att_gt`` pre-test).
 
     :math:`W = \\hat\\theta_{pre}'\\hat V_{pre}^{-1}\\hat\\theta_{pre} \\sim \\chi^2_q` with
     :math:`q` pre-treatment cells (:math:`g > t`) of non-zero variance, from the blocks of
     :class:`~finsam_eval.estimators.aggregation.CellInfluence` (never a dense n × q matrix).
+    As R's did, no generalised inverse: when ``rcond(V) <= eps`` (R's check) the test is not
+    computed, with a one-line reason (rank of ``V`` against ``q``) in the warning and in
+    ``info["pretest_note"]``; ``pretrend_wald`` tests the event-study leads instead.
     """
     pre = valid & (cells.group > cells.time) & np.isfinite(se)
     if not pre.any():
@@ -462,16 +469,26 @@ def _pretest(
         sums = cells.influence.cluster_sums(np.flatnonzero(pre), cluster)
         v = sums.T @ sums / n**2
     theta = cells.att[pre]
-    try:
-        # Cholesky both solves and detects a singular covariance (R: det(V) == 0)
-        root = np.linalg.cholesky(v)
-        z = solve_triangular(root, theta, lower=True)
-        w_stat = float(z @ z)
-    except np.linalg.LinAlgError:
-        warnings.warn("pre-test not computed: singular covariance of pre-treatment effects",
-                      UserWarning, stacklevel=5)  # fmt: skip
-        return None
     q = int(pre.sum())
+    try:
+        # R did: rcond(preV) <= .Machine$double.eps means singular (1-norm condition number)
+        rcond = 1.0 / (np.linalg.norm(v, 1) * np.linalg.norm(np.linalg.inv(v), 1))
+        root = np.linalg.cholesky(v) if rcond > np.finfo(float).eps else None
+    except np.linalg.LinAlgError:
+        root = None
+    if root is None:
+        rank = int(np.linalg.matrix_rank(v, hermitian=True))
+        note = (
+            f"not computed: the covariance of the {q} pre-treatment ATT(g,t) has rank "
+            f"{rank} (singular, as R did also reports; small cohorts make cells collinear); "
+            "pretrend_wald(res) tests the event-study leads instead"
+        )
+        if info is not None:
+            info["pretest_note"] = note
+        warnings.warn(f"pre-test {note}", UserWarning, stacklevel=5)
+        return None
+    z = solve_triangular(root, theta, lower=True)
+    w_stat = float(z @ z)
     return pd.Series({"W": w_stat, "df": q, "p_value": float(stats.chi2.sf(w_stat, q))})
 
 
@@ -539,8 +556,10 @@ def fit(
     Returns
     -------
     EstimationResult
-        ``event_study`` (dynamic aggregation), ``overall`` (mean of event times >= 0),
-        ``att_gt``, ``influence``, ``pretest`` and ``aggregate(kind, balance_e, min_e, max_e)``.
+        ``event_study`` (dynamic aggregation), ``overall`` (the simple ATT of R's
+        ``aggte(type="simple")`` and diff-diff's ``overall_att``: the cohort-share-weighted mean
+        of all post-treatment ATT(g, t), equal to ``aggregate("simple").overall``; ``window``
+        does not restrict it), ``att_gt``, ``influence``, ``pretest`` and ``aggregate(kind, balance_e, min_e, max_e)``.
         ``influence`` (dense units × cells) and ``pretest`` are computed on first access: the
         estimation itself keeps each cell's influence function only over the units of its
         2×2 comparison (:class:`~finsam_eval.estimators.aggregation.CellInfluence`).
@@ -609,9 +628,10 @@ def fit(
         return AggregationResult(kind, table, overall, influence, crit)
 
     dynamic = aggregate_effects(effects, "dynamic", min_e=min_e, max_e=max_e)
-    es_table, overall, crit_es = _summarise(
-        dynamic, clusters, alpha, n_boot, seed, bootstrap_weights
-    )
+    es_table, _, crit_es = _summarise(dynamic, clusters, alpha, n_boot, seed, bootstrap_weights)
+    # the peers' overall effect (R did's aggte "simple", diff-diff's overall_att), not the mean
+    # of the event-time effects, which weights late event times (few cohorts) as much as early
+    overall = aggregator("simple").overall
     event_study = es_table.rename(columns={"key": "event_time"})
     sums = cluster_sums(dynamic.influence, clusters)
     vcov = pd.DataFrame(
@@ -638,6 +658,10 @@ def fit(
             "bootstrap_weights": bootstrap_weights if n_boot else None,
             "seed": seed,
             "critical_value": crit_es,
+            "overall_definition": (
+                "simple ATT: cohort-share-weighted mean of all post-treatment ATT(g,t) "
+                '(R did aggte type="simple")'
+            ),
             "critical_value_att_gt": crit_cells,
             "att_gt_se_type": "bootstrap" if crit_cells is not None else "analytic",
             "se_type": (
@@ -661,7 +685,7 @@ def fit(
         unit_labels=panel.unit_labels,
         info=info,
         aggregator=aggregator,
-        pretest=Deferred(lambda: _pretest(cells, valid, se_cells, clusters)),
+        pretest=Deferred(lambda: _pretest(cells, valid, se_cells, clusters, info)),
     )
 
 

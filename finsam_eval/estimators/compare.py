@@ -47,7 +47,13 @@ class ComparisonResult:
     table: pd.DataFrame
     overall: pd.DataFrame
 
-    def plot(self, ax: Axes | None = None, width: float = 0.6, **kwargs: Any) -> Axes:
+    def plot(
+        self,
+        ax: Axes | None = None,
+        width: float = 0.6,
+        labels: Mapping[str, str] | None = None,
+        **kwargs: Any,
+    ) -> Axes:
         """Overlay of the event studies: estimates and intervals dodged, one colour per method.
 
         Parameters
@@ -55,7 +61,11 @@ class ComparisonResult:
         ax
             Axes to draw on; a new figure when None.
         width
-            Total horizontal spread of the dodged methods at each event time.
+            Total horizontal spread of the dodged methods at each event time: method ``k`` of
+            ``K`` is drawn at ``event_time + offset_k``, offsets evenly spaced over
+            ``[-width/2, width/2]`` (a single result's ``plot(offset=...)`` does the same by hand).
+        labels
+            Legend labels by method key (default the keys).
         **kwargs
             Passed to ``Axes.errorbar``.
         """
@@ -81,7 +91,7 @@ class ComparisonResult:
                 markersize=4,
                 capsize=2,
                 color=colours[k % len(colours)],
-                label=method,
+                label=(labels or {}).get(method, method),
                 **kwargs,
             )
         ax.axhline(0.0, color="black", linewidth=0.8)

@@ -8,7 +8,9 @@ linear algebra on them and never re-estimate (Callaway & Sant'Anna 2021, section
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import html
+import warnings
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -19,10 +21,97 @@ from scipy import stats
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
-__all__ = ["AggregationResult", "Deferred", "EstimationResult", "wald_table"]
+__all__ = ["AggregationResult", "Deferred", "EstimationResult", "Summary", "wald_table"]
 
 EVENT_STUDY_COLUMNS = ["event_time", "estimate", "se", "ci_lower", "ci_upper", "p_value"]
 AGGREGATION_KINDS = ("simple", "dynamic", "group", "calendar")
+#: What each aggregation's rows and overall effect are (R did's ``aggte`` types).
+AGGREGATION_DESCRIPTIONS = {
+    "simple": "simple ATT: cohort-share-weighted mean of all post-treatment ATT(g,t)",
+    "dynamic": "event study by years since joining; overall = mean of the effects at e >= 0",
+    "group": "by cohort (year of joining); overall = cohort-share-weighted mean",
+    "calendar": "by calendar year; overall = mean over the years",
+}
+
+
+def _integral_keys(frame: pd.DataFrame, column: str) -> pd.DataFrame:
+    """Cast a float column of whole numbers (cohorts, years) to int: 2005, not 2005.0."""
+    if column in frame and pd.api.types.is_float_dtype(frame[column]):
+        values = frame[column].to_numpy()
+        if len(values) and np.all(np.isfinite(values)) and np.all(values == np.round(values)):
+            frame = frame.assign(**{column: values.astype(np.int64)})
+    return frame
+
+
+def _fmt(value: Any, digits: int = 5) -> str:
+    if isinstance(value, (float, np.floating)):
+        return f"{value:.{digits}g}"
+    return str(value)
+
+
+class Summary:
+    """A result summary that prints as text and renders as HTML tables in Jupyter.
+
+    ``str(summary)`` is the plain-text summary (as ``summary()`` returned before it returned
+    this object); ``_repr_html_`` draws the same content as HTML: a title, a two-column table
+    of specification facts, the result tables and notes. ``"text" in summary`` searches the text.
+
+    Parameters
+    ----------
+    text
+        The plain-text rendering.
+    title
+        Heading of the HTML rendering.
+    facts
+        ``(label, value)`` pairs (specification and sample).
+    tables
+        ``(caption, frame)`` pairs.
+    notes
+        Lines shown under the tables.
+    """
+
+    def __init__(
+        self,
+        text: str,
+        title: str = "",
+        facts: Sequence[tuple[str, Any]] = (),
+        tables: Sequence[tuple[str, pd.DataFrame]] = (),
+        notes: Sequence[str] = (),
+    ) -> None:
+        self.text = text
+        self.title = title
+        self.facts = list(facts)
+        self.tables = list(tables)
+        self.notes = list(notes)
+
+    def __str__(self) -> str:
+        return self.text
+
+    def __repr__(self) -> str:
+        return self.text
+
+    def __contains__(self, item: str) -> bool:
+        return item in self.text
+
+    def _repr_html_(self) -> str:
+        parts = ['<div class="finsam-summary">']
+        if self.title:
+            parts.append(f"<h4>{html.escape(self.title)}</h4>")
+        if self.facts:
+            rows = "".join(
+                f"<tr><th style='text-align:left'>{html.escape(str(k))}</th>"
+                f"<td style='text-align:left'>{html.escape(_fmt(v))}</td></tr>"
+                for k, v in self.facts
+            )
+            parts.append(f"<table>{rows}</table>")
+        for caption, frame in self.tables:
+            table = frame.to_html(
+                index=False, border=0, na_rep="", float_format=lambda v: f"{v:.5g}"
+            )
+            parts.append(f"<p><b>{html.escape(caption)}</b></p>{table}")
+        parts.extend(f"<p>{html.escape(note)}</p>" for note in self.notes)
+        parts.append("</div>")
+        return "\n".join(parts)
 
 
 def wald_table(
@@ -108,12 +197,36 @@ class AggregationResult:
     influence: np.ndarray | None = None
     critical_value: float | None = None
 
-    def summary(self) -> str:
+    def __post_init__(self) -> None:
+        self.table = _integral_keys(self.table, "key")
+
+    def summary(self) -> Summary:
+        """Plain-text (``str``) and HTML (Jupyter) summary: the rows and the overall effect."""
         lines = [f"Aggregation: {self.kind}"]
         if not self.table.empty:
             lines.append(self.table.to_string(index=False, float_format=lambda v: f"{v:.6g}"))
         lines.append("Overall: " + ", ".join(f"{k}={v:.6g}" for k, v in self.overall.items()))
-        return "\n".join(lines)
+        description = AGGREGATION_DESCRIPTIONS.get(self.kind, self.kind)
+        tables = [] if self.table.empty else [(f"Aggregation: {self.kind}", self.table)]
+        tables.append(("Overall effect", pd.DataFrame([self.overall])))
+        return Summary(
+            "\n".join(lines),
+            title=f"Aggregation: {self.kind}",
+            facts=[("Rows and overall", description)],
+            tables=tables,
+        )
+
+    def __repr__(self) -> str:
+        keys = self.table["key"].tolist() if "key" in self.table else []
+        span = f"{keys[0]}..{keys[-1]} ({len(keys)})" if keys else "none"
+        return (
+            f"AggregationResult(kind={self.kind!r}, keys={span}, "
+            f"overall={_fmt(self.overall.get('estimate'), 4)} "
+            f"(se {_fmt(self.overall.get('se'), 3)}))"
+        )
+
+    def _repr_html_(self) -> str:
+        return self.summary()._repr_html_()
 
 
 @dataclass
@@ -196,40 +309,126 @@ class EstimationResult:
         out.insert(0, "method", self.method)
         return out
 
-    def summary(self) -> str:
-        """A plain-text summary: specification, sample, event study and overall effect."""
+    def overall_definition(self) -> str:
+        """What ``overall`` is for this result (CS: the simple ATT; event studies: a mean)."""
+        definition = self.info.get("overall_definition")
+        if definition:
+            return str(definition)
+        post = self.info.get("overall_event_times")
+        if post:
+            return f"equally weighted mean of the event-time effects at e = {_span(post)}"
+        return "the method's overall effect (see its docstring)"
+
+    def _pretest_line(self) -> str | None:
+        # the note is printed, so the Deferred pre-test's warning would only repeat it
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="pre-test not computed")
+            pretest = self.pretest
+        if pretest is not None:
+            return "Pre-test of parallel trends: " + ", ".join(
+                f"{k}={v:.5g}" for k, v in pretest.items()
+            )
+        note = self.info.get("pretest_note")
+        return f"Pre-test of parallel trends: {note}" if note else None
+
+    def summary(self) -> Summary:
+        """Specification, sample, event study and overall effect.
+
+        Returns a :class:`Summary`: ``print(res.summary())`` shows the plain text, Jupyter shows
+        HTML tables. The overall effect is named (for CS the simple ATT of R's
+        ``aggte(type="simple")``; for the event-study estimators the mean of the post-period
+        coefficients).
+        """
         info = self.info
+        cluster = info.get("cluster") or info.get("unit")
         head = [
             f"Method: {self.method}",
             f"Outcome: {info.get('outcome')}   control: {info.get('control', '-')}   "
-            f"cluster: {info.get('cluster') or info.get('unit')}",
+            f"cluster: {cluster}",
             f"Units: {info.get('n_units')}   observations: {info.get('n_obs')}   "
             f"clusters: {info.get('n_clusters')}",
         ]
+        notes: list[str] = []
         dropped = info.get("dropped")
         if isinstance(dropped, pd.DataFrame) and not dropped.empty:
             head.append(f"Excluded: {len(dropped)} entries (see result.info['dropped'])")
+            notes.append(head[-1])
         body = self.event_study.to_string(index=False, float_format=lambda v: f"{v:.5g}")
         overall = ", ".join(f"{k}={v:.5g}" for k, v in self.overall.items())
+        definition = self.overall_definition()
         parts = [*head, "", "Event study:", body, "", f"Overall: {overall}"]
-        if self.pretest is not None:
-            parts.append(
-                "Pre-test of parallel trends: "
-                + ", ".join(f"{k}={v:.5g}" for k, v in self.pretest.items())
-            )
-        return "\n".join(parts)
+        parts.append(f"  (overall = {definition})")
+        pretest = self._pretest_line()
+        if pretest is not None:
+            parts.append(pretest)
+            notes.append(pretest)
+        facts = [
+            ("Method", self.method),
+            ("Outcome", info.get("outcome")),
+            ("Control group", info.get("control", "-")),
+            ("Clustered by", cluster),
+            ("Units (kommuner)", info.get("n_units")),
+            ("Observations", info.get("n_obs")),
+            ("Clusters", info.get("n_clusters")),
+        ]
+        cohorts = _cohorts(self)
+        if cohorts is not None:
+            facts.append(("Cohorts", cohorts))
+        return Summary(
+            "\n".join(parts),
+            title=f"{self.method}: effect on {info.get('outcome', 'outcome')}",
+            facts=facts,
+            tables=[
+                ("Event study", self.event_study),
+                (f"Overall effect ({definition})", pd.DataFrame([self.overall])),
+            ],
+            notes=notes,
+        )
 
     def __repr__(self) -> str:
-        return f"EstimationResult(method={self.method!r}, overall={self.overall.to_dict()})"
+        times = self.event_study["event_time"].tolist() if "event_time" in self.event_study else []
+        span = f"{times[0]}..{times[-1]}" if times else "none"
+        return (
+            f"EstimationResult(method={self.method!r}, outcome={self.info.get('outcome')!r}, "
+            f"n_units={self.info.get('n_units')}, event_times={span}, "
+            f"overall={_fmt(self.overall.get('estimate'), 4)} "
+            f"(se {_fmt(self.overall.get('se'), 3)}))"
+        )
 
-    def plot(self, ax: Axes | None = None, label: str | None = None, **kwargs: Any) -> Axes:
-        """Event-study plot: estimates with 95% intervals, a zero line and the treatment start."""
+    def _repr_html_(self) -> str:
+        return self.summary()._repr_html_()
+
+    def plot(
+        self,
+        ax: Axes | None = None,
+        label: str | None = None,
+        *,
+        offset: float = 0.0,
+        legend: bool = True,
+        **kwargs: Any,
+    ) -> Axes:
+        """Event-study plot: estimates with 95% intervals, a zero line and the treatment start.
+
+        Parameters
+        ----------
+        ax
+            Axes to draw on (a new figure when None); pass the same axes to overlay results.
+        label
+            Legend entry, default the method key.
+        offset
+            Horizontal shift of the points in years, e.g. ``-0.1`` and ``0.1`` so that two
+            overlaid event studies do not hide each other (``compare(...).plot()`` does this).
+        legend
+            Draw (or refresh) the legend, which then lists every labelled series on ``ax``.
+        **kwargs
+            Passed to ``Axes.errorbar``.
+        """
         import matplotlib.pyplot as plt
 
         if ax is None:
             _, ax = plt.subplots(figsize=(7, 4))
         es = self.event_study
-        x = es["event_time"].to_numpy(dtype=float) + kwargs.pop("offset", 0.0)
+        x = es["event_time"].to_numpy(dtype=float) + float(offset)
         yerr = np.vstack([es["estimate"] - es["ci_lower"], es["ci_upper"] - es["estimate"]]).astype(
             float
         )
@@ -242,4 +441,21 @@ class EstimationResult:
         ax.axvline(-0.5, color="grey", linestyle="--", linewidth=0.8)
         ax.set_xlabel("Years since joining")
         ax.set_ylabel(f"Effect on {self.info.get('outcome', 'outcome')}")
+        if legend:
+            ax.legend(frameon=False)
         return ax
+
+
+def _span(values: Sequence[Any]) -> str:
+    values = [int(v) for v in values]
+    if len(values) > 2 and values == list(range(values[0], values[-1] + 1)):
+        return f"{values[0]}..{values[-1]}"
+    return ", ".join(str(v) for v in values)
+
+
+def _cohorts(res: EstimationResult) -> str | None:
+    """Cohorts (years of joining) of a result with group-time effects, e.g. "2005..2013 (9)"."""
+    if res.att_gt is None or "cohort" not in res.att_gt:
+        return None
+    cohorts = sorted({int(c) for c in res.att_gt["cohort"].dropna()})
+    return f"{_span(cohorts)} ({len(cohorts)})" if cohorts else None

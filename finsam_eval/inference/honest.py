@@ -19,7 +19,17 @@ Numerical design (why it is fast). For a test of ``E[Y_T - X_T tau] <= 0`` with 
 ``tau`` the statistic is the LP ``eta = min {eta : Y_T - X_T tau <= eta * sd}``. By LP duality
 ``eta = max_{lambda in P} lambda' Y_T`` with the fixed polytope
 ``P = {lambda >= 0 : sd' lambda = 1, X_T' lambda = 0}``, so ``eta`` is the maximum over the
-(few) vertices of ``P``. The vertices are enumerated once per restriction; then the statistic,
+(few) vertices of ``P``. R's HonestDiD solves that LP (and one per least-favourable draw) at
+every grid point; here ``P``'s vertices are found once: they are the extreme rays of the cone
+``{lambda >= 0 : X_T' lambda = 0}`` scaled by ``sd``, and because both restrictions bound
+differences from above and below, the rows of ``X_T`` come in ``+-`` pairs and the rays follow
+in closed form from the elementary vectors of a one- or two-dimensional null space
+(:func:`_paired_cone_rays`; O(moments) rays for 17 pre and 14 post periods, where basis
+enumeration would face C(28, 14) = 4e7 candidates). R's route, one HiGHS LP per grid point for
+the statistic and its dual vector, Charnes-Cooper LPs for the conditioning interval and one LP
+per least-favourable draw, is :func:`_arp_accept_lp`: the tests check that it accepts exactly the
+same grid points (also at full size), and designs whose rows do not pair up and are too large to
+enumerate use it. With the vertices, the statistic,
 the optimal dual vector, the conditioning interval ``[v_lo, v_up]`` of ARP's dual approach
 (their Appendix D, here in closed form because the dual value is a maximum of affine functions of
 the conditioning scalar) and the least-favourable critical value are matrix products over the
@@ -35,6 +45,7 @@ reproducible against it), moments restricted to those involving post periods, an
 from __future__ import annotations
 
 import itertools
+import math
 import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -175,19 +186,21 @@ def _gamma_inverse(l_vec: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------------------------
 
 
-def _dual_vertices(sd: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """Vertices of ``{lambda >= 0 : sd' lambda = 1, X' lambda = 0}`` (rows of the result).
+def _dual_vertices_by_bases(sd: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Vertices of ``{lambda >= 0 : sd' lambda = 1, X' lambda = 0}`` by basis enumeration.
 
     A vertex is a basic feasible solution: ``k + 1`` rows ``B`` with ``W_B`` invertible,
-    ``W = [sd, X]``, and ``lambda_B = W_B^{-T} e_1 >= 0``.
+    ``W = [sd, X]``, and ``lambda_B = W_B^{-T} e_1 >= 0``. Costs ``C(m, k + 1)`` solves, so it
+    is only the fallback for designs without the paired structure of :func:`_paired_cone_rays`.
     """
     m, k = x.shape
-    if k == 0:
-        return np.diag(1.0 / sd)
     w = np.column_stack([sd, x])
-    n_bases = int(np.prod(np.arange(m - k, m + 1, dtype=float)) / np.prod(np.arange(1, k + 2)))
+    n_bases = math.comb(m, k + 1)
     if n_bases > _MAX_BASES:
-        raise ValueError(f"too many candidate bases ({n_bases}) for vertex enumeration")
+        raise ValueError(
+            f"the moment design ({m} moments, {k} nuisance parameters) has no +/- row pairs and "
+            f"{n_bases} candidate bases (more than {_MAX_BASES}) for vertex enumeration"
+        )
     bases = np.array(list(itertools.combinations(range(m), k + 1)))
     wb = w[bases]  # (n_bases, k+1, k+1)
     det = np.linalg.det(wb)
@@ -202,6 +215,128 @@ def _dual_vertices(sd: np.ndarray, x: np.ndarray) -> np.ndarray:
     np.put_along_axis(lam, bases[feasible], np.clip(lam_b[feasible], 0.0, None), axis=1)
     # degenerate vertices are reached from several bases
     return np.unique(np.round(lam, 12), axis=0)
+
+
+def _row_pairs(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """Split the rows of ``X`` into zero rows and pairs ``(i, j)`` with ``x_j = -x_i``.
+
+    Both restrictions bound differences of ``delta`` from above and below, so the nuisance
+    design of their post-period moments comes in such pairs. Returns ``(zero, plus, minus)``
+    row indices, or None when the rows do not pair up.
+    """
+    scale = max(float(np.abs(x).max()), 1.0)
+    tol = 1e-10 * scale
+    zero = np.flatnonzero(np.abs(x).max(axis=1) <= tol)
+    rest = [i for i in range(x.shape[0]) if i not in set(zero.tolist())]
+    plus: list[int] = []
+    minus: list[int] = []
+    free = set(rest)
+    for i in rest:
+        if i not in free:
+            continue
+        free.discard(i)
+        match = [j for j in free if np.abs(x[j] + x[i]).max() <= tol]
+        if not match:
+            return None
+        free.discard(match[0])
+        plus.append(i)
+        minus.append(match[0])
+    return zero, np.asarray(plus, dtype=int), np.asarray(minus, dtype=int)
+
+
+def _paired_cone_rays(x: np.ndarray) -> np.ndarray | None:
+    """Extreme rays of the cone ``C = {lambda >= 0 : X' lambda = 0}`` for paired rows of ``X``.
+
+    With rows ``x_i`` and ``-x_i`` paired (:func:`_row_pairs`), ``X' lambda = X_h' w`` with
+    ``w = lambda_plus - lambda_minus`` and ``X_h`` the ``plus`` rows, so ``C`` is
+    ``{(lambda_plus, lambda_minus) >= 0 : w in W = null(X_h')}``. By conformal decomposition
+    (Rockafellar 1969) its extreme rays are ``e_i + e_i'`` for each pair, ``e_i`` for each zero
+    row, and ``(w^+, w^-)`` for each elementary vector ``w`` of ``W`` (minimal support), found
+    by fixing ``dim W - 1`` zero coordinates. For the Rambachan–Roth restrictions ``dim W`` is 1
+    or 2, so there are O(number of moments) rays where the basis count is C(28, 14) = 4e7 in the
+    default event study. Returns None when the rows do not pair up.
+    """
+    pairs = _row_pairs(x)
+    if pairs is None:
+        return None
+    zero, plus, minus = pairs
+    m = x.shape[0]
+    rays: list[np.ndarray] = []
+    for i in zero:
+        rays.append(np.eye(m)[i])
+    for i, j in zip(plus, minus, strict=True):
+        ray = np.zeros(m)
+        ray[[i, j]] = 1.0
+        rays.append(ray)
+    if len(plus):
+        x_half = x[plus]
+        _, sing, vt = np.linalg.svd(x_half.T, full_matrices=True)
+        rank = int(np.sum(sing > 1e-10 * max(sing.max(initial=0.0), 1.0)))
+        basis = vt[rank:].T  # (n_pairs, r): W = null(X_h')
+        r = basis.shape[1]
+        if r > 0 and math.comb(len(plus), r - 1) > _MAX_BASES:
+            return None
+        elementary: list[np.ndarray] = []
+        subsets = itertools.combinations(range(len(plus)), r - 1) if r > 0 else ()
+        for zeros in subsets:
+            sub = basis[list(zeros)]
+            if r > 1:
+                _, s_sub, v_sub = np.linalg.svd(sub, full_matrices=True)
+                if int(np.sum(s_sub > 1e-10)) != r - 1:
+                    continue
+                w = basis @ v_sub[-1]
+            else:
+                w = basis[:, 0]
+            w = np.where(np.abs(w) > 1e-12 * np.abs(w).max(), w, 0.0)
+            elementary.append(w / np.abs(w).max())
+        for w in elementary:
+            for sign in (1.0, -1.0):
+                ray = np.zeros(m)
+                ray[plus] = np.clip(sign * w, 0.0, None)
+                ray[minus] = np.clip(-sign * w, 0.0, None)
+                rays.append(ray)
+    return np.array(rays).reshape(-1, m)
+
+
+def _dual_vertices(sd: np.ndarray, x: np.ndarray) -> np.ndarray | None:
+    """Vertices of the dual polytope ``P = {lambda >= 0 : sd' lambda = 1, X' lambda = 0}``.
+
+    ``P`` is the cone ``{lambda >= 0 : X' lambda = 0}`` cut by ``sd' lambda = 1``, so its
+    vertices are the cone's extreme rays scaled to ``sd' r = 1``. The cone does not depend on
+    ``sd``, ``theta``, ``M`` or the simulation draw, which is why the LP values of R's HonestDiD
+    (one linear programme per grid point and per least-favourable draw) are here maxima over
+    a short list of vertices; tests check them against ``scipy.optimize.linprog`` (HiGHS).
+    None when the rows of ``X`` do not pair up and basis enumeration would be too large: the
+    test then solves the linear programmes as R does (:func:`_arp_accept_lp`).
+    """
+    m, k = x.shape
+    if k == 0:
+        return np.diag(1.0 / sd)
+    rays = _paired_cone_rays(x)
+    if rays is None:
+        if math.comb(m, k + 1) > _MAX_BASES:
+            return None
+        return _dual_vertices_by_bases(sd, x)
+    vertices = rays / (rays @ sd)[:, None]
+    return np.unique(np.round(vertices, 12), axis=0)
+
+
+def _lp_eta(y: np.ndarray, sd: np.ndarray, x: np.ndarray) -> tuple[float, np.ndarray]:
+    """The ARP statistic by linear programming: ``min eta s.t. y - X tau <= eta sd`` (HiGHS).
+
+    Returns ``eta`` and the optimal dual vector ``lambda`` (the constraints' marginals). This is
+    R HonestDiD's ``.test_delta_lp_fn``; :func:`_arp_accept` uses the equivalent maximum over
+    :func:`_dual_vertices`, and this function is the check of that equivalence.
+    """
+    m, k = x.shape
+    cost = np.r_[1.0, np.zeros(k)]
+    a_ub = np.column_stack([-sd, -x])
+    sol = optimize.linprog(
+        cost, A_ub=a_ub, b_ub=-y, bounds=[(None, None)] * (k + 1), method="highs"
+    )
+    if not sol.success:
+        raise RuntimeError(f"ARP linear programme failed: {sol.message}")
+    return float(sol.fun), -np.asarray(sol.ineqlin.marginals)
 
 
 def _lf_critical_value(
@@ -263,6 +398,10 @@ def _arp_accept(
     """
     sd = np.sqrt(np.diag(sigma_y))
     vertices = _dual_vertices(sd, x)
+    if vertices is None:
+        if floor is not None:
+            raise ValueError("the critical-value floor needs the enumerated dual vertices")
+        return _arp_accept_lp(y0, a1, x, sigma_y, theta, alpha, hybrid, kappa, sims, seed)
     y = y0[:, None] - a1[:, None] * theta[None, :]  # (m, G)
     values = vertices @ y  # (n_v, G)
     best = np.argmax(values, axis=0)
@@ -288,13 +427,28 @@ def _arp_accept(
         bound = a / denom
     vlo = np.where(denom > 1e-12, bound, -np.inf).max(axis=0)
     vup = np.where(denom < -1e-12, bound, np.inf).min(axis=0)
+    low = None if floor is None else floor[best]
+    return _arp_decision(eta, var_b, vlo, vup, lf_cv, size, low)
 
+
+def _arp_decision(
+    eta: np.ndarray,
+    var_b: np.ndarray,
+    vlo: np.ndarray,
+    vup: np.ndarray,
+    lf_cv: float,
+    size: float,
+    low_eta: np.ndarray | None,
+) -> np.ndarray:
+    """Accept indicator from the statistic ``eta``, the variance ``gamma' Sigma gamma`` of the
+    optimal dual vector and the conditioning interval ``[vlo, vup]`` (ARP section 5 and
+    Appendix D; the hybrid truncates ``vup`` at the least-favourable critical value)."""
     sigma_b = np.sqrt(np.where(var_b > 0, var_b, 1.0))
     stat = eta / sigma_b
     zlo = vlo / sigma_b
     zup = np.minimum(vup, lf_cv) / sigma_b
     crit = _truncnorm_quantile(1 - size, zlo, zup)
-    low = np.zeros_like(crit) if floor is None else floor[best] / sigma_b
+    low = np.zeros_like(crit) if low_eta is None else low_eta / sigma_b
     crit = np.maximum(low, crit)
     reject = stat > crit
     # outside its own truncation interval only through rounding: HonestDiD does not reject
@@ -303,6 +457,79 @@ def _arp_accept(
     degenerate = var_b < np.finfo(float).eps
     reject = np.where(degenerate, eta > 0, reject)
     return ~reject
+
+
+def _charnes_cooper_bound(
+    s: np.ndarray, b: np.ndarray, sd: np.ndarray, x: np.ndarray, upper: bool
+) -> float:
+    """``vup`` (``upper``) or ``vlo`` of the ARP conditioning interval by one LP (HiGHS).
+
+    ``vup = min {s'l / (1 - b'l) : l in P, b'l > 1}`` and ``vlo = max {s'l / (1 - b'l) : l in P,
+    b'l < 1}`` are linear-fractional programmes over the dual polytope ``P``; the Charnes-Cooper
+    substitution ``mu = t l``, ``t = 1 / |b'l - 1|`` makes each one LP in ``(mu, t) >= 0``:
+    ``min -s'mu`` s.t. ``sd'mu = t, X'mu = 0, b'mu - t = 1`` (``vup``), or ``max s'mu`` s.t.
+    ``sd'mu = t, X'mu = 0, t - b'mu = 1`` (``vlo``). Infeasible means no such ``l``: +-inf.
+    """
+    m, k = x.shape
+    sign = 1.0 if upper else -1.0
+    a_eq = np.vstack(
+        [
+            np.r_[sd, -1.0],
+            np.column_stack([x.T, np.zeros(k)]),
+            np.r_[sign * b, -sign],
+        ]
+    )
+    b_eq = np.r_[0.0, np.zeros(k), 1.0]
+    cost = np.r_[-s, 0.0]  # vup = min -s'mu; vlo = max s'mu = -min -s'mu
+    sol = optimize.linprog(cost, A_eq=a_eq, b_eq=b_eq, bounds=[(0, None)] * (m + 1), method="highs")
+    if sol.status == 2:  # infeasible
+        return np.inf if upper else -np.inf
+    if not sol.success:
+        raise RuntimeError(f"ARP conditioning LP failed: {sol.message}")
+    return float(sol.fun) if upper else float(-sol.fun)
+
+
+def _arp_accept_lp(
+    y0: np.ndarray,
+    a1: np.ndarray,
+    x: np.ndarray,
+    sigma_y: np.ndarray,
+    theta: np.ndarray,
+    alpha: float,
+    hybrid: str,
+    kappa: float,
+    sims: int,
+    seed: int,
+) -> np.ndarray:
+    """:func:`_arp_accept` by linear programming at every grid point, as R's HonestDiD.
+
+    Per ``theta``: the statistic and its dual vector from :func:`_lp_eta`, the conditioning
+    interval from two :func:`_charnes_cooper_bound` LPs; the least-favourable critical value from
+    one LP per draw. Used for designs whose dual vertices cannot be listed (never for the
+    built-in restrictions, whose moments pair up) and by the tests as an independent check.
+    """
+    sd = np.sqrt(np.diag(sigma_y))
+    if hybrid == "LF":
+        # legacy RandomState on purpose: the same draws as _lf_critical_value
+        rng = np.random.RandomState(seed)  # noqa: NPY002
+        xi = rng.multivariate_normal(np.zeros(sigma_y.shape[0]), sigma_y, size=sims)
+        lf_cv = float(np.quantile([_lp_eta(draw, sd, x)[0] for draw in xi], 1 - kappa))
+        size = (alpha - kappa) / (1 - kappa)
+    else:
+        lf_cv, size = np.inf, alpha
+    eta = np.empty(len(theta))
+    var_b = np.empty(len(theta))
+    vlo = np.empty(len(theta))
+    vup = np.empty(len(theta))
+    for j, value in enumerate(theta):
+        y = y0 - a1 * value
+        eta[j], gamma = _lp_eta(y, sd, x)
+        var_b[j] = float(gamma @ sigma_y @ gamma)
+        b = sigma_y @ gamma / (var_b[j] if var_b[j] > 0 else 1.0)
+        s = y - b * eta[j]
+        vlo[j] = _charnes_cooper_bound(s, b, sd, x, upper=False)
+        vup[j] = _charnes_cooper_bound(s, b, sd, x, upper=True)
+    return _arp_decision(eta, var_b, vlo, vup, lf_cv, size, None)
 
 
 def _conditional_accept(

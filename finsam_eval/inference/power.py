@@ -152,6 +152,8 @@ class CSBatch:
         self.event_times = keys[(keys >= lo) & (keys <= hi)].astype(int)
         pg = np.array([sizes[int(g)] for g in self.group], dtype=float) / self.n
         member = (event[:, None] == self.event_times[None, :]).astype(float)  # (K, E)
+        # last column: all post-treatment cells, the simple ATT that CS reports as ``overall``
+        member = np.column_stack([member, (event >= 0).astype(float)])  # (K, E + 1)
         share = member * pg[:, None]
         self.total = share.sum(axis=0)
         self.share = share
@@ -173,11 +175,12 @@ class CSBatch:
         -------
         dict
             ``estimate`` and ``se`` of shape (R, E) (columns ``event_times``), ``overall`` and
-            ``overall_se`` of shape (R,): the mean of the :math:`e \\ge 0` effects, as CS.
+            ``overall_se`` of shape (R,): the simple ATT (all post-treatment cells weighted by
+            cohort shares), as CS's ``overall``.
         """
         y = np.asarray(y, dtype=float)
         n_rep = y.shape[0]
-        n_e = len(self.event_times)
+        n_e = len(self.event_times) + 1  # the event times and the simple ATT
         att = np.empty((n_rep, len(self.group)))
         influence = np.zeros((n_rep, self.n, n_e))
         never = self.never
@@ -199,12 +202,11 @@ class CSBatch:
         m = (a - self.count[None] * (weighted / self.total)[:, None, :]) / self.total
         influence += m[:, self.cohort_of_unit]
         se = np.sqrt(np.einsum("rie,rie->re", influence, influence)) / self.n
-        overall_inf = influence[:, :, self.positive].mean(axis=2)
         return {
-            "estimate": estimate_,
-            "se": se,
-            "overall": estimate_[:, self.positive].mean(axis=1),
-            "overall_se": np.sqrt(np.einsum("ri,ri->r", overall_inf, overall_inf)) / self.n,
+            "estimate": estimate_[:, :-1],
+            "se": se[:, :-1],
+            "overall": estimate_[:, -1],
+            "overall_se": se[:, -1],
         }
 
     def point_estimates(self, y: np.ndarray, cohorts: np.ndarray) -> np.ndarray:
@@ -216,14 +218,14 @@ class CSBatch:
         """
         cohorts = np.asarray(cohorts)
         n_perm = cohorts.shape[0]
-        est = np.zeros((n_perm, len(self.event_times)))
+        est = np.zeros((n_perm, len(self.event_times) + 1))  # last column: the simple ATT
         never = (cohorts == 0).astype(float) / self.n_never  # (P, n)
         for cells, units in self.blocks:
             g = int(self.group[cells[0]])
             dy = y[:, self.cur[cells]] - y[:, self.pre[cells]]  # (n, K_g)
             treated = (cohorts == g).astype(float) / len(units)
             est += ((treated - never) @ dy) @ self.weights[cells]
-        return np.column_stack([est, est[:, self.positive].mean(axis=1)])
+        return est
 
 
 def cs_batch_applies(method: str, options: Mapping[str, Any]) -> bool:

@@ -451,7 +451,15 @@ def isf_table(
     else:
         rows = list(outcomes)
     if defined is not None:
-        rows = [o for o in rows if o in defined]
+        # built-in outcomes not defined for the population (uvas outside unga) are left out;
+        # outcomes outside the built-in catalogue are kept, labelled by their name
+        rows = [o for o in rows if o in defined or o not in OUTCOME_ORDER]
+    if not rows:
+        raise ValueError(
+            f"no outcome to show for population={population!r}, method={method!r}: outcomes "
+            f"present {sorted(present)}, requested {outcomes}, defined for the population "
+            f"{list(defined) if defined is not None else 'any'}"
+        )
 
     lookup = {(str(r["outcome"]), float(r["_t"])): r for r in selection.to_dict("records")}
     index = pd.MultiIndex.from_tuples(
