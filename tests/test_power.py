@@ -132,3 +132,17 @@ def test_mde_detected_with_target_power():
                    effect=target, design="isf", progress=False)  # fmt: skip
     power = float(sim.summary.query("event_time == 3")["power"].iloc[0])
     assert 0.72 < power < 0.88
+
+
+def test_cs_cohorts_option_in_the_linear_replay():
+    """The wild bootstrap's linear replay of CS keeps only the evaluated cohorts' cells."""
+    from finsam_eval.inference.wild_refit_cs import linear_cs_aggregate
+
+    world = design_world(series_world("alla", "sa"), isf_design())
+    y = draw_shares(world, world.effect, replication_seeds(9, 1))[0]
+    panel = to_panel(world, y)
+    res = fe.estimate(panel, method="cs", control="notyet", cohorts=range(2005, 2011),
+                      window=(-5, 6))  # fmt: skip
+    lin = linear_cs_aggregate(panel, res, keys=[0, 3, 6])
+    expected = res.event_study.set_index("event_time").loc[[0, 3, 6], "estimate"]
+    np.testing.assert_allclose((lin.E @ y.ravel())[:3], expected, atol=1e-12)
