@@ -146,3 +146,12 @@ def test_cs_cohorts_option_in_the_linear_replay():
     lin = linear_cs_aggregate(panel, res, keys=[0, 3, 6])
     expected = res.event_study.set_index("event_time").loc[[0, 3, 6], "estimate"]
     np.testing.assert_allclose((lin.E @ y.ravel())[:3], expected, atol=1e-12)
+
+
+def test_simulate_all_cohorts_design():
+    """The named alternative: every cohort evaluated, CS with not-yet-treated comparisons."""
+    sim = simulate(["cs", "twfe"], reps=2, seed=1, design=fe.all_cohorts_design(), progress=False)
+    assert sim.info["design"] == "all_cohorts"
+    assert sim.info["method_options"]["cs"]["control"] == "notyet"
+    assert "cohorts" not in sim.info["method_options"]["cs"]
+    assert sim.info["n_years"] == 21
