@@ -125,6 +125,14 @@ class CSBatch:
         Sorted periods, shape (T,).
     window
         Event-time range (lo, hi) of the event study, as ``estimate``'s ``window``.
+    control
+        "never" (the design above) or "notyet": a cell's comparison units are the
+        never-treated and the units first treated after :math:`\\max(t, b)` other than its
+        cohort, as ``estimate(method="cs", control="notyet")``; the cell's units then differ
+        by period, so those cells are computed one at a time.
+    cohorts
+        Evaluated cohorts (``estimate``'s CS option ``cohorts``): only their cells enter the
+        event study; None = every cohort with a pre-treatment period.
     """
 
     def __init__(
