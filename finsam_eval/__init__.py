@@ -7,6 +7,8 @@ The public API, imported lazily so that ``import finsam_eval`` stays fast::
     finsam_eval.estimate(data, method=...)  # cs, twfe, sa, imputation, two_stage, stacked, dcdh
     finsam_eval.compare(data, methods=[...])
     finsam_eval.etable([res1, res2], format="markdown")  # results side by side
+    finsam_eval.estimate_over_calendars(data, calendars)  # Rubin-pooled over join-year draws
+    finsam_eval.isf_design()                # the one ISF design (cohorts, follow-up, control)
     finsam_eval.bacon_decomposition(...)
     finsam_eval.honest_did(res, ...)
     finsam_eval.adjust_pvalues(table, ...)
@@ -51,6 +53,10 @@ _EXPORTS = {
     "outcome_catalogue": "finsam_eval.sources",
     "load_config": "finsam_eval.pipeline",
     "run_analysis": "finsam_eval.pipeline",
+    "isf_design": "finsam_eval.design",
+    "all_cohorts_design": "finsam_eval.design",
+    "EvaluationDesign": "finsam_eval.design",
+    "estimate_over_calendars": "finsam_eval.estimators",
 }
 
 __all__ = ["__version__", *sorted(_EXPORTS)]

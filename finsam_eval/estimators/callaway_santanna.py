@@ -80,7 +80,7 @@ from finsam_eval.estimators.result import (
     wald_table,
 )
 
-__all__ = ["GroupTimeMaps", "fit", "group_time_maps"]
+__all__ = ["GroupTimeMaps", "fit", "fit_prepared", "group_time_maps"]
 
 EST_METHODS = ("dr", "ipw", "reg")
 _PANEL_ESTIMATORS = {
@@ -512,6 +512,7 @@ def fit(
     alpha: float = 0.05,
     bootstrap_weights: str = "rademacher",
     bootstrap_att_gt: bool = False,
+    cohorts: Sequence[int] | None = None,
 ) -> EstimationResult:
     """Callaway & Sant'Anna (2021) staggered difference-in-differences (R ``did::att_gt``).
 
@@ -552,6 +553,11 @@ def fit(
         analytic standard errors.
     alpha
         Significance level.
+    cohorts
+        Evaluated cohorts: only their ATT(g, t) enter the event study, the overall effect,
+        the pre-test and ``aggregate`` (None: every cohort). Units of the other cohorts still
+        serve as comparisons (with "notyet" until they join, e.g. the ISF design's later
+        joiners, ``finsam_eval.design.isf_design``); their cells stay in ``att_gt``.
 
     Returns
     -------
@@ -564,7 +570,7 @@ def fit(
         estimation itself keeps each cell's influence function only over the units of its
         2×2 comparison (:class:`~finsam_eval.estimators.aggregation.CellInfluence`).
     """
-    min_e, max_e = _check_options(est_method, base_period, bootstrap, bootstrap_weights, window)
+    _check_options(est_method, base_period, bootstrap, bootstrap_weights, window)
     panel = prepare_panel(
         data,
         outcome,
@@ -578,6 +584,46 @@ def fit(
         control=control,
         unbalanced=unbalanced,
     )
+    return fit_prepared(
+        panel,
+        control=control,
+        est_method=est_method,
+        base_period=base_period,
+        unbalanced=unbalanced,
+        window=window,
+        bootstrap=bootstrap,
+        seed=seed,
+        alpha=alpha,
+        bootstrap_weights=bootstrap_weights,
+        bootstrap_att_gt=bootstrap_att_gt,
+        cohorts=cohorts,
+    )
+
+
+def fit_prepared(
+    panel: PreparedPanel,
+    *,
+    control: str = "never",
+    est_method: str = "dr",
+    base_period: str = "varying",
+    unbalanced: str = "balance",
+    window: tuple[int, int] | None = None,
+    bootstrap: int = 0,
+    seed: int | None = None,
+    alpha: float = 0.05,
+    bootstrap_weights: str = "rademacher",
+    bootstrap_att_gt: bool = False,
+    cohorts: Sequence[int] | None = None,
+) -> EstimationResult:
+    """:func:`fit` on a panel already prepared by ``prepare_panel`` (same options).
+
+    For callers that fit one panel many times with different cohort columns
+    (``finsam_eval.estimators.calendars.estimate_over_calendars``): the validation, balancing
+    and coding of ``prepare_panel`` are done once. ``panel`` is modified (copy it first).
+    """
+    min_e, max_e = _check_options(est_method, base_period, bootstrap, bootstrap_weights, window)
+    cluster = panel.cluster
+    evaluated = cohorts
     panel, _ = _last_cohort_as_controls(panel, control)
     cohorts = panel.cohorts[panel.cohorts > panel.times[0] + panel.anticipation]
     if not len(cohorts):
@@ -589,6 +635,15 @@ def fit(
     for note in notes:
         warnings.warn(note, UserWarning, stacklevel=2)
     valid = np.isfinite(cells.att)
+    if evaluated is not None:
+        chosen = np.unique(np.asarray(list(evaluated), dtype=np.int64))
+        unknown = sorted(set(chosen.tolist()) - set(np.unique(cells.group).tolist()))
+        if unknown:
+            raise EstimationInputError(
+                f"cohorts {unknown} are not treated cohorts of the panel with a pre-treatment "
+                f"period (cohorts: {sorted(np.unique(cells.group).tolist())})"
+            )
+    used = valid if evaluated is None else valid & np.isin(cells.group, chosen)
     clusters = design.cluster
     n_boot = int(bootstrap)
 
@@ -611,10 +666,10 @@ def fit(
     att_table.insert(0, "cohort", cells.group)
 
     effects = GroupTimeEffects(
-        group=cells.group[valid],
-        time=cells.time[valid],
-        att=cells.att[valid],
-        influence=cells.influence if valid.all() else cells.influence.select(valid),
+        group=cells.group[used],
+        time=cells.time[used],
+        att=cells.att[used],
+        influence=cells.influence if used.all() else cells.influence.select(used),
         unit_cohort=design.cohort,
         unit_weight=design.weight,
     )
@@ -652,6 +707,7 @@ def fit(
                 else "panel"
             ),
             "n_cells": len(cells.att),
+            "cohorts": None if evaluated is None else [int(g) for g in chosen],
             "cells_not_estimated": int((~valid).sum()),
             "alpha": alpha,
             "bootstrap": n_boot,
@@ -685,7 +741,7 @@ def fit(
         unit_labels=panel.unit_labels,
         info=info,
         aggregator=aggregator,
-        pretest=Deferred(lambda: _pretest(cells, valid, se_cells, clusters, info)),
+        pretest=Deferred(lambda: _pretest(cells, used, se_cells, clusters, info)),
     )
 
 
@@ -788,6 +844,8 @@ def group_time_maps(data: pd.DataFrame, result: EstimationResult) -> GroupTimeMa
     index: dict[tuple, int] = {}
     kept, mapping = [], []
     for j in range(len(plan)):
+        if info.get("cohorts") is not None and group[j] not in info["cohorts"]:
+            continue  # not an evaluated cohort: the fit does not aggregate it
         if reference[j]:  # universal base period: normalised to 0, no map
             kept.append(j)
             mapping.append(-1)

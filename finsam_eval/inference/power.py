@@ -30,12 +30,19 @@ output equals ``estimate(method="cs")`` to rounding; :func:`simulate` checks tha
 replication and stops if not. Every other method (and CS with other options) is fitted by
 ``finsam_eval.estimate`` replication by replication, on two processes when there are many.
 
+``design="isf"`` is :func:`finsam_eval.design.isf_design` (cohorts 2005–2010, six follow-up
+years, kommuner not yet members as comparisons until they join; :func:`design_world`).
+``calendar="intervals"`` replaces the known adoption calendar by the documented intervals: the
+true calendar of each replication and the analyst's M calendars are draws of the registry's
+``compatible_calendars``, pooled with ``estimate_over_calendars`` (Rubin 1987).
+
 References
 ----------
 Bloom, H. S. (1995). Minimum detectable effects: a simple way to report the statistical power of
 experimental designs. Evaluation Review 19(5), 547–556.
 Callaway, B., & Sant'Anna, P. H. C. (2021). Difference-in-differences with multiple time periods.
 Journal of Econometrics 225(2), 200–230.
+Rubin, D. B. (1987). Multiple Imputation for Nonresponse in Surveys. Wiley.
 """
 
 from __future__ import annotations
@@ -44,7 +51,7 @@ import os
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -52,7 +59,9 @@ import pandas as pd
 from scipy import stats
 from tqdm.auto import tqdm
 
+from finsam_eval.design import EvaluationDesign, isf_design
 from finsam_eval.estimators.api import estimate
+from finsam_eval.estimators.calendars import CalendarSampler, estimate_over_calendars, rubin_pool
 from finsam_eval.synthetic.generator import DEFAULT_SEED
 from finsam_eval.synthetic.montecarlo import (
     EffectPath,
@@ -66,10 +75,11 @@ from finsam_eval.synthetic.montecarlo import (
 )
 
 __all__ = [
+    "CALENDAR_ANALYSES",
     "DEFAULT_METHOD_OPTIONS",
     "CSBatch",
     "SimulationResult",
-    "isf_design",
+    "design_world",
     "minimum_detectable_effect",
     "simulate",
 ]
@@ -77,9 +87,6 @@ __all__ = [
 #: Options passed to ``estimate`` per method unless overridden: the TWFE event study is the
 #: conventional binned one (end points -5 and 6 collect all earlier and later event times).
 DEFAULT_METHOD_OPTIONS: dict[str, dict[str, Any]] = {"twfe": {"window": (-5, 6)}}
-
-# ISF (2019): förbund formed 2005–2010, six years of follow-up
-ISF_FIRST_COHORT, ISF_LAST_COHORT, ISF_FOLLOW_UP = 2005, 2010, 6
 
 # fits per process before the pool is worth its start-up (about 0.5 s)
 _PARALLEL_MIN_FITS = 100
@@ -118,19 +125,42 @@ class CSBatch:
         Sorted periods, shape (T,).
     window
         Event-time range (lo, hi) of the event study, as ``estimate``'s ``window``.
+    control
+        "never" (the design above) or "notyet": a cell's comparison units are the
+        never-treated and the units first treated after :math:`\\max(t, b)` other than its
+        cohort, as ``estimate(method="cs", control="notyet")``; the cell's units then differ
+        by period, so those cells are computed one at a time.
+    cohorts
+        Evaluated cohorts (``estimate``'s CS option ``cohorts``): only their cells enter the
+        event study; None = every cohort with a pre-treatment period.
     """
 
     def __init__(
-        self, cohort: np.ndarray, times: np.ndarray, window: tuple[int, int] | None = None
+        self,
+        cohort: np.ndarray,
+        times: np.ndarray,
+        window: tuple[int, int] | None = None,
+        control: str = "never",
+        cohorts: Sequence[int] | None = None,
     ) -> None:
         cohort = np.asarray(cohort, dtype=int)
         times = np.asarray(times, dtype=int)
+        if control not in ("never", "notyet"):
+            raise ValueError(f"control must be 'never' or 'notyet', got {control!r}")
         self.n = len(cohort)
+        self.control = control
         self.never = cohort == 0
         if not self.never.any():
             raise ValueError("CSBatch needs never-treated units")
-        cohorts = np.unique(cohort[cohort > 0])
-        cohorts = cohorts[cohorts > times[0]]
+        present = np.unique(cohort[cohort > 0])
+        present = present[present > times[0]]
+        if cohorts is None:
+            cohorts = present
+        else:
+            cohorts = np.unique(np.asarray(list(cohorts), dtype=int))
+            unknown = sorted(set(cohorts.tolist()) - set(present.tolist()))
+            if unknown:
+                raise ValueError(f"cohorts {unknown} are not treated cohorts of the design")
         lo, hi = (-np.inf, np.inf) if window is None else window
         groups, cur, pre = [], [], []
         for g in cohorts:
@@ -142,15 +172,24 @@ class CSBatch:
         self.group = np.array(groups, dtype=int)
         self.cur = np.array(cur, dtype=int)
         self.pre = np.array(pre, dtype=int)
+        # comparison units per cell: never-treated, or (notyet) first treated after
+        # max(t, b) other than the cell's cohort (R did 2.x, anticipation 0)
+        cutoff = times[np.maximum(self.cur, self.pre)]
+        self.ctrl = np.broadcast_to(self.never, (len(self.group), self.n))
+        if control == "notyet":
+            later = (cohort[None, :] > cutoff[:, None]) & (cohort[None, :] != self.group[:, None])
+            self.ctrl = self.ctrl | later
+        self.n_ctrl = self.ctrl.sum(axis=1)
         n_never = int(self.never.sum())
         sizes = {int(g): int((cohort == g).sum()) for g in cohorts}
+        n_g = np.array([sizes[int(g)] for g in self.group])
         # DRDID trims when the treated share of a 2×2 reaches 0.995: R returns NA there
-        if any(s / (s + n_never) >= 0.995 for s in sizes.values()):
-            raise ValueError("a cohort is too large relative to the never-treated group")
+        if np.any(n_g / (n_g + self.n_ctrl) >= 0.995):
+            raise ValueError("a cohort is too large relative to its comparison group")
         event = times[self.cur] - self.group
         keys = np.unique(event)
         self.event_times = keys[(keys >= lo) & (keys <= hi)].astype(int)
-        pg = np.array([sizes[int(g)] for g in self.group], dtype=float) / self.n
+        pg = n_g.astype(float) / self.n
         member = (event[:, None] == self.event_times[None, :]).astype(float)  # (K, E)
         # last column: all post-treatment cells, the simple ATT that CS reports as ``overall``
         member = np.column_stack([member, (event >= 0).astype(float)])  # (K, E + 1)
@@ -187,14 +226,25 @@ class CSBatch:
         for cells, units in self.blocks:
             dy = y[:, :, self.cur[cells]] - y[:, :, self.pre[cells]]  # (R, n, K_g)
             treated_dy = dy[:, units]
-            control_dy = dy[:, never]
             m_d = treated_dy.mean(axis=1)
-            m_c = control_dy.mean(axis=1)
-            att[:, cells] = m_d - m_c
             w = self.weights[cells]  # (K_g, E)
             # influence of ATT(g,t) in R's scale: n (ΔY - mean)/n_group, signed by arm
             influence[:, units] += (self.n / len(units)) * ((treated_dy - m_d[:, None]) @ w)
-            influence[:, never] -= (self.n / self.n_never) * ((control_dy - m_c[:, None]) @ w)
+            if self.control == "never":
+                control_dy = dy[:, never]
+                m_c = control_dy.mean(axis=1)
+                influence[:, never] -= (self.n / self.n_never) * ((control_dy - m_c[:, None]) @ w)
+                att[:, cells] = m_d - m_c
+                continue
+            # not-yet-treated comparisons change with the period: one cell at a time
+            for i, k in enumerate(cells):
+                ctrl = self.ctrl[k]
+                control_dy = dy[:, ctrl, i]  # (R, n_c)
+                m_c = control_dy.mean(axis=1)
+                att[:, k] = m_d[:, i] - m_c
+                if w[i].any():
+                    dev = (self.n / self.n_ctrl[k]) * (control_dy - m_c[:, None])
+                    influence[:, ctrl] -= dev[:, :, None] * w[i][None, None, :]
         estimate_ = att @ self.weights
         # estimation effect of the cohort shares (R did's wif), per unit cohort
         a = np.einsum("kg,ke,rk->rge", self.in_cohort, self.member, att)
@@ -216,6 +266,8 @@ class CSBatch:
         permutation of the design's cohort vector (cohort sizes, hence the aggregation
         weights, are unchanged). Returns shape (P, E + 1), the last column the overall effect.
         """
+        if self.control != "never":
+            raise ValueError("point_estimates needs the never-treated comparison design")
         cohorts = np.asarray(cohorts)
         n_perm = cohorts.shape[0]
         est = np.zeros((n_perm, len(self.event_times) + 1))  # last column: the simple ATT
@@ -231,15 +283,18 @@ class CSBatch:
 def cs_batch_applies(method: str, options: Mapping[str, Any]) -> bool:
     """Whether ``estimate(method, **options)`` is CSBatch's design (CS with its defaults).
 
-    ``window`` and ``est_method`` are free (without covariates every ``est_method`` is the
-    unconditional DiD); every other option must keep its default.
+    ``window``, ``est_method`` (without covariates every ``est_method`` is the
+    unconditional DiD), ``control`` ("never" or "notyet") and ``cohorts`` are free; every other
+    option must keep its default.
     """
     if method != "cs":
         return False
-    required = {"control": "never", "weights": None, "cluster": None, "anticipation": 0,
+    required = {"weights": None, "cluster": None, "anticipation": 0,
                 "base_period": "varying", "bootstrap": 0}  # fmt: skip
     for key, value in options.items():
-        if key in ("window", "est_method") or (key == "covariates" and not value):
+        if key in ("window", "est_method", "cohorts") or (key == "covariates" and not value):
+            continue
+        if key == "control" and value in ("never", "notyet"):
             continue
         if key not in required or value != required[key]:
             return False
@@ -322,29 +377,32 @@ class SimulationResult:
     info: dict[str, Any] = field(default_factory=dict)
 
 
-def isf_design(
-    world: SeriesWorld,
-    first: int = ISF_FIRST_COHORT,
-    last: int = ISF_LAST_COHORT,
-    follow_up: int = ISF_FOLLOW_UP,
-) -> SeriesWorld:
-    """Restrict a series design to the ISF (2019) evaluation design.
+def design_world(world: SeriesWorld, design: EvaluationDesign) -> SeriesWorld:
+    """Restrict a series world to an evaluation design (:mod:`finsam_eval.design`).
 
-    - Years up to ``last + follow_up`` (2016): six follow-up years for the last cohort.
-    - Treated: kommuner that joined in ``first``–``last`` (2005–2010).
-    - Comparison: kommuner not members by the end of that window (never members, or joining
-      after 2016, recoded as never treated because the window ends before they join).
-    - Dropped: kommuner that joined before 2005 or in 2011–2016. They are neither in the
-      evaluated cohorts nor untreated throughout (as ISF, which compared 2005–2010 members
-      with non-members); with the default world 53 kommuner joined 2011–2016, leaving 188
-      treated and 49 comparison kommuner.
+    - Years: the design's (1998–2016 for :func:`~finsam_eval.design.isf_design`: six
+      follow-up years for the 2010 cohort).
+    - Kept: evaluated kommuner, never-members, and kommuner joining later inside the years,
+      which keep their cohort: with ``control="notyet"`` they are comparisons until they join
+      (ISF: "kommuner som (ännu) inte har gått med"); the estimators aggregate only the
+      evaluated cohorts (CS's ``cohorts`` option).
+    - Recoded: kommuner joining after the last year are never treated inside the panel.
+    - Dropped: kommuner joining before the first evaluated cohort (neither evaluated nor
+      untreated); none in the default world, whose first cohort is 2005.
     """
-    end = last + follow_up
-    cohort = world.cohort
-    treated = (cohort >= first) & (cohort <= last)
-    comparison = (cohort == 0) | (cohort > end)
-    recoded = np.where(cohort > end, 0, cohort)
-    return world.subset(kommuner=treated | comparison, years=world.years <= end, cohort=recoded)
+    years = np.isin(world.years, design.years(world.years))
+    last = int(world.years[years].max())
+    roles = design.roles(world.cohort, last_year=last)
+    recoded = np.where(world.cohort > last, 0, world.cohort)
+    keep = roles != "before_design"
+    if design.control == "never":
+        keep &= roles != "not_yet"
+    return world.subset(kommuner=keep, years=years, cohort=recoded)
+
+
+def _evaluated_cohorts(world: SeriesWorld, design: EvaluationDesign) -> list[int]:
+    roles = design.roles(world.cohort, last_year=int(world.years.max()))
+    return sorted(int(g) for g in np.unique(world.cohort[roles == "evaluated"]))
 
 
 def _method_options(methods: Sequence[str], method_options: Mapping[str, Mapping] | None) -> dict:
@@ -441,9 +499,9 @@ def _simulate_chunk(
 
 
 def _summarise(estimates: pd.DataFrame, truth: pd.DataFrame, alpha: float) -> pd.DataFrame:
-    es = estimates[estimates["term"] == "event_time"].merge(
-        truth[["event_time", "truth"]], on="event_time", how="left"
-    )
+    es = estimates[estimates["term"] == "event_time"]
+    if "truth" not in es.columns:  # one truth for all replications (a fixed calendar)
+        es = es.merge(truth[["event_time", "truth"]], on="event_time", how="left")
     ok = np.isfinite(es["estimate"]) & np.isfinite(es["se"])
     es = es[ok].assign(
         error=lambda d: d["estimate"] - d["truth"],
@@ -485,13 +543,17 @@ def simulate(
     outcome: str = "sjukpenning",
     effect: EffectPath = "truth",
     *,
-    design: str = "full",
+    design: str | EvaluationDesign = "full",
     world_seed: int = DEFAULT_SEED,
     alpha: float = 0.05,
     method_options: Mapping[str, Mapping[str, Any]] | None = None,
     n_jobs: int | None = None,
     progress: bool = True,
     chunk_size: int = 20,
+    calendar: str = "known",
+    calendar_draws: int = 20,
+    calendar_sampler: CalendarSampler | None = None,
+    calendar_intervals: pd.DataFrame | None = None,
 ) -> SimulationResult:
     """Monte Carlo bias, RMSE, coverage and power of event-study estimators.
 
@@ -511,7 +573,13 @@ def simulate(
         synthetic truth), a number (0 is the null), a table event_time → att, or a callable
         ``(cohort, event_time) -> pp``.
     design
-        "full" (290 kommuner, 1998–2018) or "isf" (:func:`isf_design`).
+        "full" (290 kommuner, 1998–2018, every cohort, options as given), "isf"
+        (:func:`finsam_eval.design.isf_design`) or an
+        :class:`~finsam_eval.design.EvaluationDesign`. A design restricts the world
+        (:func:`design_world`), and CS gets the design's ``control`` and evaluated
+        ``cohorts`` (unless ``method_options`` set them); the truth averages the evaluated
+        cohorts only. Only CS can restrict its event study to the evaluated cohorts, so a
+        design whose evaluated cohorts are not all cohorts of the world takes ``cs`` only.
     world_seed
         Seed of the fixed world (sizes, calendar, levels); the default is the bundled data.
     alpha
@@ -524,6 +592,20 @@ def simulate(
         Show a tqdm progress bar.
     chunk_size
         Replications per task.
+    calendar
+        "known" (default): the analyst knows the world's adoption calendar. "intervals": the
+        analyst knows only the documented intervals (see :func:`_simulate_intervals`): each
+        replication draws its true calendar from ``calendar_sampler``, the data on it, and
+        the analyst pools ``calendar_draws`` other compatible calendars with
+        ``estimate_over_calendars``. Methods "cs" only.
+    calendar_draws
+        Calendars M the analyst pools per replication (``calendar="intervals"``).
+    calendar_sampler
+        ``(n, seed) -> DataFrame[draw, kommun_kod, cohort]``; None uses
+        ``finsam_eval.registry.compatible_calendars``.
+    calendar_intervals
+        ``kommun_kod``, ``earliest``, ``latest`` (0/0 = no documented membership) for the
+        midpoint calendar; None uses ``finsam_eval.registry.calendar_model().kommuner``.
 
     Returns
     -------
@@ -534,19 +616,50 @@ def simulate(
     methods = list(dict.fromkeys(methods))
     options = _method_options(methods, method_options)
     world = series_world(population, outcome, world_seed)
-    if design == "isf":
-        world = isf_design(world)
-    elif design != "full":
-        raise ValueError(f"design must be 'full' or 'isf', got {design!r}")
+    evaluated = None
+    if isinstance(design, str) and design == "isf":
+        design = isf_design()
+    if isinstance(design, EvaluationDesign):
+        world = design_world(world, design)
+        evaluated = _evaluated_cohorts(world, design)
+        restricted = set(evaluated) != set(np.unique(world.cohort[world.cohort > 0]).tolist())
+        others = [m for m in methods if m != "cs"]
+        if restricted and others:
+            raise ValueError(
+                f"design {design.name!r} evaluates cohorts {evaluated} only, with later joiners "
+                f"as not-yet-treated comparisons; only method 'cs' restricts its event study to "
+                f"the evaluated cohorts (option cohorts), not {others}"
+            )
+        if "cs" in options:
+            options["cs"].setdefault("control", design.control)
+            if restricted:
+                options["cs"].setdefault("cohorts", evaluated)
+        design_name = design.name
+    elif design == "full":
+        design_name = "full"
+    else:
+        raise ValueError(f"design must be 'full', 'isf' or an EvaluationDesign, got {design!r}")
+    if calendar == "intervals":
+        if methods != ["cs"]:
+            raise ValueError(f"calendar='intervals' simulates method 'cs' only, not {methods}")
+        return _simulate_intervals(
+            world, effect, options["cs"], reps, seed, alpha, design_name, calendar_draws,
+            calendar_sampler, calendar_intervals,
+            info={"population": population, "outcome": outcome, "world_seed": world_seed},
+        )  # fmt: skip
+    if calendar != "known":
+        raise ValueError(f"calendar must be 'known' or 'intervals', got {calendar!r}")
     tau = effect_matrix(world, effect)
-    truth = true_event_study(world, tau)
+    truth = true_event_study(world, tau, cohorts=evaluated)
     seeds = replication_seeds(seed, reps)
     batched = [m for m in methods if cs_batch_applies(m, options[m])]
     generic = [m for m in methods if m not in batched]
     frames = []
     chunks = _chunks(reps, chunk_size)
     if batched:
-        cs = CSBatch(world.cohort, world.years, options["cs"].get("window"))
+        cs = CSBatch(world.cohort, world.years, options["cs"].get("window"),
+                     control=options["cs"].get("control", "never"),
+                     cohorts=options["cs"].get("cohorts"))  # fmt: skip
         for reps_chunk in chunks:
             y = draw_shares(world, tau, seeds[reps_chunk.start : reps_chunk.stop])
             fit = cs.fit(y)
@@ -567,7 +680,8 @@ def simulate(
     info = {
         "population": population,
         "outcome": outcome,
-        "design": design,
+        "calendar": "known",
+        "design": design_name,
         "reps": reps,
         "seed": seed,
         "world_seed": world_seed,
@@ -580,6 +694,231 @@ def simulate(
         "method_options": options,
     }
     return SimulationResult(summary=summary, estimates=estimates, truth=truth, info=info)
+
+
+# ----------------------------------------------------------------------------------------------
+# unknown adoption years: the analyst sees only the documented intervals
+
+#: Analyses compared by ``simulate(calendar="intervals")`` (``method`` in its results).
+CALENDAR_ANALYSES = {
+    "cs_pooled": "Rubin-pooled over calendar_draws compatible calendars (estimate_over_calendars)",
+    "cs_single_draw": "one compatible calendar taken as if it were the truth",
+    "cs_midpoint": "interval midpoints rounded (half to even), counts not enforced",
+    "cs_known": "the true calendar (the oracle, for reference)",
+}
+
+
+def _calendar_matrix(calendars: pd.DataFrame, codes: np.ndarray) -> np.ndarray:
+    """Cohorts (draws × kommuner in ``codes`` order) from a long calendar frame."""
+    wide = calendars.pivot(index="draw", columns="kommun_kod", values="cohort")
+    missing = [c for c in codes if c not in wide.columns]
+    if missing:
+        raise ValueError(f"the calendar sampler gives no cohort for kommuner {missing[:10]}")
+    values = wide.reindex(columns=codes).to_numpy()
+    if np.isnan(values.astype(float)).any():
+        raise ValueError("the calendar sampler left kommuner without a cohort in some draws")
+    return values.astype(int)
+
+
+def _midpoint_calendar(intervals: pd.DataFrame, codes: np.ndarray) -> np.ndarray:
+    """Interval midpoints, rounded half to even; 0 where no membership is documented."""
+    table = intervals.set_index("kommun_kod").reindex(codes)
+    if table[["earliest", "latest"]].isna().any().any():
+        lacking = table.index[table["earliest"].isna()].tolist()
+        raise ValueError(f"calendar_intervals lack kommuner {lacking[:10]}")
+    lo = table["earliest"].to_numpy(dtype=float)
+    hi = table["latest"].to_numpy(dtype=float)
+    return np.where(lo > 0, np.round((lo + hi) / 2), 0).astype(int)
+
+
+def _path_table(world: SeriesWorld, effect: EffectPath) -> EffectPath:
+    """An effect path that applies to any calendar ("truth" -> its event-time path)."""
+    if not (isinstance(effect, str) and effect == "truth"):
+        return effect
+    path = true_event_study(world, world.effect)
+    path = path[path["event_time"] >= 0]
+    return pd.DataFrame({"event_time": path["event_time"], "att": path["truth"]})
+
+
+def _simulate_intervals(
+    world: SeriesWorld,
+    effect: EffectPath,
+    options: dict[str, Any],
+    reps: int,
+    seed: int,
+    alpha: float,
+    design_name: str,
+    n_draws: int,
+    sampler: CalendarSampler | None,
+    intervals: pd.DataFrame | None,
+    info: dict[str, Any],
+) -> SimulationResult:
+    """Coverage when the adoption years are known only as documented intervals.
+
+    Replication :math:`r`: the true calendar :math:`c_r` is a draw of the sampler; the shares
+    are drawn with the effect path on :math:`c_r` (the world's sizes and levels, new noise);
+    the analyst, who sees only the intervals, draws :math:`M` compatible calendars and pools
+    the CS event studies with Rubin's rules (``estimate_over_calendars``; checked against it
+    on the first replication). The same data are also analysed with the analyst's first draw
+    alone (single draw), with the interval midpoints, and with the true calendar. The truth
+    :math:`\\theta_r(e)` averages the path over :math:`c_r`'s cohorts as
+    :func:`~finsam_eval.synthetic.montecarlo.true_event_study`. ``effect="truth"`` becomes the
+    synthetic truth's event-time path, the same for every cohort (the cohort-specific truth
+    is tied to the world's own calendar). All ``reps × (M + 1)`` calendars come from one
+    sampler call with ``seed``; true and analyst calendars are disjoint draws.
+    """
+    if n_draws < 2:
+        raise ValueError(f"calendar_draws must be at least 2, got {n_draws}")
+    if sampler is None or intervals is None:
+        from finsam_eval.registry import calendar_model, compatible_calendars
+
+        sampler = sampler or compatible_calendars
+        if intervals is None:
+            intervals = calendar_model().kommuner[["kommun_kod", "earliest", "latest"]]
+    if world.n_kommuner != len(np.unique(world.codes)):
+        raise ValueError("the world's kommun codes are not unique")
+    matrix = _calendar_matrix(sampler(reps * (n_draws + 1), seed), world.codes)
+    if matrix.shape[0] != reps * (n_draws + 1):
+        raise ValueError(
+            f"the sampler returned {matrix.shape[0]} draws, not {reps * (n_draws + 1)}"
+        )
+    last = int(world.years.max())
+    matrix = np.where(matrix > last, 0, matrix)  # joining after the panel: untreated inside it
+    true_cal = matrix[:reps]
+    analyst = matrix[reps:].reshape(reps, n_draws, -1)
+    midpoint = np.where(_midpoint_calendar(intervals, world.codes) > last, 0,
+                        _midpoint_calendar(intervals, world.codes))  # fmt: skip
+    path = _path_table(world, effect)
+    window = options.get("window")
+    control = options.get("control", "never")
+    cohorts = options.get("cohorts")
+    n_t = len(world.years)
+    grid = np.arange(-(n_t - 1), n_t)  # every possible event time
+
+    def batch(cohort: np.ndarray) -> CSBatch:
+        present = set(np.unique(cohort[cohort > world.years[0]]).tolist())
+        chosen = None if cohorts is None else sorted(present & set(cohorts))
+        return CSBatch(cohort, world.years, window, control=control, cohorts=chosen)
+
+    def on_grid(cs: CSBatch, fit: dict) -> tuple[np.ndarray, np.ndarray]:
+        est = np.full((fit["estimate"].shape[0], len(grid)), np.nan)
+        se = est.copy()
+        idx = np.searchsorted(grid, cs.event_times)
+        est[:, idx], se[:, idx] = fit["estimate"], fit["se"]
+        return est, se
+
+    seeds = replication_seeds(seed, reps)
+    z = stats.norm.ppf(1 - alpha / 2)
+    mid_cs = batch(midpoint)
+    rows, truths = [], []
+    for r in range(reps):
+        world_r = replace(world, cohort=true_cal[r])
+        tau = effect_matrix(world_r, path)
+        y = draw_shares(world_r, tau, seeds[r : r + 1])
+        truth = true_event_study(world_r, tau, cohorts=cohorts)
+        truth_grid = truth.set_index("event_time")["truth"].reindex(grid).to_numpy()
+        truths.append(truth.assign(rep=r))
+        draws = [on_grid(cs, cs.fit(y)) for cs in (batch(c) for c in analyst[r])]
+        est = np.vstack([d[0] for d in draws])
+        se = np.vstack([d[1] for d in draws])
+        pooled = rubin_pool(est, se, alpha)
+        if r == 0:
+            _check_pooled_parity(world_r, y[0], analyst[0], options, pooled, grid)
+        known_cs = batch(true_cal[r])
+        known = on_grid(known_cs, known_cs.fit(y))
+        mid = on_grid(mid_cs, mid_cs.fit(y))
+        variants = {
+            "cs_pooled": (pooled["estimate"].to_numpy(), pooled["se"].to_numpy(),
+                          pooled["ci_lower"].to_numpy(), pooled["ci_upper"].to_numpy(),
+                          pooled["p_value"].to_numpy()),
+            "cs_single_draw": draws[0],
+            "cs_midpoint": mid,
+            "cs_known": known,
+        }  # fmt: skip
+        for name, values in variants.items():
+            e = np.ravel(values[0])
+            s = np.ravel(values[1])
+            if len(values) == 2:
+                lo, hi = e - z * s, e + z * s
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    p = 2 * stats.norm.sf(np.abs(e / s))
+            else:
+                lo, hi, p = values[2], values[3], values[4]
+            ok = np.isfinite(e)
+            rows.append(
+                pd.DataFrame(
+                    {
+                        "rep": r,
+                        "method": name,
+                        "term": "event_time",
+                        "event_time": grid[ok],
+                        "estimate": e[ok],
+                        "se": s[ok],
+                        "ci_lower": np.asarray(lo)[ok],
+                        "ci_upper": np.asarray(hi)[ok],
+                        "p_value": np.asarray(p)[ok],
+                        "truth": truth_grid[ok],
+                    }
+                )
+            )
+    estimates = pd.concat(rows, ignore_index=True)
+    estimates["event_time"] = estimates["event_time"].astype("Int64")
+    estimates = estimates.sort_values(["method", "rep"], kind="stable", ignore_index=True)
+    truth_all = pd.concat(truths, ignore_index=True)
+    truth = truth_all.groupby("event_time", as_index=False).agg(
+        truth=("truth", "mean"), n_kommuner_total=("n_kommuner_total", "mean")
+    )
+    summary = _summarise(estimates, truth, alpha)
+    info = {
+        **info,
+        "calendar": "intervals",
+        "calendar_draws": n_draws,
+        "analyses": dict(CALENDAR_ANALYSES),
+        "design": design_name,
+        "reps": reps,
+        "seed": seed,
+        "alpha": alpha,
+        "effect": _describe(effect) + (" (event-time path, all cohorts)"
+                                       if isinstance(effect, str) else ""),
+        "n_kommuner": world.n_kommuner,
+        "n_years": n_t,
+        "n_jobs": 1,
+        "batched": ["cs"],
+        "method_options": {"cs": options},
+        "truth_by_rep": truth_all,
+    }  # fmt: skip
+    return SimulationResult(summary=summary, estimates=estimates, truth=truth, info=info)
+
+
+def _check_pooled_parity(
+    world: SeriesWorld,
+    y: np.ndarray,
+    analyst: np.ndarray,
+    options: Mapping,
+    pooled: pd.DataFrame,
+    grid: np.ndarray,
+) -> None:
+    """Stop unless the batched pooling equals ``estimate_over_calendars`` on replication 0."""
+    calendars = pd.DataFrame(
+        {
+            "draw": np.repeat(np.arange(len(analyst)), world.n_kommuner),
+            "kommun_kod": np.tile(world.codes, len(analyst)),
+            "cohort": analyst.ravel(),
+        }
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = estimate_over_calendars(to_panel(world, y), calendars, method="cs", **options)
+    es = res.event_study.set_index("event_time")
+    mine = pooled.assign(event_time=grid).dropna(subset=["estimate"]).set_index("event_time")
+    gaps = [
+        np.max(np.abs(es[col].to_numpy() - mine.loc[es.index, col].to_numpy()))
+        for col in ("estimate", "se", "ci_lower", "between_sd")
+    ]
+    if not (max(gaps) < _PARITY_TOL and len(es) == len(mine)):
+        raise RuntimeError(
+            f"batched pooling differs from estimate_over_calendars by {max(gaps):.3g}"
+        )
 
 
 def _check_parity(cs: CSBatch, fit: dict, panel: pd.DataFrame, options: Mapping) -> None:
@@ -614,8 +953,8 @@ def minimum_detectable_effect(
     *,
     reps: int = 500,
     seed: int = 1,
-    design: str = "isf",
-    event_times: Sequence[int] = tuple(range(ISF_FOLLOW_UP + 1)),
+    design: str | EvaluationDesign = "isf",
+    event_times: Sequence[int] | None = None,
     world_seed: int = DEFAULT_SEED,
     method_options: Mapping[str, Any] | None = None,
     n_jobs: int | None = None,
@@ -629,7 +968,8 @@ def minimum_detectable_effect(
 
     with :math:`SE_0(e)` the Monte Carlo standard deviation of the estimator over ``reps``
     replications under the null (effect 0) of :func:`simulate` with ``design="isf"``
-    (:func:`isf_design`: cohorts 2005–2010 treated, never-members as comparison, 1998–2016).
+    (:func:`finsam_eval.design.isf_design`: cohorts 2005–2010 evaluated, kommuner not yet
+    members as comparisons until they join, 1998–2016; ``event_times`` None = its 0..6).
     With :math:`\\alpha = 0.05` and 80 % power the factor is 2.80 (Bloom 1995). The Monte Carlo
     SD has relative error about :math:`1/\\sqrt{2R}` (3 % at :math:`R = 500`).
 
@@ -651,6 +991,8 @@ def minimum_detectable_effect(
     """
     from finsam_eval.panel.populations import is_defined
 
+    if event_times is None:
+        event_times = (design if isinstance(design, EvaluationDesign) else isf_design()).event_times
     populations = [population] if isinstance(population, str) else list(population)
     outcomes = [outcome] if isinstance(outcome, str) else list(outcome)
     factor = stats.norm.ppf(1 - alpha / 2) + stats.norm.ppf(power)
