@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 
 from finsam_eval.panel.populations import POPULATIONS
-from finsam_eval.registry import membership
+from finsam_eval.registry import compatible_calendars, membership, validate_calendar
 from finsam_eval.synthetic import (
     DEFAULT_SEED,
     YEARS,
@@ -98,8 +98,16 @@ def test_2015_members_and_never_members(cohorts: pd.Series) -> None:
 
 def test_calendar_passes_the_registry_validation() -> None:
     calendar = load_synthetic_sources().calendar
-    report = membership.validate_calendar(calendar)
+    report = validate_calendar(calendar)
     assert report.ok, report.conflicts.to_string()
+    assert membership.validate_calendar(calendar).ok
+
+
+def test_calendar_is_the_draw_of_the_calendar_model_for_the_world_seed(cohorts) -> None:
+    draw = compatible_calendars(1, DEFAULT_SEED).set_index("kommun_kod")["cohort"]
+    pd.testing.assert_series_equal(
+        cohorts.sort_index(), draw.sort_index(), check_names=False, check_dtype=False
+    )
 
 
 def test_heby_is_coded_historically_in_the_sources_and_harmonised_in_the_panel(panel) -> None:
@@ -185,8 +193,8 @@ def test_bundled_files_are_byte_identical_to_a_regeneration(tmp_path: Path) -> N
 
 def test_other_seed_gives_other_data_but_same_documented_facts() -> None:
     other = generate_synthetic(seed=7)
-    report = membership.validate_calendar(other.calendar)
-    assert report.ok
+    report = validate_calendar(other.calendar)
+    assert report.ok, report.summary()
     default = load_synthetic_sources()
     assert not other.numerators["count"].equals(default.numerators["count"])
 

@@ -242,11 +242,11 @@ def synthetic_calendar(seed: int) -> pd.DataFrame:
     """The synthetic world's membership calendar: one draw of the documented calendar model.
 
     The cohorts are the single draw of ``finsam_eval.registry.compatible_calendars(1, seed)``
-    (whose docstring states the sampling distribution), so the calendar honours every
+    under the default calendar model (uniform over the calendars compatible with every
     documented fact: the Tabell 1 counts, the April 2007 and April 2015 lists, the adoption
-    intervals and the founders of one förbund joining together. Each member is assigned its
-    April 2015 förbund (registry ``adoption_intervals``), which the panel uses as its förbund
-    cluster.
+    intervals, the founders of one förbund joining together). The registry's
+    ``cohorts_to_calendar`` assigns each member the förbund it joined, which the panel uses as
+    its förbund cluster.
 
     Parameters
     ----------
@@ -260,18 +260,15 @@ def synthetic_calendar(seed: int) -> pd.DataFrame:
         ``end_year`` (empty: no documented exit) and ``origin`` (always "synthetic", so that the
         pipeline can refuse it as a real calendar).
     """
-    from finsam_eval.registry import compatible_calendars
-    from finsam_eval.registry.membership import adoption_intervals
+    from finsam_eval.registry import cohorts_to_calendar, compatible_calendars
 
-    draws = compatible_calendars(1, seed)
-    draw = draws[draws["draw"].eq(draws["draw"].min()) & draws["cohort"].gt(0)]
-    draw = draw.sort_values("kommun_kod", kind="stable")
-    forbund = adoption_intervals().set_index("kommun_kod")["forbund_2015"]
+    members = cohorts_to_calendar(compatible_calendars(1, seed))
+    members = members.sort_values("kommun", kind="stable")
     calendar = pd.DataFrame(
         {
-            "kommun_kod": draw["kommun_kod"].to_numpy(dtype=object),
-            "forbund": forbund.reindex(draw["kommun_kod"]).fillna("").to_numpy(dtype=object),
-            "start_year": draw["cohort"].to_numpy(dtype=int),
+            "kommun_kod": members["kommun"].to_numpy(dtype=object),
+            "forbund": members["forbund"].to_numpy(dtype=object),
+            "start_year": members["start_year"].to_numpy(dtype=int),
         }
     )
     calendar["end_year"] = pd.array([pd.NA] * len(calendar), dtype="Int64")
