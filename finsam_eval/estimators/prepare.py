@@ -365,6 +365,23 @@ def prepare_panel(
             f"{sorted(map(str, data.loc[nonnumeric, outcome].unique()))[:_SHOW]}"
         )
     y = y.to_numpy(dtype=float)
+    infinite = np.isinf(y)
+    if infinite.any():
+        rows = np.flatnonzero(infinite)
+        raise EstimationInputError(
+            f"outcome {outcome!r} must be finite (NaN marks a missing value); ±inf in "
+            f"{len(rows)} rows:"
+            + _show(
+                pd.DataFrame(
+                    {
+                        "row": rows,
+                        unit: unit_values.take(unit_code[rows]),
+                        time: period[rows],
+                        outcome: y[rows],
+                    }  # fmt: skip
+                )
+            )
+        )
     if np.isnan(y).all():
         raise EstimationInputError(f"outcome {outcome!r} is missing in every row")
     if np.nanmax(y) == np.nanmin(y):
@@ -396,8 +413,24 @@ def prepare_panel(
 
     if weights is not None:
         w = pd.to_numeric(data[weights], errors="coerce").to_numpy(dtype=float)
-        if np.isnan(w).any() or (w < 0).any():
-            raise EstimationInputError(f"weights {weights!r} must be non-negative numbers")
+        bad = ~np.isfinite(w) | (w < 0)
+        if bad.any():
+            rows = np.flatnonzero(bad)
+            raise EstimationInputError(
+                f"weights {weights!r} must be finite, non-negative numbers; {len(rows)} rows "
+                "are missing, infinite, negative or non-numeric:"
+                + _show(
+                    pd.DataFrame(
+                        {"row": rows, unit: unit_values.take(unit_code[rows]),
+                         time: period[rows], weights: data[weights].to_numpy()[rows]}
+                    )
+                )
+            )  # fmt: skip
+        if not (w > 0).any():
+            raise EstimationInputError(
+                f"weights {weights!r} are zero in every row; at least one unit needs a "
+                "positive weight"
+            )
         columns["weight"] = w
     if cluster is not None:
         # clusters are compared and ordered as strings (1 and "1" are one cluster)
@@ -507,11 +540,15 @@ def prepare_panel(
     cohort_of_row = columns["cohort"]
     treated_after = cohort_of_row > last_period + anticipation
     if treated_after.any():
-        n_after = int(np.count_nonzero(np.bincount(columns["unit"][treated_after])))
+        after = np.flatnonzero(np.bincount(columns["unit"][treated_after], minlength=n_all_units))
+        late_cohorts = sorted(np.unique(cohort_of_row[treated_after]).tolist())
         msg = (
-            f"{n_after} units have cohorts after the last period {last_period} "
-            f"(+ anticipation {anticipation}) and are treated as never treated"
+            f"{len(after)} units have cohorts {late_cohorts[:_SHOW]} after the last period "
+            f"{last_period} (+ anticipation {anticipation}) and are treated as never treated "
+            f"(check for a typo in {cohort!r}): {list(unit_values.take(after[:_SHOW]))}"
+            + (f" ... and {len(after) - _SHOW} more" if len(after) > _SHOW else "")
         )
+        warnings.warn(msg, UserWarning, stacklevel=3)
         warn.append(msg)
         cohort_of_row = np.where(treated_after, 0, cohort_of_row)
         columns["cohort"] = cohort_of_row

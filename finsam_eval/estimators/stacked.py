@@ -71,6 +71,7 @@ from scipy import stats
 from finsam_eval.core import demean, group_sums, n_params_with_fixed_effects, small_sample_factor
 from finsam_eval.estimators.prepare import EstimationInputError, prepare_panel
 from finsam_eval.estimators.result import EstimationResult
+from finsam_eval.estimators.spec import check_extras
 
 __all__ = ["DEFAULT_WINDOW", "fit"]
 
@@ -158,7 +159,8 @@ def fit(
         "auto" (cell tables for balanced panels, stacked rows otherwise), "cells" or "rows"; the
         two give the same numbers on balanced panels.
     **ignored
-        Options of other estimators passed by ``finsam_eval.estimate``; ignored.
+        ``seed`` and the CS options at their defaults (ignored); any other option raises
+        ``spec.UnknownOptionError`` naming the methods that take it.
 
     Returns
     -------
@@ -172,6 +174,7 @@ def fit(
         sub-experiments it appears in, so that :math:`\\psi'\\psi/n^2 = \\hat V` (CRV1); the
         reference column is zero. ``unit_labels`` names its rows.
     """
+    ignored_names = check_extras("stacked", ignored)
     if covariates:
         raise EstimationInputError("method='stacked' does not take covariates")
     if algorithm not in ("auto", "cells", "rows"):
@@ -322,7 +325,7 @@ def fit(
             "algorithm": "cells" if use_cells else "rows",
             "influence_level": "cluster" if cluster is not None else "unit",
             "warnings": notes,
-            "ignored_options": sorted(ignored),
+            "ignored_options": ignored_names,
         }
     )
     return EstimationResult(
