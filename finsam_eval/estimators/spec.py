@@ -286,12 +286,18 @@ def _t_columns(table: pd.DataFrame, df: int, alpha: float) -> pd.DataFrame:
         out["ci_lower"] = est - crit * se
         out["ci_upper"] = est + crit * se
         out["p_value"] = 2 * stats.t.sf(np.abs(est / se), df)
+        if {"band_lower", "band_upper"} <= set(out.columns):
+            # a simultaneous band is never narrower than the pointwise t(G-1) interval
+            band = np.nanmax((out["band_upper"].to_numpy(dtype=float) - est) / se, initial=0.0)
+            wide = max(float(band), float(crit))
+            out["band_lower"] = est - wide * se
+            out["band_upper"] = est + wide * se
     return out
 
 
 def _nan_columns(table: pd.DataFrame) -> pd.DataFrame:
     out = table.copy()
-    for col in ("se", "ci_lower", "ci_upper", "p_value"):
+    for col in ("se", "ci_lower", "ci_upper", "p_value", "band_lower", "band_upper"):
         if col in out:
             out[col] = np.nan
     return out
