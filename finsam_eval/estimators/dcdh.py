@@ -68,7 +68,11 @@ import numpy as np
 import pandas as pd
 
 from finsam_eval.core import group_sums
-from finsam_eval.estimators.prepare import EstimationInputError, prepare_panel
+from finsam_eval.estimators.prepare import (
+    EstimationInputError,
+    prepare_panel,
+    require_consecutive_periods,
+)
 from finsam_eval.estimators.result import EstimationResult, wald_table
 from finsam_eval.estimators.spec import check_extras
 
@@ -240,6 +244,7 @@ def fit(
     panel, y, d = treatment_matrix(
         data, outcome, unit, time, cohort, treatment, weights, cluster, unbalanced
     )
+    require_consecutive_periods(panel, "dcdh")
     notes = list(panel.warnings)
     if bootstrap:
         msg = "method='dcdh' has analytic variances only; bootstrap is ignored"

@@ -14,7 +14,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["EstimationInputError", "PreparedPanel", "prepare_panel", "prepare_panel_as_fitted"]
+__all__ = [
+    "EstimationInputError",
+    "PreparedPanel",
+    "prepare_panel",
+    "prepare_panel_as_fitted",
+    "require_consecutive_periods",
+]
 
 _SHOW = 10
 
@@ -401,6 +407,18 @@ def prepare_panel(
         if (values.isna() & data[cov].notna()).any():
             raise EstimationInputError(f"covariate {cov!r} must be numeric")
         columns[cov] = values.to_numpy(dtype=float)
+        finite = columns[cov][np.isfinite(columns[cov])]
+        if np.isinf(columns[cov]).any():
+            rows = np.flatnonzero(np.isinf(columns[cov]))
+            raise EstimationInputError(
+                f"covariate {cov!r} must be finite; ±inf in {len(rows)} rows: "
+                f"{rows.tolist()[:_SHOW]}"
+            )
+        if len(finite) and finite.min() == finite.max():
+            raise EstimationInputError(
+                f"covariate {cov!r} is constant ({finite[0]}) in every row: it is collinear with "
+                "the intercept and the fixed effects and identifies nothing; drop it"
+            )
         if time_invariant_covariates:
             varies = _spread_exceeds(unit_code, columns[cov], n_all_units, relative=False)
             if len(varies):
@@ -613,6 +631,25 @@ def prepare_panel(
         dropped=dropped_frame,
         warnings=warn,
     )
+
+
+def require_consecutive_periods(panel: PreparedPanel, method: str) -> None:
+    """Refuse a panel with missing periods, for methods that count event time in columns.
+
+    Stacked regressions and dCDH index event time by position in the period grid, so a year
+    absent from the whole panel would shift every later event time; they refuse it in one line.
+    """
+    times = np.asarray(panel.times)
+    if len(times) < 2:
+        return
+    step = np.diff(times)
+    if (step != 1).any():
+        missing = sorted(set(range(int(times[0]), int(times[-1]) + 1)) - set(times.tolist()))
+        raise EstimationInputError(
+            f"method={method!r} needs consecutive periods, but {panel.time!r} has no rows for "
+            f"{missing[:_SHOW]} between {int(times[0])} and {int(times[-1])}; fill or drop "
+            "those years, or use cs, twfe, sa, imputation or two_stage, which allow gaps"
+        )
 
 
 def prepare_panel_as_fitted(

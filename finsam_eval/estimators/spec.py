@@ -297,7 +297,9 @@ def _t_columns(table: pd.DataFrame, df: int, alpha: float) -> pd.DataFrame:
 
 def _nan_columns(table: pd.DataFrame) -> pd.DataFrame:
     out = table.copy()
-    for col in ("se", "ci_lower", "ci_upper", "p_value", "band_lower", "band_upper"):
+    for col in ("se", "ci_lower", "ci_upper", "p_value"):
+        out[col] = np.nan
+    for col in ("band_lower", "band_upper"):
         if col in out:
             out[col] = np.nan
     return out
