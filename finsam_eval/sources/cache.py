@@ -113,7 +113,7 @@ class Provenance:
 
 def _safe(text: str) -> str:
     # leading dots are dropped too: "." and ".." (and hidden names) never become path parts
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).lstrip(".").strip("_") or "series"
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).lstrip("._").strip("_") or "series"
 
 
 def _atomic_write(path: Path, payload: bytes) -> None:
