@@ -289,3 +289,25 @@ def test_matches_diff_diff_or_named_gap(spec, shared):
         assert np.isfinite(se_gap)
     elif not (method == "dr" and covariates):
         assert se_gap < SE_REL
+
+
+@pytest.mark.parametrize("modulus", [21, 97])
+def test_clustered_se_factor_against_diff_diff(shared, modulus):
+    """Clustered CS SEs: diff-diff's are sqrt(G / (G - 1)) times ours. Ours are R did's (cluster
+    sums of the influence functions, no small-sample factor); diff-diff applies the CR1 factor.
+    Point estimates agree to 1e-10 and the SE ratio equals the factor to 1e-8."""
+    mpdta = pd.read_csv(shared / "reference" / "r-did" / "mpdta.csv")
+    mpdta["cl"] = mpdta["countyreal"] % modulus
+    n_clusters = mpdta["cl"].nunique()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ours = fe.estimate(mpdta, method="cs", est_method="reg", cluster="cl", **MPDTA).att_gt
+        peer = diff_diff.CallawaySantAnna(
+            control_group="never_treated", cluster="cl", estimation_method="reg"
+        ).fit(mpdta, outcome="lemp", unit="countyreal", time="year", first_treat="first.treat")
+    rows = [(g, t, v["effect"], v["se"]) for (g, t), v in peer.group_time_effects.items()]
+    merged = ours.merge(pd.DataFrame(rows, columns=["cohort", "time", "peer", "peer_se"]))
+    assert len(merged) == 12
+    np.testing.assert_allclose(merged["estimate"], merged["peer"], atol=1e-10)
+    factor = np.sqrt(n_clusters / (n_clusters - 1))
+    np.testing.assert_allclose(merged["peer_se"] / merged["se"], factor, rtol=1e-8)
