@@ -145,8 +145,8 @@ def test_est_method_is_cs_only(data, method):
 
 @pytest.mark.parametrize("method", ["twfe", "stacked", "dcdh"])
 def test_base_period_is_cs_only(data, method):
-    check(UnknownOptionError, ["base_period='universal'", "['cs']"], data, method,
-          base_period="universal")  # fmt: skip
+    check(UnknownOptionError, ["base_period='bogus'", "['cs']"], data, method,
+          base_period="bogus")  # fmt: skip
 
 
 @pytest.mark.parametrize(("option", "value"), [("bootstrap_att_gt", "yes"), ("pretrends", 1)])

@@ -57,8 +57,8 @@ SHARED_OPTIONS: tuple[str, ...] = (
 )
 
 # method -> its own options and their defaults. ``est_method`` and ``base_period`` are
-# Callaway–Sant'Anna options; the pipeline passes their defaults to every method, so other
-# methods accept them only at the default value.
+# Callaway–Sant'Anna options; the pipeline passes them to every method, so other methods accept
+# est_method only at its default and base_period as "varying" or "universal".
 METHOD_OPTIONS: dict[str, dict[str, Any]] = {
     "cs": {
         "est_method": "dr",
@@ -73,7 +73,10 @@ METHOD_OPTIONS: dict[str, dict[str, Any]] = {
     "stacked": {"algorithm": "auto"},
     "dcdh": {"treatment": None, "effects": None, "placebo": None},
 }
-_CS_ONLY_DEFAULTS = {"est_method": ("dr", None), "base_period": ("varying", None)}
+# the other methods measure effects against one fixed reference period (-1 - anticipation), a
+# universal base, so either base_period value describes them and is accepted (the pipeline passes
+# its configured value to every method)
+_CS_ONLY_DEFAULTS = {"est_method": ("dr", None), "base_period": ("varying", "universal", None)}
 
 # control groups each method defines (TWFE's year effects use every untreated row whatever is
 # asked; it records the request)
