@@ -232,3 +232,17 @@ def test_trimming_is_reported_and_dispatch() -> None:
     assert list(res.event_study["event_time"]) == list(range(-5, 6))
     with pytest.raises(EstimationInputError, match="reference"):
         stacked.fit(frame, "y", "id", "year", "g", window=(0, 3))
+
+
+def test_default_window_adapts_to_a_short_panel(mpdta) -> None:
+    """R did's 5-year mpdta fits no cohort's (-5, 5) window: the default shrinks to the window
+    with the most treated unit × event-time cells, (-3, 0) (cohorts 2006 and 2007: 171 units ×
+    4 event times), says so, and estimates; an explicit window is kept as given."""
+    cols = {"outcome": "lemp", "unit": "countyreal", "time": "year", "cohort": "first.treat"}
+    with pytest.warns(UserWarning, match=r"fits no cohort.*window=\(-3, 0\)"):
+        res = estimate(mpdta, method="stacked", **cols)
+    assert res.info["window"] == (-3, 0) and res.info["kept_cohorts"] == [2006, 2007]
+    assert list(res.event_study["event_time"]) == [-3, -2, -1, 0]
+    with pytest.warns(UserWarning, match="trimmed"):
+        explicit = estimate(mpdta, method="stacked", window=(-1, 1), **cols)
+    assert explicit.info["window"] == (-1, 1)
