@@ -297,8 +297,8 @@ def fit(
     bootstrap
         Not available for TWFE (analytic variances only); a positive value warns.
     **ignored
-        Options of other estimators passed by ``finsam_eval.estimate`` (``est_method``,
-        ``base_period``, ``seed``); ignored.
+        ``seed`` and the CS options at their defaults (ignored); any other option raises
+        ``spec.UnknownOptionError`` naming the methods that take it.
 
     Returns
     -------
