@@ -2,12 +2,47 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DIR = PROJECT_ROOT.parent / "shared"
+
+
+def in_ci() -> bool:
+    """True under CI (``CI=true``): required references must be present there."""
+    return os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
+
+
+# skips that stay skips under CI: optional environments, not required references
+OPTIONAL_IN_CI = ("console script not installed", "browser", "chromium", "playwright", "honest")
+
+
+def _fail_skip_in_ci(report) -> None:
+    if not (in_ci() and report.skipped) or hasattr(report, "wasxfail"):
+        return
+    reason = str(report.longrepr[-1] if isinstance(report.longrepr, tuple) else report.longrepr)
+    if any(word in reason.lower() for word in OPTIONAL_IN_CI):
+        return
+    report.outcome = "failed"
+    report.longrepr = f"skipped under CI=true, where it must run: {reason}"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Under ``CI=true`` a skipped test fails: a missing ../shared folder, a peer package that
+    ``importorskip`` did not find or an unregistered method must not pass silently there."""
+    outcome = yield
+    _fail_skip_in_ci(outcome.get_result())
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector):
+    """The same for module-level ``importorskip`` (a skip while collecting the module)."""
+    outcome = yield
+    _fail_skip_in_ci(outcome.get_result())
 
 
 @pytest.fixture(scope="session")

@@ -178,3 +178,33 @@ def test_input_errors():
         adjust_pvalues(table, "sidak")
     with pytest.raises(ValueError, match="outside"):
         adjust_pvalues(pd.DataFrame({"p_value": [1.5]}), "holm")
+
+
+def test_romano_wolf_counts_ties_as_exceedances():
+    # p = (1 + #{b : max* >= |t|}) / (B + 1) with ">=": hand-counted on integer draws where the
+    # observed statistic ties bootstrap maxima (a ">" would give 2/5 and 1/5 instead)
+    draws = np.array([[1.0, 0.0], [2.0, 1.0], [3.0, 2.0], [2.0, 0.0]])
+    t_obs = np.array([3.0, 2.0])
+    # hypothesis 1 (|t| = 3): maxima over both columns are 1, 2, 3, 2 -> one tie -> 2/5
+    # hypothesis 2 (|t| = 2): maxima over column 2 alone are 0, 1, 2, 0 -> one tie -> 2/5,
+    # then the step-down running maximum keeps 2/5
+    np.testing.assert_allclose(romano_wolf(t_obs, draws), [2 / 5, 2 / 5])
+    np.testing.assert_allclose(romano_wolf(np.array([2.0]), draws[:, :1]), [4 / 5])
+
+
+def test_romano_wolf_t_from_p_fallback_matches_estimate_and_se():
+    # without estimate/se columns the observed |t| is recovered as the normal quantile of p/2;
+    # a table whose est/se give exactly those t must get the same adjusted p-values
+    rng = np.random.default_rng(5)
+    p = np.array([0.001, 0.02, 0.2, 0.6])
+    t = stats.norm.isf(p / 2)
+    draws = rng.standard_normal((499, 4))
+    only_p = pd.DataFrame({"p_value": p})
+    with_se = pd.DataFrame({"p_value": p, "estimate": 2 * t, "se": np.full(4, 2.0)})
+    fallback = adjust_pvalues(only_p, "romano_wolf", draws=draws)
+    direct = adjust_pvalues(with_se, "romano_wolf", draws=draws)
+    adj = [c for c in fallback.columns if c not in only_p.columns]
+    assert adj, "adjust_pvalues added no column"
+    np.testing.assert_allclose(fallback[adj].to_numpy(float), direct[adj].to_numpy(float))
+    expected = [(1 + np.sum(np.abs(draws)[:, k:].max(axis=1) >= t[k])) / 500 for k in range(4)]
+    np.testing.assert_allclose(fallback[adj[0]].to_numpy(float), np.maximum.accumulate(expected))

@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from finsam_eval.estimators.api import METHODS
 from finsam_eval.inference import randomization
 from finsam_eval.inference.randomization import placebo_data, randomization_inference
 from finsam_eval.synthetic.montecarlo import (
@@ -65,8 +64,6 @@ def test_batched_equals_refitting(world):
 
 @pytest.mark.parametrize("method", ["twfe", "sa", "imputation"])
 def test_deterministic_any_worker_count(world, method):
-    if method not in METHODS:
-        pytest.skip(f"estimator {method!r} not yet in METHODS")
     data = _panels(world, 0.0, 1, seed=4)[0]
     a = randomization_inference(data, method, permutations=6, seed=9, progress=False, n_jobs=1,
                                 chunk_size=2, window=(-3, 3))  # fmt: skip

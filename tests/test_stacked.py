@@ -85,13 +85,15 @@ def direct_stacked(
     robust = model.get_robustcov_results(cov_type="cluster", groups=stack["id"].to_numpy())
     # statsmodels' CR1 factor counts every design column (sandwich_covariance.cov_cluster)
     n_params = design.shape[1]
+    # fixest's fixef.K = "nested": the sub-experiment × unit effects are nested in the unit
+    # clusters and drop out of K; every sub-experiment × event-time level stays (the nested
+    # effects no longer absorb an intercept), so K = slopes + sub × event-time levels
+    k_nested = len(names) + st.shape[1]
     return (
         model.params[names].to_numpy(),
         robust.cov_params()[: len(names), : len(names)],
-        (
-            len(stack),
-            n_params,
-        ),
+        (len(stack), n_params, k_nested),
+        stack,
     )
 
 
@@ -116,7 +118,7 @@ def test_matches_direct_wls_with_paper_weights(control: str, weighted: bool) -> 
             window=(-3, 2),
             weights="pop" if weighted else None,
         )
-    coef, cov, (n_obs, k_full) = direct_stacked(
+    coef, cov, (n_obs, k_full, k_nested), stack = direct_stacked(
         frame, (-3, 2), control, "pop" if weighted else None
     )
     est = res.event_study.loc[~res.event_study["reference"], "estimate"].to_numpy()
@@ -124,8 +126,23 @@ def test_matches_direct_wls_with_paper_weights(control: str, weighted: bool) -> 
     # statsmodels counts every sub-experiment × unit dummy in K; we count them as one level
     # nested in the unit clusters (fixest convention), so the covariances differ by a known factor
     assert res.info["n_obs"] == n_obs
-    rescale = (n_obs - k_full) / (n_obs - res.info["n_params"])
+    assert res.info["n_params"] == k_nested
+    rescale = (n_obs - k_full) / (n_obs - k_nested)
     np.testing.assert_allclose(res.vcov.to_numpy(), cov * rescale, rtol=1e-8, atol=0)
+    # and pyfixest (fixest's nested K by default) on the same stack gives our vcov directly
+    pf = pytest.importorskip("pyfixest")
+    names = [f"d{e}" for e in range(-3, 3) if e != -1]
+    stack = stack.rename(columns={n: n.replace("-", "m") for n in names})
+    stack["sub_unit"] = stack["sub"].astype(str) + "_" + stack["id"].astype(str)
+    stack["sub_e"] = stack["sub"].astype(str) + "_" + stack["e"].astype(str)
+    rhs = " + ".join(n.replace("-", "m") for n in names)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fixest = pf.feols(
+            f"y ~ {rhs} | sub_unit + sub_e", data=stack, weights="omega", vcov={"CRV1": "id"}
+        )
+    np.testing.assert_allclose(est, fixest.coef().to_numpy(), atol=POINT_TOL, rtol=0)
+    np.testing.assert_allclose(res.vcov.to_numpy(), fixest._vcov, rtol=1e-8, atol=0)
 
 
 @pytest.fixture(params=["mpdta", "simulated", "synthetic"])
@@ -179,7 +196,7 @@ def test_cells_and_rows_agree_and_unbalanced_matches_direct() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         res = stacked.fit(holes, "y", "id", "year", "g", window=(-2, 2), unbalanced="keep")
-    coef, _, (n_obs, _) = direct_stacked(holes, (-2, 2), "never")
+    coef, _, (n_obs, _, _), _ = direct_stacked(holes, (-2, 2), "never")
     assert res.info["algorithm"] == "rows" and res.info["n_obs"] == n_obs
     est = res.event_study.loc[~res.event_study["reference"], "estimate"].to_numpy()
     np.testing.assert_allclose(est, coef, atol=1e-7)  # alternating projections, tol 1e-12
@@ -215,3 +232,17 @@ def test_trimming_is_reported_and_dispatch() -> None:
     assert list(res.event_study["event_time"]) == list(range(-5, 6))
     with pytest.raises(EstimationInputError, match="reference"):
         stacked.fit(frame, "y", "id", "year", "g", window=(0, 3))
+
+
+def test_default_window_adapts_to_a_short_panel(mpdta) -> None:
+    """R did's 5-year mpdta fits no cohort's (-5, 5) window: the default shrinks to the window
+    with the most treated unit × event-time cells, (-3, 0) (cohorts 2006 and 2007: 171 units ×
+    4 event times), says so, and estimates; an explicit window is kept as given."""
+    cols = {"outcome": "lemp", "unit": "countyreal", "time": "year", "cohort": "first.treat"}
+    with pytest.warns(UserWarning, match=r"fits no cohort.*window=\(-3, 0\)"):
+        res = estimate(mpdta, method="stacked", **cols)
+    assert res.info["window"] == (-3, 0) and res.info["kept_cohorts"] == [2006, 2007]
+    assert list(res.event_study["event_time"]) == [-3, -2, -1, 0]
+    with pytest.warns(UserWarning, match="trimmed"):
+        explicit = estimate(mpdta, method="stacked", window=(-1, 1), **cols)
+    assert explicit.info["window"] == (-1, 1)

@@ -9,6 +9,7 @@ from typing import Any
 import pandas as pd
 
 from finsam_eval.estimators.result import EstimationResult
+from finsam_eval.estimators.spec import few_clusters_inference, validate_request
 
 __all__ = ["METHODS", "estimate"]
 
@@ -38,12 +39,12 @@ def estimate(
     cohort: str = "cohort",
     method: str = "cs",
     control: str = "never",
-    est_method: str = "dr",
+    est_method: str | None = None,
     covariates: Sequence[str] | None = None,
     weights: str | None = None,
     cluster: str | None = None,
     anticipation: int = 0,
-    base_period: str = "varying",
+    base_period: str | None = None,
     unbalanced: str = "balance",
     window: tuple[int, int] | None = None,
     bootstrap: int = 0,
@@ -69,14 +70,15 @@ def estimate(
         "never" or "notyet" (not-yet-treated units also serve as controls); Sun–Abraham also
         takes "lasttreated".
     est_method
-        CS only: "dr" (Sant'Anna & Zhao 2020 locally efficient doubly robust), "ipw", "reg".
+        CS only: "dr" (Sant'Anna & Zhao 2020 locally efficient doubly robust, the default),
+        "ipw", "reg". Other methods refuse any value but "dr".
     covariates, weights, cluster
         Covariate columns, a sampling-weight column (constant within unit), and the cluster
         column (kommun, förbund or län; None clusters by unit).
     anticipation
         Periods before joining in which effects may already appear.
     base_period
-        "varying" or "universal" (CS pre-treatment comparisons, as in R's did).
+        "varying" (default) or "universal" (CS pre-treatment comparisons, as in R's did).
     unbalanced
         "balance" (drop and report units not seen in every period) or "keep".
     window
@@ -85,14 +87,29 @@ def estimate(
         Multiplier-bootstrap draws (0 = analytic SEs only) and the seed of its numpy Generator.
     alpha
         Significance level of the intervals.
+    **method_options
+        Options of one method (``METHOD_OPTIONS`` in ``finsam_eval.estimators.spec``); an
+        option the method does not take raises, naming the methods that take it.
 
     Returns
     -------
     EstimationResult
+
+    Raises
+    ------
+    UnknownOptionError
+        An option ``method`` does not take (a ``TypeError``).
+    EstimationInputError
+        A value outside its rule (a ``ValueError``); the message names value and rule.
+
+    Notes
+    -----
+    With fewer than ``spec.FEW_CLUSTERS`` (50) clusters, intervals and p-values use t(G-1)
+    critical values and a warning points to the wild cluster bootstrap; with one cluster they
+    are NaN (see ``spec.few_clusters_inference``).
     """
     fit = _fitter(method)
-    return fit(
-        data,
+    options = dict(
         outcome=outcome,
         unit=unit,
         time=time,
@@ -111,3 +128,9 @@ def estimate(
         alpha=alpha,
         **method_options,
     )
+    if est_method is None:
+        del options["est_method"]
+    if base_period is None:
+        del options["base_period"]
+    passed = validate_request(method, data, options)
+    return few_clusters_inference(fit(data, **passed), alpha)

@@ -117,6 +117,43 @@ class _Design:
     rows: dict[str, np.ndarray] | None  # row-level arrays for unbalanced panels
 
 
+def _no_cell_message(
+    design: _Design, cohorts: np.ndarray, covariates: list[str], notes: list[str]
+) -> str:
+    """Why no ATT(g,t) could be estimated, naming covariates without overlap or variation."""
+    msg = f"no ATT(g,t) could be estimated ({len(notes)} cells failed; first: {notes[0]})"
+    if design.x is None or not covariates:
+        return msg
+    x = design.x[:, 0, :]  # covariates in the first period (R did's base for panels)
+    never = design.cohort == 0
+    problems = []
+    for k, name in enumerate(covariates):
+        values = x[:, k]
+        if np.nanmax(values) == np.nanmin(values):
+            problems.append(f"{name!r} is constant ({np.nanmax(values)}) across units")
+            continue
+        for g in cohorts.tolist():
+            treated = design.cohort == g
+            if not treated.any() or not never.any():
+                continue
+            t_lo, t_hi = np.nanmin(values[treated]), np.nanmax(values[treated])
+            c_lo, c_hi = np.nanmin(values[never]), np.nanmax(values[never])
+            if t_hi < c_lo or t_lo > c_hi or t_lo == t_hi:
+                problems.append(
+                    f"{name!r} separates cohort {g} (range [{t_lo:.4g}, {t_hi:.4g}]) from the "
+                    f"never-treated (range [{c_lo:.4g}, {c_hi:.4g}]): no overlap"
+                )
+                break
+    if problems:
+        msg += (
+            "; covariate problems: " + "; ".join(problems) + ". Drop or recode these covariates"
+            " (est_method='reg' needs variation, not overlap)"
+        )
+    else:
+        msg += f"; check the covariates {covariates} for collinearity or lack of overlap"
+    return msg
+
+
 def _check_options(
     est_method: str, base_period: str, bootstrap: int, bootstrap_weights: str, window: Any
 ) -> tuple[float, float]:
@@ -632,8 +669,16 @@ def fit_prepared(
     cells, notes = _estimate_cells(
         design, cohorts, control, est_method, panel.anticipation, base_period
     )
-    for note in notes:
-        warnings.warn(note, UserWarning, stacklevel=2)
+    if notes and not np.isfinite(cells.att[~cells.reference]).any():
+        raise EstimationInputError(_no_cell_message(design, cohorts, covariates or [], notes))
+    if notes:
+        # one warning listing every failed cell (not one warning per cell)
+        warnings.warn(
+            f"{len(notes)} of {int((~cells.reference).sum())} ATT(g,t) not estimated:\n"
+            + "\n".join(notes),
+            UserWarning,
+            stacklevel=2,
+        )
     valid = np.isfinite(cells.att)
     if evaluated is not None:
         chosen = np.unique(np.asarray(list(evaluated), dtype=np.int64))

@@ -68,8 +68,13 @@ import numpy as np
 import pandas as pd
 
 from finsam_eval.core import group_sums
-from finsam_eval.estimators.prepare import EstimationInputError, prepare_panel
+from finsam_eval.estimators.prepare import (
+    EstimationInputError,
+    prepare_panel,
+    require_consecutive_periods,
+)
 from finsam_eval.estimators.result import EstimationResult, wald_table
+from finsam_eval.estimators.spec import check_extras
 
 __all__ = ["fit", "treatment_matrix"]
 
@@ -216,7 +221,8 @@ def fit(
         Number of effects :math:`\\ell = 1..L` (event times 0..L-1) and placebos; override
         ``window``.
     **ignored
-        Options of other estimators passed by ``finsam_eval.estimate``; ignored.
+        ``seed`` and the CS options at their defaults (ignored); any other option raises
+        ``spec.UnknownOptionError`` naming the methods that take it.
 
     Returns
     -------
@@ -228,6 +234,7 @@ def fit(
         clusters × event times, reference column zero) reproduces ``vcov`` as
         :math:`\\psi'\\psi/n^2`.
     """
+    ignored_names = check_extras("dcdh", ignored)
     if covariates:
         raise EstimationInputError("method='dcdh' does not take covariates")
     if control not in ("never", "notyet"):
@@ -237,6 +244,7 @@ def fit(
     panel, y, d = treatment_matrix(
         data, outcome, unit, time, cohort, treatment, weights, cluster, unbalanced
     )
+    require_consecutive_periods(panel, "dcdh")
     notes = list(panel.warnings)
     if bootstrap:
         msg = "method='dcdh' has analytic variances only; bootstrap is ignored"
@@ -441,7 +449,7 @@ def fit(
             "overall_event_times": table["event_time"].to_numpy()[mean_weights > 0].tolist(),
             "influence_level": "cluster" if cluster is not None else "unit",
             "warnings": notes,
-            "ignored_options": sorted(ignored),
+            "ignored_options": ignored_names,
         }
     )
     return EstimationResult(

@@ -261,13 +261,19 @@ def check_window(window: tuple[int, int] | None) -> tuple[float, float]:
 
 
 def reject_options(method: str, est_method: str | None, extra: dict[str, Any]) -> list[str]:
-    """Raise on options that conflict with ``method``; return the names of ignored ones."""
+    """Raise on options that conflict with or are unknown to ``method``.
+
+    Returns the names of the options accepted and ignored (none: every extra option raises,
+    naming the methods that take it; see ``spec.check_extras``).
+    """
+    from finsam_eval.estimators.spec import check_extras
+
     if est_method not in (None, "dr"):
         raise EstimationInputError(
             f"est_method={est_method!r} is a Callaway–Sant'Anna option (method='cs'); "
             f"method={method!r} has no outcome-regression/IPW variants"
         )
-    return sorted(extra)
+    return check_extras(method, extra)
 
 
 @dataclass

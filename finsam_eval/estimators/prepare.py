@@ -14,7 +14,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["EstimationInputError", "PreparedPanel", "prepare_panel", "prepare_panel_as_fitted"]
+__all__ = [
+    "EstimationInputError",
+    "PreparedPanel",
+    "prepare_panel",
+    "prepare_panel_as_fitted",
+    "require_consecutive_periods",
+]
 
 _SHOW = 10
 
@@ -365,6 +371,23 @@ def prepare_panel(
             f"{sorted(map(str, data.loc[nonnumeric, outcome].unique()))[:_SHOW]}"
         )
     y = y.to_numpy(dtype=float)
+    infinite = np.isinf(y)
+    if infinite.any():
+        rows = np.flatnonzero(infinite)
+        raise EstimationInputError(
+            f"outcome {outcome!r} must be finite (NaN marks a missing value); ±inf in "
+            f"{len(rows)} rows:"
+            + _show(
+                pd.DataFrame(
+                    {
+                        "row": rows,
+                        unit: unit_values.take(unit_code[rows]),
+                        time: period[rows],
+                        outcome: y[rows],
+                    }  # fmt: skip
+                )
+            )
+        )
     if np.isnan(y).all():
         raise EstimationInputError(f"outcome {outcome!r} is missing in every row")
     if np.nanmax(y) == np.nanmin(y):
@@ -384,6 +407,18 @@ def prepare_panel(
         if (values.isna() & data[cov].notna()).any():
             raise EstimationInputError(f"covariate {cov!r} must be numeric")
         columns[cov] = values.to_numpy(dtype=float)
+        finite = columns[cov][np.isfinite(columns[cov])]
+        if np.isinf(columns[cov]).any():
+            rows = np.flatnonzero(np.isinf(columns[cov]))
+            raise EstimationInputError(
+                f"covariate {cov!r} must be finite; ±inf in {len(rows)} rows: "
+                f"{rows.tolist()[:_SHOW]}"
+            )
+        if len(finite) and finite.min() == finite.max():
+            raise EstimationInputError(
+                f"covariate {cov!r} is constant ({finite[0]}) in every row: it is collinear with "
+                "the intercept and the fixed effects and identifies nothing; drop it"
+            )
         if time_invariant_covariates:
             varies = _spread_exceeds(unit_code, columns[cov], n_all_units, relative=False)
             if len(varies):
@@ -396,8 +431,24 @@ def prepare_panel(
 
     if weights is not None:
         w = pd.to_numeric(data[weights], errors="coerce").to_numpy(dtype=float)
-        if np.isnan(w).any() or (w < 0).any():
-            raise EstimationInputError(f"weights {weights!r} must be non-negative numbers")
+        bad = ~np.isfinite(w) | (w < 0)
+        if bad.any():
+            rows = np.flatnonzero(bad)
+            raise EstimationInputError(
+                f"weights {weights!r} must be finite, non-negative numbers; {len(rows)} rows "
+                "are missing, infinite, negative or non-numeric:"
+                + _show(
+                    pd.DataFrame(
+                        {"row": rows, unit: unit_values.take(unit_code[rows]),
+                         time: period[rows], weights: data[weights].to_numpy()[rows]}
+                    )
+                )
+            )  # fmt: skip
+        if not (w > 0).any():
+            raise EstimationInputError(
+                f"weights {weights!r} are zero in every row; at least one unit needs a "
+                "positive weight"
+            )
         columns["weight"] = w
     if cluster is not None:
         # clusters are compared and ordered as strings (1 and "1" are one cluster)
@@ -507,11 +558,15 @@ def prepare_panel(
     cohort_of_row = columns["cohort"]
     treated_after = cohort_of_row > last_period + anticipation
     if treated_after.any():
-        n_after = int(np.count_nonzero(np.bincount(columns["unit"][treated_after])))
+        after = np.flatnonzero(np.bincount(columns["unit"][treated_after], minlength=n_all_units))
+        late_cohorts = sorted(np.unique(cohort_of_row[treated_after]).tolist())
         msg = (
-            f"{n_after} units have cohorts after the last period {last_period} "
-            f"(+ anticipation {anticipation}) and are treated as never treated"
+            f"{len(after)} units have cohorts {late_cohorts[:_SHOW]} after the last period "
+            f"{last_period} (+ anticipation {anticipation}) and are treated as never treated "
+            f"(check for a typo in {cohort!r}): {list(unit_values.take(after[:_SHOW]))}"
+            + (f" ... and {len(after) - _SHOW} more" if len(after) > _SHOW else "")
         )
+        warnings.warn(msg, UserWarning, stacklevel=3)
         warn.append(msg)
         cohort_of_row = np.where(treated_after, 0, cohort_of_row)
         columns["cohort"] = cohort_of_row
@@ -576,6 +631,25 @@ def prepare_panel(
         dropped=dropped_frame,
         warnings=warn,
     )
+
+
+def require_consecutive_periods(panel: PreparedPanel, method: str) -> None:
+    """Refuse a panel with missing periods, for methods that count event time in columns.
+
+    Stacked regressions and dCDH index event time by position in the period grid, so a year
+    absent from the whole panel would shift every later event time; they refuse it in one line.
+    """
+    times = np.asarray(panel.times)
+    if len(times) < 2:
+        return
+    step = np.diff(times)
+    if (step != 1).any():
+        missing = sorted(set(range(int(times[0]), int(times[-1]) + 1)) - set(times.tolist()))
+        raise EstimationInputError(
+            f"method={method!r} needs consecutive periods, but {panel.time!r} has no rows for "
+            f"{missing[:_SHOW]} between {int(times[0])} and {int(times[-1])}; fill or drop "
+            "those years, or use cs, twfe, sa, imputation or two_stage, which allow gaps"
+        )
 
 
 def prepare_panel_as_fitted(

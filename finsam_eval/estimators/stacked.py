@@ -69,8 +69,13 @@ import pandas as pd
 from scipy import stats
 
 from finsam_eval.core import demean, group_sums, n_params_with_fixed_effects, small_sample_factor
-from finsam_eval.estimators.prepare import EstimationInputError, prepare_panel
+from finsam_eval.estimators.prepare import (
+    EstimationInputError,
+    prepare_panel,
+    require_consecutive_periods,
+)
 from finsam_eval.estimators.result import EstimationResult
+from finsam_eval.estimators.spec import check_extras
 
 __all__ = ["DEFAULT_WINDOW", "fit"]
 
@@ -102,6 +107,28 @@ def _validate_window(window: tuple[int, int] | None, ref: int) -> tuple[int, int
             f"window {(lo, hi)} must contain the reference period {ref} and event time 0"
         )
     return lo, hi
+
+
+def _adaptive_window(
+    cohort_sizes: dict[int, float], t_min: int, t_max: int, ref: int
+) -> tuple[int, int] | None:
+    """The window inside ``DEFAULT_WINDOW`` with the most treated unit × event-time cells.
+
+    Used only when no cohort's full default window lies inside the sample (short panels such as
+    R did's 5-year ``mpdta``): every window with ``lo <= ref < hi`` and ``hi >= 0`` is scored by
+    the treated mass of the cohorts it keeps times its length; ties go to the wider window,
+    then the later end. None when no window keeps any cohort.
+    """
+    best: tuple[float, int, int, tuple[int, int]] | None = None
+    for lo in range(DEFAULT_WINDOW[0], ref + 1):
+        for hi in range(max(0, ref + 1), DEFAULT_WINDOW[1] + 1):
+            mass = sum(n for a, n in cohort_sizes.items() if a + lo >= t_min and a + hi <= t_max)
+            if mass <= 0:
+                continue
+            score = (mass * (hi - lo + 1), hi - lo, hi, (lo, hi))
+            if best is None or score[:3] > best[:3]:
+                best = score
+    return None if best is None else best[3]
 
 
 def fit(
@@ -147,7 +174,9 @@ def fit(
         "balance" drops units not observed every year (reported); "keep" stacks the observed rows
         (the corrective weights are then computed per sub-experiment and event time).
     window
-        Event window ``(lo, hi)``, default ``(-5, 5)``. Cohorts whose window
+        Event window ``(lo, hi)``, default ``(-5, 5)``; when that fits no cohort in a short
+        panel, the sub-window keeping the most treated unit × event-time cells is used, with a
+        warning naming it (see ``_adaptive_window``). Cohorts whose window
         ``[a + lo, a + hi]`` is not inside the sample are trimmed and reported in
         ``info["trimmed_cohorts"]``, as are cohorts without clean controls.
     bootstrap
@@ -158,7 +187,8 @@ def fit(
         "auto" (cell tables for balanced panels, stacked rows otherwise), "cells" or "rows"; the
         two give the same numbers on balanced panels.
     **ignored
-        Options of other estimators passed by ``finsam_eval.estimate``; ignored.
+        ``seed`` and the CS options at their defaults (ignored); any other option raises
+        ``spec.UnknownOptionError`` naming the methods that take it.
 
     Returns
     -------
@@ -172,6 +202,7 @@ def fit(
         sub-experiments it appears in, so that :math:`\\psi'\\psi/n^2 = \\hat V` (CRV1); the
         reference column is zero. ``unit_labels`` names its rows.
     """
+    ignored_names = check_extras("stacked", ignored)
     if covariates:
         raise EstimationInputError("method='stacked' does not take covariates")
     if algorithm not in ("auto", "cells", "rows"):
@@ -190,6 +221,7 @@ def fit(
         control=control,
         unbalanced=unbalanced,
     )
+    require_consecutive_periods(panel, "stacked")
     notes = list(panel.warnings)
     if bootstrap:
         msg = "method='stacked' has analytic CRV1 variances only; bootstrap is ignored"
@@ -207,6 +239,19 @@ def fit(
     cluster_of_unit = frame["cluster"].to_numpy()[first_row]
     n_units = len(first_row)
     t_min, t_max = int(panel.times[0]), int(panel.times[-1])
+    if window is None and not any(a + lo >= t_min and a + hi <= t_max for a in panel.cohorts):
+        # the default window fits no cohort (a short panel): use the window that keeps the
+        # most treated unit × event-time cells, and say so
+        sizes = {int(a): float(w_unit[cohort_of_unit == a].sum()) for a in panel.cohorts}
+        adapted = _adaptive_window(sizes, t_min, t_max, ref)
+        if adapted is not None:
+            msg = (
+                f"the default window {DEFAULT_WINDOW} fits no cohort in the sample "
+                f"[{t_min}, {t_max}]; using window={adapted} (pass window= to choose another)"
+            )
+            warnings.warn(msg, UserWarning, stacklevel=2)
+            notes.append(msg)
+            lo, hi = adapted
 
     # ---- sub-experiments: trimming and clean controls ---------------------------------------
     never = cohort_of_unit == 0
@@ -322,7 +367,7 @@ def fit(
             "algorithm": "cells" if use_cells else "rows",
             "influence_level": "cluster" if cluster is not None else "unit",
             "warnings": notes,
-            "ignored_options": sorted(ignored),
+            "ignored_options": ignored_names,
         }
     )
     return EstimationResult(

@@ -245,6 +245,14 @@ def fit(
     cells = sorted(set(zip(c_row[cell_row].tolist(), event_row[cell_row].tolist(), strict=True)))
     if not cells:
         raise EstimationInputError("no treated cohort is observed outside the reference period")
+    present_years = set(np.asarray(years).tolist())
+    no_base = sorted({g for g, _ in cells if g + ref not in present_years})
+    if no_base:
+        raise EstimationInputError(
+            f"cohort(s) {no_base} have no rows in their reference period (cohort {ref:+d}: "
+            f"{[g + ref for g in no_base]}), which Sun–Abraham's interactions are measured "
+            "against; fill those years or use imputation, two_stage or cs, which allow gaps"
+        )
     cell_index = {cell: k for k, cell in enumerate(cells)}
     balanced = len(rows) == n_used * n_years
     x = arrays["x"][rows]

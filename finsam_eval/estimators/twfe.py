@@ -57,12 +57,11 @@ from finsam_eval.core import (
 )
 from finsam_eval.estimators.prepare import EstimationInputError, prepare_panel
 from finsam_eval.estimators.result import EstimationResult
+from finsam_eval.estimators.spec import check_extras
 
 __all__ = ["fit"]
 
 VCOV_TYPES = {"cluster": "CRV1", "CRV1": "CRV1", "hetero": "HC1", "HC1": "HC1", "iid": "iid"}
-# options of other estimators that finsam_eval.estimate passes to every method
-_OTHER_ESTIMATORS_OPTIONS = {"est_method", "base_period", "seed"}
 # relative tolerance of the sequential Cholesky collinearity check (pyfixest's collin_tol)
 COLLINEARITY_TOL = 1e-9
 
@@ -298,8 +297,8 @@ def fit(
     bootstrap
         Not available for TWFE (analytic variances only); a positive value warns.
     **ignored
-        Options of other estimators passed by ``finsam_eval.estimate`` (``est_method``,
-        ``base_period``, ``seed``); ignored.
+        ``seed`` and the CS options at their defaults (ignored); any other option raises
+        ``spec.UnknownOptionError`` naming the methods that take it.
 
     Returns
     -------
@@ -335,9 +334,12 @@ def fit(
     the unit level or coarser, so :math:`K = k + T`. HC1 and iid count every fixed-effect level,
     :math:`K = k + N_{units} + T - 1`.
     """
-    unknown = set(ignored) - _OTHER_ESTIMATORS_OPTIONS
-    if unknown:
-        raise TypeError(f"method='twfe' got unexpected option(s) {sorted(unknown)}")
+    ignored_names = check_extras("twfe", ignored)
+    if control not in ("never", "notyet"):
+        raise EstimationInputError(
+            f"control={control!r} is not defined for method='twfe'; use one of "
+            "['never', 'notyet'] (TWFE's year effects use every untreated row either way)"
+        )
     if vcov not in VCOV_TYPES:
         raise EstimationInputError(f"vcov must be one of {sorted(VCOV_TYPES)}, got {vcov!r}")
     vcov_kind = VCOV_TYPES[vcov]
@@ -589,7 +591,7 @@ def fit(
             if any(not d.empty for d in dropped)
             else panel.dropped,
             "warnings": notes,
-            "ignored_options": sorted(ignored),
+            "ignored_options": ignored_names,
         }
     )
     return EstimationResult(

@@ -112,7 +112,8 @@ class Provenance:
 
 
 def _safe(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_") or "series"
+    # leading dots are dropped too: "." and ".." (and hidden names) never become path parts
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).lstrip("._").strip("_") or "series"
 
 
 def _atomic_write(path: Path, payload: bytes) -> None:
@@ -164,7 +165,13 @@ class SeriesCache:
 
     def _paths(self, source: str, key: str, fmt: str) -> tuple[Path, Path]:
         folder = self.root / _safe(source)
-        return folder / f"{key}.{fmt}", folder / f"{key}.json"
+        table, meta = folder / f"{key}.{fmt}", folder / f"{key}.json"
+        root = self.root.resolve()
+        for path in (table, meta):
+            # _safe already prevents it; this guards against future key schemes
+            if root not in path.resolve().parents:
+                raise ValueError(f"cache path {path} for source {source!r} escapes {self.root}")
+        return table, meta
 
     def _serialise(self, frame: pd.DataFrame) -> bytes:
         buffer = io.BytesIO()
@@ -190,8 +197,14 @@ class SeriesCache:
         return provenance
 
     def _read(self, meta_path: Path) -> tuple[pd.DataFrame, Provenance]:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        prov = Provenance(**meta)
+        try:
+            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+            prov = Provenance(**meta)
+        except (json.JSONDecodeError, UnicodeDecodeError, TypeError) as err:
+            raise CacheCorruptError(
+                f"cache provenance {meta_path} is unreadable or truncated ({err}); delete it "
+                "and fetch again"
+            ) from err
         table_path = meta_path.with_suffix("." + prov.table_format)
         if not table_path.is_file():
             raise CacheCorruptError(f"cache entry {meta_path} has no table {table_path.name}")
@@ -222,6 +235,7 @@ class SeriesCache:
         series: str,
         years: Iterable[int] | None = None,
         known_gaps: str | None = None,
+        query: Mapping[str, Any] | None = None,
     ) -> tuple[pd.DataFrame, Provenance] | None:
         """Return a cached series covering ``years`` (filtered to them), or None.
 
@@ -231,6 +245,12 @@ class SeriesCache:
         years the source was asked for and answered without values, provided at least one
         wanted year has values: the gap stays a recorded gap (the entry's ``years`` never
         include it), so an empty answer is not passed off as data.
+
+        An entry is returned only if its provenance matches the request: its ``source`` and
+        ``series`` equal the requested ones, its years cover ``years`` and, with ``query``, its
+        recorded query agrees on every key but ``years``. An exact-key entry whose provenance
+        does not match (a renamed or copied file) raises :class:`CacheCorruptError` naming the
+        file, as does an unreadable or truncated one.
         """
         wanted = sorted(set(int(y) for y in years)) if years else []
         folder = self.root / _safe(source)
@@ -238,23 +258,53 @@ class SeriesCache:
             return None
         exact = folder / f"{self.key(series, wanted)}.json"
         candidates = [exact] if exact.is_file() else []
+
+        def covers(meta: Mapping[str, Any]) -> bool:
+            covered = set(meta.get("years") or [])
+            gaps = set((meta.get("extra") or {}).get(known_gaps) or []) if known_gaps else set()
+            return not wanted or bool(
+                set(wanted) <= covered
+                or (gaps and set(wanted) <= covered | gaps and set(wanted) & covered)
+            )
+
+        def same_query(meta: Mapping[str, Any]) -> bool:
+            if query is None:
+                return True
+            stored = {k: v for k, v in (meta.get("query") or {}).items() if k != "years"}
+            asked = {k: v for k, v in query.items() if k != "years"}
+            return json.dumps(stored, sort_keys=True, default=str) == json.dumps(
+                asked, sort_keys=True, default=str
+            )
+
+        def mismatch(meta: Mapping[str, Any]) -> str | None:
+            if meta.get("source") != source or meta.get("series") != series:
+                return (
+                    f"holds {meta.get('source')!r} series {meta.get('series')!r}, not the "
+                    f"requested {source!r} series {series!r}"
+                )
+            if not covers(meta):
+                return f"covers years {meta.get('years')}, not the requested {wanted}"
+            if not same_query(meta):
+                return f"was fetched with query {meta.get('query')}, not {dict(query or {})}"
+            return None
+
         for meta_path in sorted(folder.glob("*.json")):
             if meta_path == exact:
                 continue
             try:
                 meta = json.loads(meta_path.read_text(encoding="utf-8"))
-            except (OSError, json.JSONDecodeError):
-                continue
-            covered = set(meta.get("years") or [])
-            gaps = set((meta.get("extra") or {}).get(known_gaps) or []) if known_gaps else set()
-            if meta.get("series") != series:
-                continue
-            if set(wanted) <= covered or (
-                gaps and set(wanted) <= covered | gaps and set(wanted) & covered
-            ):
+            except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+                continue  # another key's broken entry: it raises when that key is requested
+            if isinstance(meta, dict) and mismatch(meta) is None:
                 candidates.append(meta_path)
         for meta_path in candidates:
             frame, prov = self._read(meta_path)
+            problem = mismatch(asdict(prov))
+            if problem is not None:
+                raise CacheCorruptError(
+                    f"cache entry {meta_path} {problem}; its provenance does not match the "
+                    "request, so it is not used (delete it and fetch again)"
+                )
             if wanted and "year" in frame.columns and set(prov.years) != set(wanted):
                 frame = frame[frame["year"].isin(wanted)].reset_index(drop=True)
             return frame, prov
