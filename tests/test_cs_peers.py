@@ -36,11 +36,14 @@ diff_diff = pytest.importorskip("diff_diff")
 ATT_ABS = 1e-7
 SE_REL = 1e-6
 DIFF_DIFF_DR_COVARIATES = 2e-3  # max abs ATT gap tolerated (observed ~4e-4)
-# relative SE gap with unbalanced panels kept, by est_method (observed: dr/ipw <= 0.0056, reg up
-# to 1.94 on the synthetic panel, 0.55 on the simulated one)
-DIFF_DIFF_UNBALANCED_SE = {"dr": 0.02, "ipw": 0.02, "reg": 3.0}
-# relative SE gap with dispersed sampling weights and a propensity score (observed <= 0.34)
-DIFF_DIFF_WEIGHTED_PSCORE_SE = 0.5
+# relative SE gap with unbalanced panels kept, by est_method (observed: dr/ipw <= 0.036, reg up
+# to 1.94 on the synthetic panel, 0.55 on the simulated one; dr/ipw were <= 0.0056 on the earlier
+# synthetic world, whose kommun sizes were less dispersed)
+DIFF_DIFF_UNBALANCED_SE = {"dr": 0.05, "ipw": 0.05, "reg": 3.0}
+# relative SE gap with dispersed sampling weights and a propensity score: observed <= 1.68 on the
+# current synthetic world (weights from Bjurholm to Stockholm), <= 0.34 on the earlier one. The same
+# specifications match csdid (R did's port) to 1e-7 above, so the gap is diff-diff's departure.
+DIFF_DIFF_WEIGHTED_PSCORE_SE = 2.0
 # diff-diff's propensity-score step departs from R did (and csdid, which match us to 1e-11)
 # where it matters most: sampling weights that vary by orders of magnitude (the synthetic
 # panel's population weights: observed 0.04-0.05 for IPW/DR on the earlier synthetic world,

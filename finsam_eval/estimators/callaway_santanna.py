@@ -670,7 +670,7 @@ def fit_prepared(
         design, cohorts, control, est_method, panel.anticipation, base_period
     )
     if notes and not np.isfinite(cells.att[~cells.reference]).any():
-        raise EstimationInputError(_no_cell_message(design, cohorts, covariates or [], notes))
+        raise EstimationInputError(_no_cell_message(design, cohorts, list(panel.covariates), notes))
     if notes:
         # one warning listing every failed cell (not one warning per cell)
         warnings.warn(
