@@ -49,6 +49,17 @@ __all__ = [
 ]
 
 SHOW = 5  # example rows per rejection reason
+_SUMMARY_COLUMNS = [
+    "population",
+    "outcome",
+    "denominator",
+    "numerator",
+    "left",
+    "moved",
+    "not_built",
+    "kommuner_left_out",
+    "rows_left_out",
+]
 
 
 class MicrodataValidationError(MicrodataError):
@@ -288,6 +299,13 @@ def _transition_rows(
                 .reset_index()
             )
             built = grouped[grouped["den"] > 0]
+            # a kommun-year with nobody in the origin state has no share; if it lies inside
+            # the kommun's years, the series would have a gap, which no estimator accepts: the
+            # kommun is left out of this series (reported), as with suppressed small cells
+            span = built.groupby("kc")["year"].agg(["min", "max", "size"])
+            gappy = span.index[(span["max"] - span["min"] + 1) != span["size"]].to_numpy()
+            dropped = built[built["kc"].isin(gappy)]
+            built = built[~built["kc"].isin(gappy)]
             summary.append(
                 {
                     "population": name,
@@ -297,6 +315,8 @@ def _transition_rows(
                     "left": int(grouped["left"].sum()),
                     "moved": int(grouped["moved"].sum()),
                     "not_built": int((grouped["den"] == 0).sum()),
+                    "kommuner_left_out": ", ".join(codes[gappy]),
+                    "rows_left_out": len(dropped),
                 }
             )
             rows.append(
@@ -312,8 +332,7 @@ def _transition_rows(
                 )
             )
     frame = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
-    columns = ["population", "outcome", "denominator", "numerator", "left", "moved", "not_built"]
-    return frame, pd.DataFrame(summary, columns=columns)
+    return frame, pd.DataFrame(summary, columns=_SUMMARY_COLUMNS)
 
 
 def _call_build_panel(
@@ -494,9 +513,7 @@ def build_microdata_panel(
         partial_coverage=partial_coverage,
     )
     panel = built.panel
-    summary = pd.DataFrame(
-        columns=["population", "outcome", "denominator", "numerator", "left", "moved", "not_built"]
-    )
+    summary = pd.DataFrame(columns=_SUMMARY_COLUMNS)
     notes = [
         "Counts are persons: the numerator of a population and outcome is the number of persons "
         "in the population with the flag, the denominator the number of persons in it.",
@@ -522,6 +539,13 @@ def build_microdata_panel(
             notes.append(
                 f"{int(summary['not_built'].sum())} transition kommun-years had nobody in the "
                 "origin state and were not built (see report.transitions)."
+            )
+        left_out = int(summary["rows_left_out"].sum())
+        if left_out:
+            notes.append(
+                f"{left_out} transition rows left out: kommuner whose series would have a gap "
+                "(a year with nobody in the origin state) are left out of that series "
+                "(report.transitions.kommuner_left_out)."
             )
     if not set(wanted) >= set(OUTCOMES):
         panel = panel[panel["outcome"].isin(wanted)]

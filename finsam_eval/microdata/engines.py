@@ -82,6 +82,7 @@ class DuckDBEngine:
         self.con.execute(f"SET temp_directory = '{self.temp_directory}'")
         # row order is fixed by ORDER BY where it matters; dropping it lets DuckDB stream
         self.con.execute("SET preserve_insertion_order = false")
+        self.con.execute("SET enable_progress_bar = false")
         if threads is not None:
             self.con.execute(f"SET threads = {int(threads)}")
         self.settings = {"memory_limit": memory_limit, "threads": threads}
@@ -147,6 +148,8 @@ class SparkEngine:
                 .appName("finsam_eval-microdata")
                 .config("spark.sql.shuffle.partitions", "4")
                 .config("spark.ui.enabled", "false")
+                .config("spark.ui.showConsoleProgress", "false")
+                .config("spark.sql.execution.arrow.pyspark.enabled", "true")
                 .config("spark.sql.session.timeZone", "UTC")
                 .getOrCreate()
             )

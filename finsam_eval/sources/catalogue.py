@@ -22,6 +22,7 @@ __all__ = [
     "CatalogueError",
     "FETCHED_SOURCES",
     "FILE_SOURCES",
+    "MICRODATA_SOURCES",
     "load_catalogue",
     "outcome_catalogue",
     "parse_ages",
@@ -29,6 +30,8 @@ __all__ = [
 
 FETCHED_SOURCES = frozenset({"kolada"})
 FILE_SOURCES = frozenset({"forsakringskassan", "arbetsformedlingen", "socialstyrelsen", "csn"})
+#: Outcomes built from person-year register data (finsam_eval.microdata), never fetched.
+MICRODATA_SOURCES = frozenset({"microdata"})
 _REQUIRED = ("source", "identifier", "numerator", "denominator", "population", "measure")
 _COLUMNS = [*_REQUIRED, "title_contains", "verification", "notes"]
 
@@ -95,10 +98,10 @@ def load_catalogue(
         missing = [f for f in _REQUIRED if f not in entry]
         if missing:
             raise CatalogueError(f"outcome {name!r} lacks {missing}")
-        if entry["source"] not in FETCHED_SOURCES | FILE_SOURCES:
+        if entry["source"] not in FETCHED_SOURCES | FILE_SOURCES | MICRODATA_SOURCES:
             raise CatalogueError(
                 f"outcome {name!r}: unknown source {entry['source']!r}; use one of "
-                f"{sorted(FETCHED_SOURCES | FILE_SOURCES)}"
+                f"{sorted(FETCHED_SOURCES | FILE_SOURCES | MICRODATA_SOURCES)}"
             )
         if entry["measure"] not in {"share", "count"}:
             raise CatalogueError(f"outcome {name!r}: measure must be 'share' or 'count'")
