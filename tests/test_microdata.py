@@ -135,9 +135,13 @@ def test_isf_part_is_exactly_build_panel(world, built):
         names=["kommun_kod", "year", "sex", "age"],
     )
     population = (
-        f.groupby(["kommun_kod", "year", "sex", "age"]).size().reindex(grid, fill_value=0)
-    ).rename("population").reset_index()
-    f["age_band"] = pd.cut(f["age"], [18, 24, 54, 64], labels=["19-24", "25-54", "55-64"]).astype(str)
+        (f.groupby(["kommun_kod", "year", "sex", "age"]).size().reindex(grid, fill_value=0))
+        .rename("population")
+        .reset_index()
+    )
+    f["age_band"] = pd.cut(f["age"], [18, 24, 54, 64], labels=["19-24", "25-54", "55-64"]).astype(
+        str
+    )
     flags = ["sjukpenning", "sa", "ekonomiskt_bistand", "af_till_arbete", "studier", "uvas"]
     long = f.melt(["kommun_kod", "year", "sex", "age_band"], flags, "outcome", "flag")
     band_grid = pd.MultiIndex.from_product(
@@ -156,8 +160,8 @@ def test_isf_part_is_exactly_build_panel(world, built):
 
 def test_panel_validates_and_estimates(built):
     validate_panel(built.panel)
-    for outcome in ("stod_till_arbete", "sjukpenning"):
-        data = built.panel.query("population == 'alla' and outcome == @outcome")
+    for name in ("stod_till_arbete", "sjukpenning"):
+        data = built.panel[(built.panel["population"] == "alla") & (built.panel["outcome"] == name)]
         result = estimate(data, method="cs")
         assert np.isfinite(result.overall["estimate"])
         assert result.event_study["estimate"].notna().any()
@@ -221,12 +225,16 @@ def test_validation_counts_rejections_and_drops_nothing_else(world, built, tmp_p
 def test_readers_single_parquet_file_and_csv_folder(world, built, tmp_path):
     single = tmp_path / "persons.parquet"
     world.frame.to_parquet(single, index=False)
-    pd.testing.assert_frame_equal(build_microdata_panel(single, cohorts=world.cohorts).panel, built.panel)
+    pd.testing.assert_frame_equal(
+        build_microdata_panel(single, cohorts=world.cohorts).panel, built.panel
+    )
     folder = tmp_path / "csv"
     for year, part in world.frame.groupby("year"):
         (folder / f"year={year}").mkdir(parents=True)
         part.drop(columns="year").to_csv(folder / f"year={year}" / "part.csv", index=False)
-    pd.testing.assert_frame_equal(build_microdata_panel(folder, cohorts=world.cohorts).panel, built.panel)
+    pd.testing.assert_frame_equal(
+        build_microdata_panel(folder, cohorts=world.cohorts).panel, built.panel
+    )
 
 
 def test_bad_input_errors(world, hive, tmp_path):
@@ -242,7 +250,9 @@ def test_bad_input_errors(world, hive, tmp_path):
         build_microdata_panel(hive, cohorts=world.cohorts, engine="polars")
     with pytest.raises(ValueError, match="Unknown outcome"):
         build_microdata_panel(hive, cohorts=world.cohorts, outcomes=["nope"])
-    only = build_microdata_panel(hive, outcome_only=True, outcomes=["inflode_sa"], populations=["alla"])
+    only = build_microdata_panel(
+        hive, outcome_only=True, outcomes=["inflode_sa"], populations=["alla"]
+    )
     assert set(only.panel["outcome"]) == {"inflode_sa"} and (only.panel["cohort"] == 0).all()
 
 

@@ -241,9 +241,11 @@ def microdata_cells(
     full["age_band"] = band_of[full["age"].to_numpy() - age_min]
     full["sex"] = sex
     wanted = [o for o in OUTCOMES if o in outcomes]
-    by_band = full[full["age_band"] != ""].groupby(
-        ["kc", "year", "sex", "age_band"], sort=True, as_index=False
-    )[wanted].sum()
+    by_band = (
+        full[full["age_band"] != ""]
+        .groupby(["kc", "year", "sex", "age_band"], sort=True, as_index=False)[wanted]
+        .sum()
+    )
     parts = []
     for outcome in wanted:
         bands = {
@@ -448,7 +450,11 @@ def build_microdata_panel(
         n_rows = int(counts["n_rows"].sum())
         rejected = pd.DataFrame(
             [
-                {"reason": name, "description": text, "n_rows": int(counts.loc[reasons == code, "n_rows"].sum())}
+                {
+                    "reason": name,
+                    "description": text,
+                    "n_rows": int(counts.loc[reasons == code, "n_rows"].sum()),
+                }
                 for code, (name, text) in REJECT_REASONS.items()
             ]
         )
@@ -522,7 +528,15 @@ def build_microdata_panel(
         rows, summary = _transition_rows(trans, specs, wanted, codes, window)
         if len(rows):
             attributes = panel.drop_duplicates("kommun_kod")[
-                ["kommun_kod", "kommun", "lan_kod", "cohort", "forbund", "cluster_forbund", "cluster_lan"]
+                [
+                    "kommun_kod",
+                    "kommun",
+                    "lan_kod",
+                    "cohort",
+                    "forbund",
+                    "cluster_forbund",
+                    "cluster_lan",
+                ]
             ]
             merged = rows.merge(attributes, on="kommun_kod", how="inner")
             if len(merged) < len(rows):

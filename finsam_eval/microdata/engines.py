@@ -171,7 +171,14 @@ class SparkEngine:
         return {name: _kind(dtype) for name, dtype in frame.dtypes}
 
     def register_frame(self, name: str, frame: pd.DataFrame) -> None:
-        self.spark.createDataFrame(frame).createOrReplaceTempView(name)
+        # Arrow makes the conversion of a pandas frame take milliseconds instead of a minute
+        key = "spark.sql.execution.arrow.pyspark.enabled"
+        before = self.spark.conf.get(key, "false")
+        self.spark.conf.set(key, "true")
+        try:
+            self.spark.createDataFrame(frame).createOrReplaceTempView(name)
+        finally:
+            self.spark.conf.set(key, before)
 
     def materialise(self, name: str, select: str) -> None:
         frame = self.spark.sql(transpile(select, "spark")).cache()

@@ -39,7 +39,9 @@ class MicrodataSource:
 
     def describe(self) -> str:
         """One line for reports and manifests."""
-        kind = "hive-partitioned folder" if self.hive else ("folder" if self.path.is_dir() else "file")
+        kind = (
+            "hive-partitioned folder" if self.hive else ("folder" if self.path.is_dir() else "file")
+        )
         return f"{self.format} {kind} {self.path} ({len(self.files)} file(s))"
 
 

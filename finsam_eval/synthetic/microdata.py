@@ -171,7 +171,7 @@ def _world_tables(
     share1[-1] = base[None, None, None, :] * path[None, :, None, None] * np.sqrt(relative)
     share1 = np.clip(share1, 0.0, 1.0)
     share0 = np.clip(share1 - effect, 0.0, 1.0)
-    size = by_age[..., AGE_FIRST : AGE_LAST].sum(axis=(2, 3)).mean(axis=1)
+    size = by_age[..., AGE_FIRST:AGE_LAST].sum(axis=(2, 3)).mean(axis=1)
     return share1, share0, by_age, size, band_pop
 
 
@@ -287,7 +287,7 @@ def _accumulate(
         # transitions: membership, kommun and age in t−1; a valid row in t
         a = member[:, :-1]
         b = observed[:, 1:]
-        key_t = (k[:, :-1] * n_t + np.arange(1, n_t)[None, :])
+        key_t = k[:, :-1] * n_t + np.arange(1, n_t)[None, :]
         for name, spec_x in TRANSITIONS.items():
             if list(POPULATIONS)[pi] not in spec_x.populations:
                 continue
@@ -301,9 +301,9 @@ def _accumulate(
             for f in spec_x.destination:
                 dest |= flags[f][:, 1:]
             d = a & origin & b
-            sums["den"][world, :, :, pi, oi] += np.bincount(
-                key_t[d], minlength=n_k * n_t
-            ).reshape(n_k, n_t)
+            sums["den"][world, :, :, pi, oi] += np.bincount(key_t[d], minlength=n_k * n_t).reshape(
+                n_k, n_t
+            )
             sums["num"][world, :, :, pi, oi] += np.bincount(
                 key_t[d & dest], minlength=n_k * n_t
             ).reshape(n_k, n_t)
@@ -382,9 +382,7 @@ def generate_microdata(
     share1, share0, by_age, size, _ = _world_tables(data, codes)
     n_k, n_t = len(codes), len(YEARS)
     cal = data.calendar
-    cohort_of = (
-        cal.groupby("kommun_kod")["start_year"].min().reindex(codes).fillna(0).astype(int)
-    )
+    cohort_of = cal.groupby("kommun_kod")["start_year"].min().reindex(codes).fillna(0).astype(int)
     forbund_of = (
         cal.sort_values(["kommun_kod", "start_year", "forbund"])
         .drop_duplicates("kommun_kod")
@@ -504,9 +502,13 @@ def _truth(
     order = {name: i for i, name in enumerate(POPULATIONS)}
     truth = truth.sort_values(
         ["population", "outcome", "cohort", "event_time"],
-        key=lambda c: c.map(order) if c.name == "population" else c.map(
-            {n: i for i, n in enumerate(names)}
-        ) if c.name == "outcome" else c,
+        key=lambda c: (
+            c.map(order)
+            if c.name == "population"
+            else c.map({n: i for i, n in enumerate(names)})
+            if c.name == "outcome"
+            else c
+        ),
         kind="stable",
     ).reset_index(drop=True)
     return frame, truth
