@@ -95,8 +95,6 @@ def _microdata_panel(args: argparse.Namespace) -> int:
 def _panel(args: argparse.Namespace) -> int:
     if args.microdata:
         return _microdata_panel(args)
-    if not (args.numerators and args.population):
-        raise ValueError("panel needs --numerators and --population, or --microdata")
     import pandas as pd
 
     from finsam_eval.panel import build_panel
@@ -253,7 +251,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``finsam-eval`` console script."""
     from finsam_eval.sources.http import SourceError
 
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command == "panel" and not args.microdata and not (args.numerators and args.population):
+        parser.error("panel needs --numerators and --population, or --microdata")
     args.quiet = getattr(args, "quiet", False)
     try:
         return int(args.handler(args) or 0)
