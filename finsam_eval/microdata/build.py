@@ -34,7 +34,14 @@ from finsam_eval.microdata.schema import (
     TRANSITION_OUTCOMES,
     TRANSITIONS,
 )
-from finsam_eval.microdata.sql import cells_sql, counts_sql, transitions_sql, validated_sql
+from finsam_eval.microdata.sql import (
+    cells_sql,
+    counts_sql,
+    duplicates_sql,
+    mark_duplicates_sql,
+    transitions_sql,
+    validated_sql,
+)
 from finsam_eval.panel import build_panel, validate_panel
 from finsam_eval.panel.populations import AGE_BANDS, OUTCOMES, POPULATIONS, SEXES, Population
 from finsam_eval.panel.report import BuildReport
@@ -443,7 +450,14 @@ def build_microdata_panel(
         say(f"reading and validating {source.describe()} on {eng.name}")
         kinds = eng.register_source(source)
         eng.register_frame("codes", _code_table(codes))
-        eng.materialise("md", validated_sql(kinds))
+        eng.materialise("md0", validated_sql(kinds))
+        duplicates = eng.query(duplicates_sql("md0"))
+        if len(duplicates):
+            eng.register_frame("dups", duplicates.astype({"pkey": np.int64}))
+            eng.materialise("md", mark_duplicates_sql("md0", "dups"))
+            eng.drop("md0")
+        else:
+            eng.alias("md", "md0")
         counts = eng.query(counts_sql(age_min, age_max))
         timings["validate"] = time.perf_counter() - start
         reasons = counts["reason"].to_numpy(np.int64)

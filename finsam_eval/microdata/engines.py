@@ -114,6 +114,12 @@ class DuckDBEngine:
     def query(self, select: str) -> pd.DataFrame:
         return self.con.execute(select).df()
 
+    def alias(self, name: str, table: str) -> None:
+        self.con.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM {table}")
+
+    def drop(self, table: str) -> None:
+        self.con.execute(f"DROP TABLE IF EXISTS {table}")
+
     def close(self) -> None:
         self.con.close()
         if self._own_temp:
@@ -188,6 +194,12 @@ class SparkEngine:
 
     def query(self, select: str) -> pd.DataFrame:
         return self.spark.sql(transpile(select, "spark")).toPandas()
+
+    def alias(self, name: str, table: str) -> None:
+        self.spark.table(table).createOrReplaceTempView(name)
+
+    def drop(self, table: str) -> None:
+        self.spark.catalog.dropTempView(table)
 
     def close(self) -> None:
         for frame in self._cached:

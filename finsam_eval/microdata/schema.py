@@ -68,7 +68,11 @@ ORIGIN_STATES: tuple[str, ...] = ("sjukpenning", "sa", "ekonomiskt_bistand", "ar
 #: Reasons a person-year row is rejected, in the order they are checked (a row gets the first
 #: that applies). Code → (name, description).
 REJECT_REASONS: dict[int, tuple[str, str]] = {
-    1: ("missing_key", "person_id, year, kommun_kod or birth_year missing or not a whole number"),
+    1: (
+        "missing_key",
+        "person_id, year, kommun_kod or birth_year missing or not a whole number (or person_id "
+        "beyond ±2^54, year outside 1900–2154)",
+    ),
     2: ("bad_sex", "sex is not 'K' or 'M'"),
     3: ("unknown_kommun", "kommun code unknown in the year of the row (after harmonisation)"),
     4: ("impossible_age", f"age year − birth_year outside {AGE_POSSIBLE[0]}–{AGE_POSSIBLE[1]}"),

@@ -10,6 +10,8 @@ Four statements:
 * :func:`validated_sql` — the person-year rows with typed columns, the harmonised kommun index
   ``kc`` (joined from the ``codes`` table built by :func:`finsam_eval.registry.harmonise_codes`),
   age, and the rejection ``reason`` (0 = kept; :data:`~finsam_eval.microdata.schema.REJECT_REASONS`);
+  duplicated person-years are found afterwards on the person-year key (:func:`duplicates_sql`,
+  :func:`mark_duplicates_sql`), which costs a second pass only when there are any;
 * :func:`counts_sql` — rows by reason, kommun, year and code change (the build report);
 * :func:`cells_sql` — persons and flag counts by kommun × year × sex × single-year age;
 * :func:`transitions_sql` — per transition, persons in the origin state in t−1 and those of
@@ -27,9 +29,22 @@ from finsam_eval.microdata.schema import (
     Transition,
 )
 
-__all__ = ["cells_sql", "counts_sql", "transitions_sql", "transpile", "validated_sql"]
+__all__ = [
+    "cells_sql",
+    "counts_sql",
+    "duplicates_sql",
+    "mark_duplicates_sql",
+    "transitions_sql",
+    "transpile",
+    "validated_sql",
+]
 
 _INT = r"'^-?[0-9]{1,18}$'"
+# person-year key pkey = person_id · 256 + (year − 1900): one BIGINT, so that the transitions'
+# self-join (the same person in the next year is pkey + 1) joins on a single integer column
+YEAR_MIN, YEAR_SLOTS = 1900, 256
+YEAR_MAX = YEAR_MIN + YEAR_SLOTS - 2  # the next year's key stays inside the person's slots
+PERSON_MAX = 2**54
 
 
 def _q(name: str) -> str:
@@ -87,7 +102,7 @@ def validated_sql(kinds: Mapping[str, str], source: str = "raw", codes: str = "c
     -------
     str
         Columns ``person_id, year, kc, sex_m (1 = M), age, <flags>, reason, raw_code`` (the
-        original code where it was changed or unknown, else NULL).
+        original code where it was changed or unknown, else NULL), ``pkey`` (person-year key).
     """
     flags = ",\n    ".join(f"{_flag(f, kinds[f])} AS {_q(f)}" for f in FLAG_COLUMNS)
     code = _text("kommun_kod", kinds["kommun_kod"])
@@ -106,8 +121,7 @@ WITH src AS (
   FROM {source}
 ),
 keyed AS (
-  SELECT src.*, c.kc AS kc, c.altered AS altered,
-    COUNT(*) OVER (PARTITION BY src.person_id, src.year) AS copies
+  SELECT src.*, c.kc AS kc, c.altered AS altered
   FROM src LEFT JOIN {codes} AS c ON c.raw_code = src.raw_code AND c.year = src.year
 )
 SELECT
@@ -118,16 +132,42 @@ SELECT
   year - birth_year AS age,
   {flag_list},
   CASE
-    WHEN person_id IS NULL OR year IS NULL OR raw_code IS NULL OR birth_year IS NULL THEN 1
+    WHEN person_id IS NULL OR year IS NULL OR raw_code IS NULL OR birth_year IS NULL
+      OR ABS(person_id) > {PERSON_MAX} OR year < {YEAR_MIN} OR year > {YEAR_MAX} THEN 1
     WHEN sex IS NULL OR sex NOT IN ('K', 'M') THEN 2
     WHEN kc IS NULL THEN 3
     WHEN year - birth_year < {lo} OR year - birth_year > {hi} THEN 4
     WHEN {any_flag_null} THEN 5
-    WHEN copies > 1 THEN 6
     ELSE 0
   END AS reason,
-  CASE WHEN kc IS NULL OR altered THEN raw_code END AS raw_code
+  CASE WHEN kc IS NULL OR altered THEN raw_code END AS raw_code,
+  CASE WHEN ABS(person_id) <= {PERSON_MAX} AND year >= {YEAR_MIN} AND year <= {YEAR_MAX}
+    THEN person_id * {YEAR_SLOTS} + (year - {YEAR_MIN}) END AS pkey
 FROM keyed
+"""
+
+
+def duplicates_sql(table: str = "md0") -> str:
+    """Person-year keys with more than one row (among every row with a person and year)."""
+    return f"""
+SELECT pkey FROM {table}
+WHERE pkey IS NOT NULL
+GROUP BY pkey
+HAVING COUNT(*) > 1
+"""
+
+
+def mark_duplicates_sql(table: str = "md0", duplicates: str = "dups") -> str:
+    """``table`` with reason 6 for the kept rows of duplicated person-years."""
+    columns = ", ".join(
+        f"t.{c}"
+        for c in ("person_id", "year", "kc", "sex_m", "age", *map(_q, FLAG_COLUMNS))
+    )
+    return f"""
+SELECT {columns},
+  CASE WHEN t.reason = 0 AND d.pkey IS NOT NULL THEN 6 ELSE t.reason END AS reason,
+  t.raw_code, t.pkey
+FROM {table} AS t LEFT JOIN {duplicates} AS d ON d.pkey = t.pkey
 """
 
 
@@ -189,9 +229,9 @@ def transitions_sql(
         origin = _origin("a", spec)
         dest = _any("b", spec.destination)
         parts += [
-            f"SUM(CASE WHEN {origin} AND b.person_id IS NOT NULL THEN 1 ELSE 0 END) AS {_q(name + '__den')}",
+            f"SUM(CASE WHEN {origin} AND b.pkey IS NOT NULL THEN 1 ELSE 0 END) AS {_q(name + '__den')}",
             f"SUM(CASE WHEN {origin} AND {dest} THEN 1 ELSE 0 END) AS {_q(name + '__num')}",
-            f"SUM(CASE WHEN {origin} AND b.person_id IS NULL THEN 1 ELSE 0 END) AS {_q(name + '__left')}",
+            f"SUM(CASE WHEN {origin} AND b.pkey IS NULL THEN 1 ELSE 0 END) AS {_q(name + '__left')}",
             f"SUM(CASE WHEN {origin} AND b.kc <> a.kc THEN 1 ELSE 0 END) AS {_q(name + '__moved')}",
         ]
     sums = ",\n  ".join(parts)
@@ -199,18 +239,18 @@ def transitions_sql(
     b_cols = ", ".join(_q(f) for f in b_flags)
     return f"""
 WITH a AS (
-  SELECT person_id, year, kc, sex_m, age, {a_cols}
+  SELECT pkey, year, kc, sex_m, age, {a_cols}
   FROM {table}
   WHERE reason = 0 AND age >= {age_min} AND age <= {age_max} AND year < {int(last_year)}
 ),
 b AS (
-  SELECT person_id, year, kc, {b_cols}
+  SELECT pkey, kc, {b_cols}
   FROM {table}
   WHERE reason = 0
 )
 SELECT a.kc AS kc, a.year + 1 AS year, a.sex_m AS sex_m, a.age AS age,
   {sums}
-FROM a LEFT JOIN b ON b.person_id = a.person_id AND b.year = a.year + 1
+FROM a LEFT JOIN b ON b.pkey = a.pkey + 1
 GROUP BY a.kc, a.year + 1, a.sex_m, a.age
 """
 
