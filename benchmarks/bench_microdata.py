@@ -51,7 +51,7 @@ def _dataset(root: Path, size: str) -> Path:
         con.execute("SET memory_limit = '2GB'")
         for copy in range(10):
             con.execute(
-                f"""COPY (SELECT * REPLACE (person_id + {copy} * 1000000000 AS person_id)
+                f"""COPY (SELECT * REPLACE (person_id + CAST({copy} AS BIGINT) * 1000000000 AS person_id)
                 FROM read_parquet('{source}/**/*.parquet', hive_partitioning = true))
                 TO '{path}' (FORMAT parquet, PARTITION_BY (year), OVERWRITE_OR_IGNORE,
                 FILENAME_PATTERN 'copy{copy}_{{i}}')"""
@@ -137,7 +137,11 @@ def _case(name: str, root: Path) -> dict:
         raise ValueError(f"unknown case {name}")
     out["seconds"] = round(time.perf_counter() - ready, 2)
     out["prepare_seconds"] = round(ready - start, 2)
-    out["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    out["peak_rss_mb"] = round(usage.ru_maxrss / 1024)
+    # CPU seconds of the process (all DuckDB threads): on a shared machine, wall time / CPU
+    # time shows how much of the wall time was waiting for a core
+    out["cpu_seconds"] = round(usage.ru_utime + usage.ru_stime, 2)
     return out
 
 

@@ -160,8 +160,7 @@ HAVING COUNT(*) > 1
 def mark_duplicates_sql(table: str = "md0", duplicates: str = "dups") -> str:
     """``table`` with reason 6 for the kept rows of duplicated person-years."""
     columns = ", ".join(
-        f"t.{c}"
-        for c in ("person_id", "year", "kc", "sex_m", "age", *map(_q, FLAG_COLUMNS))
+        f"t.{c}" for c in ("person_id", "year", "kc", "sex_m", "age", *map(_q, FLAG_COLUMNS))
     )
     return f"""
 SELECT {columns},
@@ -184,9 +183,13 @@ GROUP BY reason, kc, year, raw_code,
 
 
 def cells_sql(age_min: int, age_max: int, table: str = "md") -> str:
-    """Persons and persons with each flag by kommun, year, sex and single-year age."""
+    """Persons and persons with each flag by kommun, year, sex and single-year age.
+
+    Counts are ``COUNT(CASE WHEN ... THEN 1 END)``: BIGINT on every engine (DuckDB sums
+    integers in 128 bits, several times slower).
+    """
     sums = ",\n  ".join(
-        f"SUM(CASE WHEN {_q(f)} THEN 1 ELSE 0 END) AS {_q(f)}" for f in FLAG_COLUMNS
+        f"COUNT(CASE WHEN {_q(f)} THEN 1 END) AS {_q(f)}" for f in FLAG_COLUMNS
     )
     return f"""
 SELECT kc, year, sex_m, age, COUNT(*) AS persons,
@@ -222,21 +225,24 @@ def transitions_sql(
     t−1; ``year`` is t. Rows of ``last_year`` have no t and are not used.
     """
     transitions = TRANSITIONS if transitions is None else transitions
-    a_flags = sorted({f for s in transitions.values() for f in s.origin})
-    b_flags = sorted({f for s in transitions.values() for f in s.destination})
+    # one boolean per transition on each side keeps the hashed rows of the join small
+    a_cols = ", ".join(
+        f"{_origin(table, spec)} AS {_q('o_' + name)}" for name, spec in transitions.items()
+    )
+    b_cols = ", ".join(
+        f"{_any(table, spec.destination)} AS {_q('d_' + name)}"
+        for name, spec in transitions.items()
+    )
     parts = []
-    for name, spec in transitions.items():
-        origin = _origin("a", spec)
-        dest = _any("b", spec.destination)
+    for name in transitions:
+        origin, dest = f"a.{_q('o_' + name)}", f"b.{_q('d_' + name)}"
         parts += [
-            f"SUM(CASE WHEN {origin} AND b.pkey IS NOT NULL THEN 1 ELSE 0 END) AS {_q(name + '__den')}",
-            f"SUM(CASE WHEN {origin} AND {dest} THEN 1 ELSE 0 END) AS {_q(name + '__num')}",
-            f"SUM(CASE WHEN {origin} AND b.pkey IS NULL THEN 1 ELSE 0 END) AS {_q(name + '__left')}",
-            f"SUM(CASE WHEN {origin} AND b.kc <> a.kc THEN 1 ELSE 0 END) AS {_q(name + '__moved')}",
+            f"COUNT(CASE WHEN {origin} AND b.pkey IS NOT NULL THEN 1 END) AS {_q(name + '__den')}",
+            f"COUNT(CASE WHEN {origin} AND {dest} THEN 1 END) AS {_q(name + '__num')}",
+            f"COUNT(CASE WHEN {origin} AND b.pkey IS NULL THEN 1 END) AS {_q(name + '__left')}",
+            f"COUNT(CASE WHEN {origin} AND b.kc <> a.kc THEN 1 END) AS {_q(name + '__moved')}",
         ]
     sums = ",\n  ".join(parts)
-    a_cols = ", ".join(_q(f) for f in a_flags)
-    b_cols = ", ".join(_q(f) for f in b_flags)
     return f"""
 WITH a AS (
   SELECT pkey, year, kc, sex_m, age, {a_cols}
