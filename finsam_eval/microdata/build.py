@@ -215,66 +215,59 @@ def microdata_cells(
     age_min = min(s.age_min for s in specs.values())
     age_max = max(s.age_max for s in specs.values())
     ages = np.arange(age_min, age_max + 1)
-    kt = cells[["kc", "year"]].drop_duplicates().sort_values(["kc", "year"]).to_numpy(np.int64)
-    n_kt, n_age = len(kt), len(ages)
-    full = pd.DataFrame(
-        {
-            "kc": np.repeat(kt[:, 0], 2 * n_age),
-            "year": np.repeat(kt[:, 1], 2 * n_age),
-            "sex_m": np.tile(np.repeat([0, 1], n_age), n_kt),
-            "age": np.tile(ages, 2 * n_kt),
-        }
-    )
-    counts = ["persons", *FLAG_COLUMNS]
-    full = full.merge(
-        cells.astype({"kc": np.int64, "year": np.int64, "sex_m": np.int64, "age": np.int64}),
-        on=["kc", "year", "sex_m", "age"],
-        how="left",
-    )
-    full[counts] = full[counts].fillna(0).astype(np.int64)
-    sex = np.array(SEXES, dtype=object)[full["sex_m"].to_numpy()]
+    n_age = len(ages)
+    kc = cells["kc"].to_numpy(np.int64)
+    year = cells["year"].to_numpy(np.int64)
+    y0 = int(year.min())
+    span = int(year.max()) - y0 + 1
+    kt, row_kt = np.unique(kc * span + (year - y0), return_inverse=True)
+    # dense (kommun-year, sex, age) arrays: cells without a person stay zero
+    sex_i = cells["sex_m"].to_numpy(np.int64)
+    age_i = cells["age"].to_numpy(np.int64) - age_min
+    dense = {}
+    for column in ("persons", *FLAG_COLUMNS):
+        values = np.zeros((len(kt), 2, n_age), dtype=np.int64)
+        values[row_kt, sex_i, age_i] = cells[column].to_numpy(np.int64)
+        dense[column] = values
+    kt_kc, kt_year = np.divmod(kt, span)
+    kt_code = codes[kt_kc]
+    kt_year = kt_year + y0
+    sexes = np.array(SEXES, dtype=object)
+    shape = (len(kt), 2, n_age)
     population = pd.DataFrame(
         {
-            "kommun_kod": codes[full["kc"].to_numpy()],
-            "year": full["year"].to_numpy(),
-            "sex": sex,
-            "age": full["age"].to_numpy(),
-            "population": full["persons"].to_numpy(),
+            "kommun_kod": np.broadcast_to(kt_code[:, None, None], shape).reshape(-1),
+            "year": np.broadcast_to(kt_year[:, None, None], shape).reshape(-1),
+            "sex": np.broadcast_to(sexes[None, :, None], shape).reshape(-1),
+            "age": np.broadcast_to(ages[None, None, :], shape).reshape(-1),
+            "population": dense["persons"].reshape(-1),
         }
     )
-    band_of = np.full(n_age, "", dtype=object)
-    for label, (lo, hi) in AGE_BANDS.items():
-        band_of[(ages >= lo) & (ages <= hi)] = label
-    full["age_band"] = band_of[full["age"].to_numpy() - age_min]
-    full["sex"] = sex
     wanted = [o for o in OUTCOMES if o in outcomes]
-    by_band = (
-        full[full["age_band"] != ""]
-        .groupby(["kc", "year", "sex", "age_band"], sort=True, as_index=False)[wanted]
-        .sum()
-    )
     parts = []
     for outcome in wanted:
-        bands = {
-            label
-            for spec in specs.values()
-            if outcome in spec.outcomes
+        bands = [
+            (label, lo, hi)
             for label, (lo, hi) in AGE_BANDS.items()
-            if lo >= spec.age_min and hi <= spec.age_max
-        }
-        rows = by_band[by_band["age_band"].isin(bands)]
-        parts.append(
-            pd.DataFrame(
-                {
-                    "kommun_kod": codes[rows["kc"].to_numpy()],
-                    "year": rows["year"].to_numpy(),
-                    "sex": rows["sex"].to_numpy(),
-                    "age_band": rows["age_band"].to_numpy(),
-                    "outcome": outcome,
-                    "count": rows[outcome].to_numpy(),
-                }
+            if any(
+                outcome in spec.outcomes and lo >= spec.age_min and hi <= spec.age_max
+                for spec in specs.values()
             )
-        )
+        ]
+        for label, lo, hi in bands:
+            count = dense[outcome][:, :, lo - age_min : hi - age_min + 1].sum(axis=2)
+            parts.append(
+                pd.DataFrame(
+                    {
+                        "kommun_kod": np.repeat(kt_code, 2),
+                        "year": np.repeat(kt_year, 2),
+                        "sex": np.tile(sexes, len(kt)),
+                        "age_band": label,
+                        "outcome": outcome,
+                        "count": count.reshape(-1),
+                    }
+                )
+            )
     numerators = pd.concat(parts, ignore_index=True)
     return numerators, population
 
@@ -292,51 +285,63 @@ def _transition_rows(
     year = trans["year"].to_numpy(np.int64)
     sex_m = trans["sex_m"].to_numpy(np.int64)
     age = trans["age"].to_numpy(np.int64)
+    if len(kc) == 0:
+        return pd.DataFrame(), pd.DataFrame(summary, columns=_SUMMARY_COLUMNS)
+    y0 = int(year.min())
+    span = int(year.max()) - y0 + 1
+    key = kc * span + (year - y0)
+    n_keys = (int(kc.max()) + 1) * span
     in_window = np.ones(len(trans), dtype=bool) if window is None else np.isin(year, window)
+    columns = {c: trans[c].to_numpy(np.float64) for c in trans.columns if "__" in c}
     for name, spec in specs.items():
         sexes = [SEXES.index(s) for s in spec.sex]
         mask = in_window & np.isin(sex_m, sexes) & (age >= spec.age_min) & (age <= spec.age_max)
+        present = np.bincount(key[mask], minlength=n_keys) > 0  # kommun-years with cells
         for outcome in TRANSITION_OUTCOMES:
             if outcome not in wanted or name not in TRANSITIONS[outcome].populations:
                 continue
-            sub = trans.loc[mask, [f"{outcome}__{x}" for x in ("den", "num", "left", "moved")]]
-            sub.columns = ["den", "num", "left", "moved"]
-            grouped = (
-                sub.assign(kc=kc[mask], year=year[mask])
-                .groupby(["kc", "year"], sort=True)[["den", "num", "left", "moved"]]
-                .sum()
-                .reset_index()
-            )
-            built = grouped[grouped["den"] > 0]
+            sums = {
+                x: np.bincount(
+                    key[mask],
+                    weights=columns[f"{outcome}__{x}"][mask],
+                    minlength=n_keys,
+                )
+                for x in ("den", "num", "left", "moved")
+            }
+            built = present & (sums["den"] > 0)
             # a kommun-year with nobody in the origin state has no share; if it lies inside
             # the kommun's years, the series would have a gap, which no estimator accepts: the
             # kommun is left out of this series (reported), as with suppressed small cells
-            span = built.groupby("kc")["year"].agg(["min", "max", "size"])
-            gappy = span.index[(span["max"] - span["min"] + 1) != span["size"]].to_numpy()
-            dropped = built[built["kc"].isin(gappy)]
-            built = built[~built["kc"].isin(gappy)]
+            grid = built.reshape(-1, span)
+            first = np.where(grid.any(axis=1), grid.argmax(axis=1), 0)
+            last = np.where(grid.any(axis=1), span - 1 - grid[:, ::-1].argmax(axis=1), -1)
+            gappy = np.flatnonzero(grid.sum(axis=1) != np.maximum(last - first + 1, 0))
+            dropped = grid[gappy].sum()
+            grid[gappy] = False
+            keep = np.flatnonzero(grid.reshape(-1))
             summary.append(
                 {
                     "population": name,
                     "outcome": outcome,
-                    "denominator": int(grouped["den"].sum()),
-                    "numerator": int(grouped["num"].sum()),
-                    "left": int(grouped["left"].sum()),
-                    "moved": int(grouped["moved"].sum()),
-                    "not_built": int((grouped["den"] == 0).sum()),
+                    "denominator": int(sums["den"][present].sum()),
+                    "numerator": int(sums["num"][present].sum()),
+                    "left": int(sums["left"][present].sum()),
+                    "moved": int(sums["moved"][present].sum()),
+                    "not_built": int((present & (sums["den"] == 0)).sum()),
                     "kommuner_left_out": ", ".join(codes[gappy]),
-                    "rows_left_out": len(dropped),
+                    "rows_left_out": int(dropped),
                 }
             )
+            k_of, y_of = np.divmod(keep, span)
             rows.append(
                 pd.DataFrame(
                     {
-                        "kommun_kod": codes[built["kc"].to_numpy()],
-                        "year": built["year"].to_numpy(np.int64),
+                        "kommun_kod": codes[k_of],
+                        "year": (y_of + y0).astype(np.int64),
                         "population": name,
                         "outcome": outcome,
-                        "numerator": built["num"].to_numpy(dtype="float64"),
-                        "denominator": built["den"].to_numpy(dtype="float64"),
+                        "numerator": sums["num"][keep],
+                        "denominator": sums["den"][keep],
                     }
                 )
             )
@@ -531,6 +536,7 @@ def build_microdata_panel(
         populations=list(specs),
         outcomes=isf,
         partial_coverage=partial_coverage,
+        validate=False,  # the whole panel, transitions included, is validated below
     )
     panel = built.panel
     summary = pd.DataFrame(columns=_SUMMARY_COLUMNS)

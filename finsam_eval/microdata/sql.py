@@ -188,9 +188,7 @@ def cells_sql(age_min: int, age_max: int, table: str = "md") -> str:
     Counts are ``COUNT(CASE WHEN ... THEN 1 END)``: BIGINT on every engine (DuckDB sums
     integers in 128 bits, several times slower).
     """
-    sums = ",\n  ".join(
-        f"COUNT(CASE WHEN {_q(f)} THEN 1 END) AS {_q(f)}" for f in FLAG_COLUMNS
-    )
+    sums = ",\n  ".join(f"COUNT(CASE WHEN {_q(f)} THEN 1 END) AS {_q(f)}" for f in FLAG_COLUMNS)
     return f"""
 SELECT kc, year, sex_m, age, COUNT(*) AS persons,
   {sums}
