@@ -171,8 +171,10 @@ def main() -> None:
             [sys.executable, __file__, "--case", case, "--data", str(root)],
             capture_output=True,
             text=True,
-            check=True,
         )
+        if child.returncode:
+            print(case, "failed:", child.stderr.strip().splitlines()[-3:], flush=True)
+            continue
         result = json.loads(child.stdout.strip().splitlines()[-1])
         result["load_before"] = round(load, 2)
         result["load_after"] = round(os.getloadavg()[0], 2)

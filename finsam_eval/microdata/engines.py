@@ -1,7 +1,8 @@
 """Engines that run the relational definitions of :mod:`finsam_eval.microdata.sql`.
 
 * :class:`DuckDBEngine` (default): embedded, out of core — the validated person-years live in a
-  DuckDB table that spills to ``temp_directory`` beyond ``memory_limit``.
+  table of a DuckDB database file in ``temp_directory`` and joins and aggregates spill there
+  beyond ``memory_limit``.
 * :class:`SparkEngine`: the same SQL transpiled to Spark SQL by sqlglot, for data that outgrow
   one machine (a cluster's SparkSession, or ``local[n]``).
 
@@ -11,6 +12,7 @@ the builder (:func:`finsam_eval.microdata.build_microdata_panel`) only talks to 
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import tempfile
@@ -77,7 +79,9 @@ class DuckDBEngine:
             raise ValueError(f"memory_limit must look like '2GB' or '512MB', not {memory_limit!r}")
         self._own_temp = temp_directory is None
         self.temp_directory = temp_directory or tempfile.mkdtemp(prefix="finsam-duckdb-")
-        self.con = duckdb.connect(":memory:")
+        # a database file in the temporary folder, not ":memory:": its tables (the validated
+        # person-years) live on disk, compressed, and only their working set in memory_limit
+        self.con = duckdb.connect(os.path.join(self.temp_directory, "microdata.duckdb"))
         self.con.execute(f"SET memory_limit = '{memory_limit}'")
         self.con.execute(f"SET temp_directory = '{self.temp_directory}'")
         # row order is fixed by ORDER BY where it matters; dropping it lets DuckDB stream
@@ -122,8 +126,13 @@ class DuckDBEngine:
 
     def close(self) -> None:
         self.con.close()
-        if self._own_temp:
+        if self._own_temp:  # the database file and spilled data
             shutil.rmtree(self.temp_directory, ignore_errors=True)
+        else:
+            path = os.path.join(self.temp_directory, "microdata.duckdb")
+            for leftover in (path, path + ".wal"):
+                if os.path.exists(leftover):
+                    os.remove(leftover)
 
 
 class SparkEngine:
