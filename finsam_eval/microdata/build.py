@@ -456,7 +456,21 @@ def build_microdata_panel(
         kinds = eng.register_source(source)
         eng.register_frame("codes", _code_table(codes))
         eng.materialise("md0", validated_sql(kinds))
-        duplicates = eng.query(duplicates_sql("md0"))
+        # which years have rows (a cheap aggregate); engines that bound memory by working one
+        # year at a time (DuckDB) loop over them
+        years_present = (
+            eng.query("SELECT DISTINCT year FROM md0 WHERE pkey IS NOT NULL ORDER BY year")["year"]
+            .astype(np.int64)
+            .tolist()
+        )
+        if eng.by_year:
+            duplicates = pd.concat(
+                [eng.query(duplicates_sql("md0", y)) for y in years_present]
+                or [pd.DataFrame({"pkey": []})],
+                ignore_index=True,
+            )
+        else:
+            duplicates = eng.query(duplicates_sql("md0"))
         if len(duplicates):
             eng.register_frame("dups", duplicates.astype({"pkey": np.int64}))
             eng.materialise("md", mark_duplicates_sql("md0", "dups"))
@@ -518,7 +532,15 @@ def build_microdata_panel(
         if any(o in TRANSITION_OUTCOMES for o in wanted):
             start = time.perf_counter()
             say("following persons from year t−1 to t (transitions)")
-            trans = eng.query(transitions_sql(age_min, age_max, last_year))
+            if eng.by_year:
+                pairs = [y + 1 for y in years_present if y < last_year]
+                trans = pd.concat(
+                    [eng.query(transitions_sql(age_min, age_max, last_year, year=y)) for y in pairs]
+                    or [eng.query(transitions_sql(age_min, age_max, last_year))],
+                    ignore_index=True,
+                )
+            else:
+                trans = eng.query(transitions_sql(age_min, age_max, last_year))
             timings["transitions"] = time.perf_counter() - start
         engine_text = f"{eng.name} {eng.settings}"
     finally:

@@ -66,6 +66,9 @@ class DuckDBEngine:
     """
 
     name = "duckdb"
+    #: run the duplicate check and the transitions one year (pair) at a time: the hash tables
+    #: then hold one year of persons, so memory stays bounded at 10⁸ person-years
+    by_year = True
 
     def __init__(
         self,
@@ -147,6 +150,7 @@ class SparkEngine:
     """
 
     name = "spark"
+    by_year = False  # Spark partitions the join itself, across the cluster
 
     def __init__(self, spark: Any = None, master: str = "local[1]") -> None:
         try:

@@ -147,11 +147,16 @@ FROM keyed
 """
 
 
-def duplicates_sql(table: str = "md0") -> str:
-    """Person-year keys with more than one row (among every row with a person and year)."""
+def duplicates_sql(table: str = "md0", year: int | None = None) -> str:
+    """Person-year keys with more than one row (among every row with a person and year).
+
+    ``year``: only that year's rows (a duplicate is within a year), so that an engine can bound
+    the hash table by one year of persons.
+    """
+    where = "" if year is None else f" AND year = {int(year)}"
     return f"""
 SELECT pkey FROM {table}
-WHERE pkey IS NOT NULL
+WHERE pkey IS NOT NULL{where}
 GROUP BY pkey
 HAVING COUNT(*) > 1
 """
@@ -213,6 +218,7 @@ def transitions_sql(
     last_year: int,
     transitions: Mapping[str, Transition] | None = None,
     table: str = "md",
+    year: int | None = None,
 ) -> str:
     """Year-to-year flows by kommun, year t, sex and age in t−1.
 
@@ -220,7 +226,8 @@ def transitions_sql(
     ``x__num`` (of them, in the destination state in t), ``x__left`` (in the origin state in
     t−1 without a valid row in t: left the register, or the row was rejected) and ``x__moved``
     (in ``x__den`` and living in another kommun in t). The kommun, sex and age are those of
-    t−1; ``year`` is t. Rows of ``last_year`` have no t and are not used.
+    t−1; ``year`` is t. Rows of ``last_year`` have no t and are not used. ``year``: only the
+    flows into that year t (one year pair: the join's hash table holds one year of persons).
     """
     transitions = TRANSITIONS if transitions is None else transitions
     # one boolean per transition on each side keeps the hashed rows of the join small
@@ -241,16 +248,18 @@ def transitions_sql(
             f"COUNT(CASE WHEN {origin} AND b.kc <> a.kc THEN 1 END) AS {_q(name + '__moved')}",
         ]
     sums = ",\n  ".join(parts)
+    a_year = "" if year is None else f" AND year = {int(year) - 1}"
+    b_year = "" if year is None else f" AND year = {int(year)}"
     return f"""
 WITH a AS (
   SELECT pkey, year, kc, sex_m, age, {a_cols}
   FROM {table}
-  WHERE reason = 0 AND age >= {age_min} AND age <= {age_max} AND year < {int(last_year)}
+  WHERE reason = 0 AND age >= {age_min} AND age <= {age_max} AND year < {int(last_year)}{a_year}
 ),
 b AS (
   SELECT pkey, kc, {b_cols}
   FROM {table}
-  WHERE reason = 0
+  WHERE reason = 0{b_year}
 )
 SELECT a.kc AS kc, a.year + 1 AS year, a.sex_m AS sex_m, a.age AS age,
   {sums}
