@@ -50,6 +50,7 @@ __all__ = ["AnalysisConfig", "ConfigError", "load_config"]
 CLUSTERS = {"kommun": "cluster_kommun", "forbund": "cluster_forbund", "lan": "cluster_lan"}
 ADJUSTMENTS = ("romano_wolf", "holm", "bonferroni", "bh", "none")
 ENGINES = ("duckdb", "spark")
+_MICRODATA_KEYS = ("path", "engine", "memory_limit", "cohorts")
 FAMILIES = ("population", "outcome", "all")
 
 
@@ -108,7 +109,10 @@ class AnalysisConfig:
     @property
     def hash(self) -> str:
         """SHA-256 of the canonical configuration (not of the file's formatting)."""
-        canonical = repr(sorted((k, v) for k, v in asdict(self).items() if k != "text"))
+        # the microdata entries count only for source = "microdata", so that every other
+        # configuration keeps the hash it had before they existed
+        skip = {"text"} | (set() if self.source == "microdata" else set(_MICRODATA_KEYS))
+        canonical = repr(sorted((k, v) for k, v in asdict(self).items() if k not in skip))
         return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
     def to_dict(self) -> dict[str, Any]:
