@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP_RUN := $(VENV)/.installed-run
 STAMP_TEST := $(VENV)/.installed-test
 
-.PHONY: run test lint format docs browser benchmarks clean synthetic-data
+.PHONY: run test lint format docs browser java benchmarks clean synthetic-data
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,10 +39,18 @@ browser:
 	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
 	    || echo "chromium not installed: the browser test will skip"; }
 
+# The Spark test (tests/test_microdata_spark.py) needs a Java runtime; installed like chromium
+# on root CI machines with Debian's package registry. Elsewhere the test skips with its reason.
+java:
+	@command -v java >/dev/null 2>&1 || [ -n "$$JAVA_HOME" ] || \
+	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq default-jre-headless >/dev/null) \
+	    || echo "java not installed: the Spark test will skip"; }
+
 docs: $(STAMP_TEST)
 	$(BIN)/mkdocs build --strict --site-dir site
 
-test: $(STAMP_TEST) lint browser
+test: $(STAMP_TEST) lint browser java
 	$(BIN)/python -m pytest -n 2 -q
 
 # Regenerate the synthetic data bundled as package data (sources, built panel and its key).

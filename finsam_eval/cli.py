@@ -26,6 +26,8 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _synthetic(args: argparse.Namespace) -> int:
+    if args.persons is not None:
+        return _synthetic_microdata(args)
     from finsam_eval.synthetic import write_synthetic
 
     written = write_synthetic(Path(args.out), seed=args.seed)
@@ -36,7 +38,65 @@ def _synthetic(args: argparse.Namespace) -> int:
     return 0
 
 
+def _synthetic_microdata(args: argparse.Namespace) -> int:
+    """Synthetic person-years: OUT/persons/ (hive-partitioned parquet), cohorts.csv, truth.csv."""
+    from finsam_eval.synthetic.microdata import generate_microdata
+
+    out = Path(args.out)
+    world = generate_microdata(persons=args.persons, seed=args.seed, path=out / "persons")
+    world.cohorts.to_csv(out / "cohorts.csv", index=False, lineterminator="\n")
+    world.truth.to_csv(out / "truth.csv", index=False, lineterminator="\n", float_format="%.10g")
+    if not args.quiet:
+        print(f"persons: {world.persons:,}  person-years: {world.person_years:,}")
+        print(f"person-years: {out / 'persons'}  cohorts: {out / 'cohorts.csv'}")
+    return 0
+
+
+def _microdata_panel(args: argparse.Namespace) -> int:
+    import time
+
+    import pandas as pd
+
+    from finsam_eval.microdata import build_microdata_panel
+    from finsam_eval.registry.membership import calendar_to_cohorts
+
+    cohorts = None
+    if args.calendar:
+        cohorts = calendar_to_cohorts(pd.read_csv(args.calendar, dtype=str))
+    elif args.cohorts:
+        cohorts = pd.read_csv(args.cohorts, dtype={"kommun_kod": str, "forbund": str})
+        if "forbund" in cohorts.columns:
+            cohorts["forbund"] = cohorts["forbund"].fillna("")
+    start = time.perf_counter()
+
+    def say(message: str) -> None:
+        if not args.quiet:
+            print(f"[{time.perf_counter() - start:6.1f} s] {message}", flush=True)
+
+    built = build_microdata_panel(
+        args.microdata,
+        cohorts,
+        outcome_only=args.outcome_only,
+        engine=args.engine,
+        memory_limit=args.memory_limit,
+        progress=say,
+    )
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    built.panel.to_csv(out / "panel.csv", index=False, lineterminator="\n", float_format="%.12g")
+    report = built.report
+    text = report.summary() + "\n\n## Transitions\n\n" + report.transitions.to_string(index=False)
+    text += "\n\n## Panel build (ISF outcomes)\n\n" + report.panel_report.to_markdown()
+    (out / "build_report.md").write_text(text, encoding="utf-8")
+    if not args.quiet:
+        print(report.summary())
+        print(f"panel: {out / 'panel.csv'}  report: {out / 'build_report.md'}")
+    return 0
+
+
 def _panel(args: argparse.Namespace) -> int:
+    if args.microdata:
+        return _microdata_panel(args)
     import pandas as pd
 
     from finsam_eval.panel import build_panel
@@ -165,12 +225,24 @@ def _parser() -> argparse.ArgumentParser:
         default=DEFAULT_SEED,
         help=f"seed of the synthetic data (default: {DEFAULT_SEED}, the bundled data)",
     )
+    synthetic.add_argument(
+        "--persons",
+        type=int,
+        help="write synthetic person-year microdata for this many persons instead",
+    )
     synthetic.set_defaults(handler=_synthetic)
 
     panel = commands.add_parser("panel", help="build a panel from source tables")
-    panel.add_argument("--numerators", required=True, help="CSV of numerator counts")
-    panel.add_argument("--population", required=True, help="CSV of population by age")
+    panel.add_argument("--numerators", help="CSV of numerator counts")
+    panel.add_argument("--population", help="CSV of population by age")
     panel.add_argument("--calendar", help="membership calendar CSV (kommun, forbund, start_year)")
+    panel.add_argument("--microdata", help="person-year parquet/CSV file or folder instead")
+    panel.add_argument("--cohorts", help="(microdata) cohorts CSV: kommun_kod, cohort, forbund")
+    panel.add_argument(
+        "--outcome-only", action="store_true", help="(microdata) build without a calendar"
+    )
+    panel.add_argument("--engine", default="duckdb", choices=["duckdb", "spark"])
+    panel.add_argument("--memory-limit", default="2GB", help="(microdata) DuckDB memory bound")
     panel.add_argument("--out", default="panel", help="output folder")
     panel.set_defaults(handler=_panel)
 
@@ -241,7 +313,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``finsam-eval`` console script."""
     from finsam_eval.sources.http import SourceError
 
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command == "panel" and not args.microdata and not (args.numerators and args.population):
+        parser.error("panel needs --numerators and --population, or --microdata")
     args.quiet = getattr(args, "quiet", False)
     try:
         return int(args.handler(args) or 0)

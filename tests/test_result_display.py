@@ -73,7 +73,10 @@ def test_short_reprs_without_influence_dump(cs):
     text = repr(cs)
     assert len(text) < 200 and "array" not in text
     # the repr shows the simple ATT (equal to R did's aggte(type="simple"), checked elsewhere)
-    assert "method='cs'" in text and f"overall={float(cs.aggregate('simple').overall['estimate']):.4f}" in text
+    assert (
+        "method='cs'" in text
+        and f"overall={float(cs.aggregate('simple').overall['estimate']):.4f}" in text
+    )
     agg = cs.aggregate("group")
     text = repr(agg)
     assert len(text) < 200 and "array" not in text and "kind='group'" in text

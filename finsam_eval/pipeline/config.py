@@ -4,8 +4,13 @@ A configuration names the data, the populations × outcomes, the estimators and 
 Without a file the default is the ISF 2019 design on the bundled synthetic data::
 
     [data]
-    source = "synthetic"          # or a path to a built panel (CSV or parquet)
+    source = "synthetic"          # or a path to a built panel (CSV or parquet), or "microdata"
     seed = 20190601               # synthetic data seed
+    # source = "microdata": person-year register data (docs/microdata.md)
+    # path = "persons/"           # parquet/CSV file or (hive-partitioned) folder
+    # engine = "duckdb"           # or "spark"
+    # memory_limit = "2GB"        # DuckDB's memory bound (it spills to disk beyond it)
+    # cohorts = "cohorts.csv"     # kommun_kod, cohort, forbund; absent: outcomes only
 
     [design]
     populations = ["alla", "kvinnor", "man", "unga", "aldre"]
@@ -41,12 +46,15 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from finsam_eval.microdata.schema import TRANSITION_OUTCOMES, TRANSITIONS
 from finsam_eval.panel.populations import OUTCOMES, POPULATIONS
 
 __all__ = ["AnalysisConfig", "ConfigError", "load_config"]
 
 CLUSTERS = {"kommun": "cluster_kommun", "forbund": "cluster_forbund", "lan": "cluster_lan"}
 ADJUSTMENTS = ("romano_wolf", "holm", "bonferroni", "bh", "none")
+ENGINES = ("duckdb", "spark")
+_MICRODATA_KEYS = ("path", "engine", "memory_limit", "cohorts")
 FAMILIES = ("population", "outcome", "all")
 
 
@@ -60,6 +68,10 @@ class AnalysisConfig:
 
     source: str = "synthetic"
     seed: int = 20190601
+    path: str = ""
+    engine: str = "duckdb"
+    memory_limit: str = "2GB"
+    cohorts: str = ""
     populations: list[str] = field(default_factory=lambda: list(POPULATIONS))
     outcomes: str | list[str] = "isf"
     methods: list[str] = field(default_factory=lambda: ["twfe", "cs", "sa", "imputation"])
@@ -88,6 +100,12 @@ class AnalysisConfig:
             defined = POPULATIONS[population].outcomes
             wanted = defined if self.outcomes == "isf" else self.outcomes
             pairs.extend((population, o) for o in OUTCOMES if o in wanted and o in defined)
+            if self.outcomes != "isf":  # transition outcomes (source = "microdata") by name
+                pairs.extend(
+                    (population, o)
+                    for o in TRANSITION_OUTCOMES
+                    if o in wanted and population in TRANSITIONS[o].populations
+                )
         return pairs
 
     @property
@@ -97,7 +115,10 @@ class AnalysisConfig:
     @property
     def hash(self) -> str:
         """SHA-256 of the canonical configuration (not of the file's formatting)."""
-        canonical = repr(sorted((k, v) for k, v in asdict(self).items() if k != "text"))
+        # the microdata entries count only for source = "microdata", so that every other
+        # configuration keeps the hash it had before they existed
+        skip = {"text"} | (set() if self.source == "microdata" else set(_MICRODATA_KEYS))
+        canonical = repr(sorted((k, v) for k, v in asdict(self).items() if k not in skip))
         return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
     def to_dict(self) -> dict[str, Any]:
@@ -117,9 +138,19 @@ class AnalysisConfig:
             if isinstance(self.outcomes, str):
                 problems.append(f"design.outcomes must be 'isf' or a list, got {self.outcomes!r}")
             else:
-                bad = [o for o in self.outcomes if o not in OUTCOMES]
+                bad = [
+                    o for o in self.outcomes if o not in OUTCOMES and o not in TRANSITION_OUTCOMES
+                ]
                 if bad:
-                    problems.append(f"unknown outcome(s) {bad}; known: {list(OUTCOMES)}")
+                    problems.append(
+                        f"unknown outcome(s) {bad}; known: {[*OUTCOMES, *TRANSITION_OUTCOMES]}"
+                    )
+                flows = [o for o in self.outcomes if o in TRANSITION_OUTCOMES]
+                if flows and self.source != "microdata":
+                    problems.append(
+                        f"transition outcomes {flows} need person-year data: "
+                        'data.source = "microdata"'
+                    )
                 undefined = [
                     (p, o)
                     for p in self.populations
@@ -133,6 +164,16 @@ class AnalysisConfig:
                         f'studier not for aldre): {undefined}; use outcomes = "isf" for every '
                         "defined combination"
                     )
+        if self.source == "microdata":
+            if not self.path:
+                problems.append('data.source = "microdata" needs data.path (file or folder)')
+            if self.engine not in ENGINES:
+                problems.append(f"data.engine must be one of {ENGINES}, got {self.engine!r}")
+        elif self.path or self.cohorts or self.engine != "duckdb" or self.memory_limit != "2GB":
+            problems.append(
+                "data.path, data.engine, data.memory_limit and data.cohorts apply only to "
+                'data.source = "microdata"'
+            )
         if available_methods is not None:
             bad = [m for m in self.methods if m not in available_methods]
             if bad:
@@ -190,7 +231,14 @@ class AnalysisConfig:
 
 
 _SECTIONS = {
-    "data": {"source": "source", "seed": "seed"},
+    "data": {
+        "source": "source",
+        "seed": "seed",
+        "path": "path",
+        "engine": "engine",
+        "memory_limit": "memory_limit",
+        "cohorts": "cohorts",
+    },
     "design": {
         "populations": "populations",
         "outcomes": "outcomes",

@@ -66,6 +66,8 @@ def load_panel_for(config: AnalysisConfig) -> pd.DataFrame:
         from finsam_eval.synthetic import load_synthetic
 
         return load_synthetic(seed=config.seed)
+    if config.source == "microdata":
+        return _microdata_panel(config)
     path = Path(config.source)
     if not path.is_file():
         raise FileNotFoundError(f"data.source {config.source!r} is neither 'synthetic' nor a file")
@@ -76,6 +78,40 @@ def load_panel_for(config: AnalysisConfig) -> pd.DataFrame:
     from finsam_eval.panel import validate_panel
 
     validate_panel(panel)
+    return panel
+
+
+def _microdata_panel(config: AnalysisConfig, progress: bool = True) -> pd.DataFrame:
+    """The panel built from person-year microdata; ``attrs["data_source"]`` says how."""
+    from finsam_eval.microdata import build_microdata_panel
+
+    cohorts = None
+    if config.cohorts:
+        cohorts = pd.read_csv(config.cohorts, dtype={"kommun_kod": str, "forbund": str})
+        if "forbund" in cohorts.columns:
+            cohorts["forbund"] = cohorts["forbund"].fillna("")
+    built = build_microdata_panel(
+        config.path,
+        cohorts,
+        outcome_only=cohorts is None,
+        engine=config.engine,
+        memory_limit=config.memory_limit,
+        populations=config.populations,
+        progress=(lambda message: print(f"microdata: {message}", flush=True)) if progress else None,
+    )
+    panel = built.panel
+    report = built.report
+    panel.attrs["data_source"] = {
+        "source": "microdata",
+        "input": report.source,
+        "engine": report.engine,
+        "rows_read": report.n_rows,
+        "rows_rejected": {
+            r.reason: int(r.n_rows) for r in report.rejected.itertuples(index=False) if r.n_rows
+        },
+        "cohorts": config.cohorts or "none (outcome-only panel)",
+        "summary": report.summary(),
+    }
     return panel
 
 
@@ -467,6 +503,7 @@ def run_analysis(config: AnalysisConfig, out_dir: str | Path, progress: bool = T
     timings: dict[str, float] = {}
     start = time.perf_counter()
     panel = load_panel_for(config)
+    data_source = panel.attrs.get("data_source")
     config.check_window(sorted(panel["year"].unique()), sorted(panel["cohort"].unique()))
     timings["load"] = time.perf_counter() - start
 
@@ -553,6 +590,8 @@ def run_analysis(config: AnalysisConfig, out_dir: str | Path, progress: bool = T
             "title": text("title", language),
             "config_sha256_canonical": config.hash,
             "design": _design_counts(cohorts),
+            # where the panel came from (person-year microdata: input, engine, rejections)
+            **({"data_source": data_source} if data_source else {}),
         },
     )
     write_manifest(manifest, out / "manifest.json")

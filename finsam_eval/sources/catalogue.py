@@ -24,6 +24,7 @@ __all__ = [
     "FILE_SOURCES",
     "check_title_ages",
     "kolada_candidates",
+    "MICRODATA_SOURCES",
     "load_catalogue",
     "outcome_catalogue",
     "parse_ages",
@@ -32,6 +33,8 @@ __all__ = [
 
 FETCHED_SOURCES = frozenset({"kolada"})
 FILE_SOURCES = frozenset({"forsakringskassan", "arbetsformedlingen", "socialstyrelsen", "csn"})
+#: Outcomes built from person-year register data (finsam_eval.microdata), never fetched.
+MICRODATA_SOURCES = frozenset({"microdata"})
 _REQUIRED = ("source", "identifier", "numerator", "denominator", "population", "measure")
 #: Evidence recorded for every outcome: the source's title and definition, and where they were
 #: confirmed (a public address or repository file, or "not confirmed").
@@ -133,10 +136,10 @@ def load_catalogue(
         missing = [f for f in _REQUIRED if f not in entry]
         if missing:
             raise CatalogueError(f"outcome {name!r} lacks {missing}")
-        if entry["source"] not in FETCHED_SOURCES | FILE_SOURCES:
+        if entry["source"] not in FETCHED_SOURCES | FILE_SOURCES | MICRODATA_SOURCES:
             raise CatalogueError(
                 f"outcome {name!r}: unknown source {entry['source']!r}; use one of "
-                f"{sorted(FETCHED_SOURCES | FILE_SOURCES)}"
+                f"{sorted(FETCHED_SOURCES | FILE_SOURCES | MICRODATA_SOURCES)}"
             )
         if entry["measure"] not in {"share", "count"}:
             raise CatalogueError(f"outcome {name!r}: measure must be 'share' or 'count'")

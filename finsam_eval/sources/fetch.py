@@ -35,6 +35,7 @@ from finsam_eval.sources.agency_files import LOADERS, load_agency_file
 from finsam_eval.sources.cache import Provenance
 from finsam_eval.sources.catalogue import (
     FILE_SOURCES,
+    MICRODATA_SOURCES,
     CatalogueError,
     check_title_ages,
     load_catalogue,
@@ -363,6 +364,12 @@ def fetch(
     if unknown:
         raise CatalogueError(
             f"unknown outcomes {unknown}; the catalogue has {sorted(cat['outcomes'])}"
+        )
+    microdata = [o for o in outcomes if cat["outcomes"][o]["source"] in MICRODATA_SOURCES]
+    if microdata:
+        raise CatalogueError(
+            f"outcomes {microdata} are built from person-year register data, not fetched: use "
+            "finsam_eval.microdata.build_microdata_panel (docs/microdata.md)"
         )
     base_urls = dict(base_urls or {})
     files = dict(files or {})
