@@ -663,7 +663,8 @@ def simulate(
         return _simulate_intervals(
             world, effect, options["cs"], reps, seed, alpha, design_name, calendar_draws,
             calendar_sampler, calendar_intervals, calendar_imputation,
-            dict(calendar_imputation_options or {}), info={"population": population, "outcome": outcome, "world_seed": world_seed},
+            dict(calendar_imputation_options or {}),
+            info={"population": population, "outcome": outcome, "world_seed": world_seed},
         )  # fmt: skip
     if calendar != "known":
         raise ValueError(f"calendar must be 'known' or 'intervals', got {calendar!r}")
@@ -793,6 +794,8 @@ def _simulate_intervals(
         raise ValueError(
             f"calendar_imputation must be one of {IMPUTATION_MODES}, got {imputation!r}"
         )
+    if imputation_options and imputation != "outcome":
+        raise ValueError("calendar_imputation_options apply to calendar_imputation='outcome' only")
     if sampler is None or intervals is None:
         from finsam_eval.registry import calendar_model, compatible_calendars
 
@@ -807,6 +810,8 @@ def _simulate_intervals(
             f"the sampler returned {matrix.shape[0]} draws, not {reps * (n_draws + 1)}"
         )
     last = int(world.years.max())
+    # the chains need the documented calendars (joins after the panel included)
+    raw_analyst = matrix[reps:].reshape(reps, n_draws, -1).copy()
     matrix = np.where(matrix > last, 0, matrix)  # joining after the panel: untreated inside it
     true_cal = matrix[:reps]
     analyst = matrix[reps:].reshape(reps, n_draws, -1)
@@ -847,11 +852,12 @@ def _simulate_intervals(
             # towards calendars that explain the outcomes (replication-specific stream)
             from finsam_eval.registry import calendar_model
 
-            units = join_units(analyst[r], calendar_model(), world.codes)
-            analyst[r] = augment_calendars(
-                y[0], world.years, analyst[r], *units, **imputation_options,
+            units = join_units(raw_analyst[r], calendar_model(), world.codes)
+            imputed = augment_calendars(
+                y[0], world.years, raw_analyst[r], *units, **imputation_options,
                 rng=np.random.default_rng([seed, r, 1]),
             )  # fmt: skip
+            analyst[r] = np.where(imputed > last, 0, imputed)
         draws = [on_grid(cs, cs.fit(y)) for cs in (batch(c) for c in analyst[r])]
         est = np.vstack([d[0] for d in draws])
         se = np.vstack([d[1] for d in draws])
