@@ -57,6 +57,7 @@ _EXPORTS = {
     "all_cohorts_design": "finsam_eval.design",
     "EvaluationDesign": "finsam_eval.design",
     "estimate_over_calendars": "finsam_eval.estimators",
+    "impute_calendars": "finsam_eval.estimators",
 }
 
 __all__ = ["__version__", *sorted(_EXPORTS)]

@@ -181,17 +181,28 @@ MC_REPS = 200
 MC_EVENT_TIMES = list(range(7))
 
 
-@pytest.fixture(scope="module")
-def interval_summary():
+def _interval_summary(imputation: str) -> pd.DataFrame:
     from finsam_eval.inference.power import simulate
 
     sim = simulate(["cs"], reps=MC_REPS, seed=2026, population="man", outcome="af_till_arbete",
                    calendar="intervals", calendar_draws=10, progress=False,
-                   method_options={"cs": {"window": (-5, 6)}})  # fmt: skip
+                   method_options={"cs": {"window": (-5, 6)}},
+                   calendar_imputation=imputation)  # fmt: skip
+    assert sim.info["calendar_imputation"] == imputation
     s = sim.summary
     s = s[s["event_time"].isin(MC_EVENT_TIMES)]
     assert (s["n_reps"] == MC_REPS).all()
     return s.set_index(["method", "event_time"])
+
+
+@pytest.fixture(scope="module")
+def interval_summary():
+    return _interval_summary("prior")
+
+
+@pytest.fixture(scope="module")
+def outcome_summary():
+    return _interval_summary("outcome")
 
 
 @pytest.mark.slow
@@ -230,3 +241,112 @@ def test_misclassification_attenuates_late_effects(interval_summary):
 def test_pooled_coverage_band_at_every_event_time(interval_summary):
     pooled = interval_summary.loc["cs_pooled", "coverage"]
     assert pooled.between(0.92, 0.98).all(), pooled.to_string()
+
+
+@pytest.mark.slow
+def test_outcome_informed_draws_remove_the_attenuation(outcome_summary, interval_summary):
+    """Proper imputation (calendars drawn given the outcomes): the pooled bias at e = 5, 6 is
+    within 3 Monte Carlo SEs of zero (the prior draws' is beyond 3, test above), and no event
+    time covers below the nominal 95 %."""
+    pooled = outcome_summary.loc["cs_pooled"]
+    mc_se = pooled["sd_estimate"] / np.sqrt(MC_REPS)
+    late = pooled.loc[[5, 6]]
+    assert (late["bias"].abs() < 3 * mc_se.loc[[5, 6]]).all(), pooled.to_string()
+    assert (pooled["coverage"] >= 0.95).all(), pooled.to_string()
+    prior = interval_summary.loc["cs_pooled"]
+    assert (pooled["bias"].abs() < prior["bias"].abs()).sum() >= 5, pooled.to_string()
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(
+    strict=True,
+    reason="known shortfall (docs/methods.md): with outcome-informed calendars the pooled "
+    "intervals are conservative (98.5–100 %): the imputation model (common event-time effects, "
+    "AR(1) errors) is more informative than CS, so Rubin's total variance overstates the "
+    "pooled estimate's variance (uncongeniality, Meng 1994)",
+)
+def test_outcome_informed_coverage_band_at_every_event_time(outcome_summary):
+    pooled = outcome_summary.loc["cs_pooled", "coverage"]
+    assert pooled.between(0.92, 0.98).all(), pooled.to_string()
+
+
+# ----------------------------------------------------------------------------------------------
+# outcome-informed calendars (proper multiple imputation by data augmentation)
+
+
+@pytest.fixture(scope="module")
+def imputation_world():
+    """The man × af_till_arbete world with a true calendar and four other prior draws."""
+    from dataclasses import replace
+
+    from finsam_eval.inference.power import _calendar_matrix
+    from finsam_eval.registry import compatible_calendars
+    from finsam_eval.synthetic.montecarlo import series_world
+
+    world = series_world("man", "af_till_arbete")
+    matrix = _calendar_matrix(compatible_calendars(5, 8), world.codes)
+    return replace(world, cohort=matrix[0]), matrix[1:]
+
+
+def _imputed(world, start, effect: float, seed: int = 2) -> np.ndarray:
+    from finsam_eval.estimators.calendars import augment_calendars, join_units
+    from finsam_eval.registry import calendar_model
+    from finsam_eval.synthetic.montecarlo import draw_shares, effect_matrix, replication_seeds
+
+    y = draw_shares(world, effect_matrix(world, effect), replication_seeds(4, 1))[0]
+    units = join_units(start, calendar_model(), world.codes)
+    return augment_calendars(y, world.years, start, *units, iterations=30,
+                             rng=np.random.default_rng(seed))  # fmt: skip
+
+
+def test_outcome_draws_find_the_true_calendar_when_the_effect_is_large(imputation_world):
+    """Known truth: with a 2 pp effect the posterior draws agree with the true calendar far
+    more often than the prior draws; with no effect the outcomes carry no information and the
+    draws stay as far from it as the prior's."""
+    world, start = imputation_world
+    prior_miss = (start != world.cohort).mean()
+    assert prior_miss > 0.3
+    strong = _imputed(world, start, 2.0)
+    assert (strong != world.cohort).mean() < 0.5 * prior_miss
+    null = _imputed(world, start, 0.0)
+    assert (null != world.cohort).mean() > 0.8 * prior_miss
+    # count-preserving: every chain keeps its start's yearly counts
+    for before, after in zip(start, strong, strict=True):
+        np.testing.assert_array_equal(np.sort(before), np.sort(after))
+    # deterministic given the Generator's seed
+    np.testing.assert_array_equal(strong, _imputed(world, start, 2.0))
+
+
+def test_imputed_calendars_honour_every_documented_fact(series):
+    from finsam_eval.registry import compatible_calendars, validate_calendar
+
+    start = compatible_calendars(3, seed=4)
+    res = fe.estimate_over_calendars(series, start, window=(-5, 6), imputation="outcome",
+                                     imputation_options={"seed": 1, "iterations": 10})  # fmt: skip
+    imputed = res.info["calendars"]
+    assert res.info["imputation"] == "outcome"
+    assert set(imputed["draw"]) == {0, 1, 2}
+    moved = 0
+    for draw, part in imputed.groupby("draw"):
+        report = validate_calendar(part[["kommun_kod", "cohort"]])
+        assert report.ok, report.summary()
+        before = start[start["draw"] == draw].set_index("kommun_kod")["cohort"]
+        moved += int(
+            (part.set_index("kommun_kod")["cohort"] != before.loc[part["kommun_kod"]]).sum()
+        )
+    assert moved > 0
+    es = res.event_study
+    assert (es["se"] >= es["within_se"]).all()
+
+
+def test_imputation_option_errors(series, calendars):
+    with pytest.raises(EstimationInputError, match="imputation must be one of"):
+        fe.estimate_over_calendars(series, calendars, imputation="posterior")
+    with pytest.raises(EstimationInputError, match="outcome' only"):
+        fe.estimate_over_calendars(series, calendars, imputation_options={"seed": 1})
+    gappy = series[~((series["kommun_kod"] == "0180") & (series["year"] == 2003))]
+    with pytest.raises(EstimationInputError, match=r"balanced.*0180"):
+        fe.estimate_over_calendars(gappy, calendars, imputation="outcome")
+    # the independent stand-in sampler splits join groups: not a start for the chains
+    with pytest.raises(EstimationInputError, match="not compatible with the calendar model"):
+        fe.estimate_over_calendars(series, calendars, imputation="outcome")

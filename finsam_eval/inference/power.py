@@ -61,7 +61,14 @@ from tqdm.auto import tqdm
 
 from finsam_eval.design import EvaluationDesign, isf_design
 from finsam_eval.estimators.api import estimate
-from finsam_eval.estimators.calendars import CalendarSampler, estimate_over_calendars, rubin_pool
+from finsam_eval.estimators.calendars import (
+    IMPUTATION_MODES,
+    CalendarSampler,
+    augment_calendars,
+    estimate_over_calendars,
+    join_units,
+    rubin_pool,
+)
 from finsam_eval.synthetic.generator import DEFAULT_SEED
 from finsam_eval.synthetic.montecarlo import (
     EffectPath,
@@ -554,6 +561,8 @@ def simulate(
     calendar_draws: int = 20,
     calendar_sampler: CalendarSampler | None = None,
     calendar_intervals: pd.DataFrame | None = None,
+    calendar_imputation: str = "prior",
+    calendar_imputation_options: Mapping[str, Any] | None = None,
 ) -> SimulationResult:
     """Monte Carlo bias, RMSE, coverage and power of event-study estimators.
 
@@ -606,6 +615,15 @@ def simulate(
     calendar_intervals
         ``kommun_kod``, ``earliest``, ``latest`` (0/0 = no documented membership) for the
         midpoint calendar; None uses ``finsam_eval.registry.calendar_model().kommuner``.
+    calendar_imputation
+        How the analyst's calendars are drawn (``calendar="intervals"``): "prior" (default)
+        from the documented facts alone (the sampler's draws); "outcome" from their posterior
+        given the facts and the replication's outcomes (proper multiple imputation by data
+        augmentation, :func:`finsam_eval.estimators.calendars.augment_calendars`, one chain
+        started at each sampler draw, join units of ``calendar_model()``).
+    calendar_imputation_options
+        Options of ``augment_calendars`` (``iterations``, ``swaps``, ``horizon``) for
+        ``calendar_imputation="outcome"``.
 
     Returns
     -------
@@ -644,7 +662,8 @@ def simulate(
             raise ValueError(f"calendar='intervals' simulates method 'cs' only, not {methods}")
         return _simulate_intervals(
             world, effect, options["cs"], reps, seed, alpha, design_name, calendar_draws,
-            calendar_sampler, calendar_intervals,
+            calendar_sampler, calendar_intervals, calendar_imputation,
+            dict(calendar_imputation_options or {}),
             info={"population": population, "outcome": outcome, "world_seed": world_seed},
         )  # fmt: skip
     if calendar != "known":
@@ -751,6 +770,8 @@ def _simulate_intervals(
     n_draws: int,
     sampler: CalendarSampler | None,
     intervals: pd.DataFrame | None,
+    imputation: str,
+    imputation_options: dict[str, Any],
     info: dict[str, Any],
 ) -> SimulationResult:
     """Coverage when the adoption years are known only as documented intervals.
@@ -769,6 +790,12 @@ def _simulate_intervals(
     """
     if n_draws < 2:
         raise ValueError(f"calendar_draws must be at least 2, got {n_draws}")
+    if imputation not in IMPUTATION_MODES:
+        raise ValueError(
+            f"calendar_imputation must be one of {IMPUTATION_MODES}, got {imputation!r}"
+        )
+    if imputation_options and imputation != "outcome":
+        raise ValueError("calendar_imputation_options apply to calendar_imputation='outcome' only")
     if sampler is None or intervals is None:
         from finsam_eval.registry import calendar_model, compatible_calendars
 
@@ -783,6 +810,8 @@ def _simulate_intervals(
             f"the sampler returned {matrix.shape[0]} draws, not {reps * (n_draws + 1)}"
         )
     last = int(world.years.max())
+    # the chains need the documented calendars (joins after the panel included)
+    raw_analyst = matrix[reps:].reshape(reps, n_draws, -1).copy()
     matrix = np.where(matrix > last, 0, matrix)  # joining after the panel: untreated inside it
     true_cal = matrix[:reps]
     analyst = matrix[reps:].reshape(reps, n_draws, -1)
@@ -818,6 +847,17 @@ def _simulate_intervals(
         truth = true_event_study(world_r, tau, cohorts=cohorts)
         truth_grid = truth.set_index("event_time")["truth"].reindex(grid).to_numpy()
         truths.append(truth.assign(rep=r))
+        if imputation == "outcome":
+            # proper imputation: the analyst's chains start at the prior draws and move
+            # towards calendars that explain the outcomes (replication-specific stream)
+            from finsam_eval.registry import calendar_model
+
+            units = join_units(raw_analyst[r], calendar_model(), world.codes)
+            imputed = augment_calendars(
+                y[0], world.years, raw_analyst[r], *units, **imputation_options,
+                rng=np.random.default_rng([seed, r, 1]),
+            )  # fmt: skip
+            analyst[r] = np.where(imputed > last, 0, imputed)
         draws = [on_grid(cs, cs.fit(y)) for cs in (batch(c) for c in analyst[r])]
         est = np.vstack([d[0] for d in draws])
         se = np.vstack([d[1] for d in draws])
@@ -873,6 +913,8 @@ def _simulate_intervals(
         **info,
         "calendar": "intervals",
         "calendar_draws": n_draws,
+        "calendar_imputation": imputation,
+        "calendar_imputation_options": imputation_options,
         "analyses": dict(CALENDAR_ANALYSES),
         "design": design_name,
         "reps": reps,
