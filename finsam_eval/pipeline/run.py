@@ -116,9 +116,21 @@ def _series_panels(
     return dict(tuple(panel.groupby(["population", "outcome"], sort=False)))
 
 
-def _options(method: str, config: AnalysisConfig) -> dict[str, object]:
-    """The estimator options of ``method`` under ``config`` (weights and cluster aside)."""
-    return {
+def _options(
+    method: str, config: AnalysisConfig, cohorts: list[int] | None = None, unbalanced: bool = False
+) -> dict[str, object]:
+    """The estimator options of ``method`` under ``config`` (weights and cluster aside).
+
+    ``cohorts``: the design's evaluated cohorts, passed to Callaway & Sant'Anna (the only
+    estimator that takes them; the others get a censored panel, :func:`apply_design`).
+    ``unbalanced``: the panel was censored, so units not seen in every year are kept.
+    """
+    extra: dict[str, object] = {}
+    if cohorts is not None and method in COHORT_METHODS:
+        extra["cohorts"] = cohorts
+    if unbalanced:
+        extra["unbalanced"] = "keep"
+    return extra | {
         "outcome": "share",
         "unit": "kommun_kod",
         "time": "year",
@@ -150,6 +162,10 @@ def _fit(series: pd.DataFrame, method: str, config: AnalysisConfig) -> Estimatio
         seed=config.inference_seed,
         **options,
     )
+
+
+# estimators that take the evaluated cohorts of a design (finsam_eval.design) themselves
+COHORT_METHODS = ("cs",)
 
 
 # estimators with a wild (cluster) bootstrap of their event study (inference.wild_results)
