@@ -47,6 +47,9 @@ _EXPORTS = {
     "outcome_catalogue": "finsam_eval.sources",
     "load_config": "finsam_eval.pipeline",
     "run_analysis": "finsam_eval.pipeline",
+    "isf_design": "finsam_eval.design",
+    "all_cohorts_design": "finsam_eval.design",
+    "EvaluationDesign": "finsam_eval.design",
 }
 
 __all__ = ["__version__", *sorted(_EXPORTS)]

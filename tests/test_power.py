@@ -7,8 +7,9 @@ import pytest
 from scipy import stats
 
 import finsam_eval as fe
+from finsam_eval.design import isf_design
 from finsam_eval.estimators.api import METHODS
-from finsam_eval.inference.power import CSBatch, isf_design, simulate
+from finsam_eval.inference.power import CSBatch, design_world, simulate
 from finsam_eval.synthetic.montecarlo import (
     draw_shares,
     replication_seeds,
@@ -60,14 +61,54 @@ def test_simulate_summary_and_determinism():
     assert (a.summary["n_reps"] == 6).all()
 
 
-def test_isf_design():
-    world = isf_design(series_world("alla", "sjukpenning"))
-    assert world.years.max() == 2016
-    cohorts = set(np.unique(world.cohort))
-    assert cohorts <= {0, *range(2005, 2011)}
-    assert world.n_kommuner == 290 - int(
-        np.isin(series_world("alla", "sjukpenning").cohort, range(2011, 2017)).sum()
-    )
+def test_isf_design_world_keeps_later_joiners_as_not_yet():
+    full = series_world("alla", "sjukpenning")
+    world = design_world(full, isf_design())
+    assert world.years.min() == 1998 and world.years.max() == 2016
+    # seed 001: comparison with kommuner that have not (yet) joined: every kommun stays,
+    # later joiners with their own cohort, joiners after 2016 never treated inside the panel
+    assert world.n_kommuner == full.n_kommuner == 290
+    later = (full.cohort >= 2011) & (full.cohort <= 2016)
+    np.testing.assert_array_equal(world.cohort[later], full.cohort[later])
+    assert (world.cohort[full.cohort > 2016] == 0).all()
+
+
+@pytest.mark.parametrize("control", ["never", "notyet"])
+def test_cs_batch_notyet_and_cohorts_equal_estimate(control):
+    """CSBatch with not-yet-treated controls and evaluated cohorts equals ``estimate``."""
+    world = design_world(series_world("kvinnor", "sa"), isf_design())
+    cohorts = list(range(2005, 2011))
+    y = draw_shares(world, world.effect, replication_seeds(7, 2))
+    fit = CSBatch(world.cohort, world.years, (-5, 6), control=control, cohorts=cohorts).fit(y)
+    for r in range(2):
+        res = fe.estimate(to_panel(world, y[r]), method="cs", window=(-5, 6), control=control,
+                          cohorts=cohorts)  # fmt: skip
+        es = res.event_study
+        np.testing.assert_allclose(fit["estimate"][r], es["estimate"], rtol=0, atol=1e-11)
+        np.testing.assert_allclose(fit["se"][r], es["se"], rtol=1e-10)
+        assert fit["overall_se"][r] == pytest.approx(res.overall["se"], rel=1e-10)
+
+
+def test_cs_cohorts_option_restricts_the_event_study():
+    """Independent check: with one evaluated cohort and never-treated controls, event time 0
+    is that cohort's 2×2 mean difference of the outcome change."""
+    world = series_world("alla", "sjukpenning")
+    y = draw_shares(world, world.effect, replication_seeds(3, 1))[0]
+    res = fe.estimate(to_panel(world, y), method="cs", cohorts=[2008])
+    years = list(world.years)
+    dy = y[:, years.index(2008)] - y[:, years.index(2007)]
+    expected = dy[world.cohort == 2008].mean() - dy[world.cohort == 0].mean()
+    row = res.event_study.set_index("event_time").loc[0]
+    assert row["estimate"] == pytest.approx(expected, abs=1e-12)
+    assert res.info["cohorts"] == [2008]
+    assert set(res.att_gt["cohort"]) > {2008}  # the other cohorts' cells stay reported
+    with pytest.raises(fe.estimators.EstimationInputError, match="1999"):
+        fe.estimate(to_panel(world, y), method="cs", cohorts=[1999])
+
+
+def test_isf_simulation_refuses_methods_without_cohort_restriction():
+    with pytest.raises(ValueError, match="only method 'cs'"):
+        simulate(["cs", "twfe"], reps=2, design="isf", progress=False)
 
 
 def test_minimum_detectable_effect():

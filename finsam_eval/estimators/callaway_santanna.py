@@ -495,6 +495,7 @@ def fit(
     alpha: float = 0.05,
     bootstrap_weights: str = "rademacher",
     bootstrap_att_gt: bool = False,
+    cohorts: Sequence[int] | None = None,
 ) -> EstimationResult:
     """Callaway & Sant'Anna (2021) staggered difference-in-differences (R ``did::att_gt``).
 
@@ -535,6 +536,11 @@ def fit(
         analytic standard errors.
     alpha
         Significance level.
+    cohorts
+        Evaluated cohorts: only their ATT(g, t) enter the event study, the overall effect,
+        the pre-test and ``aggregate`` (None: every cohort). Units of the other cohorts still
+        serve as comparisons (with "notyet" until they join, e.g. the ISF design's later
+        joiners, ``finsam_eval.design.isf_design``); their cells stay in ``att_gt``.
 
     Returns
     -------
@@ -546,6 +552,7 @@ def fit(
         2×2 comparison (:class:`~finsam_eval.estimators.aggregation.CellInfluence`).
     """
     min_e, max_e = _check_options(est_method, base_period, bootstrap, bootstrap_weights, window)
+    evaluated = cohorts
     panel = prepare_panel(
         data,
         outcome,
@@ -570,6 +577,15 @@ def fit(
     for note in notes:
         warnings.warn(note, UserWarning, stacklevel=2)
     valid = np.isfinite(cells.att)
+    if evaluated is not None:
+        chosen = np.unique(np.asarray(list(evaluated), dtype=np.int64))
+        unknown = sorted(set(chosen.tolist()) - set(np.unique(cells.group).tolist()))
+        if unknown:
+            raise EstimationInputError(
+                f"cohorts {unknown} are not treated cohorts of the panel with a pre-treatment "
+                f"period (cohorts: {sorted(np.unique(cells.group).tolist())})"
+            )
+    used = valid if evaluated is None else valid & np.isin(cells.group, chosen)
     clusters = design.cluster
     n_boot = int(bootstrap)
 
@@ -592,10 +608,10 @@ def fit(
     att_table.insert(0, "cohort", cells.group)
 
     effects = GroupTimeEffects(
-        group=cells.group[valid],
-        time=cells.time[valid],
-        att=cells.att[valid],
-        influence=cells.influence if valid.all() else cells.influence.select(valid),
+        group=cells.group[used],
+        time=cells.time[used],
+        att=cells.att[used],
+        influence=cells.influence if used.all() else cells.influence.select(used),
         unit_cohort=design.cohort,
         unit_weight=design.weight,
     )
@@ -632,6 +648,7 @@ def fit(
                 else "panel"
             ),
             "n_cells": len(cells.att),
+            "cohorts": None if evaluated is None else [int(g) for g in chosen],
             "cells_not_estimated": int((~valid).sum()),
             "alpha": alpha,
             "bootstrap": n_boot,
@@ -661,7 +678,7 @@ def fit(
         unit_labels=panel.unit_labels,
         info=info,
         aggregator=aggregator,
-        pretest=Deferred(lambda: _pretest(cells, valid, se_cells, clusters)),
+        pretest=Deferred(lambda: _pretest(cells, used, se_cells, clusters)),
     )
 
 
@@ -764,6 +781,8 @@ def group_time_maps(data: pd.DataFrame, result: EstimationResult) -> GroupTimeMa
     index: dict[tuple, int] = {}
     kept, mapping = [], []
     for j in range(len(plan)):
+        if info.get("cohorts") is not None and group[j] not in info["cohorts"]:
+            continue  # not an evaluated cohort: the fit does not aggregate it
         if reference[j]:  # universal base period: normalised to 0, no map
             kept.append(j)
             mapping.append(-1)

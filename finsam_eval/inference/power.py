@@ -52,6 +52,7 @@ import pandas as pd
 from scipy import stats
 from tqdm.auto import tqdm
 
+from finsam_eval.design import EvaluationDesign, isf_design
 from finsam_eval.estimators.api import estimate
 from finsam_eval.synthetic.generator import DEFAULT_SEED
 from finsam_eval.synthetic.montecarlo import (
@@ -69,7 +70,7 @@ __all__ = [
     "DEFAULT_METHOD_OPTIONS",
     "CSBatch",
     "SimulationResult",
-    "isf_design",
+    "design_world",
     "minimum_detectable_effect",
     "simulate",
 ]
@@ -77,9 +78,6 @@ __all__ = [
 #: Options passed to ``estimate`` per method unless overridden: the TWFE event study is the
 #: conventional binned one (end points -5 and 6 collect all earlier and later event times).
 DEFAULT_METHOD_OPTIONS: dict[str, dict[str, Any]] = {"twfe": {"window": (-5, 6)}}
-
-# ISF (2019): förbund formed 2005–2010, six years of follow-up
-ISF_FIRST_COHORT, ISF_LAST_COHORT, ISF_FOLLOW_UP = 2005, 2010, 6
 
 # fits per process before the pool is worth its start-up (about 0.5 s)
 _PARALLEL_MIN_FITS = 100
@@ -121,16 +119,31 @@ class CSBatch:
     """
 
     def __init__(
-        self, cohort: np.ndarray, times: np.ndarray, window: tuple[int, int] | None = None
+        self,
+        cohort: np.ndarray,
+        times: np.ndarray,
+        window: tuple[int, int] | None = None,
+        control: str = "never",
+        cohorts: Sequence[int] | None = None,
     ) -> None:
         cohort = np.asarray(cohort, dtype=int)
         times = np.asarray(times, dtype=int)
+        if control not in ("never", "notyet"):
+            raise ValueError(f"control must be 'never' or 'notyet', got {control!r}")
         self.n = len(cohort)
+        self.control = control
         self.never = cohort == 0
         if not self.never.any():
             raise ValueError("CSBatch needs never-treated units")
-        cohorts = np.unique(cohort[cohort > 0])
-        cohorts = cohorts[cohorts > times[0]]
+        present = np.unique(cohort[cohort > 0])
+        present = present[present > times[0]]
+        if cohorts is None:
+            cohorts = present
+        else:
+            cohorts = np.unique(np.asarray(list(cohorts), dtype=int))
+            unknown = sorted(set(cohorts.tolist()) - set(present.tolist()))
+            if unknown:
+                raise ValueError(f"cohorts {unknown} are not treated cohorts of the design")
         lo, hi = (-np.inf, np.inf) if window is None else window
         groups, cur, pre = [], [], []
         for g in cohorts:
@@ -142,15 +155,24 @@ class CSBatch:
         self.group = np.array(groups, dtype=int)
         self.cur = np.array(cur, dtype=int)
         self.pre = np.array(pre, dtype=int)
+        # comparison units per cell: never-treated, or (notyet) first treated after
+        # max(t, b) other than the cell's cohort (R did 2.x, anticipation 0)
+        cutoff = times[np.maximum(self.cur, self.pre)]
+        self.ctrl = np.broadcast_to(self.never, (len(self.group), self.n))
+        if control == "notyet":
+            later = (cohort[None, :] > cutoff[:, None]) & (cohort[None, :] != self.group[:, None])
+            self.ctrl = self.ctrl | later
+        self.n_ctrl = self.ctrl.sum(axis=1)
         n_never = int(self.never.sum())
         sizes = {int(g): int((cohort == g).sum()) for g in cohorts}
+        n_g = np.array([sizes[int(g)] for g in self.group])
         # DRDID trims when the treated share of a 2×2 reaches 0.995: R returns NA there
-        if any(s / (s + n_never) >= 0.995 for s in sizes.values()):
-            raise ValueError("a cohort is too large relative to the never-treated group")
+        if np.any(n_g / (n_g + self.n_ctrl) >= 0.995):
+            raise ValueError("a cohort is too large relative to its comparison group")
         event = times[self.cur] - self.group
         keys = np.unique(event)
         self.event_times = keys[(keys >= lo) & (keys <= hi)].astype(int)
-        pg = np.array([sizes[int(g)] for g in self.group], dtype=float) / self.n
+        pg = n_g.astype(float) / self.n
         member = (event[:, None] == self.event_times[None, :]).astype(float)  # (K, E)
         share = member * pg[:, None]
         self.total = share.sum(axis=0)
@@ -184,14 +206,25 @@ class CSBatch:
         for cells, units in self.blocks:
             dy = y[:, :, self.cur[cells]] - y[:, :, self.pre[cells]]  # (R, n, K_g)
             treated_dy = dy[:, units]
-            control_dy = dy[:, never]
             m_d = treated_dy.mean(axis=1)
-            m_c = control_dy.mean(axis=1)
-            att[:, cells] = m_d - m_c
             w = self.weights[cells]  # (K_g, E)
             # influence of ATT(g,t) in R's scale: n (ΔY - mean)/n_group, signed by arm
             influence[:, units] += (self.n / len(units)) * ((treated_dy - m_d[:, None]) @ w)
-            influence[:, never] -= (self.n / self.n_never) * ((control_dy - m_c[:, None]) @ w)
+            if self.control == "never":
+                control_dy = dy[:, never]
+                m_c = control_dy.mean(axis=1)
+                influence[:, never] -= (self.n / self.n_never) * ((control_dy - m_c[:, None]) @ w)
+                att[:, cells] = m_d - m_c
+                continue
+            # not-yet-treated comparisons change with the period: one cell at a time
+            for i, k in enumerate(cells):
+                ctrl = self.ctrl[k]
+                control_dy = dy[:, ctrl, i]  # (R, n_c)
+                m_c = control_dy.mean(axis=1)
+                att[:, k] = m_d[:, i] - m_c
+                if w[i].any():
+                    dev = (self.n / self.n_ctrl[k]) * (control_dy - m_c[:, None])
+                    influence[:, ctrl] -= dev[:, :, None] * w[i][None, None, :]
         estimate_ = att @ self.weights
         # estimation effect of the cohort shares (R did's wif), per unit cohort
         a = np.einsum("kg,ke,rk->rge", self.in_cohort, self.member, att)
@@ -214,6 +247,8 @@ class CSBatch:
         permutation of the design's cohort vector (cohort sizes, hence the aggregation
         weights, are unchanged). Returns shape (P, E + 1), the last column the overall effect.
         """
+        if self.control != "never":
+            raise ValueError("point_estimates needs the never-treated comparison design")
         cohorts = np.asarray(cohorts)
         n_perm = cohorts.shape[0]
         est = np.zeros((n_perm, len(self.event_times)))
@@ -229,15 +264,18 @@ class CSBatch:
 def cs_batch_applies(method: str, options: Mapping[str, Any]) -> bool:
     """Whether ``estimate(method, **options)`` is CSBatch's design (CS with its defaults).
 
-    ``window`` and ``est_method`` are free (without covariates every ``est_method`` is the
-    unconditional DiD); every other option must keep its default.
+    ``window``, ``est_method`` (without covariates every ``est_method`` is the
+    unconditional DiD), ``control`` ("never" or "notyet") and ``cohorts`` are free; every other
+    option must keep its default.
     """
     if method != "cs":
         return False
-    required = {"control": "never", "weights": None, "cluster": None, "anticipation": 0,
+    required = {"weights": None, "cluster": None, "anticipation": 0,
                 "base_period": "varying", "bootstrap": 0}  # fmt: skip
     for key, value in options.items():
-        if key in ("window", "est_method") or (key == "covariates" and not value):
+        if key in ("window", "est_method", "cohorts") or (key == "covariates" and not value):
+            continue
+        if key == "control" and value in ("never", "notyet"):
             continue
         if key not in required or value != required[key]:
             return False
@@ -320,29 +358,32 @@ class SimulationResult:
     info: dict[str, Any] = field(default_factory=dict)
 
 
-def isf_design(
-    world: SeriesWorld,
-    first: int = ISF_FIRST_COHORT,
-    last: int = ISF_LAST_COHORT,
-    follow_up: int = ISF_FOLLOW_UP,
-) -> SeriesWorld:
-    """Restrict a series design to the ISF (2019) evaluation design.
+def design_world(world: SeriesWorld, design: EvaluationDesign) -> SeriesWorld:
+    """Restrict a series world to an evaluation design (:mod:`finsam_eval.design`).
 
-    - Years up to ``last + follow_up`` (2016): six follow-up years for the last cohort.
-    - Treated: kommuner that joined in ``first``–``last`` (2005–2010).
-    - Comparison: kommuner not members by the end of that window (never members, or joining
-      after 2016, recoded as never treated because the window ends before they join).
-    - Dropped: kommuner that joined before 2005 or in 2011–2016. They are neither in the
-      evaluated cohorts nor untreated throughout (as ISF, which compared 2005–2010 members
-      with non-members); with the default world 53 kommuner joined 2011–2016, leaving 188
-      treated and 49 comparison kommuner.
+    - Years: the design's (1998–2016 for :func:`~finsam_eval.design.isf_design`: six
+      follow-up years for the 2010 cohort).
+    - Kept: evaluated kommuner, never-members, and kommuner joining later inside the years,
+      which keep their cohort: with ``control="notyet"`` they are comparisons until they join
+      (ISF: "kommuner som (ännu) inte har gått med"); the estimators aggregate only the
+      evaluated cohorts (CS's ``cohorts`` option).
+    - Recoded: kommuner joining after the last year are never treated inside the panel.
+    - Dropped: kommuner joining before the first evaluated cohort (neither evaluated nor
+      untreated); none in the default world, whose first cohort is 2005.
     """
-    end = last + follow_up
-    cohort = world.cohort
-    treated = (cohort >= first) & (cohort <= last)
-    comparison = (cohort == 0) | (cohort > end)
-    recoded = np.where(cohort > end, 0, cohort)
-    return world.subset(kommuner=treated | comparison, years=world.years <= end, cohort=recoded)
+    years = np.isin(world.years, design.years(world.years))
+    last = int(world.years[years].max())
+    roles = design.roles(world.cohort, last_year=last)
+    recoded = np.where(world.cohort > last, 0, world.cohort)
+    keep = roles != "before_design"
+    if design.control == "never":
+        keep &= roles != "not_yet"
+    return world.subset(kommuner=keep, years=years, cohort=recoded)
+
+
+def _evaluated_cohorts(world: SeriesWorld, design: EvaluationDesign) -> list[int]:
+    roles = design.roles(world.cohort, last_year=int(world.years.max()))
+    return sorted(int(g) for g in np.unique(world.cohort[roles == "evaluated"]))
 
 
 def _method_options(methods: Sequence[str], method_options: Mapping[str, Mapping] | None) -> dict:
@@ -483,7 +524,7 @@ def simulate(
     outcome: str = "sjukpenning",
     effect: EffectPath = "truth",
     *,
-    design: str = "full",
+    design: str | EvaluationDesign = "full",
     world_seed: int = DEFAULT_SEED,
     alpha: float = 0.05,
     method_options: Mapping[str, Mapping[str, Any]] | None = None,
@@ -509,7 +550,13 @@ def simulate(
         synthetic truth), a number (0 is the null), a table event_time → att, or a callable
         ``(cohort, event_time) -> pp``.
     design
-        "full" (290 kommuner, 1998–2018) or "isf" (:func:`isf_design`).
+        "full" (290 kommuner, 1998–2018, every cohort, options as given), "isf"
+        (:func:`finsam_eval.design.isf_design`) or an
+        :class:`~finsam_eval.design.EvaluationDesign`. A design restricts the world
+        (:func:`design_world`), and CS gets the design's ``control`` and evaluated
+        ``cohorts`` (unless ``method_options`` set them); the truth averages the evaluated
+        cohorts only. Only CS can restrict its event study to the evaluated cohorts, so a
+        design whose evaluated cohorts are not all cohorts of the world takes ``cs`` only.
     world_seed
         Seed of the fixed world (sizes, calendar, levels); the default is the bundled data.
     alpha
@@ -532,19 +579,40 @@ def simulate(
     methods = list(dict.fromkeys(methods))
     options = _method_options(methods, method_options)
     world = series_world(population, outcome, world_seed)
-    if design == "isf":
-        world = isf_design(world)
-    elif design != "full":
-        raise ValueError(f"design must be 'full' or 'isf', got {design!r}")
+    evaluated = None
+    if isinstance(design, str) and design == "isf":
+        design = isf_design()
+    if isinstance(design, EvaluationDesign):
+        world = design_world(world, design)
+        evaluated = _evaluated_cohorts(world, design)
+        restricted = set(evaluated) != set(np.unique(world.cohort[world.cohort > 0]).tolist())
+        others = [m for m in methods if m != "cs"]
+        if restricted and others:
+            raise ValueError(
+                f"design {design.name!r} evaluates cohorts {evaluated} only, with later joiners "
+                f"as not-yet-treated comparisons; only method 'cs' restricts its event study to "
+                f"the evaluated cohorts (option cohorts), not {others}"
+            )
+        if "cs" in options:
+            options["cs"].setdefault("control", design.control)
+            if restricted:
+                options["cs"].setdefault("cohorts", evaluated)
+        design_name = design.name
+    elif design == "full":
+        design_name = "full"
+    else:
+        raise ValueError(f"design must be 'full', 'isf' or an EvaluationDesign, got {design!r}")
     tau = effect_matrix(world, effect)
-    truth = true_event_study(world, tau)
+    truth = true_event_study(world, tau, cohorts=evaluated)
     seeds = replication_seeds(seed, reps)
     batched = [m for m in methods if cs_batch_applies(m, options[m])]
     generic = [m for m in methods if m not in batched]
     frames = []
     chunks = _chunks(reps, chunk_size)
     if batched:
-        cs = CSBatch(world.cohort, world.years, options["cs"].get("window"))
+        cs = CSBatch(world.cohort, world.years, options["cs"].get("window"),
+                     control=options["cs"].get("control", "never"),
+                     cohorts=options["cs"].get("cohorts"))  # fmt: skip
         for reps_chunk in chunks:
             y = draw_shares(world, tau, seeds[reps_chunk.start : reps_chunk.stop])
             fit = cs.fit(y)
@@ -565,7 +633,7 @@ def simulate(
     info = {
         "population": population,
         "outcome": outcome,
-        "design": design,
+        "design": design_name,
         "reps": reps,
         "seed": seed,
         "world_seed": world_seed,
@@ -612,8 +680,8 @@ def minimum_detectable_effect(
     *,
     reps: int = 500,
     seed: int = 1,
-    design: str = "isf",
-    event_times: Sequence[int] = tuple(range(ISF_FOLLOW_UP + 1)),
+    design: str | EvaluationDesign = "isf",
+    event_times: Sequence[int] | None = None,
     world_seed: int = DEFAULT_SEED,
     method_options: Mapping[str, Any] | None = None,
     n_jobs: int | None = None,
@@ -627,7 +695,8 @@ def minimum_detectable_effect(
 
     with :math:`SE_0(e)` the Monte Carlo standard deviation of the estimator over ``reps``
     replications under the null (effect 0) of :func:`simulate` with ``design="isf"``
-    (:func:`isf_design`: cohorts 2005–2010 treated, never-members as comparison, 1998–2016).
+    (:func:`finsam_eval.design.isf_design`: cohorts 2005–2010 evaluated, kommuner not yet
+    members as comparisons until they join, 1998–2016; ``event_times`` None = its 0..6).
     With :math:`\\alpha = 0.05` and 80 % power the factor is 2.80 (Bloom 1995). The Monte Carlo
     SD has relative error about :math:`1/\\sqrt{2R}` (3 % at :math:`R = 500`).
 
@@ -649,6 +718,8 @@ def minimum_detectable_effect(
     """
     from finsam_eval.panel.populations import is_defined
 
+    if event_times is None:
+        event_times = (design if isinstance(design, EvaluationDesign) else isf_design()).event_times
     populations = [population] if isinstance(population, str) else list(population)
     outcomes = [outcome] if isinstance(outcome, str) else list(outcome)
     factor = stats.norm.ppf(1 - alpha / 2) + stats.norm.ppf(power)

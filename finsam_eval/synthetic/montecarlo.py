@@ -252,21 +252,25 @@ def effect_matrix(world: SeriesWorld, effect: EffectPath = "truth") -> np.ndarra
     raise TypeError(f"unsupported effect path of type {type(effect).__name__}")
 
 
-def true_event_study(world: SeriesWorld, effect: np.ndarray) -> pd.DataFrame:
+def true_event_study(
+    world: SeriesWorld, effect: np.ndarray, cohorts: Sequence[int] | None = None
+) -> pd.DataFrame:
     """True dynamic effects of a path, aggregated as ``load_synthetic_truth("event_time")``.
 
     For cohort :math:`g` and event time :math:`e`, :math:`ATT(g, e)` is the mean over the
     cohort's kommuner of :math:`\\tau_{k, g+e}` (unweighted across kommuner, as
     Callaway–Sant'Anna's default); the event-time truth weights cohorts with :math:`g + e`
     inside the years by their number of kommuner:
-    :math:`\\theta(e) = \\sum_g n_g ATT(g, e) / \\sum_g n_g`.
+    :math:`\\theta(e) = \\sum_g n_g ATT(g, e) / \\sum_g n_g`. ``cohorts`` limits the average
+    to those cohorts (a design's evaluated cohorts); None uses every treated cohort.
 
     Returns
     -------
     pandas.DataFrame
         ``event_time``, ``truth``, ``n_kommuner_total``.
     """
-    cohorts = np.unique(world.cohort[world.cohort > 0])
+    present = np.unique(world.cohort[world.cohort > 0])
+    cohorts = present if cohorts is None else present[np.isin(present, list(cohorts))]
     weighted: dict[int, float] = {}
     counts: dict[int, int] = {}
     for g in cohorts:
