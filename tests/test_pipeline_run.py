@@ -82,7 +82,7 @@ def test_population_weights_are_constant_within_kommun(panel) -> None:
     from finsam_eval.pipeline import estimate_all, load_config
 
     config = load_config(
-        text='[design]\npopulations = ["aldre"]\noutcomes = ["sa"]\nmethods = ["cs"]\n'
+        text='[design]\npreset = "all_cohorts"\npopulations = ["aldre"]\noutcomes = ["sa"]\nmethods = ["cs"]\n'
         'weights = true\n[inference]\nbootstrap = 0\nadjust = "holm"\n'
     )
     estimates, results = estimate_all(panel, config, progress=False)
@@ -107,7 +107,7 @@ def test_wild_bootstrap_p_values_in_the_estimates(panel) -> None:
     from finsam_eval.pipeline.run import add_wild_pvalues
 
     config = load_config(
-        text='[design]\npopulations = ["unga"]\noutcomes = ["uvas"]\n'
+        text='[design]\npreset = "all_cohorts"\npopulations = ["unga"]\noutcomes = ["uvas"]\n'
         'methods = ["cs", "sa", "twfe"]\ncluster = "lan"\n'
         '[inference]\nbootstrap = 0\nadjust = "holm"\nwild_bootstrap = 199\nseed = 4\n'
     )

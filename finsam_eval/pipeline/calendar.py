@@ -316,9 +316,7 @@ def apply_calendar(panel: pd.DataFrame, plan: CalendarPlan, config: AnalysisConf
         forbund = codes.map(_documented_forbund()).fillna("").astype(str)
     panel["forbund"] = forbund.to_numpy()
     if "cluster_forbund" in panel.columns:
-        panel["cluster_forbund"] = np.where(
-            forbund.eq(""), NEVER_CLUSTER_PREFIX + codes, forbund
-        )
+        panel["cluster_forbund"] = np.where(forbund.eq(""), NEVER_CLUSTER_PREFIX + codes, forbund)
     return panel
 
 
@@ -369,21 +367,13 @@ def apply_design(
     notes = [f"Design {design.describe()}."]
     dropped_years = sorted(set(np.unique(year).tolist()) - set(years.tolist()))
     if dropped_years:
-        notes.append(f"Design years {int(years.min())}–{int(years.max())}: years {dropped_years} left out.")
+        notes.append(
+            f"Design years {int(years.min())}–{int(years.max())}: years {dropped_years} left out."
+        )
     if before.any():
         notes.append(
             f"{len(np.unique(kommun[before]))} kommuner joined before the first evaluated cohort "
             "and are left out (neither evaluated nor untreated)."
-        )
-    if design.cohorts is not None and not_yet.any():
-        how = (
-            f"their rows from the join year on ({int((censor & in_years).sum())} rows) are left out"
-            if censor_not_yet
-            else "only the evaluated cohorts' effects are aggregated"
-        )
-        notes.append(
-            f"{len(np.unique(kommun[not_yet]))} kommuner joining after {design.cohorts[-1]} are "
-            f"comparisons until they join: {how}."
         )
     out = panel[keep].copy()
     recode = (role[keep] == "never") | (censor_not_yet & (role[keep] == "not_yet"))

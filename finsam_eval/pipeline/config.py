@@ -205,7 +205,9 @@ class AnalysisConfig:
                 f"{self.treatment_date!r}"
             )
         if self.goteborg not in GOTEBORG:
-            problems.append(f"design.goteborg must be one of {list(GOTEBORG)}, got {self.goteborg!r}")
+            problems.append(
+                f"design.goteborg must be one of {list(GOTEBORG)}, got {self.goteborg!r}"
+            )
         for key in ("allow_conflicts", "allow_synthetic_calendar"):
             if not isinstance(getattr(self, key), bool):
                 problems.append(f"design.{key} must be true or false, got {getattr(self, key)!r}")

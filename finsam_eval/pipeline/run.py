@@ -18,16 +18,25 @@ import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from finsam_eval.estimators import estimate
 from finsam_eval.estimators.result import EstimationResult
+from finsam_eval.pipeline.calendar import (
+    CalendarPlan,
+    apply_calendar,
+    apply_design,
+    resolve_calendar,
+)
 from finsam_eval.pipeline.config import AnalysisConfig
 
 __all__ = [
     "AnalysisOutput",
+    "DesignedPanels",
+    "designed_panels",
     "add_wild_pvalues",
     "estimate_all",
     "joint_draws",
@@ -78,6 +87,59 @@ def load_panel_for(config: AnalysisConfig) -> pd.DataFrame:
 
     validate_panel(panel)
     return panel
+
+
+def load_analysis_panel(config: AnalysisConfig) -> tuple[pd.DataFrame, CalendarPlan]:
+    """The panel of ``config`` with its calendar in place, checked before anything runs.
+
+    Raises
+    ------
+    CalendarConflictError
+        A user calendar conflicts with documented facts (and ``allow_conflicts`` is false).
+    ConfigError
+        A bad calendar, or a window longer than the data allow.
+    """
+    plan = resolve_calendar(config)
+    panel = apply_calendar(load_panel_for(config), plan, config)
+    if plan.mode == "documented":
+        horizon = int(plan.manifest.get("horizon", 2015))
+        late = panel["year"] > horizon
+        if late.any():
+            plan.notes.append(
+                f"Years after {horizon} ({sorted(panel.loc[late, 'year'].unique().tolist())}) "
+                f"are left out: the documented membership ends in April {horizon}, so whether "
+                "a kommun without a förbund then joined later is unknown."
+            )
+            panel = panel[~late].reset_index(drop=True)
+    config.check_window(
+        sorted(panel["year"].unique()), plan.cohort_values() or sorted(panel["cohort"].unique())
+    )
+    return panel, plan
+
+
+def design_manifest(config: AnalysisConfig) -> dict[str, Any]:
+    """The ``design`` entry of the manifest: the preset's design and its sources."""
+    design = config.design()
+    return {
+        "preset": config.preset,
+        "description": design.describe(),
+        "cohorts": None if design.cohorts is None else list(design.cohorts),
+        "follow_up": design.follow_up,
+        "control": config.control,
+        "window": list(config.window),
+        "sources": [list(pair) for pair in design.sources],
+    }
+
+
+def design_notes(panel: pd.DataFrame, config: AnalysisConfig, plan: CalendarPlan) -> list[str]:
+    """What the design does to this panel (for the run notes)."""
+    if plan.mode == "documented":
+        design = config.design()
+        return [
+            f"Design {design.describe()}; applied to each compatible calendar (later joiners "
+            "are comparisons until they join)."
+        ]
+    return designed_panels(panel, config).notes
 
 
 def kommun_clusters(panel: pd.DataFrame, config: AnalysisConfig) -> pd.Series:
@@ -144,8 +206,10 @@ def _options(
     }
 
 
-def _fit(series: pd.DataFrame, method: str, config: AnalysisConfig) -> EstimationResult:
-    options = _options(method, config)
+def _fit(
+    series: pd.DataFrame, method: str, config: AnalysisConfig, **design_options: Any
+) -> EstimationResult:
+    options = _options(method, config, **design_options)
     if options["control"] != config.control:
         warnings.warn(
             f"{method}: control={config.control!r} is not defined for this estimator; "
@@ -162,6 +226,71 @@ def _fit(series: pd.DataFrame, method: str, config: AnalysisConfig) -> Estimatio
         seed=config.inference_seed,
         **options,
     )
+
+
+@dataclass
+class DesignedPanels:
+    """The panel of the configured design, per kind of estimator.
+
+    Attributes
+    ----------
+    whole
+        Design years, kommuner that joined before the design left out; later joiners whole
+        (for estimators told the evaluated cohorts, :data:`COHORT_METHODS`).
+    censored
+        As ``whole``, with later joiners' rows from their join year on left out and cohort 0
+        (for every other estimator).
+    unbalanced
+        True when ``censored`` lost rows (so those estimators keep unbalanced units).
+    cohorts
+        The evaluated cohorts present in the panel, or None (every cohort).
+    notes
+        What the design did, for the run notes.
+    """
+
+    whole: pd.DataFrame
+    censored: pd.DataFrame
+    unbalanced: bool
+    cohorts: list[int] | None
+    notes: list[str]
+
+    def for_method(self, method: str) -> tuple[pd.DataFrame, dict[str, Any]]:
+        """The panel and design options (``cohorts``, ``unbalanced``) of ``method``."""
+        if self.cohorts is not None and method in COHORT_METHODS:
+            return self.whole, {"cohorts": self.cohorts}
+        return self.censored, {"unbalanced": self.unbalanced}
+
+
+def designed_panels(panel: pd.DataFrame, config: AnalysisConfig) -> DesignedPanels:
+    """Apply the configured design (``[design] preset``) to a panel with its cohorts."""
+    design = config.design()
+    whole, notes, _ = apply_design(panel, design, censor_not_yet=False)
+    if design.cohorts is None:
+        return DesignedPanels(whole, whole, False, None, notes)
+    censored, _, unbalanced = apply_design(panel, design, censor_not_yet=True)
+    present = set(whole.loc[whole["cohort"] > 0, "cohort"].astype(int).tolist())
+    cohorts = [g for g in design.cohorts if g in present]
+    missing = [g for g in design.cohorts if g not in present]
+    if not cohorts:
+        raise ValueError(
+            f"the data have no kommun in the design's cohorts {list(design.cohorts)} "
+            f"(preset {config.preset!r})"
+        )
+    if missing:
+        notes.append(f"Design cohorts without kommuner in the calendar: {missing}.")
+    later = censored["kommun_kod"].isin(
+        whole.loc[whole["cohort"] > design.cohorts[-1], "kommun_kod"]
+    )
+    if later.any():
+        n_rows = len(whole) - len(censored)
+        notes.append(
+            f"{censored.loc[later, 'kommun_kod'].nunique()} kommuner joining after "
+            f"{design.cohorts[-1]} are comparisons until they join (seed 001: 'inte (ännu)'): "
+            f"{', '.join(COHORT_METHODS)} aggregates only the evaluated cohorts' effects; the "
+            f"other estimators get only their rows before joining ({n_rows} rows left out, "
+            "unbalanced units kept)."
+        )
+    return DesignedPanels(whole, censored, unbalanced, cohorts, notes)
 
 
 # estimators that take the evaluated cohorts of a design (finsam_eval.design) themselves
@@ -188,7 +317,11 @@ def add_wild_pvalues(
     """
     from finsam_eval.inference.wild_results import wild_bootstrap_event_study
 
-    grouped = _series_panels(panel, config)
+    designed = designed_panels(panel, config)
+    grouped = {
+        "whole": _series_panels(designed.whole, config),
+        "censored": _series_panels(designed.censored, config),
+    }
     estimates = estimates.assign(p_value_wild=np.nan, wild_bootstrap=pd.NA)
     keys = list(results)
     for population, outcome, method in _progress(keys, len(keys), "wild bootstrap", progress):
@@ -198,18 +331,28 @@ def add_wild_pvalues(
                 f"{', '.join(WILD_METHODS)})"
             )
             continue
+        _, design_options = designed.for_method(method)
+        which = "whole" if "cohorts" in design_options else "censored"
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the estimate's warnings are already in the notes
-            table = wild_bootstrap_event_study(
-                grouped[(population, outcome)],
-                method,
-                cluster=config.cluster_column,
-                B=config.wild_bootstrap,
-                seed=config.inference_seed,
-                overall=False,
-                analytic_weights="kommun_weight" if config.weights else None,
-                **_options(method, config),
-            )
+            try:
+                table = wild_bootstrap_event_study(
+                    grouped[which][(population, outcome)],
+                    method,
+                    cluster=config.cluster_column,
+                    B=config.wild_bootstrap,
+                    seed=config.inference_seed,
+                    overall=False,
+                    analytic_weights="kommun_weight" if config.weights else None,
+                    **_options(method, config, **design_options),
+                )
+            except ValueError as error:
+                # e.g. a re-estimating bootstrap that covers balanced panels only (a design
+                # that censors later joiners): the p-values stay empty, the notes say why
+                results[(population, outcome, method)].info.setdefault("run_warnings", []).append(
+                    f"no wild bootstrap for {method}: {error}"
+                )
+                continue
         p_value = table.set_index(table["event_time"].astype(int))["p_value"]
         kind = table.set_index(table["event_time"].astype(int))["bootstrap"]
         rows = (
@@ -234,27 +377,60 @@ class AnalysisOutput:
 
 
 def estimate_all(
-    panel: pd.DataFrame, config: AnalysisConfig, progress: bool = True
+    panel: pd.DataFrame,
+    config: AnalysisConfig,
+    progress: bool = True,
+    calendar: CalendarPlan | None = None,
 ) -> tuple[pd.DataFrame, dict[tuple[str, str, str], EstimationResult]]:
-    """Estimate every configured population × outcome × method; a tidy long table + results."""
+    """Estimate every configured population × outcome × method; a tidy long table + results.
+
+    ``panel`` carries the calendar's cohorts (:func:`apply_calendar`); the configured design
+    (:func:`designed_panels`) is applied here. With a "documented" ``calendar`` every method
+    is fitted on each compatible calendar and pooled (:func:`_fit_documented`).
+    """
     lo, hi = config.window
     from finsam_eval.inference.bands import add_bands
 
+    documented = calendar is not None and calendar.mode == "documented"
     jobs = [(p, o, m) for p, o in config.series() for m in config.methods]
     clusters = kommun_clusters(panel, config)
-    grouped = _series_panels(panel, config)
+    if documented:
+        assert calendar is not None and calendar.draws is not None
+        # cohorts change with the draw: only the design's years are applied here
+        design = config.design()
+        years_only, _, _ = apply_design(
+            panel.assign(cohort=np.int64(0)), design, censor_not_yet=False
+        )
+        grouped = {"": _series_panels(years_only, config)}
+    else:
+        designed = designed_panels(panel, config)
+        grouped = {
+            "whole": _series_panels(designed.whole, config),
+            "censored": _series_panels(designed.censored, config),
+        }
     results: dict[tuple[str, str, str], EstimationResult] = {}
     rows = []
     for population, outcome, method in _progress(jobs, len(jobs), "estimating", progress):
-        if (population, outcome) not in grouped:
+        if (population, outcome) not in grouped[next(iter(grouped))]:
             raise ValueError(f"the panel has no rows for {population} × {outcome}")
         # estimator warnings (trimmed cohorts, dropped units) are kept with the result and
         # written to notes.csv rather than printed once per series
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            res = _fit(grouped[(population, outcome)], method, config)
+            if documented:
+                res = _fit_documented(
+                    grouped[""][(population, outcome)], calendar.draws, method, config
+                )
+            else:
+                which = (
+                    "whole"
+                    if designed.cohorts is not None and method in COHORT_METHODS
+                    else "censored"
+                )
+                _, design_options = designed.for_method(method)
+                res = _fit(grouped[which][(population, outcome)], method, config, **design_options)
         res.info.setdefault("run_warnings", []).extend(str(w.message) for w in caught)
-        if config.bootstrap:
+        if config.bootstrap and not documented:
             # sup-t band over the window's estimated event times (Montiel Olea &
             # Plagborg-Møller 2019), clustered like the estimates
             res = add_bands(
@@ -269,6 +445,7 @@ def estimate_all(
         es = es[(es["event_time"] >= lo) & (es["event_time"] <= hi)]
         columns = ["event_time", "estimate", "se", "ci_lower", "ci_upper", "p_value"]
         columns += [c for c in ("band_lower", "band_upper") if c in es.columns]
+        columns += [c for c in POOLED_COLUMNS if documented and c in es.columns]
         rows.append(
             es[columns].assign(
                 population=population,
@@ -283,7 +460,51 @@ def estimate_all(
     for column in ("band_lower", "band_upper"):
         if column not in estimates.columns:
             estimates[column] = np.nan
-    return estimates[ESTIMATE_COLUMNS], results
+    extra = [c for c in POOLED_COLUMNS if c in estimates.columns]
+    return estimates[ESTIMATE_COLUMNS + extra], results
+
+
+#: Columns of a pooled event study (Rubin's rules over calendars) carried into estimates.csv
+POOLED_COLUMNS = (
+    "within_se",
+    "between_sd",
+    "min_estimate",
+    "max_estimate",
+    "fraction_missing_info",
+    "n_draws",
+)
+
+
+def _fit_documented(
+    series: pd.DataFrame, draws: pd.DataFrame, method: str, config: AnalysisConfig
+) -> EstimationResult:
+    """Fit ``method`` on every compatible calendar of ``draws`` and pool (Rubin's rules).
+
+    The design is applied per draw: Callaway & Sant'Anna gets the evaluated cohorts
+    (``cohorts=``) and pools through ``estimate_over_calendars``; for other estimators each
+    draw's later joiners are censored at their join year, as :func:`designed_panels` does for
+    one calendar.
+    """
+    from finsam_eval.estimators.calendars import estimate_over_calendars
+
+    design = config.design()
+    options = _options(method, config)
+    options["control"] = method_control(method, config.control)
+    common = {
+        "weights": "kommun_weight" if config.weights else None,
+        "cluster": config.cluster_column,
+        "bootstrap": 0,
+        "seed": config.inference_seed,
+    }
+    if design.cohorts is None:
+        return estimate_over_calendars(series, draws, method=method, **common, **options)
+    present = set(draws.loc[draws["cohort"] > 0, "cohort"].astype(int).tolist())
+    cohorts = [g for g in design.cohorts if g in present]
+    if method in COHORT_METHODS:
+        return estimate_over_calendars(
+            series, draws, method=method, cohorts=cohorts, **common, **options
+        )
+    return _pool_censored(series, draws, method, design, common, options)
 
 
 def joint_draws(
@@ -378,9 +599,14 @@ def _adjust(estimates: pd.DataFrame, draws: np.ndarray | None, config: AnalysisC
         estimates.loc[rows, "p_adjusted"] = adjusted["p_adjusted"].to_numpy()
 
 
-def run_notes(results: dict[tuple[str, str, str], EstimationResult]) -> pd.DataFrame:
-    """Every warning and exclusion the estimators reported, one row per message and series."""
-    rows = []
+def run_notes(
+    results: dict[tuple[str, str, str], EstimationResult], notes: Iterable[str] = ()
+) -> pd.DataFrame:
+    """Every warning and exclusion the estimators reported, one row per message and series.
+
+    ``notes``: run-wide notes (calendar, design), first, with empty population/outcome/method.
+    """
+    rows = [("", "", "", "note", note) for note in dict.fromkeys(notes)]
     for (population, outcome, method), res in results.items():
         for message in dict.fromkeys(res.info.get("run_warnings", [])):
             rows.append((population, outcome, method, "warning", message))
@@ -425,8 +651,33 @@ def _cohorts(panel: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+def design_truth(truth: pd.DataFrame, config: AnalysisConfig, years: list[int]) -> pd.DataFrame:
+    """True effects per event time for the design's evaluated cohorts.
+
+    Cohort-size weights over the evaluated cohorts observed at each event time within
+    ``years`` (the weights of Callaway & Sant'Anna's dynamic aggregation), from the synthetic
+    truth's cohort × event-time effects (columns population, outcome, cohort, event_time,
+    att, n_kommuner).
+    """
+    design = config.design()
+    first, last = min(years), max(years)
+    chosen = truth["cohort"].between(first + 1, last)
+    if design.cohorts is not None:
+        chosen &= truth["cohort"].isin(design.cohorts)
+    chosen &= (truth["cohort"] + truth["event_time"]).between(first, last)
+    rows = truth[chosen].assign(weighted=lambda t: t["att"] * t["n_kommuner"])
+    grouped = rows.groupby(["population", "outcome", "event_time"], sort=False)
+    out = grouped[["weighted", "n_kommuner"]].sum().reset_index()
+    out["att"] = out["weighted"] / out["n_kommuner"]
+    return out[["population", "outcome", "event_time", "att"]]
+
+
 def _summary(
-    estimates: pd.DataFrame, config: AnalysisConfig, out_dir: Path, timings: dict[str, float]
+    estimates: pd.DataFrame,
+    config: AnalysisConfig,
+    out_dir: Path,
+    timings: dict[str, float],
+    years: list[int] | None = None,
 ) -> str:
     """Text for the terminal: CS and TWFE side by side with the true effects (synthetic data)."""
     # the ISF headline series when configured, else the first one
@@ -443,7 +694,7 @@ def _summary(
     if config.source == "synthetic":
         from finsam_eval.synthetic import load_synthetic_truth
 
-        truth = load_synthetic_truth(aggregate="event_time", seed=config.seed)
+        truth = design_truth(load_synthetic_truth(seed=config.seed), config, years)
         truth = truth[(truth["population"] == population) & (truth["outcome"] == outcome)]
         table.insert(0, "truth", truth.set_index("event_time")["att"].reindex(table.index))
     lines = [
@@ -471,12 +722,11 @@ def run_analysis(config: AnalysisConfig, out_dir: str | Path, progress: bool = T
     out.mkdir(parents=True, exist_ok=True)
     timings: dict[str, float] = {}
     start = time.perf_counter()
-    panel = load_panel_for(config)
-    config.check_window(sorted(panel["year"].unique()), sorted(panel["cohort"].unique()))
+    panel, plan = load_analysis_panel(config)
     timings["load"] = time.perf_counter() - start
 
     start = time.perf_counter()
-    estimates, results = estimate_all(panel, config, progress=progress)
+    estimates, results = estimate_all(panel, config, progress=progress, calendar=plan)
     timings["estimate"] = time.perf_counter() - start
 
     start = time.perf_counter()
@@ -490,18 +740,25 @@ def run_analysis(config: AnalysisConfig, out_dir: str | Path, progress: bool = T
             config.inference_seed,
         )
     _adjust(estimates, draws, config)
-    if config.wild_bootstrap:
+    if config.wild_bootstrap and plan.mode == "documented":
+        plan.notes.append(
+            "No wild bootstrap: the estimates are pooled over calendars (Rubin's rules); "
+            "p_value_wild is empty."
+        )
+        estimates = estimates.assign(p_value_wild=np.nan, wild_bootstrap=pd.NA)
+    elif config.wild_bootstrap:
         estimates = add_wild_pvalues(panel, estimates, results, config, progress=progress)
     timings["inference"] = time.perf_counter() - start
 
     start = time.perf_counter()
     write_estimates_csv(estimates, out / "estimates.csv")
-    notes = run_notes(results)
+    notes = run_notes(results, plan.notes + design_notes(panel, config, plan))
     notes.to_csv(out / "notes.csv", index=False, lineterminator="\n")
     write_tables(out / "tables", estimates, methods=config.methods)
-    cohorts = _cohorts(panel)
+    # one calendar's cohorts for the adoption figures; pooled runs have no single calendar
+    cohorts = _cohorts(panel) if plan.mode != "documented" else None
     years = sorted(panel["year"].unique().tolist())
-    decompositions = bacon_decompositions(panel, config)
+    decompositions = bacon_decompositions(panel, config) if plan.mode != "documented" else {}
     for key, table in decompositions.items():
         table.to_csv(
             out / f"bacon-{key}.csv", index=False, lineterminator="\n", float_format="%.10g"
@@ -524,6 +781,8 @@ def run_analysis(config: AnalysisConfig, out_dir: str | Path, progress: bool = T
         extra={
             "title": "Finsam evaluation (ISF-style design)",
             "config_sha256_canonical": config.hash,
+            "calendar": plan.manifest,
+            "design": design_manifest(config),
         },
     )
     write_manifest(manifest, out / "manifest.json")
@@ -536,4 +795,17 @@ def run_analysis(config: AnalysisConfig, out_dir: str | Path, progress: bool = T
         methods=config.methods,
         event_times=list(range(config.event_times[0], config.event_times[1] + 1)),
     )
-    return _summary(estimates, config, out, timings)
+    design_years = config.design().years(years).tolist()
+    return _summary(estimates, config, out, timings, design_years)
+
+
+def _pool_censored(
+    series: pd.DataFrame,
+    draws: pd.DataFrame,
+    method: str,
+    design: Any,
+    common: dict[str, Any],
+    options: dict[str, Any],
+) -> EstimationResult:
+    """Placeholder until pooling of per-draw results is available."""
+    raise NotImplementedError(f"{method} over compatible calendars with preset {design.name!r}")
