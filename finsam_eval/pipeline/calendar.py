@@ -44,6 +44,7 @@ __all__ = [
     "CalendarPlan",
     "apply_calendar",
     "apply_design",
+    "calendar_cohorts",
     "conflict_lines",
     "resolve_calendar",
 ]
@@ -53,12 +54,15 @@ SYNTHETIC_ORIGIN = "synthetic"
 
 
 class CalendarConflictError(ConfigError):
-    """A user calendar that contradicts documented facts; ``lines`` has one line per conflict."""
+    """A user calendar that contradicts documented facts.
+
+    ``header`` says what to do; ``conflict_lines`` has one line per conflict.
+    """
 
     def __init__(self, header: str, lines: list[str]) -> None:
         super().__init__("\n".join([header, *lines]))
         self.header = header
-        self.lines = lines
+        self.conflict_lines = lines
 
 
 @dataclass
@@ -142,7 +146,7 @@ def _is_synthetic(frame: pd.DataFrame) -> bool:
     return bool(frame["origin"].astype(str).str.strip().str.lower().eq(SYNTHETIC_ORIGIN).any())
 
 
-def _user_cohorts(frame: pd.DataFrame) -> pd.DataFrame:
+def calendar_cohorts(frame: pd.DataFrame) -> pd.DataFrame:
     """One cohort per kommun from a calendar in either accepted layout.
 
     ``kommun``/``kommun_kod``, ``forbund``, ``start_year`` [, ``end_year``] (one row per
@@ -254,7 +258,7 @@ def _user_plan(config: AnalysisConfig) -> CalendarPlan:
             "conflicts are then recorded in the manifest):",
             lines,
         )
-    cohorts = _user_cohorts(frame)
+    cohorts = calendar_cohorts(frame)
     notes.append(
         f"Calendar: the user calendar {path.name} (sha256 {_sha256(path)[:12]}…)"
         + (

@@ -99,8 +99,9 @@ def load_analysis_panel(config: AnalysisConfig) -> tuple[pd.DataFrame, CalendarP
     ConfigError
         A bad calendar, or a window longer than the data allow.
     """
+    loaded = load_panel_for(config)
     plan = resolve_calendar(config)
-    panel = apply_calendar(load_panel_for(config), plan, config)
+    panel = apply_calendar(loaded, plan, config)
     if plan.mode == "documented":
         horizon = int(plan.manifest.get("horizon", 2015))
         late = panel["year"] > horizon
