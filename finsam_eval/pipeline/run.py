@@ -71,7 +71,11 @@ def _progress(iterable: Iterable, total: int, desc: str, enabled: bool) -> Itera
 
 
 def load_panel_for(config: AnalysisConfig) -> pd.DataFrame:
-    """The panel named by ``config.source``: the bundled synthetic data or a built panel file."""
+    """The panel named by ``config.source``: the bundled synthetic data or a built panel file.
+
+    A panel file's ``cohort`` column is set to the placeholder 0: the run's calendar
+    (``[design] calendar``) supplies the cohorts (:func:`load_analysis_panel`).
+    """
     if config.source == "synthetic":
         from finsam_eval.synthetic import load_synthetic
 
@@ -83,6 +87,11 @@ def load_panel_for(config: AnalysisConfig) -> pd.DataFrame:
         panel = pd.read_parquet(path)
     else:
         panel = pd.read_csv(path, dtype={"kommun_kod": str, "lan_kod": str, "forbund": str})
+    # a panel file's cohorts are never used: the run's calendar replaces them (apply_calendar),
+    # so a blank or missing cohort column (an outcome-only panel) is a placeholder here
+    panel["cohort"] = np.int64(0)
+    if "forbund" in panel.columns:
+        panel["forbund"] = panel["forbund"].fillna("")
     from finsam_eval.panel import validate_panel
 
     validate_panel(panel)
