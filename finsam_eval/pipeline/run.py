@@ -121,9 +121,9 @@ def load_analysis_panel(config: AnalysisConfig) -> tuple[pd.DataFrame, CalendarP
                 "a kommun without a förbund then joined later is unknown."
             )
             panel = panel[~late].reset_index(drop=True)
-    config.check_window(
-        sorted(panel["year"].unique()), plan.cohort_values() or sorted(panel["cohort"].unique())
-    )
+    years = config.design().years(panel["year"].unique()).tolist()
+    cohorts = plan.cohort_values() or sorted(panel["cohort"].unique().tolist())
+    config.check_window(years, cohorts)
     return panel, plan
 
 
