@@ -24,6 +24,8 @@ _EXPORTS = {
     "kommun_code": "finsam_eval.registry",
     "kommun_name": "finsam_eval.registry",
     "kommuner": "finsam_eval.registry",
+    "calendar_model": "finsam_eval.registry",
+    "compatible_calendars": "finsam_eval.registry",
     "build_panel": "finsam_eval.panel",
     "validate_panel": "finsam_eval.panel",
     "load_synthetic": "finsam_eval.synthetic",

@@ -139,6 +139,19 @@ def consistent_calendar() -> pd.DataFrame:
     candidates = sorted(candidates_2007())
     start = members.loc[members["member_2007"].eq("yes"), "earliest_cohort"].to_dict()
     start.update(dict.fromkeys(candidates[:N_CANDIDATES_2007], 2007))
+    # "knappt 55" members in 2005 (ISF 2019): move whole 2007 förbund (founders join together)
+    # from 2005 to 2007 until at most 54 remain; Kalmar län is dated 2005 (004, BILAGA 2)
+    rows = documented_membership()
+    listed = rows[rows["member_2007"].eq("yes") & rows["forbund_id"].ne("kalmar_lan")]
+    for _, group in listed.groupby("forbund_id"):
+        if sum(year == 2005 for year in start.values()) <= 54:
+            break
+        codes = list(group["kommun_kod"])
+        if (
+            all(start[c] == 2005 for c in codes)
+            and (members.loc[codes, "latest_cohort"] >= 2007).all()
+        ):
+            start.update(dict.fromkeys(codes, 2007))
     queue = members.drop(index=list(start)).sort_values(["latest_cohort", "earliest_cohort"])
     previous = len(start)
     for year in sorted(target):

@@ -9,6 +9,8 @@ import pytest
 
 from finsam_eval.registry import (
     UnknownKommunError,
+    code_history,
+    division_year,
     harmonise_codes,
     kommun_code,
     kommun_name,
@@ -114,3 +116,34 @@ def test_harmonise_codes_maps_heby_1917_before_2007_only() -> None:
     assert set(changes["new_code"]) == {"0331"}
     assert changes["reason"].str.contains("Heby").all()
     assert frame["kommun_kod"].tolist()[0] == "1917"  # input left untouched
+
+
+def test_nykvarn_split_from_sodertalje_in_1999_is_in_the_code_history(shared_dir) -> None:
+    domain = (shared_dir / "DOMAIN.md").read_text(encoding="utf-8")
+    assert "Nykvarn (0140) split from Södertälje (0181)" in domain
+    assert "on 1 January 1999" in " ".join(domain.split())
+    history = code_history().set_index("kommun_kod")
+    assert history.loc["0140", "historical_name"] == "Nykvarn"
+    assert history.loc["0140", "valid_from"] == 1999
+    assert "0181" in history.loc["0140", "event"]
+    assert kommun_code("Nykvarn") == "0140"
+    assert kommun_code("0140", 1999) == "0140"
+    with pytest.raises(UnknownKommunError, match="did not exist in 1998"):
+        kommun_code("0140", 1998)
+
+
+def test_harmonise_codes_division_conventions() -> None:
+    # SCB: "Folkmängden per den 31 december avser den regionala indelningen 1 januari året
+    # efter", so a 31 December 2006 figure is on the 2007 division, where Heby is 0331
+    frame = pd.DataFrame({"kommun_kod": ["1917", "1917", "0331"], "year": [2005, 2006, 2006]})
+    start, start_changes = harmonise_codes(frame)
+    assert start["kommun_kod"].tolist() == ["0331", "0331", "0331"]
+    assert start_changes["row"].tolist() == [0, 1]
+    end, end_changes = harmonise_codes(frame, division="end_of_year")
+    assert end["kommun_kod"].tolist() == ["0331", "1917", "0331"]
+    assert end_changes["row"].tolist() == [0]
+    assert end_changes["reason"].str.contains("following year").all()
+    assert division_year(2006, "end_of_year") == 2007
+    assert division_year(2006) == 2006
+    with pytest.raises(ValueError, match="unknown division"):
+        harmonise_codes(frame, division="mid_year")

@@ -1,8 +1,23 @@
 """Registry layer: the kommuner, their codes over time, and documented förbund membership."""
 
+from finsam_eval.registry.calendar import (
+    GOTEBORG_OPTIONS,
+    LATER_JOINS,
+    TREATMENT_DATES,
+    CalendarAssumptions,
+    CalendarModel,
+    calendar_model,
+    cohorts_to_calendar,
+    compatible_calendars,
+    dated_facts,
+    n_compatible_calendars,
+    validate_calendar,
+)
 from finsam_eval.registry.kommuner import (
+    DIVISIONS,
     UnknownKommunError,
     code_history,
+    division_year,
     harmonise_codes,
     kommun_code,
     kommun_name,
@@ -24,10 +39,21 @@ from finsam_eval.registry.membership import (
     members_2007,
     members_2015,
     never_members_2015,
-    validate_calendar,
 )
 
 __all__ = [
+    "DIVISIONS",
+    "division_year",
+    "GOTEBORG_OPTIONS",
+    "LATER_JOINS",
+    "TREATMENT_DATES",
+    "CalendarAssumptions",
+    "CalendarModel",
+    "calendar_model",
+    "cohorts_to_calendar",
+    "compatible_calendars",
+    "dated_facts",
+    "n_compatible_calendars",
     "FIRST_FORBUND_YEAR",
     "N_CANDIDATES_2007",
     "CalendarReport",

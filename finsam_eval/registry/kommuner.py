@@ -16,8 +16,10 @@ from importlib import resources
 import pandas as pd
 
 __all__ = [
+    "DIVISIONS",
     "UnknownKommunError",
     "code_history",
+    "division_year",
     "harmonise_codes",
     "kommun_code",
     "kommun_name",
@@ -67,8 +69,10 @@ def code_history() -> pd.DataFrame:
 
     Each row maps a historical code or name, valid from ``valid_from`` to ``valid_to``
     (inclusive years; empty = open), to the current ``kommun_kod``, with the event and its source.
-    Heby (1917 until 2006, 0331 from 2007), Knivsta (0330 from 2003) and Malung → Malung-Sälen
-    (2009, code 2023 kept) are covered.
+    Heby (1917 until 2006, 0331 from 2007), Knivsta (0330 from 2003, split from Uppsala 0380),
+    Nykvarn (0140 from 1999, split from Södertälje 0181) and Malung → Malung-Sälen (2009, code
+    2023 kept) are covered. The years are those of the division in force on 1 January; see
+    :data:`DIVISIONS` for how a source's data year maps to a division.
     """
     return _code_history().copy()
 
@@ -207,8 +211,30 @@ def kommun_name(code: str | int) -> str:
     return _kommun_name(kommun_code(code))
 
 
+#: How a source's data year maps to a kommun division. "start_of_year": year Y is reported on
+#: the division of 1 January Y (flows such as SCB's births, deaths and migration: "redovisas
+#: enligt den regionala indelningen vid årets början"). "end_of_year": year Y is reported on the
+#: division of 1 January Y+1 (stocks at 31 December, e.g. SCB's folkmängd: "Folkmängden per den
+#: 31 december avser den regionala indelningen 1 januari året efter"; SCB Statistikdatabasen,
+#: BE0101G footnote). Tables on a fixed current division (SCB's TAB638 uses the value set
+#: vs_RegionKommun07 for every year 1968–2024, so Heby is 0331 throughout) need no harmonisation
+#: under either convention.
+DIVISIONS = ("start_of_year", "end_of_year")
+
+
+def division_year(years: pd.Series | int, division: str = "start_of_year") -> pd.Series | int:
+    """The year whose 1 January division a data year is reported on (see :data:`DIVISIONS`)."""
+    if division not in DIVISIONS:
+        raise ValueError(f"unknown division {division!r}; choose one of {', '.join(DIVISIONS)}")
+    return years + 1 if division == "end_of_year" else years
+
+
 def harmonise_codes(
-    frame: pd.DataFrame, code: str = "kommun_kod", year: str = "year"
+    frame: pd.DataFrame,
+    code: str = "kommun_kod",
+    year: str = "year",
+    *,
+    division: str = "start_of_year",
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Map historical kommun codes in a long table to current codes.
 
@@ -218,6 +244,12 @@ def harmonise_codes(
         A table with a kommun code column and a year column.
     code, year
         Column names.
+    division
+        The source's division convention (:data:`DIVISIONS`): "start_of_year" (default; year Y
+        on the division of 1 January Y) or "end_of_year" (year Y on the division of 1 January
+        Y+1, SCB's convention for 31 December population). Under "end_of_year" Heby's 1917 is
+        mapped for data years up to 2005 only, since SCB's 2006 figures are already on the 2007
+        division (0331).
 
     Returns
     -------
@@ -231,16 +263,19 @@ def harmonise_codes(
     new_codes = codes.copy()
     reasons = pd.Series("", index=out.index, dtype=object)
     history = code_history()
+    on_division = division_year(out[year], division)
     for row in history.itertuples(index=False):
         if not row.historical_code or row.historical_code == row.kommun_kod:
             continue
         in_window = codes.eq(row.historical_code)
         if pd.notna(row.valid_from):
-            in_window &= out[year] >= row.valid_from
+            in_window &= on_division >= row.valid_from
         if pd.notna(row.valid_to):
-            in_window &= out[year] <= row.valid_to
+            in_window &= on_division <= row.valid_to
         new_codes[in_window] = row.kommun_kod
-        reasons[in_window] = row.event
+        reasons[in_window] = row.event + (
+            " (division of 1 January of the following year)" if division == "end_of_year" else ""
+        )
     out[code] = new_codes
     changed = codes.ne(new_codes)
     changes = pd.DataFrame(

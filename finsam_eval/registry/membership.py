@@ -21,7 +21,7 @@ Adoption intervals (the year a kommun first became a member, inclusive bounds)
 - a 2015 member not in the April 2007 list: [2008, 2014]; 2014 because Tabell 1 has 240 members
   in 2014 and Säter (April 2015) is the one addition up to May 2015's 241;
 - narrower where a document dates the förbund and its members (Göteborg Nordost and Hisingen
-  2005, Norra Dalsland 2005, Skellefteå 2005, Norra Bohuslän [2006, 2007], Malmö 2007, Falun and
+  2005, Kalmar län's eleven founders 2005 (formed 1 October 2005, 004 BILAGA 2), Norra Dalsland 2005, Skellefteå 2005, Norra Bohuslän [2006, 2007], Malmö 2007, Falun and
   Borlänge 2007 ("nystartade" in April 2007), Uddevalla/Orust/Färgelanda 2008, Växjö 2008, Säffle
   and Årjäng 2012, Härjedalen/Krokom/Ragunda [2008, 2011] (Jämtland's länsförbund of 2011),
   Norsjö 2014, Gävleborg's ten kommuner 2014, Säter 2015);
