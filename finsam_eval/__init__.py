@@ -52,6 +52,7 @@ _EXPORTS = {
     "isf_design": "finsam_eval.design",
     "all_cohorts_design": "finsam_eval.design",
     "EvaluationDesign": "finsam_eval.design",
+    "estimate_over_calendars": "finsam_eval.estimators",
 }
 
 __all__ = ["__version__", *sorted(_EXPORTS)]

@@ -80,7 +80,7 @@ from finsam_eval.estimators.result import (
     wald_table,
 )
 
-__all__ = ["GroupTimeMaps", "fit", "group_time_maps"]
+__all__ = ["GroupTimeMaps", "fit", "fit_prepared", "group_time_maps"]
 
 EST_METHODS = ("dr", "ipw", "reg")
 _PANEL_ESTIMATORS = {
@@ -551,8 +551,7 @@ def fit(
         estimation itself keeps each cell's influence function only over the units of its
         2×2 comparison (:class:`~finsam_eval.estimators.aggregation.CellInfluence`).
     """
-    min_e, max_e = _check_options(est_method, base_period, bootstrap, bootstrap_weights, window)
-    evaluated = cohorts
+    _check_options(est_method, base_period, bootstrap, bootstrap_weights, window)
     panel = prepare_panel(
         data,
         outcome,
@@ -566,6 +565,46 @@ def fit(
         control=control,
         unbalanced=unbalanced,
     )
+    return fit_prepared(
+        panel,
+        control=control,
+        est_method=est_method,
+        base_period=base_period,
+        unbalanced=unbalanced,
+        window=window,
+        bootstrap=bootstrap,
+        seed=seed,
+        alpha=alpha,
+        bootstrap_weights=bootstrap_weights,
+        bootstrap_att_gt=bootstrap_att_gt,
+        cohorts=cohorts,
+    )
+
+
+def fit_prepared(
+    panel: PreparedPanel,
+    *,
+    control: str = "never",
+    est_method: str = "dr",
+    base_period: str = "varying",
+    unbalanced: str = "balance",
+    window: tuple[int, int] | None = None,
+    bootstrap: int = 0,
+    seed: int | None = None,
+    alpha: float = 0.05,
+    bootstrap_weights: str = "rademacher",
+    bootstrap_att_gt: bool = False,
+    cohorts: Sequence[int] | None = None,
+) -> EstimationResult:
+    """:func:`fit` on a panel already prepared by ``prepare_panel`` (same options).
+
+    For callers that fit one panel many times with different cohort columns
+    (``finsam_eval.estimators.calendars.estimate_over_calendars``): the validation, balancing
+    and coding of ``prepare_panel`` are done once. ``panel`` is modified (copy it first).
+    """
+    min_e, max_e = _check_options(est_method, base_period, bootstrap, bootstrap_weights, window)
+    cluster = panel.cluster
+    evaluated = cohorts
     panel, _ = _last_cohort_as_controls(panel, control)
     cohorts = panel.cohorts[panel.cohorts > panel.times[0] + panel.anticipation]
     if not len(cohorts):

@@ -44,7 +44,7 @@ import os
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -54,6 +54,7 @@ from tqdm.auto import tqdm
 
 from finsam_eval.design import EvaluationDesign, isf_design
 from finsam_eval.estimators.api import estimate
+from finsam_eval.estimators.calendars import CalendarSampler, estimate_over_calendars, rubin_pool
 from finsam_eval.synthetic.generator import DEFAULT_SEED
 from finsam_eval.synthetic.montecarlo import (
     EffectPath,
@@ -480,9 +481,9 @@ def _simulate_chunk(
 
 
 def _summarise(estimates: pd.DataFrame, truth: pd.DataFrame, alpha: float) -> pd.DataFrame:
-    es = estimates[estimates["term"] == "event_time"].merge(
-        truth[["event_time", "truth"]], on="event_time", how="left"
-    )
+    es = estimates[estimates["term"] == "event_time"]
+    if "truth" not in es.columns:  # one truth for all replications (a fixed calendar)
+        es = es.merge(truth[["event_time", "truth"]], on="event_time", how="left")
     ok = np.isfinite(es["estimate"]) & np.isfinite(es["se"])
     es = es[ok].assign(
         error=lambda d: d["estimate"] - d["truth"],
@@ -531,6 +532,10 @@ def simulate(
     n_jobs: int | None = None,
     progress: bool = True,
     chunk_size: int = 20,
+    calendar: str = "known",
+    calendar_draws: int = 20,
+    calendar_sampler: CalendarSampler | None = None,
+    calendar_intervals: pd.DataFrame | None = None,
 ) -> SimulationResult:
     """Monte Carlo bias, RMSE, coverage and power of event-study estimators.
 
@@ -569,6 +574,20 @@ def simulate(
         Show a tqdm progress bar.
     chunk_size
         Replications per task.
+    calendar
+        "known" (default): the analyst knows the world's adoption calendar. "intervals": the
+        analyst knows only the documented intervals (see :func:`_simulate_intervals`): each
+        replication draws its true calendar from ``calendar_sampler``, the data on it, and
+        the analyst pools ``calendar_draws`` other compatible calendars with
+        ``estimate_over_calendars``. Methods "cs" only.
+    calendar_draws
+        Calendars M the analyst pools per replication (``calendar="intervals"``).
+    calendar_sampler
+        ``(n, seed) -> DataFrame[draw, kommun_kod, cohort]``; None uses
+        ``finsam_eval.registry.compatible_calendars``.
+    calendar_intervals
+        ``kommun_kod``, ``earliest``, ``latest`` (0/0 = no documented membership) for the
+        midpoint calendar; None uses ``finsam_eval.registry.calendar_model().kommuner``.
 
     Returns
     -------
@@ -602,6 +621,16 @@ def simulate(
         design_name = "full"
     else:
         raise ValueError(f"design must be 'full', 'isf' or an EvaluationDesign, got {design!r}")
+    if calendar == "intervals":
+        if methods != ["cs"]:
+            raise ValueError(f"calendar='intervals' simulates method 'cs' only, not {methods}")
+        return _simulate_intervals(
+            world, effect, options["cs"], reps, seed, alpha, design_name, calendar_draws,
+            calendar_sampler, calendar_intervals,
+            info={"population": population, "outcome": outcome, "world_seed": world_seed},
+        )  # fmt: skip
+    if calendar != "known":
+        raise ValueError(f"calendar must be 'known' or 'intervals', got {calendar!r}")
     tau = effect_matrix(world, effect)
     truth = true_event_study(world, tau, cohorts=evaluated)
     seeds = replication_seeds(seed, reps)
@@ -633,6 +662,7 @@ def simulate(
     info = {
         "population": population,
         "outcome": outcome,
+        "calendar": "known",
         "design": design_name,
         "reps": reps,
         "seed": seed,
@@ -646,6 +676,231 @@ def simulate(
         "method_options": options,
     }
     return SimulationResult(summary=summary, estimates=estimates, truth=truth, info=info)
+
+
+# ----------------------------------------------------------------------------------------------
+# unknown adoption years: the analyst sees only the documented intervals
+
+#: Analyses compared by ``simulate(calendar="intervals")`` (``method`` in its results).
+CALENDAR_ANALYSES = {
+    "cs_pooled": "Rubin-pooled over calendar_draws compatible calendars (estimate_over_calendars)",
+    "cs_single_draw": "one compatible calendar taken as if it were the truth",
+    "cs_midpoint": "interval midpoints rounded (half to even), counts not enforced",
+    "cs_known": "the true calendar (the oracle, for reference)",
+}
+
+
+def _calendar_matrix(calendars: pd.DataFrame, codes: np.ndarray) -> np.ndarray:
+    """Cohorts (draws × kommuner in ``codes`` order) from a long calendar frame."""
+    wide = calendars.pivot(index="draw", columns="kommun_kod", values="cohort")
+    missing = [c for c in codes if c not in wide.columns]
+    if missing:
+        raise ValueError(f"the calendar sampler gives no cohort for kommuner {missing[:10]}")
+    values = wide.reindex(columns=codes).to_numpy()
+    if np.isnan(values.astype(float)).any():
+        raise ValueError("the calendar sampler left kommuner without a cohort in some draws")
+    return values.astype(int)
+
+
+def _midpoint_calendar(intervals: pd.DataFrame, codes: np.ndarray) -> np.ndarray:
+    """Interval midpoints, rounded half to even; 0 where no membership is documented."""
+    table = intervals.set_index("kommun_kod").reindex(codes)
+    if table[["earliest", "latest"]].isna().any().any():
+        lacking = table.index[table["earliest"].isna()].tolist()
+        raise ValueError(f"calendar_intervals lack kommuner {lacking[:10]}")
+    lo = table["earliest"].to_numpy(dtype=float)
+    hi = table["latest"].to_numpy(dtype=float)
+    return np.where(lo > 0, np.round((lo + hi) / 2), 0).astype(int)
+
+
+def _path_table(world: SeriesWorld, effect: EffectPath) -> EffectPath:
+    """An effect path that applies to any calendar ("truth" -> its event-time path)."""
+    if not (isinstance(effect, str) and effect == "truth"):
+        return effect
+    path = true_event_study(world, world.effect)
+    path = path[path["event_time"] >= 0]
+    return pd.DataFrame({"event_time": path["event_time"], "att": path["truth"]})
+
+
+def _simulate_intervals(
+    world: SeriesWorld,
+    effect: EffectPath,
+    options: dict[str, Any],
+    reps: int,
+    seed: int,
+    alpha: float,
+    design_name: str,
+    n_draws: int,
+    sampler: CalendarSampler | None,
+    intervals: pd.DataFrame | None,
+    info: dict[str, Any],
+) -> SimulationResult:
+    """Coverage when the adoption years are known only as documented intervals.
+
+    Replication :math:`r`: the true calendar :math:`c_r` is a draw of the sampler; the shares
+    are drawn with the effect path on :math:`c_r` (the world's sizes and levels, new noise);
+    the analyst, who sees only the intervals, draws :math:`M` compatible calendars and pools
+    the CS event studies with Rubin's rules (``estimate_over_calendars``; checked against it
+    on the first replication). The same data are also analysed with the analyst's first draw
+    alone (single draw), with the interval midpoints, and with the true calendar. The truth
+    :math:`\\theta_r(e)` averages the path over :math:`c_r`'s cohorts as
+    :func:`~finsam_eval.synthetic.montecarlo.true_event_study`. ``effect="truth"`` becomes the
+    synthetic truth's event-time path, the same for every cohort (the cohort-specific truth
+    is tied to the world's own calendar). All ``reps × (M + 1)`` calendars come from one
+    sampler call with ``seed``; true and analyst calendars are disjoint draws.
+    """
+    if n_draws < 2:
+        raise ValueError(f"calendar_draws must be at least 2, got {n_draws}")
+    if sampler is None or intervals is None:
+        from finsam_eval.registry import calendar_model, compatible_calendars
+
+        sampler = sampler or compatible_calendars
+        if intervals is None:
+            intervals = calendar_model().kommuner[["kommun_kod", "earliest", "latest"]]
+    if world.n_kommuner != len(np.unique(world.codes)):
+        raise ValueError("the world's kommun codes are not unique")
+    matrix = _calendar_matrix(sampler(reps * (n_draws + 1), seed), world.codes)
+    if matrix.shape[0] != reps * (n_draws + 1):
+        raise ValueError(
+            f"the sampler returned {matrix.shape[0]} draws, not {reps * (n_draws + 1)}"
+        )
+    last = int(world.years.max())
+    matrix = np.where(matrix > last, 0, matrix)  # joining after the panel: untreated inside it
+    true_cal = matrix[:reps]
+    analyst = matrix[reps:].reshape(reps, n_draws, -1)
+    midpoint = np.where(_midpoint_calendar(intervals, world.codes) > last, 0,
+                        _midpoint_calendar(intervals, world.codes))  # fmt: skip
+    path = _path_table(world, effect)
+    window = options.get("window")
+    control = options.get("control", "never")
+    cohorts = options.get("cohorts")
+    n_t = len(world.years)
+    grid = np.arange(-(n_t - 1), n_t)  # every possible event time
+
+    def batch(cohort: np.ndarray) -> CSBatch:
+        present = set(np.unique(cohort[cohort > world.years[0]]).tolist())
+        chosen = None if cohorts is None else sorted(present & set(cohorts))
+        return CSBatch(cohort, world.years, window, control=control, cohorts=chosen)
+
+    def on_grid(cs: CSBatch, fit: dict) -> tuple[np.ndarray, np.ndarray]:
+        est = np.full((fit["estimate"].shape[0], len(grid)), np.nan)
+        se = est.copy()
+        idx = np.searchsorted(grid, cs.event_times)
+        est[:, idx], se[:, idx] = fit["estimate"], fit["se"]
+        return est, se
+
+    seeds = replication_seeds(seed, reps)
+    z = stats.norm.ppf(1 - alpha / 2)
+    mid_cs = batch(midpoint)
+    rows, truths = [], []
+    for r in range(reps):
+        world_r = replace(world, cohort=true_cal[r])
+        tau = effect_matrix(world_r, path)
+        y = draw_shares(world_r, tau, seeds[r : r + 1])
+        truth = true_event_study(world_r, tau, cohorts=cohorts)
+        truth_grid = truth.set_index("event_time")["truth"].reindex(grid).to_numpy()
+        truths.append(truth.assign(rep=r))
+        draws = [on_grid(cs, cs.fit(y)) for cs in (batch(c) for c in analyst[r])]
+        est = np.vstack([d[0] for d in draws])
+        se = np.vstack([d[1] for d in draws])
+        pooled = rubin_pool(est, se, alpha)
+        if r == 0:
+            _check_pooled_parity(world_r, y[0], analyst[0], options, pooled, grid)
+        known_cs = batch(true_cal[r])
+        known = on_grid(known_cs, known_cs.fit(y))
+        mid = on_grid(mid_cs, mid_cs.fit(y))
+        variants = {
+            "cs_pooled": (pooled["estimate"].to_numpy(), pooled["se"].to_numpy(),
+                          pooled["ci_lower"].to_numpy(), pooled["ci_upper"].to_numpy(),
+                          pooled["p_value"].to_numpy()),
+            "cs_single_draw": draws[0],
+            "cs_midpoint": mid,
+            "cs_known": known,
+        }  # fmt: skip
+        for name, values in variants.items():
+            e = np.ravel(values[0])
+            s = np.ravel(values[1])
+            if len(values) == 2:
+                lo, hi = e - z * s, e + z * s
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    p = 2 * stats.norm.sf(np.abs(e / s))
+            else:
+                lo, hi, p = values[2], values[3], values[4]
+            ok = np.isfinite(e)
+            rows.append(
+                pd.DataFrame(
+                    {
+                        "rep": r,
+                        "method": name,
+                        "term": "event_time",
+                        "event_time": grid[ok],
+                        "estimate": e[ok],
+                        "se": s[ok],
+                        "ci_lower": np.asarray(lo)[ok],
+                        "ci_upper": np.asarray(hi)[ok],
+                        "p_value": np.asarray(p)[ok],
+                        "truth": truth_grid[ok],
+                    }
+                )
+            )
+    estimates = pd.concat(rows, ignore_index=True)
+    estimates["event_time"] = estimates["event_time"].astype("Int64")
+    estimates = estimates.sort_values(["method", "rep"], kind="stable", ignore_index=True)
+    truth_all = pd.concat(truths, ignore_index=True)
+    truth = truth_all.groupby("event_time", as_index=False).agg(
+        truth=("truth", "mean"), n_kommuner_total=("n_kommuner_total", "mean")
+    )
+    summary = _summarise(estimates, truth, alpha)
+    info = {
+        **info,
+        "calendar": "intervals",
+        "calendar_draws": n_draws,
+        "analyses": dict(CALENDAR_ANALYSES),
+        "design": design_name,
+        "reps": reps,
+        "seed": seed,
+        "alpha": alpha,
+        "effect": _describe(effect) + (" (event-time path, all cohorts)"
+                                       if isinstance(effect, str) else ""),
+        "n_kommuner": world.n_kommuner,
+        "n_years": n_t,
+        "n_jobs": 1,
+        "batched": ["cs"],
+        "method_options": {"cs": options},
+        "truth_by_rep": truth_all,
+    }  # fmt: skip
+    return SimulationResult(summary=summary, estimates=estimates, truth=truth, info=info)
+
+
+def _check_pooled_parity(
+    world: SeriesWorld,
+    y: np.ndarray,
+    analyst: np.ndarray,
+    options: Mapping,
+    pooled: pd.DataFrame,
+    grid: np.ndarray,
+) -> None:
+    """Stop unless the batched pooling equals ``estimate_over_calendars`` on replication 0."""
+    calendars = pd.DataFrame(
+        {
+            "draw": np.repeat(np.arange(len(analyst)), world.n_kommuner),
+            "kommun_kod": np.tile(world.codes, len(analyst)),
+            "cohort": analyst.ravel(),
+        }
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = estimate_over_calendars(to_panel(world, y), calendars, method="cs", **options)
+    es = res.event_study.set_index("event_time")
+    mine = pooled.assign(event_time=grid).dropna(subset=["estimate"]).set_index("event_time")
+    gaps = [
+        np.max(np.abs(es[col].to_numpy() - mine.loc[es.index, col].to_numpy()))
+        for col in ("estimate", "se", "ci_lower", "between_sd")
+    ]
+    if not (max(gaps) < _PARITY_TOL and len(es) == len(mine)):
+        raise RuntimeError(
+            f"batched pooling differs from estimate_over_calendars by {max(gaps):.3g}"
+        )
 
 
 def _check_parity(cs: CSBatch, fit: dict, panel: pd.DataFrame, options: Mapping) -> None:

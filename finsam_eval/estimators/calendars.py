@@ -1,0 +1,480 @@
+"""Estimates pooled over adoption calendars compatible with the documented facts.
+
+Most kommuner's join years are known only as intervals (docs/real-data.md; the registry's
+``compatible_calendars`` draws complete calendars that honour every documented fact). Treating
+the unknown cohort as missing data, :func:`estimate_over_calendars` fits the estimator once per
+calendar draw :math:`m = 1..M` and pools with Rubin's rules (Rubin 1987, ch. 3): for each
+event time, with draw estimates :math:`\\hat Q_m` and squared standard errors :math:`U_m`,
+
+.. math::
+
+    \\bar Q = M^{-1}\\textstyle\\sum_m \\hat Q_m,\\quad
+    \\bar U = M^{-1}\\textstyle\\sum_m U_m,\\quad
+    B = (M-1)^{-1}\\textstyle\\sum_m (\\hat Q_m - \\bar Q)^2,\\quad
+    T = \\bar U + (1 + M^{-1}) B.
+
+The pooled estimate is :math:`\\bar Q` with total standard error :math:`\\sqrt T` (``se``),
+``within_se`` :math:`= \\sqrt{\\bar U}` (so ``se >= within_se`` always) and ``between_sd``
+:math:`= \\sqrt B`. With :math:`r = (1 + M^{-1})B/\\bar U` the degrees of freedom are Rubin's
+:math:`\\nu_M = (M-1)(1 + r^{-1})^2`; with a finite complete-data :math:`\\nu_{com}`
+(``df_complete``) Barnard & Rubin's (1999) small-sample version
+:math:`\\nu = (\\nu_M^{-1} + \\hat\\nu_{obs}^{-1})^{-1}`,
+:math:`\\hat\\nu_{obs} = \\frac{\\nu_{com} + 1}{\\nu_{com} + 3}\\nu_{com}(1 - \\lambda)`,
+:math:`\\lambda = (1 + M^{-1})B/T` (:math:`\\nu_{com}` itself when :math:`B = 0`).
+Intervals and p-values use :math:`t_\\nu` (normal when :math:`\\nu` is infinite: :math:`B = 0`
+without a complete-data df). ``fraction_missing_info`` is Rubin's
+:math:`\\gamma = (r + 2/(\\nu + 3))/(1 + r)`.
+
+Event times present in only some draws (a draw without a cohort old enough to reach event
+time 6, say) are pooled over the draws that have them, with :math:`M` replaced by their number
+``n_draws`` (reported per row, and listed in ``info["partial_event_times"]`` with a warning).
+
+Work that does not depend on the cohorts is shared: with ``method="cs"`` the panel is
+validated, balanced and coded once (``prepare_panel``) and only the cohort column changes per
+draw (:func:`finsam_eval.estimators.callaway_santanna.fit_prepared`). Other methods are fitted
+by ``estimate`` per draw, on the same data with the draw's cohort column.
+
+References
+----------
+Rubin, D. B. (1987). Multiple Imputation for Nonresponse in Surveys. Wiley.
+Barnard, J., & Rubin, D. B. (1999). Small-sample degrees of freedom with multiple imputation.
+Biometrika 86(4), 948–955.
+"""
+
+from __future__ import annotations
+
+import copy
+import warnings
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from finsam_eval.estimators.api import estimate
+from finsam_eval.estimators.prepare import EstimationInputError, prepare_panel
+from finsam_eval.estimators.result import AggregationResult, EstimationResult
+
+__all__ = ["POOLED_COLUMNS", "estimate_over_calendars", "rubin_pool"]
+
+#: Columns of a pooled event study (besides ``event_time`` and any ``reference`` flag).
+POOLED_COLUMNS = [
+    "estimate",
+    "se",
+    "ci_lower",
+    "ci_upper",
+    "p_value",
+    "within_se",
+    "between_sd",
+    "min_estimate",
+    "max_estimate",
+    "fraction_missing_info",
+    "df",
+    "n_draws",
+]
+
+_CS_SHARED_OPTIONS = {
+    "outcome", "unit", "time", "cohort", "control", "est_method", "covariates", "weights",
+    "cluster", "anticipation", "base_period", "unbalanced", "window", "bootstrap", "seed",
+    "alpha", "bootstrap_weights", "bootstrap_att_gt", "cohorts",
+}  # fmt: skip
+
+
+def rubin_pool(
+    estimates: np.ndarray, se: np.ndarray, alpha: float = 0.05, df_complete: float | None = None
+) -> pd.DataFrame:
+    """Rubin's rules for draws × quantities arrays (NaN = quantity absent in that draw).
+
+    Parameters
+    ----------
+    estimates, se
+        Shape (M, K): per draw, the estimates and their standard errors.
+    alpha
+        Level of the intervals.
+    df_complete
+        Complete-data degrees of freedom :math:`\\nu_{com}` (None: infinite, i.e. the draws'
+        own inference is normal); finite values give Barnard & Rubin's (1999) df.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per quantity, columns :data:`POOLED_COLUMNS` (see the module docstring).
+    """
+    q = np.asarray(estimates, dtype=float)
+    u = np.square(np.asarray(se, dtype=float))
+    present = np.isfinite(q) & np.isfinite(u)
+    m = present.sum(axis=0).astype(float)
+    q = np.where(present, q, np.nan)
+    u = np.where(present, u, np.nan)
+    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns stay NaN
+        q_bar = np.nanmean(q, axis=0)
+        u_bar = np.nanmean(u, axis=0)
+        b = np.where(m > 1, np.nansum(np.square(q - q_bar), axis=0) / np.maximum(m - 1, 1), 0.0)
+        inflate = 1.0 + 1.0 / m
+        total = u_bar + inflate * b
+        r = inflate * b / u_bar
+        nu = np.where(b > 0, (m - 1) * np.square(1.0 + 1.0 / r), np.inf)
+        if df_complete is not None and np.isfinite(df_complete):
+            lam = inflate * b / total
+            nu_obs = (df_complete + 1) / (df_complete + 3) * df_complete * (1 - lam)
+            # without between-draw variance nothing is missing: the complete-data df apply
+            nu = np.where(b > 0, 1.0 / (1.0 / nu + 1.0 / nu_obs), float(df_complete))
+        fmi = np.where(b > 0, (r + 2.0 / (nu + 3.0)) / (1.0 + r), 0.0)
+        se_total = np.sqrt(total)
+        crit = stats.t.ppf(1 - alpha / 2, nu)
+        p_value = 2 * stats.t.sf(np.abs(q_bar / se_total), nu)
+        q_min = np.nanmin(q, axis=0)
+        q_max = np.nanmax(q, axis=0)
+    return pd.DataFrame(
+        {
+            "estimate": q_bar,
+            "se": se_total,
+            "ci_lower": q_bar - crit * se_total,
+            "ci_upper": q_bar + crit * se_total,
+            "p_value": p_value,
+            "within_se": np.sqrt(u_bar),
+            "between_sd": np.sqrt(b),
+            "min_estimate": q_min,
+            "max_estimate": q_max,
+            "fraction_missing_info": fmi,
+            "df": nu,
+            "n_draws": m.astype(int),
+        }
+    )
+
+
+def _cohort_matrix(
+    data: pd.DataFrame, calendars: pd.DataFrame, unit: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Draw ids, the data's units, and cohorts (draws × units) from the long calendars."""
+    missing = {"draw", "kommun_kod", "cohort"} - set(calendars.columns)
+    if missing:
+        raise EstimationInputError(
+            f"calendars need columns draw, kommun_kod, cohort; missing {sorted(missing)}"
+        )
+    if calendars.empty:
+        raise EstimationInputError("calendars is empty: no calendar draw to estimate over")
+    cohort = pd.to_numeric(calendars["cohort"], errors="coerce")
+    bad = cohort.isna() | (cohort < 0) | (cohort % 1 != 0)
+    if bad.any():
+        raise EstimationInputError(
+            "calendar cohorts must be whole non-negative years (0 = not a member); bad rows:\n"
+            + calendars.loc[bad].head(10).to_string(index=False)
+        )
+    dup = calendars.duplicated(["draw", "kommun_kod"], keep=False)
+    if dup.any():
+        raise EstimationInputError(
+            "each kommun must appear once per draw; duplicated (draw, kommun_kod):\n"
+            + calendars.loc[dup, ["draw", "kommun_kod"]].head(10).to_string(index=False)
+        )
+    units = pd.Index(pd.unique(data[unit]))
+    draws = pd.Index(pd.unique(calendars["draw"])).sort_values()
+    row = draws.get_indexer(calendars["draw"])
+    col = units.get_indexer(calendars["kommun_kod"])
+    matrix = np.full((len(draws), len(units)), -1, dtype=np.int64)
+    known = col >= 0
+    matrix[row[known], col[known]] = cohort.to_numpy()[known].astype(np.int64)
+    absent = matrix < 0
+    if absent.all():
+        raise EstimationInputError(
+            f"no kommun_kod of calendars matches data[{unit!r}] (e.g. {list(units[:3])} vs "
+            f"{list(pd.unique(calendars['kommun_kod'])[:3])}): codes must be the same values "
+            "and type (strings such as '0114')"
+        )
+    if absent.any():
+        bad_draws = np.flatnonzero(absent.any(axis=1))
+        lines = [
+            f"draw {draws[d]}: {[str(u) for u in units[absent[d]][:10]]}"
+            + (f" and {int(absent[d].sum()) - 10} more" if absent[d].sum() > 10 else "")
+            for d in bad_draws[:5]
+        ]
+        raise EstimationInputError(
+            f"calendars must give a cohort for every kommun of the data ({unit}); "
+            f"{len(bad_draws)} draw(s) lack some:\n" + "\n".join(lines)
+        )
+    return draws.to_numpy(), units.to_numpy(), matrix
+
+
+def _fit_draws_cs(
+    data: pd.DataFrame, units: np.ndarray, matrix: np.ndarray, options: dict[str, Any]
+) -> list[EstimationResult]:
+    """CS on every draw, preparing the panel once (validation, balance, coding, clusters)."""
+    from finsam_eval.estimators.callaway_santanna import fit_prepared
+
+    unit = options.get("unit", "kommun_kod")
+    cohort = options.get("cohort", "cohort")
+    position = pd.Index(units).get_indexer(data[unit])
+    prep_keys = ("outcome", "unit", "time", "cohort", "covariates", "weights", "cluster",
+                 "anticipation", "control", "unbalanced")  # fmt: skip
+    defaults = {"outcome": "share", "unit": "kommun_kod", "time": "year", "cohort": "cohort"}
+    prep = {k: options.get(k, defaults.get(k)) for k in prep_keys if k in options or k in defaults}
+    fit_keys = ("control", "est_method", "base_period", "unbalanced", "window", "bootstrap",
+                "seed", "alpha", "bootstrap_weights", "bootstrap_att_gt", "cohorts")  # fmt: skip
+    fit_options = {k: options[k] for k in fit_keys if k in options}
+    first = data.assign(**{cohort: matrix[0][position]})
+    base = prepare_panel(
+        first,
+        prep.pop("outcome"),
+        prep.pop("unit"),
+        prep.pop("time"),
+        prep.pop("cohort"),
+        **prep,
+    )
+    anticipation = base.anticipation
+    last_period = int(base.times[-1])
+    # unit codes of the prepared panel -> columns of the cohort matrix
+    label_col = pd.Index(units).get_indexer(base.unit_labels)
+    unit_of_row = base.data["unit"].to_numpy()
+    results = []
+    for d in range(matrix.shape[0]):
+        cohort_of_unit = matrix[d][label_col]
+        # as prepare_panel: cohorts after the last period are untreated inside the panel
+        cohort_of_unit = np.where(cohort_of_unit > last_period + anticipation, 0, cohort_of_unit)
+        if options.get("control", "never") == "never" and not (cohort_of_unit == 0).any():
+            raise EstimationInputError(
+                f"calendar draw {d}: control='never' needs never-treated kommuner, but every "
+                "kommun is a member in this draw; use control='notyet'"
+            )
+        panel = copy.copy(base)
+        panel.data = base.data.copy()
+        panel.data["cohort"] = cohort_of_unit[unit_of_row]
+        panel.cohorts = np.unique(cohort_of_unit[cohort_of_unit > 0])
+        panel.dropped = base.dropped.copy()
+        panel.warnings = list(base.warnings)
+        results.append(fit_prepared(panel, **fit_options))
+    return results
+
+
+def _pool_frames(
+    frames: Sequence[pd.DataFrame], key: str, alpha: float, df_complete: float | None
+) -> pd.DataFrame:
+    """Pool tables with a ``key`` column and ``estimate``/``se`` over draws."""
+    keys = np.unique(np.concatenate([f[key].to_numpy() for f in frames]))
+    est = np.full((len(frames), len(keys)), np.nan)
+    se = np.full((len(frames), len(keys)), np.nan)
+    for d, frame in enumerate(frames):
+        idx = np.searchsorted(keys, frame[key].to_numpy())
+        est[d, idx] = frame["estimate"].to_numpy(dtype=float)
+        se[d, idx] = frame["se"].to_numpy(dtype=float)
+    out = rubin_pool(est, se, alpha, df_complete)
+    if keys.dtype.kind == "f" and np.all(np.mod(keys, 1) == 0):
+        keys = keys.astype(np.int64)  # cohorts and years come back as floats from aggregations
+    out.insert(0, key, keys)
+    if all("reference" in f.columns for f in frames):
+        ref = pd.concat(frames).groupby(key)["reference"].any()
+        out.insert(1, "reference", ref.reindex(keys).to_numpy(dtype=bool))
+        # reference rows are normalised (estimate 0, no se) in every draw: copied, not pooled
+        first = pd.concat(frames).drop_duplicates(key).set_index(key)
+        ref_keys = out.loc[out["reference"], key]
+        counts = pd.concat(frames)[key].value_counts()
+        for col in ("estimate", "se", "ci_lower", "ci_upper", "p_value"):
+            out.loc[out["reference"], col] = first.loc[ref_keys, col].to_numpy(dtype=float)
+        out.loc[out["reference"], "within_se"] = out.loc[out["reference"], "se"]
+        out.loc[out["reference"], ["between_sd", "fraction_missing_info"]] = 0.0
+        out.loc[out["reference"], ["min_estimate", "max_estimate"]] = np.column_stack(
+            [out.loc[out["reference"], "estimate"]] * 2
+        )
+        out.loc[out["reference"], "n_draws"] = counts.reindex(ref_keys).to_numpy()
+    return out
+
+
+def _pool_overall(
+    overalls: Sequence[pd.Series], alpha: float, df_complete: float | None
+) -> pd.Series:
+    est = np.array([[float(o.get("estimate", np.nan))] for o in overalls])
+    se = np.array([[float(o.get("se", np.nan))] for o in overalls])
+    return rubin_pool(est, se, alpha, df_complete).iloc[0].rename(None)
+
+
+def _pooled_vcov(results: Sequence[EstimationResult], times: np.ndarray) -> pd.DataFrame:
+    """Rubin's total covariance over the event times every draw has (NaN elsewhere)."""
+    out = pd.DataFrame(np.nan, index=times, columns=times)
+    common = set(times.tolist())
+    for res in results:
+        common &= set(res.event_study["event_time"].tolist())
+    common_times = np.array(sorted(common))
+    if not len(common_times):
+        return out.rename_axis(index="event_time", columns="event_time")
+    m = len(results)
+    est = np.array(
+        [
+            res.event_study["estimate"].to_numpy(dtype=float)[
+                np.searchsorted(res.event_study["event_time"].to_numpy(), common_times)
+            ]
+            for res in results
+        ]
+    )
+    within = np.mean(
+        [res.vcov.reindex(index=common_times, columns=common_times).to_numpy() for res in results],
+        axis=0,
+    )
+    between = np.cov(est, rowvar=False, ddof=1).reshape(len(common_times), -1) if m > 1 else 0.0
+    out.loc[common_times, common_times] = within + (1 + 1 / m) * between
+    return out.rename_axis(index="event_time", columns="event_time")
+
+
+def _pooled_influence(
+    results: Sequence[EstimationResult], event_study: pd.DataFrame
+) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Mean influence functions over draws, columns rescaled to the pooled total SEs.
+
+    An approximation for procedures that need joint draws across event times and series (the
+    pipeline's Romano–Wolf step): it keeps the draws' average correlation structure and the
+    pooled (total) variances. None when the draws differ in units or event times.
+    """
+    first = results[0]
+    if first.event_influence is None or first.unit_labels is None:
+        return None, None
+    times = event_study["event_time"].to_numpy()
+    mats = []
+    for res in results:
+        if (
+            res.event_influence is None
+            or res.unit_labels is None
+            or not np.array_equal(res.unit_labels, first.unit_labels)
+            or not np.array_equal(res.event_study["event_time"].to_numpy(), times)
+        ):
+            return None, None
+        mats.append(np.asarray(res.event_influence, dtype=float))
+    mean = np.mean(mats, axis=0)
+    n = mean.shape[0]
+    implied = np.sqrt(np.einsum("ij,ij->j", mean, mean)) / n
+    with np.errstate(divide="ignore", invalid="ignore"):
+        scale = np.where(implied > 0, event_study["se"].to_numpy(dtype=float) / implied, 0.0)
+    return mean * scale[None, :], first.unit_labels
+
+
+def estimate_over_calendars(
+    data: pd.DataFrame,
+    calendars: pd.DataFrame,
+    method: str = "cs",
+    *,
+    df_complete: float | None = None,
+    **options: Any,
+) -> EstimationResult:
+    """Fit an estimator on every compatible adoption calendar and pool with Rubin's rules.
+
+    Parameters
+    ----------
+    data
+        Long panel as for ``finsam_eval.estimate``; its cohort column is replaced per draw.
+    calendars
+        Long frame ``draw``, ``kommun_kod``, ``cohort`` (0 = not a member within the
+        documented horizon), e.g. ``finsam_eval.registry.compatible_calendars(n, seed)``.
+        Every kommun of ``data`` must have a cohort in every draw (the error names those
+        that lack one); calendar kommuner absent from ``data`` are ignored (counted in
+        ``info["calendar_kommuner_not_in_data"]``).
+    method
+        Estimator key of ``estimate``. "cs" shares the panel preparation across draws.
+    df_complete
+        Complete-data degrees of freedom for Barnard & Rubin's (1999) df; None takes the
+        estimator's own t degrees of freedom (``info["df_t"]``: TWFE and stacked, G − 1) or
+        else treats each draw's inference as normal (CS's analytic inference).
+    **options
+        ``estimate`` options (``unit``, ``cohort``, ``control``, ``window``, ``alpha``, ...).
+
+    Returns
+    -------
+    EstimationResult
+        ``method`` as given; ``event_study`` with ``event_time``, :data:`POOLED_COLUMNS`;
+        ``overall`` pooled the same way; ``vcov`` Rubin's total covariance over the event
+        times of every draw; ``event_influence`` the draws' mean influence functions scaled
+        to the pooled SEs (an approximation, see ``_pooled_influence``); ``att_gt`` None (the
+        group-time cells differ between calendars); ``aggregate(kind, ...)`` pools each
+        draw's aggregation the same way; ``info`` the first draw's facts plus ``n_draws``,
+        ``draws``, ``pooling``, ``partial_event_times`` and ``draw_estimates`` (long table of
+        each draw's event-study estimates and SEs).
+
+    References
+    ----------
+    Rubin (1987); Barnard & Rubin (1999): see the module docstring.
+    """
+    unit = options.get("unit", "kommun_kod")
+    alpha = float(options.get("alpha", 0.05))
+    if unit not in data.columns:
+        raise EstimationInputError(f"data has no unit column {unit!r}")
+    draws, units, matrix = _cohort_matrix(data, calendars, unit)
+    if len(draws) == 1:
+        warnings.warn("one calendar draw: nothing to pool (between variance 0)", UserWarning,
+                      stacklevel=2)  # fmt: skip
+    anticipation = int(options.get("anticipation", 0))
+    time = options.get("time", "year")
+    first_period = pd.to_numeric(data[time], errors="coerce").min() if time in data else np.nan
+    # a draw with kommuner treated in the first period changes which units prepare_panel
+    # keeps: then every draw is prepared on its own (as estimate, which reports the drops)
+    early = ((matrix > 0) & (matrix - anticipation <= first_period)).any()
+    shared = method == "cs" and set(options) <= _CS_SHARED_OPTIONS and not early
+    if shared:
+        results = _fit_draws_cs(data, units, matrix, options)
+    else:
+        cohort = options.get("cohort", "cohort")
+        position = pd.Index(units).get_indexer(data[unit])
+        results = []
+        for d in range(len(draws)):
+            draw_data = data.assign(**{cohort: matrix[d][position]})
+            results.append(estimate(draw_data, method=method, **options))
+    if df_complete is None and results[0].info.get("df_t") is not None:
+        # the estimator's own inference is t with df_t (TWFE, stacked: G - 1)
+        df_complete = float(results[0].info["df_t"])
+    frames = [r.event_study for r in results]
+    event_study = _pool_frames(frames, "event_time", alpha, df_complete)
+    partial = event_study.loc[event_study["n_draws"] < len(draws), "event_time"].tolist()
+    partial = [int(e) for e in partial]
+    if partial:
+        warnings.warn(
+            f"event times {partial} are estimated in only some calendar draws and are pooled "
+            "over those draws (n_draws in the event study)",
+            UserWarning,
+            stacklevel=2,
+        )
+    overall = _pool_overall([r.overall for r in results], alpha, df_complete)
+    vcov = _pooled_vcov(results, event_study["event_time"].to_numpy())
+    influence, labels = _pooled_influence(results, event_study)
+    calendar_units = set(pd.unique(calendars["kommun_kod"]).tolist())
+    info = dict(results[0].info)
+    info.update(
+        {
+            "n_draws": len(draws),
+            "draws": draws.tolist(),
+            "pooling": "Rubin (1987) rules; df "
+            + ("Barnard & Rubin (1999)" if df_complete is not None else "Rubin (1987)"),
+            "df_complete": df_complete,
+            "partial_event_times": partial,
+            "calendar_kommuner_not_in_data": len(calendar_units - set(units.tolist())),
+            "shared_preparation": shared,
+            "draw_estimates": pd.concat(
+                [
+                    r.event_study[["event_time", "estimate", "se"]].assign(draw=draw)
+                    for draw, r in zip(draws, results, strict=True)
+                ],
+                ignore_index=True,
+            )[["draw", "event_time", "estimate", "se"]],
+            "warnings": sorted({w for r in results for w in r.info.get("warnings", [])}),
+        }
+    )
+
+    def aggregator(kind: str, **agg_options: Any) -> AggregationResult:
+        parts = [r.aggregate(kind, **agg_options) for r in results]
+        table = None
+        if all(not p.table.empty for p in parts):
+            table = _pool_frames([p.table for p in parts], "key", alpha, df_complete)
+        over = _pool_overall([p.overall for p in parts], alpha, df_complete)
+        return AggregationResult(kind, table if table is not None else pd.DataFrame(), over)
+
+    return EstimationResult(
+        method=method,
+        event_study=event_study,
+        overall=overall,
+        vcov=vcov,
+        att_gt=None,
+        event_influence=influence,
+        unit_labels=labels,
+        info=info,
+        aggregator=aggregator,
+    )
+
+
+#: Signature of a calendar sampler: ``(n, seed) -> DataFrame[draw, kommun_kod, cohort]``.
+CalendarSampler = Callable[[int, int], pd.DataFrame]
