@@ -113,15 +113,16 @@ def conflict_lines(conflicts: pd.DataFrame) -> list[str]:
         except (KeyError, ValueError):
             return code or "-"
 
-    fact_column = "fact" if "fact" in conflicts.columns else "check"
     lines = []
     for row in conflicts.itertuples(index=False):
         code = str(getattr(row, "kommun_kod", "") or "")
         forbund = str(getattr(row, "forbund", "") or "") or "-"
-        fact = str(getattr(row, fact_column, "") or "")
+        check = str(getattr(row, "check", "") or "")
+        fact = str(getattr(row, "fact", "") or "")
         detail = str(getattr(row, "detail", "") or "")
         kommun = name(code) if code else "-"
-        lines.append(f"kommun {kommun}; förbund {forbund}; fact {fact}: {detail}")
+        what = f"[{check}] {fact}" if fact else f"[{check}]"
+        lines.append(f"kommun {kommun}; förbund {forbund}; fact {what}: {detail}")
     return lines
 
 
@@ -177,11 +178,11 @@ def calendar_cohorts(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _documented_forbund() -> pd.Series:
+def _documented_forbund(model: Any = None) -> pd.Series:
     """The förbund of each documented member kommun (the calendar model's), by kommun code."""
     from finsam_eval.registry import calendar_model
 
-    table = calendar_model().kommuner
+    table = (model if model is not None else calendar_model()).kommuner
     return table.set_index("kommun_kod")["forbund"].fillna("").astype(str)
 
 
@@ -206,8 +207,11 @@ def resolve_calendar(config: AnalysisConfig) -> CalendarPlan:
         )
     if mode == "documented":
         from finsam_eval.registry import compatible_calendars
+        from finsam_eval.registry.calendar import LAST_DOCUMENTED_YEAR
 
-        draws = compatible_calendars(config.calendar_draws, config.calendar_seed)
+        draws = compatible_calendars(
+            config.calendar_draws, config.calendar_seed, model=config.calendar_model()
+        )
         note = (
             f"Calendar: {config.calendar_draws} calendars compatible with the documented "
             f"membership facts (compatible_calendars, seed {config.calendar_seed}); every "
@@ -217,15 +221,32 @@ def resolve_calendar(config: AnalysisConfig) -> CalendarPlan:
         return CalendarPlan(
             mode="documented",
             draws=draws,
-            notes=[note],
+            notes=[note, _model_note(config)],
             manifest={
                 "mode": "documented",
                 "draws": config.calendar_draws,
                 "seed": config.calendar_seed,
+                "horizon": LAST_DOCUMENTED_YEAR,
+                "treatment_date": config.treatment_date,
+                "goteborg": config.goteborg,
                 "pooling": "Rubin's rules",
             },
         )
     return _user_plan(config)
+
+
+def _model_note(config: AnalysisConfig) -> str:
+    goteborg = {
+        "treated": "treated from 2005 as a whole kommun, although its förbund (Hisingen, "
+        "Nordost) cover only some stadsdelar",
+        "excluded": "left out",
+        "untreated": "an untreated comparison, although stadsdel förbund cover part of it",
+    }[config.goteborg]
+    return (
+        f"Calendar model: treatment date = {config.treatment_date!r} (formation of the förbund "
+        "or, where a seed dates it apart, the start of its activity); Göteborg (partial "
+        f"coverage) is {goteborg} (goteborg = {config.goteborg!r})."
+    )
 
 
 def _user_plan(config: AnalysisConfig) -> CalendarPlan:
@@ -248,7 +269,9 @@ def _user_plan(config: AnalysisConfig) -> CalendarPlan:
             "real data because allow_synthetic_calendar = true: its join years are a random "
             "draw, not real membership."
         )
-    report = validate_calendar(frame.drop(columns=["origin"], errors="ignore"))
+    report = validate_calendar(
+        frame.drop(columns=["origin"], errors="ignore"), model=config.calendar_model()
+    )
     conflicts = report.conflicts.reset_index(drop=True)
     lines = conflict_lines(conflicts)
     if len(conflicts) and not config.allow_conflicts:
@@ -269,6 +292,7 @@ def _user_plan(config: AnalysisConfig) -> CalendarPlan:
         )
     )
     notes += [f"Calendar conflict accepted: {line}" for line in lines]
+    notes.append(_model_note(config))
     return CalendarPlan(
         mode="user",
         cohorts=cohorts,
@@ -280,6 +304,8 @@ def _user_plan(config: AnalysisConfig) -> CalendarPlan:
             "sha256": _sha256(path),
             "origin": SYNTHETIC_ORIGIN if synthetic else "user",
             "allow_conflicts": config.allow_conflicts,
+            "treatment_date": config.treatment_date,
+            "goteborg": config.goteborg,
             "conflicts": conflicts.astype(str).to_dict(orient="records"),
         },
     )
@@ -316,8 +342,18 @@ def apply_calendar(panel: pd.DataFrame, plan: CalendarPlan, config: AnalysisConf
         panel["cohort"] = cohort.fillna(0).astype(np.int64).to_numpy()
         forbund = forbund.fillna("").astype(str)
     else:
+        assert plan.draws is not None
+        covered = codes.isin(pd.unique(plan.draws["kommun_kod"]))
+        if not covered.all():
+            # goteborg = "excluded": the calendars have no row for Göteborg
+            absent = sorted(codes[~covered].unique())
+            plan.notes.append(
+                f"Kommuner without a cohort in the calendars are left out: {', '.join(absent)}."
+            )
+            panel = panel[covered.to_numpy()].reset_index(drop=True)
+            codes = panel["kommun_kod"].astype(str)
         panel["cohort"] = np.int64(0)
-        forbund = codes.map(_documented_forbund()).fillna("").astype(str)
+        forbund = codes.map(_documented_forbund(config.calendar_model())).fillna("").astype(str)
     panel["forbund"] = forbund.to_numpy()
     if "cluster_forbund" in panel.columns:
         panel["cluster_forbund"] = np.where(forbund.eq(""), NEVER_CLUSTER_PREFIX + codes, forbund)

@@ -817,5 +817,56 @@ def _pool_censored(
     common: dict[str, Any],
     options: dict[str, Any],
 ) -> EstimationResult:
-    """Placeholder until pooling of per-draw results is available."""
-    raise NotImplementedError(f"{method} over compatible calendars with preset {design.name!r}")
+    """An estimator without ``cohorts=`` over compatible calendars, the design applied per draw.
+
+    Each draw's later joiners are censored at their join year (:func:`apply_design`), the
+    estimator is fitted on that panel, and the draws are pooled with Rubin's rules as
+    ``estimate_over_calendars`` pools them (its pooling helpers, Rubin 1987).
+    """
+    from finsam_eval.estimators.calendars import (
+        _pool_frames,
+        _pool_overall,
+        _pooled_influence,
+        _pooled_vcov,
+    )
+
+    alpha = float(options.get("alpha", 0.05))
+    labels = np.sort(pd.unique(draws["draw"]))
+    cohorts = draws.set_index(["draw", "kommun_kod"])["cohort"]
+    codes = series["kommun_kod"].astype(str)
+    results = []
+    censored_any = False
+    for label in labels:
+        cohort = codes.map(cohorts.xs(label, level="draw"))
+        if cohort.isna().any():
+            missing = sorted(codes[cohort.isna()].unique())
+            raise ValueError(f"calendar draw {label} has no cohort for kommuner {missing[:10]}")
+        draw_data = series.assign(cohort=cohort.astype(np.int64).to_numpy())
+        draw_data, _, censored = apply_design(draw_data, design, censor_not_yet=True)
+        censored_any |= censored
+        extra = {"unbalanced": "keep"} if censored else {}
+        results.append(estimate(draw_data, method=method, **common, **options, **extra))
+    df_complete = results[0].info.get("df_t")
+    df_complete = None if df_complete is None else float(df_complete)
+    event_study = _pool_frames([r.event_study for r in results], "event_time", alpha, df_complete)
+    influence, unit_labels = _pooled_influence(results, event_study)
+    info = dict(results[0].info)
+    info.update(
+        {
+            "n_draws": len(labels),
+            "draws": labels.tolist(),
+            "pooling": "Rubin (1987) rules over calendars, design applied per draw",
+            "df_complete": df_complete,
+            "unbalanced": "keep" if censored_any else info.get("unbalanced"),
+        }
+    )
+    return EstimationResult(
+        method=method,
+        event_study=event_study,
+        overall=_pool_overall([r.overall for r in results], alpha, df_complete),
+        vcov=_pooled_vcov(results, event_study["event_time"].to_numpy()),
+        att_gt=None,
+        event_influence=influence,
+        unit_labels=unit_labels,
+        info=info,
+    )
