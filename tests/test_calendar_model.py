@@ -25,6 +25,7 @@ from finsam_eval.registry import (
     cohorts_to_calendar,
     compatible_calendars,
     kommun_code,
+    later_joins,
     members_2007,
     members_2015,
     never_members_2015,
@@ -267,3 +268,12 @@ def test_describe_names_every_fact_with_a_source() -> None:
     assert len(model.kommuner) == 290
     kalmar = model.kommuner.set_index("kommun_kod").loc[kommun_code("Kalmar")]
     assert kalmar["exact"] and kalmar["earliest"] == 2005 and "BILAGA 2" in kalmar["source"]
+
+
+def test_later_joins_are_recorded_with_sources_and_not_used() -> None:
+    table = later_joins()
+    assert set(table["kommun_kod"]) <= never_members_2015()
+    assert table["source"].str.startswith("http").all()
+    assert (table["earliest"] >= 2015).all() and (table["earliest"] <= table["latest"]).all()
+    wide = compatible_calendars(3, 0).pivot(index="draw", columns="kommun_kod", values="cohort")
+    assert (wide[sorted(table["kommun_kod"])] == 0).all().all()

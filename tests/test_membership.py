@@ -531,13 +531,25 @@ def test_unknown_forbund_is_reported(good_calendar: pd.DataFrame) -> None:
 
 
 def test_start_outside_interval(good_calendar: pd.DataFrame) -> None:
+    # Uppsala is first listed in 2015: [2008, 2014]
+    calendar = good_calendar.copy()
+    calendar.loc[calendar["kommun"].eq(kommun_code("Uppsala")), "start_year"] = 2006
+    bad = validate_calendar(calendar).conflicts
+    assert kommun_code("Uppsala") in set(
+        bad.loc[bad["check"].eq("start_outside_interval"), "kommun_kod"]
+    )
+
+
+def test_dated_kommun_starting_in_another_year(good_calendar: pd.DataFrame) -> None:
+    # Samordningsförbundet Gävleborg was formed on 15 December 2014 (004, BILAGA 2)
     calendar = good_calendar.copy()
     calendar.loc[calendar["kommun"].eq(kommun_code("Gävle")), "start_year"] = 2010
     bad = validate_calendar(calendar).conflicts
-    assert "start_outside_interval" in set(bad["check"])
-    assert kommun_code("Gävle") in set(
-        bad.loc[bad["check"].eq("start_outside_interval"), "kommun_kod"]
-    )
+    dated = bad[bad["check"].eq("dated_fact")]
+    assert dated["kommun_kod"].tolist() == [kommun_code("Gävle")]
+    assert dated["fact"].tolist() == ["gavleborg_formed"]
+    split = bad[bad["check"].eq("founders_together")]
+    assert len(split) == 10 and set(split["forbund"]) == {"gavleborg"}
 
 
 def test_2007_member_starting_after_2007(good_calendar: pd.DataFrame) -> None:

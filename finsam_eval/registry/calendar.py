@@ -30,8 +30,8 @@ Horizon
 -------
 The last documented state is April 2015. A calendar from this module says nothing after it:
 cohort 0 means "not a member by 2015" (or by an earlier ``horizon``), never "never a member".
-Later förbund found in public sources are recorded in ``LATER_JOINS`` with their verification
-status; none is verified from a source in this repository, so none enters a calendar.
+Later förbund found in public sources are recorded by :func:`later_joins` with the pages read;
+they bound join years loosely and none enters a calendar.
 """
 
 from __future__ import annotations
@@ -41,23 +41,27 @@ import math
 import os
 from dataclasses import dataclass, field, fields, replace
 from functools import cache
+from importlib import resources
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from finsam_eval.registry import membership as _membership
+from finsam_eval.registry.kommuner import UnknownKommunError, kommun_code, kommuner
 
 __all__ = [
+    "CalendarReport",
     "GOTEBORG_OPTIONS",
-    "LATER_JOINS",
     "TREATMENT_DATES",
     "CalendarAssumptions",
     "CalendarModel",
     "calendar_model",
+    "calendar_to_cohorts",
     "cohorts_to_calendar",
     "compatible_calendars",
     "dated_facts",
+    "later_joins",
     "n_compatible_calendars",
     "validate_calendar",
 ]
@@ -79,22 +83,33 @@ GOTEBORG = "1480"
 FIRST_YEAR = 2005
 LAST_DOCUMENTED_YEAR = 2015
 
-#: Later förbund reported after April 2015. ``verified`` is True only where a source was read;
-#: unverified entries never enter a calendar (the model's horizon ends in April 2015).
-LATER_JOINS = pd.DataFrame(
-    [
-        ("0180", "Stockholm", "2015/2016", False, "reported in issue 11; no source read"),
-        ("0183", "Sundbyberg", "2018", False, "reported in issue 11; no source read"),
-        ("0163", "Sollentuna", "by 2020", False, "reported in issue 11; no source read"),
-        ("0114", "Upplands Väsby", "by 2020", False, "reported in issue 11; no source read"),
-        ("0191", "Sigtuna", "by 2020", False, "reported in issue 11; no source read"),
-        ("0187", "Vaxholm", "by 2020", False, "reported in issue 11; no source read"),
-        ("0115", "Vallentuna", "by 2020", False, "reported in issue 11; no source read"),
-        ("0162", "Danderyd", "by 2020", False, "reported in issue 11; no source read"),
-        ("0188", "Norrtälje", "by 2020", False, "reported in issue 11; no source read"),
-    ],
-    columns=["kommun_kod", "kommun", "joined", "verified", "source"],
-)
+
+def later_joins() -> pd.DataFrame:
+    """Return the joins after April 2015 found in public sources (not used by any calendar).
+
+    The seeds end in April 2015. Issue 11 reported later förbund in Stockholms län; each was
+    looked up in stored copies of public web pages and is recorded with the pages read.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``kommun_kod``, ``kommun``, ``forbund``, ``earliest``, ``latest`` (int: inclusive
+        bounds of the join year), ``evidence`` (what the source says), ``verified`` ("dated":
+        the source dates the start; "bounded": membership by the end of ``latest`` is
+        documented, the start is not; "approximate": an approximate age), ``source`` (URLs).
+
+    Notes
+    -----
+    These are third-party pages, not the seed documents, and they bound the join years only
+    loosely; none enters :func:`compatible_calendars` (whose horizon ends in 2015). An analysis
+    past 2015 must treat the other 40 non-members of April 2015 as of unknown membership: no
+    source says they stayed outside.
+    """
+    path = resources.files("finsam_eval.registry").joinpath("data", "later_joins.csv")
+    with path.open("r", encoding="utf-8") as handle:
+        table = pd.read_csv(handle, dtype=str, keep_default_na=False)
+    table[["earliest", "latest"]] = table[["earliest", "latest"]].astype(int)
+    return table
 
 
 @dataclass(frozen=True)
@@ -332,8 +347,9 @@ class CalendarModel:
         treatment-year bounds; 0/0 for kommuner without a förbund by April 2015), ``exact``,
         ``member_earliest``, ``member_latest`` (the membership-year bounds the counts refer to;
         they differ from the treatment years only for Kalmar under ``treatment_date="activity"``),
-        ``group`` (the kommuner sharing one join year: a förbund's founders), ``member_2007``,
-        ``source``.
+        ``group`` (the kommuner sharing one join year: a förbund's founders), ``dated_fact``
+        (the dated fact fixing the year, "" if none), ``member_2007`` ("yes", "candidate" for
+        Norra Västmanland's six, "no"), ``forbund_2015``, ``source``.
     groups
         One row per join-year group of more than one kommun: ``group``, ``forbund``, ``kommuner``
         (";"-joined codes), ``basis`` (the dated fact or the assumption), ``source``.
@@ -428,7 +444,7 @@ def calendar_model(
 def _model(treatment_date: str, goteborg: str, assumptions: CalendarAssumptions) -> CalendarModel:
     intervals = _membership.adoption_intervals()
     rows = _membership.documented_membership()
-    table = intervals[["kommun_kod", "kommun", "lan_kod", "member_2007"]].copy()
+    table = intervals[["kommun_kod", "kommun", "lan_kod", "member_2007", "forbund_2015"]].copy()
     table["member_earliest"] = intervals["earliest_cohort"].to_numpy()
     table["member_latest"] = intervals["latest_cohort"].to_numpy()
     member = table["member_earliest"].gt(0)
@@ -457,6 +473,7 @@ def _model(treatment_date: str, goteborg: str, assumptions: CalendarAssumptions)
 
     # dated facts narrow intervals and define founder groups
     group = pd.Series("", index=table.index)
+    dated_fact = pd.Series("", index=table.index)
     codes = table["kommun_kod"]
     code_of = dict(zip(table["kommun"], codes, strict=True))
     group_rows = []
@@ -475,6 +492,7 @@ def _model(treatment_date: str, goteborg: str, assumptions: CalendarAssumptions)
             raise AssertionError(f"dated fact {fact.fact} contradicts the registry intervals")
         table.loc[mask, ["member_earliest", "member_latest"]] = fact.formed
         table.loc[mask, "source"] += f" | dated: {fact.fact} ({fact.source})"
+        dated_fact[mask] = fact.fact
         if pd.notna(fact.activity):
             activity_year[mask] = int(fact.activity)
         if mask.sum() > 1:
@@ -511,6 +529,7 @@ def _model(treatment_date: str, goteborg: str, assumptions: CalendarAssumptions)
         )
 
     table["group"] = group
+    table["dated_fact"] = dated_fact
     table["earliest"] = table["member_earliest"]
     table["latest"] = table["member_latest"]
     if treatment_date == "activity":
@@ -530,7 +549,9 @@ def _model(treatment_date: str, goteborg: str, assumptions: CalendarAssumptions)
         "member_earliest",
         "member_latest",
         "group",
+        "dated_fact",
         "member_2007",
+        "forbund_2015",
         "source",
     ]
     groups = pd.DataFrame(group_rows, columns=["group", "forbund", "kommuner", "basis", "source"])
@@ -822,8 +843,8 @@ def compatible_calendars(
     if horizon > LAST_DOCUMENTED_YEAR or horizon < FIRST_YEAR:
         raise ValueError(
             f"horizon {horizon} outside [{FIRST_YEAR}, {LAST_DOCUMENTED_YEAR}]: membership after "
-            f"April {LAST_DOCUMENTED_YEAR} is undocumented (no verified later join is recorded, "
-            "see LATER_JOINS), so a calendar cannot claim who was not a member after it"
+            f"April {LAST_DOCUMENTED_YEAR} is undocumented (later_joins() records the later "
+            "förbund found; the other non-members' membership is unknown), so a calendar cannot claim who was not a member after it"
         )
     model = calendar_model() if model is None else model
     plan = _plan(model.key)
@@ -914,6 +935,133 @@ def _cohort_frame(years: np.ndarray, model: CalendarModel, horizon: int) -> pd.D
 
 # --- checks ------------------------------------------------------------------------------------------
 
+_CONFLICT_COLUMNS = ["kommun_kod", "forbund", "check", "fact", "detail"]
+_OPEN_END = 9999  # stands in for "still a member" in interval arithmetic
+_FACT_2007 = f"April 2007 list ({DOC_2007}, table 'Län Samordningsförbund 2007-04-25')"
+_FACT_2015 = f"April 2015 list ({DOC_2015}, BILAGA 4)"
+_FACT_TABELL_1 = f"Tabell 1 ({DOC_2015}, section 3.2)"
+_FACT_REGISTRY = "documented membership (registry/data/membership.csv)"
+
+
+@dataclass(frozen=True)
+class CalendarReport:
+    """The result of :func:`validate_calendar`.
+
+    Attributes
+    ----------
+    calendar
+        The calendar as read: ``row`` (input position), ``kommun_input``, ``forbund_input``,
+        ``kommun_kod`` ("" if unresolved), ``forbund_id`` ("" if unresolved), ``start_year``,
+        ``end_year`` (Int64; ``end_year`` is the last year of membership, <NA> if none).
+    conflicts
+        One row per conflict: ``kommun_kod``, ``forbund``, ``check``, ``fact`` (the documented
+        fact or named assumption, with its source) and ``detail``. Checks: unknown_kommun,
+        unknown_forbund, invalid_year, end_before_start, duplicate, forbund_not_documented,
+        member_2007_late, never_member_early, start_outside_interval, dated_fact,
+        founders_together, not_member_2015, candidates_2007, yearly_count, assumption_count.
+    counts
+        Members per Tabell 1 year: ``year``, ``calendar``, ``documented``, ``rule`` ("equal"
+        for 2008–2014, "at_least" for 2015 since later joiners in 2015 are not documented).
+    """
+
+    calendar: pd.DataFrame
+    conflicts: pd.DataFrame
+    counts: pd.DataFrame = field(repr=False)
+
+    @property
+    def ok(self) -> bool:
+        """True when the calendar has no conflict with the documented facts."""
+        return self.conflicts.empty
+
+    def summary(self) -> str:
+        """A readable list of the conflicts (or a one-line confirmation)."""
+        if self.ok:
+            return f"Calendar of {len(self.calendar)} rows is consistent with the documents."
+        lines = [f"{len(self.conflicts)} conflict(s) with the documented membership:"]
+        lines += [
+            f"- [{row.check}] {row.kommun_kod or '-'} {row.forbund or '-'}: {row.detail}"
+            for row in self.conflicts.itertuples(index=False)
+        ]
+        return "\n".join(lines)
+
+
+def _read_calendar(calendar: pd.DataFrame | str | os.PathLike[str]) -> pd.DataFrame:
+    if isinstance(calendar, pd.DataFrame):
+        frame = calendar.copy()
+    else:
+        frame = pd.read_csv(calendar, dtype=str, keep_default_na=False)
+    kommun_column = "kommun" if "kommun" in frame.columns else "kommun_kod"
+    forbund_column = "forbund" if "forbund" in frame.columns else "forbund_id"
+    missing = [c for c in (kommun_column, forbund_column, "start_year") if c not in frame.columns]
+    if missing:
+        raise ValueError(
+            f"calendar lacks column(s) {missing}: expected kommun (or kommun_kod), forbund "
+            "(or forbund_id), start_year and optionally end_year; or kommun_kod and cohort"
+        )
+    end = frame["end_year"] if "end_year" in frame.columns else pd.Series(pd.NA, index=frame.index)
+    return pd.DataFrame(
+        {
+            "row": range(len(frame)),
+            "kommun_input": frame[kommun_column].astype(str).str.strip().to_numpy(),
+            "forbund_input": frame[forbund_column].astype(str).str.strip().to_numpy(),
+            "start_year": _years(frame["start_year"]).to_numpy(),
+            "end_year": _years(end).to_numpy(),
+        }
+    )
+
+
+def _years(values: pd.Series) -> pd.Series:
+    text = values.astype(object).where(values.notna(), None)
+    numbers = pd.to_numeric(pd.Series(text).replace("", None), errors="coerce")
+    whole = numbers.where(numbers.eq(numbers.round()))
+    return whole.astype("Int64")
+
+
+def _resolve(values: pd.Series, resolver, error: type[Exception]) -> tuple[pd.Series, pd.Series]:
+    """Resolve each distinct value once; return (resolved or "", error message or "")."""
+    resolved: dict[str, str] = {}
+    messages: dict[str, str] = {}
+    for value in values.unique():  # a few hundred distinct names at most
+        try:
+            resolved[value] = resolver(value)
+        except error as exc:
+            resolved[value], messages[value] = "", str(exc)
+    return values.map(resolved), values.map(lambda v: messages.get(v, ""))
+
+
+def _resolved_calendar(calendar: pd.DataFrame | str | os.PathLike[str]) -> pd.DataFrame:
+    table = _read_calendar(calendar)
+    table["kommun_kod"], table["kommun_error"] = _resolve(
+        table["kommun_input"], kommun_code, UnknownKommunError
+    )
+    table["forbund_id"], table["forbund_error"] = _resolve(
+        table["forbund_input"], _membership.forbund_id, _membership.UnknownForbundError
+    )
+    return table
+
+
+def _conflicts(frame: pd.DataFrame, check: str, fact: str) -> pd.DataFrame:
+    return frame.assign(check=check, fact=fact)[_CONFLICT_COLUMNS]
+
+
+def _per_kommun(codes, forbund, check: str, fact, detail) -> pd.DataFrame:
+    """Conflict rows for kommuner; each of forbund, fact, detail is a str or one value per row."""
+    codes = list(codes)
+
+    def column(value):
+        return [value] * len(codes) if isinstance(value, str) else list(value)
+
+    frame = pd.DataFrame(
+        {
+            "kommun_kod": codes,
+            "forbund": column(forbund),
+            "check": check,
+            "fact": column(fact),
+            "detail": column(detail),
+        }
+    )
+    return frame[_CONFLICT_COLUMNS]
+
 
 def cohorts_to_calendar(cohorts: pd.DataFrame, model: CalendarModel | None = None) -> pd.DataFrame:
     """Turn a (kommun_kod, cohort) frame (one draw) into what :func:`validate_calendar` reads.
@@ -924,14 +1072,21 @@ def cohorts_to_calendar(cohorts: pd.DataFrame, model: CalendarModel | None = Non
         ``kommun_kod`` and ``cohort`` (0 = not a member by 2015); a ``draw`` column, if present,
         must hold one value.
     model
-        The model the cohorts were drawn under (its ``treatment_date`` maps activity years back
-        to membership years; its ``goteborg`` option restores Göteborg's documented membership
-        when the cohorts leave it out or untreated).
+        The model the cohorts follow (default ``calendar_model()``): its ``treatment_date``
+        maps activity years back to membership years, and its ``goteborg`` option restores
+        Göteborg's documented membership when the cohorts leave Göteborg out or untreated.
 
     Returns
     -------
     pandas.DataFrame
-        ``kommun``, ``forbund``, ``start_year`` (membership year), one row per member kommun.
+        ``kommun``, ``forbund`` (the förbund of the first membership: the April 2007 förbund
+        for a kommun joining by 2007, else its April 2015 förbund), ``start_year`` (membership
+        year), one row per member kommun.
+
+    Raises
+    ------
+    ValueError
+        If columns are missing, several draws are passed, or a cohort is not a whole year.
     """
     model = calendar_model() if model is None else model
     missing = [c for c in ("kommun_kod", "cohort") if c not in cohorts.columns]
@@ -943,37 +1098,36 @@ def cohorts_to_calendar(cohorts: pd.DataFrame, model: CalendarModel | None = Non
             "(e.g. frame[frame['draw'] == 0])"
         )
     cohort = pd.to_numeric(cohorts["cohort"], errors="coerce")
-    bad = cohorts[cohort.isna() | (cohort != cohort.round())]
+    bad = cohorts[cohort.isna() | cohort.ne(cohort.round()) | cohort.lt(0)]
     if len(bad):
         raise ValueError(
-            f"cohort must be a whole year or 0; bad rows: {bad.head().to_dict('records')}"
+            f"cohort must be a whole year or 0 (not a member by {LAST_DOCUMENTED_YEAR}); "
+            f"bad rows: {bad.head().to_dict('records')}"
         )
     frame = pd.DataFrame(
         {
-            "kommun_kod": cohorts["kommun_kod"].astype(str).to_numpy(),
+            "kommun_kod": cohorts["kommun_kod"].astype(str).str.strip().to_numpy(),
             "cohort": cohort.astype(int).to_numpy(),
         }
     )
     facts = model.kommuner.set_index("kommun_kod")
     if model.goteborg != "treated":
-        frame = frame[frame["kommun_kod"].ne(GOTEBORG)]
+        # "excluded"/"untreated" are analysis choices: Göteborg is still a documented member
         goteborg = pd.DataFrame(
             {"kommun_kod": [GOTEBORG], "cohort": [int(facts.loc[GOTEBORG, "earliest"])]}
         )
-        frame = pd.concat([frame, goteborg], ignore_index=True)
-    frame = frame[frame["cohort"].ne(0)]
-    known = frame["kommun_kod"].isin(facts.index)
+        frame = pd.concat([frame[frame["kommun_kod"].ne(GOTEBORG)], goteborg], ignore_index=True)
+    frame = frame[frame["cohort"].ne(0)].reset_index(drop=True)
     start = frame["cohort"].copy()
     if model.treatment_date == "activity":
         shifted = facts["earliest"].ne(facts["member_earliest"]) & facts["member_earliest"].gt(0)
-        at_activity = known & frame["kommun_kod"].map(shifted).fillna(False).astype(bool)
+        at_activity = frame["kommun_kod"].map(shifted).fillna(False).astype(bool)
         at_activity &= frame["cohort"].eq(frame["kommun_kod"].map(facts["earliest"]))
         start[at_activity] = frame.loc[at_activity, "kommun_kod"].map(facts["member_earliest"])
-    forbund = frame["kommun_kod"].map(facts["forbund"]).fillna("")
-    # a kommun first listed in 2015 joins through its 2015 förbund
-    late = frame["kommun_kod"].map(facts["member_2007"]).eq("candidate") & start.gt(2007)
-    intervals = _membership.adoption_intervals().set_index("kommun_kod")["forbund_2015"]
-    forbund[late] = frame.loc[late, "kommun_kod"].map(intervals)
+    first = frame["kommun_kod"].map(facts["forbund"]).fillna("")
+    # a kommun joining after 2007 joins through its April 2015 förbund
+    later = frame["kommun_kod"].map(facts["forbund_2015"]).fillna("")
+    forbund = first.where(start.le(2007) | later.eq(""), later)
     forbund = forbund.where(forbund.ne(""), "unknown")
     return pd.DataFrame(
         {
@@ -989,31 +1143,51 @@ def validate_calendar(
     *,
     strict: bool = False,
     model: CalendarModel | None = None,
-) -> _membership.CalendarReport:
+) -> CalendarReport:
     """Check a calendar against every documented fact and the model's named assumptions.
 
     Parameters
     ----------
     calendar
-        Either an exact membership calendar (DataFrame or CSV path; columns ``kommun`` or
-        ``kommun_kod``, ``forbund`` or ``forbund_id``, ``start_year``, optional ``end_year``),
-        or a cohort frame (``kommun_kod``, ``cohort``; 0 = not a member by 2015; one draw of
-        :func:`compatible_calendars`), converted with :func:`cohorts_to_calendar`.
+        Either an exact membership calendar (a DataFrame or the path of a CSV) with columns
+        ``kommun`` (name or code; ``kommun_kod`` is accepted too), ``forbund`` (id or name; or
+        ``forbund_id``), ``start_year`` and optionally ``end_year`` (the last year of
+        membership; empty = still a member), one row per kommun × förbund membership (a kommun
+        moving to a merged förbund may have one row per förbund, Göteborg one per stadsdel
+        förbund); or a cohort frame (``kommun_kod``, ``cohort``; 0 = not a member by 2015; e.g.
+        one draw of :func:`compatible_calendars`), converted by :func:`cohorts_to_calendar`.
     strict
         Raise instead of returning a report with conflicts.
     model
         The :class:`CalendarModel` whose facts and assumptions are checked (default
-        ``calendar_model()``).
+        ``calendar_model()``; pass the model a cohort frame was drawn under).
 
     Returns
     -------
     CalendarReport
-        ``conflicts`` has ``kommun_kod``, ``forbund``, ``check``, ``fact`` (the fact or
-        assumption, with its source where short) and ``detail``. Checks are those of
-        :func:`finsam_eval.registry.membership.validate_calendar` plus ``founders_together`` (a
-        join group of ``model.groups`` splits over years), ``dated_fact`` (a dated kommun or
-        group starts in another year) and ``assumption_count`` (a count constraint of
-        ``model.constraints`` that is not Tabell 1, e.g. ``count_2005``, fails).
+        ``report.ok`` is True when nothing conflicts; ``report.conflicts`` lists each conflict
+        by kommun, förbund and fact.
+
+    Raises
+    ------
+    ValueError
+        With ``strict=True``, if any conflict is found (the message lists them all); always, if
+        required columns are missing.
+
+    Notes
+    -----
+    Kommun-level checks use the kommun's first start year (its membership cohort): within the
+    model's interval (``start_outside_interval``; a dated kommun is reported as ``dated_fact``);
+    a kommun named in the April 2007 list is a member in 2007; a kommun without a förbund in
+    April 2015 does not start before 2015; each April 2015 member is a member in 2015; exactly
+    ``N_CANDIDATES_2007`` of Norra Västmanland's candidates are members in 2007 (at least that
+    many when ``no_joins_may_dec_2007`` is off). The kommuner of one join group of
+    ``model.groups`` (founders of one förbund) start in the same year
+    (``founders_together``). Yearly counts (kommuner with start ≤ year ≤ end) equal Tabell 1
+    for 2008–2014 and reach at least its 241 in 2015; the other count constraints of
+    ``model.constraints`` (end-2007 = 107, "knappt 55" in 2005) are checked as
+    ``assumption_count``. A förbund a kommun joins up to 2015 must be one documented for it
+    (or a predecessor/successor of it).
     """
     model = calendar_model() if model is None else model
     if (
@@ -1022,115 +1196,336 @@ def validate_calendar(
         and "start_year" not in calendar.columns
     ):
         calendar = cohorts_to_calendar(calendar, model)
-    report = _membership.validate_calendar(calendar, strict=False)
-    # the registry's interval check is redone against the model's intervals (assumptions and
-    # dated facts narrow or widen them)
-    base = report.conflicts[report.conflicts["check"].ne("start_outside_interval")]
-    if not model.assumptions.no_joins_may_dec_2007:
-        # the registry asks for exactly 3 in 2007; with May–December joins it is at least 3
-        base = base[base["check"].ne("candidates_2007")]
-    parts = [base.assign(fact=base["check"].map(_BASE_FACTS).fillna(""))]
-    rows = report.calendar[
-        report.calendar["kommun_kod"].ne("") & report.calendar["start_year"].notna()
-    ]
-    first = rows.groupby("kommun_kod")["start_year"].min().astype(int)
-    facts = model.kommuner.set_index("kommun_kod")
-    start = facts.index.to_series().map(first)
-    member = facts["member_earliest"].gt(0)
-    outside = member & ((start < facts["member_earliest"]) | (start > facts["member_latest"]))
-    outside &= ~(facts["member_2007"].eq("yes") & start.gt(2007))  # reported as member_2007_late
-    for code in facts.index[outside.fillna(False).astype(bool)]:
-        row = facts.loc[code]
-        detail = (
-            f"first start {int(start[code])} outside the model's interval "
-            f"[{row.member_earliest}, {row.member_latest}] (membership years)"
-        )
-        parts.append(
-            _conflict_rows([code], row.forbund, "start_outside_interval", "interval", detail)
-        )
+    table = _resolved_calendar(calendar)
+    parts: list[pd.DataFrame] = []
+    kommun_known = table["kommun_kod"].ne("")
+    table["forbund"] = table["forbund_id"].where(table["forbund_id"].ne(""), table["forbund_input"])
 
-    # founders of one förbund start together; a dated group starts in its dated year
-    grouped = facts[facts["group"].ne("")]
-    for name, part in grouped.groupby("group"):
-        years = start[part.index]
-        present = years.dropna().astype(int)
-        record = model.groups.set_index("group").loc[name]
-        if present.nunique() > 1 or (len(present) and len(present) < len(part)):
-            detail = "founders split over " + ", ".join(
-                f"{code}:{'absent' if pd.isna(y) else int(y)}" for code, y in years.items()
-            )
-            parts.append(
-                _conflict_rows(part.index, record.forbund, "founders_together", name, detail)
-            )
-        dated = part["member_earliest"].eq(part["member_latest"])
-        off = present[dated[present.index] & present.ne(part.loc[present.index, "member_earliest"])]
-        if len(off):
-            detail = (
-                f"dated {int(part['member_earliest'].iloc[0])} ({record.source}); calendar has "
-                + ", ".join(f"{c}:{int(y)}" for c, y in off.items())
-            )
-            parts.append(_conflict_rows(off.index, record.forbund, "dated_fact", name, detail))
-    # Norra Västmanland's three unnamed 2007 members join in one year (assumption)
-    if model.assumptions.listed_2007_join_together:
-        cands = sorted(_membership.candidates_2007())
-        early = start[cands].dropna()
-        early = early[early <= 2007]
-        if early.nunique() > 1:
-            detail = "the unnamed 2007 members split over " + ", ".join(
-                f"{c}:{int(y)}" for c, y in early.items()
-            )
-            parts.append(
-                _conflict_rows(
-                    early.index,
-                    "norra_vastmanland",
-                    "founders_together",
-                    "listed_2007:norra_vastmanland",
-                    detail,
-                )
-            )
-    in_2007 = int((start[sorted(_membership.candidates_2007())] <= 2007).sum())
-    if not model.assumptions.no_joins_may_dec_2007 and in_2007 < _membership.N_CANDIDATES_2007:
+    bad = table[~kommun_known]
+    parts.append(_conflicts(bad.assign(detail=bad["kommun_error"]), "unknown_kommun", ""))
+    bad = table[table["forbund_id"].eq("")]
+    parts.append(_conflicts(bad.assign(detail=bad["forbund_error"]), "unknown_forbund", ""))
+    bad = table[table["start_year"].isna()]
+    detail = "row " + bad["row"].astype(str) + ": start_year missing or not a whole year"
+    parts.append(_conflicts(bad.assign(detail=detail), "invalid_year", ""))
+    bad = table[(table["end_year"] < table["start_year"]).fillna(False)]
+    detail = (
+        "row "
+        + bad["row"].astype(str)
+        + ": end_year "
+        + bad["end_year"].astype(str)
+        + " before start_year "
+        + bad["start_year"].astype(str)
+    )
+    parts.append(_conflicts(bad.assign(detail=detail), "end_before_start", ""))
+
+    valid = table[kommun_known & table["start_year"].notna()]
+    parts.append(_duplicates(valid))
+    parts.append(_undocumented_forbund(valid))
+    parts.append(_kommun_checks(valid, model))
+    parts.append(_group_checks(valid, model))
+    counts = _yearly_counts(valid)
+    wrong = counts[
+        counts["rule"].eq("equal") & counts["calendar"].ne(counts["documented"])
+        | counts["rule"].eq("at_least") & counts["calendar"].lt(counts["documented"])
+    ]
+    detail = (
+        wrong["year"].astype(str)
+        + ": "
+        + wrong["calendar"].astype(str)
+        + " member kommuner, Tabell 1 (004_0c1d07d624b103a9.txt, section 3.2) has "
+        + wrong["rule"].map({"equal": "", "at_least": "at least "})
+        + wrong["documented"].astype(str)
+    )
+    wrong = wrong.assign(kommun_kod="", forbund="", detail=detail)
+    parts.append(_conflicts(wrong, "yearly_count", _FACT_TABELL_1))
+    parts.append(_assumption_counts(valid, model))
+
+    conflicts = pd.concat(parts, ignore_index=True)
+    conflicts = conflicts.astype({column: str for column in _CONFLICT_COLUMNS})
+    columns = ["row", "kommun_input", "forbund_input", "kommun_kod", "forbund_id"]
+    report = CalendarReport(
+        calendar=table[[*columns, "start_year", "end_year"]], conflicts=conflicts, counts=counts
+    )
+    if strict and not report.ok:
+        raise ValueError(report.summary())
+    return report
+
+
+def _membership_spans(rows: pd.DataFrame) -> pd.DataFrame:
+    """Per kommun: first start, and whether the membership covers 2007 and 2015."""
+    end = rows["end_year"].fillna(_OPEN_END).astype(int)
+    start = rows["start_year"].astype(int)
+    covers = pd.DataFrame(
+        {
+            "kommun_kod": rows["kommun_kod"],
+            "first_start": start,
+            "covers_2007": (start <= 2007) & (end >= 2007),
+            "covers_2015": (start <= LAST_DOCUMENTED_YEAR) & (end >= LAST_DOCUMENTED_YEAR),
+        }
+    )
+    return covers.groupby("kommun_kod").agg(
+        first_start=("first_start", "min"),
+        covers_2007=("covers_2007", "any"),
+        covers_2015=("covers_2015", "any"),
+    )
+
+
+def _yearly_counts(rows: pd.DataFrame) -> pd.DataFrame:
+    counts = _membership.member_counts()
+    documented = counts[counts["series"].eq("tabell_1")][["year", "n_kommuner"]]
+    start = rows["start_year"].to_numpy(dtype=np.int64)
+    end = rows["end_year"].fillna(_OPEN_END).to_numpy(dtype=np.int64)
+    codes = rows["kommun_kod"].to_numpy()
+    years = documented["year"].to_numpy(dtype=np.int64)
+    member = (start[None, :] <= years[:, None]) & (years[:, None] <= end[None, :])
+    calendar = [len(set(codes[mask])) for mask in member]  # 8 years
+    table = documented.rename(columns={"n_kommuner": "documented"})
+    table["calendar"] = calendar
+    table["documented"] = table["documented"].astype(int)
+    table["rule"] = np.where(table["year"] >= LAST_DOCUMENTED_YEAR, "at_least", "equal")
+    return table[["year", "calendar", "documented", "rule"]].reset_index(drop=True)
+
+
+def _duplicates(valid: pd.DataFrame) -> pd.DataFrame:
+    rows = valid[valid["forbund_id"].ne("")][
+        ["row", "kommun_kod", "forbund_id", "start_year", "end_year"]
+    ]
+    pairs = rows.merge(rows, on=["kommun_kod", "forbund_id"], suffixes=("", "_other"))
+    pairs = pairs[pairs["row"] < pairs["row_other"]]
+    end = pairs["end_year"].fillna(_OPEN_END)
+    end_other = pairs["end_year_other"].fillna(_OPEN_END)
+    overlap = (pairs["start_year"] <= end_other) & (pairs["start_year_other"] <= end)
+    pairs = pairs[overlap]
+    detail = (
+        "rows "
+        + pairs["row"].astype(str)
+        + " and "
+        + pairs["row_other"].astype(str)
+        + " give overlapping memberships of the same förbund"
+    )
+    pairs = pairs.assign(forbund=pairs["forbund_id"], detail=detail)
+    return _conflicts(pairs, "duplicate", "")
+
+
+def _undocumented_forbund(valid: pd.DataFrame) -> pd.DataFrame:
+    documented_rows = _membership.documented_membership()
+    documented = documented_rows[["kommun_kod", "forbund_id"]].assign(documented=True)
+    rows = valid[
+        valid["forbund_id"].ne("")
+        & (valid["start_year"] <= LAST_DOCUMENTED_YEAR)
+        & valid["kommun_kod"].isin(documented["kommun_kod"])
+    ]
+    rows = rows.merge(documented, on=["kommun_kod", "forbund_id"], how="left")
+    rows = rows[rows["documented"].isna()]
+    known = documented_rows.groupby("kommun_kod")["forbund_id"].agg(", ".join)
+    detail = (
+        "not documented as a member of "
+        + rows["forbund_id"]
+        + "; documented: "
+        + rows["kommun_kod"].map(known)
+    )
+    rows = rows.assign(forbund=rows["forbund_id"], detail=detail)
+    return _conflicts(rows, "forbund_not_documented", _FACT_REGISTRY)
+
+
+def _kommun_checks(valid: pd.DataFrame, model: CalendarModel) -> pd.DataFrame:
+    spans = _membership_spans(valid)
+    table = model.kommuner.set_index("kommun_kod").join(spans, how="left")
+    start = table["first_start"].astype("Int64")
+    has_rows = start.notna()
+    covers_2007 = table["covers_2007"].astype("boolean").fillna(False)
+    covers_2015 = table["covers_2015"].astype("boolean").fillna(False)
+    state = ("first start " + start.astype(str)).where(has_rows, "absent from the calendar")
+    named_2007 = table["member_2007"].eq("yes")
+    never = table["member_earliest"].eq(0)
+    parts = []
+
+    late = named_2007 & ~covers_2007
+    detail = f"named in the April 2007 list ({DOC_2007}) but not a member in 2007 (" + state + ")"
+    parts.append(
+        _per_kommun(
+            table.index[late],
+            table.loc[late, "forbund"],
+            "member_2007_late",
+            _FACT_2007,
+            detail[late],
+        )
+    )
+
+    early = never & has_rows & (start < LAST_DOCUMENTED_YEAR).fillna(False)
+    detail = (
+        f"without a förbund in April 2015 ({DOC_2015}, BILAGA 4) but starts in " + start.astype(str)
+    )
+    parts.append(
+        _per_kommun(table.index[early], "", "never_member_early", _FACT_2015, detail[early])
+    )
+
+    outside = ((start < table["member_earliest"]) | (start > table["member_latest"])).fillna(False)
+    outside &= ~never & ~late
+    dated = outside & table["dated_fact"].ne("")
+    detail = (
+        "first start "
+        + start.astype(str)
+        + " but dated "
+        + table["member_earliest"].astype(str)
+        + " ("
+        + table["dated_fact"]
+        + ")"
+    )
+    parts.append(
+        _per_kommun(
+            table.index[dated],
+            table.loc[dated, "forbund"],
+            "dated_fact",
+            table.loc[dated, "dated_fact"],
+            detail[dated],
+        )
+    )
+    plain = outside & ~dated
+    detail = (
+        "first start "
+        + start.astype(str)
+        + " outside the documented interval ["
+        + table["member_earliest"].astype(str)
+        + ", "
+        + table["member_latest"].astype(str)
+        + "]"
+    )
+    parts.append(
+        _per_kommun(
+            table.index[plain],
+            table.loc[plain, "forbund"],
+            "start_outside_interval",
+            "interval (CalendarModel.kommuner)",
+            detail[plain],
+        )
+    )
+
+    missing = table["forbund_2015"].ne("") & ~covers_2015
+    detail = (
+        f"a member in April 2015 ({DOC_2015}, BILAGA 4) but not in the calendar's 2015 ("
+        + state
+        + ")"
+    )
+    parts.append(
+        _per_kommun(
+            table.index[missing],
+            table.loc[missing, "forbund_2015"],
+            "not_member_2015",
+            _FACT_2015,
+            detail[missing],
+        )
+    )
+
+    n_in_2007 = int((covers_2007 & table["member_2007"].eq("candidate")).sum())
+    need = _membership.N_CANDIDATES_2007
+    exact = model.assumptions.no_joins_may_dec_2007
+    if n_in_2007 != need if exact else n_in_2007 < need:
         detail = (
-            f"{in_2007} of Norra Västmanland's six 2015 kommuner are members in 2007; at least 3"
+            f"{n_in_2007} of Norra Västmanland's six 2015 kommuner are members in 2007; the April "
+            f"2007 table ({DOC_2007}) has {need}"
+            + ("" if exact else " by April (at least that many by the end of 2007)")
         )
         parts.append(
-            _conflict_rows(
-                [""], "norra_vastmanland", "candidates_2007", _BASE_FACTS["candidates_2007"], detail
+            _per_kommun(
+                [""],
+                "norra_vastmanland",
+                "candidates_2007",
+                f"{_FACT_2007}: Västmanland 3 kommuner",
+                detail,
             )
         )
-    # count constraints other than Tabell 1 (Tabell 1 is checked by the registry)
-    for row in model.constraints[~model.constraints["basis"].eq("Tabell 1")].itertuples(
-        index=False
-    ):
+    return pd.concat(parts, ignore_index=True)
+
+
+def _group_checks(valid: pd.DataFrame, model: CalendarModel) -> pd.DataFrame:
+    """Founders of one förbund (a join group of the model) start in one year."""
+    first = valid.groupby("kommun_kod")["start_year"].min()
+    facts = model.kommuner.set_index("kommun_kod")
+    members = facts[facts["group"].ne("")][["group"]].copy()
+    members["start"] = members.index.map(first)
+    # Norra Västmanland's three unnamed 2007 members form a group of whichever three start by
+    # 2007 (assumption listed_2007_join_together)
+    if model.assumptions.listed_2007_join_together:
+        cands = facts.index[facts["member_2007"].eq("candidate")]
+        cand_start = pd.Series(cands.map(first), index=cands)
+        early = cand_start[(cand_start <= 2007).fillna(False)]
+        extra = pd.DataFrame({"group": "listed_2007:norra_vastmanland", "start": early})
+        members = pd.concat([members, extra])
+    if members.empty:
+        return pd.DataFrame(columns=_CONFLICT_COLUMNS)
+    stats = members.groupby("group")["start"].agg(["nunique", "count", "size"])
+    split = stats.index[
+        (stats["nunique"] > 1) | ((stats["count"] > 0) & (stats["count"] < stats["size"]))
+    ]
+    bad = members[members["group"].isin(split)]
+    if bad.empty:
+        return pd.DataFrame(columns=_CONFLICT_COLUMNS)
+    shown = bad["start"].astype("Int64").astype(str).replace("<NA>", "absent")
+    listing = (bad.index.to_series() + ":" + shown).groupby(bad["group"]).agg(", ".join)
+    groups = model.groups.set_index("group")
+    detail = "founders of one förbund split over " + bad["group"].map(listing)
+    detail += " (" + bad["group"].map(groups["source"]) + ")"
+    return _per_kommun(
+        bad.index, bad["group"].map(groups["forbund"]), "founders_together", bad["group"], detail
+    )
+
+
+def _assumption_counts(valid: pd.DataFrame, model: CalendarModel) -> pd.DataFrame:
+    """Count constraints of the model other than Tabell 1 (end-2007 = 107, 'knappt 55')."""
+    first = valid.groupby("kommun_kod")["start_year"].min()
+    rows = []
+    for row in model.constraints[model.constraints["basis"].ne("Tabell 1")].itertuples(index=False):
         count = int((first <= row.year).sum())
         high = None if pd.isna(row.high) else int(row.high)
         if count < row.low or (high is not None and count > high):
             bound = f"[{row.low}, {'∞' if high is None else high}]"
-            detail = f"{count} member kommuner by the end of {row.year}; the model requires {bound} ({row.basis}; {row.source})"
-            parts.append(_conflict_rows([""], "", "assumption_count", row.basis, detail))
-    conflicts = pd.concat(parts, ignore_index=True)[_CONFLICT_COLUMNS].astype(str)
-    out = _membership.CalendarReport(
-        calendar=report.calendar, conflicts=conflicts, counts=report.counts
+            detail = f"{count} member kommuner by the end of {row.year}; the model requires {bound}"
+            rows.append(("", "", "assumption_count", f"{row.basis}; {row.source}", detail))
+    return pd.DataFrame(rows, columns=_CONFLICT_COLUMNS)
+
+
+def calendar_to_cohorts(calendar: pd.DataFrame | str | os.PathLike[str]) -> pd.DataFrame:
+    """Reduce an exact membership calendar to one adoption cohort per kommun.
+
+    Parameters
+    ----------
+    calendar
+        As for :func:`validate_calendar` (an exact membership calendar).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per kommun (all 290), sorted by code: ``kommun_kod``, ``cohort`` (int, first
+        start year, 0 = no membership in the calendar), ``forbund`` (id of the förbund at first
+        membership; the alphabetically first if several start together, "" for none),
+        ``exit_year`` (Int64: the last year of membership when every membership of the kommun
+        has ended, else <NA>).
+
+    Raises
+    ------
+    ValueError
+        If a kommun or förbund cannot be resolved or a start year is missing.
+    """
+    table = _resolved_calendar(calendar)
+    problems = table.loc[table["kommun_error"].ne(""), "kommun_error"].tolist()
+    problems += table.loc[table["forbund_error"].ne(""), "forbund_error"].tolist()
+    problems += [
+        f"row {r}: start_year missing" for r in table.loc[table["start_year"].isna(), "row"]
+    ]
+    if problems:
+        raise ValueError("cannot derive cohorts:\n- " + "\n- ".join(dict.fromkeys(problems)))
+    first = table.sort_values(["kommun_kod", "start_year", "forbund_id"]).drop_duplicates(
+        "kommun_kod"
     )
-    if strict and not out.ok:
-        raise ValueError(out.summary())
-    return out
-
-
-_CONFLICT_COLUMNS = ["kommun_kod", "forbund", "check", "fact", "detail"]
-_BASE_FACTS = {
-    "member_2007_late": f"April 2007 list ({DOC_2007})",
-    "candidates_2007": f"April 2007 list: Norra Västmanland 3 kommuner ({DOC_2007})",
-    "never_member_early": f"April 2015 never-members ({DOC_2015}, BILAGA 4)",
-    "not_member_2015": f"April 2015 members ({DOC_2015}, BILAGA 4)",
-    "start_outside_interval": "documented interval (registry/data/membership.csv)",
-    "yearly_count": f"Tabell 1 ({DOC_2015}, section 3.2)",
-    "forbund_not_documented": "documented membership (registry/data/membership.csv)",
-}
-
-
-def _conflict_rows(codes, forbund: str, check: str, fact: str, detail: str) -> pd.DataFrame:
-    codes = list(codes)
-    return pd.DataFrame(
-        {"kommun_kod": codes, "forbund": forbund, "check": check, "fact": fact, "detail": detail}
+    ended = table.groupby("kommun_kod")["end_year"].agg(
+        lambda ends: ends.max() if ends.notna().all() else pd.NA
     )
+    out = kommuner()[["kommun_kod"]].merge(
+        first[["kommun_kod", "start_year", "forbund_id"]], on="kommun_kod", how="left"
+    )
+    out["cohort"] = out["start_year"].fillna(0).astype(int)
+    out["forbund"] = out["forbund_id"].fillna("")
+    out["exit_year"] = out["kommun_kod"].map(ended).astype("Int64")
+    return out[["kommun_kod", "cohort", "forbund", "exit_year"]]

@@ -32,24 +32,20 @@ Adoption intervals (the year a kommun first became a member, inclusive bounds)
 from __future__ import annotations
 
 import difflib
-import os
 import re
 import unicodedata
-from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 
 import pandas as pd
 
-from finsam_eval.registry.kommuner import UnknownKommunError, kommun_code, kommuner
+from finsam_eval.registry.kommuner import kommuner
 
 __all__ = [
-    "CalendarReport",
     "FIRST_FORBUND_YEAR",
     "N_CANDIDATES_2007",
     "UnknownForbundError",
     "adoption_intervals",
-    "calendar_to_cohorts",
     "candidates_2007",
     "documented_membership",
     "forbund",
@@ -58,7 +54,6 @@ __all__ = [
     "members_2007",
     "members_2015",
     "never_members_2015",
-    "validate_calendar",
 ]
 
 #: The first förbund started in 2005 (000_425f59042e5590ac.txt, section 4.3.1).
@@ -365,399 +360,16 @@ def forbund_id(name_or_id: str) -> str:
     raise UnknownForbundError(f"Unknown förbund {name_or_id!r}.{hint}")
 
 
-# --- user calendars -----------------------------------------------------------------------------
+# --- calendars ---------------------------------------------------------------------------------
 
-_CONFLICT_COLUMNS = ["kommun_kod", "forbund", "check", "detail"]
-_OPEN_END = 9999  # stands in for "still a member" in interval arithmetic
-
-
-@dataclass(frozen=True)
-class CalendarReport:
-    """The result of :func:`validate_calendar`.
-
-    Attributes
-    ----------
-    calendar
-        The calendar as read: ``row`` (input position), ``kommun_input``, ``forbund_input``,
-        ``kommun_kod`` ("" if unresolved), ``forbund_id`` ("" if unresolved), ``start_year``,
-        ``end_year`` (Int64; ``end_year`` is the last year of membership, <NA> if none).
-    conflicts
-        One row per conflict: ``kommun_kod``, ``forbund``, ``check``, ``detail``. Checks:
-        unknown_kommun, unknown_forbund, invalid_year, end_before_start, duplicate,
-        forbund_not_documented, member_2007_late, never_member_early, start_outside_interval,
-        not_member_2015, candidates_2007, yearly_count.
-    counts
-        Members per Tabell 1 year: ``year``, ``calendar``, ``documented``, ``rule`` ("equal"
-        for 2008–2014, "at_least" for 2015 since later joiners in 2015 are not documented).
-    """
-
-    calendar: pd.DataFrame
-    conflicts: pd.DataFrame
-    counts: pd.DataFrame = field(repr=False)
-
-    @property
-    def ok(self) -> bool:
-        """True when the calendar has no conflict with the documented facts."""
-        return self.conflicts.empty
-
-    def summary(self) -> str:
-        """A readable list of the conflicts (or a one-line confirmation)."""
-        if self.ok:
-            return f"Calendar of {len(self.calendar)} rows is consistent with the documents."
-        lines = [f"{len(self.conflicts)} conflict(s) with the documented membership:"]
-        lines += [
-            f"- [{row.check}] {row.kommun_kod or '-'} {row.forbund or '-'}: {row.detail}"
-            for row in self.conflicts.itertuples(index=False)
-        ]
-        return "\n".join(lines)
+# The calendar checks live in finsam_eval.registry.calendar (with the calendar model whose facts
+# and assumptions they check); these names stay importable from here for existing callers.
+_MOVED = ("CalendarReport", "validate_calendar", "calendar_to_cohorts")
 
 
-def _read_calendar(calendar: pd.DataFrame | str | os.PathLike[str]) -> pd.DataFrame:
-    if isinstance(calendar, pd.DataFrame):
-        frame = calendar.copy()
-    else:
-        frame = pd.read_csv(calendar, dtype=str, keep_default_na=False)
-    kommun_column = "kommun" if "kommun" in frame.columns else "kommun_kod"
-    forbund_column = "forbund" if "forbund" in frame.columns else "forbund_id"
-    missing = [c for c in (kommun_column, forbund_column, "start_year") if c not in frame.columns]
-    if missing:
-        raise ValueError(
-            f"calendar lacks column(s) {missing}: expected kommun (or kommun_kod), forbund "
-            "(or forbund_id), start_year and optionally end_year"
-        )
-    end = frame["end_year"] if "end_year" in frame.columns else pd.Series(pd.NA, index=frame.index)
-    out = pd.DataFrame(
-        {
-            "row": range(len(frame)),
-            "kommun_input": frame[kommun_column].astype(str).str.strip().to_numpy(),
-            "forbund_input": frame[forbund_column].astype(str).str.strip().to_numpy(),
-            "start_year": _years(frame["start_year"]).to_numpy(),
-            "end_year": _years(end).to_numpy(),
-        }
-    )
-    return out
+def __getattr__(name: str):
+    if name in _MOVED:
+        from finsam_eval.registry import calendar
 
-
-def _years(values: pd.Series) -> pd.Series:
-    text = values.astype(object).where(values.notna(), None)
-    numbers = pd.to_numeric(pd.Series(text).replace("", None), errors="coerce")
-    whole = numbers.where(numbers.eq(numbers.round()))
-    return whole.astype("Int64")
-
-
-def _resolve(values: pd.Series, resolver, error: type[Exception]) -> tuple[pd.Series, pd.Series]:
-    """Resolve each distinct value once; return (resolved or "", error message or "")."""
-    resolved: dict[str, str] = {}
-    messages: dict[str, str] = {}
-    for value in values.unique():  # a few hundred distinct names at most
-        try:
-            resolved[value] = resolver(value)
-        except error as exc:
-            resolved[value], messages[value] = "", str(exc)
-    return values.map(resolved), values.map(lambda v: messages.get(v, ""))
-
-
-def _resolved_calendar(calendar: pd.DataFrame | str | os.PathLike[str]) -> pd.DataFrame:
-    table = _read_calendar(calendar)
-    table["kommun_kod"], table["kommun_error"] = _resolve(
-        table["kommun_input"], kommun_code, UnknownKommunError
-    )
-    table["forbund_id"], table["forbund_error"] = _resolve(
-        table["forbund_input"], forbund_id, UnknownForbundError
-    )
-    return table
-
-
-def _conflicts(frame: pd.DataFrame, check: str) -> pd.DataFrame:
-    frame = frame.assign(check=check)
-    return frame[_CONFLICT_COLUMNS]
-
-
-def _membership_spans(rows: pd.DataFrame) -> pd.DataFrame:
-    """Per kommun: first start, and whether the membership covers 2007 and 2015."""
-    end = rows["end_year"].fillna(_OPEN_END).astype(int)
-    start = rows["start_year"].astype(int)
-    covers = pd.DataFrame(
-        {
-            "kommun_kod": rows["kommun_kod"],
-            "first_start": start,
-            "covers_2007": (start <= 2007) & (end >= 2007),
-            "covers_2015": (start <= _LAST_DOCUMENTED_YEAR) & (end >= _LAST_DOCUMENTED_YEAR),
-        }
-    )
-    return covers.groupby("kommun_kod").agg(
-        first_start=("first_start", "min"),
-        covers_2007=("covers_2007", "any"),
-        covers_2015=("covers_2015", "any"),
-    )
-
-
-def _yearly_counts(rows: pd.DataFrame) -> pd.DataFrame:
-    counts = member_counts()
-    documented = counts[counts["series"].eq("tabell_1")][["year", "n_kommuner"]]
-    pairs = rows[["kommun_kod", "start_year", "end_year"]].merge(documented[["year"]], how="cross")
-    end = pairs["end_year"].fillna(_OPEN_END)
-    member = (pairs["start_year"] <= pairs["year"]) & (pairs["year"] <= end)
-    calendar = pairs[member].groupby("year")["kommun_kod"].nunique()
-    table = documented.rename(columns={"n_kommuner": "documented"})
-    table["calendar"] = table["year"].map(calendar).fillna(0).astype(int)
-    table["documented"] = table["documented"].astype(int)
-    table["rule"] = table["year"].map(lambda y: "at_least" if y >= 2015 else "equal")
-    return table[["year", "calendar", "documented", "rule"]].reset_index(drop=True)
-
-
-def validate_calendar(
-    calendar: pd.DataFrame | str | os.PathLike[str], *, strict: bool = False
-) -> CalendarReport:
-    """Check an exact membership calendar against the documented facts.
-
-    Parameters
-    ----------
-    calendar
-        A DataFrame or the path of a CSV with columns ``kommun`` (name or code; ``kommun_kod``
-        is accepted too), ``forbund`` (id or name; or ``forbund_id``), ``start_year`` and
-        optionally ``end_year`` (the last year of membership; empty = still a member). One row per
-        kommun × förbund membership; a kommun moving to a merged förbund may have one row per
-        förbund, and Göteborg one row per stadsdel förbund.
-    strict
-        Raise instead of returning a report with conflicts.
-
-    Returns
-    -------
-    CalendarReport
-        ``report.ok`` is True when nothing conflicts; ``report.conflicts`` lists each conflict.
-
-    Raises
-    ------
-    ValueError
-        With ``strict=True``, if any conflict is found (the message lists them all); always, if
-        required columns are missing.
-
-    Notes
-    -----
-    Kommun-level checks use the kommun's first start year (its cohort): within
-    :func:`adoption_intervals`; a kommun named in the April 2007 list must be a member in 2007; a
-    kommun without a förbund in April 2015 must not start before 2015; each April 2015 member
-    must be a member in 2015; exactly ``N_CANDIDATES_2007`` of Norra Västmanland's candidates
-    are members in 2007. Yearly counts (kommuner with start ≤ year ≤ end) must equal Tabell 1 for
-    2008–2014 and reach at least its 241 in 2015. A förbund a kommun joins up to 2015 must be one
-    documented for it (or a predecessor/successor of it).
-    """
-    table = _resolved_calendar(calendar)
-    parts: list[pd.DataFrame] = []
-    kommun_known = table["kommun_kod"].ne("")
-    table["forbund"] = table["forbund_id"].where(table["forbund_id"].ne(""), table["forbund_input"])
-
-    bad = table[~kommun_known]
-    parts.append(_conflicts(bad.assign(detail=bad["kommun_error"]), "unknown_kommun"))
-    bad = table[table["forbund_id"].eq("")]
-    parts.append(_conflicts(bad.assign(detail=bad["forbund_error"]), "unknown_forbund"))
-    bad = table[table["start_year"].isna()]
-    detail = "row " + bad["row"].astype(str) + ": start_year missing or not a whole year"
-    parts.append(_conflicts(bad.assign(detail=detail), "invalid_year"))
-    bad = table[(table["end_year"] < table["start_year"]).fillna(False)]
-    detail = (
-        "row "
-        + bad["row"].astype(str)
-        + ": end_year "
-        + bad["end_year"].astype(str)
-        + " before start_year "
-        + bad["start_year"].astype(str)
-    )
-    parts.append(_conflicts(bad.assign(detail=detail), "end_before_start"))
-
-    valid = table[kommun_known & table["start_year"].notna()]
-    parts.append(_duplicates(valid))
-    parts.append(_undocumented_forbund(valid))
-    parts.append(_kommun_checks(valid))
-    counts = _yearly_counts(valid)
-    wrong = counts[
-        counts["rule"].eq("equal") & counts["calendar"].ne(counts["documented"])
-        | counts["rule"].eq("at_least") & counts["calendar"].lt(counts["documented"])
-    ]
-    detail = (
-        wrong["year"].astype(str)
-        + ": "
-        + wrong["calendar"].astype(str)
-        + " member kommuner, Tabell 1 (004_0c1d07d624b103a9.txt, section 3.2) has "
-        + wrong["rule"].map({"equal": "", "at_least": "at least "})
-        + wrong["documented"].astype(str)
-    )
-    parts.append(_conflicts(wrong.assign(kommun_kod="", forbund="", detail=detail), "yearly_count"))
-
-    conflicts = pd.concat(parts, ignore_index=True)
-    conflicts = conflicts.astype({column: str for column in _CONFLICT_COLUMNS})
-    calendar_out = table[
-        [
-            "row",
-            "kommun_input",
-            "forbund_input",
-            "kommun_kod",
-            "forbund_id",
-            "start_year",
-            "end_year",
-        ]
-    ]
-    report = CalendarReport(calendar=calendar_out, conflicts=conflicts, counts=counts)
-    if strict and not report.ok:
-        raise ValueError(report.summary())
-    return report
-
-
-def _duplicates(valid: pd.DataFrame) -> pd.DataFrame:
-    rows = valid[valid["forbund_id"].ne("")][
-        ["row", "kommun_kod", "forbund_id", "start_year", "end_year"]
-    ]
-    pairs = rows.merge(rows, on=["kommun_kod", "forbund_id"], suffixes=("", "_other"))
-    pairs = pairs[pairs["row"] < pairs["row_other"]]
-    end = pairs["end_year"].fillna(_OPEN_END)
-    end_other = pairs["end_year_other"].fillna(_OPEN_END)
-    overlap = (pairs["start_year"] <= end_other) & (pairs["start_year_other"] <= end)
-    pairs = pairs[overlap]
-    detail = (
-        "rows "
-        + pairs["row"].astype(str)
-        + " and "
-        + pairs["row_other"].astype(str)
-        + " give overlapping memberships of the same förbund"
-    )
-    return _conflicts(pairs.assign(forbund=pairs["forbund_id"], detail=detail), "duplicate")
-
-
-def _undocumented_forbund(valid: pd.DataFrame) -> pd.DataFrame:
-    documented = _membership()[["kommun_kod", "forbund_id"]].assign(documented=True)
-    rows = valid[
-        valid["forbund_id"].ne("")
-        & (valid["start_year"] <= _LAST_DOCUMENTED_YEAR)
-        & valid["kommun_kod"].isin(documented["kommun_kod"])
-    ]
-    rows = rows.merge(documented, on=["kommun_kod", "forbund_id"], how="left")
-    rows = rows[rows["documented"].isna()]
-    known = _membership().groupby("kommun_kod")["forbund_id"].agg(", ".join)
-    detail = (
-        "not documented as a member of "
-        + rows["forbund_id"]
-        + "; documented: "
-        + rows["kommun_kod"].map(known)
-    )
-    return _conflicts(
-        rows.assign(forbund=rows["forbund_id"], detail=detail), "forbund_not_documented"
-    )
-
-
-def _kommun_checks(valid: pd.DataFrame) -> pd.DataFrame:
-    spans = _membership_spans(valid)
-    facts = adoption_intervals().set_index("kommun_kod")
-    table = facts.join(spans, how="left")
-    table["first_start"] = table["first_start"].astype("Int64")
-    has_rows = table["first_start"].notna()
-    covers_2007 = table["covers_2007"].astype("boolean").fillna(False)
-    covers_2015 = table["covers_2015"].astype("boolean").fillna(False)
-    state = ("first start " + table["first_start"].astype(str)).where(
-        has_rows, "absent from the calendar"
-    )
-    named_2007 = table["member_2007"].eq("yes")
-
-    late = table[named_2007 & ~covers_2007]
-    detail = (
-        "named in the April 2007 list (000_425f59042e5590ac.txt) but not a member in 2007 ("
-        + state[late.index]
-        + ")"
-    )
-    parts = [_frame(late, detail, "member_2007_late")]
-
-    early = table[
-        table["never_member_2015"] & has_rows & (table["first_start"] < 2015).fillna(False)
-    ]
-    detail = (
-        "without a förbund in April 2015 (004_0c1d07d624b103a9.txt, BILAGA 4) but starts in "
-        + early["first_start"].astype(str)
-    )
-    parts.append(_frame(early, detail, "never_member_early"))
-
-    outside = (table["first_start"] < table["earliest_cohort"]) | (
-        table["first_start"] > table["latest_cohort"]
-    )
-    outside = outside.fillna(False) & ~table["never_member_2015"] & ~(named_2007 & ~covers_2007)
-    bad = table[outside]
-    detail = (
-        "first start "
-        + bad["first_start"].astype(str)
-        + " outside the documented interval ["
-        + bad["earliest_cohort"].astype(str)
-        + ", "
-        + bad["latest_cohort"].astype(str)
-        + "]"
-    )
-    parts.append(_frame(bad, detail, "start_outside_interval"))
-
-    missing = table[table["forbund_2015"].ne("") & ~covers_2015]
-    detail = (
-        "a member in April 2015 (004_0c1d07d624b103a9.txt, BILAGA 4) but not in the calendar's "
-        "2015 (" + state[missing.index] + ")"
-    )
-    parts.append(_frame(missing, detail, "not_member_2015"))
-
-    in_2007 = int((covers_2007 & table["member_2007"].eq("candidate")).sum())
-    if in_2007 != N_CANDIDATES_2007:
-        detail = (
-            f"{in_2007} of Norra Västmanland's six 2015 kommuner are members in 2007; the April "
-            f"2007 table (000_425f59042e5590ac.txt) has {N_CANDIDATES_2007}"
-        )
-        parts.append(
-            pd.DataFrame(
-                [["", "norra_vastmanland", "candidates_2007", detail]], columns=_CONFLICT_COLUMNS
-            )
-        )
-    return pd.concat(parts, ignore_index=True)
-
-
-def _frame(table: pd.DataFrame, detail: pd.Series | str, check: str) -> pd.DataFrame:
-    out = pd.DataFrame(
-        {"kommun_kod": table.index.to_numpy(), "forbund": "", "check": check, "detail": detail}
-    )
-    return out[_CONFLICT_COLUMNS]
-
-
-def calendar_to_cohorts(calendar: pd.DataFrame | str | os.PathLike[str]) -> pd.DataFrame:
-    """Reduce an exact membership calendar to one adoption cohort per kommun.
-
-    Parameters
-    ----------
-    calendar
-        As for :func:`validate_calendar`.
-
-    Returns
-    -------
-    pandas.DataFrame
-        One row per kommun (all 290), sorted by code: ``kommun_kod``, ``cohort`` (int, first
-        start year, 0 = never a member), ``forbund`` (id of the förbund at first membership; the
-        alphabetically first if several start together, "" for never), ``exit_year`` (Int64: the
-        last year of membership when every membership of the kommun has ended, else <NA>).
-
-    Raises
-    ------
-    ValueError
-        If a kommun or förbund cannot be resolved or a start year is missing.
-    """
-    table = _resolved_calendar(calendar)
-    problems = table.loc[table["kommun_error"].ne(""), "kommun_error"].tolist()
-    problems += table.loc[table["forbund_error"].ne(""), "forbund_error"].tolist()
-    problems += [
-        f"row {r}: start_year missing" for r in table.loc[table["start_year"].isna(), "row"]
-    ]
-    if problems:
-        raise ValueError("cannot derive cohorts:\n- " + "\n- ".join(dict.fromkeys(problems)))
-    first = table.sort_values(["kommun_kod", "start_year", "forbund_id"]).drop_duplicates(
-        "kommun_kod"
-    )
-    ended = table.groupby("kommun_kod")["end_year"].agg(
-        lambda ends: ends.max() if ends.notna().all() else pd.NA
-    )
-    out = kommuner()[["kommun_kod"]].merge(
-        first[["kommun_kod", "start_year", "forbund_id"]], on="kommun_kod", how="left"
-    )
-    out["cohort"] = out["start_year"].fillna(0).astype(int)
-    out["forbund"] = out["forbund_id"].fillna("")
-    out["exit_year"] = out["kommun_kod"].map(ended).astype("Int64")
-    return out[["kommun_kod", "cohort", "forbund", "exit_year"]]
+        return getattr(calendar, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
