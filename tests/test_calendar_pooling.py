@@ -169,3 +169,64 @@ def test_event_times_in_some_draws_only(series, calendars):
     es = res.event_study.set_index("event_time")
     assert es.loc[0, "n_draws"] == 2 and es.loc[10, "n_draws"] == 1
     assert 10 in res.info["partial_event_times"]
+
+
+# ----------------------------------------------------------------------------------------------
+# Monte Carlo: the analyst sees only the documented intervals (docs/methods.md, "Unknown
+# adoption years"). man × af_till_arbete (as tests/test_coverage.py), the full 290 × 21
+# design, the synthetic truth's event-time path, 200 replications, M = 10 pooled calendars;
+# true and analyst calendars are draws of the registry's compatible_calendars.
+
+MC_REPS = 200
+MC_EVENT_TIMES = list(range(7))
+
+
+@pytest.fixture(scope="module")
+def interval_summary():
+    from finsam_eval.inference.power import simulate
+
+    sim = simulate(["cs"], reps=MC_REPS, seed=2026, population="man", outcome="af_till_arbete",
+                   calendar="intervals", calendar_draws=10, progress=False,
+                   method_options={"cs": {"window": (-5, 6)}})  # fmt: skip
+    s = sim.summary
+    s = s[s["event_time"].isin(MC_EVENT_TIMES)]
+    assert (s["n_reps"] == MC_REPS).all()
+    return s.set_index(["method", "event_time"])
+
+
+@pytest.mark.slow
+def test_known_calendar_is_calibrated(interval_summary):
+    """The oracle (true calendar) covers 92–98 % pooled over e = 0..6: the set-up is sound."""
+    known = interval_summary.loc["cs_known"]
+    assert 0.92 <= known["coverage"].mean() <= 0.98, known.to_string()
+    assert known["coverage"].between(0.88, 0.995).all(), known.to_string()
+
+
+@pytest.mark.slow
+def test_pooling_improves_on_a_single_draw(interval_summary):
+    pooled = interval_summary.loc["cs_pooled", "coverage"]
+    single = interval_summary.loc["cs_single_draw", "coverage"]
+    assert (pooled >= single).all(), pd.concat([pooled, single], axis=1).to_string()
+    assert single.mean() < 0.85  # one calendar taken as the truth is overconfident
+    assert 0.92 <= pooled.mean() <= 0.98
+
+
+@pytest.mark.slow
+def test_misclassification_attenuates_late_effects(interval_summary):
+    """The documented cause of the shortfall: calendars drawn without the outcomes misclassify
+    join years, and the estimates shrink towards zero (bias beyond 3 Monte Carlo SEs)."""
+    pooled = interval_summary.loc["cs_pooled"].loc[[5, 6]]
+    mc_se = pooled["sd_estimate"] / np.sqrt(MC_REPS)
+    assert (pooled["bias"] < -3 * mc_se).all() and (pooled["truth"] > 0).all(), pooled.to_string()
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(
+    strict=True,
+    reason="known shortfall (docs/methods.md): calendars drawn without the outcomes attenuate "
+    "the growing late effects (coverage below 92 % at e = 6) and inflate the between-draw "
+    "variance where effects are small (above 98 % at e = 0); more draws do not help",
+)
+def test_pooled_coverage_band_at_every_event_time(interval_summary):
+    pooled = interval_summary.loc["cs_pooled", "coverage"]
+    assert pooled.between(0.92, 0.98).all(), pooled.to_string()
