@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP_RUN := $(VENV)/.installed-run
 STAMP_TEST := $(VENV)/.installed-test
 
-.PHONY: run test lint format docs browser benchmarks clean
+.PHONY: run test lint format docs browser benchmarks clean synthetic-data
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,10 @@ docs: $(STAMP_TEST)
 
 test: $(STAMP_TEST) lint browser
 	$(BIN)/python -m pytest -n 2 -q
+
+# Regenerate the synthetic data bundled as package data (sources, built panel and its key).
+synthetic-data: $(STAMP_RUN)
+	$(BIN)/finsam-eval synthetic --out finsam_eval/synthetic/data
 
 benchmarks: $(STAMP_TEST)
 	for script in benchmarks/bench_*.py; do $(BIN)/python $$script; done

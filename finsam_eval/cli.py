@@ -29,6 +29,7 @@ def _synthetic(args: argparse.Namespace) -> int:
 
     written = write_synthetic(Path(args.out), seed=args.seed)
     if not args.quiet:
+        print(f"synthetic data (seed {args.seed}) written to {Path(args.out).resolve()}")
         for name, path in written.items():
             print(f"{name}: {path}")
     return 0
@@ -143,11 +144,17 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--out", default="results", help="output folder (default: results)")
     run.set_defaults(handler=_run)
 
-    synthetic = commands.add_parser("synthetic", help="regenerate the synthetic data")
-    synthetic.add_argument("--out", default="data/synthetic")
+    synthetic = commands.add_parser("synthetic", help="write the synthetic data to a folder")
+    synthetic.add_argument(
+        "--out",
+        required=True,
+        help="output folder (created; `make synthetic-data` regenerates the bundled package data)",
+    )
     from finsam_eval.synthetic.generator import DEFAULT_SEED
 
-    synthetic.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    synthetic.add_argument(
+        "--seed", type=int, default=DEFAULT_SEED, help=f"generator seed (default {DEFAULT_SEED})"
+    )
     synthetic.set_defaults(handler=_synthetic)
 
     panel = commands.add_parser("panel", help="build a panel from source tables")

@@ -133,16 +133,29 @@ def test_report_without_estimates_fails(tmp_path: Path, capsys: pytest.CaptureFi
     assert "estimates.csv" in line
 
 
-def test_synthetic_writes_four_files(tmp_path: Path) -> None:
+def test_synthetic_writes_where_told_and_says_where(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "synthetic"
-    assert main(["synthetic", "--quiet", "--out", str(out)]) == 0
+    assert main(["synthetic", "--out", str(out)]) == 0
+    assert str(out.resolve()) in capsys.readouterr().out
     names = sorted(p.name for p in out.iterdir())
-    assert names == ["calendar.csv", "numerators.csv.gz", "population.csv.gz", "truth.csv"]
-    bundled = Path(__file__).resolve().parents[1] / "data" / "synthetic"
-    if bundled.is_dir():
-        # the default seed regenerates the bundled data byte for byte
-        for name in names:
+    sources = ["calendar.csv", "numerators.csv.gz", "population.csv.gz", "truth.csv"]
+    assert names == sorted([*sources, "panel.parquet"])
+    from finsam_eval.synthetic.store import bundled_dir
+
+    bundled = bundled_dir()
+    if bundled is not None:
+        # the default seed regenerates the bundled source tables byte for byte
+        for name in sources:
             assert (out / name).read_bytes() == (bundled / name).read_bytes(), name
+
+
+def test_synthetic_requires_an_output_folder(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["synthetic"])
+    assert exc.value.code == 2
+    assert "--out" in capsys.readouterr().err
 
 
 def test_panel_from_source_tables(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

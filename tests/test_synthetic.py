@@ -1,12 +1,18 @@
 """The bundled synthetic data: documented membership facts, structure, truth and determinism.
 
 Expected member sets and counts come from the registry's documented facts (themselves tested
-against the seed documents in test_membership.py), never from the generator.
+against the seed documents in test_membership.py), never from the generator. National levels
+and trends are checked against the rough magnitudes of shared/DOMAIN.md, kommun sizes against
+its documented range (about 2 500 inhabitants in Bjurholm to about 950 000 in Stockholm).
 """
 
 from __future__ import annotations
 
 import hashlib
+import shutil
+import subprocess
+import sys
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +20,7 @@ import pandas as pd
 import pytest
 
 from finsam_eval.panel.populations import POPULATIONS
-from finsam_eval.registry import membership
+from finsam_eval.registry import compatible_calendars, membership, validate_calendar
 from finsam_eval.synthetic import (
     DEFAULT_SEED,
     YEARS,
@@ -24,7 +30,7 @@ from finsam_eval.synthetic import (
     load_synthetic_truth,
     write_synthetic,
 )
-from finsam_eval.synthetic.store import FILES, bundled_dir
+from finsam_eval.synthetic.store import FILES, PANEL_FILE, _bundled_panel, bundled_dir, panel_key
 
 TABELL_1 = {2008: 141, 2009: 172, 2010: 188, 2011: 213, 2012: 221, 2013: 225, 2014: 240}
 
@@ -92,8 +98,16 @@ def test_2015_members_and_never_members(cohorts: pd.Series) -> None:
 
 def test_calendar_passes_the_registry_validation() -> None:
     calendar = load_synthetic_sources().calendar
-    report = membership.validate_calendar(calendar)
+    report = validate_calendar(calendar)
     assert report.ok, report.conflicts.to_string()
+    assert membership.validate_calendar(calendar).ok
+
+
+def test_calendar_is_the_draw_of_the_calendar_model_for_the_world_seed(cohorts) -> None:
+    draw = compatible_calendars(1, DEFAULT_SEED).set_index("kommun_kod")["cohort"]
+    pd.testing.assert_series_equal(
+        cohorts.sort_index(), draw.sort_index(), check_names=False, check_dtype=False
+    )
 
 
 def test_heby_is_coded_historically_in_the_sources_and_harmonised_in_the_panel(panel) -> None:
@@ -169,7 +183,7 @@ def test_event_time_truth_uses_cohort_size_weights() -> None:
 def test_bundled_files_are_byte_identical_to_a_regeneration(tmp_path: Path) -> None:
     bundled = bundled_dir()
     if bundled is None:
-        pytest.skip("data/synthetic is not present (package installed outside a checkout)")
+        pytest.skip("finsam_eval/synthetic/data is not present")
     written = write_synthetic(tmp_path, seed=DEFAULT_SEED)
     for name, filename in FILES.items():
         new = hashlib.sha256(written[name].read_bytes()).hexdigest()
@@ -179,7 +193,156 @@ def test_bundled_files_are_byte_identical_to_a_regeneration(tmp_path: Path) -> N
 
 def test_other_seed_gives_other_data_but_same_documented_facts() -> None:
     other = generate_synthetic(seed=7)
-    report = membership.validate_calendar(other.calendar)
-    assert report.ok
+    report = validate_calendar(other.calendar)
+    assert report.ok, report.summary()
     default = load_synthetic_sources()
     assert not other.numerators["count"].equals(default.numerators["count"])
+
+
+# --- national levels and trends (shared/DOMAIN.md, "Rough magnitudes") -----------------------
+
+
+@pytest.fixture(scope="module")
+def national(panel: pd.DataFrame) -> pd.DataFrame:
+    """National share (percent) by population × outcome (rows) and year (columns)."""
+    sums = panel.groupby(["population", "outcome", "year"])[["numerator", "denominator"]].sum()
+    return (100 * sums["numerator"] / sums["denominator"]).unstack("year")
+
+
+def test_sa_falls_from_about_9_to_about_6_percent(national: pd.DataFrame) -> None:
+    # "SA recipients: roughly 8–10 % of 20–64 around 2005, declining towards about 6 % by 2016"
+    sa = national.loc[("alla", "sa")]
+    assert 8.0 <= sa[2005] <= 10.0
+    assert 5.0 <= sa[2016] <= 7.0
+    assert (sa.loc[2006:2016].diff().dropna() < 0).all()  # declining every year
+
+
+def test_activity_compensation_for_the_young_rises(national: pd.DataFrame) -> None:
+    # aktivitetsersättning (SA for 19–29) rose while sjukersättning was phased out
+    young = national.loc[("unga", "sa")]
+    assert young[2016] > 1.3 * young[2005]
+    assert (young.loc[2005:2016].diff().dropna() > 0).all()
+
+
+def test_the_2008_reform_cuts_sickness_benefit_sharply(national: pd.DataFrame) -> None:
+    # "a few percent of the working-age population, falling sharply after the 2008 reform"
+    sick = national.loc[("alla", "sjukpenning")]
+    assert sick.between(1.0, 9.0).all()
+    assert sick[2010] < 0.8 * sick[2007]
+    assert sick[2008] < sick[2007] and sick[2009] < sick[2008] and sick[2010] < sick[2009]
+
+
+def test_economic_assistance_rises_in_the_recession(national: pd.DataFrame) -> None:
+    # "about 4–6 % of adults during a year; rises in the 2008–09 recession"
+    assistance = national.loc[("alla", "ekonomiskt_bistand")]
+    assert assistance.between(4.0, 6.0).all()
+    assert assistance[2009] > assistance[2007] and assistance[2010] > assistance[2007]
+
+
+def test_transitions_to_work_fall_in_2009(national: pd.DataFrame) -> None:
+    # "a few percent of the population per year; falls in 2009"
+    work = national.loc[("alla", "af_till_arbete")]
+    assert work.between(1.0, 9.0).all()
+    assert work[2009] < 0.9 * work[2008] and work[2009] < work[2010]
+
+
+def test_uvas_stays_within_8_to_12_percent(national: pd.DataFrame) -> None:
+    assert national.loc[("unga", "uvas")].between(8.0, 12.0).all()
+
+
+# --- kommun sizes -----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def size_2018(panel: pd.DataFrame) -> pd.Series:
+    """Population 19–64 in 2018 by kommun name."""
+    rows = panel[(panel["year"] == 2018) & (panel["population"] == "alla")]
+    return rows.drop_duplicates("kommun_kod").set_index("kommun")["denominator"]
+
+
+def test_the_three_big_cities_are_the_largest_in_order(size_2018: pd.Series) -> None:
+    ranked = size_2018.sort_values(ascending=False).index.tolist()
+    assert ranked[:3] == ["Stockholm", "Göteborg", "Malmö"]
+
+
+def test_small_inland_kommuner_are_the_smallest(size_2018: pd.Series) -> None:
+    ranked = size_2018.sort_values().index.tolist()
+    assert ranked[0] == "Bjurholm"
+    assert "Dorotea" in ranked[:5]
+
+
+def test_sizes_span_the_documented_range(size_2018: pd.Series) -> None:
+    # about 950 000 (Stockholm) to about 2 500 (Bjurholm) inhabitants: a ratio of about 380,
+    # checked within a factor of two (working-age shares differ little between kommuner)
+    ratio = size_2018["Stockholm"] / size_2018["Bjurholm"]
+    assert 950_000 / 2_500 / 2 <= ratio <= 950_000 / 2_500 * 2
+
+
+# --- the calendar -----------------------------------------------------------------------------
+
+
+def test_calendar_is_marked_synthetic() -> None:
+    calendar = load_synthetic_sources().calendar
+    assert calendar["origin"].eq("synthetic").all()
+    assert pd.read_csv(bundled_dir() / FILES["calendar"])["origin"].eq("synthetic").all()
+
+
+def test_kalmar_founders_join_in_one_year(cohorts: pd.Series) -> None:
+    # Samordningsförbundet i Kalmar län was formed on 1 October 2005 (seed 004, bilaga 2) by the
+    # whole län except Borgholm (seed 000, the April 2007 list)
+    documented = membership.documented_membership()
+    founders = documented[
+        documented["forbund_id"].eq("kalmar_lan") & documented["member_2007"].eq("yes")
+    ]
+    assert len(founders) == 11
+    assert cohorts[founders["kommun_kod"]].nunique() == 1
+
+
+# --- the bundled built panel and the wheel ----------------------------------------------------
+
+
+def test_bundled_panel_is_current_and_equals_a_build_from_the_sources() -> None:
+    from finsam_eval.panel import build_panel
+
+    bundled = bundled_dir()
+    cached = _bundled_panel(str(bundled), DEFAULT_SEED)
+    assert cached is not None, f"{PANEL_FILE} is stale: run `make synthetic-data`"
+    sources = load_synthetic_sources()
+    built = build_panel(
+        sources.numerators,
+        sources.population,
+        cohorts=membership.calendar_to_cohorts(sources.calendar),
+    ).panel
+    pd.testing.assert_frame_equal(cached, built)
+
+
+def test_a_changed_source_or_seed_changes_the_panel_key(tmp_path: Path) -> None:
+    bundled = bundled_dir()
+    copy = tmp_path / "data"
+    shutil.copytree(bundled, copy)
+    key = panel_key(copy, DEFAULT_SEED)
+    assert key == panel_key(bundled, DEFAULT_SEED)
+    assert panel_key(copy, DEFAULT_SEED + 1) != key
+    calendar = copy / FILES["calendar"]
+    calendar.write_bytes(calendar.read_bytes().replace(b",2005,", b",2006,", 1))
+    assert panel_key(copy, DEFAULT_SEED) != key
+    assert _bundled_panel(str(copy), DEFAULT_SEED) is None  # a stale panel is never read
+
+
+def test_wheel_carries_the_synthetic_data(tmp_path: Path) -> None:
+    root = Path(__file__).resolve().parents[1]
+    source = tmp_path / "src"
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(root / name, source / name)
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    shutil.copytree(root / "finsam_eval", source / "finsam_eval", ignore=ignore)
+    command = [sys.executable, "-m", "pip", "wheel", str(source), "-w", str(tmp_path / "dist")]
+    done = subprocess.run([*command, "--no-deps", "-q"], capture_output=True, text=True)
+    if done.returncode != 0 and "setuptools" in done.stderr and "No matching" in done.stderr:
+        pytest.skip(f"cannot install the build backend: {done.stderr.strip()[-200:]}")
+    assert done.returncode == 0, done.stderr
+    (wheel,) = (tmp_path / "dist").glob("finsam_eval-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for filename in [*FILES.values(), PANEL_FILE]:
+        assert f"finsam_eval/synthetic/data/{filename}" in names

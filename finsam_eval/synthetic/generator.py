@@ -6,23 +6,30 @@ The panel builder turns them into shares, exactly as it does for real data.
 
 Model for the share of a cell c (outcome o, sex s, age band b) in kommun k and year t, in percent::
 
-    p[k,t,c] = base[c] · (1 + level[k,o]) + swing[o] · (path[o](t) − 1) + base[c] · u[k,t,o] + tau[k,t,c]
+    p[k,t,c] = base[c] · (1 + level[k,o]) + base[c] · (path[o,b](t) − 1) + base[c] · u[k,t,o]
+               + tau[k,t,c]
 
-- ``base``: the national level of the cell around 2005.
-- ``swing · (path − 1)``: the national path, the same number of percentage points for every cell
-  of an outcome: the 2008 sickness-insurance reform (sjukpenning falls sharply, then slowly
-  recovers), the phase-out of time-limited sickness compensation (SA falls), the 2008–09
-  recession (economic assistance rises, transitions to work fall).
+- ``base``: the cell's share in 2005 for a kommun at the mean level (``BASE_RATE``).
+- ``base · (path − 1)``: the national path of the cell, relative to 2005 (``national_path``):
+  the 2008 sickness-insurance reform (sjukpenning falls by a third, then slowly recovers), the
+  phase-out of time-limited sickness compensation (SA of 19–64 from about 9 % to about 6 %)
+  while aktivitetsersättning for 19–24 rises, the 2008–09 recession (economic assistance rises,
+  transitions to work fall). National magnitudes follow shared/DOMAIN.md.
 - ``level``: a kommun level tied to size and län (plus idiosyncratic variation), constant over
-  time; early adopters differ in levels (they are larger).
+  time.
 - ``u``: a stationary AR(1) local shock (rho 0.5), the reason errors are serially correlated and
   must be clustered.
-- ``tau``: the true effect (finsam_eval.synthetic.effects), dynamic and cohort-specific.
+- ``tau``: the true effect (finsam_eval.synthetic.effects), dynamic and cohort-specific, scaled
+  by the cell's kommun level ``base · (1 + level)``.
 
-Each kommun keeps its age and sex composition over time (population grows at a kommun-specific
-rate), so parallel trends hold in expectation for every population, not only for every cell: a
-DiD estimator that assumes them is unbiased for the truth. Levels are additive for the same
-reason.
+Every kommun has the same expected age and sex composition in every year (population grows at a
+kommun-specific rate), so although age bands follow different national paths, each population's
+untreated share trends in parallel across kommuner in expectation: a DiD estimator that assumes
+parallel trends is unbiased for the truth. Levels are additive for the same reason.
+
+Kommun sizes are the real ones for the 20 largest and 10 smallest kommuner (``DOCUMENTED_SIZES``,
+SCB 2018) and log-normal for the rest (``_sizes``). The adoption calendar is one draw of the
+registry's documented calendar model (``synthetic_calendar``).
 
 Counts are drawn binomially from the cell population, so sampling noise shrinks with kommun size
 by two orders of magnitude between Bjurholm and Stockholm.
@@ -37,10 +44,18 @@ import pandas as pd
 
 from finsam_eval.panel.populations import AGE_BANDS, OUTCOMES, POPULATIONS
 from finsam_eval.registry import code_history, kommun_code, kommuner
-from finsam_eval.synthetic.calendar import EARLY_TARGETS, CalendarFacts, draw_calendar
 from finsam_eval.synthetic.effects import cell_effect
 
-__all__ = ["DEFAULT_SEED", "YEARS", "SyntheticData", "World", "WorldCell", "generate_synthetic"]
+__all__ = [
+    "DEFAULT_SEED",
+    "YEARS",
+    "SyntheticData",
+    "World",
+    "WorldCell",
+    "generate_synthetic",
+    "national_path",
+    "synthetic_calendar",
+]
 
 DEFAULT_SEED = 20190601  # ISF report 2019
 YEARS = np.arange(1998, 2019)
@@ -48,11 +63,14 @@ AGES = np.arange(19, 65)
 SEXES = ("K", "M")
 BANDS = tuple(AGE_BANDS)
 
-# National share in percent by outcome and age band (men; women scaled by SEX_FACTOR), around 2005
+# Share in percent by outcome and age band (men; women scaled by SEX_FACTOR) in 2005, for a kommun
+# at the mean level. Large kommuner have lower levels (size_slope in generate_synthetic), so the
+# population-weighted national shares come out a little lower: SA of 19–64 about 9 %, economic
+# assistance about 4–6 % (shared/DOMAIN.md, rough magnitudes).
 BASE_RATE = {
     "sjukpenning": {"19-24": 1.6, "25-54": 3.6, "55-64": 5.2},
-    "sa": {"19-24": 1.4, "25-54": 6.0, "55-64": 17.0},
-    "ekonomiskt_bistand": {"19-24": 8.5, "25-54": 4.8, "55-64": 2.4},
+    "sa": {"19-24": 1.6, "25-54": 6.7, "55-64": 19.0},
+    "ekonomiskt_bistand": {"19-24": 9.8, "25-54": 5.5, "55-64": 2.8},
     "af_till_arbete": {"19-24": 5.5, "25-54": 3.6, "55-64": 1.6},
     "studier": {"19-24": 34.0, "25-54": 4.5, "55-64": 0.4},
     "uvas": {"19-24": 10.0, "25-54": 0.0, "55-64": 0.0},
@@ -65,41 +83,103 @@ SEX_FACTOR = {
     "studier": 1.2,
     "uvas": 0.95,
 }
-# Large kommuner joined early and are kept at the top of the size distribution.
-LARGEST = (
-    "Stockholm", "Göteborg", "Malmö", "Uppsala", "Linköping", "Örebro", "Västerås",
-    "Helsingborg", "Norrköping", "Jönköping", "Umeå", "Lund",
-)  # fmt: skip
+# Total population on 31 December 2018 of the largest and smallest kommuner, rounded (to the
+# nearest hundred; fifty for the smallest). Source: SCB, "Folkmängd i riket, län och kommuner
+# 31 december 2018" (a copy of that table, dated 1 January 2019, confirms Stockholm 962 154,
+# Huddinge 111 722, Nacka 103 656 and Södertälje 97 381). shared/DOMAIN.md gives the range:
+# "about 2 500 (Bjurholm) to about 950 000 (Stockholm)". The other 260 kommuner draw their size
+# from a log-normal (_sizes), strictly between the two tables.
+DOCUMENTED_SIZES = {
+    "Stockholm": 962_200, "Göteborg": 571_900, "Malmö": 339_300, "Uppsala": 225_200,
+    "Linköping": 161_000, "Örebro": 153_400, "Västerås": 152_100, "Helsingborg": 145_400,
+    "Norrköping": 141_700, "Jönköping": 139_200, "Umeå": 127_100, "Lund": 122_900,
+    "Borås": 112_200, "Huddinge": 111_700, "Eskilstuna": 105_900, "Nacka": 103_700,
+    "Gävle": 101_600, "Halmstad": 100_900, "Sundsvall": 99_400, "Södertälje": 97_400,
+    "Norsjö": 4_100, "Ydre": 3_800, "Munkfors": 3_700, "Överkalix": 3_300, "Malå": 3_100,
+    "Arjeplog": 2_900, "Åsele": 2_800, "Dorotea": 2_700, "Sorsele": 2_500, "Bjurholm": 2_450,
+}  # fmt: skip
+# Share of the total population aged 19–64 (SCB 2018: about 5.9 of 10.2 million), applied to
+# every kommun so that all kommuner share one expected age and sex composition (see _population).
+WORKING_AGE_SHARE = 0.58
+# The log-normal for the other kommuner: Swedish kommuner have a median of about 16 000
+# inhabitants (SCB 2018); sd 0.75 of log size spreads them over the documented range.
+MEDIAN_SIZE = 16_000
+LOG_SD = 0.75
 
 
-def national_path(outcome: str, years: np.ndarray) -> np.ndarray:
-    """Relative national level by year (1.0 around 2005) with the documented shocks."""
-    t = years.astype(float)
-    if outcome == "sjukpenning":
-        # peak in 2002–03, sharp fall with the 2008 reform, slow recovery from 2011
-        path = 1.15 - 0.03 * np.abs(t - 2003)
-        path = np.where(t >= 2008, path - 0.25, path)
-        path = np.where(t >= 2011, path + 0.04 * (t - 2010), path)
-        return path
-    if outcome == "sa":
-        # time-limited sickness compensation phased out: about 9 % → 6 % of 20–64
-        return np.where(t <= 2005, 1.0 + 0.01 * (t - 2005), 1.0 - 0.03 * (t - 2005))
-    if outcome == "ekonomiskt_bistand":
-        return (
-            1.0
-            - 0.015 * (t - 2005)
-            + np.where(t == 2009, 0.12, 0.0)
-            + np.where(t >= 2010, 0.15 - 0.01 * (t - 2010), 0.0)
-        )
-    if outcome == "af_till_arbete":
-        return (
-            1.0 + 0.01 * (t - 2005) - np.where(t == 2009, 0.25, 0.0) - np.where(t == 2010, 0.1, 0.0)
-        )
-    if outcome == "studier":
-        return 1.0 + 0.006 * (t - 2005) + np.where(t >= 2009, 0.05, 0.0)
-    if outcome == "uvas":
-        return 1.0 + np.where(t >= 2009, 0.15, 0.0) - np.where(t >= 2013, 0.05 * (t - 2012), 0.0)
-    raise ValueError(f"unknown outcome {outcome!r}")
+# National level of each outcome relative to 2005 (1.0), per year 1998–2018 (national_path).
+# The shapes follow shared/DOMAIN.md's rough magnitudes; the comments give the documented facts.
+PATH_YEARS = tuple(range(1998, 2019))
+NATIONAL_PATHS = {
+    # peak in 2002–03; the 2008 sickness-insurance reform (time limits, rehabilitation chain)
+    # cuts the share by a third from 2007 to 2010; slow recovery from 2011
+    "sjukpenning": (
+        0.80, 0.90, 1.00, 1.10, 1.16, 1.15, 1.08, 1.00, 0.95, 0.90, 0.78,
+        0.66, 0.60, 0.62, 0.66, 0.70, 0.75, 0.80, 0.83, 0.82, 0.80,
+    ),
+    # sjukersättning (25–64): growth to 2005, then the phase-out of time-limited sickness
+    # compensation takes the working-age share from about 9 % (2005) to about 6 % (2016)
+    "sa": (
+        0.825, 0.85, 0.875, 0.90, 0.925, 0.95, 0.975, 1.00, 0.99, 0.97, 0.93,
+        0.88, 0.82, 0.77, 0.73, 0.70, 0.68, 0.66, 0.64, 0.62, 0.60,
+    ),
+    # aktivitetsersättning (SA for 19–24) keeps rising: +6 % of its 2005 level a year after 2005
+    "sa_young": (
+        0.70, 0.74, 0.78, 0.83, 0.87, 0.91, 0.96, 1.00, 1.06, 1.12, 1.18,
+        1.24, 1.30, 1.36, 1.42, 1.48, 1.54, 1.60, 1.66, 1.72, 1.78,
+    ),
+    # high after the 1990s crisis, down to 2007, up in the 2008–09 recession (peak 2010)
+    "ekonomiskt_bistand": (
+        1.15, 1.10, 1.05, 1.02, 1.00, 1.00, 1.01, 1.00, 0.96, 0.92, 0.93,
+        1.02, 1.06, 1.04, 1.03, 1.02, 1.00, 0.98, 0.96, 0.94, 0.92,
+    ),
+    # transitions from unemployment to work collapse in 2009 and recover from 2010
+    "af_till_arbete": (
+        0.90, 0.92, 0.93, 0.95, 0.96, 0.97, 0.99, 1.00, 1.04, 1.07, 1.05,
+        0.80, 0.92, 1.00, 0.98, 0.97, 1.00, 1.02, 1.04, 1.05, 1.05,
+    ),
+    # a slow rise, a step up in the 2009 recession
+    "studier": (
+        0.958, 0.964, 0.970, 0.976, 0.982, 0.988, 0.994, 1.00, 1.006, 1.012, 1.018,
+        1.074, 1.080, 1.086, 1.092, 1.098, 1.104, 1.110, 1.116, 1.122, 1.128,
+    ),
+    # about 10 % of 19–24 (DOMAIN: 8–12 %), up in the recession, slowly down from 2013
+    "uvas": (
+        1.00, 1.00, 1.00, 1.00, 1.00, 1.00, 1.00, 1.00, 1.00, 1.00, 1.00,
+        1.15, 1.15, 1.15, 1.15, 1.12, 1.09, 1.06, 1.03, 1.00, 0.97,
+    ),
+}  # fmt: skip
+
+
+def national_path(outcome: str, years: np.ndarray, age_band: str = "25-54") -> np.ndarray:
+    """Relative national level of one cell's share by year (1.0 in 2005).
+
+    Each cell (outcome × sex × age band) moves in proportion to its own 2005 level
+    (``BASE_RATE``), so the national shares follow the documented magnitudes: SA of 19–64 falls
+    from about 9 % (2005) to about 6 % (2016) while aktivitetsersättning for 19–24 rises,
+    sjukpenning drops by a third with the 2008 reform, economic assistance rises and
+    transitions to work fall in the 2008–09 recession, UVAS stays within 8–12 %. Because every
+    kommun has the same expected age and sex composition, cell-specific paths still give every
+    population the same national trend in every kommun (parallel trends in expectation).
+
+    Parameters
+    ----------
+    outcome
+        ISF outcome key.
+    years
+        Calendar years (held constant outside 1998–2018).
+    age_band
+        "19-24", "25-54" or "55-64": SA's young band (aktivitetsersättning) has its own path.
+
+    Returns
+    -------
+    numpy.ndarray
+        The multiplier of the cell's 2005 level, one per year.
+    """
+    key = "sa_young" if outcome == "sa" and age_band == "19-24" else outcome
+    if key not in NATIONAL_PATHS:
+        raise ValueError(f"unknown outcome {outcome!r}")
+    return np.interp(np.asarray(years, dtype=float), PATH_YEARS, NATIONAL_PATHS[key])
 
 
 @dataclass
@@ -142,7 +222,8 @@ class SyntheticData:
     population
         kommun_kod, year, sex, age, population.
     calendar
-        kommun_kod, forbund, start_year, end_year.
+        kommun_kod, forbund, start_year, end_year, origin ("synthetic"); see
+        :func:`synthetic_calendar`.
     truth
         population, outcome, cohort, event_time, att (percentage points), n_kommuner.
     seed
@@ -157,74 +238,93 @@ class SyntheticData:
     world: World | None = None
 
 
-def _documented_facts() -> CalendarFacts:
-    from finsam_eval.registry import membership
+def synthetic_calendar(seed: int) -> pd.DataFrame:
+    """The synthetic world's membership calendar: one draw of the documented calendar model.
 
-    intervals = membership.adoption_intervals()
-    members = intervals[~intervals["never_member_2015"]]
-    counts = membership.member_counts()
-    exact = counts[~counts["approximate"] & counts["n_kommuner"].notna()]
-    exact = exact[exact["year"] >= 2008]
-    cumulative = {year: n for year, n in EARLY_TARGETS.items()}
-    cumulative.update(
-        {int(y): int(n) for y, n in zip(exact["year"], exact["n_kommuner"], strict=True)}
+    The cohorts are the single draw of ``finsam_eval.registry.compatible_calendars(1, seed)``
+    under the default calendar model (uniform over the calendars compatible with every
+    documented fact: the Tabell 1 counts, the April 2007 and April 2015 lists, the adoption
+    intervals, the founders of one förbund joining together). The registry's
+    ``cohorts_to_calendar`` assigns each member the förbund it joined, which the panel uses as
+    its förbund cluster.
+
+    Parameters
+    ----------
+    seed
+        The world's seed.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per member kommun, sorted by code: ``kommun_kod``, ``forbund``, ``start_year``,
+        ``end_year`` (empty: no documented exit) and ``origin`` (always "synthetic", so that the
+        pipeline can refuse it as a real calendar).
+    """
+    from finsam_eval.registry import cohorts_to_calendar, compatible_calendars
+
+    members = cohorts_to_calendar(compatible_calendars(1, seed))
+    members = members.sort_values("kommun", kind="stable")
+    calendar = pd.DataFrame(
+        {
+            "kommun_kod": members["kommun"].to_numpy(dtype=object),
+            "forbund": members["forbund"].to_numpy(dtype=object),
+            "start_year": members["start_year"].to_numpy(dtype=int),
+        }
     )
-    return CalendarFacts(
-        intervals={
-            row.kommun_kod: (int(row.earliest_cohort), int(row.latest_cohort))
-            for row in members.itertuples(index=False)
-        },
-        candidates_2007=frozenset(membership.candidates_2007()),
-        n_candidates_2007=membership.N_CANDIDATES_2007,
-        counts=dict(sorted(cumulative.items())),
-        forbund_2015=dict(zip(members["kommun_kod"], members["forbund_2015"], strict=True)),
-    )
+    calendar["end_year"] = pd.array([pd.NA] * len(calendar), dtype="Int64")
+    calendar["origin"] = "synthetic"
+    return calendar
 
 
 def _sizes(codes: np.ndarray, lan: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Working-age (19–64) population in 2008, about 1 400 (Bjurholm) to 600 000 (Stockholm)."""
-    draws = np.sort(np.exp(rng.normal(np.log(12_000), 0.85, size=len(codes))))[::-1]
-    draws = np.clip(draws, 1_500, 250_000)
-    order = rng.permutation(len(codes))
-    named = [kommun_code(name) for name in LARGEST]
-    smallest = kommun_code("Bjurholm")
-    rest = [i for i in order if codes[i] not in named and codes[i] != smallest]
-    sizes = np.empty(len(codes))
-    position = {c: i for i, c in enumerate(codes)}
-    for rank, code in enumerate(named):
-        sizes[position[code]] = draws[rank]
-    sizes[position[kommun_code("Stockholm")]] = 600_000
-    sizes[position[kommun_code("Göteborg")]] = 360_000
-    # Stockholm län kommuner are larger than the rest (suburbs)
-    remaining = draws[len(named) : len(named) + len(rest)]
-    in_stockholm = np.array([lan[i] == "01" for i in rest])
-    ranked = np.argsort(-(rng.normal(size=len(rest)) + 1.5 * in_stockholm), kind="stable")
-    for slot, index in enumerate(ranked):
-        sizes[rest[index]] = remaining[slot]
-    sizes[position[smallest]] = 1_400
-    return np.round(sizes)
+    """Working-age (19–64) population in 2018 by kommun: realistic sizes and ranks.
+
+    The 20 largest and 10 smallest kommuner take their documented size (``DOCUMENTED_SIZES``,
+    SCB 2018). The other 260 draw a log-normal total population (median ``MEDIAN_SIZE``, log sd
+    ``LOG_SD``), kept strictly between the two tables, and the draws are handed out in the order
+    of a noisy score that ranks kommuner of Stockholms län above the rest, Skåne and Västra
+    Götaland slightly above, and the sparsely populated Norrland län (22–25) below. Every size
+    is then multiplied by ``WORKING_AGE_SHARE``.
+    """
+    position = {code: i for i, code in enumerate(codes)}
+    total = np.full(len(codes), np.nan)
+    for name, inhabitants in DOCUMENTED_SIZES.items():
+        total[position[kommun_code(name)]] = inhabitants
+    rest = np.flatnonzero(np.isnan(total))
+    smallest_large = min(v for v in DOCUMENTED_SIZES.values() if v > MEDIAN_SIZE)
+    largest_small = max(v for v in DOCUMENTED_SIZES.values() if v < MEDIAN_SIZE)
+    draws = np.exp(rng.normal(np.log(MEDIAN_SIZE), LOG_SD, size=len(rest)))
+    draws = np.sort(np.clip(draws, largest_small + 100, smallest_large - 100))[::-1]
+    lan_rest = lan[rest]
+    score = (
+        rng.normal(size=len(rest))
+        + 1.5 * (lan_rest == "01")
+        + 0.5 * np.isin(lan_rest, ["12", "14"])
+        - 0.7 * np.isin(lan_rest, ["22", "23", "24", "25"])
+    )
+    total[rest[np.argsort(-score, kind="stable")]] = draws
+    return np.round(WORKING_AGE_SHARE * total)
 
 
 def _population(
     codes: np.ndarray, size: np.ndarray, rng: np.random.Generator
 ) -> tuple[pd.DataFrame, np.ndarray]:
-    """Population by kommun × year × sex × single-year age; also the (k, t, s, a) array."""
+    """Population by kommun × year × sex × single-year age; also the (k, t, s, a) array.
+
+    Kommuner grow at their own rate (larger ones faster) towards ``size`` in 2018. Every kommun
+    has the same expected age and sex composition in every year (49 % women, flat over single
+    years of age); counts are Poisson around it. With compositions that differed across
+    kommuner, a population's share would trend differently across kommuner whenever its cells
+    follow different national paths (as SA's young and older bands do), and no estimator
+    assuming parallel trends at population level could recover the truth.
+    """
     z = (np.log(size) - np.log(size).mean()) / np.log(size).std()
     growth = 0.004 + 0.004 * z + rng.normal(0, 0.003, len(codes))
-    tilt = -0.25 * z + rng.normal(0, 0.1, len(codes))  # small kommuner are older
-    women = 0.49 + rng.normal(0, 0.008, len(codes))
-    t = (YEARS - 2008).astype(float)
-    a = (AGES - 41.5) / 22.5
+    t = (YEARS - 2018).astype(float)
     total = size[:, None] * np.exp(growth[:, None] * t[None, :])  # (k, t)
-    # each kommun keeps its age and sex composition over time: with compositions that drifted
-    # differently across kommuner, population-level shares would trend apart even though every
-    # cell's untreated share trends in parallel, and no estimator assuming parallel trends at
-    # population level could recover the truth
-    slope = np.broadcast_to(tilt[:, None], (len(codes), len(YEARS)))
-    profile = np.exp(slope[:, :, None] * a[None, None, :])  # (k, t, a)
-    profile /= profile.sum(axis=2, keepdims=True)
-    sex_share = np.stack([women, 1 - women], axis=1)  # (k, s)
-    expected = total[:, :, None, None] * sex_share[:, None, :, None] * profile[:, :, None, :]
+    profile = np.full(len(AGES), 1.0 / len(AGES))
+    sex_share = np.array([0.49, 0.51])
+    expected = total[:, :, None, None] * sex_share[None, None, :, None] * profile
     counts = rng.poisson(expected)
     k, ti, s, ai = np.indices(counts.shape).reshape(4, -1)
     frame = pd.DataFrame(
@@ -251,7 +351,8 @@ def generate_synthetic(seed: int = DEFAULT_SEED) -> SyntheticData:
     Parameters
     ----------
     seed
-        Seed of the numpy Generator; the default reproduces ``data/synthetic`` byte for byte.
+        Seed of the numpy Generator and of the calendar draw (:func:`synthetic_calendar`); the
+        default reproduces the bundled finsam_eval/synthetic/data byte for byte.
 
     Returns
     -------
@@ -262,8 +363,7 @@ def generate_synthetic(seed: int = DEFAULT_SEED) -> SyntheticData:
     codes = registry["kommun_kod"].to_numpy(dtype=object)
     lan = registry["lan_kod"].to_numpy(dtype=object)
     size = _sizes(codes, lan, rng)
-    facts = _documented_facts()
-    calendar = draw_calendar(facts, pd.Series(size, index=codes), rng)
+    calendar = synthetic_calendar(seed)
     cohort = (
         pd.Series(calendar["start_year"].to_numpy(), index=calendar["kommun_kod"])
         .reindex(codes)
@@ -294,9 +394,9 @@ def generate_synthetic(seed: int = DEFAULT_SEED) -> SyntheticData:
         innovations = rng.normal(0, SHOCK_SD, (n_k, n_t))
         for j in range(1, n_t):
             shock[:, j] = SHOCK_RHO * shock[:, j - 1] + innovations[:, j]
-        path = national_path(outcome, YEARS)
         # effects are stated for a cell at the national working-age level and scale with the
-        # cell's expected level, so small cells get proportionally small effects
+        # cell's kommun level (constant over time), so small cells get proportionally small
+        # effects
         rates = np.array(
             [
                 [BASE_RATE[outcome][b] * (SEX_FACTOR[outcome] if s == "K" else 1.0) for b in BANDS]
@@ -304,10 +404,6 @@ def generate_synthetic(seed: int = DEFAULT_SEED) -> SyntheticData:
             ]
         )
         reference = float((rates * band_weight).sum() / (rates.shape[0] * band_weight.sum()))
-        # the national path moves every cell by the same number of percentage points, so that a
-        # population's untreated share trends in parallel across kommuner whatever its mix of
-        # cells; half the smallest cell level keeps every share positive
-        swing = 0.5 * float(rates[rates > 0].min())
         if outcome == "uvas":
             reference = float(rates[:, 0].mean())
         for si, sex in enumerate(SEXES):
@@ -315,7 +411,12 @@ def generate_synthetic(seed: int = DEFAULT_SEED) -> SyntheticData:
                 base = rates[si, bi]
                 if base == 0.0:
                     continue
-                expected = base * (1.0 + relative_level[:, None]) + swing * (path[None, :] - 1.0)
+                # the cell's national path scales its 2005 level; every kommun has the same
+                # expected composition (_population), so each population's untreated share
+                # still trends in parallel across kommuner
+                path = national_path(outcome, YEARS, band)
+                level = base * (1.0 + relative_level[:, None])  # (k, 1)
+                expected = level + base * (path[None, :] - 1.0)
                 untreated = expected + base * shock
                 if untreated.min() <= 0.02 or untreated.max() >= 95:
                     raise RuntimeError(
@@ -324,7 +425,7 @@ def generate_synthetic(seed: int = DEFAULT_SEED) -> SyntheticData:
                     )
                 cohorts_kt = np.broadcast_to(cohort[:, None], event.shape)
                 effect_pp = cell_effect(outcome, sex, band, cohorts_kt, event)
-                tau = np.where(treated[:, None], effect_pp * expected / reference, 0.0)
+                tau = np.where(treated[:, None], effect_pp * level / reference, 0.0)
                 share = np.maximum(untreated + tau, 0.01)
                 effects[(outcome, sex, band)] = share - untreated
                 cells[(outcome, sex, band)] = WorldCell(expected, tau, base)
