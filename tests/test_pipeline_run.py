@@ -136,3 +136,42 @@ def test_wild_bootstrap_p_values_in_the_estimates(panel) -> None:
     assert out.loc[out["method"] == "sa", "p_value_wild"].isna().all()
     notes = run_notes(results)
     assert notes["message"].str.contains("no wild bootstrap for sa").any()
+
+
+def test_isf_preset_evaluates_cohorts_2005_2010_with_later_joiners_until_they_join(panel) -> None:
+    # seed 001: förbund formed 2005–2010, six follow-up years, comparisons "kommuner som (ännu)
+    # inte har gått med"; the censored panel is built here from that definition, independently
+    # of the pipeline's apply_design
+    from finsam_eval.pipeline import estimate_all, load_config
+
+    config = load_config(
+        text='[design]\npopulations = ["alla"]\noutcomes = ["sjukpenning"]\n'
+        'methods = ["cs", "imputation"]\n[inference]\nbootstrap = 0\nadjust = "holm"\n'
+    )
+    assert config.preset == "isf"
+    _, results = estimate_all(panel, config, progress=False)
+    series = panel[(panel["population"] == "alla") & (panel["outcome"] == "sjukpenning")]
+    series = series[series["year"] <= 2010 + 6]
+    later = series["cohort"] > 2010
+    censored = series[~(later & (series["year"] >= series["cohort"]))]
+    censored = censored.assign(cohort=censored["cohort"].where(censored["cohort"] <= 2010, 0))
+    assert censored["cohort"].isin([0, *range(2005, 2011)]).all()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        direct = estimate(
+            censored, method="imputation", control="notyet", window=(-5, 6), unbalanced="keep"
+        )
+    ours = results[("alla", "sjukpenning", "imputation")].event_study.set_index("event_time")
+    expected = direct.event_study.set_index("event_time")
+    np.testing.assert_allclose(ours.loc[0:6, "estimate"], expected.loc[0:6, "estimate"], atol=1e-12)
+    # Callaway & Sant'Anna is told the evaluated cohorts and keeps later joiners whole
+    cs = results[("alla", "sjukpenning", "cs")]
+    assert cs.info["cohorts"] == list(range(2005, 2011))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        direct_cs = estimate(
+            series, method="cs", control="notyet", window=(-5, 6), cohorts=list(range(2005, 2011))
+        )
+    np.testing.assert_allclose(
+        cs.event_study["estimate"].to_numpy(), direct_cs.event_study["estimate"].to_numpy()
+    )
