@@ -324,11 +324,14 @@ def apply_calendar(panel: pd.DataFrame, plan: CalendarPlan, config: AnalysisConf
         return panel
     panel = panel.copy()
     codes = panel["kommun_kod"].astype(str)
-    if config.source != "synthetic":
-        plan.notes.append(
-            "The panel file's own cohort column is not used: it is replaced by the calendar's "
-            f"({plan.mode})."
+    plan.notes.append(
+        (
+            "The panel file's own cohort column is not used"
+            if config.source != "synthetic"
+            else "The synthetic world's cohorts are not used"
         )
+        + f": they are replaced by the calendar's ({plan.mode})."
+    )
     if plan.mode == "user":
         assert plan.cohorts is not None
         cohort = codes.map(plan.cohorts.set_index("kommun_kod")["cohort"])

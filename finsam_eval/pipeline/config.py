@@ -18,6 +18,8 @@ Without a file the default is the ISF 2019 design on the bundled synthetic data:
     allow_synthetic_calendar = false  # accept a calendar file marked origin = "synthetic"
     treatment_date = "formation"  # or "activity" (start of activity where a seed dates both)
     goteborg = "treated"          # Göteborg's partial coverage: "treated", "excluded", "untreated"
+                                  # (both: options of the calendar model, for documented and
+                                  # user calendars)
     populations = ["alla", "kvinnor", "man", "unga", "aldre"]
     outcomes = "isf"              # every outcome ISF defined for each population, or a list
     methods = ["twfe", "cs", "sa", "imputation"]
