@@ -432,12 +432,8 @@ def estimate_all(
                     grouped[""][(population, outcome)], calendar.draws, method, config
                 )
             else:
-                which = (
-                    "whole"
-                    if designed.cohorts is not None and method in COHORT_METHODS
-                    else "censored"
-                )
                 _, design_options = designed.for_method(method)
+                which = "whole" if "cohorts" in design_options else "censored"
                 res = _fit(grouped[which][(population, outcome)], method, config, **design_options)
         res.info.setdefault("run_warnings", []).extend(str(w.message) for w in caught)
         if config.bootstrap and not documented:
@@ -499,7 +495,6 @@ def _fit_documented(
 
     design = config.design()
     options = _options(method, config)
-    options["control"] = method_control(method, config.control)
     common = {
         "weights": "kommun_weight" if config.weights else None,
         "cluster": config.cluster_column,
