@@ -148,18 +148,29 @@ def test_validate_calendar_finds_no_conflict_in_any_draw(draws: pd.DataFrame) ->
 # --- options and assumptions ----------------------------------------------------------------------
 
 
-def test_activity_date_moves_kalmar_to_2007(kalmar_founders: set[str]) -> None:
+def test_activity_date_moves_kalmar_to_2007(kalmar_founders: set[str], seeds_dir: Path) -> None:
+    text = " ".join((seeds_dir / DOC_2015).read_text(encoding="utf-8").split())
+    assert "bildades den 1 oktober 2005, och verksamheterna inleddes 2007" in text
+    assert "Alvesta och Växjö samordningsförbund finansierar sedan 2008 respektive 2009" in text
     model = calendar_model(treatment_date="activity")
     wide = compatible_calendars(10, 3, model=model).pivot(
         index="draw", columns="kommun_kod", values="cohort"
     )
     assert (wide[sorted(kalmar_founders)] == 2007).all().all()
+    assert (wide[kommun_code("Alvesta")] == 2008).all()
+    assert (wide[kommun_code("Växjö")] == 2009).all()
     for draw in range(10):
         frame = wide.loc[draw].rename("cohort").reset_index()
         assert validate_calendar(frame, model=model).ok
         # under the formation date the same cohorts break the dated fact
         checks = set(validate_calendar(frame).conflicts["check"])
         assert "dated_fact" in checks
+    # and formation-year cohorts break the activity definition
+    formation = compatible_calendars(1, 3)
+    conflicts = validate_calendar(formation, model=model).conflicts
+    wrong = conflicts[conflicts["check"].eq("treatment_date")]
+    # Alvesta's formation-basis year is 2008 in every default draw, its activity year too
+    assert set(wrong["kommun_kod"]) == kalmar_founders | {kommun_code("Växjö")}
 
 
 @pytest.mark.parametrize("option", ["treated", "excluded", "untreated"])
@@ -277,3 +288,45 @@ def test_later_joins_are_recorded_with_sources_and_not_used() -> None:
     assert (table["earliest"] >= 2015).all() and (table["earliest"] <= table["latest"]).all()
     wide = compatible_calendars(3, 0).pivot(index="draw", columns="kommun_kod", values="cohort")
     assert (wide[sorted(table["kommun_kod"])] == 0).all().all()
+
+
+# --- the sampler against brute-force enumeration ----------------------------------------------------
+
+
+def test_sampler_is_uniform_over_a_small_enumerated_problem() -> None:
+    """Exact count and uniform draws, checked against enumerating every assignment."""
+    from itertools import product
+
+    from scipy import stats
+
+    from finsam_eval.registry.calendar import _count_calendars, _draw_unit_years
+
+    # (size, earliest, latest): singles, a founder pair, late singles; 2006 is unconstrained
+    units = [(1, 2005, 2007)] * 3 + [(2, 2005, 2006)] + [(1, 2006, 2008)] * 2
+    bounds = {2005: (1, 3), 2007: (5, 6), 2008: (7, 7)}
+    years = (2005, 2006, 2007, 2008)
+    valid = []
+    for assignment in product(*(range(low, high + 1) for _, low, high in units)):
+        pairs = list(zip(units, assignment, strict=True))
+        ok = all(
+            low <= sum(size for (size, _, _), y in pairs if y <= year) <= high
+            for year, (low, high) in bounds.items()
+        )
+        if ok:
+            valid.append(assignment)
+    counting = _count_calendars(units, bounds, years)
+    assert counting.total == len(valid) > 20
+
+    draws = _draw_unit_years(counting, 40_000, np.random.default_rng(5))
+    index = {assignment: i for i, assignment in enumerate(valid)}
+    observed = np.bincount([index[tuple(row)] for row in draws.tolist()], minlength=len(valid))
+    assert observed.sum() == 40_000  # every draw is one of the enumerated calendars
+    result = stats.chisquare(observed)
+    assert result.pvalue > 1e-3, result
+
+
+def test_infeasible_bounds_raise() -> None:
+    from finsam_eval.registry.calendar import _count_calendars
+
+    with pytest.raises(ValueError, match="no calendar meets the count bounds"):
+        _count_calendars([(1, 2005, 2005)] * 2, {2005: (3, 3)}, (2005,))

@@ -9,7 +9,7 @@ each with its source, and every assumption the documents do not settle is *named
 Facts (documented; sources in ``CalendarModel.describe()``)
 ----------------------------------------------------------
 - each kommun's interval of first-membership years (``registry/data/membership.csv``);
-- Tabell 1 of 004_0c1d07d624b103a9.txt (section 3.2): member kommuner 2008–2014 and 241 in May 2015;
+- Tabell 1 of 004_0c1d07d624b103a9.txt (section 3.2): member kommuner 2008–2014, 241 in May 2015;
 - the April 2007 list of 000_425f59042e5590ac.txt: 104 named members and Norra Västmanland's
   "3 kommuner" without names (three of its six 2015 members);
 - the 49 kommuner without a förbund in April 2015 (004, BILAGA 4);
@@ -72,7 +72,8 @@ DOC_MALMO = "003_dcb65819d613d29b.txt"
 DOC_2015 = "004_0c1d07d624b103a9.txt"
 
 #: Treatment-date definitions: the förbund's formation, or the start of its activity where a
-#: seed dates both (Kalmar län: formed 1 October 2005, activity from 2007).
+#: seed dates both (Kalmar län: formed 1 October 2005, activity from 2007; Alvesta and Växjö:
+#: base activity from 2008 and 2009).
 TREATMENT_DATES = ("formation", "activity")
 #: How Göteborg, covered only by stadsdel förbund (Hisingen and Nordost from 2005), enters a
 #: calendar: "treated" (cohort 2005, as Tabell 1 counts it), "excluded" (no row), "untreated"
@@ -140,12 +141,26 @@ class CalendarAssumptions:
     cumulative_membership: bool = True
 
     def __post_init__(self) -> None:
+        for name in ("no_joins_may_dec_2007", "listed_2007_join_together"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
         if self.count_2005 is not None:
-            low, high = self.count_2005
-            if not (0 <= int(low) <= int(high)):
-                raise ValueError(
-                    f"count_2005 must be (low, high) with 0 <= low <= high, got {self.count_2005}"
+            pair = self.count_2005
+            if (
+                isinstance(pair, str)
+                or not hasattr(pair, "__len__")
+                or len(pair) != 2
+                or not all(
+                    isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in pair
                 )
+                or not 0 <= pair[0] <= pair[1]
+            ):
+                raise ValueError(
+                    f"count_2005 must be (low, high) whole numbers with 0 <= low <= high, or "
+                    f"None, got {pair!r}"
+                )
+            # a list from a config file becomes a tuple: the assumptions are a cache key
+            object.__setattr__(self, "count_2005", (int(pair[0]), int(pair[1])))
         if self.cumulative_membership is not True:
             raise ValueError(
                 "cumulative_membership=False is not supported: the documents record no exit from "
@@ -172,9 +187,13 @@ class CalendarAssumptions:
     def describe(self) -> pd.DataFrame:
         """One row per assumption: name, value, meaning."""
         meaning = {
-            "no_joins_may_dec_2007": "end-2007 count = the April 2007 list's 107; 2015-only members join from 2008",
-            "count_2005": "'knappt 55' members in 2005 (001_5bd59affdc4fd9dd.txt) as an inclusive range",
-            "listed_2007_join_together": "kommuner listed under one förbund in April 2007 joined in one year",
+            "no_joins_may_dec_2007": (
+                "end-2007 count = the April 2007 list's 107; 2015-only members join from 2008"
+            ),
+            "count_2005": f"'knappt 55' members in 2005 ({DOC_ISF}) as an inclusive range",
+            "listed_2007_join_together": (
+                "kommuner listed under one förbund in April 2007 joined in one year"
+            ),
             "cumulative_membership": "no exits up to 2015",
         }
         return pd.DataFrame(
@@ -183,11 +202,14 @@ class CalendarAssumptions:
         )
 
 
-# --- dated facts -----------------------------------------------------------------------------------
+# --- dated facts ----------------------------------------------------------------------------------
 
 # One row per dated förbund fact the seeds give. ``kommuner`` names the founders (";"-joined
-# names), "listed_2007" means the förbund's members in the April 2007 list. ``activity`` is the
-# start of activity where a seed dates it apart from formation.
+# names), "listed_2007" means the förbund's members in the April 2007 list. ``formed`` is the
+# membership year the fact fixes (None: the fact fixes none, see Alvesta). ``activity`` is the
+# start of activity where a seed dates it apart from formation (Kalmar län: "verksamheterna
+# inleddes 2007"; Alvesta and Växjö: their base rehabilitation activity financed from 2008 and
+# 2009).
 _DATED = [
     (
         "kalmar_lan_formed",
@@ -231,7 +253,8 @@ _DATED = [
         "2008-10",
         None,
         True,
-        f"{DOC_2015}, BILAGA 2 ('Samordningsförbundet Uddevalla, Orust och Färgelanda i oktober 2008')",
+        f"{DOC_2015}, BILAGA 2 ('Samordningsförbundet Uddevalla, Orust och Färgelanda i "
+        "oktober 2008')",
     ),
     (
         "gavleborg_formed",
@@ -302,9 +325,25 @@ _DATED = [
         "Växjö",
         2008,
         "2008-08",
-        None,
+        2009,
         True,
-        f"{DOC_2015}, BILAGA 2 ('Växjö Samordningsförbund i augusti 2008')",
+        f"{DOC_2015}, BILAGA 2 ('Växjö Samordningsförbund i augusti 2008'; 'Alvesta och Växjö "
+        "samordningsförbund finansierar sedan 2008 respektive 2009 var sin rehabiliterande "
+        "basverksamhet')",
+    ),
+    (
+        # formed 1 January 2007 but not in the April 2007 list: the membership interval stays
+        # [2007, 2008] (registry), only the start of activity is dated
+        "alvesta_activity",
+        "alvesta",
+        "Alvesta",
+        None,
+        "2007-01-01",
+        2008,
+        True,
+        f"{DOC_2015}, BILAGA 2 ('Alvesta Samordningsförbund bildades den 1 januari 2007'; "
+        "'Alvesta och Växjö samordningsförbund finansierar sedan 2008 respektive 2009 var sin "
+        "rehabiliterande basverksamhet')",
     ),
 ]
 _DATED_COLUMNS = [
@@ -320,13 +359,21 @@ _DATED_COLUMNS = [
 
 
 def dated_facts() -> pd.DataFrame:
-    """Return the dated förbund facts of the seeds (one row per fact, with its source)."""
+    """Return the dated förbund facts of the seeds (one row per fact, with its source).
+
+    Columns ``fact``, ``forbund_id``, ``kommuner`` (";"-joined names, or "listed_2007": the
+    förbund's members in the April 2007 list), ``formed`` (Int64: the membership year fixed;
+    <NA> where the fact fixes none), ``date`` (as precise as the source), ``activity`` (Int64:
+    start of activity where dated apart from formation), ``documented_founders`` (False: the
+    founders are the April 2007 members only under ``listed_2007_join_together``), ``source``.
+    """
     table = pd.DataFrame(_DATED, columns=_DATED_COLUMNS)
+    table["formed"] = table["formed"].astype("Int64")
     table["activity"] = table["activity"].astype("Int64")
     return table
 
 
-# --- the model ---------------------------------------------------------------------------------------
+# --- the model ------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -346,7 +393,8 @@ class CalendarModel:
         förbund of the first membership, "" if none by 2015), ``earliest``, ``latest`` (the
         treatment-year bounds; 0/0 for kommuner without a förbund by April 2015), ``exact``,
         ``member_earliest``, ``member_latest`` (the membership-year bounds the counts refer to;
-        they differ from the treatment years only for Kalmar under ``treatment_date="activity"``),
+        they differ from the treatment years only under ``treatment_date="activity"``, for
+        Kalmar län's founders, Alvesta and Växjö),
         ``group`` (the kommuner sharing one join year: a förbund's founders), ``dated_fact``
         (the dated fact fixing the year, "" if none), ``member_2007`` ("yes", "candidate" for
         Norra Västmanland's six, "no"), ``forbund_2015``, ``source``.
@@ -421,7 +469,7 @@ def calendar_model(
     treatment_date
         "formation" (default: the year the kommun's förbund was formed or it joined one) or
         "activity" (the start of activity where a seed dates it apart from formation: Kalmar
-        län's founders then have cohort 2007). The count constraints always refer to membership
+        län's founders then have cohort 2007, Alvesta 2008 and Växjö 2009). The count constraints always refer to membership
         (Kalmar's founders count as members from 2005 under both definitions).
     goteborg
         "treated" (default; cohort 2005 from the stadsdel förbund Hisingen and Nordost, as
@@ -437,7 +485,14 @@ def calendar_model(
     _check_option("treatment_date", treatment_date, TREATMENT_DATES)
     _check_option("goteborg", goteborg, GOTEBORG_OPTIONS)
     chosen = CalendarAssumptions.coerce(assumptions)
-    return _model(treatment_date, goteborg, chosen)
+    model = _model(treatment_date, goteborg, chosen)
+    # the cached model stays private: callers get their own frames
+    return replace(
+        model,
+        kommuner=model.kommuner.copy(),
+        groups=model.groups.copy(),
+        constraints=model.constraints.copy(),
+    )
 
 
 @cache
@@ -487,14 +542,17 @@ def _model(treatment_date: str, goteborg: str, assumptions: CalendarAssumptions)
         if not fact.documented_founders and not assumptions.listed_2007_join_together:
             continue
         mask = codes.isin(founders)
+        if pd.notna(fact.activity):
+            activity_year[mask] = int(fact.activity)
+        if pd.isna(fact.formed):
+            table.loc[mask, "source"] += f" | activity: {fact.fact} ({fact.source})"
+            continue
         low, high = table.loc[mask, "member_earliest"], table.loc[mask, "member_latest"]
         if ((low > fact.formed) | (high < fact.formed)).any():
             raise AssertionError(f"dated fact {fact.fact} contradicts the registry intervals")
         table.loc[mask, ["member_earliest", "member_latest"]] = fact.formed
         table.loc[mask, "source"] += f" | dated: {fact.fact} ({fact.source})"
         dated_fact[mask] = fact.fact
-        if pd.notna(fact.activity):
-            activity_year[mask] = int(fact.activity)
         if mask.sum() > 1:
             group[mask] = fact.fact
             basis = "dated" if fact.documented_founders else "dated+listed_2007_join_together"
@@ -605,26 +663,206 @@ def _constraints(assumptions: CalendarAssumptions) -> pd.DataFrame:
     return table.sort_values("year").reset_index(drop=True)
 
 
-# --- the sampler -------------------------------------------------------------------------------------
+# --- the sampler ----------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class _Plan:
-    """The sampling problem: exchangeable unit types and the exact count of completions."""
+class _Counting:
+    """Calendars of join units under cumulative count bounds, counted exactly.
 
-    years: tuple[int, ...]
-    segments: tuple[tuple[int, int], ...]  # inclusive year ranges, each ending at a constraint
+    Units of equal (size, earliest, latest) are exchangeable and form a type; the state after a
+    segment is the number of units of each type still to join. ``transitions[seg][state]``
+    holds the next states, the cumulative probabilities of moving to them (completions ×
+    ways of the move / completions of ``state``) and the units of each type joining.
+    """
+
+    segments: tuple[tuple[int, int], ...]  # inclusive year ranges, each ending at a bound
     type_size: tuple[int, ...]
     type_low: tuple[int, ...]
     type_high: tuple[int, ...]
     type_units: tuple[tuple[int, ...], ...]  # unit ids of each type
-    unit_members: tuple[tuple[str, ...], ...]  # fixed kommun codes ("" for candidate slots)
-    unit_slot: tuple[tuple[str, int], ...]  # ("early"|"late", i) for Norra Västmanland slots
+    transitions: tuple[dict, ...]
+    initial: tuple[int, ...]
+    total: int  # number of compatible unit calendars (exact)
+
+
+def _count_calendars(
+    units: list[tuple[int, int, int]],
+    bounds: dict[int, tuple[int, int | None]],
+    years: tuple[int, ...],
+) -> _Counting:
+    """Count the unit calendars (a year per unit) meeting the cumulative count bounds.
+
+    Parameters
+    ----------
+    units
+        (size, earliest, latest) per unit: a unit of ``size`` kommuner joins in one year.
+    bounds
+        Year → (low, high) bounds of the cumulative number of member kommuner at the end of the
+        year (``high`` None: unbounded). The last year must be bounded.
+    years
+        The consecutive years of the calendar.
+
+    Raises
+    ------
+    ValueError
+        If no calendar meets the bounds.
+    """
+    total_members = sum(size for size, _, _ in units)
+    # an unbounded year merges with the next bounded one: only the end count is checked
+    segments, start = [], years[0]
+    for year in years:
+        if year in bounds:
+            segments.append((start, year))
+            start = year + 1
+    if start <= years[-1]:
+        raise ValueError(f"the last year {years[-1]} needs a count bound")
+    kinds = sorted(set(units))
+    type_units = tuple(tuple(i for i, u in enumerate(units) if u == kind) for kind in kinds)
+    sizes = tuple(k[0] for k in kinds)
+    lows = tuple(k[1] for k in kinds)
+    highs = tuple(k[2] for k in kinds)
+
+    def options(state: tuple[int, ...], seg: int) -> list[tuple[tuple[int, ...], int]]:
+        a, b = segments[seg]
+        placed = total_members - sum(s * r for s, r in zip(sizes, state, strict=True))
+        ranges, allowed = [], []
+        for t, remaining in enumerate(state):
+            n_years = max(0, min(highs[t], b) - max(lows[t], a) + 1)
+            if remaining and highs[t] < a:
+                return []  # a unit missed its deadline
+            if remaining == 0 or n_years == 0:
+                ranges.append(range(0, 1))
+            elif highs[t] <= b:
+                ranges.append(range(remaining, remaining + 1))  # deadline in this segment
+            else:
+                ranges.append(range(0, remaining + 1))
+            allowed.append(n_years)
+        low, high = bounds[b]
+        high = total_members if high is None else high
+        # enumerate all types but the widest; the widest follows from the count bounds
+        wide = max(range(len(state)), key=lambda t: len(ranges[t]))
+        others = [t for t in range(len(state)) if t != wide]
+        out = []
+        for combo in itertools.product(*(ranges[t] for t in others)):
+            count = placed + sum(sizes[t] * k for t, k in zip(others, combo, strict=True))
+            k_low = max(ranges[wide].start, -(-(low - count) // sizes[wide]))
+            k_high = min(ranges[wide].stop - 1, (high - count) // sizes[wide])
+            for k_wide in range(k_low, k_high + 1):
+                ks = [0] * len(state)
+                for t, k in zip(others, combo, strict=True):
+                    ks[t] = k
+                ks[wide] = k_wide
+                # which units of each type join (binomial) times a year within the segment each
+                ways = 1
+                for t, k in enumerate(ks):
+                    if k:
+                        ways *= math.comb(state[t], k) * allowed[t] ** k
+                out.append((tuple(ks), ways))
+        return out
+
+    initial = tuple(len(u) for u in type_units)
+    # forward: the reachable states and their moves; backward: completions (exact integers)
+    layers: list[dict] = []
+    frontier = {initial}
+    for seg in range(len(segments)):
+        layer = {}
+        following = set()
+        for state in frontier:
+            moves = options(state, seg)
+            layer[state] = moves
+            for ks, _ in moves:
+                following.add(tuple(r - k for r, k in zip(state, ks, strict=True)))
+        layers.append(layer)
+        frontier = following
+    completions: dict[tuple[int, ...], int] = {tuple(0 for _ in initial): 1}
+    transitions: list[dict] = [{} for _ in segments]
+    for seg in range(len(segments) - 1, -1, -1):
+        counted: dict[tuple[int, ...], int] = {}
+        for state, moves in layers[seg].items():
+            nexts, ks_list, weights = [], [], []
+            for ks, ways in moves:
+                nxt = tuple(r - k for r, k in zip(state, ks, strict=True))
+                weight = completions.get(nxt, 0) * ways
+                if weight:
+                    nexts.append(nxt)
+                    ks_list.append(ks)
+                    weights.append(weight)
+            total = sum(weights)
+            if total:
+                counted[state] = total
+                # exact integer prefix sums, divided once: no float overflow, no drift
+                cumulative = np.array([c / total for c in itertools.accumulate(weights)])
+                transitions[seg][state] = (nexts, cumulative, np.array(ks_list, dtype=np.int64))
+        completions = counted
+    if initial not in completions:
+        shown = "; ".join(
+            f"{year}: {low}–{'∞' if high is None else high}"
+            for year, (low, high) in sorted(bounds.items())
+        )
+        raise ValueError(f"no calendar meets the count bounds ({shown}) with these intervals")
+    return _Counting(
+        segments=tuple(segments),
+        type_size=sizes,
+        type_low=lows,
+        type_high=highs,
+        type_units=type_units,
+        transitions=tuple(transitions),
+        initial=initial,
+        total=completions[initial],
+    )
+
+
+def _draw_unit_years(counting: _Counting, n: int, rng: np.random.Generator) -> np.ndarray:
+    """(n, units) join years, uniform over the unit calendars ``counting`` admits."""
+    n_types, n_segments = len(counting.type_units), len(counting.segments)
+    # 1. per draw, how many units of each type join in each segment (following the counts)
+    counts = np.zeros((n, n_types, n_segments), dtype=np.int64)
+    uniforms = rng.random((n, n_segments))
+    state_of = [counting.initial] * n
+    for seg in range(n_segments):
+        table = counting.transitions[seg]
+        by_state: dict[tuple[int, ...], list[int]] = {}
+        for draw, state in enumerate(state_of):
+            by_state.setdefault(state, []).append(draw)
+        for state, draws in by_state.items():  # few distinct states; numpy within each
+            nexts, cumulative, ks = table[state]
+            index = np.asarray(draws)
+            pick = np.searchsorted(cumulative, uniforms[index, seg], side="right")
+            pick = np.minimum(pick, len(nexts) - 1)
+            counts[index, :, seg] = ks[pick]
+            for draw, p in zip(draws, pick.tolist(), strict=True):
+                state_of[draw] = nexts[p]
+    # 2. which units of a type take which segment (a uniform permutation), and a uniform year
+    # within the segment's years allowed to the unit
+    n_units = sum(len(ids) for ids in counting.type_units)
+    unit_year = np.zeros((n, n_units), dtype=np.int64)
+    seg_low = np.array([a for a, _ in counting.segments])
+    seg_high = np.array([b for _, b in counting.segments])
+    rows = np.arange(n)[:, None]
+    for t, ids in enumerate(counting.type_units):
+        size = len(ids)
+        order = np.argsort(rng.random((n, size)), axis=1)
+        ends = np.cumsum(counts[:, t, :], axis=1)  # (n, segments)
+        segment = (np.arange(size)[None, :, None] >= ends[:, None, :]).sum(axis=2)
+        low = np.maximum(seg_low[segment], counting.type_low[t])
+        high = np.minimum(seg_high[segment], counting.type_high[t])
+        year = low + np.floor(rng.random((n, size)) * (high - low + 1)).astype(np.int64)
+        unit_year[rows, np.asarray(ids)[order]] = year
+    return unit_year
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """The model's join units (with kommun members) and their counting table."""
+
+    counting: _Counting
+    unit_members: tuple[tuple[str, ...], ...]  # fixed kommun codes (empty for candidate slots)
+    unit_slot: tuple[
+        tuple[str, int], ...
+    ]  # Norra Västmanland slots: ("early_block"|"early"|"late", i)
     candidates: tuple[str, ...]
     n_early_candidates: int
-    transitions: tuple[dict, ...]  # per segment: state -> (next states, cumulative probs, ks)
-    initial: tuple[int, ...]
-    total: int  # number of compatible calendars (exact)
 
 
 def _units(model: CalendarModel) -> tuple[list, list, list]:
@@ -669,128 +907,35 @@ def _units(model: CalendarModel) -> tuple[list, list, list]:
 def _plan(key: tuple) -> _Plan:
     model = _model(*key)
     units, unit_members, unit_slot = _units(model)
-    constraints = model.constraints
     bounds = {
         int(r.year): (int(r.low), None if pd.isna(r.high) else int(r.high))
-        for r in constraints.itertuples(index=False)
+        for r in model.constraints.itertuples(index=False)
     }
-    last = LAST_DOCUMENTED_YEAR
     total_members = sum(size for size, _, _ in units)
-    bounds[last] = (max(bounds.get(last, (0, None))[0], total_members), total_members)
-    years = tuple(range(FIRST_YEAR, last + 1))
-    # an unconstrained year merges with the next constrained one: only the end count is checked
-    segments, start = [], FIRST_YEAR
-    for year in years:
-        if year in bounds:
-            segments.append((start, year))
-            start = year + 1
-    kinds = sorted(set(units))
-    type_units = tuple(tuple(i for i, u in enumerate(units) if u == kind) for kind in kinds)
-    sizes = tuple(k[0] for k in kinds)
-    lows = tuple(k[1] for k in kinds)
-    highs = tuple(k[2] for k in kinds)
-
-    def options(state: tuple[int, ...], seg: int) -> list[tuple[tuple[int, ...], int]]:
-        a, b = segments[seg]
-        placed = total_members - sum(s * r for s, r in zip(sizes, state, strict=True))
-        ranges, weights_of = [], []
-        for t, remaining in enumerate(state):
-            allowed = max(0, min(highs[t], b) - max(lows[t], a) + 1)
-            if remaining and highs[t] < a:
-                return []  # a unit missed its deadline
-            if remaining == 0 or allowed == 0:
-                ranges.append(range(0, 1))
-            elif highs[t] <= b:
-                ranges.append(range(remaining, remaining + 1))
-            else:
-                ranges.append(range(0, remaining + 1))
-            weights_of.append(allowed)
-        low, high = bounds[b]
-        high = total_members if high is None else high
-        # enumerate all types but the widest; solve the widest from the count bounds
-        wide = max(range(len(state)), key=lambda t: len(ranges[t]))
-        others = [t for t in range(len(state)) if t != wide]
-        out = []
-        for combo in itertools.product(*(ranges[t] for t in others)):
-            count = placed + sum(sizes[t] * k for t, k in zip(others, combo, strict=True))
-            k_low = max(ranges[wide].start, -(-(low - count) // sizes[wide]))
-            k_high = min(ranges[wide].stop - 1, (high - count) // sizes[wide])
-            for k_wide in range(k_low, k_high + 1):
-                ks = [0] * len(state)
-                for t, k in zip(others, combo, strict=True):
-                    ks[t] = k
-                ks[wide] = k_wide
-                weight = 1
-                for t, k in enumerate(ks):
-                    if k:
-                        weight *= math.comb(state[t], k) * weights_of[t] ** k
-                out.append((tuple(ks), weight))
-        return out
-
-    initial = tuple(len(u) for u in type_units)
-    # forward: reachable states and their options; backward: number of completions
-    layers: list[dict] = []
-    frontier = {initial}
-    for seg in range(len(segments)):
-        layer = {}
-        following = set()
-        for state in frontier:
-            opts = options(state, seg)
-            layer[state] = opts
-            for ks, _ in opts:
-                following.add(tuple(r - k for r, k in zip(state, ks, strict=True)))
-        layers.append(layer)
-        frontier = following
-    final = tuple(0 for _ in initial)
-    completions: dict[tuple[int, ...], int] = {final: 1}
-    transitions: list[dict] = [dict() for _ in segments]
-    for seg in range(len(segments) - 1, -1, -1):
-        counted: dict[tuple[int, ...], int] = {}
-        for state, opts in layers[seg].items():
-            nexts, ks_list, weights = [], [], []
-            for ks, weight in opts:
-                nxt = tuple(r - k for r, k in zip(state, ks, strict=True))
-                ways = completions.get(nxt, 0) * weight
-                if ways:
-                    nexts.append(nxt)
-                    ks_list.append(ks)
-                    weights.append(ways)
-            total = sum(weights)
-            if total:
-                counted[state] = total
-                cumulative = np.cumsum([w / total for w in weights])
-                cumulative[-1] = 1.0
-                transitions[seg][state] = (nexts, cumulative, np.array(ks_list, dtype=np.int64))
-        completions = counted
-    if initial not in completions:
-        raise ValueError(
-            "no calendar satisfies the documented facts under these assumptions: "
-            + "; ".join(
-                f"{r.year}: [{r.low}, {r.high}]" for r in constraints.itertuples(index=False)
-            )
-        )
+    low_last = bounds.get(LAST_DOCUMENTED_YEAR, (0, None))[0]
+    bounds[LAST_DOCUMENTED_YEAR] = (max(low_last, total_members), total_members)
+    years = tuple(range(FIRST_YEAR, LAST_DOCUMENTED_YEAR + 1))
+    try:
+        counting = _count_calendars(units, bounds, years)
+    except ValueError as error:
+        raise ValueError(f"{error}: the model's facts and assumptions admit no calendar") from None
     return _Plan(
-        years=years,
-        segments=tuple(segments),
-        type_size=sizes,
-        type_low=lows,
-        type_high=highs,
-        type_units=type_units,
+        counting=counting,
         unit_members=tuple(unit_members),
         unit_slot=tuple(unit_slot),
         candidates=tuple(sorted(_membership.candidates_2007())),
         n_early_candidates=_membership.N_CANDIDATES_2007,
-        transitions=tuple(transitions),
-        initial=initial,
-        total=completions[initial],
     )
 
 
 def n_compatible_calendars(model: CalendarModel | None = None) -> int:
-    """The exact number of membership calendars the model admits (founder groups as one unit,
-    before the choice of Norra Västmanland's three 2007 members, a further factor of 20)."""
+    """Return the exact number of unit calendars the model admits.
+
+    A founder group counts as one unit; the 20 ways to choose Norra Västmanland's three unnamed
+    2007 members multiply this number. :func:`compatible_calendars` draws uniformly from them.
+    """
     model = calendar_model() if model is None else model
-    return _plan(model.key).total
+    return _plan(model.key).counting.total
 
 
 def compatible_calendars(
@@ -831,10 +976,13 @@ def compatible_calendars(
     distribution of independent uniform years given all constraints. It is sampled exactly:
     units with the same size and interval are exchangeable, so a dynamic programme over the
     constrained years counts the completions of every partial calendar (exact integers) and the
-    draws follow the counts, then exchangeable units are permuted at random (Knuth 2011, *The
-    Art of Computer Programming* 4A, ch. 7.2.1, on sampling by counting). Within a run of years
-    without a count constraint (2006 before 2007) a unit's year is uniform over its allowed
-    years there.
+    draws follow the counts, then exchangeable units are permuted at random: uniform random
+    generation by counting (Nijenhuis & Wilf 1978, *Combinatorial Algorithms*, 2nd ed.,
+    Academic Press). Within a run of years without a count constraint (2006 before 2007) a
+    unit's year is uniform over its allowed years there.
+
+    The counting table is built once per model (about 1 s); 1 000 draws then take well under
+    a second (tests/test_calendar_model.py measures it).
     """
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise ValueError(f"n must be a positive integer, got {n!r}")
@@ -844,49 +992,16 @@ def compatible_calendars(
         raise ValueError(
             f"horizon {horizon} outside [{FIRST_YEAR}, {LAST_DOCUMENTED_YEAR}]: membership after "
             f"April {LAST_DOCUMENTED_YEAR} is undocumented (later_joins() records the later "
-            "förbund found; the other non-members' membership is unknown), so a calendar cannot claim who was not a member after it"
+            "förbund found; the other non-members' membership is unknown), so a calendar "
+            "cannot claim who was not a member after it"
         )
     model = calendar_model() if model is None else model
     plan = _plan(model.key)
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     n = int(n)
-    n_types, n_segments = len(plan.type_units), len(plan.segments)
+    unit_year = _draw_unit_years(plan.counting, n, rng)
 
-    # 1. per draw, how many units of each type join in each segment
-    counts = np.zeros((n, n_types, n_segments), dtype=np.int64)
-    uniforms = rng.random((n, n_segments))
-    state_of = [plan.initial] * n
-    for seg in range(n_segments):
-        table = plan.transitions[seg]
-        by_state: dict[tuple[int, ...], list[int]] = {}
-        for draw, state in enumerate(state_of):
-            by_state.setdefault(state, []).append(draw)
-        for state, draws in by_state.items():  # few distinct states; numpy within each
-            nexts, cumulative, ks = table[state]
-            index = np.asarray(draws)
-            pick = np.searchsorted(cumulative, uniforms[index, seg], side="right")
-            pick = np.minimum(pick, len(nexts) - 1)
-            counts[index, :, seg] = ks[pick]
-            for draw, p in zip(draws, pick.tolist(), strict=True):
-                state_of[draw] = nexts[p]
-
-    # 2. which units of a type take which segment (random permutation), and the year within it
-    n_units = len(plan.unit_members)
-    unit_year = np.zeros((n, n_units), dtype=np.int64)
-    seg_low = np.array([a for a, _ in plan.segments])
-    seg_high = np.array([b for _, b in plan.segments])
-    for t, ids in enumerate(plan.type_units):
-        size = len(ids)
-        order = np.argsort(rng.random((n, size)), axis=1)
-        ends = np.cumsum(counts[:, t, :], axis=1)  # (n, segments)
-        position = np.arange(size)
-        segment = (position[None, :, None] >= ends[:, None, :]).sum(axis=2)  # (n, size)
-        low = np.maximum(seg_low[segment], plan.type_low[t])
-        high = np.minimum(seg_high[segment], plan.type_high[t])
-        year = low + np.floor(rng.random((n, size)) * (high - low + 1)).astype(np.int64)
-        unit_year[np.arange(n)[:, None], np.asarray(ids)[order]] = year
-
-    # 3. kommun years: fixed members, then Norra Västmanland's slots
+    # kommun years: fixed members, then Norra Västmanland's slots (a uniform choice of three)
     codes = model.kommuner["kommun_kod"].to_numpy()
     column = {code: i for i, code in enumerate(codes)}
     years = np.zeros((n, len(codes)), dtype=np.int64)
@@ -933,7 +1048,7 @@ def _cohort_frame(years: np.ndarray, model: CalendarModel, horizon: int) -> pd.D
     )
 
 
-# --- checks ------------------------------------------------------------------------------------------
+# --- checks ---------------------------------------------------------------------------------------
 
 _CONFLICT_COLUMNS = ["kommun_kod", "forbund", "check", "fact", "detail"]
 _OPEN_END = 9999  # stands in for "still a member" in interval arithmetic
@@ -958,7 +1073,9 @@ class CalendarReport:
         fact or named assumption, with its source) and ``detail``. Checks: unknown_kommun,
         unknown_forbund, invalid_year, end_before_start, duplicate, forbund_not_documented,
         member_2007_late, never_member_early, start_outside_interval, dated_fact,
-        founders_together, not_member_2015, candidates_2007, yearly_count, assumption_count.
+        founders_together, not_member_2015, candidates_2007, yearly_count, assumption_count,
+        treatment_date (a cohort frame under ``treatment_date="activity"`` whose dated kommun
+        is not at its start of activity).
     counts
         Members per Tabell 1 year: ``year``, ``calendar``, ``documented``, ``rule`` ("equal"
         for 2008–2014, "at_least" for 2015 since later joiners in 2015 are not documented).
@@ -1041,6 +1158,8 @@ def _resolved_calendar(calendar: pd.DataFrame | str | os.PathLike[str]) -> pd.Da
 
 
 def _conflicts(frame: pd.DataFrame, check: str, fact: str) -> pd.DataFrame:
+    if frame.empty:
+        return pd.DataFrame(columns=_CONFLICT_COLUMNS)
     return frame.assign(check=check, fact=fact)[_CONFLICT_COLUMNS]
 
 
@@ -1123,7 +1242,12 @@ def cohorts_to_calendar(cohorts: pd.DataFrame, model: CalendarModel | None = Non
         shifted = facts["earliest"].ne(facts["member_earliest"]) & facts["member_earliest"].gt(0)
         at_activity = frame["kommun_kod"].map(shifted).fillna(False).astype(bool)
         at_activity &= frame["cohort"].eq(frame["kommun_kod"].map(facts["earliest"]))
-        start[at_activity] = frame.loc[at_activity, "kommun_kod"].map(facts["member_earliest"])
+        # the membership year: the activity year moved into the membership interval (Kalmar's
+        # 2007 → 2005; Växjö's 2009 → 2008; Alvesta's 2008 stays in [2007, 2008])
+        codes = frame.loc[at_activity, "kommun_kod"]
+        start[at_activity] = start[at_activity].clip(
+            codes.map(facts["member_earliest"]), codes.map(facts["member_latest"])
+        )
     first = frame["kommun_kod"].map(facts["forbund"]).fillna("")
     # a kommun joining after 2007 joins through its April 2015 förbund
     later = frame["kommun_kod"].map(facts["forbund_2015"]).fillna("")
@@ -1195,9 +1319,12 @@ def validate_calendar(
         and "cohort" in calendar.columns
         and "start_year" not in calendar.columns
     ):
+        treatment = _treatment_date_checks(calendar, model)
         calendar = cohorts_to_calendar(calendar, model)
+    else:
+        treatment = pd.DataFrame(columns=_CONFLICT_COLUMNS)
     table = _resolved_calendar(calendar)
-    parts: list[pd.DataFrame] = []
+    parts: list[pd.DataFrame] = [treatment]
     kommun_known = table["kommun_kod"].ne("")
     table["forbund"] = table["forbund_id"].where(table["forbund_id"].ne(""), table["forbund_input"])
 
@@ -1250,6 +1377,31 @@ def validate_calendar(
     if strict and not report.ok:
         raise ValueError(report.summary())
     return report
+
+
+def _treatment_date_checks(cohorts: pd.DataFrame, model: CalendarModel) -> pd.DataFrame:
+    """Under treatment_date="activity", a kommun with a dated start of activity has that cohort."""
+    if model.treatment_date != "activity":
+        return pd.DataFrame(columns=_CONFLICT_COLUMNS)
+    facts = model.kommuner.set_index("kommun_kod")
+    shifted = facts[facts["earliest"].ne(facts["member_earliest"]) & facts["member_earliest"].gt(0)]
+    given = cohorts.assign(kommun_kod=cohorts["kommun_kod"].astype(str).str.strip())
+    given = given[given["kommun_kod"].isin(shifted.index)].set_index("kommun_kod")["cohort"]
+    wrong = given[pd.to_numeric(given, errors="coerce").ne(shifted.loc[given.index, "earliest"])]
+    detail = (
+        "cohort "
+        + wrong.astype(str)
+        + " but the start of activity is "
+        + shifted.loc[wrong.index, "earliest"].astype(str)
+        + " (treatment_date='activity')"
+    )
+    return _per_kommun(
+        wrong.index,
+        shifted.loc[wrong.index, "forbund"],
+        "treatment_date",
+        shifted.loc[wrong.index, "dated_fact"],
+        detail,
+    )
 
 
 def _membership_spans(rows: pd.DataFrame) -> pd.DataFrame:
@@ -1331,94 +1483,52 @@ def _undocumented_forbund(valid: pd.DataFrame) -> pd.DataFrame:
 
 def _kommun_checks(valid: pd.DataFrame, model: CalendarModel) -> pd.DataFrame:
     spans = _membership_spans(valid)
-    table = model.kommuner.set_index("kommun_kod").join(spans, how="left")
-    start = table["first_start"].astype("Int64")
-    has_rows = start.notna()
-    covers_2007 = table["covers_2007"].astype("boolean").fillna(False)
-    covers_2015 = table["covers_2015"].astype("boolean").fillna(False)
-    state = ("first start " + start.astype(str)).where(has_rows, "absent from the calendar")
-    named_2007 = table["member_2007"].eq("yes")
-    never = table["member_earliest"].eq(0)
-    parts = []
+    facts = model.kommuner
+    codes = facts["kommun_kod"].to_numpy()
+    spans = spans.reindex(codes)
+    start = spans["first_start"].to_numpy(dtype=float)  # NaN: absent from the calendar
+    has_rows = ~np.isnan(start)
+    covers_2007 = spans["covers_2007"].eq(True).to_numpy()
+    covers_2015 = spans["covers_2015"].eq(True).to_numpy()
+    low = facts["member_earliest"].to_numpy()
+    high = facts["member_latest"].to_numpy()
+    never = low == 0
+    named_2007 = facts["member_2007"].eq("yes").to_numpy()
+    dated_fact = facts["dated_fact"].to_numpy()
+    forbund = facts["forbund"].to_numpy()
+    forbund_2015 = facts["forbund_2015"].to_numpy()
 
-    late = named_2007 & ~covers_2007
-    detail = f"named in the April 2007 list ({DOC_2007}) but not a member in 2007 (" + state + ")"
-    parts.append(
-        _per_kommun(
-            table.index[late],
-            table.loc[late, "forbund"],
-            "member_2007_late",
-            _FACT_2007,
-            detail[late],
+    def state(k: int) -> str:
+        return f"first start {int(start[k])}" if has_rows[k] else "absent from the calendar"
+
+    rows: list[tuple[str, str, str, str, str]] = []
+    for k in np.flatnonzero(named_2007 & ~covers_2007):
+        detail = f"named in the April 2007 list ({DOC_2007}) but not a member in 2007 ({state(k)})"
+        rows.append((codes[k], forbund[k], "member_2007_late", _FACT_2007, detail))
+    for k in np.flatnonzero(never & has_rows & (start < LAST_DOCUMENTED_YEAR)):
+        detail = (
+            f"without a förbund in April 2015 ({DOC_2015}, BILAGA 4) but starts in {int(start[k])}"
         )
-    )
-
-    early = never & has_rows & (start < LAST_DOCUMENTED_YEAR).fillna(False)
-    detail = (
-        f"without a förbund in April 2015 ({DOC_2015}, BILAGA 4) but starts in " + start.astype(str)
-    )
-    parts.append(
-        _per_kommun(table.index[early], "", "never_member_early", _FACT_2015, detail[early])
-    )
-
-    outside = ((start < table["member_earliest"]) | (start > table["member_latest"])).fillna(False)
-    outside &= ~never & ~late
-    dated = outside & table["dated_fact"].ne("")
-    detail = (
-        "first start "
-        + start.astype(str)
-        + " but dated "
-        + table["member_earliest"].astype(str)
-        + " ("
-        + table["dated_fact"]
-        + ")"
-    )
-    parts.append(
-        _per_kommun(
-            table.index[dated],
-            table.loc[dated, "forbund"],
-            "dated_fact",
-            table.loc[dated, "dated_fact"],
-            detail[dated],
+        rows.append((codes[k], "", "never_member_early", _FACT_2015, detail))
+    outside = has_rows & ~never & ~(named_2007 & ~covers_2007) & ((start < low) | (start > high))
+    for k in np.flatnonzero(outside):
+        if dated_fact[k]:
+            detail = f"first start {int(start[k])} but dated {low[k]} ({dated_fact[k]})"
+            rows.append((codes[k], forbund[k], "dated_fact", dated_fact[k], detail))
+        else:
+            detail = (
+                f"first start {int(start[k])} outside the documented interval [{low[k]}, {high[k]}]"
+            )
+            fact = "interval (CalendarModel.kommuner)"
+            rows.append((codes[k], forbund[k], "start_outside_interval", fact, detail))
+    for k in np.flatnonzero((forbund_2015 != "") & ~covers_2015):
+        detail = (
+            f"a member in April 2015 ({DOC_2015}, BILAGA 4) but not in the calendar's 2015 "
+            f"({state(k)})"
         )
-    )
-    plain = outside & ~dated
-    detail = (
-        "first start "
-        + start.astype(str)
-        + " outside the documented interval ["
-        + table["member_earliest"].astype(str)
-        + ", "
-        + table["member_latest"].astype(str)
-        + "]"
-    )
-    parts.append(
-        _per_kommun(
-            table.index[plain],
-            table.loc[plain, "forbund"],
-            "start_outside_interval",
-            "interval (CalendarModel.kommuner)",
-            detail[plain],
-        )
-    )
+        rows.append((codes[k], forbund_2015[k], "not_member_2015", _FACT_2015, detail))
 
-    missing = table["forbund_2015"].ne("") & ~covers_2015
-    detail = (
-        f"a member in April 2015 ({DOC_2015}, BILAGA 4) but not in the calendar's 2015 ("
-        + state
-        + ")"
-    )
-    parts.append(
-        _per_kommun(
-            table.index[missing],
-            table.loc[missing, "forbund_2015"],
-            "not_member_2015",
-            _FACT_2015,
-            detail[missing],
-        )
-    )
-
-    n_in_2007 = int((covers_2007 & table["member_2007"].eq("candidate")).sum())
+    n_in_2007 = int((covers_2007 & facts["member_2007"].eq("candidate").to_numpy()).sum())
     need = _membership.N_CANDIDATES_2007
     exact = model.assumptions.no_joins_may_dec_2007
     if n_in_2007 != need if exact else n_in_2007 < need:
@@ -1427,16 +1537,9 @@ def _kommun_checks(valid: pd.DataFrame, model: CalendarModel) -> pd.DataFrame:
             f"2007 table ({DOC_2007}) has {need}"
             + ("" if exact else " by April (at least that many by the end of 2007)")
         )
-        parts.append(
-            _per_kommun(
-                [""],
-                "norra_vastmanland",
-                "candidates_2007",
-                f"{_FACT_2007}: Västmanland 3 kommuner",
-                detail,
-            )
-        )
-    return pd.concat(parts, ignore_index=True)
+        fact = f"{_FACT_2007}: Västmanland 3 kommuner"
+        rows.append(("", "norra_vastmanland", "candidates_2007", fact, detail))
+    return pd.DataFrame(rows, columns=_CONFLICT_COLUMNS)
 
 
 def _group_checks(valid: pd.DataFrame, model: CalendarModel) -> pd.DataFrame:

@@ -21,9 +21,10 @@ Adoption intervals (the year a kommun first became a member, inclusive bounds)
 - a 2015 member not in the April 2007 list: [2008, 2014]; 2014 because Tabell 1 has 240 members
   in 2014 and Säter (April 2015) is the one addition up to May 2015's 241;
 - narrower where a document dates the förbund and its members (Göteborg Nordost and Hisingen
-  2005, Kalmar län's eleven founders 2005 (formed 1 October 2005, 004 BILAGA 2), Norra Dalsland 2005, Skellefteå 2005, Norra Bohuslän [2006, 2007], Malmö 2007, Falun and
-  Borlänge 2007 ("nystartade" in April 2007), Uddevalla/Orust/Färgelanda 2008, Växjö 2008, Säffle
-  and Årjäng 2012, Härjedalen/Krokom/Ragunda [2008, 2011] (Jämtland's länsförbund of 2011),
+  2005, Kalmar län's eleven founders 2005 (formed 1 October 2005, 004 BILAGA 2), Norra Dalsland
+  2005, Skellefteå 2005, Norra Bohuslän [2006, 2007], Malmö 2007, Falun and Borlänge 2007
+  ("nystartade" in April 2007), Uddevalla/Orust/Färgelanda 2008, Växjö 2008, Säffle and Årjäng
+  2012, Härjedalen/Krokom/Ragunda [2008, 2011] (Jämtland's länsförbund of 2011),
   Norsjö 2014, Gävleborg's ten kommuner 2014, Säter 2015);
 - Alvesta: [2007, 2008]; its förbund was formed on 1 January 2007 (004, BILAGA 2) but Alvesta is
   not in the April 2007 list, so the documents conflict and the interval spans both readings.
@@ -258,6 +259,11 @@ def member_counts() -> pd.DataFrame:
         April 2007 and April 2015 lists, "isf_2019" for the approximate figures), ``note``,
         ``source``. 2010 and 2015 appear twice (two sources).
     """
+    return _member_counts().copy()
+
+
+@cache
+def _member_counts() -> pd.DataFrame:
     table = _read("member_counts.csv")
     table["year"] = table["year"].astype(int)
     for column in ("n_kommuner", "n_forbund", "n_lan"):
