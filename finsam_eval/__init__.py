@@ -6,6 +6,8 @@ The public API, imported lazily so that ``import finsam_eval`` stays fast::
     finsam_eval.load_synthetic_truth()      # its true effects
     finsam_eval.estimate(data, method=...)  # cs, twfe, sa, imputation, two_stage, stacked, dcdh
     finsam_eval.compare(data, methods=[...])
+    finsam_eval.estimate_over_calendars(data, calendars)  # Rubin-pooled over join-year draws
+    finsam_eval.isf_design()                # the one ISF design (cohorts, follow-up, control)
     finsam_eval.bacon_decomposition(...)
     finsam_eval.honest_did(res, ...)
     finsam_eval.adjust_pvalues(table, ...)

@@ -132,3 +132,26 @@ def test_mde_detected_with_target_power():
                    effect=target, design="isf", progress=False)  # fmt: skip
     power = float(sim.summary.query("event_time == 3")["power"].iloc[0])
     assert 0.72 < power < 0.88
+
+
+def test_cs_cohorts_option_in_the_linear_replay():
+    """The wild bootstrap's linear replay of CS keeps only the evaluated cohorts' cells."""
+    from finsam_eval.inference.wild_refit_cs import linear_cs_aggregate
+
+    world = design_world(series_world("alla", "sa"), isf_design())
+    y = draw_shares(world, world.effect, replication_seeds(9, 1))[0]
+    panel = to_panel(world, y)
+    res = fe.estimate(panel, method="cs", control="notyet", cohorts=range(2005, 2011),
+                      window=(-5, 6))  # fmt: skip
+    lin = linear_cs_aggregate(panel, res, keys=[0, 3, 6])
+    expected = res.event_study.set_index("event_time").loc[[0, 3, 6], "estimate"]
+    np.testing.assert_allclose((lin.E @ y.ravel())[:3], expected, atol=1e-12)
+
+
+def test_simulate_all_cohorts_design():
+    """The named alternative: every cohort evaluated, CS with not-yet-treated comparisons."""
+    sim = simulate(["cs", "twfe"], reps=2, seed=1, design=fe.all_cohorts_design(), progress=False)
+    assert sim.info["design"] == "all_cohorts"
+    assert sim.info["method_options"]["cs"]["control"] == "notyet"
+    assert "cohorts" not in sim.info["method_options"]["cs"]
+    assert sim.info["n_years"] == 21

@@ -30,12 +30,19 @@ output equals ``estimate(method="cs")`` to rounding; :func:`simulate` checks tha
 replication and stops if not. Every other method (and CS with other options) is fitted by
 ``finsam_eval.estimate`` replication by replication, on two processes when there are many.
 
+``design="isf"`` is :func:`finsam_eval.design.isf_design` (cohorts 2005–2010, six follow-up
+years, kommuner not yet members as comparisons until they join; :func:`design_world`).
+``calendar="intervals"`` replaces the known adoption calendar by the documented intervals: the
+true calendar of each replication and the analyst's M calendars are draws of the registry's
+``compatible_calendars``, pooled with ``estimate_over_calendars`` (Rubin 1987).
+
 References
 ----------
 Bloom, H. S. (1995). Minimum detectable effects: a simple way to report the statistical power of
 experimental designs. Evaluation Review 19(5), 547–556.
 Callaway, B., & Sant'Anna, P. H. C. (2021). Difference-in-differences with multiple time periods.
 Journal of Econometrics 225(2), 200–230.
+Rubin, D. B. (1987). Multiple Imputation for Nonresponse in Surveys. Wiley.
 """
 
 from __future__ import annotations
@@ -68,6 +75,7 @@ from finsam_eval.synthetic.montecarlo import (
 )
 
 __all__ = [
+    "CALENDAR_ANALYSES",
     "DEFAULT_METHOD_OPTIONS",
     "CSBatch",
     "SimulationResult",
@@ -117,6 +125,14 @@ class CSBatch:
         Sorted periods, shape (T,).
     window
         Event-time range (lo, hi) of the event study, as ``estimate``'s ``window``.
+    control
+        "never" (the design above) or "notyet": a cell's comparison units are the
+        never-treated and the units first treated after :math:`\\max(t, b)` other than its
+        cohort, as ``estimate(method="cs", control="notyet")``; the cell's units then differ
+        by period, so those cells are computed one at a time.
+    cohorts
+        Evaluated cohorts (``estimate``'s CS option ``cohorts``): only their cells enter the
+        event study; None = every cohort with a pre-treatment period.
     """
 
     def __init__(
