@@ -14,8 +14,14 @@ to require 92–98 % at each event time. Pooled over event times 0..6 (1 400 int
 robust methods must cover 92–98 %, and each event time 88–99.5 % (about four SDs). TWFE must
 cover less than 85 % pooled and be clearly below every robust method.
 
-dCDH is included because on the single bundled realization its intervals miss this very
-series at every event time (tests/test_truth_recovery.py): over redraws they are calibrated.
+CS and Sun–Abraham intervals include the sampling variance of the estimated cohort shares (R
+did's ``wif``; eventstudyinteract's share variance). This Monte Carlo holds the calendar fixed,
+so the shares are never redrawn, and with cohort-heterogeneous effects those two methods are
+conservative here: measured over these 200 redraws, CS covers 98.2 % pooled (SE/SD 1.20) and
+99–100 % at event times 5–6; with the share term removed from CSBatch's influence function
+(an experiment, not shipped) CS covers 96.3 % (SE/SD 1.09), as dCDH (96.3 %), whose variance has
+no share term. Their upper bounds are therefore 99 % pooled and 100 % per event time; the lower
+bounds, which guard against intervals that are too short, are the same for every method.
 Two-stage (conservative at later event times: 99–100 % coverage for e >= 3 here) and stacked
 (its trimmed-cohort estimand differs from the all-cohort truth) are not held to this band.
 """
@@ -32,6 +38,8 @@ ROBUST = ("cs", "imputation", "sa", "dcdh")
 METHOD_OPTIONS = {"dcdh": {"window": (-5, 6)}}
 REPS = 200
 EVENT_TIMES = range(7)
+# methods whose variance includes the estimated cohort shares (see the module docstring)
+SHARE_VARIANCE = ("cs", "sa")
 
 
 @pytest.fixture(scope="module")
@@ -55,8 +63,9 @@ def test_robust_coverage(summary, method):
     if method not in METHODS:
         pytest.skip(f"estimator {method!r} not yet in METHODS")
     pooled, rows = _pooled(summary, method)
-    assert 0.92 <= pooled <= 0.98, rows.to_string()
-    assert rows["coverage"].between(0.88, 0.995).all(), rows.to_string()
+    upper, upper_each = (0.99, 1.0) if method in SHARE_VARIANCE else (0.98, 0.995)
+    assert 0.92 <= pooled <= upper, rows.to_string()
+    assert rows["coverage"].between(0.88, upper_each).all(), rows.to_string()
     # nearly unbiased: true bias at most 0.25 SD (noiseless fits), plus 3 Monte Carlo SEs
     limit = (0.25 + 3 / REPS**0.5) * rows["sd_estimate"]
     assert (rows["bias"].abs() < limit).all(), rows.to_string()
