@@ -175,3 +175,22 @@ def test_isf_preset_evaluates_cohorts_2005_2010_with_later_joiners_until_they_jo
     np.testing.assert_allclose(
         cs.event_study["estimate"].to_numpy(), direct_cs.event_study["estimate"].to_numpy()
     )
+
+
+def test_isf_design_later_joiners_match_tabell_1(panel) -> None:
+    # Tabell 1 (seed 004): 188 member kommuner in 2010 and 241 in May 2015, so 53 kommuner join
+    # after the last ISF cohort; the synthetic calendar honours these counts
+    from finsam_eval.pipeline import load_config
+    from finsam_eval.pipeline.run import designed_panels
+
+    designed = designed_panels(panel, load_config(None))
+    assert designed.cohorts == list(range(2005, 2011))
+    whole = designed.whole.drop_duplicates("kommun_kod")
+    assert (whole["cohort"] > 2010).sum() == 241 - 188
+    assert whole["cohort"].between(2005, 2010).sum() == 188
+    censored = designed.censored
+    later = censored["kommun_kod"].isin(whole.loc[whole["cohort"] > 2010, "kommun_kod"])
+    assert (censored.loc[later, "cohort"] == 0).all()
+    first_join = censored["kommun_kod"].map(whole.set_index("kommun_kod")["cohort"])
+    assert (censored.loc[later, "year"] < first_join[later]).all()
+    assert designed.whole["year"].max() == 2016 and designed.unbalanced
