@@ -25,6 +25,7 @@ from finsam_eval.registry import (
     cohorts_to_calendar,
     compatible_calendars,
     kommun_code,
+    kommuner,
     later_joins,
     members_2007,
     members_2015,
@@ -208,7 +209,11 @@ def test_unknown_options_raise() -> None:
     with pytest.raises(ValueError, match="unknown calendar assumption"):
         calendar_model(assumptions={"no_exits": True})
     with pytest.raises(ValueError, match="cumulative_membership"):
-        CalendarAssumptions(cumulative_membership=False)
+        compatible_calendars(
+            2, 1, model=calendar_model(assumptions={"cumulative_membership": False})
+        )
+    with pytest.raises(ValueError, match="True or False"):
+        CalendarAssumptions(cumulative_membership="no")
     with pytest.raises(ValueError, match="undocumented"):
         compatible_calendars(2, 1, horizon=2018)
     with pytest.raises(ValueError, match="positive integer"):
@@ -290,7 +295,7 @@ def test_later_joins_are_recorded_with_sources_and_not_used() -> None:
     assert (wide[sorted(table["kommun_kod"])] == 0).all().all()
 
 
-# --- the sampler against brute-force enumeration ----------------------------------------------------
+# --- the sampler against brute-force enumeration --------------------------------------------------
 
 
 def test_sampler_is_uniform_over_a_small_enumerated_problem() -> None:
@@ -330,3 +335,72 @@ def test_infeasible_bounds_raise() -> None:
 
     with pytest.raises(ValueError, match="no calendar meets the count bounds"):
         _count_calendars([(1, 2005, 2005)] * 2, {2005: (3, 3)}, (2005,))
+
+
+def test_cohort_csv_is_validated(draws: pd.DataFrame, tmp_path: Path) -> None:
+    path = tmp_path / "cohorts.csv"
+    draw = draws[draws["draw"].eq(2)].drop(columns="draw")
+    draw.to_csv(path, index=False)
+    assert validate_calendar(path).ok
+    broken = draw.copy()
+    broken.loc[broken["kommun_kod"].eq(kommun_code("Karlskoga")), "cohort"] = 2011
+    broken.to_csv(path, index=False)
+    conflicts = validate_calendar(path).conflicts
+    karlskoga = conflicts[conflicts["kommun_kod"].eq(kommun_code("Karlskoga"))]
+    assert {"member_2007_late", "founders_together"} <= set(karlskoga["check"])
+    assert set(karlskoga["forbund"]) == {"degerfors_karlskoga"}
+
+
+def test_knappt_55_is_a_switchable_fact_of_the_checks(draws: pd.DataFrame) -> None:
+    draw = draws[draws["draw"].eq(3)].set_index("kommun_kod")["cohort"].copy()
+    in_2005 = int(((draw > 0) & (draw <= 2005)).sum())
+    facts = calendar_model().kommuner.set_index("kommun_kod")
+    # single-kommun 2007 förbund without a dated year, not yet in 2005 in this draw
+    movable = facts.index[
+        facts["member_2007"].eq("yes") & facts["group"].eq("") & ~facts["exact"]
+    ].intersection(draw.index[draw > 2005])
+    draw[movable[: 55 - in_2005]] = 2005
+    frame = draw.rename("cohort").reset_index()
+    conflicts = validate_calendar(frame).conflicts
+    assert conflicts["check"].tolist() == ["assumption_count"]
+    assert "count_2005" in conflicts["fact"].iloc[0] and "55 member" in conflicts["detail"].iloc[0]
+    relaxed = calendar_model(assumptions={"count_2005": None})
+    assert validate_calendar(frame, model=relaxed).ok
+
+
+def test_cohort_frame_rows_are_never_dropped_silently(draws: pd.DataFrame) -> None:
+    draw = draws[draws["draw"].eq(4)].reset_index(drop=True)
+    never = sorted(never_members_2015())[0]
+    member = sorted(members_2015())[0]
+    unknown = draw.copy()
+    unknown.loc[unknown["kommun_kod"].eq(never), "kommun_kod"] = "Atlantis"  # cohort 0
+    unknown.loc[unknown["kommun_kod"].eq(member), "kommun_kod"] = "Atlantis2"  # a member
+    conflicts = validate_calendar(unknown).conflicts
+    flagged = conflicts[conflicts["check"].eq("unknown_kommun")]["detail"]
+    assert flagged.str.contains("'Atlantis'").sum() == 1
+    assert flagged.str.contains("'Atlantis2'").sum() == 1
+    assert "unknown_forbund" not in set(conflicts["check"])
+    doubled = pd.concat([draw, draw[draw["kommun_kod"].eq(never)]], ignore_index=True)
+    conflicts = validate_calendar(doubled).conflicts
+    assert conflicts[conflicts["check"].eq("duplicate")]["kommun_kod"].tolist() == [never]
+    names = kommuner().set_index("kommun_kod")["kommun"]
+    assert validate_calendar(draw.assign(kommun_kod=draw["kommun_kod"].map(names))).ok
+
+
+def test_exits_are_conflicts_unless_the_assumption_is_off(draws: pd.DataFrame) -> None:
+    calendar = cohorts_to_calendar(draws[draws["draw"].eq(0)])
+    lulea = kommun_code("Luleå")
+    row = calendar[calendar["kommun"].eq(lulea)].iloc[0]
+    # Luleå leaves its förbund for 2009-2010 and rejoins in 2011
+    calendar["end_year"] = pd.array([pd.NA] * len(calendar), dtype="Int64")
+    calendar.loc[calendar["kommun"].eq(lulea), "end_year"] = 2008
+    back = pd.DataFrame(
+        {"kommun": [lulea], "forbund": [row["forbund"]], "start_year": [2011], "end_year": [pd.NA]}
+    )
+    gapped = pd.concat([calendar, back], ignore_index=True)
+    conflicts = validate_calendar(gapped).conflicts
+    exits = conflicts[conflicts["check"].eq("exit")]
+    assert exits["kommun_kod"].tolist() == [lulea]
+    assert "[2009, 2010]" in exits["detail"].iloc[0]
+    relaxed = calendar_model(assumptions={"cumulative_membership": False})
+    assert "exit" not in set(validate_calendar(gapped, model=relaxed).conflicts["check"])

@@ -676,3 +676,19 @@ def test_calendar_to_cohorts_rejects_unknown_names() -> None:
     calendar = pd.DataFrame({"kommun": ["Atlantis"], "forbund": ["malmo"], "start_year": [2007]})
     with pytest.raises(ValueError, match="Atlantis"):
         calendar_to_cohorts(calendar)
+
+
+def test_kalmar_founders_dated_to_the_formation_year(seeds_dir: Path) -> None:
+    text = " ".join((seeds_dir / DOC_2015).read_text(encoding="utf-8").split())
+    match = re.search(r"Samordningsförbundet i Kalmar län bildades den 1 oktober (\d{4})", text)
+    assert match is not None
+    formed = int(match.group(1))
+    table = forbund().set_index("forbund_id")
+    assert table.loc["kalmar_lan", "formed"] == formed
+    rows = documented_membership()
+    founders = rows[rows["forbund_id"].eq("kalmar_lan") & rows["member_2007"].eq("yes")]
+    assert len(founders) == 11
+    assert (founders["earliest_start"] == formed).all()
+    assert (founders["latest_start"] == formed).all()
+    borgholm = rows[rows["kommun_kod"].eq(kommun_code("Borgholm"))]
+    assert (borgholm["earliest_start"] > 2007).all()

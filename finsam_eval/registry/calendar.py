@@ -51,11 +51,12 @@ from finsam_eval.registry import membership as _membership
 from finsam_eval.registry.kommuner import UnknownKommunError, kommun_code, kommuner
 
 __all__ = [
-    "CalendarReport",
     "GOTEBORG_OPTIONS",
+    "LAST_DOCUMENTED_YEAR",
     "TREATMENT_DATES",
     "CalendarAssumptions",
     "CalendarModel",
+    "CalendarReport",
     "calendar_model",
     "calendar_to_cohorts",
     "cohorts_to_calendar",
@@ -132,7 +133,11 @@ class CalendarAssumptions:
         dated förbund keep their founders together.
     cumulative_membership
         No kommun left a förbund up to 2015 (the documents record no exit; merged förbund pass
-        their members on). Only ``True`` is supported: exits would need facts the documents lack.
+        their members on): :func:`validate_calendar` reports a gap in a kommun's membership
+        between its first start and 2015 as ``exit``. Off: a user calendar may have exits
+        (``end_year``); the yearly counts still apply. :func:`compatible_calendars` draws only
+        calendars without exits and refuses a model with this assumption off, since no exit is
+        documented to place.
     """
 
     no_joins_may_dec_2007: bool = True
@@ -141,7 +146,7 @@ class CalendarAssumptions:
     cumulative_membership: bool = True
 
     def __post_init__(self) -> None:
-        for name in ("no_joins_may_dec_2007", "listed_2007_join_together"):
+        for name in ("no_joins_may_dec_2007", "listed_2007_join_together", "cumulative_membership"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
         if self.count_2005 is not None:
@@ -161,11 +166,6 @@ class CalendarAssumptions:
                 )
             # a list from a config file becomes a tuple: the assumptions are a cache key
             object.__setattr__(self, "count_2005", (int(pair[0]), int(pair[1])))
-        if self.cumulative_membership is not True:
-            raise ValueError(
-                "cumulative_membership=False is not supported: the documents record no exit from "
-                "a förbund up to 2015, so there are no facts to place exits"
-            )
 
     @classmethod
     def coerce(cls, value: CalendarAssumptions | dict[str, Any] | None) -> CalendarAssumptions:
@@ -422,8 +422,9 @@ class CalendarModel:
     def describe(self) -> pd.DataFrame:
         """A tidy frame of every fact and assumption with its source.
 
-        Columns ``kind`` (interval, group, count, dated, assumption, option), ``subject`` (kommun
-        code, förbund or year), ``value``, ``source``.
+        Columns ``kind`` (interval, group, count, dated, assumption, unused, option),
+        ``subject`` (kommun code, förbund or year), ``value``, ``source``. "unused" rows are
+        documented facts that constrain no calendar, with the reason.
         """
         rows = []
         for row in self.kommuner.itertuples(index=False):
@@ -446,9 +447,34 @@ class CalendarModel:
             rows.append(("dated", row.forbund_id, f"{row.fact}: {row.date}", row.source))
         for row in self.assumptions.describe().itertuples(index=False):
             rows.append(("assumption", row.assumption, row.value, row.meaning))
+        for subject, value, source in _UNUSED_FACTS:
+            rows.append(("unused", subject, value, source))
         rows.append(("option", "treatment_date", self.treatment_date, ", ".join(TREATMENT_DATES)))
         rows.append(("option", "goteborg", self.goteborg, ", ".join(GOTEBORG_OPTIONS)))
         return pd.DataFrame(rows, columns=["kind", "subject", "value", "source"])
+
+
+# Documented facts that are not constraints of the model, and why.
+_UNUSED_FACTS = [
+    (
+        "2006",
+        "38 förbund in 12 län in April 2006: not used (a förbund count in mid-year; the member "
+        "kommuner are not counted, and which förbund existed is not listed)",
+        f"{DOC_2007}, section '58 samordningsförbund i april 2007'",
+    ),
+    (
+        "2008–2015",
+        "Tabell 1's förbund counts (72, 83, 87, 82, 83, 83, 85, 80): not used (merges and "
+        "splits make them undeterminable from kommun join years)",
+        f"{DOC_2015}, section 3.2, Tabell 1",
+    ),
+    (
+        "2010",
+        "'nästan 190' member kommuner five years after 2005: not used as a bound (Tabell 1's "
+        "exact 188 is)",
+        f"{DOC_ISF}, Sammanfattning",
+    ),
+]
 
 
 def _check_option(name: str, value: str, allowed: tuple[str, ...]) -> None:
@@ -469,8 +495,9 @@ def calendar_model(
     treatment_date
         "formation" (default: the year the kommun's förbund was formed or it joined one) or
         "activity" (the start of activity where a seed dates it apart from formation: Kalmar
-        län's founders then have cohort 2007, Alvesta 2008 and Växjö 2009). The count constraints always refer to membership
-        (Kalmar's founders count as members from 2005 under both definitions).
+        län's founders then have cohort 2007, Alvesta 2008 and Växjö 2009). The count
+        constraints always refer to membership (Kalmar's founders count as members from 2005
+        under both definitions).
     goteborg
         "treated" (default; cohort 2005 from the stadsdel förbund Hisingen and Nordost, as
         Tabell 1 counts Göteborg as a member), "excluded" (no Göteborg row in a calendar) or
@@ -549,7 +576,10 @@ def _model(treatment_date: str, goteborg: str, assumptions: CalendarAssumptions)
             continue
         low, high = table.loc[mask, "member_earliest"], table.loc[mask, "member_latest"]
         if ((low > fact.formed) | (high < fact.formed)).any():
-            raise AssertionError(f"dated fact {fact.fact} contradicts the registry intervals")
+            raise ValueError(
+                f"dated fact {fact.fact} ({fact.formed}) contradicts the registry intervals of "
+                f"{sorted(founders)} in registry/data/membership.csv"
+            )
         table.loc[mask, ["member_earliest", "member_latest"]] = fact.formed
         table.loc[mask, "source"] += f" | dated: {fact.fact} ({fact.source})"
         dated_fact[mask] = fact.fact
@@ -571,6 +601,11 @@ def _model(treatment_date: str, goteborg: str, assumptions: CalendarAssumptions)
             group[mask] = name
             low = table.loc[mask, "member_earliest"].max()
             high = table.loc[mask, "member_latest"].min()
+            if low > high:
+                raise ValueError(
+                    f"listed_2007_join_together: the intervals of {members} ({forbund_id}) "
+                    "share no year; switch the assumption off or correct membership.csv"
+                )
             table.loc[mask, ["member_earliest", "member_latest"]] = (low, high)
             source = f"{DOC_2007}, table 'Län Samordningsförbund 2007-04-25' (assumption)"
             group_rows.append(
@@ -954,7 +989,8 @@ def compatible_calendars(
     seed
         Seed or numpy Generator; the same seed gives the same draws.
     model
-        The :class:`CalendarModel` (default ``calendar_model()``).
+        The :class:`CalendarModel` (default ``calendar_model()``); it is identified by its
+        options and assumptions (``model.key``), so edits to its frames are ignored.
     horizon
         Last year a calendar speaks for (at most 2015, the last documented year); a kommun
         joining after it has cohort 0.
@@ -981,8 +1017,8 @@ def compatible_calendars(
     Academic Press). Within a run of years without a count constraint (2006 before 2007) a
     unit's year is uniform over its allowed years there.
 
-    The counting table is built once per model (about 1 s); 1 000 draws then take well under
-    a second (tests/test_calendar_model.py measures it).
+    The counting table is built once per model (about 0.6 s); 1 000 draws then took
+    0.07–0.10 s on a loaded 2-core machine (tests/test_calendar_model.py measures it).
     """
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise ValueError(f"n must be a positive integer, got {n!r}")
@@ -996,6 +1032,11 @@ def compatible_calendars(
             "cannot claim who was not a member after it"
         )
     model = calendar_model() if model is None else model
+    if not model.assumptions.cumulative_membership:
+        raise ValueError(
+            "compatible_calendars draws calendars without exits; with cumulative_membership=False "
+            "it would have to place exits, and the documents record none up to 2015"
+        )
     plan = _plan(model.key)
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     n = int(n)
@@ -1074,6 +1115,7 @@ class CalendarReport:
         unknown_forbund, invalid_year, end_before_start, duplicate, forbund_not_documented,
         member_2007_late, never_member_early, start_outside_interval, dated_fact,
         founders_together, not_member_2015, candidates_2007, yearly_count, assumption_count,
+        exit (a gap in membership before 2015 under ``cumulative_membership``),
         treatment_date (a cohort frame under ``treatment_date="activity"`` whose dated kommun
         is not at its start of activity).
     counts
@@ -1223,9 +1265,13 @@ def cohorts_to_calendar(cohorts: pd.DataFrame, model: CalendarModel | None = Non
             f"cohort must be a whole year or 0 (not a member by {LAST_DOCUMENTED_YEAR}); "
             f"bad rows: {bad.head().to_dict('records')}"
         )
+    given = cohorts["kommun_kod"].astype(str).str.strip()
+    # codes written as numbers (180) or names resolve; unresolvable ones pass through and are
+    # reported by validate_calendar as unknown_kommun
+    resolved, _ = _resolve(given, kommun_code, UnknownKommunError)
     frame = pd.DataFrame(
         {
-            "kommun_kod": cohorts["kommun_kod"].astype(str).str.strip().to_numpy(),
+            "kommun_kod": resolved.where(resolved.ne(""), given).to_numpy(),
             "cohort": cohort.astype(int).to_numpy(),
         }
     )
@@ -1314,12 +1360,14 @@ def validate_calendar(
     (or a predecessor/successor of it).
     """
     model = calendar_model() if model is None else model
-    if (
-        isinstance(calendar, pd.DataFrame)
-        and "cohort" in calendar.columns
-        and "start_year" not in calendar.columns
-    ):
-        treatment = _treatment_date_checks(calendar, model)
+    if not isinstance(calendar, pd.DataFrame):
+        calendar = pd.read_csv(calendar, dtype=str, keep_default_na=False)
+    from_cohorts = "cohort" in calendar.columns and "start_year" not in calendar.columns
+    if from_cohorts:
+        treatment = pd.concat(
+            [_cohort_frame_checks(calendar), _treatment_date_checks(calendar, model)],
+            ignore_index=True,
+        )
         calendar = cohorts_to_calendar(calendar, model)
     else:
         treatment = pd.DataFrame(columns=_CONFLICT_COLUMNS)
@@ -1330,7 +1378,9 @@ def validate_calendar(
 
     bad = table[~kommun_known]
     parts.append(_conflicts(bad.assign(detail=bad["kommun_error"]), "unknown_kommun", ""))
-    bad = table[table["forbund_id"].eq("")]
+    # a cohort row of an unknown kommun has no förbund either: reported once, as unknown_kommun
+    no_forbund = table["forbund_id"].eq("") & ~(from_cohorts & ~kommun_known)
+    bad = table[no_forbund]
     parts.append(_conflicts(bad.assign(detail=bad["forbund_error"]), "unknown_forbund", ""))
     bad = table[table["start_year"].isna()]
     detail = "row " + bad["row"].astype(str) + ": start_year missing or not a whole year"
@@ -1367,6 +1417,8 @@ def validate_calendar(
     wrong = wrong.assign(kommun_kod="", forbund="", detail=detail)
     parts.append(_conflicts(wrong, "yearly_count", _FACT_TABELL_1))
     parts.append(_assumption_counts(valid, model))
+    if model.assumptions.cumulative_membership:
+        parts.append(_exits(valid))
 
     conflicts = pd.concat(parts, ignore_index=True)
     conflicts = conflicts.astype({column: str for column in _CONFLICT_COLUMNS})
@@ -1377,6 +1429,22 @@ def validate_calendar(
     if strict and not report.ok:
         raise ValueError(report.summary())
     return report
+
+
+def _cohort_frame_checks(cohorts: pd.DataFrame) -> pd.DataFrame:
+    """Rows of a cohort frame that name no kommun, or a kommun twice (cohort 0 rows included)."""
+    given = cohorts["kommun_kod"].astype(str).str.strip()
+    resolved, errors = _resolve(given, kommun_code, UnknownKommunError)
+    rows = []
+    for position in np.flatnonzero(resolved.eq("").to_numpy()):
+        if cohorts["cohort"].iloc[position] in (0, "0"):  # members are reported downstream
+            rows.append(("", "", "unknown_kommun", "", f"row {position}: {errors.iloc[position]}"))
+    known = resolved[resolved.ne("")]
+    for code in sorted(set(known[known.duplicated()])):
+        positions = np.flatnonzero(resolved.eq(code).to_numpy()).tolist()
+        detail = f"rows {positions} give kommun {code} more than one cohort row"
+        rows.append((code, "", "duplicate", "", detail))
+    return pd.DataFrame(rows, columns=_CONFLICT_COLUMNS)
 
 
 def _treatment_date_checks(cohorts: pd.DataFrame, model: CalendarModel) -> pd.DataFrame:
@@ -1573,6 +1641,27 @@ def _group_checks(valid: pd.DataFrame, model: CalendarModel) -> pd.DataFrame:
     return _per_kommun(
         bad.index, bad["group"].map(groups["forbund"]), "founders_together", bad["group"], detail
     )
+
+
+def _exits(valid: pd.DataFrame) -> pd.DataFrame:
+    """Years between a kommun's first start and 2015 in which no membership row covers it."""
+    years = np.arange(FIRST_YEAR, LAST_DOCUMENTED_YEAR + 1)
+    start = valid["start_year"].to_numpy(dtype=np.int64)
+    end = valid["end_year"].fillna(_OPEN_END).to_numpy(dtype=np.int64)
+    covered = pd.DataFrame(
+        (start[:, None] <= years[None, :]) & (years[None, :] <= end[:, None]), columns=years
+    )
+    covered = covered.groupby(valid["kommun_kod"].to_numpy()).any()
+    first = valid.groupby("kommun_kod")["start_year"].min().reindex(covered.index)
+    after_start = years[None, :] >= first.to_numpy(dtype=np.int64)[:, None]
+    gaps = after_start & ~covered.to_numpy()
+    rows = []
+    fact = "assumption cumulative_membership (no exit documented up to 2015)"
+    for k in np.flatnonzero(gaps.any(axis=1)):
+        missing = years[gaps[k]].tolist()
+        detail = f"not a member in {missing} after its first start {int(first.iloc[k])}"
+        rows.append((covered.index[k], "", "exit", fact, detail))
+    return pd.DataFrame(rows, columns=_CONFLICT_COLUMNS)
 
 
 def _assumption_counts(valid: pd.DataFrame, model: CalendarModel) -> pd.DataFrame:

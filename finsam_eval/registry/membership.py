@@ -373,7 +373,8 @@ def forbund_id(name_or_id: str) -> str:
 _MOVED = ("CalendarReport", "validate_calendar", "calendar_to_cohorts")
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> object:
+    """The calendar checks, imported lazily (calendar.py imports this module)."""
     if name in _MOVED:
         from finsam_eval.registry import calendar
 
