@@ -83,12 +83,13 @@ SEX_FACTOR = {
     "studier": 1.2,
     "uvas": 0.95,
 }
-# Total population on 31 December 2018 of the largest and smallest kommuner, rounded (to the
-# nearest hundred; fifty for the smallest). Source: SCB, "Folkmängd i riket, län och kommuner
-# 31 december 2018" (a copy of that table, dated 1 January 2019, confirms Stockholm 962 154,
-# Huddinge 111 722, Nacka 103 656 and Södertälje 97 381). shared/DOMAIN.md gives the range:
-# "about 2 500 (Bjurholm) to about 950 000 (Stockholm)". The other 260 kommuner draw their size
-# from a log-normal (_sizes), strictly between the two tables.
+# Total population on 31 December 2018 of the 20 largest and 10 smallest kommuner, rounded (to
+# the nearest hundred; fifty for the smallest). Source: SCB, "Folkmängd i riket, län och kommuner
+# 31 december 2018". Stockholm 962 154, Huddinge 111 722, Nacka 103 656 and Södertälje 97 381
+# were checked against a copy of that table (population on 1 January 2019); the other figures
+# are approximate and serve to give the synthetic world realistic sizes and ranks.
+# shared/DOMAIN.md gives the range: "about 2 500 (Bjurholm) to about 950 000 (Stockholm)". The
+# other 260 kommuner draw their size from a log-normal (_sizes), strictly between the tables.
 DOCUMENTED_SIZES = {
     "Stockholm": 962_200, "Göteborg": 571_900, "Malmö": 339_300, "Uppsala": 225_200,
     "Linköping": 161_000, "Örebro": 153_400, "Västerås": 152_100, "Helsingborg": 145_400,
