@@ -208,3 +208,13 @@ def test_synthetic_calendar_mode_only_for_synthetic_source(panel_file: Path) -> 
     text = f'[data]\nsource = "{panel_file.as_posix()}"\n[design]\ncalendar = "synthetic"\n'
     with pytest.raises(ConfigError, match="only for"):
         load_config(text=text)
+
+
+def test_a_calendar_repeating_a_kommun_is_refused(tmp_path: Path, panel_file: Path, draw) -> None:
+    path = tmp_path / "calendar.csv"
+    pd.concat([draw, draw.head(1)]).to_csv(path, index=False)
+    design = f'calendar = "{path.as_posix()}"\nallow_conflicts = true\n'
+    with pytest.raises(ConfigError, match="more than one cohort"):
+        from finsam_eval.pipeline import load_analysis_panel
+
+        load_analysis_panel(load_config(_config(tmp_path, panel_file, design)))

@@ -169,7 +169,16 @@ def calendar_cohorts(frame: pd.DataFrame) -> pd.DataFrame:
     bad = frame.loc[cohort.isna() | (cohort != cohort.round()), column].tolist()
     if bad:
         raise ConfigError(f"calendar: cohort is not a whole year (or 0) for kommun {bad[:10]}")
+    if "draw" in frame.columns and frame["draw"].nunique() > 1:
+        raise ConfigError(
+            f"calendar has {frame['draw'].nunique()} draws (column draw): give one calendar, "
+            "e.g. one draw of compatible_calendars, or use calendar = 'documented' to run over "
+            "them all"
+        )
     codes = frame[column].map(kommun_code)
+    repeated = sorted(codes[codes.duplicated()].unique())
+    if repeated:
+        raise ConfigError(f"calendar gives more than one cohort for kommun {repeated[:10]}")
     out = pd.DataFrame({"kommun_kod": codes.to_numpy(), "cohort": cohort.astype(int).to_numpy()})
     forbund = _documented_forbund()
     out["forbund"] = np.where(
