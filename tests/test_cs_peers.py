@@ -39,9 +39,12 @@ DIFF_DIFF_DR_COVARIATES = 2e-3  # max abs ATT gap tolerated (observed ~4e-4)
 DIFF_DIFF_UNBALANCED_SE = 1.0  # relative SE gap is not asserted beyond being finite
 # diff-diff's propensity-score step departs from R did (and csdid, which match us to 1e-11)
 # where it matters most: sampling weights that vary by orders of magnitude (the synthetic
-# panel's population weights: observed 0.04-0.05 for IPW/DR, SEs up to 31 %), and unbalanced
-# panels (2e-4 on the simulated panel, up to 0.019 on the synthetic one)
-DIFF_DIFF_WEIGHTED_PSCORE = 0.1
+# panel's population weights: observed 0.04-0.05 for IPW/DR on the earlier synthetic world,
+# 0.101 for IPW on the current one, whose kommun sizes follow the real ones: the weights span
+# Bjurholm to Stockholm, a factor of about 400; SEs up to 31 %), and unbalanced panels (2e-4 on
+# the simulated panel, up to 0.019 on the synthetic one). The bound only names the departure
+# (the same specifications match csdid to 1e-7 above).
+DIFF_DIFF_WEIGHTED_PSCORE = 0.15
 DIFF_DIFF_UNBALANCED_PSCORE = 0.05
 
 
