@@ -100,14 +100,28 @@ def _panel(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from finsam_eval.panel import build_panel
-    from finsam_eval.registry.membership import calendar_to_cohorts
 
+    if not args.calendar and not args.outcome_only:
+        raise ValueError(
+            "a panel needs the adoption calendar: pass --calendar CALENDAR.csv, or "
+            "--outcome-only for a panel of outcomes only (cohort 0 as a placeholder; the "
+            "pipeline's [design] calendar then supplies the cohorts)"
+        )
+    if not (args.numerators and args.population):
+        raise ValueError(
+            "a panel is built from --numerators NUMERATORS.csv and --population POPULATION.csv, "
+            "or from --microdata PATH"
+        )
+    if args.cohorts:
+        raise ValueError("--cohorts is for --microdata; source tables take --calendar")
     numerators = pd.read_csv(args.numerators, dtype={"kommun_kod": str})
     population = pd.read_csv(args.population, dtype={"kommun_kod": str})
     cohorts = None
     if args.calendar:
-        cohorts = calendar_to_cohorts(pd.read_csv(args.calendar, dtype=str))
-    built = build_panel(numerators, population, cohorts=cohorts)
+        from finsam_eval.pipeline.calendar import calendar_cohorts
+
+        cohorts = calendar_cohorts(pd.read_csv(args.calendar, dtype=str, keep_default_na=False))
+    built = build_panel(numerators, population, cohorts=cohorts, outcome_only=args.outcome_only)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     built.panel.to_csv(out / "panel.csv", index=False, lineterminator="\n", float_format="%.12g")
@@ -119,17 +133,20 @@ def _panel(args: argparse.Namespace) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from finsam_eval.pipeline import load_config, load_panel_for
+    from finsam_eval.pipeline import load_config
+    from finsam_eval.pipeline.run import load_analysis_panel
 
     config = load_config(args.config)
-    panel = load_panel_for(config)
-    config.check_window(sorted(panel["year"].unique()), sorted(panel["cohort"].unique()))
+    # the same checks as `run`: the calendar against every documented fact, then the window
+    panel, plan = load_analysis_panel(config)
     if not args.quiet:
         print(
             f"configuration OK: {len(config.series())} series × {len(config.methods)} methods "
             f"on {panel['kommun_kod'].nunique()} kommuner, {panel['year'].min()}–"
             f"{panel['year'].max()}"
         )
+        for note in plan.notes:
+            print(note)
     return 0
 
 
@@ -233,15 +250,24 @@ def _parser() -> argparse.ArgumentParser:
     synthetic.set_defaults(handler=_synthetic)
 
     panel = commands.add_parser("panel", help="build a panel from source tables")
-    panel.add_argument("--numerators", help="CSV of numerator counts")
-    panel.add_argument("--population", help="CSV of population by age")
-    panel.add_argument("--calendar", help="membership calendar CSV (kommun, forbund, start_year)")
+    panel.add_argument("--numerators", help="CSV of numerator counts (source tables)")
+    panel.add_argument("--population", help="CSV of population by age (source tables)")
     panel.add_argument("--microdata", help="person-year parquet/CSV file or folder instead")
-    panel.add_argument("--cohorts", help="(microdata) cohorts CSV: kommun_kod, cohort, forbund")
-    panel.add_argument(
-        "--outcome-only", action="store_true", help="(microdata) build without a calendar"
+    calendar = panel.add_mutually_exclusive_group()
+    calendar.add_argument(
+        "--calendar",
+        help="membership calendar CSV: kommun, forbund, start_year[, end_year] (one row per "
+        "membership) or kommun_kod, cohort (0 = not a member)",
     )
-    panel.add_argument("--engine", default="duckdb", choices=["duckdb", "spark"])
+    calendar.add_argument("--cohorts", help="(microdata) cohorts CSV: kommun_kod, cohort, forbund")
+    calendar.add_argument(
+        "--outcome-only",
+        action="store_true",
+        help="build without a calendar: cohort 0 is a placeholder for every kommun",
+    )
+    panel.add_argument(
+        "--engine", default="duckdb", choices=["duckdb", "spark"], help="(microdata) engine"
+    )
     panel.add_argument("--memory-limit", default="2GB", help="(microdata) DuckDB memory bound")
     panel.add_argument("--out", default="panel", help="output folder")
     panel.set_defaults(handler=_panel)
@@ -321,6 +347,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.handler(args) or 0)
     except (ValueError, KeyError, OSError, SourceError) as error:
+        conflicts = getattr(error, "conflict_lines", None)
+        if conflicts is not None:
+            # a calendar refused for its conflicts (pipeline.calendar.CalendarConflictError):
+            # one line per conflict (kommun, förbund, fact), so that each can be checked
+            print(f"finsam-eval {args.command}: error: {error.header}", file=sys.stderr)
+            for line in conflicts:
+                print(f"  {line}", file=sys.stderr)
+            return 2
         # one line, whatever the error's own layout
         lines = [line.strip(" -") for line in str(error).splitlines() if line.strip()]
         message = _cli_syntax("; ".join(lines) or type(error).__name__)

@@ -195,7 +195,9 @@ def test_panel_from_source_tables(tmp_path: Path, capsys: pytest.CaptureFixture[
     )
 
 
-def test_panel_without_calendar_is_all_never(tmp_path: Path) -> None:
+def test_panel_without_calendar_exits_2_naming_the_fix(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from finsam_eval import load_synthetic_sources
 
     sources = load_synthetic_sources()
@@ -206,9 +208,16 @@ def test_panel_without_calendar_is_all_never(tmp_path: Path) -> None:
     population.to_csv(tmp_path / "p.csv", index=False)
     argv = ["panel", "--quiet", "--numerators", str(tmp_path / "n.csv")]
     argv += ["--population", str(tmp_path / "p.csv"), "--out", str(tmp_path / "out")]
-    assert main(argv) == 0
+    assert main(argv) == 2
+    line = _one_line_error(capsys, "panel")
+    assert "--calendar" in line and "--outcome-only" in line
+    assert not (tmp_path / "out" / "panel.csv").exists()
+    # asked for explicitly: a panel of outcomes with cohort 0 as a placeholder
+    assert main([*argv, "--outcome-only"]) == 0
     panel = pd.read_csv(tmp_path / "out" / "panel.csv", dtype={"kommun_kod": str})
     assert (panel["cohort"] == 0).all()
+    report = (tmp_path / "out" / "build_report.md").read_text(encoding="utf-8")
+    assert "Outcome-only panel" in report
 
 
 @pytest.mark.parametrize(
@@ -251,7 +260,7 @@ def test_missing_data_source(tmp_path: Path, capsys: pytest.CaptureFixture[str])
 
 
 def test_missing_source_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    argv = ["panel", "--numerators", str(tmp_path / "nope.csv")]
+    argv = ["panel", "--outcome-only", "--numerators", str(tmp_path / "nope.csv")]
     argv += ["--population", str(tmp_path / "nope2.csv"), "--out", str(tmp_path / "out")]
     assert main(argv) == 2
     assert "nope.csv" in _one_line_error(capsys, "panel")

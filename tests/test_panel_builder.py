@@ -238,7 +238,7 @@ def test_report_reconciles(built):
 
 def test_years_window_excludes_and_reports():
     numerators, population = raw_inputs()
-    built = build_panel(numerators, population, years=range(2005, 2008))
+    built = build_panel(numerators, population, years=range(2005, 2008), outcome_only=True)
     assert sorted(built.panel["year"].unique()) == [2005, 2006, 2007]
     window = built.report.to_frame().query("step == 'window'")
     assert sorted(window["year"].unique()) == [2004, 2008]
@@ -251,7 +251,7 @@ def test_years_window_excludes_and_reports():
 def test_missing_denominator_is_reported():
     numerators, population = raw_inputs()
     population = population[~((population["kommun_kod"] == "2584") & (population["year"] == 2008))]
-    built = build_panel(numerators, population)
+    built = build_panel(numerators, population, outcome_only=True)
     assert not ((built.panel["kommun_kod"] == "2584") & (built.panel["year"] == 2008)).any()
     ledger = built.report.to_frame()
     missing = ledger[ledger["reason"].str.startswith("missing denominator")]
@@ -269,7 +269,7 @@ def test_incomplete_cells_drop_only_the_affected_series():
         & (numerators["sex"] == "M")
         & (numerators["outcome"] == "sa")
     )
-    built = build_panel(numerators[~drop], population)
+    built = build_panel(numerators[~drop], population, outcome_only=True)
     panel = built.panel
     kiruna = panel[(panel["kommun_kod"] == "2584") & (panel["year"] == 2008)]
     sa = kiruna[kiruna["outcome"] == "sa"]
@@ -308,9 +308,9 @@ def test_stadsdel_rows_are_summed_and_reported():
         ],
         ignore_index=True,
     )
-    reference = build_panel(numerators, population).panel
+    reference = build_panel(numerators, population, outcome_only=True).panel
     for variant in (split, by_column):
-        built = build_panel(variant, population)
+        built = build_panel(variant, population, outcome_only=True)
         pd.testing.assert_frame_equal(built.panel, reference)
         lines = built.report.to_frame().query("step == 'stadsdel'")
         assert set(lines["kommun_kod"]) == {"1480"}
@@ -343,7 +343,7 @@ def test_knivsta_level_break_is_noted():
             clone(population, "0330", range(2003, 2009)),
         ]
     )
-    built = build_panel(numerators, population)
+    built = build_panel(numerators, population, outcome_only=True)
     assert any("Knivsta" in note and "level break" in note for note in built.report.notes)
     note = built.report.to_frame().query("action == 'note' and step == 'registry'")
     assert note["kommun_kod"].tolist() == ["0380"]
@@ -394,7 +394,9 @@ def test_unknown_and_unused_cohort_rows_are_reported():
 
 def test_populations_and_outcomes_subsets():
     numerators, population = raw_inputs()
-    built = build_panel(numerators, population, populations=["aldre", "man"], outcomes=["sa"])
+    built = build_panel(
+        numerators, population, populations=["aldre", "man"], outcomes=["sa"], outcome_only=True
+    )
     panel = built.panel
     assert panel["population"].unique().tolist() == ["aldre", "man"]
     assert set(panel["outcome"]) == {"sa"}
@@ -403,9 +405,9 @@ def test_populations_and_outcomes_subsets():
     assert "age or sex outside every selected population" in reasons  # women 19–54
     assert built.report.reconciles
     with pytest.raises(ValueError, match="Unknown population"):
-        build_panel(numerators, population, populations=["barn"])
+        build_panel(numerators, population, populations=["barn"], outcome_only=True)
     with pytest.raises(ValueError, match="Unknown outcome"):
-        build_panel(numerators, population, outcomes=["lon"])
+        build_panel(numerators, population, outcomes=["lon"], outcome_only=True)
 
 
 def test_band_straddling_a_population_is_an_error():
@@ -414,10 +416,10 @@ def test_band_straddling_a_population_is_an_error():
         age_band=numerators["age_band"].replace({"19-24": "19-29", "25-54": "30-54"})
     )
     with pytest.raises(PanelValidationError, match="straddles|partly inside") as info:
-        build_panel(numerators, population)
+        build_panel(numerators, population, outcome_only=True)
     assert "19-29" in str(info.value) and "unga" in str(info.value)
     # the populations whose ranges the bands respect still build
-    built = build_panel(numerators, population, populations=["alla", "aldre"])
+    built = build_panel(numerators, population, populations=["alla", "aldre"], outcome_only=True)
     assert set(built.panel["population"]) == {"alla", "aldre"}
 
 
@@ -425,16 +427,16 @@ def test_bands_not_covering_a_population_is_an_error():
     numerators, population = raw_inputs()
     numerators = numerators[numerators["age_band"] != "25-54"]
     with pytest.raises(PanelValidationError, match="do not cover") as info:
-        build_panel(numerators, population)
+        build_panel(numerators, population, outcome_only=True)
     assert "25-54" in str(info.value)
-    built = build_panel(numerators, population, populations=["unga", "aldre"])
+    built = build_panel(numerators, population, populations=["unga", "aldre"], outcome_only=True)
     assert built.report.reconciles
 
 
 def test_custom_population_definition():
     numerators, population = raw_inputs()
     custom = {"arbetsfor": Population(("K", "M"), 25, 64, ("sa",), "25–64")}
-    built = build_panel(numerators, population, populations=custom)
+    built = build_panel(numerators, population, populations=custom, outcome_only=True)
     num, den = 0, 0
     for name in ("alla",):
         n_all, d_all = expected_share("0114", 2006, name, "sa")
@@ -446,7 +448,7 @@ def test_custom_population_definition():
 
 def test_unpacking_and_validate_flag():
     numerators, population = raw_inputs()
-    panel, report = build_panel(numerators, population, validate=False)
+    panel, report = build_panel(numerators, population, validate=False, outcome_only=True)
     assert len(panel) == report.n_rows
     assert report.series["rows"].sum() == len(panel)
 
@@ -491,7 +493,7 @@ def test_full_size_build_is_fast():
         }
     )
     start = time.perf_counter()
-    built = build_panel(numerators, population)
+    built = build_panel(numerators, population, outcome_only=True)
     elapsed = time.perf_counter() - start
     assert len(built.panel) == 290 * 21 * 25
     assert built.report.reconciles
@@ -501,7 +503,7 @@ def test_full_size_build_is_fast():
 def test_outcome_starting_later_is_not_a_hole():
     numerators, population = raw_inputs()
     late = (numerators["outcome"] == "uvas") & (numerators["year"] < 2006)
-    built = build_panel(numerators[~late], population)
+    built = build_panel(numerators[~late], population, outcome_only=True)
     uvas = built.panel.query("outcome == 'uvas'")
     assert uvas["year"].min() == 2006
     assert built.report.to_frame().query("action == 'not built'").empty
@@ -523,3 +525,32 @@ def test_cohorts_extra_columns_are_ignored_and_csv_round_trip(tmp_path):
     pd.testing.assert_frame_equal(back, built.panel, check_dtype=False)
     markdown = built.report.to_markdown()
     assert "## Notes" in markdown and "Heby" in markdown
+
+
+def test_no_calendar_raises_naming_both_fixes():
+    """Issue 11: without a calendar every kommun would silently be "never a member"."""
+    numerators, population = raw_inputs()
+    with pytest.raises(ValueError, match="needs the adoption calendar") as error:
+        build_panel(numerators, population)
+    message = str(error.value)
+    assert "cohorts=" in message and "outcome_only=True" in message
+    assert "calendar_to_cohorts" in message and "compatible_calendars" in message
+
+
+def test_outcome_only_panel_is_asked_for_and_says_so():
+    numerators, population = raw_inputs()
+    built = build_panel(numerators, population, outcome_only=True)
+    assert (built.panel["cohort"] == 0).all() and (built.panel["forbund"] == "").all()
+    assert any(
+        "Outcome-only panel" in note and "placeholder" in note for note in built.report.notes
+    )
+    # the outcomes are those of the panel built with a calendar
+    with_calendar = build_panel(numerators, population, cohorts=COHORTS).panel
+    columns = ["kommun_kod", "year", "population", "outcome", "numerator", "denominator", "share"]
+    pd.testing.assert_frame_equal(built.panel[columns], with_calendar[columns])
+
+
+def test_cohorts_and_outcome_only_together_raise():
+    numerators, population = raw_inputs()
+    with pytest.raises(ValueError, match="contradict"):
+        build_panel(numerators, population, cohorts=COHORTS, outcome_only=True)

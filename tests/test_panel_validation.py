@@ -55,20 +55,20 @@ def test_valid_inputs_pass(inputs):
     numerators, population = inputs
     validate_numerators(numerators)
     validate_population(population)
-    validate_panel(build_panel(numerators, population).panel)
+    validate_panel(build_panel(numerators, population, outcome_only=True).panel)
 
 
 def test_error_is_a_value_error(inputs):
     numerators, population = inputs
     numerators.loc[3, "count"] = -1
     with pytest.raises(ValueError):
-        build_panel(numerators, population)
+        build_panel(numerators, population, outcome_only=True)
 
 
 def test_missing_columns(inputs):
     numerators, population = inputs
     with pytest.raises(PanelValidationError, match=r"missing required column\(s\) \['count'\]"):
-        build_panel(numerators.drop(columns="count"), population)
+        build_panel(numerators.drop(columns="count"), population, outcome_only=True)
     with pytest.raises(PanelValidationError, match=r"\['age', 'population'\]"):
         validate_population(population.drop(columns=["age", "population"]))
     with pytest.raises(PanelValidationError, match="missing required") as info:
@@ -80,7 +80,7 @@ def test_duplicate_numerator_keys(inputs):
     numerators, population = inputs
     duplicated = pd.concat([numerators, numerators.iloc[[7]]], ignore_index=True)
     with pytest.raises(PanelValidationError, match="duplicate keys") as info:
-        build_panel(duplicated, population)
+        build_panel(duplicated, population, outcome_only=True)
     rows = problem(info, "duplicate_keys").rows
     assert rows["row"].tolist() == [7, len(numerators)]
     text = str(info.value)
@@ -112,7 +112,7 @@ def test_unknown_kommun_code_suggests_nearest(inputs):
     numerators, population = inputs
     numerators.loc[numerators.index[:4], "kommun_kod"] = "0118"
     with pytest.raises(PanelValidationError, match="unknown kommun code") as info:
-        build_panel(numerators, population)
+        build_panel(numerators, population, outcome_only=True)
     text = str(info.value)
     assert "0118" in text and "2004" in text
     rows = problem(info, "unknown_code").rows
@@ -143,7 +143,7 @@ def test_gap_in_years(inputs):
     numerators, population = inputs
     population = population[~((population["kommun_kod"] == "2584") & (population["year"] == 2006))]
     with pytest.raises(PanelValidationError, match="gap") as info:
-        build_panel(numerators, population)
+        build_panel(numerators, population, outcome_only=True)
     rows = problem(info, "gap").rows
     assert rows.to_dict("records") == [
         {"kommun_kod": "2584", "first_year": 2004, "last_year": 2008, "missing_years": "2006"}
@@ -165,7 +165,7 @@ def test_gap_in_years(inputs):
 
 def test_gap_in_panel(inputs):
     numerators, population = inputs
-    panel = build_panel(numerators, population).panel
+    panel = build_panel(numerators, population, outcome_only=True).panel
     holed = panel.drop(panel.index[(panel["kommun_kod"] == "0114") & (panel["year"] == 2006)])
     with pytest.raises(PanelValidationError, match="gap") as info:
         validate_panel(holed.reset_index(drop=True))
@@ -176,7 +176,7 @@ def test_negative_counts(inputs):
     numerators, population = inputs
     numerators.loc[[3, 10], "count"] = [-1, -5]
     with pytest.raises(PanelValidationError, match="negative 'count'") as info:
-        build_panel(numerators, population)
+        build_panel(numerators, population, outcome_only=True)
     rows = problem(info, "negative").rows
     assert rows["row"].tolist() == [3, 10] and rows["count"].tolist() == [-1, -5]
     population.loc[0, "population"] = -3
@@ -190,7 +190,7 @@ def test_non_numeric_counts(inputs, bad):
     numerators["count"] = numerators["count"].astype(object)
     numerators.loc[6, "count"] = bad
     with pytest.raises(PanelValidationError, match="not numbers") as info:
-        build_panel(numerators, population)
+        build_panel(numerators, population, outcome_only=True)
     rows = problem(info, "non_numeric").rows
     assert rows["row"].tolist() == [6]
     if bad:
@@ -211,7 +211,7 @@ def test_numerator_above_denominator(inputs):
     big = (numerators["kommun_kod"] == "2584") & (numerators["year"] == 2007)
     numerators.loc[big, "count"] = 1_000_000
     with pytest.raises(PanelValidationError, match="numerator larger than denominator") as info:
-        build_panel(numerators, population)
+        build_panel(numerators, population, outcome_only=True)
     rows = problem(info, "numerator_above_denominator").rows
     assert set(rows["kommun_kod"]) == {"2584"} and set(rows["year"]) == {2007}
     assert len(rows) == 25
@@ -220,7 +220,7 @@ def test_numerator_above_denominator(inputs):
 
 def test_share_outside_range(inputs):
     numerators, population = inputs
-    panel = build_panel(numerators, population).panel
+    panel = build_panel(numerators, population, outcome_only=True).panel
     panel.loc[[0, 1], "share"] = [-0.5, 100.5]
     with pytest.raises(PanelValidationError, match=r"outside \[0, 100\]") as info:
         validate_panel(panel)
@@ -230,7 +230,7 @@ def test_share_outside_range(inputs):
 
 def test_share_inconsistent(inputs):
     numerators, population = inputs
-    panel = build_panel(numerators, population).panel
+    panel = build_panel(numerators, population, outcome_only=True).panel
     panel.loc[4, "share"] = panel.loc[4, "share"] + 1
     with pytest.raises(PanelValidationError, match="differs from 100") as info:
         validate_panel(panel)
@@ -242,13 +242,13 @@ def test_non_integer_years(inputs):
     numerators["year"] = numerators["year"].astype(float)
     numerators.loc[8, "year"] = 2005.5
     with pytest.raises(PanelValidationError, match="not whole years") as info:
-        build_panel(numerators, population)
+        build_panel(numerators, population, outcome_only=True)
     assert problem(info, "non_integer_year").rows["row"].tolist() == [8]
     population = population.astype({"year": object})
     population.loc[0, "year"] = "2004a"
     with pytest.raises(PanelValidationError, match="year values that are missing or not numbers"):
         validate_population(population)
-    panel = build_panel(*raw_inputs()).panel
+    panel = build_panel(*raw_inputs(), outcome_only=True).panel
     panel["year"] = panel["year"].astype(float)
     panel.loc[0, "year"] = 2004.25
     with pytest.raises(PanelValidationError, match="not whole years"):
@@ -313,7 +313,7 @@ def test_cohorts_with_bad_values_stop_the_build(inputs):
 
 def test_panel_constant_within_kommun(inputs):
     numerators, population = inputs
-    panel = build_panel(numerators, population).panel
+    panel = build_panel(numerators, population, outcome_only=True).panel
     panel.loc[0, "cohort"] = 2006
     with pytest.raises(PanelValidationError, match="varying within a kommun") as info:
         validate_panel(panel)
@@ -324,7 +324,7 @@ def test_panel_constant_within_kommun(inputs):
 
 def test_panel_duplicates_and_unknown_codes(inputs):
     numerators, population = inputs
-    panel = build_panel(numerators, population).panel
+    panel = build_panel(numerators, population, outcome_only=True).panel
     doubled = pd.concat([panel, panel.iloc[[3]]], ignore_index=True)
     with pytest.raises(PanelValidationError, match="duplicate") as info:
         validate_panel(doubled)
@@ -337,7 +337,7 @@ def test_panel_duplicates_and_unknown_codes(inputs):
 
 def test_panel_negative_and_non_numeric(inputs):
     numerators, population = inputs
-    panel = build_panel(numerators, population).panel
+    panel = build_panel(numerators, population, outcome_only=True).panel
     bad = panel.astype({"numerator": object})
     bad.loc[2, "numerator"] = ".."
     with pytest.raises(PanelValidationError, match="'numerator' values that are missing"):

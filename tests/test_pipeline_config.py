@@ -92,6 +92,15 @@ def test_strings_are_promoted_to_lists() -> None:
         ("[data]\nsource = 'synthetic'\nsed = 1\n", ["unknown key 'sed' in [data]"]),
         ("[estimation]\nmethods = ['cs']\n", ["unknown configuration section [estimation]"]),
         ("design = 3\n", ["[design]"]),
+        ('[design]\npreset = "isf2019"\n', ["design.preset", "'isf2019'", "all_cohorts"]),
+        ('[data]\nsource = "panel.csv"\n[design]\ncalendar = "synthetic"\n', ["only for"]),
+        ("[design]\ncalendar_draws = 1\n", ["design.calendar_draws", ">= 2"]),
+        ("[design]\ncalendar_draws = true\n", ["design.calendar_draws"]),
+        ('[design]\ncalendar_seed = "a"\n', ["design.calendar_seed"]),
+        ('[design]\nallow_conflicts = "yes"\n', ["design.allow_conflicts", "true or false"]),
+        ('[design]\ntreatment_date = "start"\n', ["design.treatment_date", "'start'"]),
+        ('[design]\ngoteborg = "partial"\n', ["design.goteborg", "'partial'"]),
+        ("[design]\ncalendar = 3\n", ["design.calendar", "path"]),
     ],
 )
 def test_invalid_entries_are_named(text: str, fragments: list[str]) -> None:
@@ -161,3 +170,47 @@ class TestCheckWindow:
 def test_methods_in_the_registry_are_accepted() -> None:
     for method in sorted(METHODS):
         assert load_config(text=f'[design]\nmethods = ["{method}"]\n').methods == [method]
+
+
+def test_default_design_is_isf_design() -> None:
+    # the pipeline's default is finsam_eval.isf_design() (checked against seed 001 in
+    # tests/test_design.py): its comparison, window and follow-up years
+    from finsam_eval.design import isf_design
+
+    design = isf_design()
+    config = load_config(None)
+    assert config.preset == "isf"
+    assert config.design() == design
+    assert config.control == design.control == "notyet"
+    assert config.window == design.window
+    assert config.event_times == (0, design.follow_up) == (0, 6)
+
+
+def test_explicit_keys_override_the_preset() -> None:
+    config = load_config(
+        text='[design]\ncontrol = "never"\nwindow = [-3, 4]\nevent_times = [0, 4]\n'
+    )
+    assert (config.control, config.window, config.event_times) == ("never", (-3, 4), (0, 4))
+    assert config.preset == "isf"
+
+
+def test_all_cohorts_is_the_named_alternative() -> None:
+    config = load_config(text='[design]\npreset = "all_cohorts"\n')
+    assert config.design().cohorts is None
+    assert config.design().name == "all_cohorts"
+
+
+@pytest.mark.parametrize(
+    ("text", "mode"),
+    [
+        ("", "synthetic"),
+        ('[design]\ncalendar = "documented"\n', "documented"),
+        ('[data]\nsource = "panel.csv"\n', "documented"),
+        ('[data]\nsource = "panel.parquet"\n[design]\ncalendar = "my_calendar.csv"\n', "user"),
+    ],
+)
+def test_calendar_mode_defaults(text: str, mode: str) -> None:
+    # real sources never run without a calendar: "documented" unless a file is given
+    config = load_config(text=text)
+    assert config.calendar_mode == mode
+    assert config.calendar in ("synthetic", "documented", "my_calendar.csv")

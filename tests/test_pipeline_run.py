@@ -82,7 +82,7 @@ def test_population_weights_are_constant_within_kommun(panel) -> None:
     from finsam_eval.pipeline import estimate_all, load_config
 
     config = load_config(
-        text='[design]\npopulations = ["aldre"]\noutcomes = ["sa"]\nmethods = ["cs"]\n'
+        text='[design]\npreset = "all_cohorts"\npopulations = ["aldre"]\noutcomes = ["sa"]\nmethods = ["cs"]\n'
         'weights = true\n[inference]\nbootstrap = 0\nadjust = "holm"\n'
     )
     estimates, results = estimate_all(panel, config, progress=False)
@@ -107,7 +107,7 @@ def test_wild_bootstrap_p_values_in_the_estimates(panel) -> None:
     from finsam_eval.pipeline.run import add_wild_pvalues
 
     config = load_config(
-        text='[design]\npopulations = ["unga"]\noutcomes = ["uvas"]\n'
+        text='[design]\npreset = "all_cohorts"\npopulations = ["unga"]\noutcomes = ["uvas"]\n'
         'methods = ["cs", "sa", "twfe"]\ncluster = "lan"\n'
         '[inference]\nbootstrap = 0\nadjust = "holm"\nwild_bootstrap = 199\nseed = 4\n'
     )
@@ -136,3 +136,61 @@ def test_wild_bootstrap_p_values_in_the_estimates(panel) -> None:
     assert out.loc[out["method"] == "sa", "p_value_wild"].isna().all()
     notes = run_notes(results)
     assert notes["message"].str.contains("no wild bootstrap for sa").any()
+
+
+def test_isf_preset_evaluates_cohorts_2005_2010_with_later_joiners_until_they_join(panel) -> None:
+    # seed 001: förbund formed 2005–2010, six follow-up years, comparisons "kommuner som (ännu)
+    # inte har gått med"; the censored panel is built here from that definition, independently
+    # of the pipeline's apply_design
+    from finsam_eval.pipeline import estimate_all, load_config
+
+    config = load_config(
+        text='[design]\npopulations = ["alla"]\noutcomes = ["sjukpenning"]\n'
+        'methods = ["cs", "imputation"]\n[inference]\nbootstrap = 0\nadjust = "holm"\n'
+    )
+    assert config.preset == "isf"
+    _, results = estimate_all(panel, config, progress=False)
+    series = panel[(panel["population"] == "alla") & (panel["outcome"] == "sjukpenning")]
+    series = series[series["year"] <= 2010 + 6]
+    later = series["cohort"] > 2010
+    censored = series[~(later & (series["year"] >= series["cohort"]))]
+    censored = censored.assign(cohort=censored["cohort"].where(censored["cohort"] <= 2010, 0))
+    assert censored["cohort"].isin([0, *range(2005, 2011)]).all()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        direct = estimate(
+            censored, method="imputation", control="notyet", window=(-5, 6), unbalanced="keep"
+        )
+    ours = results[("alla", "sjukpenning", "imputation")].event_study.set_index("event_time")
+    expected = direct.event_study.set_index("event_time")
+    np.testing.assert_allclose(ours.loc[0:6, "estimate"], expected.loc[0:6, "estimate"], atol=1e-12)
+    # Callaway & Sant'Anna is told the evaluated cohorts and keeps later joiners whole
+    cs = results[("alla", "sjukpenning", "cs")]
+    assert cs.info["cohorts"] == list(range(2005, 2011))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        direct_cs = estimate(
+            series, method="cs", control="notyet", window=(-5, 6), cohorts=list(range(2005, 2011))
+        )
+    np.testing.assert_allclose(
+        cs.event_study["estimate"].to_numpy(), direct_cs.event_study["estimate"].to_numpy()
+    )
+
+
+def test_isf_design_later_joiners_match_tabell_1(panel) -> None:
+    # Tabell 1 (seed 004): 188 member kommuner in 2010 and 241 in May 2015, so 53 kommuner join
+    # after the last ISF cohort; the synthetic calendar honours these counts
+    from finsam_eval.pipeline import load_config
+    from finsam_eval.pipeline.run import designed_panels
+
+    designed = designed_panels(panel, load_config(None))
+    assert designed.cohorts == list(range(2005, 2011))
+    whole = designed.whole.drop_duplicates("kommun_kod")
+    assert (whole["cohort"] > 2010).sum() == 241 - 188
+    assert whole["cohort"].between(2005, 2010).sum() == 188
+    censored = designed.censored
+    later = censored["kommun_kod"].isin(whole.loc[whole["cohort"] > 2010, "kommun_kod"])
+    assert (censored.loc[later, "cohort"] == 0).all()
+    first_join = censored["kommun_kod"].map(whole.set_index("kommun_kod")["cohort"])
+    assert (censored.loc[later, "year"] < first_join[later]).all()
+    assert designed.whole["year"].max() == 2016 and designed.unbalanced

@@ -182,7 +182,7 @@ def test_fetch_then_build_panel(tmp_path):
     with FakeApi() as api:
         serve_all(api)
         result = run(api.url, tmp_path)
-    built = builder.build_panel(result.numerators, result.population)
+    built = builder.build_panel(result.numerators, result.population, outcome_only=True)
     panel = built.panel
     assert len(panel) > 0
     assert {"uvas", "sjukpenning"} <= set(panel["outcome"])

@@ -3,6 +3,10 @@
 >>> from finsam_eval.panel import build_panel
 >>> built = build_panel(numerators, population, cohorts=cohorts)  # doctest: +SKIP
 >>> built.panel, built.report.summary()  # doctest: +SKIP
+
+A panel needs the adoption calendar (``cohorts``); without one, ask for a panel of outcomes only:
+
+>>> outcomes = build_panel(numerators, population, outcome_only=True)  # doctest: +SKIP
 """
 
 from finsam_eval.panel.builder import NEVER_CLUSTER_PREFIX, BuiltPanel, build_panel, empty_panel

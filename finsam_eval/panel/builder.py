@@ -24,6 +24,11 @@ about a second. Steps:
 7. *cohorts and registry*: kommun name and län come from the registry (current values for
    every year, so that clusters are constant within a kommun), cohort and förbund from the
    cohorts table (kommuner missing from it: cohort 0, reported).
+
+There is no analysis panel without an adoption calendar: ``cohorts`` is required, and a panel of
+outcomes alone (cohort 0 as a placeholder for every kommun) must be asked for with
+``outcome_only=True``. Building without either raises, because a panel in which every kommun is
+"never a member" looks valid but makes every estimate meaningless (issue 11).
 """
 
 from __future__ import annotations
@@ -423,6 +428,7 @@ def build_panel(
     populations: Sequence[str] | Mapping[str, Population] | None = None,
     outcomes: Sequence[str] | None = None,
     *,
+    outcome_only: bool = False,
     partial_coverage: Mapping[str, str] | None = None,
     validate: bool = True,
 ) -> BuiltPanel:
@@ -441,7 +447,9 @@ def build_panel(
         Columns ``kommun_kod``, ``cohort`` (first membership year, 0 = never) and optionally
         ``forbund`` (id, "" for never) and ``partial_coverage`` (note). Kommuner missing from it
         get cohort 0 and are reported; rows for unknown kommuner are reported and ignored.
-        None: every kommun is cohort 0 (a single note in the report).
+        From an exact calendar: :func:`~finsam_eval.registry.calendar_to_cohorts`; for one
+        calendar compatible with the documented facts: one draw of
+        ``finsam_eval.registry.compatible_calendars``. Required unless ``outcome_only``.
     years
         Years to keep (any iterable, e.g. ``range(1998, 2019)``); rows for other years are
         excluded and reported. None keeps every year.
@@ -451,6 +459,12 @@ def build_panel(
         None: the five ISF populations.
     outcomes
         Outcomes to build (each only for the populations that define it). None: all.
+    outcome_only
+        Build a panel of outcomes without an adoption calendar: every kommun gets cohort 0 and
+        no förbund as a placeholder (not a claim that no kommun is a member), and the report
+        says so. For panels whose calendar is supplied later, e.g. a real-data panel file for
+        the pipeline, which replaces the ``cohort`` column with the configured calendar's
+        (``[design] calendar``). Cannot be combined with ``cohorts``.
     partial_coverage
         kommun (name or code) → note, for kommuner only partly covered by their förbund
         (Göteborg's förbund cover stadsdelar). Passed through to the report.
@@ -475,8 +489,22 @@ def build_panel(
         overlap or do not cover a population's range, gaps in a kommun's years, or a panel
         that fails :func:`validate_panel` (e.g. numerator > denominator).
     ValueError
-        Unknown population or outcome names.
+        Unknown population or outcome names; no ``cohorts`` and not ``outcome_only`` (the
+        message names both fixes); ``cohorts`` together with ``outcome_only``.
     """
+    if cohorts is None and not outcome_only:
+        raise ValueError(
+            "build_panel needs the adoption calendar: pass cohorts= (one row per kommun: "
+            "kommun_kod, cohort, forbund; from an exact calendar with "
+            "finsam_eval.registry.calendar_to_cohorts(calendar), or one draw of "
+            "finsam_eval.registry.compatible_calendars), or ask for a panel of outcomes only "
+            "with outcome_only=True (cohort 0 as a placeholder; the pipeline's [design] "
+            "calendar then supplies the cohorts)"
+        )
+    if cohorts is not None and outcome_only:
+        raise ValueError(
+            "build_panel: cohorts= and outcome_only=True contradict each other; pass one"
+        )
     specs = _resolve_populations(populations)
     wanted = _resolve_outcomes(outcomes)
     series = [
@@ -794,9 +822,12 @@ def build_panel(
     coverage: dict[str, str] = {}
     cohort_rows_used = np.array([], dtype=bool)
     cohort_frame = None
-    if cohorts is None:
+    if cohorts is None:  # outcome_only=True (checked above)
         notes.append(
-            "No cohorts table given: every kommun has cohort 0 (never member) and no förbund."
+            "Outcome-only panel (outcome_only=True): no adoption calendar was given, so cohort 0 "
+            "and an empty förbund are placeholders for every kommun, not membership facts. "
+            "Supply a calendar before estimating (the pipeline's [design] calendar replaces "
+            "the cohort column)."
         )
     else:
         cohort_frame, problems = normalise_cohorts(cohorts)

@@ -13,12 +13,26 @@ Without a file the default is the ISF 2019 design on the bundled synthetic data:
     # cohorts = "cohorts.csv"     # kommun_kod, cohort, forbund; absent: outcomes only
 
     [design]
+    preset = "isf"                # "isf": cohorts 2005–2010 (finsam_eval.isf_design());
+                                  # "all_cohorts": every cohort is estimated
+    calendar = "synthetic"        # default: "synthetic" for the synthetic source, else
+                                  # "documented"; or the path of a user calendar CSV
+    calendar_draws = 50           # "documented": compatible calendars pooled (Rubin's rules)
+    calendar_seed = 1             # "documented": seed of compatible_calendars
+    allow_conflicts = false       # user calendar: run despite conflicts (listed in the manifest)
+    allow_synthetic_calendar = false  # accept a calendar file marked origin = "synthetic"
+    treatment_date = "formation"  # or "activity" (start of activity where a seed dates both)
+    goteborg = "treated"          # Göteborg's partial coverage: "treated", "excluded", "untreated"
+                                  # (both: options of the calendar model, for documented and
+                                  # user calendars)
     populations = ["alla", "kvinnor", "man", "unga", "aldre"]
     outcomes = "isf"              # every outcome ISF defined for each population, or a list
     methods = ["twfe", "cs", "sa", "imputation"]
-    control = "notyet"            # "never" or "notyet"
-    window = [-5, 6]              # event-time window (TWFE bins its end points)
-    event_times = [0, 6]          # follow-up years reported in the ISF tables
+    control = "notyet"            # "never" or "notyet" (default: the preset's)
+    window = [-5, 6]              # event-time window (TWFE bins its end points; default:
+                                  # the preset's leads and follow-up)
+    event_times = [0, 6]          # follow-up years reported in the ISF tables (default:
+                                  # 0..the preset's follow-up)
     weights = false               # true: weight kommuner by population (the denominator)
     cluster = "kommun"            # "kommun", "forbund" or "lan"
     anticipation = 0
@@ -56,6 +70,12 @@ ADJUSTMENTS = ("romano_wolf", "holm", "bonferroni", "bh", "none")
 ENGINES = ("duckdb", "spark")
 _MICRODATA_KEYS = ("path", "engine", "memory_limit", "cohorts")
 FAMILIES = ("population", "outcome", "all")
+PRESETS = ("isf", "all_cohorts")
+# the calendar model's options (finsam_eval.registry.calendar_model)
+TREATMENT_DATES = ("formation", "activity")
+GOTEBORG = ("treated", "excluded", "untreated")
+#: Calendar modes besides the path of a user calendar CSV
+CALENDAR_MODES = ("documented", "synthetic")
 
 
 class ConfigError(ValueError):
@@ -72,6 +92,15 @@ class AnalysisConfig:
     engine: str = "duckdb"
     memory_limit: str = "2GB"
     cohorts: str = ""
+    preset: str = "isf"
+    # None: "synthetic" for the synthetic source, "documented" for any other (resolved on load)
+    calendar: str | None = None
+    calendar_draws: int = 50
+    calendar_seed: int = 1
+    allow_conflicts: bool = False
+    allow_synthetic_calendar: bool = False
+    treatment_date: str = "formation"
+    goteborg: str = "treated"
     populations: list[str] = field(default_factory=lambda: list(POPULATIONS))
     outcomes: str | list[str] = "isf"
     methods: list[str] = field(default_factory=lambda: ["twfe", "cs", "sa", "imputation"])
@@ -107,6 +136,24 @@ class AnalysisConfig:
                     if o in wanted and population in TRANSITIONS[o].populations
                 )
         return pairs
+
+    def design(self):
+        """The evaluation design of ``preset`` (:mod:`finsam_eval.design`)."""
+        from finsam_eval.design import all_cohorts_design, isf_design
+
+        return isf_design() if self.preset == "isf" else all_cohorts_design()
+
+    def calendar_model(self):
+        """The documented calendar model under this run's treatment date and Göteborg choice."""
+        from finsam_eval.registry import calendar_model
+
+        return calendar_model(treatment_date=self.treatment_date, goteborg=self.goteborg)
+
+    @property
+    def calendar_mode(self) -> str:
+        """The calendar mode: "synthetic", "documented" or "user" (a calendar CSV's path)."""
+        calendar = self.calendar or ("synthetic" if self.source == "synthetic" else "documented")
+        return calendar if calendar in CALENDAR_MODES else "user"
 
     @property
     def cluster_column(self) -> str:
@@ -180,6 +227,39 @@ class AnalysisConfig:
                 problems.append(f"unknown method(s) {bad}; available: {available_methods}")
         if not self.methods:
             problems.append("design.methods is empty")
+        if self.preset not in PRESETS:
+            problems.append(f"design.preset must be one of {list(PRESETS)}, got {self.preset!r}")
+        if self.calendar is not None and not isinstance(self.calendar, str):
+            problems.append(
+                f"design.calendar must be {' or '.join(map(repr, CALENDAR_MODES))} or the path "
+                f"of a calendar CSV, got {self.calendar!r}"
+            )
+        elif self.calendar == "synthetic" and self.source != "synthetic":
+            problems.append(
+                "design.calendar = 'synthetic' is the synthetic world's own calendar and only for "
+                f"data.source = 'synthetic' (source is {self.source!r}); real data run over the "
+                "documented calendars (calendar = 'documented') or a user calendar (its path)"
+            )
+        draws = self.calendar_draws
+        if isinstance(draws, bool) or not isinstance(draws, int) or draws < 2:
+            problems.append(
+                "design.calendar_draws must be a whole number >= 2 (Rubin's rules need a "
+                f"between-calendar variance), got {self.calendar_draws!r}"
+            )
+        if isinstance(self.calendar_seed, bool) or not isinstance(self.calendar_seed, int):
+            problems.append(f"design.calendar_seed must be an integer, got {self.calendar_seed!r}")
+        if self.treatment_date not in TREATMENT_DATES:
+            problems.append(
+                f"design.treatment_date must be one of {list(TREATMENT_DATES)}, got "
+                f"{self.treatment_date!r}"
+            )
+        if self.goteborg not in GOTEBORG:
+            problems.append(
+                f"design.goteborg must be one of {list(GOTEBORG)}, got {self.goteborg!r}"
+            )
+        for key in ("allow_conflicts", "allow_synthetic_calendar"):
+            if not isinstance(getattr(self, key), bool):
+                problems.append(f"design.{key} must be true or false, got {getattr(self, key)!r}")
         if self.control not in ("never", "notyet"):
             problems.append(f"design.control must be 'never' or 'notyet', got {self.control!r}")
         if self.cluster not in CLUSTERS:
@@ -240,6 +320,14 @@ _SECTIONS = {
         "cohorts": "cohorts",
     },
     "design": {
+        "preset": "preset",
+        "calendar": "calendar",
+        "calendar_draws": "calendar_draws",
+        "calendar_seed": "calendar_seed",
+        "allow_conflicts": "allow_conflicts",
+        "allow_synthetic_calendar": "allow_synthetic_calendar",
+        "treatment_date": "treatment_date",
+        "goteborg": "goteborg",
         "populations": "populations",
         "outcomes": "outcomes",
         "methods": "methods",
@@ -315,7 +403,18 @@ def load_config(path: str | Path | None = None, text: str | None = None) -> Anal
         values["populations"] = [values["populations"]]
     if isinstance(values.get("methods"), str):
         values["methods"] = [values["methods"]]
+    if values.get("preset", "isf") in PRESETS:
+        # the preset's design supplies the comparison, window and follow-up not set explicitly
+        from finsam_eval.design import all_cohorts_design, isf_design
+
+        design = isf_design() if values.get("preset", "isf") == "isf" else all_cohorts_design()
+        values.setdefault("control", design.control)
+        values.setdefault("window", tuple(design.window))
+        values.setdefault("event_times", (0, design.follow_up))
     config = AnalysisConfig(**values, text=text)
+    if config.calendar is None:
+        # real sources never run without a calendar: the documented calendars by default
+        config.calendar = "synthetic" if config.source == "synthetic" else "documented"
     from finsam_eval.estimators import METHODS
 
     config.validate(available_methods=sorted(METHODS))

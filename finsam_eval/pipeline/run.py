@@ -18,16 +18,25 @@ import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from finsam_eval.estimators import estimate
 from finsam_eval.estimators.result import EstimationResult
+from finsam_eval.pipeline.calendar import (
+    CalendarPlan,
+    apply_calendar,
+    apply_design,
+    resolve_calendar,
+)
 from finsam_eval.pipeline.config import AnalysisConfig
 
 __all__ = [
     "AnalysisOutput",
+    "DesignedPanels",
+    "designed_panels",
     "add_wild_pvalues",
     "estimate_all",
     "joint_draws",
@@ -61,7 +70,11 @@ def _progress(iterable: Iterable, total: int, desc: str, enabled: bool) -> Itera
 
 
 def load_panel_for(config: AnalysisConfig) -> pd.DataFrame:
-    """The panel named by ``config.source``: the bundled synthetic data or a built panel file."""
+    """The panel named by ``config.source``: the bundled synthetic data or a built panel file.
+
+    A panel file's ``cohort`` column is set to the placeholder 0: the run's calendar
+    (``[design] calendar``) supplies the cohorts (:func:`load_analysis_panel`).
+    """
     if config.source == "synthetic":
         from finsam_eval.synthetic import load_synthetic
 
@@ -75,6 +88,11 @@ def load_panel_for(config: AnalysisConfig) -> pd.DataFrame:
         panel = pd.read_parquet(path)
     else:
         panel = pd.read_csv(path, dtype={"kommun_kod": str, "lan_kod": str, "forbund": str})
+    # a panel file's cohorts are never used: the run's calendar replaces them (apply_calendar),
+    # so a blank or missing cohort column (an outcome-only panel) is a placeholder here
+    panel["cohort"] = np.int64(0)
+    if "forbund" in panel.columns:
+        panel["forbund"] = panel["forbund"].fillna("")
     from finsam_eval.panel import validate_panel
 
     validate_panel(panel)
@@ -115,6 +133,60 @@ def _microdata_panel(config: AnalysisConfig, progress: bool = True) -> pd.DataFr
     return panel
 
 
+def load_analysis_panel(config: AnalysisConfig) -> tuple[pd.DataFrame, CalendarPlan]:
+    """The panel of ``config`` with its calendar in place, checked before anything runs.
+
+    Raises
+    ------
+    CalendarConflictError
+        A user calendar conflicts with documented facts (and ``allow_conflicts`` is false).
+    ConfigError
+        A bad calendar, or a window longer than the data allow.
+    """
+    loaded = load_panel_for(config)
+    plan = resolve_calendar(config)
+    panel = apply_calendar(loaded, plan, config)
+    if plan.mode == "documented":
+        horizon = int(plan.manifest.get("horizon", 2015))
+        late = panel["year"] > horizon
+        if late.any():
+            plan.notes.append(
+                f"Years after {horizon} ({sorted(panel.loc[late, 'year'].unique().tolist())}) "
+                f"are left out: the documented membership ends in April {horizon}, so whether "
+                "a kommun without a förbund then joined later is unknown."
+            )
+            panel = panel[~late].reset_index(drop=True)
+    years = config.design().years(panel["year"].unique()).tolist()
+    cohorts = plan.cohort_values() or sorted(panel["cohort"].unique().tolist())
+    config.check_window(years, cohorts)
+    return panel, plan
+
+
+def design_manifest(config: AnalysisConfig) -> dict[str, Any]:
+    """The ``design`` entry of the manifest: the preset's design and its sources."""
+    design = config.design()
+    return {
+        "preset": config.preset,
+        "description": design.describe(),
+        "cohorts": None if design.cohorts is None else list(design.cohorts),
+        "follow_up": design.follow_up,
+        "control": config.control,
+        "window": list(config.window),
+        "sources": [list(pair) for pair in design.sources],
+    }
+
+
+def design_notes(panel: pd.DataFrame, config: AnalysisConfig, plan: CalendarPlan) -> list[str]:
+    """What the design does to this panel (for the run notes)."""
+    if plan.mode == "documented":
+        design = config.design()
+        return [
+            f"Design {design.describe()}; applied to each compatible calendar (later joiners "
+            "are comparisons until they join)."
+        ]
+    return designed_panels(panel, config).notes
+
+
 def kommun_clusters(panel: pd.DataFrame, config: AnalysisConfig) -> pd.Series:
     """The configured cluster label of every kommun (constant within kommun in a built panel)."""
     return panel.drop_duplicates("kommun_kod").set_index("kommun_kod")[config.cluster_column]
@@ -151,9 +223,21 @@ def _series_panels(
     return dict(tuple(panel.groupby(["population", "outcome"], sort=False)))
 
 
-def _options(method: str, config: AnalysisConfig) -> dict[str, object]:
-    """The estimator options of ``method`` under ``config`` (weights and cluster aside)."""
-    return {
+def _options(
+    method: str, config: AnalysisConfig, cohorts: list[int] | None = None, unbalanced: bool = False
+) -> dict[str, object]:
+    """The estimator options of ``method`` under ``config`` (weights and cluster aside).
+
+    ``cohorts``: the design's evaluated cohorts, passed to Callaway & Sant'Anna (the only
+    estimator that takes them; the others get a censored panel, :func:`apply_design`).
+    ``unbalanced``: the panel was censored, so units not seen in every year are kept.
+    """
+    extra: dict[str, object] = {}
+    if cohorts is not None and method in COHORT_METHODS:
+        extra["cohorts"] = cohorts
+    if unbalanced:
+        extra["unbalanced"] = "keep"
+    return extra | {
         "outcome": "share",
         "unit": "kommun_kod",
         "time": "year",
@@ -167,8 +251,10 @@ def _options(method: str, config: AnalysisConfig) -> dict[str, object]:
     }
 
 
-def _fit(series: pd.DataFrame, method: str, config: AnalysisConfig) -> EstimationResult:
-    options = _options(method, config)
+def _fit(
+    series: pd.DataFrame, method: str, config: AnalysisConfig, **design_options: Any
+) -> EstimationResult:
+    options = _options(method, config, **design_options)
     if options["control"] != config.control:
         warnings.warn(
             f"{method}: control={config.control!r} is not defined for this estimator; "
@@ -185,6 +271,75 @@ def _fit(series: pd.DataFrame, method: str, config: AnalysisConfig) -> Estimatio
         seed=config.inference_seed,
         **options,
     )
+
+
+@dataclass
+class DesignedPanels:
+    """The panel of the configured design, per kind of estimator.
+
+    Attributes
+    ----------
+    whole
+        Design years, kommuner that joined before the design left out; later joiners whole
+        (for estimators told the evaluated cohorts, :data:`COHORT_METHODS`).
+    censored
+        As ``whole``, with later joiners' rows from their join year on left out and cohort 0
+        (for every other estimator).
+    unbalanced
+        True when ``censored`` lost rows (so those estimators keep unbalanced units).
+    cohorts
+        The evaluated cohorts present in the panel, or None (every cohort).
+    notes
+        What the design did, for the run notes.
+    """
+
+    whole: pd.DataFrame
+    censored: pd.DataFrame
+    unbalanced: bool
+    cohorts: list[int] | None
+    notes: list[str]
+
+    def for_method(self, method: str) -> tuple[pd.DataFrame, dict[str, Any]]:
+        """The panel and design options (``cohorts``, ``unbalanced``) of ``method``."""
+        if self.cohorts is not None and method in COHORT_METHODS:
+            return self.whole, {"cohorts": self.cohorts}
+        return self.censored, {"unbalanced": self.unbalanced}
+
+
+def designed_panels(panel: pd.DataFrame, config: AnalysisConfig) -> DesignedPanels:
+    """Apply the configured design (``[design] preset``) to a panel with its cohorts."""
+    design = config.design()
+    whole, notes, _ = apply_design(panel, design, censor_not_yet=False)
+    if design.cohorts is None:
+        return DesignedPanels(whole, whole, False, None, notes)
+    censored, _, unbalanced = apply_design(panel, design, censor_not_yet=True)
+    present = set(whole.loc[whole["cohort"] > 0, "cohort"].astype(int).tolist())
+    cohorts = [g for g in design.cohorts if g in present]
+    missing = [g for g in design.cohorts if g not in present]
+    if not cohorts:
+        raise ValueError(
+            f"the data have no kommun in the design's cohorts {list(design.cohorts)} "
+            f"(preset {config.preset!r})"
+        )
+    if missing:
+        notes.append(f"Design cohorts without kommuner in the calendar: {missing}.")
+    later = censored["kommun_kod"].isin(
+        whole.loc[whole["cohort"] > design.cohorts[-1], "kommun_kod"]
+    )
+    if later.any():
+        n_rows = len(whole) - len(censored)
+        notes.append(
+            f"{censored.loc[later, 'kommun_kod'].nunique()} kommuner joining after "
+            f"{design.cohorts[-1]} are comparisons until they join (seed 001: 'inte (ännu)'): "
+            f"{', '.join(COHORT_METHODS)} aggregates only the evaluated cohorts' effects; the "
+            f"other estimators get only their rows before joining ({n_rows} rows left out, "
+            "unbalanced units kept)."
+        )
+    return DesignedPanels(whole, censored, unbalanced, cohorts, notes)
+
+
+# estimators that take the evaluated cohorts of a design (finsam_eval.design) themselves
+COHORT_METHODS = ("cs",)
 
 
 # estimators with a wild (cluster) bootstrap of their event study (inference.wild_results)
@@ -207,7 +362,11 @@ def add_wild_pvalues(
     """
     from finsam_eval.inference.wild_results import wild_bootstrap_event_study
 
-    grouped = _series_panels(panel, config)
+    designed = designed_panels(panel, config)
+    grouped = {
+        "whole": _series_panels(designed.whole, config),
+        "censored": _series_panels(designed.censored, config),
+    }
     estimates = estimates.assign(p_value_wild=np.nan, wild_bootstrap=pd.NA)
     keys = list(results)
     for population, outcome, method in _progress(keys, len(keys), "wild bootstrap", progress):
@@ -217,18 +376,28 @@ def add_wild_pvalues(
                 f"{', '.join(WILD_METHODS)})"
             )
             continue
+        _, design_options = designed.for_method(method)
+        which = "whole" if "cohorts" in design_options else "censored"
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the estimate's warnings are already in the notes
-            table = wild_bootstrap_event_study(
-                grouped[(population, outcome)],
-                method,
-                cluster=config.cluster_column,
-                B=config.wild_bootstrap,
-                seed=config.inference_seed,
-                overall=False,
-                analytic_weights="kommun_weight" if config.weights else None,
-                **_options(method, config),
-            )
+            try:
+                table = wild_bootstrap_event_study(
+                    grouped[which][(population, outcome)],
+                    method,
+                    cluster=config.cluster_column,
+                    B=config.wild_bootstrap,
+                    seed=config.inference_seed,
+                    overall=False,
+                    analytic_weights="kommun_weight" if config.weights else None,
+                    **_options(method, config, **design_options),
+                )
+            except ValueError as error:
+                # e.g. a re-estimating bootstrap that covers balanced panels only (a design
+                # that censors later joiners): the p-values stay empty, the notes say why
+                results[(population, outcome, method)].info.setdefault("run_warnings", []).append(
+                    f"no wild bootstrap for {method}: {error}"
+                )
+                continue
         p_value = table.set_index(table["event_time"].astype(int))["p_value"]
         kind = table.set_index(table["event_time"].astype(int))["bootstrap"]
         rows = (
@@ -253,27 +422,56 @@ class AnalysisOutput:
 
 
 def estimate_all(
-    panel: pd.DataFrame, config: AnalysisConfig, progress: bool = True
+    panel: pd.DataFrame,
+    config: AnalysisConfig,
+    progress: bool = True,
+    calendar: CalendarPlan | None = None,
 ) -> tuple[pd.DataFrame, dict[tuple[str, str, str], EstimationResult]]:
-    """Estimate every configured population × outcome × method; a tidy long table + results."""
+    """Estimate every configured population × outcome × method; a tidy long table + results.
+
+    ``panel`` carries the calendar's cohorts (:func:`apply_calendar`); the configured design
+    (:func:`designed_panels`) is applied here. With a "documented" ``calendar`` every method
+    is fitted on each compatible calendar and pooled (:func:`_fit_documented`).
+    """
     lo, hi = config.window
     from finsam_eval.inference.bands import add_bands
 
+    documented = calendar is not None and calendar.mode == "documented"
     jobs = [(p, o, m) for p, o in config.series() for m in config.methods]
     clusters = kommun_clusters(panel, config)
-    grouped = _series_panels(panel, config)
+    if documented:
+        assert calendar is not None and calendar.draws is not None
+        # cohorts change with the draw: only the design's years are applied here
+        design = config.design()
+        years_only, _, _ = apply_design(
+            panel.assign(cohort=np.int64(0)), design, censor_not_yet=False
+        )
+        grouped = {"": _series_panels(years_only, config)}
+    else:
+        designed = designed_panels(panel, config)
+        grouped = {
+            "whole": _series_panels(designed.whole, config),
+            "censored": _series_panels(designed.censored, config),
+        }
     results: dict[tuple[str, str, str], EstimationResult] = {}
     rows = []
     for population, outcome, method in _progress(jobs, len(jobs), "estimating", progress):
-        if (population, outcome) not in grouped:
+        if (population, outcome) not in grouped[next(iter(grouped))]:
             raise ValueError(f"the panel has no rows for {population} × {outcome}")
         # estimator warnings (trimmed cohorts, dropped units) are kept with the result and
         # written to notes.csv rather than printed once per series
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            res = _fit(grouped[(population, outcome)], method, config)
+            if documented:
+                res = _fit_documented(
+                    grouped[""][(population, outcome)], calendar.draws, method, config
+                )
+            else:
+                _, design_options = designed.for_method(method)
+                which = "whole" if "cohorts" in design_options else "censored"
+                res = _fit(grouped[which][(population, outcome)], method, config, **design_options)
         res.info.setdefault("run_warnings", []).extend(str(w.message) for w in caught)
-        if config.bootstrap:
+        if config.bootstrap and not documented:
             # sup-t band over the window's estimated event times (Montiel Olea &
             # Plagborg-Møller 2019), clustered like the estimates
             res = add_bands(
@@ -288,6 +486,7 @@ def estimate_all(
         es = es[(es["event_time"] >= lo) & (es["event_time"] <= hi)]
         columns = ["event_time", "estimate", "se", "ci_lower", "ci_upper", "p_value"]
         columns += [c for c in ("band_lower", "band_upper") if c in es.columns]
+        columns += [c for c in POOLED_COLUMNS if documented and c in es.columns]
         rows.append(
             es[columns].assign(
                 population=population,
@@ -302,7 +501,50 @@ def estimate_all(
     for column in ("band_lower", "band_upper"):
         if column not in estimates.columns:
             estimates[column] = np.nan
-    return estimates[ESTIMATE_COLUMNS], results
+    extra = [c for c in POOLED_COLUMNS if c in estimates.columns]
+    return estimates[ESTIMATE_COLUMNS + extra], results
+
+
+#: Columns of a pooled event study (Rubin's rules over calendars) carried into estimates.csv
+POOLED_COLUMNS = (
+    "within_se",
+    "between_sd",
+    "min_estimate",
+    "max_estimate",
+    "fraction_missing_info",
+    "n_draws",
+)
+
+
+def _fit_documented(
+    series: pd.DataFrame, draws: pd.DataFrame, method: str, config: AnalysisConfig
+) -> EstimationResult:
+    """Fit ``method`` on every compatible calendar of ``draws`` and pool (Rubin's rules).
+
+    The design is applied per draw: Callaway & Sant'Anna gets the evaluated cohorts
+    (``cohorts=``) and pools through ``estimate_over_calendars``; for other estimators each
+    draw's later joiners are censored at their join year, as :func:`designed_panels` does for
+    one calendar.
+    """
+    from finsam_eval.estimators.calendars import estimate_over_calendars
+
+    design = config.design()
+    options = _options(method, config)
+    common = {
+        "weights": "kommun_weight" if config.weights else None,
+        "cluster": config.cluster_column,
+        "bootstrap": 0,
+        "seed": config.inference_seed,
+    }
+    if design.cohorts is None:
+        return estimate_over_calendars(series, draws, method=method, **common, **options)
+    present = set(draws.loc[draws["cohort"] > 0, "cohort"].astype(int).tolist())
+    cohorts = [g for g in design.cohorts if g in present]
+    if method in COHORT_METHODS:
+        return estimate_over_calendars(
+            series, draws, method=method, cohorts=cohorts, **common, **options
+        )
+    return _pool_censored(series, draws, method, design, common, options)
 
 
 def joint_draws(
@@ -397,9 +639,14 @@ def _adjust(estimates: pd.DataFrame, draws: np.ndarray | None, config: AnalysisC
         estimates.loc[rows, "p_adjusted"] = adjusted["p_adjusted"].to_numpy()
 
 
-def run_notes(results: dict[tuple[str, str, str], EstimationResult]) -> pd.DataFrame:
-    """Every warning and exclusion the estimators reported, one row per message and series."""
-    rows = []
+def run_notes(
+    results: dict[tuple[str, str, str], EstimationResult], notes: Iterable[str] = ()
+) -> pd.DataFrame:
+    """Every warning and exclusion the estimators reported, one row per message and series.
+
+    ``notes``: run-wide notes (calendar, design), first, with empty population/outcome/method.
+    """
+    rows = [("", "", "", "note", note) for note in dict.fromkeys(notes)]
     for (population, outcome, method), res in results.items():
         for message in dict.fromkeys(res.info.get("run_warnings", [])):
             rows.append((population, outcome, method, "warning", message))
@@ -444,10 +691,14 @@ def _cohorts(panel: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def _design_counts(cohorts: pd.DataFrame) -> dict[str, object]:
-    """N of the design for the report: kommuner, adopting cohorts and never-members."""
+def _design_counts(
+    cohorts: pd.DataFrame, evaluated: Iterable[int] | None = None
+) -> dict[str, object]:
+    """N of the design for the report: kommuner, evaluated adopting cohorts and never-members."""
     cohort = pd.to_numeric(cohorts["cohort"], errors="coerce").fillna(0).astype(int)
     joined = sorted(set(cohort[cohort > 0].tolist()))
+    if evaluated is not None:
+        joined = [c for c in joined if c in set(evaluated)]
     return {
         "n_kommuner": int(len(cohorts)),
         "n_cohorts": len(joined),
@@ -456,8 +707,41 @@ def _design_counts(cohorts: pd.DataFrame) -> dict[str, object]:
     }
 
 
+def design_truth(truth: pd.DataFrame, config: AnalysisConfig, years: list[int]) -> pd.DataFrame:
+    """True effects per event time for the design's evaluated cohorts.
+
+    Cohort-size weights over the evaluated cohorts observed at each event time within
+    ``years`` (the weights of Callaway & Sant'Anna's dynamic aggregation), from the synthetic
+    truth's cohort × event-time effects (columns population, outcome, cohort, event_time,
+    att, n_kommuner).
+    """
+    design = config.design()
+    first, last = min(years), max(years)
+    chosen = truth["cohort"].between(first + 1, last)
+    if design.cohorts is not None:
+        chosen &= truth["cohort"].isin(design.cohorts)
+    chosen &= (truth["cohort"] + truth["event_time"]).between(first, last)
+    rows = truth[chosen].assign(weighted=lambda t: t["att"] * t["n_kommuner"])
+    grouped = rows.groupby(["population", "outcome", "event_time"], sort=False)
+    out = grouped[["weighted", "n_kommuner"]].sum().reset_index()
+    out["att"] = out["weighted"] / out["n_kommuner"]
+    return out[["population", "outcome", "event_time", "att"]]
+
+
+def _calendar_cohorts(panel: pd.DataFrame, plan: CalendarPlan) -> pd.DataFrame:
+    """Each kommun's cohort under the calendar in use (the first draw when pooling draws)."""
+    if plan.mode == "documented" and plan.draws is not None:
+        first = plan.draws[plan.draws["draw"] == plan.draws["draw"].min()]
+        return first[["kommun_kod", "cohort"]].reset_index(drop=True)
+    return _cohorts(panel)
+
+
 def _summary(
-    estimates: pd.DataFrame, config: AnalysisConfig, out_dir: Path, timings: dict[str, float]
+    estimates: pd.DataFrame,
+    config: AnalysisConfig,
+    out_dir: Path,
+    timings: dict[str, float],
+    years: list[int] | None = None,
 ) -> str:
     """Text for the terminal: CS and TWFE side by side with the true effects (synthetic data)."""
     # the ISF headline series when configured, else the first one
@@ -474,7 +758,7 @@ def _summary(
     if config.source == "synthetic":
         from finsam_eval.synthetic import load_synthetic_truth
 
-        truth = load_synthetic_truth(aggregate="event_time", seed=config.seed)
+        truth = design_truth(load_synthetic_truth(seed=config.seed), config, years)
         truth = truth[(truth["population"] == population) & (truth["outcome"] == outcome)]
         table.insert(0, "truth", truth.set_index("event_time")["att"].reindex(table.index))
     lines = [
@@ -502,13 +786,12 @@ def run_analysis(config: AnalysisConfig, out_dir: str | Path, progress: bool = T
     out.mkdir(parents=True, exist_ok=True)
     timings: dict[str, float] = {}
     start = time.perf_counter()
-    panel = load_panel_for(config)
+    panel, plan = load_analysis_panel(config)
     data_source = panel.attrs.get("data_source")
-    config.check_window(sorted(panel["year"].unique()), sorted(panel["cohort"].unique()))
     timings["load"] = time.perf_counter() - start
 
     start = time.perf_counter()
-    estimates, results = estimate_all(panel, config, progress=progress)
+    estimates, results = estimate_all(panel, config, progress=progress, calendar=plan)
     timings["estimate"] = time.perf_counter() - start
 
     start = time.perf_counter()
@@ -522,7 +805,13 @@ def run_analysis(config: AnalysisConfig, out_dir: str | Path, progress: bool = T
             config.inference_seed,
         )
     _adjust(estimates, draws, config)
-    if config.wild_bootstrap:
+    if config.wild_bootstrap and plan.mode == "documented":
+        plan.notes.append(
+            "No wild bootstrap: the estimates are pooled over calendars (Rubin's rules); "
+            "p_value_wild is empty."
+        )
+        estimates = estimates.assign(p_value_wild=np.nan, wild_bootstrap=pd.NA)
+    elif config.wild_bootstrap:
         estimates = add_wild_pvalues(panel, estimates, results, config, progress=progress)
     timings["inference"] = time.perf_counter() - start
 
@@ -533,9 +822,13 @@ def run_analysis(config: AnalysisConfig, out_dir: str | Path, progress: bool = T
     start = time.perf_counter()
     language = config.report_language
     write_estimates_csv(estimates, out / "estimates.csv")
-    notes = run_notes(results)
+    notes = run_notes(results, plan.notes + design_notes(panel, config, plan))
     notes.to_csv(out / "notes.csv", index=False, lineterminator="\n")
-    cohorts = _cohorts(panel)
+    # one calendar's cohorts for the adoption figures; pooled runs have no single calendar
+    cohorts = _cohorts(panel) if plan.mode != "documented" else None
+    design_counts = _design_counts(
+        _calendar_cohorts(panel, plan), evaluated=config.design().cohorts
+    )
     step("report: tables", progress)
     write_tables(
         out / "tables",
@@ -543,7 +836,7 @@ def run_analysis(config: AnalysisConfig, out_dir: str | Path, progress: bool = T
         methods=config.methods,
         language=language,
         event_times=range(config.event_times[0], config.event_times[1] + 1),
-        n_cohorts=_design_counts(cohorts)["n_cohorts"],
+        n_cohorts=design_counts["n_cohorts"],
         adjustment=config.adjust,
     )
     # pre-trend tests and HonestDiD breakdown values for the summary: the headline method only
@@ -564,7 +857,7 @@ def run_analysis(config: AnalysisConfig, out_dir: str | Path, progress: bool = T
     )
     years = sorted(panel["year"].unique().tolist())
     step("report: Bacon decompositions", progress)
-    decompositions = bacon_decompositions(panel, config)
+    decompositions = bacon_decompositions(panel, config) if plan.mode != "documented" else {}
     for key, table in decompositions.items():
         table.to_csv(
             out / f"bacon-{key}.csv", index=False, lineterminator="\n", float_format="%.10g"
@@ -589,7 +882,8 @@ def run_analysis(config: AnalysisConfig, out_dir: str | Path, progress: bool = T
         extra={
             "title": text("title", language),
             "config_sha256_canonical": config.hash,
-            "design": _design_counts(cohorts),
+            "calendar": plan.manifest,
+            "design": {**design_manifest(config), **design_counts},
             # where the panel came from (person-year microdata: input, engine, rejections)
             **({"data_source": data_source} if data_source else {}),
         },
@@ -608,4 +902,68 @@ def run_analysis(config: AnalysisConfig, out_dir: str | Path, progress: bool = T
         diagnostics=diagnostics,
         language=language,
     )
-    return _summary(estimates, config, out, timings)
+    design_years = config.design().years(years).tolist()
+    return _summary(estimates, config, out, timings, design_years)
+
+
+def _pool_censored(
+    series: pd.DataFrame,
+    draws: pd.DataFrame,
+    method: str,
+    design: Any,
+    common: dict[str, Any],
+    options: dict[str, Any],
+) -> EstimationResult:
+    """An estimator without ``cohorts=`` over compatible calendars, the design applied per draw.
+
+    Each draw's later joiners are censored at their join year (:func:`apply_design`), the
+    estimator is fitted on that panel, and the draws are pooled with Rubin's rules as
+    ``estimate_over_calendars`` pools them (its pooling helpers, Rubin 1987).
+    """
+    from finsam_eval.estimators.calendars import (
+        _pool_frames,
+        _pool_overall,
+        _pooled_influence,
+        _pooled_vcov,
+    )
+
+    alpha = float(options.get("alpha", 0.05))
+    labels = np.sort(pd.unique(draws["draw"]))
+    cohorts = draws.set_index(["draw", "kommun_kod"])["cohort"]
+    codes = series["kommun_kod"].astype(str)
+    results = []
+    censored_any = False
+    for label in labels:
+        cohort = codes.map(cohorts.xs(label, level="draw"))
+        if cohort.isna().any():
+            missing = sorted(codes[cohort.isna()].unique())
+            raise ValueError(f"calendar draw {label} has no cohort for kommuner {missing[:10]}")
+        draw_data = series.assign(cohort=cohort.astype(np.int64).to_numpy())
+        draw_data, _, censored = apply_design(draw_data, design, censor_not_yet=True)
+        censored_any |= censored
+        extra = {"unbalanced": "keep"} if censored else {}
+        results.append(estimate(draw_data, method=method, **common, **options, **extra))
+    df_complete = results[0].info.get("df_t")
+    df_complete = None if df_complete is None else float(df_complete)
+    event_study = _pool_frames([r.event_study for r in results], "event_time", alpha, df_complete)
+    influence, unit_labels = _pooled_influence(results, event_study)
+    info = dict(results[0].info)
+    info.update(
+        {
+            "n_draws": len(labels),
+            "draws": labels.tolist(),
+            "pooling": "Rubin (1987) rules over calendars, design applied per draw",
+            "df_complete": df_complete,
+            "unbalanced": "keep" if censored_any else info.get("unbalanced"),
+        }
+    )
+    return EstimationResult(
+        method=method,
+        event_study=event_study,
+        overall=_pool_overall([r.overall for r in results], alpha, df_complete),
+        vcov=_pooled_vcov(results, event_study["event_time"].to_numpy()),
+        att_gt=None,
+        event_influence=influence,
+        unit_labels=unit_labels,
+        info=info,
+    )
