@@ -65,6 +65,8 @@ METHOD_OPTIONS: dict[str, dict[str, Any]] = {
         "base_period": "varying",
         "bootstrap_weights": "rademacher",
         "bootstrap_att_gt": False,
+        # the evaluated cohorts (finsam_eval.design.isf_design): others are comparisons only
+        "cohorts": None,
     },
     "twfe": {"reference": -1, "vcov": "cluster"},
     "sa": {"share_uncertainty": True, "dense": False},
