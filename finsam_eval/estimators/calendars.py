@@ -259,7 +259,19 @@ def _fit_draws_cs(
         panel.cohorts = np.unique(cohort_of_unit[cohort_of_unit > 0])
         panel.dropped = base.dropped.copy()
         panel.warnings = list(base.warnings)
-        results.append(fit_prepared(panel, **fit_options))
+        draw_options = fit_options
+        if fit_options.get("cohorts") is not None:
+            # the evaluated cohorts this draw gives the data's kommuner (with a pre-period): a
+            # calendar may place none of them in a cohort another draw fills
+            has_pre = panel.cohorts[panel.cohorts > int(base.times[0]) + anticipation]
+            chosen = [int(g) for g in fit_options["cohorts"] if g in set(has_pre.tolist())]
+            if not chosen:
+                raise EstimationInputError(
+                    f"calendar draw {d} gives none of the evaluated cohorts "
+                    f"{list(fit_options['cohorts'])} to the data's kommuner"
+                )
+            draw_options = {**fit_options, "cohorts": chosen}
+        results.append(fit_prepared(panel, **draw_options))
     return results
 
 
