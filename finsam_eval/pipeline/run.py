@@ -13,6 +13,7 @@ cluster-level multiplier weights, shared by all series, turns them into joint re
 from __future__ import annotations
 
 import hashlib
+import shutil
 import time
 import warnings
 from collections.abc import Iterable
@@ -772,7 +773,31 @@ def _summary(
 
 
 def run_analysis(config: AnalysisConfig, out_dir: str | Path, progress: bool = True) -> str:
-    """Run ``config`` and write the complete output folder; returns a printable summary."""
+    """Run ``config`` and write the complete output folder; returns a printable summary.
+
+    ``out_dir`` must be new, empty or an earlier finsam-eval output (recognised by its
+    ``manifest.json``); anything else raises
+    :class:`~finsam_eval.pipeline.output.OutputFolderError` before any work. The run writes into
+    a sibling folder and then replaces ``out_dir`` whole, so no file of an earlier run survives;
+    a failed run leaves ``out_dir`` as it was. The manifest's ``files`` lists every file written.
+    """
+    from finsam_eval.pipeline.output import check_output_folder, replace_folder, staging_folder
+
+    final = Path(out_dir)
+    check_output_folder(final)
+    staged = staging_folder(final)
+    try:
+        summary = _write_run(config, staged, final, progress)
+        replace_folder(staged, final)
+    except BaseException:
+        shutil.rmtree(staged, ignore_errors=True)
+        raise
+    return summary
+
+
+def _write_run(config: AnalysisConfig, out: Path, final: Path, progress: bool) -> str:
+    """The run itself, written into ``out``; ``final`` is where the folder will live."""
+    from finsam_eval.pipeline.output import listed_files
     from finsam_eval.report import (
         build_manifest,
         write_estimates_csv,
@@ -782,8 +807,6 @@ def run_analysis(config: AnalysisConfig, out_dir: str | Path, progress: bool = T
         write_tables,
     )
 
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     timings: dict[str, float] = {}
     start = time.perf_counter()
     panel, plan = load_analysis_panel(config)
@@ -886,6 +909,9 @@ def run_analysis(config: AnalysisConfig, out_dir: str | Path, progress: bool = T
             "design": {**design_manifest(config), **design_counts},
             # where the panel came from (person-year microdata: input, engine, rejections)
             **({"data_source": data_source} if data_source else {}),
+            # what this run wrote (`report` reads only these): the folder so far, the manifest
+            # and the report written next
+            "files": sorted({*listed_files(out), "manifest.json", "report.html"}),
         },
     )
     write_manifest(manifest, out / "manifest.json")
@@ -903,7 +929,7 @@ def run_analysis(config: AnalysisConfig, out_dir: str | Path, progress: bool = T
         language=language,
     )
     design_years = config.design().years(years).tolist()
-    return _summary(estimates, config, out, timings, design_years)
+    return _summary(estimates, config, final, timings, design_years)
 
 
 def _pool_censored(
