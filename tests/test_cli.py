@@ -405,3 +405,36 @@ def test_report_names_a_listed_file_that_is_missing(
     (copy / "figures" / "adoption-heatmap.png").unlink()
     assert main(["report", "--out", str(copy)]) == 2
     assert "figures/adoption-heatmap.png" in _one_line_error(capsys, "report")
+
+
+@pytest.mark.parametrize(
+    ("config", "fragment"),
+    [
+        ('[design]\nweights = "no"\n', "design.weights must be true or false"),
+        ('[inference]\nalpha = "x"\n', "inference.alpha must be a number"),
+        ('[inference]\nbootstrap = "999"\n', "inference.bootstrap must be an integer"),
+        ("[design]\npopulations = 5\n", "design.populations must be a list of strings"),
+        ('[data]\nseed = "abc"\n', "data.seed must be an integer"),
+        # a method's own options, checked as estimate() checks them, before any data is read
+        ('[design]\nmethods = ["twfe"]\nest_method = "ipw"\n', "'twfe'"),
+    ],
+)
+@pytest.mark.parametrize("command", ["validate", "run"])
+def test_bad_config_types_exit_2_with_one_line(
+    command: str,
+    config: str,
+    fragment: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(config, encoding="utf-8")
+    argv = [command, "--config", str(path)]
+    if command == "run":
+        argv += ["--out", str(tmp_path / "out")]
+    assert main(argv) == 2
+    line = _one_line_error(capsys, command)
+    assert fragment in line and "Traceback" not in line
+    if "est_method" in config:
+        assert "est_method='ipw'" in line
+    assert not (tmp_path / "out").exists()

@@ -32,7 +32,7 @@ from finsam_eval.pipeline.calendar import (
     apply_design,
     resolve_calendar,
 )
-from finsam_eval.pipeline.config import AnalysisConfig
+from finsam_eval.pipeline.config import AnalysisConfig, ConfigError
 
 __all__ = [
     "AnalysisOutput",
@@ -142,8 +142,10 @@ def load_analysis_panel(config: AnalysisConfig) -> tuple[pd.DataFrame, CalendarP
     CalendarConflictError
         A user calendar conflicts with documented facts (and ``allow_conflicts`` is false).
     ConfigError
-        A bad calendar, or a window longer than the data allow.
+        A bad calendar, a window longer than the data allow, or an estimator option a method
+        refuses (:func:`check_method_options`).
     """
+    check_method_options(config)
     loaded = load_panel_for(config)
     plan = resolve_calendar(config)
     panel = apply_calendar(loaded, plan, config)
@@ -250,6 +252,40 @@ def _options(
         "window": config.window,
         "alpha": config.alpha,
     }
+
+
+def check_method_options(config: AnalysisConfig) -> None:
+    """Check every configured method's options as ``estimate`` will, before any data is read.
+
+    The options are those :func:`_fit` passes (through
+    :func:`finsam_eval.estimators.spec.validate_request`, the check ``estimate`` runs), so
+    ``finsam-eval validate`` refuses what ``run`` would refuse, e.g. ``est_method = "ipw"`` for a
+    method other than CS.
+
+    Raises
+    ------
+    ConfigError
+        Naming the method and the option's problem.
+    """
+    from finsam_eval.estimators.spec import validate_request
+
+    for method in config.methods:
+        # estimate()'s own defaults, then what _fit passes
+        options: dict[str, Any] = {
+            "covariates": None,
+            "unbalanced": "balance",
+            "weights": "kommun_weight" if config.weights else None,
+            "cluster": config.cluster_column,
+            "bootstrap": 0,
+            "seed": config.inference_seed,
+            **_options(method, config),
+        }
+        try:
+            validate_request(method, None, options)
+        except (TypeError, ValueError) as error:
+            raise ConfigError(
+                f"design.methods: {method!r} refuses this configuration: {error}"
+            ) from error
 
 
 def _fit(
