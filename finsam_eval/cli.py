@@ -357,7 +357,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
         # one line, whatever the error's own layout
         lines = [line.strip(" -") for line in str(error).splitlines() if line.strip()]
-        message = _cli_syntax("; ".join(lines) or type(error).__name__)
+        # a header line ending in ":" runs on into its first item ("configuration: a.b must …")
+        joined = "".join(
+            line + ("" if i == len(lines) - 1 else " " if line.endswith(":") else "; ")
+            for i, line in enumerate(lines)
+        )
+        message = _cli_syntax(joined or type(error).__name__)
         print(f"finsam-eval {args.command}: error: {message}", file=sys.stderr)
         return 2
 

@@ -296,3 +296,145 @@ def test_console_script(config_file: Path) -> None:
     )
     assert bad.returncode == 2
     assert bad.stderr.count("\n") == 1 and bad.stderr.startswith("finsam-eval validate: error:")
+
+
+def _run_argv(config_file: Path, out: Path) -> list[str]:
+    return ["run", "--quiet", "--config", str(config_file), "--out", str(out)]
+
+
+def test_run_replaces_an_earlier_output_whole(
+    run_dir: Path, config_file: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "results"
+    shutil.copytree(run_dir, out)
+    # a figure of a series no longer configured, and a stray table, left by an earlier run
+    stale = [out / "figures" / "event-unga-uvas.png", out / "tables" / "isf_unga_cs.md"]
+    for path in stale:
+        path.write_bytes(b"stale")
+    assert main(_run_argv(config_file, out)) == 0
+    for path in stale:
+        assert not path.exists(), path
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    on_disk = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
+    assert manifest["files"] == on_disk
+    assert "estimates.csv" in on_disk and "figures/event-alla-sjukpenning.png" in on_disk
+    # nothing left beside the folder: no staging or old copy
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["results"]
+    # and again (`make run` twice in a row)
+    assert main(_run_argv(config_file, out)) == 0
+    assert (out / "estimates.csv").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["results"]
+
+
+@pytest.mark.parametrize(
+    "manifest",
+    [None, "{not json", '{"title": "somebody else\'s manifest"}'],
+    ids=["no-manifest", "broken-manifest", "foreign-manifest"],
+)
+def test_run_refuses_a_foreign_non_empty_folder(
+    manifest: str | None,
+    config_file: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    out = tmp_path / "thesis"
+    (out / "chapter").mkdir(parents=True)
+    files = {out / "notes.txt": b"my notes", out / "chapter" / "draft.md": b"# draft"}
+    if manifest is not None:
+        files[out / "manifest.json"] = manifest.encode("utf-8")
+    for path, content in files.items():
+        path.write_bytes(content)
+    assert main(_run_argv(config_file, out)) == 2
+    line = _one_line_error(capsys, "run")
+    assert str(out) in line and "not empty" in line and "--out" in line
+    # nothing deleted, nothing added, nothing left beside it
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == files
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["thesis"]
+
+
+def test_run_refuses_a_file_as_output_folder(
+    config_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "results"
+    out.write_text("not a folder", encoding="utf-8")
+    assert main(_run_argv(config_file, out)) == 2
+    assert "is a file" in _one_line_error(capsys, "run")
+    assert out.read_text(encoding="utf-8") == "not a folder"
+
+
+def test_failed_run_keeps_the_earlier_output(
+    run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "results"
+    shutil.copytree(run_dir, out)
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    bad = tmp_path / "bad.toml"
+    # valid TOML that fails on loading the data, after the output folder was accepted
+    bad.write_text('[data]\nsource = "missing-panel.csv"\n', encoding="utf-8")
+    assert main(["run", "--config", str(bad), "--out", str(out)]) == 2
+    _one_line_error(capsys, "run")
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.toml", "results"]
+
+
+def test_report_reads_only_the_files_the_manifest_lists(run_dir: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "results"
+    shutil.copytree(run_dir, copy)
+    original = (copy / "report.html").read_bytes()
+    # files another tool (or an older run) left: a figure and notes the run did not write
+    (copy / "figures" / "event-unga-uvas.png").write_bytes(
+        (copy / "figures" / "event-alla-sjukpenning.png").read_bytes()
+    )
+    manifest = json.loads((copy / "manifest.json").read_text(encoding="utf-8"))
+    assert "notes.csv" in manifest["files"]
+    manifest["files"].remove("notes.csv")
+    (copy / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    (copy / "notes.csv").write_text("kind,message\nwarning,PLANTED STALE NOTE\n", encoding="utf-8")
+    assert main(["report", "--quiet", "--out", str(copy)]) == 0
+    text = (copy / "report.html").read_text(encoding="utf-8")
+    assert "event-unga-uvas" not in text
+    assert "PLANTED STALE NOTE" not in text
+    assert "event-alla-sjukpenning" in text and text.encode("utf-8") != original
+
+
+def test_report_names_a_listed_file_that_is_missing(
+    run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    copy = tmp_path / "results"
+    shutil.copytree(run_dir, copy)
+    (copy / "figures" / "adoption-heatmap.png").unlink()
+    assert main(["report", "--out", str(copy)]) == 2
+    assert "figures/adoption-heatmap.png" in _one_line_error(capsys, "report")
+
+
+@pytest.mark.parametrize(
+    ("config", "fragment"),
+    [
+        ('[design]\nweights = "no"\n', "design.weights must be true or false"),
+        ('[inference]\nalpha = "x"\n', "inference.alpha must be a number"),
+        ('[inference]\nbootstrap = "999"\n', "inference.bootstrap must be an integer"),
+        ("[design]\npopulations = 5\n", "design.populations must be a list of strings"),
+        ('[data]\nseed = "abc"\n', "data.seed must be an integer"),
+        # a method's own options, checked as estimate() checks them, before any data is read
+        ('[design]\nmethods = ["twfe"]\nest_method = "ipw"\n', "'twfe'"),
+    ],
+)
+@pytest.mark.parametrize("command", ["validate", "run"])
+def test_bad_config_types_exit_2_with_one_line(
+    command: str,
+    config: str,
+    fragment: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(config, encoding="utf-8")
+    argv = [command, "--config", str(path)]
+    if command == "run":
+        argv += ["--out", str(tmp_path / "out")]
+    assert main(argv) == 2
+    line = _one_line_error(capsys, command)
+    assert fragment in line and "Traceback" not in line
+    if "est_method" in config:
+        assert "est_method='ipw'" in line
+    assert not (tmp_path / "out").exists()

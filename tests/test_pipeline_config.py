@@ -214,3 +214,29 @@ def test_calendar_mode_defaults(text: str, mode: str) -> None:
     config = load_config(text=text)
     assert config.calendar_mode == mode
     assert config.calendar in ("synthetic", "documented", "my_calendar.csv")
+
+
+@pytest.mark.parametrize(
+    ("text", "fragments"),
+    [
+        # booleans are true/false only: "no" is a non-empty string, which Python reads as true
+        ('[design]\nweights = "no"\n', ["design.weights", "true or false", "'no'"]),
+        ("[design]\nweights = 0\n", ["design.weights", "true or false", "got 0"]),
+        ('[report]\nhonest = "false"\n', ["report.honest", "true or false", "'false'"]),
+        ('[inference]\nalpha = "x"\n', ["inference.alpha", "a number", "'x'"]),
+        ('[inference]\nbootstrap = "999"\n', ["inference.bootstrap", "an integer", "'999'"]),
+        ("[inference]\nbootstrap = 99.5\n", ["inference.bootstrap", "an integer", "99.5"]),
+        ("[design]\npopulations = 5\n", ["design.populations", "a list of strings", "got 5"]),
+        ('[design]\nmethods = ["cs", 3]\n', ["design.methods", "a list of strings"]),
+        ('[data]\nseed = "abc"\n', ["data.seed", "an integer", "'abc'"]),
+        ("[inference]\nseed = 1.5\n", ["inference.seed", "an integer", "1.5"]),
+        ("[design]\nanticipation = -1\n", ["design.anticipation", "non-negative", "-1"]),
+        ("[design]\ncluster = 1\n", ["design.cluster", "a string", "got 1"]),
+    ],
+)
+def test_wrong_types_are_named_with_the_rule(text: str, fragments: list[str]) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(text=text)
+    message = str(info.value)
+    for fragment in fragments:
+        assert fragment in message, f"{fragment!r} not in {message!r}"

@@ -1,6 +1,7 @@
 """Pipeline layer: an analysis configuration → every estimate, table, figure and the report."""
 
 from finsam_eval.pipeline.config import AnalysisConfig, ConfigError, load_config
+from finsam_eval.pipeline.output import OutputFolderError
 from finsam_eval.pipeline.run import (
     estimate_all,
     joint_draws,
@@ -17,5 +18,6 @@ __all__ = [
     "load_analysis_panel",
     "load_config",
     "load_panel_for",
+    "OutputFolderError",
     "run_analysis",
 ]

@@ -177,7 +177,11 @@ class AnalysisConfig:
 
     def validate(self, available_methods: list[str] | None = None) -> None:
         """Raise ConfigError naming the first problem found with every entry checked."""
-        problems: list[str] = []
+        # types first: the value rules below compare and iterate, which a wrong type would turn
+        # into a traceback
+        problems = _type_problems(self)
+        if problems:
+            raise ConfigError("invalid analysis configuration:\n- " + "\n- ".join(problems))
         unknown = [p for p in self.populations if p not in POPULATIONS]
         if unknown:
             problems.append(f"unknown population(s) {unknown}; known: {list(POPULATIONS)}")
@@ -284,6 +288,14 @@ class AnalysisConfig:
                 "inference.wild_bootstrap must be 0 (off) or a number of draws >= 99, got "
                 f"{self.wild_bootstrap!r}"
             )
+        for key, name in (
+            ("anticipation", "design.anticipation"),
+            ("bootstrap", "inference.bootstrap"),
+        ):
+            if getattr(self, key) < 0:
+                problems.append(
+                    f"{name} must be a non-negative integer, got {getattr(self, key)!r}"
+                )
         if not 0 < self.alpha < 1:
             problems.append(f"inference.alpha must be in (0, 1), got {self.alpha}")
         if not isinstance(self.report_honest, bool):
@@ -350,6 +362,81 @@ _SECTIONS = {
     },
     "report": {"language": "report_language", "honest": "report_honest"},
 }
+
+
+#: The TOML type of every entry: "bool" (true/false only), "int" (an integer, not a boolean),
+#: "number" (integer or float), "str", "strs" (a list of strings) or "str|strs"
+_TYPES = {
+    "source": "str",
+    "seed": "int",
+    "path": "str",
+    "engine": "str",
+    "memory_limit": "str",
+    "cohorts": "str",
+    "preset": "str",
+    "calendar_draws": "int",
+    "calendar_seed": "int",
+    "allow_conflicts": "bool",
+    "allow_synthetic_calendar": "bool",
+    "treatment_date": "str",
+    "goteborg": "str",
+    "populations": "strs",
+    "outcomes": "str|strs",
+    "methods": "strs",
+    "control": "str",
+    "weights": "bool",
+    "cluster": "str",
+    "anticipation": "int",
+    "base_period": "str",
+    "est_method": "str",
+    "bootstrap": "int",
+    "alpha": "number",
+    "adjust": "str",
+    "family": "str",
+    "inference_seed": "int",
+    "wild_bootstrap": "int",
+    "report_language": "str",
+    "report_honest": "bool",
+}
+_RULES = {
+    "bool": "true or false (a TOML boolean, unquoted)",
+    "int": "an integer (unquoted)",
+    "number": "a number (unquoted)",
+    "str": "a string (quoted)",
+    "strs": "a list of strings",
+    "str|strs": "a string or a list of strings",
+}
+
+
+def _has_type(value: Any, kind: str) -> bool:
+    is_int = isinstance(value, int) and not isinstance(value, bool)
+    if kind == "bool":
+        return isinstance(value, bool)
+    if kind == "int":
+        return is_int
+    if kind == "number":
+        return is_int or (isinstance(value, float) and not isinstance(value, bool))
+    if kind == "str":
+        return isinstance(value, str)
+    if kind == "strs":
+        return isinstance(value, list) and all(isinstance(v, str) for v in value)
+    return _has_type(value, "str") or _has_type(value, "strs")
+
+
+def _type_problems(config: AnalysisConfig) -> list[str]:
+    """One line per entry of the wrong type, naming the entry, its value and the rule."""
+    problems = []
+    for attribute, kind in _TYPES.items():
+        value = getattr(config, attribute)
+        if not _has_type(value, kind):
+            name = next(
+                f"{section}.{key}"
+                for section, keys in _SECTIONS.items()
+                for key, target in keys.items()
+                if target == attribute
+            )
+            problems.append(f"{name} must be {_RULES[kind]}, got {value!r}")
+    return problems
 
 
 def load_config(path: str | Path | None = None, text: str | None = None) -> AnalysisConfig:

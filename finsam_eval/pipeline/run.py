@@ -13,6 +13,7 @@ cluster-level multiplier weights, shared by all series, turns them into joint re
 from __future__ import annotations
 
 import hashlib
+import shutil
 import time
 import warnings
 from collections.abc import Iterable
@@ -31,7 +32,7 @@ from finsam_eval.pipeline.calendar import (
     apply_design,
     resolve_calendar,
 )
-from finsam_eval.pipeline.config import AnalysisConfig
+from finsam_eval.pipeline.config import AnalysisConfig, ConfigError
 
 __all__ = [
     "AnalysisOutput",
@@ -141,8 +142,10 @@ def load_analysis_panel(config: AnalysisConfig) -> tuple[pd.DataFrame, CalendarP
     CalendarConflictError
         A user calendar conflicts with documented facts (and ``allow_conflicts`` is false).
     ConfigError
-        A bad calendar, or a window longer than the data allow.
+        A bad calendar, a window longer than the data allow, or an estimator option a method
+        refuses (:func:`check_method_options`).
     """
+    check_method_options(config)
     loaded = load_panel_for(config)
     plan = resolve_calendar(config)
     panel = apply_calendar(loaded, plan, config)
@@ -249,6 +252,40 @@ def _options(
         "window": config.window,
         "alpha": config.alpha,
     }
+
+
+def check_method_options(config: AnalysisConfig) -> None:
+    """Check every configured method's options as ``estimate`` will, before any data is read.
+
+    The options are those :func:`_fit` passes (through
+    :func:`finsam_eval.estimators.spec.validate_request`, the check ``estimate`` runs), so
+    ``finsam-eval validate`` refuses what ``run`` would refuse, e.g. ``est_method = "ipw"`` for a
+    method other than CS.
+
+    Raises
+    ------
+    ConfigError
+        Naming the method and the option's problem.
+    """
+    from finsam_eval.estimators.spec import validate_request
+
+    for method in config.methods:
+        # estimate()'s own defaults, then what _fit passes
+        options: dict[str, Any] = {
+            "covariates": None,
+            "unbalanced": "balance",
+            "weights": "kommun_weight" if config.weights else None,
+            "cluster": config.cluster_column,
+            "bootstrap": 0,
+            "seed": config.inference_seed,
+            **_options(method, config),
+        }
+        try:
+            validate_request(method, None, options)
+        except (TypeError, ValueError) as error:
+            raise ConfigError(
+                f"design.methods: {method!r} refuses this configuration: {error}"
+            ) from error
 
 
 def _fit(
@@ -772,7 +809,31 @@ def _summary(
 
 
 def run_analysis(config: AnalysisConfig, out_dir: str | Path, progress: bool = True) -> str:
-    """Run ``config`` and write the complete output folder; returns a printable summary."""
+    """Run ``config`` and write the complete output folder; returns a printable summary.
+
+    ``out_dir`` must be new, empty or an earlier finsam-eval output (recognised by its
+    ``manifest.json``); anything else raises
+    :class:`~finsam_eval.pipeline.output.OutputFolderError` before any work. The run writes into
+    a sibling folder and then replaces ``out_dir`` whole, so no file of an earlier run survives;
+    a failed run leaves ``out_dir`` as it was. The manifest's ``files`` lists every file written.
+    """
+    from finsam_eval.pipeline.output import check_output_folder, replace_folder, staging_folder
+
+    final = Path(out_dir)
+    check_output_folder(final)
+    staged = staging_folder(final)
+    try:
+        summary = _write_run(config, staged, final, progress)
+        replace_folder(staged, final)
+    except BaseException:
+        shutil.rmtree(staged, ignore_errors=True)
+        raise
+    return summary
+
+
+def _write_run(config: AnalysisConfig, out: Path, final: Path, progress: bool) -> str:
+    """The run itself, written into ``out``; ``final`` is where the folder will live."""
+    from finsam_eval.pipeline.output import listed_files
     from finsam_eval.report import (
         build_manifest,
         write_estimates_csv,
@@ -782,8 +843,6 @@ def run_analysis(config: AnalysisConfig, out_dir: str | Path, progress: bool = T
         write_tables,
     )
 
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     timings: dict[str, float] = {}
     start = time.perf_counter()
     panel, plan = load_analysis_panel(config)
@@ -886,6 +945,9 @@ def run_analysis(config: AnalysisConfig, out_dir: str | Path, progress: bool = T
             "design": {**design_manifest(config), **design_counts},
             # where the panel came from (person-year microdata: input, engine, rejections)
             **({"data_source": data_source} if data_source else {}),
+            # what this run wrote (`report` reads only these): the folder so far, the manifest
+            # and the report written next
+            "files": sorted({*listed_files(out), "manifest.json", "report.html"}),
         },
     )
     write_manifest(manifest, out / "manifest.json")
@@ -903,7 +965,7 @@ def run_analysis(config: AnalysisConfig, out_dir: str | Path, progress: bool = T
         language=language,
     )
     design_years = config.design().years(years).tolist()
-    return _summary(estimates, config, out, timings, design_years)
+    return _summary(estimates, config, final, timings, design_years)
 
 
 def _pool_censored(

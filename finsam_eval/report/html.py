@@ -506,6 +506,27 @@ def write_report(
     return path
 
 
+def _listed_files(manifest: Mapping[str, Any], out_dir: Path) -> set[str] | None:
+    """The manifest's ``files`` (what the run wrote), each checked to exist; None for a
+    manifest without the list (outputs of earlier versions, hand-made folders)."""
+    files = manifest.get("files")
+    if files is None:
+        return None
+    if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
+        raise ValueError(f"{out_dir / MANIFEST_FILE}: 'files' must be a list of file paths")
+    missing = [f for f in files if not (out_dir / f).is_file() and f != "report.html"]
+    if missing:
+        raise FileNotFoundError(
+            f"{out_dir}: file(s) listed in {MANIFEST_FILE} are missing: {missing[:5]}"
+            f"{' …' if len(missing) > 5 else ''}; rerun `finsam-eval run` to rewrite the folder"
+        )
+    if ESTIMATES_FILE not in files:
+        raise FileNotFoundError(
+            f"{out_dir / MANIFEST_FILE} does not list {ESTIMATES_FILE}: not the output of a run"
+        )
+    return set(files)
+
+
 def rebuild_report(
     out_dir: str | Path,
     *,
@@ -516,7 +537,9 @@ def rebuild_report(
     """Rebuild ``report.html`` from an output folder's files.
 
     Reads ``estimates.csv`` (required), ``manifest.json``, ``notes.csv``, ``diagnostics.csv``
-    (optional) and ``figures/*.png`` / ``*.svg``. The language comes from the argument, else the
+    (optional) and ``figures/*.png`` / ``*.svg`` — only those listed in the manifest's ``files``
+    (what the run wrote) when it has that list, so a file left in the folder by anything else
+    is never shown. The language comes from the argument, else the
     manifest's ``config.report_language``, else Swedish. The title comes from the argument, else the manifest's ``title``, else
     :data:`DEFAULT_TITLE`; the tables' method order and event times from the manifest's config
     (``methods``, ``event_times`` as [first, last]) when present.
@@ -553,12 +576,21 @@ def rebuild_report(
     manifest: dict[str, Any] = (
         json.loads(manifest_path.read_text(encoding="utf-8")) if manifest_path.is_file() else {}
     )
+    listed = _listed_files(manifest, out_dir)
     figures_dir = out_dir / FIGURES_DIR
-    figures = (
-        {p.stem: p for p in sorted(figures_dir.iterdir()) if p.suffix.lower() in _IMAGE_TYPES}
-        if figures_dir.is_dir()
-        else {}
-    )
+    if listed is not None:
+        # only what the run wrote: a stray figure in the folder is not part of this run
+        figures = {
+            p.stem: p
+            for p in sorted(out_dir / name for name in listed)
+            if p.parent == figures_dir and p.suffix.lower() in _IMAGE_TYPES
+        }
+    elif figures_dir.is_dir():
+        figures = {
+            p.stem: p for p in sorted(figures_dir.iterdir()) if p.suffix.lower() in _IMAGE_TYPES
+        }
+    else:
+        figures = {}
     present = set(estimates["method"].astype(str))
     configured = _config_entry(manifest, "methods")
     methods = None
@@ -574,15 +606,20 @@ def rebuild_report(
         language = str(configured_language) if configured_language else "sv"
     check_language(language)
     notes_path, diagnostics_path = out_dir / NOTES_FILE, out_dir / DIAGNOSTICS_FILE
+
+    def readable(path: Path) -> bool:
+        # a file the run did not write is not read, even if one of that name is present
+        return path.is_file() and (listed is None or path.name in listed)
+
     notes = (
-        pd.read_csv(notes_path, dtype=str, keep_default_na=False) if notes_path.is_file() else None
+        pd.read_csv(notes_path, dtype=str, keep_default_na=False) if readable(notes_path) else None
     )
     diagnostics = (
         pd.read_csv(
             diagnostics_path,
             dtype={"population": str, "outcome": str, "pretrend_note": str, "breakdown_note": str},
         )
-        if diagnostics_path.is_file()
+        if readable(diagnostics_path)
         else None
     )
     if diagnostics is not None:
