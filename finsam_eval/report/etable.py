@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from finsam_eval.estimators.result import AGGREGATION_KINDS, EstimationResult
+from finsam_eval.report.tables import latex_escape
 
 __all__ = ["ETABLE_FORMATS", "etable"]
 
@@ -241,22 +242,8 @@ def _markdown(table: pd.DataFrame, caption: str | None) -> str:
     return "\n".join(lines) + "\n"
 
 
-_LATEX = {
-    "\\": r"\textbackslash{}",
-    "&": r"\&",
-    "%": r"\%",
-    "$": r"\$",
-    "#": r"\#",
-    "_": r"\_",
-    "{": r"\{",
-    "}": r"\}",
-    "~": r"\textasciitilde{}",
-    "^": r"\textasciicircum{}",
-}
-
-
 def _tex(text: str) -> str:
-    out = "".join(_LATEX.get(ch, ch) for ch in str(text))
+    out = latex_escape(str(text))
     # stars as superscripts, as in published regression tables
     stripped = out.rstrip("*")
     n_stars = len(out) - len(stripped)
