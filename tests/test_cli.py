@@ -58,6 +58,19 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory, config_file: Path) -> Path
     return out
 
 
+def _bad_config_line(
+    command: str, config: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> str:
+    """Run ``command`` on a bad configuration file; it must exit 2 with one error line."""
+    path = tmp_path / "bad.toml"
+    path.write_text(config, encoding="utf-8")
+    argv = [command, "--config", str(path)]
+    if command == "run":
+        argv += ["--out", str(tmp_path / "out")]
+    assert main(argv) == 2
+    return _one_line_error(capsys, command)
+
+
 def _one_line_error(capsys: pytest.CaptureFixture[str], command: str) -> str:
     captured = capsys.readouterr()
     lines = captured.err.strip().splitlines()
@@ -236,13 +249,7 @@ def test_bad_config_exits_2_with_one_line(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    path = tmp_path / "bad.toml"
-    path.write_text(config, encoding="utf-8")
-    argv = [command, "--config", str(path)]
-    if command == "run":
-        argv += ["--out", str(tmp_path / "out")]
-    assert main(argv) == 2
-    line = _one_line_error(capsys, command)
+    line = _bad_config_line(command, config, tmp_path, capsys)
     assert fragment in line
 
 
@@ -427,13 +434,7 @@ def test_bad_config_types_exit_2_with_one_line(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    path = tmp_path / "bad.toml"
-    path.write_text(config, encoding="utf-8")
-    argv = [command, "--config", str(path)]
-    if command == "run":
-        argv += ["--out", str(tmp_path / "out")]
-    assert main(argv) == 2
-    line = _one_line_error(capsys, command)
+    line = _bad_config_line(command, config, tmp_path, capsys)
     assert fragment in line and "Traceback" not in line
     if "est_method" in config:
         assert "est_method='ipw'" in line

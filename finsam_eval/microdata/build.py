@@ -43,7 +43,8 @@ from finsam_eval.microdata.sql import (
     validated_sql,
 )
 from finsam_eval.panel import build_panel, validate_panel
-from finsam_eval.panel.populations import AGE_BANDS, OUTCOMES, POPULATIONS, SEXES, Population
+from finsam_eval.panel.builder import resolve_populations
+from finsam_eval.panel.populations import AGE_BANDS, OUTCOMES, SEXES, Population
 from finsam_eval.panel.report import BuildReport
 from finsam_eval.registry import code_history, harmonise_codes, kommuner
 
@@ -174,17 +175,6 @@ def _code_table(registry_codes: np.ndarray, years: range = range(1950, 2051)) ->
     out = grid.assign(kc=kc, altered=grid["raw_code"].to_numpy(dtype=object) != new)
     out = out[out["kc"] >= 0].reset_index(drop=True)
     return out.astype({"raw_code": str, "year": np.int64, "kc": np.int64, "altered": bool})
-
-
-def _resolve_populations(populations: Sequence[str] | None) -> dict[str, Population]:
-    if populations is None:
-        return dict(POPULATIONS)
-    if isinstance(populations, str):
-        populations = [populations]
-    unknown = [p for p in populations if p not in POPULATIONS]
-    if unknown:
-        raise ValueError(f"Unknown population(s) {unknown}; known: {list(POPULATIONS)}")
-    return {p: POPULATIONS[p] for p in dict.fromkeys(populations)}
 
 
 def _resolve_outcomes(outcomes: Sequence[str] | None, transitions: bool) -> list[str]:
@@ -438,7 +428,7 @@ def build_microdata_panel(
         )
     if cohorts is not None and outcome_only:
         raise ValueError("cohorts= and outcome_only=True contradict each other; pass one")
-    specs = _resolve_populations(populations)
+    specs = resolve_populations(populations)
     wanted = _resolve_outcomes(outcomes, transitions)
     window = None if years is None else np.unique(np.asarray(list(years), dtype=np.int64))
     say = progress or (lambda message: None)

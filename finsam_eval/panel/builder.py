@@ -108,9 +108,10 @@ class BuiltPanel:
         return iter((self.panel, self.report))
 
 
-def _resolve_populations(
+def resolve_populations(
     populations: Sequence[str] | Mapping[str, Population] | None,
 ) -> dict[str, Population]:
+    """Population names (or a mapping name → Population) as an ordered name → Population map."""
     if populations is None:
         return dict(POPULATIONS)
     if isinstance(populations, Mapping):
@@ -505,7 +506,7 @@ def build_panel(
         raise ValueError(
             "build_panel: cohorts= and outcome_only=True contradict each other; pass one"
         )
-    specs = _resolve_populations(populations)
+    specs = resolve_populations(populations)
     wanted = _resolve_outcomes(outcomes)
     series = [
         (p, o) for p, spec in specs.items() for o in OUTCOMES if o in spec.outcomes and o in wanted
