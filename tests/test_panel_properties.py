@@ -55,10 +55,11 @@ def raw_tables(draw):
     counts = rng.integers(0, 6, len(numerators))
     numerators["count"] = counts * 0.37 if fractional else counts
     if drop:
-        # missing cells, but every age band keeps a row per outcome: a band absent from the
-        # whole table is refused by the builder (a coverage error, tested elsewhere), not a hole
+        # missing cells, but every age band keeps a row per outcome and year: a band absent from
+        # the (year-windowed) table is refused by the builder (a coverage error, tested in
+        # test_panel_builder), not a hole in a series
         keep = rng.random(len(numerators)) >= drop
-        keep |= ~numerators.duplicated(["age_band", "outcome"]).to_numpy()
+        keep |= ~numerators.duplicated(["age_band", "outcome", "year"]).to_numpy()
         numerators = numerators[keep]
         population = population[rng.random(len(population)) >= drop / 4]
     window = None
