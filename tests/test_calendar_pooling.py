@@ -350,3 +350,70 @@ def test_imputation_option_errors(series, calendars):
     # the independent stand-in sampler splits join groups: not a start for the chains
     with pytest.raises(EstimationInputError, match="not compatible with the calendar model"):
         fe.estimate_over_calendars(series, calendars, imputation="outcome")
+
+
+def _early_counts(cohort: np.ndarray) -> np.ndarray:
+    return np.stack([(cohort == g).sum(axis=1) for g in (2005, 2006, 2007)], axis=1)
+
+
+def test_count_moves_sample_the_prior_without_information():
+    """With a flat likelihood the single-unit moves must leave the prior (uniform over
+    compatible calendars) invariant: started at prior draws, the chains' 2005/2006/2007
+    counts keep the prior's distribution (compared with fresh ``compatible_calendars`` draws),
+    every count stays inside its documented bounds, and the counts do move."""
+    from finsam_eval.estimators.calendars import _shift_moves, count_constraints, join_units
+    from finsam_eval.inference.power import _calendar_matrix
+    from finsam_eval.registry import calendar_model, compatible_calendars
+    from finsam_eval.registry.membership import adoption_intervals
+
+    model = calendar_model()
+    codes = adoption_intervals()["kommun_kod"].to_numpy()
+    start = _calendar_matrix(compatible_calendars(300, 21), codes)
+    prior = _early_counts(_calendar_matrix(compatible_calendars(2000, 22), codes))
+    labels, lo, hi = join_units(start, model, codes)
+    n_chain, n_units = lo.shape
+    unit_year = np.zeros((n_chain, n_units), dtype=np.int64)
+    size = np.zeros((n_chain, n_units))
+    rows, cols = np.nonzero(labels >= 0)
+    unit_year[rows, labels[rows, cols]] = start[rows, cols]
+    np.add.at(size, (rows, labels[rows, cols]), 1.0)
+    years, low, high = count_constraints(model)
+    fixed = np.where(labels >= 0, 0, start)
+    fixed_cum = ((fixed[:, :, None] <= years) & (fixed[:, :, None] > 0)).sum(axis=1)
+    cand = np.arange(0, 2016)
+    flat = np.zeros((n_chain, n_units, len(cand)))
+    rng = np.random.default_rng(5)
+    for _ in range(40):
+        unit_year = _shift_moves(unit_year, size, lo, hi, flat, cand, fixed_cum,
+                                 (years, low, high), 20, rng)  # fmt: skip
+    cohort = np.where(labels >= 0, unit_year[np.arange(n_chain)[:, None], np.maximum(labels, 0)],
+                      start)  # fmt: skip
+    members_by = ((cohort[:, :, None] <= years) & (cohort[:, :, None] > 0)).sum(axis=1)
+    assert ((members_by >= low) & (members_by <= high)).all()
+    after, before = _early_counts(cohort), _early_counts(start)
+    assert (after != before).any(axis=1).mean() > 0.9  # the counts move
+    # same distribution as the prior: means within 4 Monte Carlo SEs, SDs within 20 %
+    se = np.sqrt(prior.var(axis=0) / n_chain + prior.var(axis=0) / len(prior))
+    assert (np.abs(after.mean(axis=0) - prior.mean(axis=0)) < 4 * se).all(), (
+        after.mean(axis=0), prior.mean(axis=0))  # fmt: skip
+    assert np.allclose(after.std(axis=0), prior.std(axis=0), rtol=0.2)
+
+
+def test_chains_keep_the_counts_without_every_kommun(series):
+    """Counts of the whole calendar are unknown when the data lack kommuner: each chain then
+    keeps its start's yearly counts (only swaps), and with every kommun they may change."""
+    from finsam_eval.estimators.calendars import impute_calendars
+    from finsam_eval.registry import compatible_calendars
+
+    start = compatible_calendars(4, seed=6)
+    options = {"seed": 3, "iterations": 6}
+    full = impute_calendars(series, start, **options)
+    part = impute_calendars(series[series["kommun_kod"] != "0180"], start, **options)
+
+    def counts(cal: pd.DataFrame) -> np.ndarray:
+        wide = cal.pivot(index="draw", columns="kommun_kod", values="cohort")
+        return _early_counts(wide.to_numpy())
+
+    kept = start[start["kommun_kod"] != "0180"]
+    assert (counts(part) == counts(kept)).all()
+    assert (counts(full) != counts(start)).any()

@@ -68,6 +68,7 @@ __all__ = [
     "IMPUTATION_MODES",
     "POOLED_COLUMNS",
     "augment_calendars",
+    "count_constraints",
     "estimate_over_calendars",
     "impute_calendars",
     "join_units",
@@ -538,6 +539,21 @@ CalendarSampler = Callable[[int, int], pd.DataFrame]
 IMPUTATION_MODES = ("prior", "outcome")
 
 
+def count_constraints(model: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The calendar model's cumulative-count constraints as arrays (years, low, high).
+
+    ``model.constraints`` bounds the number of members by the end of each listed year (the
+    Tabell 1 counts, the April 2007 list, ``count_2005``); a calendar sampler that changes the
+    yearly counts must keep each inside its bounds.
+    """
+    table = model.constraints.sort_values("year")
+    return (
+        table["year"].to_numpy(dtype=np.int64),
+        table["low"].to_numpy(dtype=np.int64),
+        table["high"].to_numpy(dtype=np.int64),
+    )
+
+
 def join_units(
     start: np.ndarray, model: Any, codes: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -620,6 +636,8 @@ def augment_calendars(
     iterations: int = 20,
     swaps: int = 4,
     rng: np.random.Generator,
+    counts: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+    shift_steps: int = 8,
 ) -> np.ndarray:
     """Draw calendars from their posterior given the intervals and the outcomes (Gibbs sampler).
 
@@ -636,9 +654,12 @@ def augment_calendars(
     units of each size are paired at random (disjoint pairs, all proposed at once); a pair
     whose years lie each in the other's interval swaps years with probability
     :math:`\\min(1, L_{swap}/L)`, the likelihood ratio of the two units' series. The prior is
-    uniform over compatible calendars, and a swap keeps every yearly count and interval, so the
-    chain targets the posterior restricted to its start's yearly counts (the start, a draw of
-    the prior, supplies those). The last state of each chain is returned.
+    uniform over compatible calendars, and a swap keeps every yearly count and interval. With
+    ``counts`` (the calendar model's cumulative-count bounds, :func:`count_constraints`) each
+    round also makes single-unit moves that change the yearly counts inside their bounds
+    (:func:`_shift_moves`: 2006 <-> 2007, into or out of 2005), so the chain targets the full
+    posterior; without it, the posterior restricted to its start's yearly counts (the start, a
+    draw of the prior, supplies those). The last state of each chain is returned.
 
     Parameters
     ----------
@@ -657,6 +678,14 @@ def augment_calendars(
         Gibbs iterations; swap rounds per iteration.
     rng
         numpy Generator (the only source of randomness).
+    counts
+        Cumulative-count constraints ``(years, low, high)``: members by the end of each year
+        (:func:`count_constraints`). Only valid when the chains hold every kommun of the
+        calendar model (the counts are of the whole calendar); None keeps each chain's yearly
+        counts (swaps only).
+    shift_steps
+        Sequential single-unit moves across a constrained year per swap round (with
+        ``counts``).
 
     Returns
     -------
@@ -675,13 +704,13 @@ def augment_calendars(
     n_t = len(years)
     if horizon is None:  # every post-treatment event time its own effect (no binning)
         horizon = int(years[-1] - years[0])
-    n_par = (n_t - 1) + (horizon + 1)
     chains = np.arange(n_chain)
     # candidate cohorts: every year a unit may take (0 for fixed non-members)
     movable = lo > 0
     span = np.arange(lo[movable].min(), hi[movable].max() + 1) if movable.any() else []
     cand = np.union1d(np.unique(cohort), span).astype(np.int64)
     cand_bins = _event_bins(cand, years, horizon)  # (G, T)
+    n_par = (n_t - 1) + (horizon + 1)
     n_units = lo.shape[1]
     member = np.zeros((n_chain, n_units, n))
     movable_rows = labels >= 0
@@ -690,6 +719,18 @@ def augment_calendars(
     size = member.sum(axis=2)  # (M, U)
     rho = np.zeros(n_chain)
     w = np.ones((n_chain, n))  # 1 / sigma_i^2; OLS in the first iteration
+    fixed_cum = None
+    if counts is not None:
+        counts = tuple(np.asarray(x, dtype=np.int64) for x in counts)
+        full = _cumulative(cohort, counts[0])
+        outside = ((full < counts[1]) | (full > counts[2])).any(axis=1)
+        if outside.any():
+            raise ValueError(
+                f"start calendars {np.flatnonzero(outside)[:10].tolist()} break the count "
+                f"constraints (members by {counts[0].tolist()} in [{counts[1].tolist()}, "
+                f"{counts[2].tolist()}]): start from compatible calendars"
+            )
+        fixed_cum = _cumulative(np.where(labels >= 0, 0, cohort), counts[0])
     # the design of a kommun depends only on its cohort: one (T, p) block per candidate cohort
     design = np.zeros((len(cand), n_t, n_par))
     design[:, 1:, : n_t - 1] = np.eye(n_t - 1)[None]
@@ -766,10 +807,92 @@ def augment_calendars(
             new_year = unit_year.copy()
             np.put_along_axis(new_year, left, np.where(accept, yb, ya), 1)
             np.put_along_axis(new_year, right, np.where(accept, ya, yb), 1)
+            if counts is not None:
+                new_year = _shift_moves(new_year, size, lo, hi, unit_ll, cand, fixed_cum,
+                                        counts, shift_steps, rng)  # fmt: skip
             cohort = np.where(
                 movable_rows, new_year[chains[:, None], np.maximum(labels, 0)], cohort
             )
     return cohort
+
+
+def _cumulative(cohort: np.ndarray, years: np.ndarray) -> np.ndarray:
+    """Members by each constrained year: #{i: 0 < g_i <= Y}, shape (M, C)."""
+    joined = cohort > 0
+    return ((cohort[:, :, None] <= years[None, None, :]) & joined[:, :, None]).sum(axis=1)
+
+
+def _shift_moves(
+    unit_year: np.ndarray,
+    size: np.ndarray,
+    lo: np.ndarray,
+    hi: np.ndarray,
+    unit_ll: np.ndarray,
+    cand: np.ndarray,
+    fixed_cum: np.ndarray,
+    counts: tuple[np.ndarray, np.ndarray, np.ndarray],
+    steps: int,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """Single-unit Metropolis moves that may change the yearly counts (within their bounds).
+
+    A join unit moves to another year of its interval, proposed uniformly (a symmetric
+    proposal); the move is accepted with the likelihood ratio if every cumulative-count
+    constraint still holds (the prior is uniform over compatible calendars). Moves that cross
+    no constrained year (2006 <-> 2007, say) leave every count constraint untouched and are
+    conditionally independent given the parameters, so all units make one such proposal at
+    once; moves across a constrained year (into or out of 2005) change a bounded count and are
+    made one unit per chain at a time (``steps`` of them).
+    """
+    c_years, c_low, c_high = counts
+    n_chain = unit_year.shape[0]
+    chains = np.arange(n_chain)
+    movable = (lo > 0) & (hi > lo) & (size > 0)
+    width = np.where(movable, hi - lo, 1)
+    # (1) every unit at once, moves that cross no constrained year
+    b = lo + rng.integers(0, width)
+    b = np.where(b >= unit_year, b + 1, b)
+    low_end, high_end = np.minimum(unit_year, b), np.maximum(unit_year, b)
+    crosses = ((c_years[None, None, :] >= low_end[..., None])
+               & (c_years[None, None, :] < high_end[..., None])).any(axis=2)  # fmt: skip
+    ga, gb = (
+        np.searchsorted(cand, unit_year),
+        np.searchsorted(cand, np.where(movable, b, unit_year)),
+    )
+    rows, cols = chains[:, None], np.arange(unit_year.shape[1])[None, :]
+    delta = unit_ll[rows, cols, gb] - unit_ll[rows, cols, ga]
+    accept = movable & ~crosses & (np.log(rng.random(unit_year.shape)) < delta)
+    unit_year = np.where(accept, b, unit_year)
+    # (2) one unit per chain at a time, any move that keeps the counts inside their bounds
+    n_movable = movable.sum(axis=1)
+    if steps < 1 or not n_movable.any():
+        return unit_year
+    position = np.cumsum(movable, axis=1)
+    weight = np.where(movable, size, 0)
+    cum = fixed_cum + np.einsum(
+        "mu,muc->mc", weight, (unit_year[..., None] <= c_years[None, None, :]).astype(np.int64)
+    )
+    has = n_movable > 0
+    for _ in range(steps):
+        k = np.minimum((rng.random(n_chain) * n_movable).astype(np.int64), n_movable - 1)
+        u = np.argmax(position > k[:, None], axis=1)  # the k-th movable unit of each chain
+        a, s_u = unit_year[chains, u], weight[chains, u]
+        lo_u, width_u = lo[chains, u], width[chains, u]
+        b = lo_u + rng.integers(0, width_u)
+        b = np.where(b >= a, b + 1, b)
+        span = (c_years[None, :] >= np.minimum(a, b)[:, None]) & (
+            c_years[None, :] < np.maximum(a, b)[:, None]
+        )
+        new_cum = cum + np.where(b < a, s_u, -s_u)[:, None] * span
+        ok = has & ((new_cum >= c_low[None, :]) & (new_cum <= c_high[None, :])).all(axis=1)
+        delta = (
+            unit_ll[chains, u, np.searchsorted(cand, np.where(ok, b, a))]
+            - unit_ll[chains, u, np.searchsorted(cand, a)]
+        )
+        accept = ok & (np.log(rng.random(n_chain)) < delta)
+        unit_year[chains[accept], u[accept]] = b[accept]
+        cum = np.where(accept[:, None], new_cum, cum)
+    return unit_year
 
 
 def impute_calendars(
@@ -784,6 +907,7 @@ def impute_calendars(
     iterations: int = 20,
     swaps: int = 4,
     horizon: int | None = None,
+    shift_steps: int = 8,
 ) -> pd.DataFrame:
     """Outcome-informed calendars: posterior draws given the documented facts and the data.
 
@@ -806,8 +930,11 @@ def impute_calendars(
     model
         ``finsam_eval.registry.CalendarModel`` whose intervals and join groups the draws keep
         (default ``calendar_model()``); it must be the model the start calendars came from.
-    iterations, swaps, horizon
-        See :func:`augment_calendars`.
+    iterations, swaps, horizon, shift_steps
+        See :func:`augment_calendars`. When ``data`` holds every kommun of ``model``, the
+        chains also move the yearly counts inside the model's count constraints (``counts``
+        of :func:`augment_calendars`); otherwise the counts of the whole calendar are unknown
+        and each chain keeps its start's yearly counts.
 
     Returns
     -------
@@ -839,9 +966,11 @@ def impute_calendars(
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     years = wide.columns.to_numpy()
     labels, lo, hi = join_units(matrix, model, units)
+    complete = set(model.kommuner["kommun_kod"].tolist()) <= set(np.asarray(units).tolist())
     cohorts = augment_calendars(
         wide.to_numpy(dtype=float), years, matrix, labels, lo, hi,
         horizon=horizon, iterations=iterations, swaps=swaps, rng=rng,
+        counts=count_constraints(model) if complete else None, shift_steps=shift_steps,
     )  # fmt: skip
     return pd.DataFrame(
         {

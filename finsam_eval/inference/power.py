@@ -65,6 +65,7 @@ from finsam_eval.estimators.calendars import (
     IMPUTATION_MODES,
     CalendarSampler,
     augment_calendars,
+    count_constraints,
     estimate_over_calendars,
     join_units,
     rubin_pool,
@@ -622,8 +623,9 @@ def simulate(
         augmentation, :func:`finsam_eval.estimators.calendars.augment_calendars`, one chain
         started at each sampler draw, join units of ``calendar_model()``).
     calendar_imputation_options
-        Options of ``augment_calendars`` (``iterations``, ``swaps``, ``horizon``) for
-        ``calendar_imputation="outcome"``.
+        Options of ``augment_calendars`` (``iterations``, ``swaps``, ``horizon``,
+        ``shift_steps``) for ``calendar_imputation="outcome"``; the chains also move the
+        yearly counts inside the calendar model's count constraints (``count_constraints``).
 
     Returns
     -------
@@ -839,6 +841,14 @@ def _simulate_intervals(
     seeds = replication_seeds(seed, reps)
     z = stats.norm.ppf(1 - alpha / 2)
     mid_cs = batch(midpoint)
+    counts = None
+    if imputation == "outcome":
+        from finsam_eval.registry import calendar_model
+
+        model = calendar_model()
+        # the chains may move the yearly counts only when they hold every kommun of the model
+        if set(model.kommuner["kommun_kod"].tolist()) <= set(world.codes.tolist()):
+            counts = count_constraints(model)
     rows, truths = [], []
     for r in range(reps):
         world_r = replace(world, cohort=true_cal[r])
@@ -855,7 +865,7 @@ def _simulate_intervals(
             units = join_units(raw_analyst[r], calendar_model(), world.codes)
             imputed = augment_calendars(
                 y[0], world.years, raw_analyst[r], *units, **imputation_options,
-                rng=np.random.default_rng([seed, r, 1]),
+                rng=np.random.default_rng([seed, r, 1]), counts=counts,
             )  # fmt: skip
             analyst[r] = np.where(imputed > last, 0, imputed)
         draws = [on_grid(cs, cs.fit(y)) for cs in (batch(c) for c in analyst[r])]
