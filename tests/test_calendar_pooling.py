@@ -262,7 +262,7 @@ def test_outcome_informed_draws_remove_the_attenuation(outcome_summary, interval
     strict=True,
     reason="known shortfall (docs/methods.md): with outcome-informed calendars the pooled "
     "intervals are conservative (97.5-100 %, 100 % at e = 6): the pooled estimate is as precise "
-    "as CS on the true calendar, so no variance >= CS's own (within) variance fits the band; "
+    "as CS on the true calendar, leaving almost no room for a variance >= CS's own (within); "
     "Rubin's total variance overstates it (uncongeniality, Meng 1994); bootstrap-then-impute "
     "and more congenial imputation models were measured no better (docs/methods.md)",
 )
