@@ -353,13 +353,50 @@ def few_clusters_inference(result: Any, alpha: float) -> Any:
         table = getattr(result, name, None)
         if isinstance(table, pd.DataFrame) and {"estimate", "se"} <= set(table.columns):
             setattr(result, name, fix(table))
-    overall = result.overall
-    if isinstance(overall, pd.Series) and {"estimate", "se"} <= set(overall.index):
-        fixed = fix(pd.DataFrame({"estimate": [float(overall["estimate"])],
-                                  "se": [float(overall["se"])]}))  # fmt: skip
-        overall = overall.copy()
-        for key in ("se", "ci_lower", "ci_upper", "p_value"):
-            if key in overall.index:
-                overall[key] = fixed[key].iloc[0]
-        result.overall = overall
+    result.overall = _fix_overall(result.overall, fix)
+    aggregator = getattr(result, "aggregator", None)
+    if aggregator is not None:
+        # res.aggregate(kind) recomputes its tables: every aggregation follows the same rule
+        result.aggregator = _few_clusters_aggregator(aggregator, fix, msg, n_clusters, alpha)
     return result
+
+
+def _fix_overall(overall: Any, fix: Any) -> Any:
+    """An overall-effect Series with ``fix`` applied to its se, interval and p-value."""
+    if not (isinstance(overall, pd.Series) and {"estimate", "se"} <= set(overall.index)):
+        return overall
+    fixed = fix(pd.DataFrame({"estimate": [float(overall["estimate"])],
+                              "se": [float(overall["se"])]}))  # fmt: skip
+    overall = overall.copy()
+    for key in ("se", "ci_lower", "ci_upper", "p_value"):
+        if key in overall.index:
+            overall[key] = fixed[key].iloc[0]
+    return overall
+
+
+def _few_clusters_aggregator(
+    aggregator: Any, fix: Any, msg: str, n_clusters: int, alpha: float
+) -> Any:
+    """``aggregator`` whose tables and overall effect follow the few-clusters rule, with its warning.
+
+    The multiplier-bootstrap band of an aggregation is widened to at least the t(G-1) critical
+    value (as the event study's, :func:`_t_columns`); with G < 2 it is NaN.
+    """
+
+    def wrapped(kind: str, **options: Any) -> Any:
+        agg = aggregator(kind, **options)
+        warnings.warn(msg, UserWarning, stacklevel=3)
+        table = agg.table
+        if isinstance(table, pd.DataFrame) and {"estimate", "se"} <= set(table.columns):
+            agg.table = fix(table)
+        agg.overall = _fix_overall(agg.overall, fix)
+        crit = getattr(agg, "critical_value", None)
+        if crit is not None:
+            agg.critical_value = (
+                max(float(crit), float(stats.t.ppf(1 - alpha / 2, n_clusters - 1)))
+                if n_clusters >= 2
+                else None
+            )
+        return agg
+
+    return wrapped
