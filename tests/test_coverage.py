@@ -146,3 +146,5 @@ def test_random_assignment_refuses_designs_and_unknown_modes() -> None:
         simulate(["cs"], reps=2, assignment="shuffled", progress=False)
     with pytest.raises(ValueError, match="assignment='random' needs design='full'"):
         simulate(["cs"], reps=2, assignment="random", design="isf", progress=False)
+    with pytest.raises(ValueError, match="needs calendar='known'"):
+        simulate(["cs"], reps=2, assignment="random", calendar="intervals", progress=False)

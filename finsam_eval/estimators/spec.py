@@ -377,7 +377,7 @@ def _fix_overall(overall: Any, fix: Any) -> Any:
 def _few_clusters_aggregator(
     aggregator: Any, fix: Any, msg: str, n_clusters: int, alpha: float
 ) -> Any:
-    """``aggregator`` whose tables and overall effect follow the few-clusters rule, with its warning.
+    """``aggregator`` whose tables and overall effect follow the few-clusters rule and warn.
 
     The multiplier-bootstrap band of an aggregation is widened to at least the t(G-1) critical
     value (as the event study's, :func:`_t_columns`); with G < 2 it is NaN.

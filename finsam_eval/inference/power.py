@@ -639,6 +639,8 @@ def simulate(
     """
     if reps < 2:
         raise ValueError("reps must be at least 2")
+    if assignment != "fixed" and calendar != "known":
+        raise ValueError(f"assignment={assignment!r} needs calendar='known', got {calendar!r}")
     methods = list(dict.fromkeys(methods))
     options = _method_options(methods, method_options)
     world = series_world(population, outcome, world_seed)
@@ -851,8 +853,8 @@ def _simulate_assignment(
          seeds[c.start : c.stop])
         for c in chunks
     ]  # fmt: skip
-    frames = run_chunks(_assignment_chunk, tasks, [len(c) for c in chunks], jobs, progress,
-                        f"simulate {info['population']}/{info['outcome']} (random assignment)")  # fmt: skip
+    label = f"simulate {info['population']}/{info['outcome']} (random assignment)"
+    frames = run_chunks(_assignment_chunk, tasks, [len(c) for c in chunks], jobs, progress, label)
     estimates = pd.concat(frames, ignore_index=True)
     estimates["event_time"] = estimates["event_time"].astype("Int64")
     estimates.loc[estimates["term"] == "overall", "event_time"] = pd.NA

@@ -310,7 +310,7 @@ class DataSection(_Section):
     source: str = Field("synthetic", description='a string: "synthetic", "microdata" or a path')
     seed: int = Field(20190601, description="an integer (unquoted)")
     path: str = Field("", description="a string (a file or folder of person-years)")
-    engine: Literal[ENGINES] = Field("duckdb", description=_one_of(ENGINES))  # type: ignore[valid-type]
+    engine: Literal[ENGINES] = Field("duckdb", description=_one_of(ENGINES))
     memory_limit: str = Field("2GB", description='a string such as "2GB"')
     cohorts: str = Field("", description="a string (the path of a cohorts CSV)")
 
@@ -334,7 +334,7 @@ _WINDOW = "two integers [lo, hi] with lo < 0 <= hi"
 class DesignSection(_Section):
     """``[design]``: the design, the calendar, the series and the estimators."""
 
-    preset: Literal[PRESETS] = Field("isf", description=_one_of(PRESETS))  # type: ignore[valid-type]
+    preset: Literal[PRESETS] = Field("isf", description=_one_of(PRESETS))
     calendar: str | None = Field(
         None,
         description=f"{' or '.join(map(repr, CALENDAR_MODES))} or the path of a calendar CSV",
@@ -347,10 +347,10 @@ class DesignSection(_Section):
     calendar_seed: int = Field(1, description="an integer (unquoted)")
     allow_conflicts: bool = Field(False, description=_BOOL)
     allow_synthetic_calendar: bool = Field(False, description=_BOOL)
-    treatment_date: Literal[TREATMENT_DATES] = Field(  # type: ignore[valid-type]
+    treatment_date: Literal[TREATMENT_DATES] = Field(
         "formation", description=_one_of(TREATMENT_DATES)
     )
-    goteborg: Literal[GOTEBORG] = Field("treated", description=_one_of(GOTEBORG))  # type: ignore[valid-type]
+    goteborg: Literal[GOTEBORG] = Field("treated", description=_one_of(GOTEBORG))
     populations: list[str] | str = Field(
         default_factory=lambda: list(POPULATIONS), description=f"{_STRS} (or one string)"
     )
@@ -365,7 +365,7 @@ class DesignSection(_Section):
         None, min_length=2, max_length=2, description="two integers [first, last] in 0..hi"
     )
     weights: bool = Field(False, description=_BOOL)
-    cluster: Literal[tuple(CLUSTERS)] = Field("kommun", description=_one_of(list(CLUSTERS)))  # type: ignore[valid-type]
+    cluster: Literal[tuple(CLUSTERS)] = Field("kommun", description=_one_of(list(CLUSTERS)))
     anticipation: int = Field(0, ge=0, description="a non-negative integer (unquoted)")
     base_period: str = Field("varying", description="a string (a method option, checked there)")
     est_method: str = Field("dr", description="a string (a method option, checked there)")
@@ -456,8 +456,8 @@ class InferenceSection(_Section):
 
     bootstrap: int = Field(999, ge=0, description="an integer >= 0 (multiplier draws)")
     alpha: float = Field(0.05, gt=0, lt=1, description="a number in (0, 1), e.g. 0.05")
-    adjust: Literal[ADJUSTMENTS] = Field("romano_wolf", description=_one_of(ADJUSTMENTS))  # type: ignore[valid-type]
-    family: Literal[FAMILIES] = Field("population", description=_one_of(FAMILIES))  # type: ignore[valid-type]
+    adjust: Literal[ADJUSTMENTS] = Field("romano_wolf", description=_one_of(ADJUSTMENTS))
+    family: Literal[FAMILIES] = Field("population", description=_one_of(FAMILIES))
     seed: int = Field(1, description="an integer (unquoted)")
     wild_bootstrap: int = Field(
         0, description="0 (off) or a number of draws >= 99 (an unquoted integer)"
