@@ -107,7 +107,27 @@ BAD = [
     ("cs-est-method", {"design": {"methods": '["cs"]', "est_method": '"ols"'}}, "'ols'"),
     ("cs-base-period", {"design": {"methods": '["cs"]', "base_period": '"fixed"'}}, "'fixed'"),
     ("sa-base-period", {"design": {"methods": '["sa"]', "base_period": '"fixed"'}}, "'fixed'"),
+    (
+        "twfe-reference",
+        {"design": {"anticipation": "3"}},
+        "reference period -4 lies outside the window (-3, 4)",
+    ),  # fmt: skip
+    (
+        "stacked-reference",
+        {"design": {"methods": '["stacked"]', "anticipation": "3"}},
+        "must contain the reference period -4",
+    ),  # fmt: skip
+    (
+        "dcdh-anticipation",
+        {"design": {"preset": '"all_cohorts"', "methods": '["dcdh"]', "anticipation": "1"}},
+        "has no anticipation option",
+    ),  # fmt: skip
     # checks of the loaded data, before estimating
+    (
+        "anticipation-too-long",
+        {"design": {"methods": '["cs"]', "anticipation": "20"}},
+        "design.anticipation = 20 leaves no cohort a reference period",
+    ),  # fmt: skip
     (
         "window-too-long",
         {"design": {"window": "[-3, 30]", "event_times": "[0, 4]"}},

@@ -29,6 +29,7 @@ __all__ = [
     "SHARED_OPTIONS",
     "UnknownOptionError",
     "check_extras",
+    "check_reference_period",
     "few_clusters_inference",
     "validate_request",
 ]
@@ -277,6 +278,34 @@ def validate_request(method: str, data: pd.DataFrame, options: Mapping[str, Any]
                 f"{MAX_DRAW_BYTES / 1024**3:.0f} GiB); use fewer draws (999 to 9999 suffice)"
             )
     return passed
+
+
+def check_reference_period(method: str, passed: Mapping[str, Any]) -> None:
+    """Anticipation and window rules a method's ``fit`` meets only after preparing the data.
+
+    The pipeline calls this before reading data (``finsam-eval validate``); the fits keep their
+    own checks, so ``estimate`` refuses the same. dCDH has no anticipation; TWFE's reference
+    period ``reference - anticipation`` and stacked's ``-1 - anticipation`` must lie in the
+    window, and stacked's window must contain event time 0.
+    """
+    anticipation = int(passed.get("anticipation", 0) or 0)
+    if method == "dcdh" and anticipation:
+        raise EstimationInputError("method='dcdh' has no anticipation option; use anticipation=0")
+    window = passed.get("window")
+    if window is None:
+        return
+    lo, hi = int(window[0]), int(window[1])
+    if method == "twfe":
+        ref = int(passed.get("reference", -1)) - anticipation
+        if not lo <= ref <= hi:
+            raise EstimationInputError(
+                f"reference period {ref} lies outside the window {tuple(window)}"
+            )
+    elif method == "stacked" and (not lo <= -1 - anticipation < hi or hi < 0):
+        raise EstimationInputError(
+            f"window {(lo, hi)} must contain the reference period {-1 - anticipation} and event "
+            "time 0"
+        )
 
 
 _TABLE_FIELDS = ("event_study", "att_gt")

@@ -234,6 +234,13 @@ class AnalysisConfig:
         longest_pre = max(g - first for g in treated)
         longest_post = max(last - g for g in treated)
         lo, hi = self.window
+        if self.anticipation >= longest_pre:
+            # the reference period -1 - anticipation must be observed for some cohort
+            raise ConfigError(
+                f"design.anticipation = {self.anticipation} leaves no cohort a reference period: "
+                f"with years {first}–{last} and cohorts {min(treated)}–{max(treated)} it can be "
+                f"at most {longest_pre - 1}"
+            )
         if -lo > longest_pre or hi > longest_post:
             raise ConfigError(
                 f"design.window {list(self.window)} is longer than the data allow: with years "

@@ -325,7 +325,7 @@ def check_method_options(config: AnalysisConfig) -> None:
     ConfigError
         Naming the method and the option's problem.
     """
-    from finsam_eval.estimators.spec import validate_request
+    from finsam_eval.estimators.spec import check_reference_period, validate_request
 
     for method in config.methods:
         # estimate()'s own defaults, then what _fit passes
@@ -340,6 +340,7 @@ def check_method_options(config: AnalysisConfig) -> None:
         }
         try:
             validate_request(method, None, options)
+            check_reference_period(method, options)
             if method == "cs":
                 # CS's own option values (est_method, base_period), as its fit checks them
                 from finsam_eval.estimators.callaway_santanna import _check_options
