@@ -10,7 +10,9 @@ of (outcomes, cohort): the aggregated event study weights ATT(g, g+e) by the *po
 cohort shares P(G = g | G + e observed), estimated by the sample shares, and its influence
 function carries the estimation of those shares (R did's ``wif`` in ``compute.aggte``). Sun &
 Abraham's share term (eventstudyinteract) is the same. With a fixed calendar the shares never
-vary, so those variances over-state the spread: measured with the fixed calendar, CS covered
+vary, so those variances over-state the spread (R's ptetools offers ``pte_aggte`` for exactly
+the other case, "inference results where the only randomness is coming from the outcomes (not
+from the group assignment)"): measured with the fixed calendar, CS covered
 98.2 % and Sun–Abraham 98.5 % (CS 96.3 % with the share term removed). Imputation, two-stage,
 dCDH, stacked and TWFE condition on the cohorts: their estimand is the ATT with the *realised*
 shares of the replication's calendar. So each method is scored against its estimand
