@@ -67,6 +67,8 @@ BAD = [
     ("alpha-nan", {"inference": {"alpha": "nan"}}, "got nan"),
     ("seed-str", {"data": {"seed": '"abc"'}}, "data.seed must be an integer"),
     ("inference-seed-float", {"inference": {"seed": "1.5"}}, "inference.seed"),
+    ("inference-seed-neg", {"inference": {"seed": "-1"}}, "inference.seed must be an integer >= 0"),
+    ("data-seed-neg", {"data": {"seed": "-5"}}, "data.seed must be an integer >= 0"),
     ("populations-int", {"design": {"populations": "5"}}, "design.populations must be a list"),
     ("methods-mixed", {"design": {"methods": '["cs", 3]'}}, "design.methods must be a list"),
     ("window-float", {"design": {"window": "[-3.0, 4]"}}, "design.window must be two integers"),
@@ -138,6 +140,11 @@ BAD = [
         "missing-calendar",
         {"design": {"calendar": '"no_such_calendar.csv"'}},
         "no_such_calendar.csv",
+    ),  # fmt: skip
+    (
+        "stacked-window",
+        {"design": {"methods": '["stacked"]', "window": "[-10, 10]"}},
+        "method 'stacked' keeps no cohort",
     ),  # fmt: skip
     ("dcdh-unbalanced", {"design": {"methods": '["twfe", "dcdh"]'}}, "need a balanced panel"),
     ("draw-memory", {"inference": {"bootstrap": "2000000000"}}, "GiB"),

@@ -91,6 +91,7 @@ GOTEBORG = ("treated", "excluded", "untreated")
 CALENDAR_MODES = ("documented", "synthetic")
 _CONTROLS = ("never", "notyet")
 _BOOL = "true or false (a TOML boolean, unquoted)"
+_SEED = "an integer >= 0 (unquoted; a numpy seed)"
 
 
 class ConfigError(ValueError):
@@ -315,7 +316,7 @@ class DataSection(_Section):
     """``[data]``: where the panel comes from."""
 
     source: str = Field("synthetic", description='a string: "synthetic", "microdata" or a path')
-    seed: int = Field(20190601, description="an integer (unquoted)")
+    seed: int = Field(20190601, ge=0, description=_SEED)
     path: str = Field("", description="a string (a file or folder of person-years)")
     engine: Literal[ENGINES] = Field("duckdb", description=_one_of(ENGINES))
     memory_limit: str = Field("2GB", description='a string such as "2GB"')
@@ -351,7 +352,7 @@ class DesignSection(_Section):
         ge=2,
         description="a whole number >= 2 (Rubin's rules need a between-calendar variance)",
     )
-    calendar_seed: int = Field(1, description="an integer (unquoted)")
+    calendar_seed: int = Field(1, ge=0, description=_SEED)
     allow_conflicts: bool = Field(False, description=_BOOL)
     allow_synthetic_calendar: bool = Field(False, description=_BOOL)
     treatment_date: Literal[TREATMENT_DATES] = Field(
@@ -465,7 +466,7 @@ class InferenceSection(_Section):
     alpha: float = Field(0.05, gt=0, lt=1, description="a number in (0, 1), e.g. 0.05")
     adjust: Literal[ADJUSTMENTS] = Field("romano_wolf", description=_one_of(ADJUSTMENTS))
     family: Literal[FAMILIES] = Field("population", description=_one_of(FAMILIES))
-    seed: int = Field(1, description="an integer (unquoted)")
+    seed: int = Field(1, ge=0, description=_SEED)
     wild_bootstrap: int = Field(
         0, description="0 (off) or a number of draws >= 99 (an unquoted integer)"
     )

@@ -202,6 +202,19 @@ def check_analysis_panel(panel: pd.DataFrame, config: AnalysisConfig, plan: Cale
         except ValueError as error:
             problems.append(f"design.preset: {error}")
         else:
+            if "stacked" in config.methods:
+                # stacked keeps a cohort only if its whole event window lies inside the years
+                stacked_panel, _ = designed.for_method("stacked")
+                first, last = int(stacked_panel["year"].min()), int(stacked_panel["year"].max())
+                lo, hi = config.window
+                treated = sorted(set(stacked_panel.loc[stacked_panel["cohort"] > 0, "cohort"]))
+                if not any(first <= g + lo and g + hi <= last for g in treated):
+                    problems.append(
+                        f"design.window {list(config.window)}: method 'stacked' keeps no cohort, "
+                        f"since no cohort's event window [g{lo:+d}, g{hi:+d}] lies inside the "
+                        f"years {first}–{last} (cohorts {treated[0]}–{treated[-1]}); use a "
+                        "shorter window"
+                    )
             refusing = [m for m in config.methods if m in BALANCED_ONLY]
             if designed.unbalanced and refusing:
                 problems.append(
