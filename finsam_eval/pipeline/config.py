@@ -491,7 +491,7 @@ class InferenceSection(_Section):
 class ReportSection(_Section):
     """``[report]``: language and HonestDiD summary."""
 
-    language: Literal["sv", "en"] = Field("sv", description=_one_of(("sv", "en")))
+    language: Literal["sv", "en"] = Field("sv", description="'sv' or 'en'")
     honest: bool = Field(True, description=_BOOL)
 
 
