@@ -111,3 +111,29 @@ def test_every_method_aggregates_with_t_and_few_clusters(panel: pd.DataFrame, me
               df=20)  # fmt: skip
     simple = res.aggregate("simple") if method != "cs" else _aggregate(res, "simple")
     _assert_t(_rows(simple), df=20)
+
+
+@pytest.mark.parametrize("method", ["cs", "imputation"])
+def test_pooled_calendars_follow_the_rule(panel: pd.DataFrame, method: str) -> None:
+    """Rubin pooling of identical calendars (no between variance) keeps t(G - 1) intervals.
+
+    Barnard & Rubin's df equals the complete-data df when the draws agree, so the pooled
+    intervals are those of one fit: est ± t(20) SE with 21 län, for CS's shared preparation
+    as for the refitting path.
+    """
+    from finsam_eval.estimators.calendars import estimate_over_calendars
+
+    own = panel.drop_duplicates("kommun_kod")[["kommun_kod", "cohort"]]
+    calendars = pd.concat([own.assign(draw=d) for d in (0, 1)], ignore_index=True)
+    with pytest.warns(UserWarning, match="only 21 clusters"):
+        pooled = estimate_over_calendars(panel, calendars, method, cluster="cluster_lan")
+    rows = pooled.event_study
+    rows = rows[rows["se"] > 0]
+    crit = stats.t.ppf(1 - ALPHA / 2, 20)
+    np.testing.assert_allclose(rows["ci_upper"] - rows["estimate"], crit * rows["se"], rtol=1e-6)
+    # CS recomputes its aggregations (and warns again); the others return the pooled overall
+    overall = (
+        _aggregate(pooled, "simple") if method == "cs" else pooled.aggregate("simple")
+    ).overall
+    np.testing.assert_allclose(overall["ci_upper"] - overall["estimate"], crit * overall["se"],
+                               rtol=1e-6)  # fmt: skip
