@@ -178,8 +178,9 @@ def check_analysis_panel(panel: pd.DataFrame, config: AnalysisConfig, plan: Cale
 
     Run by :func:`load_analysis_panel`, so ``finsam-eval validate`` and ``run`` refuse the same
     configurations before anything is estimated: every configured series has rows, the design's
-    cohorts are present, no configured method refuses the design's (unbalanced) panel, and the
-    Romano–Wolf draws fit the memory guard of ``finsam_eval.estimators.spec.MAX_DRAW_BYTES``.
+    cohorts are present, no configured method refuses the design's (unbalanced) panel, stacked
+    keeps at least one cohort in the window, and the Romano–Wolf draws fit the memory guard of
+    ``finsam_eval.estimators.spec.MAX_DRAW_BYTES``.
 
     Raises
     ------
@@ -208,7 +209,7 @@ def check_analysis_panel(panel: pd.DataFrame, config: AnalysisConfig, plan: Cale
                 first, last = int(stacked_panel["year"].min()), int(stacked_panel["year"].max())
                 lo, hi = config.window
                 treated = sorted(set(stacked_panel.loc[stacked_panel["cohort"] > 0, "cohort"]))
-                if not any(first <= g + lo and g + hi <= last for g in treated):
+                if treated and not any(first <= g + lo and g + hi <= last for g in treated):
                     problems.append(
                         f"design.window {list(config.window)}: method 'stacked' keeps no cohort, "
                         f"since no cohort's event window [g{lo:+d}, g{hi:+d}] lies inside the "
