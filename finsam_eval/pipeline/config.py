@@ -1,5 +1,9 @@
 """Analysis configuration (TOML) for an ISF-style evaluation, validated before anything runs.
 
+The file is checked against a typed schema (:class:`ConfigFile`, pydantic v2, strict): booleans
+are true/false only, integers unquoted integers, unknown sections and keys are refused with the
+allowed keys and the closest match, and every problem is reported at once, one line each.
+
 A configuration names the data, the populations × outcomes, the estimators and the inference.
 Without a file the default is the ISF 2019 design on the bundled synthetic data::
 
