@@ -355,6 +355,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             for line in conflicts:
                 print(f"  {line}", file=sys.stderr)
             return 2
+        problems = getattr(error, "problems", None)
+        if isinstance(problems, list) and len(problems) > 1:
+            # a configuration with several problems (pipeline.config.ConfigError): one line each
+            for problem in problems:
+                line = _cli_syntax(" ".join(str(problem).split()))
+                print(f"finsam-eval {args.command}: error: {line}", file=sys.stderr)
+            return 2
         # one line, whatever the error's own layout
         lines = [line.strip(" -") for line in str(error).splitlines() if line.strip()]
         # a header line ending in ":" runs on into its first item ("configuration: a.b must …")

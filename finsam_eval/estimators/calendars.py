@@ -67,6 +67,7 @@ from scipy import stats
 from finsam_eval.estimators.api import estimate
 from finsam_eval.estimators.prepare import EstimationInputError, prepare_panel
 from finsam_eval.estimators.result import AggregationResult, EstimationResult
+from finsam_eval.estimators.spec import few_clusters_inference
 
 __all__ = [
     "IMPUTATION_MODES",
@@ -462,6 +463,13 @@ def estimate_over_calendars(
     shared = method == "cs" and set(options) <= _CS_SHARED_OPTIONS and not early
     if shared:
         results = _fit_draws_cs(data, units, matrix, options)
+        # the shared preparation bypasses estimate(): apply its few-clusters rule per draw,
+        # with one warning for all draws
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            results = [few_clusters_inference(r, alpha) for r in results]
+        for message in dict.fromkeys(str(w.message) for w in caught):
+            warnings.warn(message, UserWarning, stacklevel=2)
     else:
         cohort = options.get("cohort", "cohort")
         position = pd.Index(units).get_indexer(data[unit])
@@ -472,6 +480,9 @@ def estimate_over_calendars(
     if df_complete is None and results[0].info.get("df_t") is not None:
         # the estimator's own inference is t with df_t (TWFE, stacked: G - 1)
         df_complete = float(results[0].info["df_t"])
+    elif df_complete is None and results[0].info.get("few_clusters_df") is not None:
+        # fewer than FEW_CLUSTERS clusters: each draw's inference is t(G - 1) (few-clusters rule)
+        df_complete = float(results[0].info["few_clusters_df"])
     frames = [r.event_study for r in results]
     event_study = _pool_frames(frames, "event_time", alpha, df_complete)
     partial = event_study.loc[event_study["n_draws"] < len(draws), "event_time"].tolist()

@@ -29,6 +29,7 @@ __all__ = [
     "SHARED_OPTIONS",
     "UnknownOptionError",
     "check_extras",
+    "check_reference_period",
     "few_clusters_inference",
     "validate_request",
 ]
@@ -279,6 +280,34 @@ def validate_request(method: str, data: pd.DataFrame, options: Mapping[str, Any]
     return passed
 
 
+def check_reference_period(method: str, passed: Mapping[str, Any]) -> None:
+    """Anticipation and window rules a method's ``fit`` meets only after preparing the data.
+
+    The pipeline calls this before reading data (``finsam-eval validate``); the fits keep their
+    own checks, so ``estimate`` refuses the same. dCDH has no anticipation; TWFE's reference
+    period ``reference - anticipation`` and stacked's ``-1 - anticipation`` must lie in the
+    window, and stacked's window must contain event time 0.
+    """
+    anticipation = int(passed.get("anticipation", 0) or 0)
+    if method == "dcdh" and anticipation:
+        raise EstimationInputError("method='dcdh' has no anticipation option; use anticipation=0")
+    window = passed.get("window")
+    if window is None:
+        return
+    lo, hi = int(window[0]), int(window[1])
+    if method == "twfe":
+        ref = int(passed.get("reference", -1)) - anticipation
+        if not lo <= ref <= hi:
+            raise EstimationInputError(
+                f"reference period {ref} lies outside the window {tuple(window)}"
+            )
+    elif method == "stacked" and (not lo <= -1 - anticipation < hi or hi < 0):
+        raise EstimationInputError(
+            f"window {(lo, hi)} must contain the reference period {-1 - anticipation} and event "
+            "time 0"
+        )
+
+
 _TABLE_FIELDS = ("event_study", "att_gt")
 
 
@@ -353,13 +382,50 @@ def few_clusters_inference(result: Any, alpha: float) -> Any:
         table = getattr(result, name, None)
         if isinstance(table, pd.DataFrame) and {"estimate", "se"} <= set(table.columns):
             setattr(result, name, fix(table))
-    overall = result.overall
-    if isinstance(overall, pd.Series) and {"estimate", "se"} <= set(overall.index):
-        fixed = fix(pd.DataFrame({"estimate": [float(overall["estimate"])],
-                                  "se": [float(overall["se"])]}))  # fmt: skip
-        overall = overall.copy()
-        for key in ("se", "ci_lower", "ci_upper", "p_value"):
-            if key in overall.index:
-                overall[key] = fixed[key].iloc[0]
-        result.overall = overall
+    result.overall = _fix_overall(result.overall, fix)
+    aggregator = getattr(result, "aggregator", None)
+    if aggregator is not None:
+        # res.aggregate(kind) recomputes its tables: every aggregation follows the same rule
+        result.aggregator = _few_clusters_aggregator(aggregator, fix, msg, n_clusters, alpha)
     return result
+
+
+def _fix_overall(overall: Any, fix: Any) -> Any:
+    """An overall-effect Series with ``fix`` applied to its se, interval and p-value."""
+    if not (isinstance(overall, pd.Series) and {"estimate", "se"} <= set(overall.index)):
+        return overall
+    fixed = fix(pd.DataFrame({"estimate": [float(overall["estimate"])],
+                              "se": [float(overall["se"])]}))  # fmt: skip
+    overall = overall.copy()
+    for key in ("se", "ci_lower", "ci_upper", "p_value"):
+        if key in overall.index:
+            overall[key] = fixed[key].iloc[0]
+    return overall
+
+
+def _few_clusters_aggregator(
+    aggregator: Any, fix: Any, msg: str, n_clusters: int, alpha: float
+) -> Any:
+    """``aggregator`` whose tables and overall effect follow the few-clusters rule and warn.
+
+    The multiplier-bootstrap band of an aggregation is widened to at least the t(G-1) critical
+    value (as the event study's, :func:`_t_columns`); with G < 2 it is NaN.
+    """
+
+    def wrapped(kind: str, **options: Any) -> Any:
+        agg = aggregator(kind, **options)
+        warnings.warn(msg, UserWarning, stacklevel=3)
+        table = agg.table
+        if isinstance(table, pd.DataFrame) and {"estimate", "se"} <= set(table.columns):
+            agg.table = fix(table)
+        agg.overall = _fix_overall(agg.overall, fix)
+        crit = getattr(agg, "critical_value", None)
+        if crit is not None:
+            agg.critical_value = (
+                max(float(crit), float(stats.t.ppf(1 - alpha / 2, n_clusters - 1)))
+                if n_clusters >= 2
+                else None
+            )
+        return agg
+
+    return wrapped

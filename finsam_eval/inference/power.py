@@ -564,6 +564,7 @@ def simulate(
     calendar_intervals: pd.DataFrame | None = None,
     calendar_imputation: str = "prior",
     calendar_imputation_options: Mapping[str, Any] | None = None,
+    assignment: str = "fixed",
 ) -> SimulationResult:
     """Monte Carlo bias, RMSE, coverage and power of event-study estimators.
 
@@ -626,6 +627,13 @@ def simulate(
         Options of ``augment_calendars`` (``iterations``, ``swaps``, ``horizon``,
         ``shift_steps``) for ``calendar_imputation="outcome"``; the chains also move the
         yearly counts inside the calendar model's count constraints (``count_constraints``).
+    assignment
+        "fixed" (default): every replication keeps the world's calendar. "random": every
+        replication also redraws which kommun joins when (:func:`_simulate_assignment`):
+        cohorts are drawn independently per kommun with the world's cohort frequencies, so
+        cohort shares are random as Callaway & Sant'Anna's variance assumes, and every
+        method is scored against its own estimand (column ``estimand`` of the summary).
+        ``design="full"`` and ``calendar="known"`` only.
 
     Returns
     -------
@@ -633,6 +641,8 @@ def simulate(
     """
     if reps < 2:
         raise ValueError("reps must be at least 2")
+    if assignment != "fixed" and calendar != "known":
+        raise ValueError(f"assignment={assignment!r} needs calendar='known', got {calendar!r}")
     methods = list(dict.fromkeys(methods))
     options = _method_options(methods, method_options)
     world = series_world(population, outcome, world_seed)
@@ -670,6 +680,15 @@ def simulate(
         )  # fmt: skip
     if calendar != "known":
         raise ValueError(f"calendar must be 'known' or 'intervals', got {calendar!r}")
+    if assignment not in ("fixed", "random"):
+        raise ValueError(f"assignment must be 'fixed' or 'random', got {assignment!r}")
+    if assignment == "random":
+        if design_name != "full":
+            raise ValueError(f"assignment='random' needs design='full', got {design_name!r}")
+        return _simulate_assignment(
+            world, effect, methods, options, reps, seed, alpha, n_jobs, progress, chunk_size,
+            info={"population": population, "outcome": outcome, "world_seed": world_seed},
+        )  # fmt: skip
     tau = effect_matrix(world, effect)
     truth = true_event_study(world, tau, cohorts=evaluated)
     seeds = replication_seeds(seed, reps)
@@ -715,6 +734,167 @@ def simulate(
         "method_options": options,
     }
     return SimulationResult(summary=summary, estimates=estimates, truth=truth, info=info)
+
+
+# ----------------------------------------------------------------------------------------------
+# random assignment: the cohort shares vary across replications
+
+
+#: Methods whose intervals include the sampling variance of the estimated cohort shares, so
+#: that their estimand weights cohorts by their *expected* (population) shares: CS's
+#: aggregation influence function (R did's ``wif``; Callaway & Sant'Anna 2021, Thm 2 and
+#: Appendix) and Sun & Abraham's share term (eventstudyinteract), unless switched off.
+def _expected_share_estimand(method: str, options: Mapping[str, Any]) -> bool:
+    if method == "cs":
+        return True
+    return method == "sa" and bool(options.get("share_uncertainty", True))
+
+
+def _cohort_paths(world: SeriesWorld, tau: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Cohort values (0 first) and each cohort's mean effect per year, shape (cohorts, years)."""
+    values = np.unique(world.cohort)
+    index = np.searchsorted(values, world.cohort)
+    counts = np.bincount(index, minlength=len(values)).astype(float)
+    sums = np.zeros((len(values), tau.shape[1]))
+    np.add.at(sums, index, tau)
+    return values, sums / counts[:, None]
+
+
+def _assignment_chunk(
+    world: SeriesWorld,
+    values: np.ndarray,
+    probs: np.ndarray,
+    paths: np.ndarray,
+    expected: pd.Series,
+    methods: Sequence[str],
+    options: Mapping[str, Mapping],
+    alpha: float,
+    reps: range,
+    seeds: Sequence[np.random.SeedSequence],
+) -> pd.DataFrame:
+    """Replications ``reps`` with a redrawn calendar each; rows carry each method's truth."""
+    rows = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # per-replication estimator warnings
+        for r, ss in zip(reps, seeds, strict=True):
+            assign_ss, noise_ss = ss.spawn(2)
+            drawn = np.random.default_rng(assign_ss).choice(
+                len(values), size=world.n_kommuner, p=probs
+            )
+            world_r = replace(world, cohort=values[drawn])
+            tau = paths[drawn]  # cohort 0 has a zero path
+            y = draw_shares(world_r, tau, [noise_ss])[0]
+            panel = to_panel(world_r, y)
+            realised = true_event_study(world_r, tau).set_index("event_time")["truth"]
+            for method in methods:
+                res = estimate(panel, method=method, alpha=alpha, **options[method])
+                out = _event_rows(res, r, method, alpha)
+                times = out["event_time"]
+                if _expected_share_estimand(method, options[method]):
+                    truth, estimand = times.map(expected), "expected_shares"
+                elif method == "stacked":
+                    kept = np.unique(res.info["sub_experiments"]["cohort"].to_numpy(int))
+                    trimmed = true_event_study(world_r, tau, cohorts=kept)
+                    truth = times.map(trimmed.set_index("event_time")["truth"])
+                    estimand = "realised_shares_kept_cohorts"
+                else:
+                    truth, estimand = times.map(realised), "realised_shares"
+                rows.append(out.assign(truth=truth.to_numpy(float), estimand=estimand))
+    return pd.concat(rows, ignore_index=True)
+
+
+def _simulate_assignment(
+    world: SeriesWorld,
+    effect: EffectPath,
+    methods: list[str],
+    options: dict[str, dict[str, Any]],
+    reps: int,
+    seed: int,
+    alpha: float,
+    n_jobs: int | None,
+    progress: bool,
+    chunk_size: int,
+    info: dict[str, Any],
+) -> SimulationResult:
+    """Coverage when the adoption calendar is itself random (``assignment="random"``).
+
+    Replication :math:`r` draws every kommun's cohort independently from the world's cohort
+    frequencies :math:`p_g = n_g / N` (never-treated included), gives cohort :math:`g` the
+    effect path :math:`\\tau_g(t)`, the mean over the world's cohort-:math:`g` kommuner of the
+    effect (for ``effect="truth"`` the synthetic truth's cohort-specific path; numbers,
+    tables and callables already depend on cohort and event time only), and draws new noise.
+    Each method is held to its own estimand:
+
+    - CS, and Sun & Abraham with ``share_uncertainty``: :math:`\\theta^*(e) = \\sum_g p_g
+      \\tau_g(g+e) / \\sum_g p_g` over cohorts observed at :math:`e`. Their variances include
+      the estimated cohort shares, i.e. they treat units as i.i.d. draws of (outcomes,
+      cohort) and target the population-share ATT (Callaway & Sant'Anna 2021, Thm 2; R did's
+      ``wif``), which a Monte Carlo with a fixed calendar never redraws.
+    - stacked: the realised-share ATT over the cohorts it kept (Wing et al. 2024's trimmed
+      aggregate), read from ``info["sub_experiments"]``.
+    - every other method: the realised-share ATT
+      :func:`~finsam_eval.synthetic.montecarlo.true_event_study` of the drawn calendar
+      (their variances condition on the cohorts).
+
+    Replication :math:`r` uses ``SeedSequence(seed).spawn(reps)[r].spawn(2)`` (assignment,
+    noise), so results do not depend on ``n_jobs`` or ``chunk_size``.
+    """
+    tau0 = effect_matrix(world, effect)
+    values, paths = _cohort_paths(world, tau0)
+    counts = np.array([(world.cohort == g).sum() for g in values], dtype=float)
+    probs = counts / counts.sum()
+    paths[values == 0] = 0.0
+    # the world's own calendar has shares p_g exactly, so its cohort-mean truth is theta*
+    expected_frame = true_event_study(world, paths[np.searchsorted(values, world.cohort)])
+    expected = expected_frame.set_index("event_time")["truth"]
+    seeds = replication_seeds(seed, reps)
+    chunks = _chunks(reps, chunk_size)
+    jobs = _workers(n_jobs, reps * len(methods))
+    tasks = [
+        (world, values, probs, paths, expected, methods, options, alpha, c,
+         seeds[c.start : c.stop])
+        for c in chunks
+    ]  # fmt: skip
+    label = f"simulate {info['population']}/{info['outcome']} (random assignment)"
+    frames = run_chunks(_assignment_chunk, tasks, [len(c) for c in chunks], jobs, progress, label)
+    estimates = pd.concat(frames, ignore_index=True)
+    estimates["event_time"] = estimates["event_time"].astype("Int64")
+    estimates.loc[estimates["term"] == "overall", "event_time"] = pd.NA
+    estimates = estimates.sort_values(["method", "rep"], kind="stable", ignore_index=True)
+    summary = _summarise(estimates, expected_frame, alpha)
+    # the truth varies by replication (realised shares): bias is the mean error and truth the
+    # mean truth; sd_error is the spread of estimate - truth, the SE's target
+    es = estimates[(estimates["term"] == "event_time") & np.isfinite(estimates["estimate"])
+                   & np.isfinite(estimates["se"])]  # fmt: skip
+    errors = es.assign(error=es["estimate"] - es["truth"]).groupby(["method", "event_time"])
+    by_cell = pd.DataFrame(
+        {
+            "truth": errors["truth"].mean(),
+            "bias": errors["error"].mean(),
+            "sd_error": errors["error"].std(),
+            "estimand": errors["estimand"].first(),
+        }
+    )
+    keys = pd.MultiIndex.from_frame(summary[["method", "event_time"]].astype({"event_time": int}))
+    by_cell.index = by_cell.index.set_levels(by_cell.index.levels[1].astype(int), level=1)
+    for column in by_cell.columns:
+        summary[column] = by_cell[column].reindex(keys).to_numpy()
+    info = {
+        **info,
+        "calendar": "known",
+        "assignment": "random",
+        "design": "full",
+        "reps": reps,
+        "seed": seed,
+        "alpha": alpha,
+        "effect": _describe(effect),
+        "n_kommuner": world.n_kommuner,
+        "n_years": len(world.years),
+        "n_jobs": jobs,
+        "cohort_probabilities": dict(zip(values.tolist(), probs.tolist(), strict=True)),
+        "method_options": options,
+    }
+    return SimulationResult(summary=summary, estimates=estimates, truth=expected_frame, info=info)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -1,5 +1,9 @@
 """Analysis configuration (TOML) for an ISF-style evaluation, validated before anything runs.
 
+The file is checked against a typed schema (:class:`ConfigFile`, pydantic v2, strict): booleans
+are true/false only, integers unquoted integers, unknown sections and keys are refused with the
+allowed keys and the closest match, and every problem is reported at once, one line each.
+
 A configuration names the data, the populations × outcomes, the estimators and the inference.
 Without a file the default is the ISF 2019 design on the bundled synthetic data::
 
@@ -54,16 +58,29 @@ Without a file the default is the ISF 2019 design on the bundled synthetic data:
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import tomllib
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from finsam_eval.microdata.schema import TRANSITION_OUTCOMES, TRANSITIONS
 from finsam_eval.panel.populations import OUTCOMES, POPULATIONS
 
-__all__ = ["AnalysisConfig", "ConfigError", "load_config"]
+__all__ = ["AnalysisConfig", "ConfigError", "ConfigFile", "check_schema", "load_config"]
 
 CLUSTERS = {"kommun": "cluster_kommun", "forbund": "cluster_forbund", "lan": "cluster_lan"}
 ADJUSTMENTS = ("romano_wolf", "holm", "bonferroni", "bh", "none")
@@ -76,10 +93,26 @@ TREATMENT_DATES = ("formation", "activity")
 GOTEBORG = ("treated", "excluded", "untreated")
 #: Calendar modes besides the path of a user calendar CSV
 CALENDAR_MODES = ("documented", "synthetic")
+_CONTROLS = ("never", "notyet")
+_BOOL = "true or false (a TOML boolean, unquoted)"
+_SEED = "an integer >= 0 (unquoted; a numpy seed)"
 
 
 class ConfigError(ValueError):
-    """An analysis configuration that cannot run; the message says which entry and why."""
+    """An analysis configuration that cannot run; the message says which entry and why.
+
+    ``problems`` lists one line per problem (the command line prints each on its own line).
+    """
+
+    problems: list[str]
+
+    def __init__(self, message: str, problems: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.problems = list(problems) if problems else [message]
+
+    @classmethod
+    def from_problems(cls, problems: list[str]) -> ConfigError:
+        return cls("invalid analysis configuration:\n- " + "\n- ".join(problems), problems)
 
 
 @dataclass
@@ -176,134 +209,26 @@ class AnalysisConfig:
         return out
 
     def validate(self, available_methods: list[str] | None = None) -> None:
-        """Raise ConfigError naming the first problem found with every entry checked."""
-        # types first: the value rules below compare and iterate, which a wrong type would turn
-        # into a traceback
-        problems = _type_problems(self)
-        if problems:
-            raise ConfigError("invalid analysis configuration:\n- " + "\n- ".join(problems))
-        unknown = [p for p in self.populations if p not in POPULATIONS]
-        if unknown:
-            problems.append(f"unknown population(s) {unknown}; known: {list(POPULATIONS)}")
-        if self.outcomes != "isf":
-            if isinstance(self.outcomes, str):
-                problems.append(f"design.outcomes must be 'isf' or a list, got {self.outcomes!r}")
-            else:
-                bad = [
-                    o for o in self.outcomes if o not in OUTCOMES and o not in TRANSITION_OUTCOMES
-                ]
-                if bad:
-                    problems.append(
-                        f"unknown outcome(s) {bad}; known: {[*OUTCOMES, *TRANSITION_OUTCOMES]}"
-                    )
-                flows = [o for o in self.outcomes if o in TRANSITION_OUTCOMES]
-                if flows and self.source != "microdata":
-                    problems.append(
-                        f"transition outcomes {flows} need person-year data: "
-                        'data.source = "microdata"'
-                    )
-                undefined = [
-                    (p, o)
-                    for p in self.populations
-                    if p in POPULATIONS
-                    for o in self.outcomes
-                    if o in OUTCOMES and o not in POPULATIONS[p].outcomes
-                ]
-                if undefined:
-                    problems.append(
-                        "combinations the ISF design does not define (uvas only for unga; "
-                        f'studier not for aldre): {undefined}; use outcomes = "isf" for every '
-                        "defined combination"
-                    )
-        if self.source == "microdata":
-            if not self.path:
-                problems.append('data.source = "microdata" needs data.path (file or folder)')
-            if self.engine not in ENGINES:
-                problems.append(f"data.engine must be one of {ENGINES}, got {self.engine!r}")
-        elif self.path or self.cohorts or self.engine != "duckdb" or self.memory_limit != "2GB":
-            problems.append(
-                "data.path, data.engine, data.memory_limit and data.cohorts apply only to "
-                'data.source = "microdata"'
-            )
-        if available_methods is not None:
-            bad = [m for m in self.methods if m not in available_methods]
-            if bad:
-                problems.append(f"unknown method(s) {bad}; available: {available_methods}")
-        if not self.methods:
-            problems.append("design.methods is empty")
-        if self.preset not in PRESETS:
-            problems.append(f"design.preset must be one of {list(PRESETS)}, got {self.preset!r}")
-        if self.calendar is not None and not isinstance(self.calendar, str):
-            problems.append(
-                f"design.calendar must be {' or '.join(map(repr, CALENDAR_MODES))} or the path "
-                f"of a calendar CSV, got {self.calendar!r}"
-            )
-        elif self.calendar == "synthetic" and self.source != "synthetic":
-            problems.append(
-                "design.calendar = 'synthetic' is the synthetic world's own calendar and only for "
-                f"data.source = 'synthetic' (source is {self.source!r}); real data run over the "
-                "documented calendars (calendar = 'documented') or a user calendar (its path)"
-            )
-        draws = self.calendar_draws
-        if isinstance(draws, bool) or not isinstance(draws, int) or draws < 2:
-            problems.append(
-                "design.calendar_draws must be a whole number >= 2 (Rubin's rules need a "
-                f"between-calendar variance), got {self.calendar_draws!r}"
-            )
-        if isinstance(self.calendar_seed, bool) or not isinstance(self.calendar_seed, int):
-            problems.append(f"design.calendar_seed must be an integer, got {self.calendar_seed!r}")
-        if self.treatment_date not in TREATMENT_DATES:
-            problems.append(
-                f"design.treatment_date must be one of {list(TREATMENT_DATES)}, got "
-                f"{self.treatment_date!r}"
-            )
-        if self.goteborg not in GOTEBORG:
-            problems.append(
-                f"design.goteborg must be one of {list(GOTEBORG)}, got {self.goteborg!r}"
-            )
-        for key in ("allow_conflicts", "allow_synthetic_calendar"):
-            if not isinstance(getattr(self, key), bool):
-                problems.append(f"design.{key} must be true or false, got {getattr(self, key)!r}")
-        if self.control not in ("never", "notyet"):
-            problems.append(f"design.control must be 'never' or 'notyet', got {self.control!r}")
-        if self.cluster not in CLUSTERS:
-            problems.append(f"design.cluster must be one of {list(CLUSTERS)}, got {self.cluster!r}")
-        lo, hi = self.window
-        if not lo < 0 <= hi:
-            problems.append(f"design.window must satisfy lo < 0 <= hi, got {list(self.window)}")
-        first, last = self.event_times
-        if not 0 <= first <= last <= hi:
-            problems.append(
-                f"design.event_times {list(self.event_times)} must lie within 0..window end {hi}"
-            )
-        if self.adjust not in ADJUSTMENTS:
-            problems.append(f"inference.adjust must be one of {ADJUSTMENTS}, got {self.adjust!r}")
-        if self.family not in FAMILIES:
-            problems.append(f"inference.family must be one of {FAMILIES}, got {self.family!r}")
-        if self.adjust == "romano_wolf" and self.bootstrap < 99:
-            problems.append("inference.adjust = 'romano_wolf' needs inference.bootstrap >= 99")
-        wild = self.wild_bootstrap
-        if isinstance(wild, bool) or not isinstance(wild, int) or (wild != 0 and wild < 99):
-            problems.append(
-                "inference.wild_bootstrap must be 0 (off) or a number of draws >= 99, got "
-                f"{self.wild_bootstrap!r}"
-            )
-        for key, name in (
-            ("anticipation", "design.anticipation"),
-            ("bootstrap", "inference.bootstrap"),
-        ):
-            if getattr(self, key) < 0:
-                problems.append(
-                    f"{name} must be a non-negative integer, got {getattr(self, key)!r}"
-                )
-        if not 0 < self.alpha < 1:
-            problems.append(f"inference.alpha must be in (0, 1), got {self.alpha}")
-        if not isinstance(self.report_honest, bool):
-            problems.append(f"report.honest must be true or false, got {self.report_honest!r}")
-        if self.report_language not in ("sv", "en"):
-            problems.append(f"report.language must be 'sv' or 'en', got {self.report_language!r}")
-        if problems:
-            raise ConfigError("invalid analysis configuration:\n- " + "\n- ".join(problems))
+        """Raise ConfigError listing every problem, one line each (the schema :class:`ConfigFile`).
+
+        ``available_methods`` defaults to the registered estimators
+        (``finsam_eval.estimators.METHODS``).
+        """
+        check_schema(self.sections(), available_methods)
+
+    def sections(self) -> dict[str, dict[str, Any]]:
+        """The configuration as TOML sections (the inverse of :func:`load_config`'s mapping)."""
+        out: dict[str, dict[str, Any]] = {}
+        for section, keys in _SECTIONS.items():
+            values = {}
+            for key, attribute in keys.items():
+                value = getattr(self, attribute)
+                if key in ("window", "event_times") and isinstance(value, tuple):
+                    value = list(value)
+                if value is not None:
+                    values[key] = value
+            out[section] = values
+        return out
 
     def check_window(self, years: list[int] | range, cohorts: list[int]) -> None:
         """Raise if the event-time window is longer than the data allow."""
@@ -314,6 +239,13 @@ class AnalysisConfig:
         longest_pre = max(g - first for g in treated)
         longest_post = max(last - g for g in treated)
         lo, hi = self.window
+        if self.anticipation >= longest_pre:
+            # the reference period -1 - anticipation must be observed for some cohort
+            raise ConfigError(
+                f"design.anticipation = {self.anticipation} leaves no cohort a reference period: "
+                f"with years {first}–{last} and cohorts {min(treated)}–{max(treated)} it can be "
+                f"at most {longest_pre - 1}"
+            )
         if -lo > longest_pre or hi > longest_post:
             raise ConfigError(
                 f"design.window {list(self.window)} is longer than the data allow: with years "
@@ -364,79 +296,323 @@ _SECTIONS = {
 }
 
 
-#: The TOML type of every entry: "bool" (true/false only), "int" (an integer, not a boolean),
-#: "number" (integer or float), "str", "strs" (a list of strings) or "str|strs"
-_TYPES = {
-    "source": "str",
-    "seed": "int",
-    "path": "str",
-    "engine": "str",
-    "memory_limit": "str",
-    "cohorts": "str",
-    "preset": "str",
-    "calendar_draws": "int",
-    "calendar_seed": "int",
-    "allow_conflicts": "bool",
-    "allow_synthetic_calendar": "bool",
-    "treatment_date": "str",
-    "goteborg": "str",
-    "populations": "strs",
-    "outcomes": "str|strs",
-    "methods": "strs",
-    "control": "str",
-    "weights": "bool",
-    "cluster": "str",
-    "anticipation": "int",
-    "base_period": "str",
-    "est_method": "str",
-    "bootstrap": "int",
-    "alpha": "number",
-    "adjust": "str",
-    "family": "str",
-    "inference_seed": "int",
-    "wild_bootstrap": "int",
-    "report_language": "str",
-    "report_honest": "bool",
-}
-_RULES = {
-    "bool": "true or false (a TOML boolean, unquoted)",
-    "int": "an integer (unquoted)",
-    "number": "a number (unquoted)",
-    "str": "a string (quoted)",
-    "strs": "a list of strings",
-    "str|strs": "a string or a list of strings",
-}
+# ----------------------------------------------------------------------------------------------
+# The schema: one pydantic model per section. Strict types (no "999" for an integer, no "no" or 0
+# for a boolean), unknown keys refused, one rule per entry (its ``description``, quoted in the
+# error); rules across entries are model validators. ``check_schema`` turns pydantic's errors
+# into one line per problem naming the entry, its value and the rule.
 
 
-def _has_type(value: Any, kind: str) -> bool:
-    is_int = isinstance(value, int) and not isinstance(value, bool)
-    if kind == "bool":
-        return isinstance(value, bool)
-    if kind == "int":
-        return is_int
-    if kind == "number":
-        return is_int or (isinstance(value, float) and not isinstance(value, bool))
-    if kind == "str":
-        return isinstance(value, str)
-    if kind == "strs":
-        return isinstance(value, list) and all(isinstance(v, str) for v in value)
-    return _has_type(value, "str") or _has_type(value, "strs")
+def _one_of(values: tuple[str, ...] | list[str]) -> str:
+    return f"a string, one of {list(values)}"
 
 
-def _type_problems(config: AnalysisConfig) -> list[str]:
-    """One line per entry of the wrong type, naming the entry, its value and the rule."""
-    problems = []
-    for attribute, kind in _TYPES.items():
-        value = getattr(config, attribute)
-        if not _has_type(value, kind):
-            name = next(
-                f"{section}.{key}"
-                for section, keys in _SECTIONS.items()
-                for key, target in keys.items()
-                if target == attribute
+def _problem(message: str) -> PydanticCustomError:
+    """A rule broken, as a complete one-line message (kept as is by :func:`check_schema`)."""
+    return PydanticCustomError("config_rule", "{message}", {"message": message})
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class DataSection(_Section):
+    """``[data]``: where the panel comes from."""
+
+    source: str = Field("synthetic", description='a string: "synthetic", "microdata" or a path')
+    seed: int = Field(20190601, ge=0, description=_SEED)
+    path: str = Field("", description="a string (a file or folder of person-years)")
+    engine: Literal[ENGINES] = Field("duckdb", description=_one_of(ENGINES))
+    memory_limit: str = Field("2GB", description='a string such as "2GB"')
+    cohorts: str = Field("", description="a string (the path of a cohorts CSV)")
+
+    @model_validator(mode="after")
+    def _microdata_keys(self) -> DataSection:
+        if self.source == "microdata":
+            if not self.path:
+                raise _problem('data.source = "microdata" needs data.path (file or folder)')
+        elif self.path or self.cohorts or self.engine != "duckdb" or self.memory_limit != "2GB":
+            raise _problem(
+                "data.path, data.engine, data.memory_limit and data.cohorts apply only to "
+                'data.source = "microdata"'
             )
-            problems.append(f"{name} must be {_RULES[kind]}, got {value!r}")
-    return problems
+        return self
+
+
+_STRS = "a list of strings"
+_WINDOW = "two integers [lo, hi] with lo < 0 <= hi"
+
+
+class DesignSection(_Section):
+    """``[design]``: the design, the calendar, the series and the estimators."""
+
+    preset: Literal[PRESETS] = Field("isf", description=_one_of(PRESETS))
+    calendar: str | None = Field(
+        None,
+        description=f"{' or '.join(map(repr, CALENDAR_MODES))} or the path of a calendar CSV",
+    )
+    calendar_draws: int = Field(
+        50,
+        ge=2,
+        description="a whole number >= 2 (Rubin's rules need a between-calendar variance)",
+    )
+    calendar_seed: int = Field(1, ge=0, description=_SEED)
+    allow_conflicts: bool = Field(False, description=_BOOL)
+    allow_synthetic_calendar: bool = Field(False, description=_BOOL)
+    treatment_date: Literal[TREATMENT_DATES] = Field(
+        "formation", description=_one_of(TREATMENT_DATES)
+    )
+    goteborg: Literal[GOTEBORG] = Field("treated", description=_one_of(GOTEBORG))
+    populations: list[str] | str = Field(
+        default_factory=lambda: list(POPULATIONS), description=f"{_STRS} (or one string)"
+    )
+    outcomes: str | list[str] = Field("isf", description=f'"isf" or {_STRS}')
+    methods: list[str] | str = Field(
+        default_factory=lambda: ["twfe", "cs", "sa", "imputation"],
+        description=f"{_STRS} (or one string)",
+    )
+    control: Literal["never", "notyet"] | None = Field(None, description=_one_of(_CONTROLS))
+    window: list[int] | None = Field(None, min_length=2, max_length=2, description=_WINDOW)
+    event_times: list[int] | None = Field(
+        None, min_length=2, max_length=2, description="two integers [first, last] in 0..hi"
+    )
+    weights: bool = Field(False, description=_BOOL)
+    cluster: Literal[tuple(CLUSTERS)] = Field("kommun", description=_one_of(list(CLUSTERS)))
+    anticipation: int = Field(0, ge=0, description="a non-negative integer (unquoted)")
+    base_period: str = Field("varying", description="a string (a method option, checked there)")
+    est_method: str = Field("dr", description="a string (a method option, checked there)")
+
+    @field_validator("populations", mode="after")
+    @classmethod
+    def _known_populations(cls, value: list[str] | str) -> list[str]:
+        value = [value] if isinstance(value, str) else value
+        unknown = [p for p in value if p not in POPULATIONS]
+        if unknown:
+            raise _problem(
+                f"design.populations: unknown population(s) {unknown}; known: {list(POPULATIONS)}"
+                f"{_did_you_mean(unknown[0], list(POPULATIONS))}"
+            )
+        return value
+
+    @field_validator("outcomes", mode="after")
+    @classmethod
+    def _known_outcomes(cls, value: str | list[str]) -> str | list[str]:
+        if isinstance(value, str):
+            if value != "isf":
+                raise _problem(f"design.outcomes must be 'isf' or a list, got {value!r}")
+            return value
+        known = [*OUTCOMES, *TRANSITION_OUTCOMES]
+        bad = [o for o in value if o not in known]
+        if bad:
+            raise _problem(
+                f"design.outcomes: unknown outcome(s) {bad}; known: {known}"
+                f"{_did_you_mean(bad[0], known)}"
+            )
+        return value
+
+    @field_validator("methods", mode="after")
+    @classmethod
+    def _known_methods(cls, value: list[str] | str, info: ValidationInfo) -> list[str]:
+        value = [value] if isinstance(value, str) else value
+        if not value:
+            raise _problem("design.methods is empty")
+        available = (info.context or {}).get("methods")
+        if available is None:
+            from finsam_eval.estimators import METHODS
+
+            available = sorted(METHODS)
+        bad = [m for m in value if m not in available]
+        if bad:
+            raise _problem(
+                f"design.methods: unknown method(s) {bad}; available: {list(available)}"
+                f"{_did_you_mean(bad[0], list(available))}"
+            )
+        return value
+
+    @field_validator("window", mode="after")
+    @classmethod
+    def _window(cls, value: list[int] | None) -> list[int] | None:
+        if value is not None and not value[0] < 0 <= value[1]:
+            raise _problem(f"design.window must be {_WINDOW}, got {value}")
+        return value
+
+    @model_validator(mode="after")
+    def _across_entries(self) -> DesignSection:
+        problems = []
+        if self.event_times is not None:
+            hi = self.window[1] if self.window is not None else None
+            first, last = self.event_times
+            if not 0 <= first <= last or (hi is not None and last > hi):
+                end = f"window end {hi}" if hi is not None else "the window's end"
+                problems.append(f"design.event_times {self.event_times} must lie within 0..{end}")
+        if not isinstance(self.outcomes, str):
+            undefined = [
+                (p, o)
+                for p in self.populations
+                for o in self.outcomes
+                if o in OUTCOMES and o not in POPULATIONS[p].outcomes
+            ]
+            if undefined:
+                problems.append(
+                    "design.outcomes: combinations the ISF design does not define (uvas only "
+                    f'for unga; studier not for aldre): {undefined}; use outcomes = "isf" for '
+                    "every defined combination"
+                )
+        if problems:
+            raise _problem("\n".join(problems))
+        return self
+
+
+class InferenceSection(_Section):
+    """``[inference]``: multiplier bootstrap, level, multiple-testing adjustment, wild bootstrap."""
+
+    bootstrap: int = Field(999, ge=0, description="an integer >= 0 (multiplier draws)")
+    alpha: float = Field(0.05, gt=0, lt=1, description="a number in (0, 1), e.g. 0.05")
+    adjust: Literal[ADJUSTMENTS] = Field("romano_wolf", description=_one_of(ADJUSTMENTS))
+    family: Literal[FAMILIES] = Field("population", description=_one_of(FAMILIES))
+    seed: int = Field(1, ge=0, description=_SEED)
+    wild_bootstrap: int = Field(
+        0, description="0 (off) or a number of draws >= 99 (an unquoted integer)"
+    )
+
+    @field_validator("wild_bootstrap", mode="after")
+    @classmethod
+    def _wild(cls, value: int) -> int:
+        if value != 0 and value < 99:
+            raise ValueError("out of range")  # reported with the entry's rule
+        return value
+
+    @model_validator(mode="after")
+    def _romano_wolf_draws(self) -> InferenceSection:
+        if self.adjust == "romano_wolf" and self.bootstrap < 99:
+            raise _problem(
+                "inference.adjust = 'romano_wolf' needs inference.bootstrap >= 99, got "
+                f"{self.bootstrap}"
+            )
+        return self
+
+
+class ReportSection(_Section):
+    """``[report]``: language and HonestDiD summary."""
+
+    language: Literal["sv", "en"] = Field("sv", description="'sv' or 'en'")
+    honest: bool = Field(True, description=_BOOL)
+
+
+class ConfigFile(BaseModel):
+    """The whole configuration file: four optional sections, nothing else."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    data: DataSection = Field(default_factory=DataSection)
+    design: DesignSection = Field(default_factory=DesignSection)
+    inference: InferenceSection = Field(default_factory=InferenceSection)
+    report: ReportSection = Field(default_factory=ReportSection)
+
+    @model_validator(mode="after")
+    def _across_sections(self) -> ConfigFile:
+        problems = []
+        source, design = self.data.source, self.design
+        if design.calendar == "synthetic" and source != "synthetic":
+            problems.append(
+                "design.calendar = 'synthetic' is the synthetic world's own calendar and only "
+                f"for data.source = 'synthetic' (source is {source!r}); real data run over the "
+                "documented calendars (calendar = 'documented') or a user calendar (its path)"
+            )
+        if not isinstance(design.outcomes, str):
+            flows = [o for o in design.outcomes if o in TRANSITION_OUTCOMES]
+            if flows and source != "microdata":
+                problems.append(
+                    f"design.outcomes: transition outcomes {flows} need person-year data: "
+                    'data.source = "microdata"'
+                )
+        if problems:
+            raise _problem("\n".join(problems))
+        return self
+
+
+_SECTION_MODELS: dict[str, type[_Section]] = {
+    "data": DataSection,
+    "design": DesignSection,
+    "inference": InferenceSection,
+    "report": ReportSection,
+}
+
+
+def _did_you_mean(word: str, choices: list[str]) -> str:
+    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _error_line(error: Any, raw: Mapping[str, Any]) -> tuple[str, str]:
+    """(entry, one line) for one pydantic error."""
+    loc = [str(part) for part in error["loc"]]
+    if error["type"] == "config_rule":
+        return ".".join(loc[:2]), str(error["ctx"]["message"])
+    if not loc:
+        return "", str(error["msg"])
+    section = loc[0]
+    if len(loc) == 1:
+        if error["type"] == "extra_forbidden":
+            return section, (
+                f"unknown configuration section [{section}]; known: {list(_SECTION_MODELS)}"
+                f"{_did_you_mean(section, list(_SECTION_MODELS))}"
+            )
+        return section, (
+            f"[{section}] must be a table (a [{section}] section with key = value lines), got "
+            f"{raw.get(section)!r}"
+        )
+    key = loc[1]
+    fields = _SECTION_MODELS[section].model_fields
+    if error["type"] == "extra_forbidden":
+        return f"{section}.{key}", (
+            f"unknown key {key!r} in [{section}]{_did_you_mean(key, list(fields))}; allowed: "
+            f"{list(fields)}"
+        )
+    value = raw.get(section, {}).get(key)
+    line = f"{section}.{key} must be {fields[key].description}, got {value!r}"
+    if error["type"] == "literal_error" and isinstance(value, str):
+        line += _did_you_mean(value, _choices(fields[key].annotation))
+    return f"{section}.{key}", line
+
+
+def _choices(annotation: Any) -> list[str]:
+    """The strings of a ``Literal`` annotation (also inside ``Literal[...] | None``)."""
+    out: list[str] = []
+    for arg in get_args(annotation):
+        out.extend([arg] if isinstance(arg, str) else _choices(arg))
+    return out
+
+
+def check_schema(raw: Mapping[str, Any], available_methods: list[str] | None = None) -> ConfigFile:
+    """Validate TOML sections against :class:`ConfigFile`; raise one line per problem.
+
+    Parameters
+    ----------
+    raw
+        The parsed TOML (section -> key -> value).
+    available_methods
+        Registered method names; None reads ``finsam_eval.estimators.METHODS``.
+
+    Raises
+    ------
+    ConfigError
+        With ``problems``: one line per entry (its name, its value and the rule).
+    """
+    context = {"methods": available_methods} if available_methods is not None else None
+    try:
+        return ConfigFile.model_validate(raw, context=context)
+    except ValidationError as error:
+        lines: list[str] = []
+        entries: set[str] = set()
+        for item in error.errors():
+            entry, line = _error_line(item, raw)
+            if item["type"] != "config_rule":
+                if entry in entries:  # a union (list or string) reports every branch
+                    continue
+                entries.add(entry)
+            lines.extend(part for part in line.splitlines() if part not in lines)
+        raise ConfigError.from_problems(lines) from None
 
 
 def load_config(path: str | Path | None = None, text: str | None = None) -> AnalysisConfig:
@@ -452,7 +628,8 @@ def load_config(path: str | Path | None = None, text: str | None = None) -> Anal
     Raises
     ------
     ConfigError
-        On unknown sections or keys, wrong types, or invalid values.
+        On unknown sections or keys, wrong types, or invalid values: every problem, one line
+        each (``ConfigError.problems``).
     """
     if path is not None:
         try:
@@ -464,45 +641,31 @@ def load_config(path: str | Path | None = None, text: str | None = None) -> Anal
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"configuration is not valid TOML: {error}") from error
+    checked = check_schema(raw)
     values: dict[str, Any] = {}
-    for section, entries in raw.items():
-        if section not in _SECTIONS or not isinstance(entries, dict):
-            raise ConfigError(
-                f"unknown configuration section [{section}]; known: {list(_SECTIONS)}"
-            )
-        for key, value in entries.items():
-            if key not in _SECTIONS[section]:
-                raise ConfigError(
-                    f"unknown key {key!r} in [{section}]; known: {list(_SECTIONS[section])}"
-                )
-            values[_SECTIONS[section][key]] = value
+    for section, keys in _SECTIONS.items():
+        model = getattr(checked, section)
+        for key, attribute in keys.items():
+            values[attribute] = getattr(model, key)
     for key in ("window", "event_times"):
-        if key in values:
-            value = values[key]
-            if not (
-                isinstance(value, list)
-                and len(value) == 2
-                and all(isinstance(v, int) for v in value)
-            ):
-                raise ConfigError(f"design.{key} must be two integers, got {value!r}")
-            values[key] = tuple(value)
-    if isinstance(values.get("populations"), str):
-        values["populations"] = [values["populations"]]
-    if isinstance(values.get("methods"), str):
-        values["methods"] = [values["methods"]]
-    if values.get("preset", "isf") in PRESETS:
-        # the preset's design supplies the comparison, window and follow-up not set explicitly
-        from finsam_eval.design import all_cohorts_design, isf_design
+        values[key] = tuple(values[key]) if values[key] is not None else None
+    # the preset's design supplies the comparison, window and follow-up not set explicitly
+    from finsam_eval.design import all_cohorts_design, isf_design
 
-        design = isf_design() if values.get("preset", "isf") == "isf" else all_cohorts_design()
-        values.setdefault("control", design.control)
-        values.setdefault("window", tuple(design.window))
-        values.setdefault("event_times", (0, design.follow_up))
+    design = checked.design
+    preset = isf_design() if design.preset == "isf" else all_cohorts_design()
+    for key, default in (
+        ("control", preset.control),
+        ("window", tuple(preset.window)),
+        ("event_times", (0, preset.follow_up)),
+    ):
+        if values[key] is None:
+            values[key] = default
     config = AnalysisConfig(**values, text=text)
     if config.calendar is None:
         # real sources never run without a calendar: the documented calendars by default
         config.calendar = "synthetic" if config.source == "synthetic" else "documented"
-    from finsam_eval.estimators import METHODS
-
-    config.validate(available_methods=sorted(METHODS))
+    # the preset's window and follow-up against explicit entries (the schema checks explicit
+    # pairs only)
+    config.validate()
     return config

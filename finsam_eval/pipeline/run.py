@@ -162,7 +162,79 @@ def load_analysis_panel(config: AnalysisConfig) -> tuple[pd.DataFrame, CalendarP
     years = config.design().years(panel["year"].unique()).tolist()
     cohorts = plan.cohort_values() or sorted(panel["cohort"].unique().tolist())
     config.check_window(years, cohorts)
+    check_analysis_panel(panel, config, plan)
     return panel, plan
+
+
+#: Estimators that refuse an unbalanced panel (``unbalanced="keep"``): dCDH's switcher
+#: comparisons need every unit in every period (finsam_eval.estimators.dcdh). A design that
+#: censors later joiners (preset "isf") cannot run them; tests/test_config_parity.py checks
+#: this list against the estimators.
+BALANCED_ONLY = ("dcdh",)
+
+
+def check_analysis_panel(panel: pd.DataFrame, config: AnalysisConfig, plan: CalendarPlan) -> None:
+    """The checks of the loaded panel that ``run`` would otherwise meet during estimation.
+
+    Run by :func:`load_analysis_panel`, so ``finsam-eval validate`` and ``run`` refuse the same
+    configurations before anything is estimated: every configured series has rows, the design's
+    cohorts are present, no configured method refuses the design's (unbalanced) panel, stacked
+    keeps at least one cohort in the window, and the Romano–Wolf draws fit the memory guard of
+    ``finsam_eval.estimators.spec.MAX_DRAW_BYTES``.
+
+    Raises
+    ------
+    ConfigError
+        One line per problem.
+    """
+    from finsam_eval.estimators.spec import MAX_DRAW_BYTES
+
+    problems = []
+    present = set(panel[["population", "outcome"]].drop_duplicates().itertuples(index=False))
+    missing = [f"{p} × {o}" for p, o in config.series() if (p, o) not in present]
+    if missing:
+        problems.append(
+            f"design.populations/outcomes: the panel has no rows for {missing} (data.source "
+            f"{config.source!r})"
+        )
+    if plan.mode != "documented":
+        try:
+            designed = designed_panels(panel, config)
+        except ValueError as error:
+            problems.append(f"design.preset: {error}")
+        else:
+            if "stacked" in config.methods:
+                # stacked keeps a cohort only if its whole event window lies inside the years
+                stacked_panel, _ = designed.for_method("stacked")
+                first, last = int(stacked_panel["year"].min()), int(stacked_panel["year"].max())
+                lo, hi = config.window
+                treated = sorted(set(stacked_panel.loc[stacked_panel["cohort"] > 0, "cohort"]))
+                if treated and not any(first <= g + lo and g + hi <= last for g in treated):
+                    problems.append(
+                        f"design.window {list(config.window)}: method 'stacked' keeps no cohort, "
+                        f"since no cohort's event window [g{lo:+d}, g{hi:+d}] lies inside the "
+                        f"years {first}–{last} (cohorts {treated[0]}–{treated[-1]}); use a "
+                        "shorter window"
+                    )
+            refusing = [m for m in config.methods if m in BALANCED_ONLY]
+            if designed.unbalanced and refusing:
+                problems.append(
+                    f"design.methods: {refusing} need a balanced panel, but preset "
+                    f"{config.preset!r} keeps kommuner joining after the evaluated cohorts only "
+                    "before they join (an unbalanced panel); leave them out or use preset = "
+                    '"all_cohorts"'
+                )
+    if config.adjust == "romano_wolf" and config.cluster_column in panel.columns:
+        clusters = int(panel[config.cluster_column].nunique())
+        need = config.bootstrap * clusters * 8
+        if need > MAX_DRAW_BYTES:
+            problems.append(
+                f"inference.bootstrap = {config.bootstrap} Romano–Wolf draws over {clusters} "
+                f"clusters need about {need / 1024**3:.1f} GiB (limit "
+                f"{MAX_DRAW_BYTES / 1024**3:.0f} GiB); use fewer draws (999 to 9999 suffice)"
+            )
+    if problems:
+        raise ConfigError.from_problems(problems)
 
 
 def design_manifest(config: AnalysisConfig) -> dict[str, Any]:
@@ -267,7 +339,7 @@ def check_method_options(config: AnalysisConfig) -> None:
     ConfigError
         Naming the method and the option's problem.
     """
-    from finsam_eval.estimators.spec import validate_request
+    from finsam_eval.estimators.spec import check_reference_period, validate_request
 
     for method in config.methods:
         # estimate()'s own defaults, then what _fit passes
@@ -282,6 +354,12 @@ def check_method_options(config: AnalysisConfig) -> None:
         }
         try:
             validate_request(method, None, options)
+            check_reference_period(method, options)
+            if method == "cs":
+                # CS's own option values (est_method, base_period), as its fit checks them
+                from finsam_eval.estimators.callaway_santanna import _check_options
+
+                _check_options(config.est_method, config.base_period, 0, "rademacher", None)
         except (TypeError, ValueError) as error:
             raise ConfigError(
                 f"design.methods: {method!r} refuses this configuration: {error}"
