@@ -61,7 +61,6 @@ intertemporal treatment effects. Review of Economics and Statistics (NBER WP 298
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -74,7 +73,7 @@ from finsam_eval.estimators.prepare import (
     require_consecutive_periods,
 )
 from finsam_eval.estimators.result import EstimationResult, wald_table
-from finsam_eval.estimators.spec import check_extras
+from finsam_eval.estimators.spec import EstimationSpec, fit_contract
 
 __all__ = ["fit", "treatment_matrix"]
 
@@ -161,32 +160,18 @@ def treatment_matrix(
     return panel, y, d
 
 
-def fit(
-    data: pd.DataFrame,
-    outcome: str = "share",
-    unit: str = "kommun_kod",
-    time: str = "year",
-    cohort: str = "cohort",
-    control: str = "notyet",
-    covariates: Sequence[str] | None = None,
-    weights: str | None = None,
-    cluster: str | None = None,
-    anticipation: int = 0,
-    unbalanced: str = "balance",
-    window: tuple[int, int] | None = None,
-    bootstrap: int = 0,
-    alpha: float = 0.05,
-    treatment: str | None = None,
-    effects: int | None = None,
-    placebo: int | None = None,
-    **ignored: Any,
-) -> EstimationResult:
+@fit_contract("dcdh")
+def fit(data: pd.DataFrame, spec: EstimationSpec) -> EstimationResult:
     """Dynamic effects :math:`DID_\\ell`, placebos and the average total effect (dCDH 2024).
 
     Parameters
     ----------
     data
         Long panel, one row per unit and year.
+    spec
+        Its ``options`` are ``treatment``, ``effects`` and ``placebo``; every entry below is a
+        field or option of this
+        :class:`~finsam_eval.estimators.spec.EstimationSpec`.
     outcome, unit, time
         Column names.
     cohort
@@ -234,7 +219,9 @@ def fit(
         clusters × event times, reference column zero) reproduces ``vcov`` as
         :math:`\\psi'\\psi/n^2`.
     """
-    ignored_names = check_extras("dcdh", ignored)
+    (outcome, unit, time, cohort, control, covariates, weights, cluster, anticipation, unbalanced,
+     window, bootstrap, alpha) = spec.shared_values()  # fmt: skip
+    treatment, effects, placebo, ignored_names = spec.values("treatment effects placebo ignored")
     if covariates:
         raise EstimationInputError("method='dcdh' does not take covariates")
     if control not in ("never", "notyet"):

@@ -30,7 +30,6 @@ __all__ = [
     "first_stage",
     "multiplier_band",
     "package",
-    "reject_options",
     "unit_arrays",
 ]
 
@@ -258,22 +257,6 @@ def check_window(window: tuple[int, int] | None) -> tuple[float, float]:
     if len(window) != 2 or any(int(v) != v for v in window) or window[0] > window[1]:
         raise EstimationInputError(f"window must be two integers (lo, hi), lo <= hi: {window}")
     return int(window[0]), int(window[1])
-
-
-def reject_options(method: str, est_method: str | None, extra: dict[str, Any]) -> list[str]:
-    """Raise on options that conflict with or are unknown to ``method``.
-
-    Returns the names of the options accepted and ignored (none: every extra option raises,
-    naming the methods that take it; see ``spec.check_extras``).
-    """
-    from finsam_eval.estimators.spec import check_extras
-
-    if est_method not in (None, "dr"):
-        raise EstimationInputError(
-            f"est_method={est_method!r} is a Callaway–Sant'Anna option (method='cs'); "
-            f"method={method!r} has no outcome-regression/IPW variants"
-        )
-    return check_extras(method, extra)
 
 
 @dataclass

@@ -21,6 +21,8 @@ from scipy import stats
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
+    from finsam_eval.estimators.spec import EstimationSpec
+
 __all__ = ["AggregationResult", "Deferred", "EstimationResult", "Summary", "wald_table"]
 
 EVENT_STUDY_COLUMNS = ["event_time", "estimate", "se", "ci_lower", "ci_upper", "p_value"]
@@ -263,7 +265,14 @@ class EstimationResult:
     info
         Specification and sample facts: outcome, unit, time, cohort, control, n_units, n_obs,
         n_clusters, cluster, anticipation, alpha, dropped (DataFrame of excluded rows/units and
-        reasons), warnings, and method-specific entries.
+        reasons), warnings, and method-specific entries. A read-only summary: inference reads
+        the design from ``spec``, ``data`` and ``cluster_codes``, never from here.
+    spec
+        The validated :class:`~finsam_eval.estimators.spec.EstimationSpec` of the fit (R did's
+        ``MP$DIDparams``): aggregation and inference never ask for the options again.
+    data
+        The panel the method was fitted on (a reference, not a copy), so inference that
+        re-estimates (wild refit, randomization, HonestDiD's inputs) needs no data argument.
     """
 
     method: str
@@ -277,6 +286,8 @@ class EstimationResult:
     info: dict[str, Any] = field(default_factory=dict)
     aggregator: Callable[..., AggregationResult] | None = field(default=None, repr=False)
     pretest: pd.Series | None = _DeferrableField()  # type: ignore[assignment]
+    spec: EstimationSpec | None = field(default=None, repr=False)
+    data: pd.DataFrame | None = field(default=None, repr=False, compare=False)
 
     def aggregate(self, kind: str = "dynamic", **options: Any) -> AggregationResult:
         """Aggregate group-time effects (``kind`` in simple, dynamic, group, calendar).

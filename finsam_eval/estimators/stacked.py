@@ -61,7 +61,6 @@ jobs. Quarterly Journal of Economics 134(3), 1405–1454.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -75,7 +74,7 @@ from finsam_eval.estimators.prepare import (
     require_consecutive_periods,
 )
 from finsam_eval.estimators.result import EstimationResult
-from finsam_eval.estimators.spec import check_extras
+from finsam_eval.estimators.spec import EstimationSpec, fit_contract
 
 __all__ = ["DEFAULT_WINDOW", "fit"]
 
@@ -131,30 +130,16 @@ def _adaptive_window(
     return None if best is None else best[3]
 
 
-def fit(
-    data: pd.DataFrame,
-    outcome: str = "share",
-    unit: str = "kommun_kod",
-    time: str = "year",
-    cohort: str = "cohort",
-    control: str = "never",
-    covariates: Sequence[str] | None = None,
-    weights: str | None = None,
-    cluster: str | None = None,
-    anticipation: int = 0,
-    unbalanced: str = "balance",
-    window: tuple[int, int] | None = None,
-    bootstrap: int = 0,
-    alpha: float = 0.05,
-    algorithm: str = "auto",
-    **ignored: Any,
-) -> EstimationResult:
+@fit_contract("stacked")
+def fit(data: pd.DataFrame, spec: EstimationSpec) -> EstimationResult:
     """Stacked DiD event study with Wing–Freedman–Hollingsworth corrective weights.
 
     Parameters
     ----------
     data
         Long panel, one row per unit and year.
+    spec
+        :class:`~finsam_eval.estimators.spec.EstimationSpec`; ``algorithm`` is stacked-only.
     outcome, unit, time, cohort
         Column names; ``cohort`` is the first year of membership (0 or NaN: never).
     control
@@ -202,7 +187,9 @@ def fit(
         sub-experiments it appears in, so that :math:`\\psi'\\psi/n^2 = \\hat V` (CRV1); the
         reference column is zero. ``unit_labels`` names its rows.
     """
-    ignored_names = check_extras("stacked", ignored)
+    (outcome, unit, time, cohort, control, covariates, weights, cluster, anticipation, unbalanced,
+     window, bootstrap, alpha) = spec.shared_values()  # fmt: skip
+    algorithm, ignored_names = spec.values("algorithm ignored")
     if covariates:
         raise EstimationInputError("method='stacked' does not take covariates")
     if algorithm not in ("auto", "cells", "rows"):

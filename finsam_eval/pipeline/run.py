@@ -258,7 +258,7 @@ def check_method_options(config: AnalysisConfig) -> None:
     """Check every configured method's options as ``estimate`` will, before any data is read.
 
     The options are those :func:`_fit` passes (through
-    :func:`finsam_eval.estimators.spec.validate_request`, the check ``estimate`` runs), so
+    :meth:`finsam_eval.estimators.spec.EstimationSpec.build`, the check ``estimate`` runs), so
     ``finsam-eval validate`` refuses what ``run`` would refuse, e.g. ``est_method = "ipw"`` for a
     method other than CS.
 
@@ -267,7 +267,7 @@ def check_method_options(config: AnalysisConfig) -> None:
     ConfigError
         Naming the method and the option's problem.
     """
-    from finsam_eval.estimators.spec import validate_request
+    from finsam_eval.estimators.spec import EstimationSpec
 
     for method in config.methods:
         # estimate()'s own defaults, then what _fit passes
@@ -276,12 +276,12 @@ def check_method_options(config: AnalysisConfig) -> None:
             "unbalanced": "balance",
             "weights": "kommun_weight" if config.weights else None,
             "cluster": config.cluster_column,
-            "bootstrap": 0,
+            "reps": 0,
             "seed": config.inference_seed,
             **_options(method, config),
         }
         try:
-            validate_request(method, None, options)
+            EstimationSpec.build(method, None, **options)
         except (TypeError, ValueError) as error:
             raise ConfigError(
                 f"design.methods: {method!r} refuses this configuration: {error}"
@@ -304,7 +304,7 @@ def _fit(
         method=method,
         weights="kommun_weight" if config.weights else None,
         cluster=config.cluster_column,
-        bootstrap=0,
+        reps=0,
         seed=config.inference_seed,
         **options,
     )
