@@ -94,12 +94,14 @@ from finsam_eval.estimators.event_study import (
     unit_arrays,
 )
 from finsam_eval.estimators.prepare import prepare_panel_as_fitted
+from finsam_eval.estimators.registry import methods_where
 from finsam_eval.estimators.result import EstimationResult
 from finsam_eval.inference.wild_bootstrap import _draw_weights
 
 __all__ = ["LinearEventStudy", "linear_event_study", "refit_bootstrap"]
 
-REFIT_METHODS = ("imputation", "two_stage")
+# the methods replayed linearly here (the registry's refit kind "linear")
+REFIT_METHODS = methods_where(refit="linear")
 
 
 @dataclass

@@ -51,9 +51,10 @@ import pandas as pd
 
 from finsam_eval.estimators.api import estimate
 from finsam_eval.estimators.prepare import prepare_panel_as_fitted
+from finsam_eval.estimators.registry import methods_where
 from finsam_eval.estimators.result import EstimationResult
 from finsam_eval.inference.wild_bootstrap import WEIGHTS, _draw_weights, wild_cluster_bootstrap
-from finsam_eval.inference.wild_refit import REFIT_METHODS, linear_event_study, refit_bootstrap
+from finsam_eval.inference.wild_refit import linear_event_study, refit_bootstrap
 from finsam_eval.inference.wild_refit_cs import linear_cs_aggregate
 
 __all__ = [
@@ -64,12 +65,13 @@ __all__ = [
     "wild_bootstrap_event_study",
 ]
 
-REGRESSION_METHODS = ("twfe",)
-SCORE_METHODS = ("imputation", "two_stage", "cs")
+# the registry's wild-bootstrap kinds of each method
+REGRESSION_METHODS = methods_where(wild="regression")
+SCORE_METHODS = methods_where(wild="score")
 # the key column of each Callaway-Sant'Anna aggregation
 _KEY_COLUMN = {"dynamic": "event_time", "group": "cohort", "calendar": "time", "simple": None}
 # methods with the re-estimating bootstrap (linear replays of the estimator)
-_REFIT = (*REFIT_METHODS, "cs")
+_REFIT = methods_where(refit=True)
 # per-row results of every bootstrap, and the facts of its draws
 _ROW_STATISTICS = ("se", "t_stat", "p_value", "ci_lower", "ci_upper")
 _RUN_FACTS = ("n_boot", "n_clusters", "enumerated")

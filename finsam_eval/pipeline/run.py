@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from finsam_eval.estimators import estimate
+from finsam_eval.estimators.registry import method_info, methods_where
 from finsam_eval.estimators.result import EstimationResult
 from finsam_eval.pipeline.calendar import (
     CalendarPlan,
@@ -201,14 +202,11 @@ def input_hash(panel: pd.DataFrame) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-# Sun & Abraham compare with never-treated (or last-treated) cohorts only: a not-yet-treated
-# configuration runs them against the never-treated, and the run notes say so
-CONTROL_FALLBACK = {("sa", "notyet"): "never"}
-
-
 def method_control(method: str, control: str) -> str:
-    """The control group a method uses under the configured one."""
-    return CONTROL_FALLBACK.get((method, control), control)
+    """The control group a method uses under the configured one (``MethodInfo.control_for``:
+    Sun & Abraham run a not-yet-treated configuration against the never-treated, and the run
+    notes say so)."""
+    return method_info(method).control_for(control)
 
 
 def _series_panels(
@@ -236,7 +234,7 @@ def _options(
     ``unbalanced``: the panel was censored, so units not seen in every year are kept.
     """
     extra: dict[str, object] = {}
-    if cohorts is not None and method in COHORT_METHODS:
+    if cohorts is not None and method_info(method).takes_cohorts:
         extra["cohorts"] = cohorts
     if unbalanced:
         extra["unbalanced"] = "keep"
@@ -318,7 +316,7 @@ class DesignedPanels:
     ----------
     whole
         Design years, kommuner that joined before the design left out; later joiners whole
-        (for estimators told the evaluated cohorts, :data:`COHORT_METHODS`).
+        (for estimators told the evaluated cohorts, ``MethodInfo.takes_cohorts``).
     censored
         As ``whole``, with later joiners' rows from their join year on left out and cohort 0
         (for every other estimator).
@@ -338,7 +336,7 @@ class DesignedPanels:
 
     def for_method(self, method: str) -> tuple[pd.DataFrame, dict[str, Any]]:
         """The panel and design options (``cohorts``, ``unbalanced``) of ``method``."""
-        if self.cohorts is not None and method in COHORT_METHODS:
+        if self.cohorts is not None and method_info(method).takes_cohorts:
             return self.whole, {"cohorts": self.cohorts}
         return self.censored, {"unbalanced": self.unbalanced}
 
@@ -368,19 +366,11 @@ def designed_panels(panel: pd.DataFrame, config: AnalysisConfig) -> DesignedPane
         notes.append(
             f"{censored.loc[later, 'kommun_kod'].nunique()} kommuner joining after "
             f"{design.cohorts[-1]} are comparisons until they join (seed 001: 'inte (ännu)'): "
-            f"{', '.join(COHORT_METHODS)} aggregates only the evaluated cohorts' effects; the "
+            f"{', '.join(methods_where(takes_cohorts=True))} aggregates only the evaluated cohorts' effects; the "
             f"other estimators get only their rows before joining ({n_rows} rows left out, "
             "unbalanced units kept)."
         )
     return DesignedPanels(whole, censored, unbalanced, cohorts, notes)
-
-
-# estimators that take the evaluated cohorts of a design (finsam_eval.design) themselves
-COHORT_METHODS = ("cs",)
-
-
-# estimators with a wild (cluster) bootstrap of their event study (inference.wild_results)
-WILD_METHODS = ("twfe", "cs", "imputation", "two_stage")
 
 
 def add_wild_pvalues(
@@ -407,10 +397,10 @@ def add_wild_pvalues(
     estimates = estimates.assign(p_value_wild=np.nan, wild_bootstrap=pd.NA)
     keys = list(results)
     for population, outcome, method in _progress(keys, len(keys), "wild bootstrap", progress):
-        if method not in WILD_METHODS:
+        if not method_info(method).wild:
             results[(population, outcome, method)].info.setdefault("run_warnings", []).append(
                 f"no wild bootstrap for {method}: p_value_wild is empty (available for "
-                f"{', '.join(WILD_METHODS)})"
+                f"{', '.join(methods_where(wild=True))})"
             )
             continue
         _, design_options = designed.for_method(method)
@@ -577,7 +567,7 @@ def _fit_documented(
         return estimate_over_calendars(series, draws, method=method, **common, **options)
     present = set(draws.loc[draws["cohort"] > 0, "cohort"].astype(int).tolist())
     cohorts = [g for g in design.cohorts if g in present]
-    if method in COHORT_METHODS:
+    if method_info(method).takes_cohorts:
         return estimate_over_calendars(
             series, draws, method=method, cohorts=cohorts, **common, **options
         )
