@@ -138,3 +138,57 @@ def test_no_list_of_method_names_outside_the_registry():
             if len(names) >= 2 or (alone and id(node) in constants):
                 offenders.append(f"{path.relative_to(PACKAGE)}:{node.lineno}: {names}")
     assert not offenders, "method names listed outside the registry:\n" + "\n".join(offenders)
+
+
+@pytest.fixture(scope="module")
+def twfe_result():
+    data = _panel(1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return estimate(data, "y", "id", "year", "g", method="twfe", cluster="lan",
+                        window=(-3, 3))  # fmt: skip
+
+
+def test_old_wild_bootstrap_call_warns_and_matches_the_result_form(twfe_result):
+    from finsam_eval.inference.wild_results import wild_bootstrap, wild_bootstrap_event_study
+
+    new = wild_bootstrap(twfe_result, reps=99, multiplier="webb", seed=4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        with pytest.warns(DeprecationWarning, match="wild_bootstrap_event_study"):
+            old = wild_bootstrap_event_study(twfe_result.data, "twfe", cluster="lan", B=99,
+                                             weights="webb", seed=4, outcome="y", unit="id",
+                                             cohort="g", window=(-3, 3))  # fmt: skip
+    pd.testing.assert_frame_equal(old, new)
+
+
+def test_old_design_call_warns(twfe_result):
+    from finsam_eval.inference.wild_results import twfe_design
+
+    with pytest.warns(DeprecationWarning, match="twfe_design"):
+        old = twfe_design(twfe_result.data, twfe_result)
+    np.testing.assert_array_equal(old.X, twfe_design(twfe_result).X)
+
+
+def test_old_band_names_warn(twfe_result):
+    from finsam_eval.inference.bands import add_bands
+
+    new = add_bands(twfe_result, reps=500, multiplier="mammen", seed=1)
+    with pytest.warns(DeprecationWarning, match="use reps="):
+        old = add_bands(twfe_result, draws=500, weights="mammen", seed=1)
+    pd.testing.assert_frame_equal(old.event_study, new.event_study)
+    with pytest.raises(TypeError, match="bogus"):
+        add_bands(twfe_result, bogus=1)
+
+
+def test_old_randomization_call_warns_and_matches_the_result_form(twfe_result):
+    from finsam_eval.inference.randomization import randomization_inference
+
+    new = randomization_inference(twfe_result, reps=5, seed=3, progress=False, n_jobs=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        with pytest.warns(DeprecationWarning, match="randomization_inference"):
+            old = randomization_inference(twfe_result.data, "twfe", 5, seed=3, progress=False,
+                                          n_jobs=1, outcome="y", unit="id", cohort="g",
+                                          cluster="lan", window=(-3, 3))  # fmt: skip
+    pd.testing.assert_frame_equal(old.table, new.table)

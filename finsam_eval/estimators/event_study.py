@@ -23,6 +23,7 @@ from finsam_eval.estimators.prepare import EstimationInputError, PreparedPanel
 from finsam_eval.estimators.result import EstimationResult, wald_table
 
 __all__ = [
+    "influence_row_labels",
     "EventEstimates",
     "UnitEffectsSolver",
     "check_window",
@@ -248,6 +249,18 @@ class UnitEffectsSolver:
 # ---------------------------------------------------------------------------------------------
 # Shared pieces of the event-study estimators (imputation, two-stage, Sun–Abraham)
 # ---------------------------------------------------------------------------------------------
+
+
+def influence_row_labels(data: pd.DataFrame, panel: PreparedPanel) -> np.ndarray:
+    """Labels of the rows of cluster-level (or unit-level) influence functions.
+
+    ``prepare_panel`` codes clusters by the sorted string labels of the retained rows, so the
+    cluster labels are those, in that order; without a cluster column the rows are the units.
+    """
+    if panel.cluster is None:
+        return np.asarray(panel.unit_labels)
+    retained = data[panel.cluster].astype(str).to_numpy()[panel.data["row"].to_numpy()]
+    return np.sort(pd.unique(retained))
 
 
 def check_window(window: tuple[int, int] | None) -> tuple[float, float]:

@@ -21,6 +21,7 @@ from scipy import stats
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
+    from finsam_eval.estimators.prepare import PreparedPanel
     from finsam_eval.estimators.spec import EstimationSpec
 
 __all__ = ["AggregationResult", "Deferred", "EstimationResult", "Summary", "wald_table"]
@@ -288,6 +289,43 @@ class EstimationResult:
     pretest: pd.Series | None = _DeferrableField()  # type: ignore[assignment]
     spec: EstimationSpec | None = field(default=None, repr=False)
     data: pd.DataFrame | None = field(default=None, repr=False, compare=False)
+
+    def _design_source(self) -> tuple[EstimationSpec, pd.DataFrame]:
+        if self.spec is None or self.data is None:
+            raise ValueError(
+                "this result carries no specification and data (it was not made by "
+                "finsam_eval.estimate or a method's fit); inference needs them"
+            )
+        return self.spec, self.data
+
+    def prepared_panel(
+        self, control: str | None = None, unbalanced: str | None = None
+    ) -> PreparedPanel:
+        """The fitted panel prepared again from ``data`` with ``spec`` (validated, coded).
+
+        ``control`` and ``unbalanced`` override the spec's (the regression-type replays
+        prepare with every untreated row, ``control="notyet"``).
+        """
+        spec, data = self._design_source()
+        return spec.prepare(data, control=control, unbalanced=unbalanced)
+
+    @property
+    def cluster_codes(self) -> np.ndarray:
+        """Cluster label of every unit in ``unit_labels`` order (the unit itself without a
+        cluster column): what the wild and multiplier bootstraps draw over."""
+        spec, data = self._design_source()
+        if self.unit_labels is None:
+            raise ValueError(f"method={self.method!r} reports no unit-level rows (unit_labels)")
+        labels = np.asarray(self.unit_labels)
+        if spec.cluster is None:
+            return labels
+        out = data.drop_duplicates(spec.unit).set_index(spec.unit)[spec.cluster]
+        out = out.reindex(pd.Index(labels))
+        if out.isna().any():
+            raise ValueError(
+                f"no {spec.cluster!r} value for units {list(out.index[out.isna()])[:10]}"
+            )
+        return out.to_numpy()
 
     def aggregate(self, kind: str = "dynamic", **options: Any) -> AggregationResult:
         """Aggregate group-time effects (``kind`` in simple, dynamic, group, calendar).

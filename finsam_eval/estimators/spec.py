@@ -16,12 +16,13 @@ direct call ``module.fit(data, outcome, ..., **options)`` working for one releas
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import difflib
 import functools
 import numbers
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
@@ -31,7 +32,7 @@ import pandas as pd
 from scipy import stats
 
 from finsam_eval.core.multiplier import WEIGHT_KINDS
-from finsam_eval.estimators.prepare import EstimationInputError
+from finsam_eval.estimators.prepare import EstimationInputError, PreparedPanel, prepare_panel
 from finsam_eval.estimators.registry import METHODS, method_info
 
 if TYPE_CHECKING:
@@ -46,6 +47,7 @@ __all__ = [
     "UnknownOptionError",
     "few_clusters_inference",
     "fit_contract",
+    "result_first",
 ]
 
 
@@ -401,11 +403,40 @@ class EstimationSpec:
             changes["options"] = {**self.options, **own}
         return dataclasses.replace(self, **changes)
 
-    def as_options(self) -> dict[str, Any]:
-        """The keyword options of ``estimate`` that rebuild this specification."""
+    def prepare(
+        self, data: pd.DataFrame, control: str | None = None, unbalanced: str | None = None
+    ) -> PreparedPanel:
+        """``prepare_panel`` of ``data`` with this specification's columns and design.
+
+        Procedures that replay a fit on its panel (the wild bootstraps rebuild its design or
+        linear maps) prepare it here; ``control`` and ``unbalanced`` override the spec's (the
+        regression-type methods prepare with every untreated row, ``control="notyet"``).
+        """
+        return prepare_panel(
+            data,
+            *self.columns,
+            covariates=list(self.covariates) or None,
+            weights=self.weights,
+            cluster=self.cluster,
+            anticipation=self.anticipation,
+            control=self.control if control is None else control,
+            unbalanced=self.unbalanced if unbalanced is None else unbalanced,
+        )
+
+    def as_options(self, changed_only: bool = False) -> dict[str, Any]:
+        """The keyword options of ``estimate`` that rebuild this specification.
+
+        ``changed_only``: only those that differ from ``estimate``'s and the method's defaults
+        (what a caller would have written).
+        """
         out = {name: getattr(self, name) for name in SHARED_OPTIONS}
         out["covariates"] = list(self.covariates) or None
-        return {**out, **self.options}
+        out.update(self.options)
+        if changed_only:
+            defaults = {f.name: f.default for f in dataclasses.fields(self)}
+            defaults.update(METHODS[self.method].options, covariates=None)
+            out = {k: v for k, v in out.items() if k not in defaults or defaults[k] != v}
+        return out
 
 
 _FIELDS = frozenset(f.name for f in dataclasses.fields(EstimationSpec))
@@ -453,6 +484,26 @@ def fit_contract(method: str) -> Callable[[Callable], Callable]:
         return fit
 
     return decorate
+
+
+def result_first(first: Any, rest: Sequence[Any], name: str) -> tuple[Any, list[Any]]:
+    """The result and remaining arguments of an inference call that took ``(data, result, ...)``
+    before issue 12: the old form warns and the result is given ``data``."""
+    from finsam_eval.estimators.result import EstimationResult
+
+    if isinstance(first, EstimationResult):
+        return first, list(rest)
+    if not rest or not isinstance(rest[0], EstimationResult):
+        raise TypeError(f"{name} takes an EstimationResult, got {type(first).__name__}")
+    warnings.warn(
+        f"{name}(data, result, ...) is deprecated; the result carries its data: "
+        f"{name}(result, ...)",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+    result = copy.copy(rest[0])
+    result.data = first
+    return result, list(rest[1:])
 
 
 _TABLE_FIELDS = ("event_study", "att_gt")

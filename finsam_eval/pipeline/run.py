@@ -382,12 +382,12 @@ def add_wild_pvalues(
 ) -> pd.DataFrame:
     """Add ``p_value_wild`` and ``wild_bootstrap`` (its kind) to every event-time row.
 
-    ``wild_bootstrap_event_study`` with ``config.wild_bootstrap`` draws, clustered like the
-    estimates, seeded with the inference seed: the restricted wild cluster bootstrap of TWFE and
+    ``wild_bootstrap(result, reps=config.wild_bootstrap)`` of each series' estimate, clustered
+    like the estimates, seeded with the inference seed: the restricted wild cluster bootstrap of TWFE and
     the re-estimating WCR of CS, imputation and two-stage (docs/inference.md). Methods without
     one keep empty values, and their results get a note saying so.
     """
-    from finsam_eval.inference.wild_results import wild_bootstrap_event_study
+    from finsam_eval.inference.wild_results import wild_bootstrap
 
     designed = designed_panels(panel, config)
     grouped = {
@@ -408,15 +408,15 @@ def add_wild_pvalues(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the estimate's warnings are already in the notes
             try:
-                table = wild_bootstrap_event_study(
+                fitted = estimate(
                     grouped[which][(population, outcome)],
-                    method,
+                    method=method,
                     cluster=config.cluster_column,
-                    B=config.wild_bootstrap,
-                    seed=config.inference_seed,
-                    overall=False,
-                    analytic_weights="kommun_weight" if config.weights else None,
+                    weights="kommun_weight" if config.weights else None,
                     **_options(method, config, **design_options),
+                )
+                table = wild_bootstrap(
+                    fitted, reps=config.wild_bootstrap, seed=config.inference_seed, overall=False
                 )
             except ValueError as error:
                 # e.g. a re-estimating bootstrap that covers balanced panels only (a design
@@ -504,7 +504,7 @@ def estimate_all(
             res = add_bands(
                 res,
                 alpha=config.alpha,
-                draws=config.bootstrap,
+                reps=config.bootstrap,
                 seed=config.inference_seed,
                 cluster=clusters,
             )
