@@ -542,6 +542,9 @@ def fit(data: pd.DataFrame, spec: EstimationSpec) -> EstimationResult:
         :class:`~finsam_eval.estimators.spec.EstimationSpec`, whose fields and method options
         (``est_method``, ``base_period``, ``multiplier``, ``bootstrap_att_gt``, ``cohorts``)
         are described below.
+
+    Specification
+    -------------
     outcome, unit, time, cohort
         Column names; ``cohort`` is the first treated period, 0 or NaN for never treated.
     control

@@ -384,12 +384,16 @@ def _event_tables(table: pd.DataFrame, psi: np.ndarray, alpha: float) -> _Tables
 def fit(data: pd.DataFrame, spec: EstimationSpec) -> EstimationResult:
     """Dynamic effects :math:`DID_\\ell`, placebos and the average total effect (dCDH 2024).
 
-    Called as ``fit(data, spec)`` with a long panel (one row per unit and year) and an
-    :class:`~finsam_eval.estimators.spec.EstimationSpec` whose own options are ``treatment``,
-    ``effects`` and ``placebo``; the entries below are its fields and options.
-
     Parameters
     ----------
+    data
+        Long panel (one row per unit and year), treatment given by ``cohort`` or ``treatment``.
+    spec
+        An :class:`~finsam_eval.estimators.spec.EstimationSpec` with the fields and options
+        listed under *Specification*; dCDH's own are ``treatment``, ``effects`` and ``placebo``.
+
+    Specification
+    -------------
     outcome, unit, time
         Column names.
     cohort

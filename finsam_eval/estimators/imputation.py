@@ -157,6 +157,9 @@ def fit(data: pd.DataFrame, spec: EstimationSpec) -> EstimationResult:
     spec
         What ``estimate`` validated; the imputation options are ``effect_weights``, ``pretrends``
         and ``leave_one_out``.
+
+    Specification
+    -------------
     outcome, unit, time, cohort
         Column names; ``cohort`` is the first treated period (0 or NaN: never treated).
     control

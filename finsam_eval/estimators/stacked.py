@@ -301,12 +301,16 @@ def _fitting_window(
 def fit(data: pd.DataFrame, spec: EstimationSpec) -> EstimationResult:
     """Stacked DiD event study with Wing–Freedman–Hollingsworth corrective weights.
 
-    Takes the long panel ``data`` (one row per unit and year) and its
-    :class:`~finsam_eval.estimators.spec.EstimationSpec` ``spec``; ``algorithm`` is the one
-    option of its own.
-
     Parameters
     ----------
+    spec
+        The :class:`~finsam_eval.estimators.spec.EstimationSpec`; ``algorithm`` is the one option
+        of its own, the others are described under *Specification*.
+    data
+        The long panel (one row per unit and year).
+
+    Specification
+    -------------
     outcome, unit, time, cohort
         Column names; ``cohort`` is the first year of membership (0 or NaN: never).
     control

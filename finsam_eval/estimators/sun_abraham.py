@@ -118,6 +118,9 @@ def fit(data: pd.DataFrame, spec: EstimationSpec) -> EstimationResult:
         Long panel, one row per unit and period.
     spec
         The validated specification (``share_uncertainty`` and ``dense`` are SA's own).
+
+    Specification
+    -------------
     outcome, unit, time, cohort
         Column names; ``cohort`` is the first treated period (0 or NaN: never treated).
     control

@@ -251,6 +251,9 @@ def fit(data: pd.DataFrame, spec: EstimationSpec) -> EstimationResult:
         Long panel, one row per unit and year.
     spec
         Specification with the options ``reference`` and ``vcov`` (below).
+
+    Specification
+    -------------
     outcome, unit, time, cohort
         Column names; ``cohort`` is the first year of membership (0 or NaN: never).
     covariates

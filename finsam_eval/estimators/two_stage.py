@@ -63,6 +63,9 @@ def fit(data: pd.DataFrame, spec: EstimationSpec) -> EstimationResult:
         Long panel, one row per unit and period.
     spec
         Shared options only (Gardner's estimator has none of its own).
+
+    Specification
+    -------------
     outcome, unit, time, cohort
         Column names; ``cohort`` is the first treated period (0 or NaN: never treated).
     control
