@@ -202,7 +202,9 @@ METHODS: Mapping[str, MethodInfo] = _frozen(
                 label="Gardner (2021) two-stage DiD",
                 short_label="Two-stage DiD",
                 module=_ESTIMATORS + "two_stage",
-                citation="Gardner, J. (2021). Two-stage differences in differences. arXiv:2207.05943.",
+                citation=(
+                    "Gardner, J. (2021). Two-stage differences in differences. arXiv:2207.05943."
+                ),
                 bootstrap="band",
                 wild="score",
                 refit="linear",

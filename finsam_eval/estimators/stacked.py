@@ -414,7 +414,8 @@ def fit(data: pd.DataFrame, spec: EstimationSpec) -> EstimationResult:
         fitted = _fit_rows(frame, w_unit, kept, members, lo, hi, ref)
     n_obs, sub_table = fitted[3], fitted[4]
 
-    fit_ = _crv1_event_study(fitted, cluster_of_unit, cluster is not None, len(kept) * (hi - lo + 1),
+    n_period_effects = len(kept) * (hi - lo + 1)
+    fit_ = _crv1_event_study(fitted, cluster_of_unit, cluster is not None, n_period_effects,
                              event_times, (lo, hi), ref, alpha)  # fmt: skip
 
     info = panel.info()

@@ -170,8 +170,8 @@ def linear_event_study(
 ) -> LinearEventStudy:
     """Materialise the linear maps behind an imputation or two-stage fit.
 
-    The panel is prepared once with the options recorded in ``result.info`` and the estimator's
-    steps are replayed on it (``finsam_eval.estimators.imputation.fit`` /
+    The panel is prepared once from the result's ``spec`` (``result.prepared_panel``) and the
+    estimator's steps are replayed on it (``finsam_eval.estimators.imputation.fit`` /
     ``two_stage.fit``); ``E @ y`` and ``K @ y`` reproduce the fit's estimates and cluster sums.
 
     Parameters
@@ -194,7 +194,6 @@ def linear_event_study(
     method = result.method
     if method not in REFIT_METHODS:
         raise ValueError(f"refit is available for {REFIT_METHODS}, not {method!r}")
-    info = result.info
     data = result.data
     anticipation = result.spec.anticipation
     panel = result.prepared_panel(control="notyet", unbalanced=unbalanced)
@@ -209,8 +208,9 @@ def linear_event_study(
     w = arrays["w"]
     if method == "imputation":
         q = np.ones(n)
-        if info.get("effect_weights") is not None:
-            values = pd.to_numeric(data[info["effect_weights"]], errors="coerce").to_numpy(float)
+        effect_weights = result.spec.options["effect_weights"]
+        if effect_weights is not None:
+            values = pd.to_numeric(data[effect_weights], errors="coerce").to_numpy(float)
             q = values[panel.data["row"].to_numpy()]
         rows = np.flatnonzero(~untreated & identified & (w * q > 0))
         times, column, omega = event_targets(event, rows, (w * q)[rows])
@@ -218,7 +218,7 @@ def linear_event_study(
         cell = np.unique(arrays["cohort"][rows] * (H + 1) + column, return_inverse=True)[1]
         m = omega**2
         factor = np.ones(rows.size)
-        if info.get("leave_one_out"):
+        if result.spec.options["leave_one_out"]:
             share = m / np.bincount(cell, m)[cell]
             factor = 1 / (1 - np.where(share < 1, share, 0.0))
     else:

@@ -199,7 +199,7 @@ def linear_cs_aggregate(
         treated = rows[maps.unit_cohort[rows] == maps.group[j]]
         carrying = used[omega[j, used] != 0]
         carries[np.ix_(carrying, treated * T + maps.cur[j])] = 1.0
-    resid = _working_residuals(maps, int(result.info["anticipation"]))
+    resid = _working_residuals(maps, result.spec.anticipation)
     return LinearEventStudy(
         event_times=np.array(labels, dtype=object),
         E=E,

@@ -125,12 +125,12 @@ def _drop_singletons(unit: np.ndarray, time_code: np.ndarray) -> np.ndarray:
 def twfe_design(result: EstimationResult, *legacy: Any) -> TwfeDesign:
     """Rebuild the regression behind a ``twfe.fit`` result from the prepared panel.
 
-    ``twfe.fit`` forms its moments without materialising the design, so the design is rebuilt
-    here from :func:`~finsam_eval.estimators.prepare.prepare_panel` with the options recorded in
-    ``result.info``: rows with zero weight dropped, singleton observations removed iteratively in
-    unbalanced panels, indicators ``1[b(t - g_i) = e]`` (``b`` clipping to ``window`` when it is
-    set) for the event times ``e`` that ``twfe.fit`` estimated (``result.vcov.index``: the
-    reference and any normalised or collinear event time excluded), the covariates it kept, and
+    ``twfe.fit`` forms its moments without materialising the design, so the design is rebuilt here
+    from :func:`~finsam_eval.estimators.prepare.prepare_panel` with the result's ``spec``
+    (``result.prepared_panel``): rows with zero weight dropped, singleton observations removed
+    iteratively in unbalanced panels, indicators ``1[b(t - g_i) = e]`` (``b`` clipping to ``window``
+    when it is set) for the event times ``e`` that ``twfe.fit`` estimated (``result.vcov.index``:
+    the reference and any normalised or collinear event time excluded), the covariates it kept, and
     unit and year effects.
 
     With analytic weights ``w`` (constant within unit) the weighted regression is ordinary least
@@ -201,7 +201,7 @@ def imputation_lead_design(result: EstimationResult, *legacy: Any) -> TwfeDesign
     covariates and lead indicators ``1[t - g_i = k]`` on the untreated observations only
     (weighted by the analytic weight); ``imputation.fit`` reports the lead coefficients as the
     pre-period rows of its event study. The design is rebuilt from the prepared panel with the
-    options in ``result.info`` and the leads the fit estimated (``info["pretest_leads"]``), in
+    result's ``spec`` and the leads the fit estimated (``info["pretest_leads"]``), in
     the form ``wild_cluster_bootstrap`` takes (``sqrt(w)``-scaled, unit effects absorbed, year
     effects absorbed without weights and regressors with them, as :func:`twfe_design`).
     (The old call ``imputation_lead_design(data, result, unbalanced)`` warns.)
@@ -215,7 +215,7 @@ def imputation_lead_design(result: EstimationResult, *legacy: Any) -> TwfeDesign
     frame = panel.data
     cohort = frame["cohort"].to_numpy()
     time = frame["time"].to_numpy()
-    untreated = (cohort == 0) | (time < cohort - int(info["anticipation"]))
+    untreated = (cohort == 0) | (time < cohort - result.spec.anticipation)
     frame = frame.loc[untreated & (frame["weight"].to_numpy(dtype=float) > 0)]
     cohort = frame["cohort"].to_numpy()
     relative = frame["time"].to_numpy() - cohort
@@ -524,8 +524,9 @@ def wild_bootstrap(
     """Event-study effects tested by a wild bootstrap over (few) clusters.
 
     Takes a result of ``finsam_eval.estimate`` (which carries its data and specification: the
-    method, its cluster column and its options) and tests ``theta = 0`` for every event-time effect (and the overall effect) with a bootstrap
-    that stays accurate with about 20 clusters (the 21 län):
+    method, its cluster column and its options) and tests ``theta = 0`` for every event-time effect
+    (and the overall effect) with a bootstrap that stays accurate with about 20 clusters (the 21
+    län):
 
     * ``twfe``: the restricted (WCR, ``impose_null=True``, default) or unrestricted (WCU) wild
       cluster bootstrap of the TWFE regression (Cameron, Gelbach & Miller 2008; Roodman et al.

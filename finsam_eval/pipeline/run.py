@@ -366,9 +366,9 @@ def designed_panels(panel: pd.DataFrame, config: AnalysisConfig) -> DesignedPane
         notes.append(
             f"{censored.loc[later, 'kommun_kod'].nunique()} kommuner joining after "
             f"{design.cohorts[-1]} are comparisons until they join (seed 001: 'inte (ännu)'): "
-            f"{', '.join(methods_where(takes_cohorts=True))} aggregates only the evaluated cohorts' effects; the "
-            f"other estimators get only their rows before joining ({n_rows} rows left out, "
-            "unbalanced units kept)."
+            f"{', '.join(methods_where(takes_cohorts=True))} aggregates only the evaluated "
+            "cohorts' effects; the other estimators get only their rows before joining "
+            f"({n_rows} rows left out, unbalanced units kept)."
         )
     return DesignedPanels(whole, censored, unbalanced, cohorts, notes)
 
@@ -382,10 +382,10 @@ def add_wild_pvalues(
 ) -> pd.DataFrame:
     """Add ``p_value_wild`` and ``wild_bootstrap`` (its kind) to every event-time row.
 
-    ``wild_bootstrap(result, reps=config.wild_bootstrap)`` of each series' estimate, clustered
-    like the estimates, seeded with the inference seed: the restricted wild cluster bootstrap of TWFE and
-    the re-estimating WCR of CS, imputation and two-stage (docs/inference.md). Methods without
-    one keep empty values, and their results get a note saying so.
+    ``wild_bootstrap(result, reps=config.wild_bootstrap)`` of each series' estimate, clustered like
+    the estimates, seeded with the inference seed: the restricted wild cluster bootstrap of TWFE and
+    the re-estimating WCR of CS, imputation and two-stage (docs/inference.md). Methods without one
+    keep empty values, and their results get a note saying so.
     """
     from finsam_eval.inference.wild_results import wild_bootstrap
 
