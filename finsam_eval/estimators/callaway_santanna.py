@@ -567,7 +567,7 @@ def fit(data: pd.DataFrame, spec: EstimationSpec) -> EstimationResult:
         ``allow_unbalanced_panel=TRUE``).
     window
         Event-time range (lo, hi) of the event study (R's ``min_e``/``max_e``).
-    bootstrap, seed, bootstrap_weights
+    reps, seed, multiplier
         Multiplier-bootstrap draws (0 = analytic), seed, and "rademacher"/"mammen"/"webb".
         Bootstrap standard errors and sup-t bands are computed for the event study, the overall
         effect and every ``aggregate`` call.

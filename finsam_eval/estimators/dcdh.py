@@ -417,7 +417,7 @@ def fit(data: pd.DataFrame, spec: EstimationSpec) -> EstimationResult:
         ``(lo, hi)`` restricts the output to placebos :math:`e \\ge lo` and effects
         :math:`e \\le hi` (``effects = hi + 1``, ``placebo = -lo - 1``). Default: every
         estimable effect and placebo.
-    bootstrap
+    reps
         Not available (analytic variance only); a positive value warns.
     alpha
         Level of the normal intervals.
@@ -427,7 +427,7 @@ def fit(data: pd.DataFrame, spec: EstimationSpec) -> EstimationResult:
     effects, placebo
         Number of effects :math:`\\ell = 1..L` (event times 0..L-1) and placebos; override
         ``window``.
-    **ignored
+    ignored
         ``seed`` and the CS options at their defaults (ignored); any other option raises
         ``spec.UnknownOptionError`` naming the methods that take it.
 

@@ -184,7 +184,7 @@ def fit(data: pd.DataFrame, spec: EstimationSpec) -> EstimationResult:
     window
         ``(lo, hi)``: event times reported; leads below ``lo`` are not added to the pre-trend
         regression. None reports every observed relative time.
-    bootstrap, seed
+    reps, seed
         Rademacher multiplier draws over clusters for a sup-t band (0: none).
     alpha
         Level of the normal intervals.

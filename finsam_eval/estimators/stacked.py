@@ -335,14 +335,14 @@ def fit(data: pd.DataFrame, spec: EstimationSpec) -> EstimationResult:
         warning naming it (see ``_adaptive_window``). Cohorts whose window
         ``[a + lo, a + hi]`` is not inside the sample are trimmed and reported in
         ``info["trimmed_cohorts"]``, as are cohorts without clean controls.
-    bootstrap
+    reps
         Not available (analytic CRV1 only); a positive value warns.
     alpha
         Level of the t intervals (:math:`G - 1` degrees of freedom).
     algorithm
         "auto" (cell tables for balanced panels, stacked rows otherwise), "cells" or "rows"; the
         two give the same numbers on balanced panels.
-    **ignored
+    ignored
         ``seed`` and the CS options at their defaults (ignored); any other option raises
         ``spec.UnknownOptionError`` naming the methods that take it.
 

@@ -145,7 +145,7 @@ def fit(data: pd.DataFrame, spec: EstimationSpec) -> EstimationResult:
     window
         ``(lo, hi)``: event times reported. The regression stays fully saturated (no binning),
         so the window selects output only.
-    bootstrap, seed
+    reps, seed
         Rademacher multiplier draws over clusters for a sup-t band (0: none).
     alpha
         Level of the normal intervals.

@@ -281,9 +281,9 @@ def fit(data: pd.DataFrame, spec: EstimationSpec) -> EstimationResult:
     control
         Ignored: TWFE compares with every not-yet- and never-treated observation through the
         year effects; recorded in ``info``.
-    bootstrap
+    reps
         Not available for TWFE (analytic variances only); a positive value warns.
-    **ignored
+    ignored
         ``seed`` and the CS options at their defaults (ignored); any other option raises
         ``spec.UnknownOptionError`` naming the methods that take it.
 

@@ -88,7 +88,7 @@ def fit(data: pd.DataFrame, spec: EstimationSpec) -> EstimationResult:
     window
         ``(lo, hi)``: event times reported. The stage-2 indicators are mutually exclusive, so
         leaving some out changes neither the other coefficients nor their variance.
-    bootstrap, seed
+    reps, seed
         Rademacher multiplier draws over clusters for a sup-t band (0: none).
     alpha
         Level of the normal intervals.
