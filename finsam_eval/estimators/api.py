@@ -116,5 +116,5 @@ def estimate(
         options["est_method"] = est_method
     if base_period is not None:
         options["base_period"] = base_period
-    spec = EstimationSpec.build(method, data, **options, **method_options)
+    spec = EstimationSpec.build(method, data, _warn_level=4, **options, **method_options)
     return few_clusters_inference(info.fit(data, spec), spec.alpha)

@@ -296,7 +296,13 @@ class EstimationSpec:
 
     @classmethod
     def build(
-        cls, method: str, data: pd.DataFrame | None = None, /, *columns: str, **options: Any
+        cls,
+        method: str,
+        data: pd.DataFrame | None = None,
+        /,
+        *columns: str,
+        _warn_level: int = 3,
+        **options: Any,
     ) -> EstimationSpec:
         """Route the keyword options of an ``estimate`` call into a checked specification.
 
@@ -328,7 +334,8 @@ class EstimationSpec:
         if clash:
             raise TypeError(f"got multiple values for {clash}")
         options = {**dict(zip(_COLUMN_FIELDS, columns, strict=False)), **options}
-        renamed, given = _renamed(options, stacklevel=3)
+        # deprecation warnings point at the caller's line (estimate's caller: _warn_level=4)
+        renamed, given = _renamed(options, stacklevel=_warn_level)
         shared: dict[str, Any] = {}
         own: dict[str, Any] = {}
         ignored: list[str] = []
@@ -478,7 +485,9 @@ def fit_contract(method: str) -> Callable[[Callable], Callable]:
                 stacklevel=2,
             )
             legacy = {k: v for k, v in METHODS[method].legacy_defaults.items() if k not in options}
-            built = EstimationSpec.build(method, data, *positional, **legacy, **options)
+            built = EstimationSpec.build(
+                method, data, *positional, _warn_level=4, **legacy, **options
+            )
             return _carry(func(data, built), built, data)
 
         return fit
