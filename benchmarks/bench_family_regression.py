@@ -24,6 +24,8 @@ import numpy as np
 import pandas as pd
 
 from finsam_eval.estimators import imputation, sun_abraham, two_stage
+from finsam_eval.estimators.registry import METHODS
+from finsam_eval.estimators.spec import EstimationSpec
 
 YEARS = np.arange(1998, 2019)
 
@@ -44,7 +46,8 @@ def make_panel(n_units: int, seed: int = 0) -> pd.DataFrame:
 
 
 def ours(module) -> Callable[[pd.DataFrame], object]:
-    return lambda d: module.fit(d, outcome="y", unit="unit", time="year", cohort="cohort")
+    method = next(key for key, info in METHODS.items() if info.module == module.__name__)
+    return lambda d: module.fit(d, EstimationSpec.build(method, d, "y", "unit", "year", "cohort"))
 
 
 def peer_sa(d: pd.DataFrame) -> object:

@@ -26,6 +26,7 @@ import pandas as pd
 
 from finsam_eval.estimators import dcdh, stacked
 from finsam_eval.estimators.bacon import bacon_decomposition
+from finsam_eval.estimators.spec import EstimationSpec
 
 WINDOW = (-5, 5)
 
@@ -68,13 +69,20 @@ def cases(frame: pd.DataFrame) -> dict[str, tuple[Callable[[], object], Callable
     cols = ("y", "unit", "year", "cohort")
     return {
         "stacked": (
-            lambda: stacked.fit(frame, *cols, control="never", window=WINDOW),
+            lambda: stacked.fit(
+                frame, EstimationSpec.build("stacked", frame, *cols, control="never", window=WINDOW)
+            ),
             lambda: diff_diff.StackedDiD(
                 kappa_pre=-WINDOW[0], kappa_post=WINDOW[1], control_group="never_treated"
             ).fit(frame, *cols),
         ),
         "dcdh": (
-            lambda: dcdh.fit(frame, *cols, treatment="member", effects=6, placebo=5),
+            lambda: dcdh.fit(
+                frame,
+                EstimationSpec.build(
+                    "dcdh", frame, *cols, control="notyet", treatment="member", effects=6, placebo=5
+                ),  # fmt: skip
+            ),
             lambda: diff_diff.ChaisemartinDHaultfoeuille(
                 twfe_diagnostic=False, drop_larger_lower=False
             ).fit(frame, "y", "unit", "year", "member", L_max=6),

@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from finsam_eval.estimators.prepare import prepare_panel
+from finsam_eval.estimators.spec import EstimationSpec
 from finsam_eval.estimators.twfe import fit
 
 warnings.filterwarnings("ignore")
@@ -56,7 +57,7 @@ def simulate(n_units: int, n_years: int = 21, seed: int = 0) -> pd.DataFrame:
 
 
 def run_finsam(data: pd.DataFrame) -> pd.DataFrame:
-    result = fit(data, outcome="y", unit="unit", time="year", cohort="cohort")
+    result = fit(data, EstimationSpec.build("twfe", data, "y", "unit", "year", "cohort"))
     es = result.event_study
     return es.loc[~es["reference"], ["event_time", "estimate", "se"]]
 

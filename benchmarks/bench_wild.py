@@ -29,7 +29,7 @@ import pandas as pd
 from bench_twfe import timed
 
 import finsam_eval as fe
-from finsam_eval.inference.wild_bootstrap import wild_cluster_bootstrap
+from finsam_eval.inference.wild_cluster import wild_cluster_bootstrap
 from finsam_eval.inference.wild_results import twfe_design, wild_bootstrap_event_study
 
 warnings.filterwarnings("ignore")
@@ -63,7 +63,7 @@ def main() -> None:
     print(f"load average before: {os.getloadavg()} on {os.cpu_count()} cores", flush=True)
     series = _series()
     result = fe.estimate(series, method="twfe", window=WINDOW, cluster="cluster_lan")
-    design = twfe_design(series, result)
+    design = twfe_design(result)
     event_times = design.event_times
     R = np.zeros(design.X.shape[1])
     R[event_times.index(0)] = 1.0

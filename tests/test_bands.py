@@ -50,7 +50,7 @@ def test_perfectly_correlated_is_pointwise():
 )
 def test_add_bands_every_method(panel, method):
     res = fe.estimate(panel, method=method, window=(-5, 6))
-    banded = add_bands(res, draws=2_000, seed=3)
+    banded = add_bands(res, reps=2_000, seed=3)
     es = banded.event_study
     has = es["se"].notna() & (es["se"] > 0)
     assert (es.loc[has, "band_lower"] <= es.loc[has, "ci_lower"] + 1e-12).all()
@@ -61,7 +61,7 @@ def test_add_bands_every_method(panel, method):
     assert band["source"] == ("vcov" if res.event_influence is None else "influence")
     assert "band_lower" not in res.event_study.columns  # a copy, the input is untouched
     # deterministic given the seed
-    again = add_bands(res, draws=2_000, seed=3)
+    again = add_bands(res, reps=2_000, seed=3)
     assert again.info["band"]["critical_value"] == band["critical_value"]
 
 
@@ -75,7 +75,7 @@ def test_influence_and_vcov_routes_agree(panel):
 def test_cluster_mapping(panel):
     res = fe.estimate(panel, method="cs", window=(-5, 6))
     lan = panel.drop_duplicates("kommun_kod").set_index("kommun_kod")["cluster_lan"]
-    banded = add_bands(res, draws=2_000, seed=5, cluster=lan)
+    banded = add_bands(res, reps=2_000, seed=5, cluster=lan)
     assert np.isfinite(banded.info["band"]["critical_value"])
     with pytest.raises(ValueError):
         add_bands(res, cluster=np.zeros(3))

@@ -104,7 +104,7 @@ BAD = [
         {"data": {"source": '"panel.csv"'}, "design": {"calendar": '"synthetic"'}},
         "only for",
     ),  # fmt: skip
-    # every method's options (finsam_eval.estimators.spec.validate_request, CS's own check)
+    # every method's options (finsam_eval.estimators.spec.EstimationSpec.build, CS's own check)
     ("twfe-est-method", {"design": {"est_method": '"ipw"'}}, "est_method='ipw'"),
     ("cs-est-method", {"design": {"methods": '["cs"]', "est_method": '"ols"'}}, "'ols'"),
     ("cs-base-period", {"design": {"methods": '["cs"]', "base_period": '"fixed"'}}, "'fixed'"),

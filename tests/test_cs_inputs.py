@@ -138,8 +138,16 @@ def test_bad_options():
         cs(data, est_method="ols")
     with pytest.raises(EstimationInputError, match="base_period"):
         cs(data, base_period="fixed")
-    with pytest.raises(EstimationInputError, match="bootstrap_weights"):
-        cs(data, bootstrap=9, bootstrap_weights="normal")
+    with pytest.raises(EstimationInputError, match="multiplier"):
+        cs(data, reps=9, multiplier="normal")
+
+
+def test_old_bootstrap_names_warn_and_still_work():
+    data = panel(n_units=60)
+    with pytest.warns(DeprecationWarning, match="use reps="):
+        old = cs(data, bootstrap=49, bootstrap_weights="mammen", seed=2)
+    new = cs(data, reps=49, multiplier="mammen", seed=2)
+    pd.testing.assert_frame_equal(old.event_study, new.event_study)
 
 
 @pytest.mark.filterwarnings("ignore:pre-test not computed")

@@ -14,6 +14,14 @@ from test_imputation import synthetic_series
 
 from finsam_eval.estimators import dcdh, estimate
 from finsam_eval.estimators.prepare import EstimationInputError
+from finsam_eval.estimators.spec import EstimationSpec
+
+
+def _dcdh(data: pd.DataFrame, *columns: str, **options):
+    """dCDH through ``fit(data, spec)``; not-yet-treated controls, the method's usual choice."""
+    spec = EstimationSpec.build("dcdh", data, *columns, **{"control": "notyet", **options})
+    return dcdh.fit(data, spec)
+
 
 # points and SEs: the same formulas evaluated in a different order
 POINT_TOL = 1e-8
@@ -98,17 +106,17 @@ def panel(request) -> tuple[pd.DataFrame, tuple[str, str, str, str], int]:
 def test_matches_diff_diff(panel) -> None:
     """Observed on the synthetic panel: effects and placebos ≤ 2.3e-16, SEs ≤ 2.8e-17."""
     frame, cols, effects = panel
-    ours = dcdh.fit(frame, *cols)
+    ours = _dcdh(frame, *cols)
     assert ours.info["effects"] == effects
     assert_matches_peer(ours, fit_peer(frame, *cols[:3], "D", effects))
     # the treatment column and the cohort column describe the same absorbing path
-    from_column = dcdh.fit(frame, *cols, treatment="D")
+    from_column = _dcdh(frame, *cols, treatment="D")
     pd.testing.assert_frame_equal(ours.event_study, from_column.event_study)
 
 
 def test_exits_match_diff_diff() -> None:
     frame = panel_with_exits()
-    ours = dcdh.fit(frame, "y", "id", "year", "g", treatment="member")
+    ours = _dcdh(frame, "y", "id", "year", "g", treatment="member")
     assert ours.info["n_exits_after_joining"] > 0
     assert_matches_peer(ours, fit_peer(frame, "y", "id", "year", "member", ours.info["effects"]))
 
@@ -117,7 +125,7 @@ def test_absorbing_effects_equal_cs_not_yet_treated() -> None:
     diff_diff = pytest.importorskip("diff_diff")
     frame = panel_with_exits()
     frame["member"] = ((frame["g"] > 0) & (frame["year"] >= frame["g"])).astype(int)
-    ours = dcdh.fit(frame, "y", "id", "year", "g").event_study.set_index("event_time")
+    ours = _dcdh(frame, "y", "id", "year", "g").event_study.set_index("event_time")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         cs = diff_diff.CallawaySantAnna(control_group="not_yet_treated").fit(
@@ -133,12 +141,12 @@ def test_absorbing_effects_equal_cs_not_yet_treated() -> None:
 
 def test_integer_weights_equal_duplicated_units() -> None:
     frame = panel_with_exits(n=40, seed=5)
-    weighted = dcdh.fit(frame, "y", "id", "year", "g", treatment="member", weights="pop")
+    weighted = _dcdh(frame, "y", "id", "year", "g", treatment="member", weights="pop")
     copies = frame.loc[frame.index.repeat(frame["pop"])].copy()
     copies["id"] = (
         copies["id"].astype(str) + "_" + copies.groupby(["id", "year"]).cumcount().astype(str)
     )
-    duplicated = dcdh.fit(copies, "y", "id", "year", "g", treatment="member")
+    duplicated = _dcdh(copies, "y", "id", "year", "g", treatment="member")
     np.testing.assert_allclose(
         weighted.event_study["estimate"], duplicated.event_study["estimate"], atol=POINT_TOL
     )
@@ -147,7 +155,7 @@ def test_integer_weights_equal_duplicated_units() -> None:
 @pytest.mark.parametrize("cluster", [None, "cl"])
 def test_influence_reproduces_vcov_and_aggregates(cluster: str | None) -> None:
     frame = panel_with_exits()
-    res = dcdh.fit(frame, "y", "id", "year", "g", treatment="member", cluster=cluster)
+    res = _dcdh(frame, "y", "id", "year", "g", treatment="member", cluster=cluster)
     psi = res.event_influence
     n = psi.shape[0]
     assert n == len(res.unit_labels) == (11 if cluster else 120)
@@ -177,6 +185,4 @@ def test_window_and_dispatch() -> None:
     assert list(res.event_study["event_time"]) == list(range(-3, 5))
     assert res.event_study.loc[res.event_study["event_time"] == -1, "reference"].item()
     with pytest.raises(EstimationInputError, match="0/1"):
-        dcdh.fit(
-            frame.assign(member=frame["member"] * 2), "y", "id", "year", "g", treatment="member"
-        )
+        _dcdh(frame.assign(member=frame["member"] * 2), "y", "id", "year", "g", treatment="member")

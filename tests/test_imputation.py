@@ -20,6 +20,7 @@ import pytest
 from scipy import stats
 
 from finsam_eval.estimators import estimate, imputation
+from finsam_eval.estimators.spec import EstimationSpec
 
 YEARS = np.arange(1998, 2019)
 COHORTS = np.arange(2004, 2016)
@@ -115,7 +116,7 @@ def panel(request) -> tuple[pd.DataFrame, dict[str, str]]:
 def _fit(data: pd.DataFrame, **kw):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return imputation.fit(data, **kw)
+        return imputation.fit(data, EstimationSpec.build("imputation", data, **kw))
 
 
 def _peer_input(data: pd.DataFrame, cols: dict[str, str]) -> pd.DataFrame:

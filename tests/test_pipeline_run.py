@@ -100,9 +100,9 @@ def test_population_weights_are_constant_within_kommun(panel) -> None:
 
 def test_wild_bootstrap_p_values_in_the_estimates(panel) -> None:
     # inference.wild_bootstrap = B adds each covered method's wild-bootstrap p-values (21 län),
-    # equal to calling wild_bootstrap_event_study directly; uncovered methods stay empty, with
-    # a note
-    from finsam_eval.inference.wild_results import wild_bootstrap_event_study
+    # equal to calling wild_bootstrap on the estimate directly; uncovered methods stay empty,
+    # with a note
+    from finsam_eval.inference.wild_results import wild_bootstrap
     from finsam_eval.pipeline import estimate_all, load_config
     from finsam_eval.pipeline.run import add_wild_pvalues
 
@@ -117,16 +117,10 @@ def test_wild_bootstrap_p_values_in_the_estimates(panel) -> None:
     for method, kind in (("cs", "WCR-refit"), ("twfe", "WCR")):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            direct = wild_bootstrap_event_study(
-                series,
-                method,
-                cluster="cluster_lan",
-                B=199,
-                seed=4,
-                overall=False,
-                window=(-5, 6),
-                control="notyet",
+            fitted = estimate(
+                series, method=method, cluster="cluster_lan", window=(-5, 6), control="notyet"
             )
+            direct = wild_bootstrap(fitted, reps=199, seed=4, overall=False)
         rows = out[out["method"] == method].set_index("event_time")
         tested = direct["event_time"].astype(int).to_numpy()
         np.testing.assert_array_equal(

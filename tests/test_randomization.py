@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 from scipy import stats
 
+from finsam_eval.estimators import estimate
 from finsam_eval.inference import randomization
 from finsam_eval.inference.randomization import placebo_data, randomization_inference
 from finsam_eval.synthetic.montecarlo import (
@@ -15,6 +18,15 @@ from finsam_eval.synthetic.montecarlo import (
     series_world,
     to_panel,
 )
+
+
+def _ri(data, method, reps, *, window=None, **options):
+    """Randomization inference of a fitted result (the estimate options travel with it)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        fitted = estimate(data, method=method, **({} if window is None else {"window": window}))
+    return randomization_inference(fitted, reps=reps, **options)
+
 
 pytestmark = pytest.mark.filterwarnings("ignore:pre-test not computed")
 
@@ -32,9 +44,7 @@ def _panels(world, effect, n, seed):
 def test_null_p_values_roughly_uniform(world):
     """Under the sharp null the overall-effect p-values over 50 data sets are uniform."""
     p = [
-        randomization_inference(d, "cs", permutations=199, seed=i, progress=False).table.iloc[-1][
-            "p_value"
-        ]
+        _ri(d, "cs", 199, seed=i, progress=False).table.iloc[-1]["p_value"]
         for i, d in enumerate(_panels(world, 0.0, 50, seed=10))
     ]
     assert stats.kstest(p, "uniform").pvalue > 0.01
@@ -43,7 +53,7 @@ def test_null_p_values_roughly_uniform(world):
 
 def test_big_effect_gives_smallest_p(world):
     data = _panels(world, "truth", 1, seed=2)[0]
-    ri = randomization_inference(data, "cs", permutations=199, seed=1, progress=False)
+    ri = _ri(data, "cs", 199, seed=1, progress=False)
     post = ri.table[(ri.table["term"] == "overall") | (ri.table["event_time"] >= 2)]
     assert np.allclose(post["p_value"], 1 / 200)
     assert ri.info["batched"]
@@ -52,7 +62,7 @@ def test_big_effect_gives_smallest_p(world):
 
 def test_batched_equals_refitting(world):
     data = _panels(world, "truth", 1, seed=3)[0]
-    ri = randomization_inference(data, "cs", permutations=8, seed=5, progress=False)
+    ri = _ri(data, "cs", 8, seed=5, progress=False)
     codes = np.unique(data["kommun_kod"].to_numpy(), return_inverse=True)[1]
     times = ri.table["event_time"].dropna().to_numpy(int)
     refit, errors = randomization._permutation_chunk(
@@ -65,9 +75,9 @@ def test_batched_equals_refitting(world):
 @pytest.mark.parametrize("method", ["twfe", "sa", "imputation"])
 def test_deterministic_any_worker_count(world, method):
     data = _panels(world, 0.0, 1, seed=4)[0]
-    a = randomization_inference(data, method, permutations=6, seed=9, progress=False, n_jobs=1,
+    a = _ri(data, method, 6, seed=9, progress=False, n_jobs=1,
                                 chunk_size=2, window=(-3, 3))  # fmt: skip
-    b = randomization_inference(data, method, permutations=6, seed=9, progress=False, n_jobs=2,
+    b = _ri(data, method, 6, seed=9, progress=False, n_jobs=2,
                                 chunk_size=4, window=(-3, 3))  # fmt: skip
     np.testing.assert_array_equal(a.draws, b.draws)
     np.testing.assert_array_equal(a.table["p_value"], b.table["p_value"])
@@ -75,7 +85,7 @@ def test_deterministic_any_worker_count(world, method):
 
 def test_within_lan_keeps_each_lan_cohorts(world):
     data = _panels(world, 0.0, 1, seed=5)[0]
-    ri = randomization_inference(data, "cs", permutations=20, within="lan", seed=1, progress=False)
+    ri = _ri(data, "cs", 20, within="lan", seed=1, progress=False)
     lan = data.drop_duplicates("kommun_kod").set_index("kommun_kod").loc[ri.units, "lan_kod"]
     observed = data.drop_duplicates("kommun_kod").set_index("kommun_kod").loc[ri.units, "cohort"]
     for vector in ri.cohorts:
@@ -98,7 +108,7 @@ def test_failures_are_counted_not_hidden(world, monkeypatch):
 
     monkeypatch.setattr(randomization, "estimate", flaky)
     with pytest.warns(UserWarning, match="permutations gave no estimate"):
-        ri = randomization_inference(data, "twfe", permutations=9, seed=1, progress=False,
+        ri = _ri(data, "twfe", 9, seed=1, progress=False,
                                      n_jobs=1, window=(-3, 3))  # fmt: skip
     assert (ri.table["n_failed"] == 3).all() and (ri.table["n_valid"] == 6).all()
     assert ri.info["errors"]["RuntimeError: boom"] == 3
@@ -117,7 +127,7 @@ def test_placebo_adoption_years(world):
         placebo.loc[member, "cohort"] + 2
         == original.loc[placebo.loc[member, "kommun_kod"]].to_numpy()
     ).all()
-    ri = randomization_inference(data, "twfe", permutations=30, seed=2, progress=False,
+    ri = _ri(data, "twfe", 30, seed=2, progress=False,
                                  placebo_shift=2, window=(-4, 1))  # fmt: skip
     assert ri.info["placebo_shift"] == 2
     # no real effect in pre-treatment data: the placebo effects are not significant

@@ -14,6 +14,12 @@ from test_imputation import synthetic_series
 
 from finsam_eval.estimators import estimate, stacked
 from finsam_eval.estimators.prepare import EstimationInputError
+from finsam_eval.estimators.spec import EstimationSpec
+
+
+def _stacked(data: pd.DataFrame, *columns: str, **options):
+    return stacked.fit(data, EstimationSpec.build("stacked", data, *columns, **options))
+
 
 # tolerances: points and vcov are the same algebra computed in a different order
 POINT_TOL = 1e-8
@@ -108,7 +114,7 @@ def test_matches_direct_wls_with_paper_weights(control: str, weighted: bool) -> 
     frame = simulated_panel(weights=weighted)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        res = stacked.fit(
+        res = _stacked(
             frame,
             "y",
             "id",
@@ -170,7 +176,7 @@ def test_points_match_diff_diff(peer_panel, control: str, peer: str) -> None:
     data, window, cols = peer_panel
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        ours = stacked.fit(data, *cols, control=control, window=window)
+        ours = _stacked(data, *cols, control=control, window=window)
         theirs = diff_diff.StackedDiD(
             kappa_pre=-window[0], kappa_post=window[1], control_group=peer
         ).fit(data, *cols)
@@ -185,8 +191,8 @@ def test_cells_and_rows_agree_and_unbalanced_matches_direct() -> None:
     frame = simulated_panel(seed=2)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        cells = stacked.fit(frame, "y", "id", "year", "g", window=(-2, 2), algorithm="cells")
-        rows = stacked.fit(frame, "y", "id", "year", "g", window=(-2, 2), algorithm="rows")
+        cells = _stacked(frame, "y", "id", "year", "g", window=(-2, 2), algorithm="cells")
+        rows = _stacked(frame, "y", "id", "year", "g", window=(-2, 2), algorithm="rows")
     np.testing.assert_allclose(
         cells.event_study["estimate"], rows.event_study["estimate"], atol=POINT_TOL
     )
@@ -195,7 +201,7 @@ def test_cells_and_rows_agree_and_unbalanced_matches_direct() -> None:
     holes = frame.drop(index=frame.sample(frac=0.05, random_state=1).index)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        res = stacked.fit(holes, "y", "id", "year", "g", window=(-2, 2), unbalanced="keep")
+        res = _stacked(holes, "y", "id", "year", "g", window=(-2, 2), unbalanced="keep")
     coef, _, (n_obs, _, _), _ = direct_stacked(holes, (-2, 2), "never")
     assert res.info["algorithm"] == "rows" and res.info["n_obs"] == n_obs
     est = res.event_study.loc[~res.event_study["reference"], "estimate"].to_numpy()
@@ -207,7 +213,7 @@ def test_influence_reproduces_vcov(cluster: str | None) -> None:
     frame = simulated_panel()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        res = stacked.fit(frame, "y", "id", "year", "g", window=(-3, 3), cluster=cluster)
+        res = _stacked(frame, "y", "id", "year", "g", window=(-3, 3), cluster=cluster)
     psi = res.event_influence
     n = psi.shape[0]
     assert n == (9 if cluster else frame["id"].nunique()) == len(res.unit_labels)
@@ -231,7 +237,7 @@ def test_trimming_is_reported_and_dispatch() -> None:
     assert set(trimmed["cohort"]) == {2004, 2008} and res.info["kept_cohorts"] == [2006]
     assert list(res.event_study["event_time"]) == list(range(-5, 6))
     with pytest.raises(EstimationInputError, match="reference"):
-        stacked.fit(frame, "y", "id", "year", "g", window=(0, 3))
+        _stacked(frame, "y", "id", "year", "g", window=(0, 3))
 
 
 def test_default_window_adapts_to_a_short_panel(mpdta) -> None:

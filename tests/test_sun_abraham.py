@@ -13,6 +13,7 @@ import pytest
 from test_imputation import MPDTA, SYNTHETIC, simulate_staggered, synthetic_series
 
 from finsam_eval.estimators import sun_abraham
+from finsam_eval.estimators.spec import EstimationSpec
 
 # pyfixest warns about the empty cohort × relative-time combinations its i() creates
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
@@ -21,7 +22,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 def _fit(data: pd.DataFrame, **kw):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return sun_abraham.fit(data, **kw)
+        return sun_abraham.fit(data, EstimationSpec.build("sa", data, **kw))
 
 
 def _pyfixest_iw(data, y, unit, time, cohort, shares, cluster):

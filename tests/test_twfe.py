@@ -18,8 +18,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from finsam_eval.estimators import EstimationInputError, estimate
-from finsam_eval.estimators.twfe import fit
+from finsam_eval.estimators import EstimationInputError, estimate, twfe
+from finsam_eval.estimators.spec import EstimationSpec
+
+
+def fit(data: pd.DataFrame, *columns: str, **options):
+    """TWFE through ``fit(data, spec)`` with the spec built from ``estimate``-style options."""
+    return twfe.fit(data, EstimationSpec.build("twfe", data, *columns, **options))
+
 
 pf = pytest.importorskip("pyfixest")
 

@@ -13,6 +13,7 @@ import pytest
 from test_imputation import SYNTHETIC, simulate_staggered, synthetic_series
 
 from finsam_eval.estimators import imputation, two_stage
+from finsam_eval.estimators.spec import EstimationSpec
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
@@ -20,7 +21,8 @@ pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 def _fit(module, data: pd.DataFrame, **kw):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return module.fit(data, **kw)
+        method = module.__name__.rsplit(".", 1)[1]
+        return module.fit(data, EstimationSpec.build(method, data, **kw))
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from finsam_eval.inference.wild_bootstrap import wild_cluster_bootstrap
+from finsam_eval.inference.wild_cluster import wild_cluster_bootstrap
 
 
 def _data(n_clusters: int, n: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -121,5 +121,10 @@ def test_input_errors():
     y, X, cl = _data(5, 50, 0)
     with pytest.raises(ValueError, match="exactly one"):
         wild_cluster_bootstrap(y, X, cl)
-    with pytest.raises(ValueError, match="weights"):
-        wild_cluster_bootstrap(y, X, cl, param=1, weights="gauss", B=10)
+    with pytest.raises(ValueError, match="multiplier"):
+        wild_cluster_bootstrap(y, X, cl, param=1, multiplier="gauss", reps=10)
+    # the old names still work for one release
+    with pytest.warns(DeprecationWarning, match="use reps="):
+        old = wild_cluster_bootstrap(y, X, cl, param=1, B=99, weights="webb", seed=1)
+    new = wild_cluster_bootstrap(y, X, cl, param=1, reps=99, multiplier="webb", seed=1)
+    assert old.p_value == new.p_value

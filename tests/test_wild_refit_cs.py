@@ -12,12 +12,11 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-from test_wild_results import _wildboottest_p
+from test_wild_results import _wild, _wildboottest_p
 
 import finsam_eval as fe
 from finsam_eval.inference import wild_refit as wr
 from finsam_eval.inference.wild_refit_cs import linear_cs_aggregate
-from finsam_eval.inference.wild_results import wild_bootstrap_event_study
 
 KINDS = ("dynamic", "group", "calendar", "simple")
 
@@ -62,7 +61,7 @@ def _reference(res, kind: str, **options) -> tuple[np.ndarray, np.ndarray]:
 def test_linear_maps_reproduce_every_aggregation(panel, options):
     res = fe.estimate(panel, method="cs", cluster="cluster_lan", **options)
     for kind in KINDS:
-        model = linear_cs_aggregate(panel, res, kind)
+        model = linear_cs_aggregate(res, kind)
         estimate, se = _reference(res, kind)
         np.testing.assert_allclose(model.E @ model.y, estimate, atol=1e-12)
         mapped_se = np.sqrt(np.sum((model.K @ model.y) ** 2, axis=0))
@@ -72,7 +71,7 @@ def test_linear_maps_reproduce_every_aggregation(panel, options):
 
 def test_linear_maps_with_unit_clusters_and_selected_keys(panel):
     res = fe.estimate(panel, method="cs", control="notyet")
-    model = linear_cs_aggregate(panel, res, "dynamic", keys=[-2, 0, 3], min_e=-4, max_e=4)
+    model = linear_cs_aggregate(res, "dynamic", keys=[-2, 0, 3], min_e=-4, max_e=4)
     assert list(model.event_times) == [-2, 0, 3, "overall"]
     assert model.K.shape[0] == 290
     estimate, se = _reference(res, "dynamic", min_e=-4, max_e=4)
@@ -81,16 +80,16 @@ def test_linear_maps_with_unit_clusters_and_selected_keys(panel):
     np.testing.assert_allclose(model.E @ model.y, estimate[rows], atol=1e-12)
     np.testing.assert_allclose(np.sqrt(np.sum((model.K @ model.y) ** 2, axis=0)), se[rows])
     with pytest.raises(ValueError, match="not in the dynamic aggregation"):
-        linear_cs_aggregate(panel, res, "dynamic", keys=[99])
+        linear_cs_aggregate(res, "dynamic", keys=[99])
     # every event time with 290 clusters would need 290 x 32 x 6 090 numbers: the caller is
     # asked to select keys
     with pytest.raises(ValueError, match="select keys"):
-        linear_cs_aggregate(panel, res, "dynamic")
+        linear_cs_aggregate(res, "dynamic")
 
 
 def test_working_model_centres_and_all_ones_draw(panel, monkeypatch):
     res = fe.estimate(panel, method="cs", control="notyet", cluster="cluster_lan")
-    model = linear_cs_aggregate(panel, res, "dynamic", min_e=-3, max_e=3)
+    model = linear_cs_aggregate(res, "dynamic", min_e=-3, max_e=3)
     fitted = model.y - model.resid
     labels = list(model.event_times)
     centre = model.E @ fitted
@@ -100,7 +99,7 @@ def test_working_model_centres_and_all_ones_draw(panel, monkeypatch):
     np.testing.assert_allclose(centre[leads], 0.0, atol=1e-12)
     # weights all 1 reproduce the sample: the WCR draw is the observed t, the WCU draw is
     # centred at the bootstrap world's estimand
-    monkeypatch.setattr(wr, "_draw_weights", lambda kind, G, B, seed: (np.ones((G, 1)), False))
+    monkeypatch.setattr(wr, "cluster_weights", lambda kind, G, B, seed: (np.ones((G, 1)), False))
     R = np.eye(len(labels))
     estimate, se = _reference(res, "dynamic", min_e=-3, max_e=3)
     for impose_null in (True, False):
@@ -124,10 +123,10 @@ def test_each_draw_equals_re_estimation(panel, monkeypatch, impose_null):
     # the bootstrap t of a draw must be what fe.estimate gives on that draw's outcome
     options = {"control": "notyet", "cluster": "cluster_lan", "covariates": ["x"]}
     res = fe.estimate(panel, method="cs", **options)
-    model = linear_cs_aggregate(panel, res, "dynamic", keys=[1], min_e=-3, max_e=3)
+    model = linear_cs_aggregate(res, "dynamic", keys=[1], min_e=-3, max_e=3)
     rng = np.random.default_rng(5)
     v = rng.choice([-1.0, 1.0], size=(model.K.shape[0], 3))
-    monkeypatch.setattr(wr, "_draw_weights", lambda kind, G, B, seed: (v, False))
+    monkeypatch.setattr(wr, "cluster_weights", lambda kind, G, B, seed: (v, False))
     out = wr.refit_bootstrap(model, np.eye(2), B=3, impose_null=impose_null)
     fitted = model.y - model.resid
     for j, label in enumerate(model.event_times):
@@ -180,7 +179,7 @@ def test_wcu_agrees_with_wildboottest_with_21_random_clusters(weights):
     # Carlo sd of the difference of two independent bootstrap p-values
     frame, change, X = _two_by_two(21, seed=4)
     B = 9999
-    table = wild_bootstrap_event_study(
+    table = _wild(
         frame, "cs", B=B, weights=weights, seed=3, impose_null=False, event_times=[0], **TWO_BY_TWO
     )
     assert not table["enumerated"].any()
@@ -196,9 +195,7 @@ def test_wcu_matches_wildboottest_in_the_two_by_two_case():
     # vectors, enumerated by both): CS's clustered SE is the CRV0 SE of the regression of the
     # outcome change on treatment, and WCU-refit resamples its residuals, so the p-values agree
     frame, change, X = _two_by_two(10, seed=8)
-    table = wild_bootstrap_event_study(
-        frame, "cs", B=9999, impose_null=False, event_times=[0], **TWO_BY_TWO
-    )
+    table = _wild(frame, "cs", B=9999, impose_null=False, event_times=[0], **TWO_BY_TWO)
     assert table["enumerated"].all() and set(table["bootstrap"]) == {"WCU-refit"}
     cluster = frame["cl"].to_numpy()[::2]
     p_ref = _wildboottest_p(change, X, cluster, np.array([0.0, 1.0]), False, "rademacher")
@@ -206,13 +203,13 @@ def test_wcu_matches_wildboottest_in_the_two_by_two_case():
     # the restricted bootstrap resamples residuals with the null imposed: other draws, another
     # p-value (its restricted fit takes the comparison units' mean change as the common trend,
     # wildboottest's restricted regression the pooled mean, so they are not compared)
-    wcr = wild_bootstrap_event_study(frame, "cs", B=9999, event_times=[0], **TWO_BY_TWO)
+    wcr = _wild(frame, "cs", B=9999, event_times=[0], **TWO_BY_TWO)
     assert set(wcr["bootstrap"]) == {"WCR-refit"}
     assert 0 < wcr["p_value"].iloc[0] < 1 and wcr["p_value"].iloc[0] != table["p_value"].iloc[0]
 
 
 def test_table_rows_and_interval(panel):
-    table = wild_bootstrap_event_study(panel, "cs", window=(-3, 3), B=199, seed=3, ci=True)
+    table = _wild(panel, "cs", window=(-3, 3), B=199, seed=3, ci=True)
     res = fe.estimate(panel, method="cs", window=(-3, 3), cluster="cluster_lan")
     assert set(table["bootstrap"]) == {"WCR-refit"}
     assert table["event_time"].dropna().astype(int).tolist() == list(range(-3, 4))
@@ -227,7 +224,7 @@ def test_table_rows_and_interval(panel):
     outside = (table["ci_lower"] > 0) | (table["ci_upper"] < 0)
     assert (outside == (table["p_value"] < 0.05)).all()
     for kind, column in (("group", "cohort"), ("calendar", "time"), ("simple", None)):
-        other = wild_bootstrap_event_study(panel, "cs", aggregate=kind, B=99, seed=1)
+        other = _wild(panel, "cs", aggregate=kind, B=99, seed=1)
         assert set(other["bootstrap"]) == {"WCR-refit"} and other["term"].iloc[-1] == "overall"
         assert column is None or column in other
 
@@ -235,7 +232,7 @@ def test_table_rows_and_interval(panel):
 def test_unbalanced_panel_kept_whole_is_refused(panel):
     gappy = panel.drop(index=panel.index[:3])
     with pytest.raises(NotImplementedError, match="balanced"):
-        wild_bootstrap_event_study(gappy, "cs", unbalanced="keep", B=99)
+        _wild(gappy, "cs", unbalanced="keep", B=99)
     # the score bootstrap still works there
-    score = wild_bootstrap_event_study(gappy, "cs", unbalanced="keep", B=99, refit=False)
+    score = _wild(gappy, "cs", unbalanced="keep", B=99, refit=False)
     assert set(score["bootstrap"]) == {"score"}

@@ -16,9 +16,29 @@ from finsam_eval.inference import wild_refit as wr
 from finsam_eval.inference.wild_results import (
     score_bootstrap,
     twfe_design,
-    wild_bootstrap_event_study,
+    wild_bootstrap,
 )
 from finsam_eval.synthetic import montecarlo as mc
+
+_BOOT_OPTIONS = {
+    "event_times",
+    "impose_null",
+    "seed",
+    "ci",
+    "alpha",
+    "overall",
+    "aggregate",
+    "refit",
+}
+
+
+def _wild(data, method, B=9999, weights="rademacher", cluster="cluster_lan",
+          analytic_weights=None, **options):  # fmt: skip
+    """Estimate, then ``wild_bootstrap`` the result (the options split as the old call did)."""
+    boot = {k: options.pop(k) for k in list(options) if k in _BOOT_OPTIONS}
+    res = fe.estimate(data, method=method, cluster=cluster, weights=analytic_weights, **options)
+    return wild_bootstrap(res, reps=B, multiplier=weights, **boot)
+
 
 WINDOW = (-3, 3)
 
@@ -71,7 +91,7 @@ def _restrictions(table: pd.DataFrame, event_times: list[int], post: list[int], 
 
 def test_twfe_estimates_and_se_equal_twfe_fit(panel):
     res = fe.estimate(panel, method="twfe", window=WINDOW, cluster="cluster_lan")
-    table = wild_bootstrap_event_study(panel, "twfe", window=WINDOW, B=99, seed=1)
+    table = _wild(panel, "twfe", window=WINDOW, B=99, seed=1)
     es = res.event_study[~res.event_study["reference"]].reset_index(drop=True)
     body = table[table["term"] == "event_time"].reset_index(drop=True)
     assert body["event_time"].astype(int).tolist() == es["event_time"].tolist()
@@ -86,14 +106,12 @@ def test_twfe_weighted_design_reproduces_the_fit(panel):
     # analytic weights constant within kommun: year dummies enter X, unit effects are absorbed
     data = panel.assign(w=panel.groupby("kommun_kod")["weight"].transform("mean"))
     res = fe.estimate(data, method="twfe", window=WINDOW, cluster="cluster_lan", weights="w")
-    design = twfe_design(data, res)
+    design = twfe_design(res)
     assert design.fe.shape[1] == 1
     estimated = res.event_study[~res.event_study["reference"]]
     # every hypothesis checks that the rebuilt regression's coefficient equals twfe.fit's
     # (RuntimeError otherwise)
-    table = wild_bootstrap_event_study(
-        data, "twfe", window=WINDOW, analytic_weights="w", B=99, seed=1
-    )
+    table = _wild(data, "twfe", window=WINDOW, analytic_weights="w", B=99, seed=1)
     body = table[table["term"] == "event_time"]
     np.testing.assert_allclose(body["estimate"], estimated["estimate"], rtol=1e-12)
 
@@ -106,9 +124,7 @@ def test_twfe_enumeration_matches_wildboottest_exactly(panel, impose_null):
     # boottest), wildboottest counts them when rounding makes |t*| > |t|: its p-value may be up
     # to 2 / 1024 larger. WCU has no such ties and must agree to rounding.
     subset = panel[panel["cluster_lan"].isin(sorted(panel["cluster_lan"].unique())[:10])]
-    table = wild_bootstrap_event_study(
-        subset, "twfe", window=WINDOW, B=9999, impose_null=impose_null, seed=3
-    )
+    table = _wild(subset, "twfe", window=WINDOW, B=9999, impose_null=impose_null, seed=3)
     res = fe.estimate(subset, method="twfe", window=WINDOW, cluster="cluster_lan")
     event_times = [int(e) for e in res.vcov.index]
     X, cluster = _dummy_design(subset, event_times)
@@ -131,7 +147,7 @@ def test_twfe_random_draws_agree_with_wildboottest_within_mc_error(panel, weight
     # all 21 län, B = 9 999 independent draws in each package: the two p-values differ by
     # sd sqrt(2 p (1 - p) / B) <= 0.0071; allowed: 4 such sd (floor p (1 - p) >= 0.01)
     B = 9999
-    table = wild_bootstrap_event_study(
+    table = _wild(
         panel,
         "twfe",
         window=WINDOW,
@@ -177,9 +193,7 @@ def test_score_bootstrap_se_matches_analytic_with_many_clusters(panel, method):
         boot_se = out["estimate_draws"].std(axis=0)
         np.testing.assert_allclose(boot_se[ok], analytic[ok], rtol=0.06)
     # and bootstrap-t p-values are the normal ones (G large), up to MC error
-    table = wild_bootstrap_event_study(
-        panel, method, cluster=None, B=4999, seed=4, refit=False, **options
-    )
+    table = _wild(panel, method, cluster=None, B=4999, seed=4, refit=False, **options)
     normal = 2 * stats.norm.sf(np.abs(table["t_stat"].to_numpy()))
     assert np.nanmax(np.abs(table["p_value"].to_numpy() - normal)) < 0.03
     assert set(table["bootstrap"]) == {"score"} and set(table["n_clusters"]) == {290}
@@ -187,9 +201,9 @@ def test_score_bootstrap_se_matches_analytic_with_many_clusters(panel, method):
 
 def test_score_bootstrap_p_values_are_deterministic_and_intervals_invert_the_test(panel):
     kwargs = {"window": WINDOW, "B": 999, "refit": False}
-    first = wild_bootstrap_event_study(panel, "imputation", seed=7, ci=True, **kwargs)
-    again = wild_bootstrap_event_study(panel, "imputation", seed=7, ci=True, **kwargs)
-    other = wild_bootstrap_event_study(panel, "imputation", seed=8, **kwargs)
+    first = _wild(panel, "imputation", seed=7, ci=True, **kwargs)
+    again = _wild(panel, "imputation", seed=7, ci=True, **kwargs)
+    other = _wild(panel, "imputation", seed=8, **kwargs)
     pd.testing.assert_frame_equal(first, again)
     assert not np.array_equal(first["p_value"], other["p_value"])
     # 0 lies outside the bootstrap-t interval exactly when p < alpha
@@ -197,18 +211,18 @@ def test_score_bootstrap_p_values_are_deterministic_and_intervals_invert_the_tes
     assert (outside == (first["p_value"] < 0.05)).all()
     # Rademacher enumeration (10 län: 1024 <= B) does not depend on the seed
     subset = panel[panel["cluster_lan"].isin(sorted(panel["cluster_lan"].unique())[:10])]
-    a = wild_bootstrap_event_study(subset, "cs", B=9999, seed=1, event_times=[0, 1])
-    b = wild_bootstrap_event_study(subset, "cs", B=9999, seed=2, event_times=[0, 1])
+    a = _wild(subset, "cs", B=9999, seed=1, event_times=[0, 1])
+    b = _wild(subset, "cs", B=9999, seed=2, event_times=[0, 1])
     assert a["enumerated"].all() and (a["n_boot"] == 1024).all()
     pd.testing.assert_frame_equal(a, b)
 
 
 def test_twfe_p_values_are_deterministic_and_wcu_interval(panel):
     kwargs = {"window": WINDOW, "event_times": [0], "B": 999, "overall": False}
-    a = wild_bootstrap_event_study(panel, "twfe", seed=3, **kwargs)
-    b = wild_bootstrap_event_study(panel, "twfe", seed=3, **kwargs)
+    a = _wild(panel, "twfe", seed=3, **kwargs)
+    b = _wild(panel, "twfe", seed=3, **kwargs)
     pd.testing.assert_frame_equal(a, b)
-    wcu = wild_bootstrap_event_study(panel, "twfe", seed=3, impose_null=False, ci=True, **kwargs)
+    wcu = _wild(panel, "twfe", seed=3, impose_null=False, ci=True, **kwargs)
     row = wcu.iloc[0]
     assert row["bootstrap"] == "WCU" and row["ci_lower"] < row["estimate"] < row["ci_upper"]
     assert (row["p_value"] < 0.05) == (row["ci_lower"] > 0 or row["ci_upper"] < 0)
@@ -230,9 +244,7 @@ def test_size_under_the_null_with_21_clusters():
         data = mc.to_panel(world, draw)
         for method in [m for m in reps if r < reps[m]]:
             options = {"window": WINDOW} if method != "cs" else {}
-            table = wild_bootstrap_event_study(
-                data, method, event_times=[], B=49, seed=r, **options
-            )
+            table = _wild(data, method, event_times=[], B=49, seed=r, **options)
             rejections[method] += bool(table["p_value"].iloc[0] < 0.10)
     for method, count in rejections.items():
         bound = 3 * np.sqrt(0.1 * 0.9 / reps[method])
@@ -250,9 +262,7 @@ def test_refit_size_under_the_null_with_21_clusters():
     for r, draw in enumerate(shares):
         data = mc.to_panel(world, draw)
         for method in rejections:
-            table = wild_bootstrap_event_study(
-                data, method, event_times=[], window=WINDOW, B=199, seed=r
-            )
+            table = _wild(data, method, event_times=[], window=WINDOW, B=199, seed=r)
             assert table["bootstrap"].iloc[0] == "WCR-refit"
             rejections[method] += bool(table["p_value"].iloc[0] < 0.10)
     bound = 3 * np.sqrt(0.1 * 0.9 / reps)
@@ -261,16 +271,21 @@ def test_refit_size_under_the_null_with_21_clusters():
 
 
 def test_input_errors(panel):
+    def fit(method, **options):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            return fe.estimate(panel, method=method, cluster="cluster_lan", **options)
+
     with pytest.raises(NotImplementedError, match="WCR"):
-        wild_bootstrap_event_study(panel, "imputation", impose_null=True, refit=False, B=99)
+        wild_bootstrap(fit("imputation"), reps=99, impose_null=True, refit=False)
     with pytest.raises(ValueError, match="method"):
-        wild_bootstrap_event_study(panel, "sa", B=99)
-    with pytest.raises(ValueError, match="weights"):
-        wild_bootstrap_event_study(panel, "cs", weights="normal", B=99)
+        wild_bootstrap(fit("sa"), reps=99)
+    with pytest.raises(ValueError, match="multiplier"):
+        wild_bootstrap(fit("cs"), multiplier="normal", reps=99)
     with pytest.raises(ValueError, match="not estimated"):
-        wild_bootstrap_event_study(panel, "twfe", window=WINDOW, event_times=[-1], B=99)
+        wild_bootstrap(fit("twfe", window=WINDOW), event_times=[-1], reps=99)
     with pytest.raises(ValueError, match="aggregate"):
-        wild_bootstrap_event_study(panel, "twfe", aggregate="group", B=99)
+        wild_bootstrap(fit("twfe"), aggregate="group", reps=99)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -290,7 +305,7 @@ def test_input_errors(panel):
 def test_refit_linear_maps_reproduce_estimates_and_se(panel, monkeypatch, method, options):
     data = panel.assign(w=panel.groupby("kommun_kod")["weight"].transform("mean"))
     res = fe.estimate(data, method=method, window=WINDOW, cluster="cluster_lan", **options)
-    model = wr.linear_event_study(data, res)
+    model = wr.linear_event_study(res)
     es = res.event_study[~res.event_study["reference"]].set_index("event_time")
     covered = [e for e in es.index if e in set(model.event_times.tolist())]
     assert covered and (method == "imputation" or len(covered) == len(es))
@@ -301,7 +316,7 @@ def test_refit_linear_maps_reproduce_estimates_and_se(panel, monkeypatch, method
     # the bootstrap outcome with every weight 1 is y itself: the re-estimated estimate and SE
     # are the estimator's, so the WCR draw is the observed t and the WCU draw (centred at the
     # bootstrap-world estimand) is (estimate - e'yhat) / se
-    monkeypatch.setattr(wr, "_draw_weights", lambda kind, G, B, seed: (np.ones((G, 1)), False))
+    monkeypatch.setattr(wr, "cluster_weights", lambda kind, G, B, seed: (np.ones((G, 1)), False))
     R = np.eye(len(model.event_times))[idx]
     for impose_null in (True, False):
         out = wr.refit_bootstrap(model, R, B=1, impose_null=impose_null)
@@ -326,7 +341,7 @@ def test_imputation_leads_match_wildboottest_on_the_pretrend_regression(panel, i
     # parity test above)
     subset = panel[panel["cluster_lan"].isin(sorted(panel["cluster_lan"].unique())[:10])]
     subset = subset.reset_index(drop=True)
-    table = wild_bootstrap_event_study(
+    table = _wild(
         subset, "imputation", window=WINDOW, B=9999, impose_null=impose_null, overall=False
     )
     res = fe.estimate(subset, method="imputation", window=WINDOW, cluster="cluster_lan")
@@ -357,7 +372,7 @@ def test_imputation_leads_match_wildboottest_on_the_pretrend_regression(panel, i
 
 def test_refit_rows_in_the_event_study_table(panel):
     res = fe.estimate(panel, method="imputation", window=WINDOW, cluster="cluster_lan")
-    table = wild_bootstrap_event_study(panel, "imputation", window=WINDOW, B=199, seed=3, ci=True)
+    table = _wild(panel, "imputation", window=WINDOW, B=199, seed=3, ci=True)
     body = table.set_index(table["event_time"].astype("Int64"))
     # leads come from BJS's pre-trend regression, a regression: its WCR; effects and overall
     # are re-estimated
@@ -372,16 +387,14 @@ def test_refit_rows_in_the_event_study_table(panel):
     assert (outside == (table["p_value"] < 0.05)).all()
     assert (table["ci_lower"] < table["estimate"]).all()
     assert (table["estimate"] < table["ci_upper"]).all()
-    wcu = wild_bootstrap_event_study(
-        panel, "two_stage", window=WINDOW, B=199, seed=3, impose_null=False
-    )
+    wcu = _wild(panel, "two_stage", window=WINDOW, B=199, seed=3, impose_null=False)
     assert set(wcu["bootstrap"]) == {"WCU-refit"}
     # two-stage pre-periods: the working model has no effect there, so WCR and WCU coincide
-    wcr = wild_bootstrap_event_study(panel, "two_stage", window=WINDOW, B=199, seed=3)
+    wcr = _wild(panel, "two_stage", window=WINDOW, B=199, seed=3)
     pre = (wcr["term"] == "event_time") & (wcr["event_time"].astype("Int64") < 0)
     assert pre.sum() == 2
     np.testing.assert_allclose(wcr.loc[pre, "p_value"], wcu.loc[pre, "p_value"])
-    score = wild_bootstrap_event_study(panel, "two_stage", window=WINDOW, B=199, refit=False)
+    score = _wild(panel, "two_stage", window=WINDOW, B=199, refit=False)
     assert set(score["bootstrap"]) == {"score"}
     with pytest.raises(NotImplementedError, match="refit"):
-        wild_bootstrap_event_study(panel, "twfe", refit=True, window=WINDOW, B=99)
+        _wild(panel, "twfe", refit=True, window=WINDOW, B=99)

@@ -33,6 +33,7 @@ implementation, and an application to SVARs. Journal of Applied Econometrics 34(
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -71,6 +72,35 @@ def draw_multipliers(rng: np.random.Generator, size: tuple[int, int], kind: str)
     if kind == "webb":
         return _WEBB[rng.integers(0, 6, size=size)]
     raise ValueError(f"bootstrap weights must be one of {WEIGHT_KINDS}, got {kind!r}")
+
+
+def cluster_weights(
+    kind: str, n_clusters: int, reps: int, seed: int | None
+) -> tuple[np.ndarray, bool]:
+    r"""Wild-bootstrap weights per cluster, shape (G, reps), and whether they are enumerated.
+
+    With Rademacher weights and :math:`2^G \le` ``reps`` all :math:`2^G` sign vectors are
+    returned instead (the exact bootstrap distribution; Roodman et al. 2019, section 3.3).
+    Otherwise draws from a numpy Generator seeded with ``seed``, by ``Generator.choice`` over
+    the distribution's points (the stream of the wild cluster bootstraps since their first
+    release; :func:`draw_multipliers` keeps the multiplier bootstrap's stream, so both
+    reproduce their published numbers). Same distributions as :func:`draw_multipliers`.
+    """
+    if kind not in WEIGHT_KINDS:
+        raise ValueError(f"multiplier must be one of {WEIGHT_KINDS}, got {kind!r}")
+    if kind == "rademacher" and 2**n_clusters <= reps:
+        signs = np.array(list(itertools.product((1.0, -1.0), repeat=n_clusters)))
+        return signs.T, True
+    rng = np.random.default_rng(seed)
+    size = (n_clusters, reps)
+    if kind == "rademacher":
+        return rng.choice(np.array([-1.0, 1.0]), size=size), False
+    if kind == "webb":
+        return rng.choice(_WEBB, size=size), False
+    root5 = np.sqrt(5.0)
+    points = np.array([(1 - root5) / 2, (1 + root5) / 2])
+    odds = [(root5 + 1) / (2 * root5), (root5 - 1) / (2 * root5)]
+    return rng.choice(points, size=size, p=odds), False
 
 
 def cluster_sums(influence: np.ndarray, cluster: np.ndarray | None) -> np.ndarray:

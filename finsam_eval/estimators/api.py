@@ -2,33 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from importlib import import_module
+from collections.abc import Sequence
 from typing import Any
 
 import pandas as pd
 
+from finsam_eval.estimators.registry import METHODS, method_info
 from finsam_eval.estimators.result import EstimationResult
-from finsam_eval.estimators.spec import few_clusters_inference, validate_request
+from finsam_eval.estimators.spec import EstimationSpec, few_clusters_inference
 
 __all__ = ["METHODS", "estimate"]
-
-# method key -> module in finsam_eval.estimators exposing ``fit(data, **spec) -> EstimationResult``
-METHODS: dict[str, str] = {
-    "cs": "finsam_eval.estimators.callaway_santanna",
-    "twfe": "finsam_eval.estimators.twfe",
-    "stacked": "finsam_eval.estimators.stacked",
-    "dcdh": "finsam_eval.estimators.dcdh",
-    "sa": "finsam_eval.estimators.sun_abraham",
-    "imputation": "finsam_eval.estimators.imputation",
-    "two_stage": "finsam_eval.estimators.two_stage",
-}
-
-
-def _fitter(method: str) -> Callable[..., EstimationResult]:
-    if method not in METHODS:
-        raise ValueError(f"unknown method {method!r}; available: {sorted(METHODS)}")
-    return import_module(METHODS[method]).fit
 
 
 def estimate(
@@ -47,7 +30,7 @@ def estimate(
     base_period: str | None = None,
     unbalanced: str = "balance",
     window: tuple[int, int] | None = None,
-    bootstrap: int = 0,
+    reps: int = 0,
     seed: int | None = None,
     alpha: float = 0.05,
     **method_options: Any,
@@ -83,17 +66,20 @@ def estimate(
         "balance" (drop and report units not seen in every period) or "keep".
     window
         Event-time window (lo, hi); TWFE bins the end points.
-    bootstrap, seed
-        Multiplier-bootstrap draws (0 = analytic SEs only) and the seed of its numpy Generator.
+    reps, seed
+        Bootstrap draws (0 = analytic SEs only) and the seed of their numpy Generator. The old
+        name ``bootstrap=`` still works for one release, with a ``DeprecationWarning``.
     alpha
         Significance level of the intervals.
     **method_options
-        Options of one method (``METHOD_OPTIONS`` in ``finsam_eval.estimators.spec``); an
-        option the method does not take raises, naming the methods that take it.
+        Options of one method (``MethodInfo.options`` in ``finsam_eval.estimators.registry``,
+        e.g. CS's ``multiplier="rademacher"|"mammen"|"webb"``); an option the method does not
+        take raises, naming the methods that take it.
 
     Returns
     -------
     EstimationResult
+        With ``spec``, the validated :class:`~finsam_eval.estimators.spec.EstimationSpec`.
 
     Raises
     ------
@@ -108,29 +94,27 @@ def estimate(
     critical values and a warning points to the wild cluster bootstrap; with one cluster they
     are NaN (see ``spec.few_clusters_inference``).
     """
-    fit = _fitter(method)
+    info = method_info(method)
     options = dict(
         outcome=outcome,
         unit=unit,
         time=time,
         cohort=cohort,
         control=control,
-        est_method=est_method,
         covariates=covariates,
         weights=weights,
         cluster=cluster,
         anticipation=anticipation,
-        base_period=base_period,
         unbalanced=unbalanced,
         window=window,
-        bootstrap=bootstrap,
         seed=seed,
         alpha=alpha,
-        **method_options,
     )
-    if est_method is None:
-        del options["est_method"]
-    if base_period is None:
-        del options["base_period"]
-    passed = validate_request(method, data, options)
-    return few_clusters_inference(fit(data, **passed), alpha)
+    if "bootstrap" not in method_options:
+        options["reps"] = reps  # else the deprecated name is renamed (and warned about) by build
+    if est_method is not None:
+        options["est_method"] = est_method
+    if base_period is not None:
+        options["base_period"] = base_period
+    spec = EstimationSpec.build(method, data, _warn_level=4, **options, **method_options)
+    return few_clusters_inference(info.fit(data, spec), spec.alpha)

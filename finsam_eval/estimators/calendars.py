@@ -99,8 +99,10 @@ POOLED_COLUMNS = [
 _CS_SHARED_OPTIONS = {
     "outcome", "unit", "time", "cohort", "control", "est_method", "covariates", "weights",
     "cluster", "anticipation", "base_period", "unbalanced", "window", "bootstrap", "seed",
-    "alpha", "bootstrap_weights", "bootstrap_att_gt", "cohorts",
+    "alpha", "bootstrap_weights", "bootstrap_att_gt", "cohorts", "reps", "multiplier",
 }  # fmt: skip
+# estimate's names -> fit_prepared's (issue 12's vocabulary; the old names still pass through)
+_FIT_PREPARED_NAMES = {"reps": "bootstrap", "multiplier": "bootstrap_weights"}
 
 
 def rubin_pool(
@@ -234,6 +236,7 @@ def _fit_draws_cs(
     prep = {k: options.get(k, defaults.get(k)) for k in prep_keys if k in options or k in defaults}
     fit_keys = ("control", "est_method", "base_period", "unbalanced", "window", "bootstrap",
                 "seed", "alpha", "bootstrap_weights", "bootstrap_att_gt", "cohorts")  # fmt: skip
+    options = {_FIT_PREPARED_NAMES.get(k, k): v for k, v in options.items()}
     fit_options = {k: options[k] for k in fit_keys if k in options}
     first = data.assign(**{cohort: matrix[0][position]})
     base = prepare_panel(

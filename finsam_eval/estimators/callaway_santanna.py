@@ -79,6 +79,7 @@ from finsam_eval.estimators.result import (
     EstimationResult,
     wald_table,
 )
+from finsam_eval.estimators.spec import EstimationSpec, fit_contract
 
 __all__ = ["GroupTimeMaps", "fit", "fit_prepared", "group_time_maps"]
 
@@ -529,34 +530,21 @@ def _pretest(
     return pd.Series({"W": w_stat, "df": q, "p_value": float(stats.chi2.sf(w_stat, q))})
 
 
-def fit(
-    data: pd.DataFrame,
-    outcome: str = "share",
-    unit: str = "kommun_kod",
-    time: str = "year",
-    cohort: str = "cohort",
-    control: str = "never",
-    est_method: str = "dr",
-    covariates: Sequence[str] | None = None,
-    weights: str | None = None,
-    cluster: str | None = None,
-    anticipation: int = 0,
-    base_period: str = "varying",
-    unbalanced: str = "balance",
-    window: tuple[int, int] | None = None,
-    bootstrap: int = 0,
-    seed: int | None = None,
-    alpha: float = 0.05,
-    bootstrap_weights: str = "rademacher",
-    bootstrap_att_gt: bool = False,
-    cohorts: Sequence[int] | None = None,
-) -> EstimationResult:
+@fit_contract("cs")
+def fit(data: pd.DataFrame, spec: EstimationSpec) -> EstimationResult:
     """Callaway & Sant'Anna (2021) staggered difference-in-differences (R ``did::att_gt``).
 
     Parameters
     ----------
     data
         Long panel, one row per unit and period.
+    spec
+        :class:`~finsam_eval.estimators.spec.EstimationSpec`, whose fields and method options
+        (``est_method``, ``base_period``, ``multiplier``, ``bootstrap_att_gt``, ``cohorts``)
+        are described below.
+
+    Specification
+    -------------
     outcome, unit, time, cohort
         Column names; ``cohort`` is the first treated period, 0 or NaN for never treated.
     control
@@ -579,7 +567,7 @@ def fit(
         ``allow_unbalanced_panel=TRUE``).
     window
         Event-time range (lo, hi) of the event study (R's ``min_e``/``max_e``).
-    bootstrap, seed, bootstrap_weights
+    reps, seed, multiplier
         Multiplier-bootstrap draws (0 = analytic), seed, and "rademacher"/"mammen"/"webb".
         Bootstrap standard errors and sup-t bands are computed for the event study, the overall
         effect and every ``aggregate`` call.
@@ -607,6 +595,11 @@ def fit(
         estimation itself keeps each cell's influence function only over the units of its
         2×2 comparison (:class:`~finsam_eval.estimators.aggregation.CellInfluence`).
     """
+    (outcome, unit, time, cohort, control, covariates, weights, cluster, anticipation, unbalanced,
+     window, bootstrap, alpha) = spec.shared_values()  # fmt: skip
+    est_method, base_period, seed, bootstrap_weights, bootstrap_att_gt, cohorts = spec.values(
+        "est_method base_period seed multiplier bootstrap_att_gt cohorts"
+    )
     _check_options(est_method, base_period, bootstrap, bootstrap_weights, window)
     panel = prepare_panel(
         data,

@@ -61,20 +61,21 @@ intertemporal treatment effects. Review of Economics and Statistics (NBER WP 298
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from finsam_eval.core import group_sums
+from finsam_eval.estimators.event_study import influence_row_labels
 from finsam_eval.estimators.prepare import (
     EstimationInputError,
     prepare_panel,
     require_consecutive_periods,
 )
 from finsam_eval.estimators.result import EstimationResult, wald_table
-from finsam_eval.estimators.spec import check_extras
+from finsam_eval.estimators.spec import EstimationSpec, fit_contract
 
 __all__ = ["fit", "treatment_matrix"]
 
@@ -161,32 +162,238 @@ def treatment_matrix(
     return panel, y, d
 
 
-def fit(
-    data: pd.DataFrame,
-    outcome: str = "share",
-    unit: str = "kommun_kod",
-    time: str = "year",
-    cohort: str = "cohort",
-    control: str = "notyet",
-    covariates: Sequence[str] | None = None,
-    weights: str | None = None,
-    cluster: str | None = None,
-    anticipation: int = 0,
-    unbalanced: str = "balance",
-    window: tuple[int, int] | None = None,
-    bootstrap: int = 0,
-    alpha: float = 0.05,
-    treatment: str | None = None,
-    effects: int | None = None,
-    placebo: int | None = None,
-    **ignored: Any,
-) -> EstimationResult:
+@dataclass(frozen=True)
+class _Switches:
+    """Who switches when, and which units serve as controls until which column."""
+
+    baseline: np.ndarray  # D_{g,1}
+    first_switch: np.ndarray  # column of F_g; n_t for units that never switch
+    direction: np.ndarray  # S_g: +1 joining, -1 leaving, 0 never switching
+    switcher: np.ndarray
+    last_control: np.ndarray  # last column in which the unit is a control (-1: never)
+    horizon_end: dict[float, int]  # T_g by baseline: last column with a same-baseline control
+    pairs: list[tuple[float, int]]  # (D_{g,1}, F_g) cohorts of switchers
+    cohort_code: np.ndarray  # (D_{g,1}, F_g) cohort of every unit, coded
+
+
+def _switch_structure(d: np.ndarray, w: np.ndarray, control: str) -> _Switches:
+    """Switch cohorts and control availability from the treatment matrix (units × periods)."""
+    n_t = d.shape[1]
+    baseline = d[:, 0]
+    changed = d != baseline[:, None]
+    switcher = changed.any(axis=1) & (w > 0)
+    first_switch = np.where(switcher, changed.argmax(axis=1), n_t)
+    direction = np.where(switcher, np.where(baseline == 0, 1.0, -1.0), 0.0)
+    if control == "notyet":
+        last_control = first_switch - 1  # never-switchers: n_t - 1
+    else:
+        last_control = np.where(switcher, -1, n_t - 1)
+    last_control = np.where(w > 0, last_control, -1)
+    horizon_end = {
+        b: int(last_control[baseline == b].max()) for b in (0.0, 1.0) if (baseline == b).any()
+    }
+    pairs = sorted(
+        {
+            (float(b), int(f))
+            for b, f in zip(baseline[switcher], first_switch[switcher], strict=True)
+        }
+    )
+    if not pairs:
+        raise EstimationInputError("no unit changes treatment: nothing to estimate")
+    cohort_key = baseline * (n_t + 1) + first_switch  # (D_g1, F_g); S_g follows from D_g1
+    cohort_code = np.unique(cohort_key, return_inverse=True)[1]
+    return _Switches(baseline, first_switch, direction, switcher, last_control, horizon_end,
+                     pairs, cohort_code)  # fmt: skip
+
+
+def _horizons(
+    sw: _Switches, n_t: int, effects: int | None, placebo: int | None,
+    window: tuple[int, int] | None,
+) -> tuple[int, int]:  # fmt: skip
+    """Numbers of effects and placebos: as asked, from ``window``, or every estimable one."""
+    ends = {b: min(n_t - 1, end) for b, end in sw.horizon_end.items()}
+    last_effect = max(ends[b] - (f - 1) for b, f in sw.pairs)
+    last_placebo = max(min(f - 1, ends[b] - (f - 1)) for b, f in sw.pairs)
+    if effects is None:
+        effects = last_effect if window is None else int(window[1]) + 1
+    if placebo is None:
+        placebo = last_placebo if window is None else max(0, -int(window[0]) - 1)
+    if effects < 1 or placebo < 0:
+        raise EstimationInputError(f"need effects >= 1 and placebo >= 0: {effects}, {placebo}")
+    return effects, placebo
+
+
+def _horizon(
+    sw: _Switches, y: np.ndarray, d: np.ndarray, w: np.ndarray, ell: int, backward: bool
+) -> tuple[float, float, np.ndarray, float, float]:
+    """Estimate, N, unit contributions U, per-period dose and cumulated dose at one lag."""
+    n_units, n_t = y.shape
+    contribution = np.zeros(n_units)
+    numerator = n_switch = dose = cumulated = 0.0
+    for b, f in sw.pairs:
+        ref, out = f - 1, f - 1 + ell
+        if out > min(n_t - 1, sw.horizon_end[b]) or (backward and ref - ell < 0):
+            continue
+        far = ref - ell if backward else out
+        movers = np.flatnonzero((sw.baseline == b) & (sw.first_switch == f) & sw.switcher)
+        controls = np.flatnonzero((sw.baseline == b) & (sw.last_control >= out))
+        w_c = w[controls]
+        if not movers.size or w_c.sum() <= 0:
+            continue
+        change = y[:, far] - y[:, ref]
+        signed = w[movers] * sw.direction[movers]
+        # every switcher of the cohort shares the control mean; controls carry its weight
+        control_share = w_c / w_c.sum()
+        contribution[movers] += signed * change[movers]
+        contribution[controls] -= signed.sum() * control_share * change[controls]
+        numerator += signed @ change[movers] - signed.sum() * (control_share @ change[controls])
+        n_switch += w[movers].sum()
+        if not backward:
+            dose += w[movers] @ np.abs(d[movers, out] - b)
+            cumulated += w[movers] @ np.abs((d[movers, f : out + 1] - b).sum(axis=1))
+    if n_switch == 0:
+        return np.nan, 0.0, contribution, 0.0, 0.0
+    return numerator / n_switch, n_switch, contribution, dose, cumulated
+
+
+def _dynamic_effects(
+    sw: _Switches, y: np.ndarray, d: np.ndarray, w: np.ndarray, effects: int, placebo: int
+) -> tuple[pd.DataFrame, list[np.ndarray]]:
+    """Placebos (longest lag first) and effects with their unit contributions over N."""
+    rows: list[dict[str, Any]] = []
+    contributions: list[np.ndarray] = []
+    lags = [(ell, True) for ell in range(placebo, 0, -1)]
+    lags += [(ell, False) for ell in range(1, effects + 1)]
+    for ell, backward in lags:
+        est, n_sw, u, dose, cumulated = _horizon(sw, y, d, w, ell, backward)
+        if n_sw <= 0:
+            continue
+        rows.append(
+            {
+                "event_time": -ell - 1 if backward else ell - 1,
+                "kind": "placebo" if backward else "effect",
+                "lag": ell,
+                "estimate": est,
+                "n_switchers": n_sw,
+                "dose": np.nan if backward else dose,
+                "cumulated_dose": np.nan if backward else cumulated,
+            }
+        )
+        contributions.append(u / n_sw)
+    table = pd.DataFrame(rows)
+    if not (table["kind"] == "effect").any():
+        raise EstimationInputError("no effect is estimable: no switcher has a control")
+    return table, contributions
+
+
+def _influence(
+    contributions: list[np.ndarray],
+    cohort_code: np.ndarray,
+    cluster_of_unit: np.ndarray,
+    n_clusters: int,
+    cluster: str | None,
+) -> np.ndarray:
+    """Cohort-recentred contributions, summed within clusters, scaled to influence functions."""
+    scaled = np.column_stack(contributions)
+    cohort_count = np.bincount(cohort_code)
+    centred = (
+        scaled
+        - (group_sums(scaled, cohort_code, len(cohort_count)) / cohort_count[:, None])[cohort_code]
+    )
+    if cluster is not None:
+        centred = group_sums(centred, cluster_of_unit, n_clusters)
+    return centred.shape[0] * centred
+
+
+@dataclass(frozen=True)
+class _Tables:
+    event_study: pd.DataFrame
+    vcov: pd.DataFrame
+    psi: np.ndarray
+    overall: pd.Series
+    average_total: pd.Series
+    total_weights: pd.Series
+    normalized: pd.DataFrame
+    overall_event_times: list[int]
+
+
+def _event_tables(table: pd.DataFrame, psi: np.ndarray, alpha: float) -> _Tables:
+    """Event study with the reference row, its variance, the overall and normalised effects."""
+    n_rows = psi.shape[0]
+    vcov = psi.T @ psi / n_rows**2
+    estimates = table["estimate"].to_numpy()
+    effect_cols = np.flatnonzero((table["kind"] == "effect").to_numpy())
+
+    def combination(a: np.ndarray) -> pd.Series:
+        out = wald_table(np.array([a @ estimates]), np.array([np.sqrt(a @ vcov @ a)]), alpha)
+        return out.iloc[0]
+
+    mean_weights = np.zeros(len(table))
+    mean_weights[effect_cols[table["event_time"].to_numpy()[effect_cols] >= 0]] = 1.0
+    mean_weights /= mean_weights.sum()
+    dose = table["dose"].fillna(0.0).to_numpy()
+    total_weights = dose / dose.sum() if dose.sum() > 0 else np.full(len(table), np.nan)
+
+    inference = wald_table(estimates, np.sqrt(np.diag(vcov)), alpha)
+    inference.insert(0, "event_time", table["event_time"].to_numpy())
+    inference["n_switchers"] = table["n_switchers"].to_numpy()
+    inference["reference"] = False
+    reference = pd.DataFrame(
+        {
+            "event_time": [-1],
+            "estimate": [0.0],
+            "se": [np.nan],
+            "ci_lower": [np.nan],
+            "ci_upper": [np.nan],
+            "p_value": [np.nan],
+            "n_switchers": [np.nan],
+            "reference": [True],
+        }
+    )
+    event_study = pd.concat([inference, reference], ignore_index=True)
+    order = np.argsort(event_study["event_time"].to_numpy(), kind="stable")
+    event_study = event_study.iloc[order].reset_index(drop=True)
+    index = pd.Index(table["event_time"].to_numpy(), name="event_time")
+
+    effects_table = table.loc[effect_cols]
+    normal_scale = (
+        effects_table["cumulated_dose"].to_numpy() / effects_table["n_switchers"].to_numpy()
+    )
+    normalized = wald_table(
+        effects_table["estimate"].to_numpy() / normal_scale,
+        inference["se"].to_numpy()[effect_cols] / normal_scale,
+        alpha,
+    )
+    normalized.insert(0, "event_time", effects_table["event_time"].to_numpy())
+    normalized["delta_d"] = normal_scale
+    return _Tables(
+        event_study=event_study,
+        vcov=pd.DataFrame(vcov, index=index, columns=index).sort_index().sort_index(axis=1),
+        psi=np.column_stack([psi, np.zeros(n_rows)])[:, order],
+        overall=combination(mean_weights),
+        average_total=combination(total_weights),
+        total_weights=pd.Series(
+            total_weights[effect_cols], index=effects_table["event_time"].to_numpy()
+        ),
+        normalized=normalized,
+        overall_event_times=table["event_time"].to_numpy()[mean_weights > 0].tolist(),
+    )
+
+
+@fit_contract("dcdh")
+def fit(data: pd.DataFrame, spec: EstimationSpec) -> EstimationResult:
     """Dynamic effects :math:`DID_\\ell`, placebos and the average total effect (dCDH 2024).
 
     Parameters
     ----------
     data
-        Long panel, one row per unit and year.
+        Long panel (one row per unit and year), treatment given by ``cohort`` or ``treatment``.
+    spec
+        An :class:`~finsam_eval.estimators.spec.EstimationSpec` with the fields and options
+        listed under *Specification*; dCDH's own are ``treatment``, ``effects`` and ``placebo``.
+
+    Specification
+    -------------
     outcome, unit, time
         Column names.
     cohort
@@ -210,7 +417,7 @@ def fit(
         ``(lo, hi)`` restricts the output to placebos :math:`e \\ge lo` and effects
         :math:`e \\le hi` (``effects = hi + 1``, ``placebo = -lo - 1``). Default: every
         estimable effect and placebo.
-    bootstrap
+    reps
         Not available (analytic variance only); a positive value warns.
     alpha
         Level of the normal intervals.
@@ -220,7 +427,7 @@ def fit(
     effects, placebo
         Number of effects :math:`\\ell = 1..L` (event times 0..L-1) and placebos; override
         ``window``.
-    **ignored
+    ignored
         ``seed`` and the CS options at their defaults (ignored); any other option raises
         ``spec.UnknownOptionError`` naming the methods that take it.
 
@@ -234,7 +441,9 @@ def fit(
         clusters × event times, reference column zero) reproduces ``vcov`` as
         :math:`\\psi'\\psi/n^2`.
     """
-    ignored_names = check_extras("dcdh", ignored)
+    (outcome, unit, time, cohort, control, covariates, weights, cluster, anticipation, unbalanced,
+     window, bootstrap, alpha) = spec.shared_values()  # fmt: skip
+    treatment, effects, placebo, ignored_names = spec.values("treatment effects placebo ignored")
     if covariates:
         raise EstimationInputError("method='dcdh' does not take covariates")
     if control not in ("never", "notyet"):
@@ -251,179 +460,17 @@ def fit(
         warnings.warn(msg, UserWarning, stacklevel=2)
         notes.append(msg)
     frame = panel.data
-    n_units, n_t = y.shape
     unit_code = frame["unit"].to_numpy()
     first_row = np.flatnonzero(np.r_[True, unit_code[1:] != unit_code[:-1]])
     w = frame["weight"].to_numpy()[first_row]
     cluster_of_unit = frame["cluster"].to_numpy()[first_row]
-
-    # ---- switch structure -----------------------------------------------------------------
-    baseline = d[:, 0]
-    changed = d != baseline[:, None]
-    switcher = changed.any(axis=1) & (w > 0)
-    first_switch = np.where(switcher, changed.argmax(axis=1), n_t)  # column of F_g, n_t: never
-    direction = np.where(switcher, np.where(baseline == 0, 1.0, -1.0), 0.0)
-    if control == "notyet":
-        last_control = first_switch - 1  # never-switchers: n_t - 1
-    else:
-        last_control = np.where(switcher, -1, n_t - 1)
-    last_control = np.where(w > 0, last_control, -1)
-    # T_g: the last column with a same-baseline control still available
-    horizon_end = {
-        b: int(last_control[baseline == b].max()) for b in (0.0, 1.0) if (baseline == b).any()
-    }
-    pairs = sorted(
-        {
-            (float(b), int(f))
-            for b, f in zip(baseline[switcher], first_switch[switcher], strict=True)
-        }
-    )
-    if not pairs:
-        raise EstimationInputError("no unit changes treatment: nothing to estimate")
-    last_effect = max(min(n_t - 1, horizon_end[b]) - (f - 1) for b, f in pairs)
-    last_placebo = max(min(f - 1, min(n_t - 1, horizon_end[b]) - (f - 1)) for b, f in pairs)
-    if effects is None:
-        effects = last_effect if window is None else int(window[1]) + 1
-    if placebo is None:
-        placebo = last_placebo if window is None else max(0, -int(window[0]) - 1)
-    if effects < 1 or placebo < 0:
-        raise EstimationInputError(f"need effects >= 1 and placebo >= 0: {effects}, {placebo}")
-
-    cohort_key = baseline * (n_t + 1) + first_switch  # (D_g1, F_g); S_g follows from D_g1
-    cohort_code = np.unique(cohort_key, return_inverse=True)[1]
-
-    def horizon(ell: int, backward: bool) -> tuple[float, float, np.ndarray, float, float]:
-        """Estimate, N, unit contributions U, per-period dose and cumulated dose at one lag."""
-        contribution = np.zeros(n_units)
-        numerator = n_switch = dose = cumulated = 0.0
-        for b, f in pairs:
-            ref, out = f - 1, f - 1 + ell
-            if out > min(n_t - 1, horizon_end[b]) or (backward and ref - ell < 0):
-                continue
-            far = ref - ell if backward else out
-            movers = np.flatnonzero((baseline == b) & (first_switch == f) & switcher)
-            controls = np.flatnonzero((baseline == b) & (last_control >= out))
-            w_c = w[controls]
-            if not movers.size or w_c.sum() <= 0:
-                continue
-            change = y[:, far] - y[:, ref]
-            signed = w[movers] * direction[movers]
-            # every switcher of the cohort shares the control mean; controls carry its weight
-            control_share = w_c / w_c.sum()
-            contribution[movers] += signed * change[movers]
-            contribution[controls] -= signed.sum() * control_share * change[controls]
-            numerator += signed @ change[movers] - signed.sum() * (control_share @ change[controls])
-            n_switch += w[movers].sum()
-            if not backward:
-                dose += w[movers] @ np.abs(d[movers, out] - b)
-                cumulated += w[movers] @ np.abs((d[movers, f : out + 1] - b).sum(axis=1))
-        if n_switch == 0:
-            return np.nan, 0.0, contribution, 0.0, 0.0
-        return numerator / n_switch, n_switch, contribution, dose, cumulated
-
-    rows: list[dict[str, Any]] = []
-    contributions: list[np.ndarray] = []
-    for ell in range(placebo, 0, -1):
-        est, n_sw, u, _, _ = horizon(ell, backward=True)
-        if n_sw > 0:
-            rows.append(
-                {
-                    "event_time": -ell - 1,
-                    "kind": "placebo",
-                    "lag": ell,
-                    "estimate": est,
-                    "n_switchers": n_sw,
-                    "dose": np.nan,
-                    "cumulated_dose": np.nan,
-                }
-            )
-            contributions.append(u / n_sw)
-    for ell in range(1, effects + 1):
-        est, n_sw, u, dose, cumulated = horizon(ell, backward=False)
-        if n_sw > 0:
-            rows.append(
-                {
-                    "event_time": ell - 1,
-                    "kind": "effect",
-                    "lag": ell,
-                    "estimate": est,
-                    "n_switchers": n_sw,
-                    "dose": dose,
-                    "cumulated_dose": cumulated,
-                }
-            )
-            contributions.append(u / n_sw)
-    table = pd.DataFrame(rows)
-    if not (table["kind"] == "effect").any():
-        raise EstimationInputError("no effect is estimable: no switcher has a control")
-    # cohort-recentred contributions, summed within clusters, scaled to influence functions
-    scaled = np.column_stack(contributions)
-    cohort_count = np.bincount(cohort_code)
-    centred = (
-        scaled
-        - (group_sums(scaled, cohort_code, len(cohort_count)) / cohort_count[:, None])[cohort_code]
-    )
-    if cluster is not None:
-        n_clusters = int(cluster_of_unit.max()) + 1
-        centred = group_sums(centred, cluster_of_unit, n_clusters)
-        labels = np.sort(pd.unique(data[cluster].astype(str).to_numpy()[frame["row"].to_numpy()]))
-    else:
-        n_clusters = n_units
-        labels = panel.unit_labels
-    n_rows = centred.shape[0]
-    psi = n_rows * centred
-    vcov = psi.T @ psi / n_rows**2
-    estimates = table["estimate"].to_numpy()
-    effect_cols = np.flatnonzero((table["kind"] == "effect").to_numpy())
-
-    def combination(a: np.ndarray) -> pd.Series:
-        out = wald_table(np.array([a @ estimates]), np.array([np.sqrt(a @ vcov @ a)]), alpha)
-        return out.iloc[0]
-
-    mean_weights = np.zeros(len(table))
-    mean_weights[effect_cols[table["event_time"].to_numpy()[effect_cols] >= 0]] = 1.0
-    mean_weights /= mean_weights.sum()
-    overall = combination(mean_weights)
-    dose = table["dose"].fillna(0.0).to_numpy()
-    total_weights = dose / dose.sum() if dose.sum() > 0 else np.full(len(table), np.nan)
-    average_total = combination(total_weights)
-
-    # ---- tables with the reference row ----------------------------------------------------
-    inference = wald_table(estimates, np.sqrt(np.diag(vcov)), alpha)
-    inference.insert(0, "event_time", table["event_time"].to_numpy())
-    inference["n_switchers"] = table["n_switchers"].to_numpy()
-    inference["reference"] = False
-    reference = pd.DataFrame(
-        {
-            "event_time": [-1],
-            "estimate": [0.0],
-            "se": [np.nan],
-            "ci_lower": [np.nan],
-            "ci_upper": [np.nan],
-            "p_value": [np.nan],
-            "n_switchers": [np.nan],
-            "reference": [True],
-        }
-    )
-    event_study = pd.concat([inference, reference], ignore_index=True)
-    order = np.argsort(event_study["event_time"].to_numpy(), kind="stable")
-    event_study = event_study.iloc[order].reset_index(drop=True)
-    psi_full = np.column_stack([psi, np.zeros(n_rows)])[:, order]
-    index = pd.Index(table["event_time"].to_numpy(), name="event_time")
-    vcov_frame = pd.DataFrame(vcov, index=index, columns=index).sort_index().sort_index(axis=1)
-
-    effects_table = table.loc[effect_cols]
-    normal_scale = (
-        effects_table["cumulated_dose"].to_numpy() / effects_table["n_switchers"].to_numpy()
-    )
-    normalized = wald_table(
-        effects_table["estimate"].to_numpy() / normal_scale,
-        inference["se"].to_numpy()[effect_cols] / normal_scale,
-        alpha,
-    )
-    normalized.insert(0, "event_time", effects_table["event_time"].to_numpy())
-    normalized["delta_d"] = normal_scale
-
+    switches = _switch_structure(d, w, control)
+    effects, placebo = _horizons(switches, y.shape[1], effects, placebo, window)
+    table, contributions = _dynamic_effects(switches, y, d, w, effects, placebo)
+    n_clusters = int(cluster_of_unit.max()) + 1 if cluster is not None else len(w)
+    psi = _influence(contributions, switches.cohort_code, cluster_of_unit, n_clusters, cluster)
+    tables = _event_tables(table, psi, alpha)
+    switcher, direction = switches.switcher, switches.direction
     info = panel.info()
     info.update(
         {
@@ -441,12 +488,10 @@ def fit(
             ),
             "effects": effects,
             "placebo": placebo,
-            "average_total_effect": average_total,
-            "average_total_effect_weights": pd.Series(
-                total_weights[effect_cols], index=effects_table["event_time"].to_numpy()
-            ),
-            "normalized_effects": normalized,
-            "overall_event_times": table["event_time"].to_numpy()[mean_weights > 0].tolist(),
+            "average_total_effect": tables.average_total,
+            "average_total_effect_weights": tables.total_weights,
+            "normalized_effects": tables.normalized,
+            "overall_event_times": tables.overall_event_times,
             "influence_level": "cluster" if cluster is not None else "unit",
             "warnings": notes,
             "ignored_options": ignored_names,
@@ -454,10 +499,10 @@ def fit(
     )
     return EstimationResult(
         method="dcdh",
-        event_study=event_study,
-        overall=overall,
-        vcov=vcov_frame,
-        event_influence=psi_full,
-        unit_labels=np.asarray(labels),
+        event_study=tables.event_study,
+        overall=tables.overall,
+        vcov=tables.vcov,
+        event_influence=tables.psi,
+        unit_labels=influence_row_labels(data, panel),
         info=info,
     )

@@ -23,6 +23,7 @@ from finsam_eval.estimators.prepare import EstimationInputError, PreparedPanel
 from finsam_eval.estimators.result import EstimationResult, wald_table
 
 __all__ = [
+    "influence_row_labels",
     "EventEstimates",
     "UnitEffectsSolver",
     "check_window",
@@ -30,7 +31,6 @@ __all__ = [
     "first_stage",
     "multiplier_band",
     "package",
-    "reject_options",
     "unit_arrays",
 ]
 
@@ -251,6 +251,18 @@ class UnitEffectsSolver:
 # ---------------------------------------------------------------------------------------------
 
 
+def influence_row_labels(data: pd.DataFrame, panel: PreparedPanel) -> np.ndarray:
+    """Labels of the rows of cluster-level (or unit-level) influence functions.
+
+    ``prepare_panel`` codes clusters by the sorted string labels of the retained rows, so the
+    cluster labels are those, in that order; without a cluster column the rows are the units.
+    """
+    if panel.cluster is None:
+        return np.asarray(panel.unit_labels)
+    retained = data[panel.cluster].astype(str).to_numpy()[panel.data["row"].to_numpy()]
+    return np.sort(pd.unique(retained))
+
+
 def check_window(window: tuple[int, int] | None) -> tuple[float, float]:
     """Window bounds, (-inf, inf) when None."""
     if window is None:
@@ -258,22 +270,6 @@ def check_window(window: tuple[int, int] | None) -> tuple[float, float]:
     if len(window) != 2 or any(int(v) != v for v in window) or window[0] > window[1]:
         raise EstimationInputError(f"window must be two integers (lo, hi), lo <= hi: {window}")
     return int(window[0]), int(window[1])
-
-
-def reject_options(method: str, est_method: str | None, extra: dict[str, Any]) -> list[str]:
-    """Raise on options that conflict with or are unknown to ``method``.
-
-    Returns the names of the options accepted and ignored (none: every extra option raises,
-    naming the methods that take it; see ``spec.check_extras``).
-    """
-    from finsam_eval.estimators.spec import check_extras
-
-    if est_method not in (None, "dr"):
-        raise EstimationInputError(
-            f"est_method={est_method!r} is a Callaway–Sant'Anna option (method='cs'); "
-            f"method={method!r} has no outcome-regression/IPW variants"
-        )
-    return check_extras(method, extra)
 
 
 @dataclass

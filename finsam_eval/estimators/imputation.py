@@ -46,7 +46,6 @@ efficient estimation. Review of Economic Studies 91(6), 3253–3285.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -61,11 +60,11 @@ from finsam_eval.estimators.event_study import (
     event_targets,
     first_stage,
     package,
-    reject_options,
     unit_arrays,
 )
 from finsam_eval.estimators.prepare import EstimationInputError, PreparedPanel, prepare_panel
 from finsam_eval.estimators.result import EstimationResult
+from finsam_eval.estimators.spec import EstimationSpec, fit_contract
 
 __all__ = ["fit"]
 
@@ -147,35 +146,20 @@ def _pretrend(
     return leads[estimable], gamma, lead_influence, counts, pretest, notes
 
 
-def fit(
-    data: pd.DataFrame,
-    outcome: str = "share",
-    unit: str = "kommun_kod",
-    time: str = "year",
-    cohort: str = "cohort",
-    control: str = "never",
-    est_method: str | None = "dr",
-    covariates: Sequence[str] | None = None,
-    weights: str | None = None,
-    cluster: str | None = None,
-    anticipation: int = 0,
-    base_period: str = "varying",
-    unbalanced: str = "balance",
-    window: tuple[int, int] | None = None,
-    bootstrap: int = 0,
-    seed: int | None = None,
-    alpha: float = 0.05,
-    effect_weights: str | None = None,
-    pretrends: bool = True,
-    leave_one_out: bool = False,
-    **options: Any,
-) -> EstimationResult:
+@fit_contract("imputation")
+def fit(data: pd.DataFrame, spec: EstimationSpec) -> EstimationResult:
     """Borusyak–Jaravel–Spiess (2024) imputation event study.
 
     Parameters
     ----------
     data
         Long panel, one row per unit and period.
+    spec
+        What ``estimate`` validated; the imputation options are ``effect_weights``, ``pretrends``
+        and ``leave_one_out``.
+
+    Specification
+    -------------
     outcome, unit, time, cohort
         Column names; ``cohort`` is the first treated period (0 or NaN: never treated).
     control
@@ -200,7 +184,7 @@ def fit(
     window
         ``(lo, hi)``: event times reported; leads below ``lo`` are not added to the pre-trend
         regression. None reports every observed relative time.
-    bootstrap, seed
+    reps, seed
         Rademacher multiplier draws over clusters for a sup-t band (0: none).
     alpha
         Level of the normal intervals.
@@ -228,7 +212,11 @@ def fit(
     factor, the effect block none (BJS); ``vcov`` includes their cross-covariance from the joint
     influence functions.
     """
-    ignored = reject_options("imputation", est_method, options)
+    (outcome, unit, time, cohort, control, covariates, weights, cluster, anticipation, unbalanced,
+     window, bootstrap, alpha) = spec.shared_values()  # fmt: skip
+    seed, effect_weights, pretrends, leave_one_out, ignored = spec.values(
+        "seed effect_weights pretrends leave_one_out ignored"
+    )
     if control not in ("never", "notyet"):
         raise EstimationInputError(
             f"control={control!r}: the imputation estimator uses every untreated observation "

@@ -21,6 +21,9 @@ from scipy import stats
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
+    from finsam_eval.estimators.prepare import PreparedPanel
+    from finsam_eval.estimators.spec import EstimationSpec
+
 __all__ = ["AggregationResult", "Deferred", "EstimationResult", "Summary", "wald_table"]
 
 EVENT_STUDY_COLUMNS = ["event_time", "estimate", "se", "ci_lower", "ci_upper", "p_value"]
@@ -263,7 +266,14 @@ class EstimationResult:
     info
         Specification and sample facts: outcome, unit, time, cohort, control, n_units, n_obs,
         n_clusters, cluster, anticipation, alpha, dropped (DataFrame of excluded rows/units and
-        reasons), warnings, and method-specific entries.
+        reasons), warnings, and method-specific entries. A read-only summary: inference reads
+        the design from ``spec``, ``data`` and ``cluster_codes``, never from here.
+    spec
+        The validated :class:`~finsam_eval.estimators.spec.EstimationSpec` of the fit (R did's
+        ``MP$DIDparams``): aggregation and inference never ask for the options again.
+    data
+        The panel the method was fitted on (a reference, not a copy), so inference that
+        re-estimates (wild refit, randomization, HonestDiD's inputs) needs no data argument.
     """
 
     method: str
@@ -277,6 +287,45 @@ class EstimationResult:
     info: dict[str, Any] = field(default_factory=dict)
     aggregator: Callable[..., AggregationResult] | None = field(default=None, repr=False)
     pretest: pd.Series | None = _DeferrableField()  # type: ignore[assignment]
+    spec: EstimationSpec | None = field(default=None, repr=False)
+    data: pd.DataFrame | None = field(default=None, repr=False, compare=False)
+
+    def _design_source(self) -> tuple[EstimationSpec, pd.DataFrame]:
+        if self.spec is None or self.data is None:
+            raise ValueError(
+                "this result carries no specification and data (it was not made by "
+                "finsam_eval.estimate or a method's fit); inference needs them"
+            )
+        return self.spec, self.data
+
+    def prepared_panel(
+        self, control: str | None = None, unbalanced: str | None = None
+    ) -> PreparedPanel:
+        """The fitted panel prepared again from ``data`` with ``spec`` (validated, coded).
+
+        ``control`` and ``unbalanced`` override the spec's (the regression-type replays
+        prepare with every untreated row, ``control="notyet"``).
+        """
+        spec, data = self._design_source()
+        return spec.prepare(data, control=control, unbalanced=unbalanced)
+
+    @property
+    def cluster_codes(self) -> np.ndarray:
+        """Cluster label of every unit in ``unit_labels`` order (the unit itself without a
+        cluster column): what the wild and multiplier bootstraps draw over."""
+        spec, data = self._design_source()
+        if self.unit_labels is None:
+            raise ValueError(f"method={self.method!r} reports no unit-level rows (unit_labels)")
+        labels = np.asarray(self.unit_labels)
+        if spec.cluster is None:
+            return labels
+        out = data.drop_duplicates(spec.unit).set_index(spec.unit)[spec.cluster]
+        out = out.reindex(pd.Index(labels))
+        if out.isna().any():
+            raise ValueError(
+                f"no {spec.cluster!r} value for units {list(out.index[out.isna()])[:10]}"
+            )
+        return out.to_numpy()
 
     def aggregate(self, kind: str = "dynamic", **options: Any) -> AggregationResult:
         """Aggregate group-time effects (``kind`` in simple, dynamic, group, calendar).

@@ -1,37 +1,54 @@
-"""Checks of an estimation request made once, in ``finsam_eval.estimate``, before any method runs.
+"""The estimation specification: every option of an ``estimate`` call, validated once.
 
-Every check of a *scalar* option (alpha, window, anticipation, seed, draw counts, the control
-group, method-specific options) lives here, so the ``EstimationSpec`` of issue 12 can absorb them
-in one place; checks of the *data* (columns, outcome, weights, cohorts, clusters) live in
-:mod:`finsam_eval.estimators.prepare`. Unknown options raise an error that names the methods
-which accept them, as fixest's argument checks do. The few-clusters rule
+:class:`EstimationSpec` is a frozen, typed record of one request (pyfixest's
+``EstimationConfig``, fixest's ``fixest_env``). :meth:`EstimationSpec.build` routes the options
+of a call: the shared ones become fields, the method's own ones (declared in the method registry,
+:mod:`finsam_eval.estimators.registry`) go to ``options`` with their defaults filled in, and an
+option the method does not take raises :class:`UnknownOptionError` naming the methods that take
+it. Every check of a *scalar* option (alpha, window, anticipation, seed, draw counts, the control
+group, method-specific options) runs in the constructor; checks of the *data* (columns, outcome,
+weights, cohorts, clusters) live in :mod:`finsam_eval.estimators.prepare`. The few-clusters rule
 (:func:`few_clusters_inference`) is applied to every method's result here as well.
+
+Every method's module exposes ``fit(data, spec)``; :func:`fit_contract` keeps the deprecated
+direct call ``module.fit(data, outcome, ..., **options)`` working for one release.
 """
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import difflib
+import functools
 import numbers
 import warnings
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-from finsam_eval.estimators.prepare import EstimationInputError
+from finsam_eval.core.multiplier import WEIGHT_KINDS
+from finsam_eval.estimators.prepare import EstimationInputError, PreparedPanel, prepare_panel
+from finsam_eval.estimators.registry import METHODS, method_info
+
+if TYPE_CHECKING:
+    from finsam_eval.estimators.result import EstimationResult
 
 __all__ = [
+    "DEPRECATED_NAMES",
     "FEW_CLUSTERS",
     "MAX_DRAW_BYTES",
-    "METHOD_OPTIONS",
     "SHARED_OPTIONS",
+    "EstimationSpec",
     "UnknownOptionError",
-    "check_extras",
     "check_reference_period",
     "few_clusters_inference",
-    "validate_request",
+    "fit_contract",
+    "result_first",
 ]
 
 
@@ -39,7 +56,8 @@ class UnknownOptionError(EstimationInputError, TypeError):
     """An option no estimator (or not the requested one) takes; a ``TypeError`` as in Python."""
 
 
-# options every method takes (``finsam_eval.estimate``'s shared specification)
+# options every method takes (``finsam_eval.estimate``'s shared specification); the fields of
+# EstimationSpec besides ``method`` and ``options``
 SHARED_OPTIONS: tuple[str, ...] = (
     "outcome",
     "unit",
@@ -52,47 +70,24 @@ SHARED_OPTIONS: tuple[str, ...] = (
     "anticipation",
     "unbalanced",
     "window",
-    "bootstrap",
+    "reps",
     "seed",
     "alpha",
 )
 
-# method -> its own options and their defaults. ``est_method`` and ``base_period`` are
-# Callaway–Sant'Anna options; the pipeline passes them to every method, so other methods accept
-# est_method only at its default and base_period as "varying" or "universal".
-METHOD_OPTIONS: dict[str, dict[str, Any]] = {
-    "cs": {
-        "est_method": "dr",
-        "base_period": "varying",
-        "bootstrap_weights": "rademacher",
-        "bootstrap_att_gt": False,
-        # the evaluated cohorts (finsam_eval.design.isf_design): others are comparisons only
-        "cohorts": None,
-    },
-    "twfe": {"reference": -1, "vcov": "cluster"},
-    "sa": {"share_uncertainty": True, "dense": False},
-    "imputation": {"effect_weights": None, "pretrends": True, "leave_one_out": False},
-    "two_stage": {},
-    "stacked": {"algorithm": "auto"},
-    "dcdh": {"treatment": None, "effects": None, "placebo": None},
-}
-# the other methods measure effects against one fixed reference period (-1 - anticipation), a
-# universal base, so either base_period value describes them and is accepted (the pipeline passes
-# its configured value to every method)
-_CS_ONLY_DEFAULTS = {"est_method": ("dr", None), "base_period": ("varying", "universal", None)}
+#: Old option names -> the one vocabulary of issue 12 (they warn for one release).
+DEPRECATED_NAMES: Mapping[str, str] = MappingProxyType(
+    {"bootstrap": "reps", "bootstrap_weights": "multiplier"}
+)
 
-# control groups each method defines (TWFE's year effects use every untreated row whatever is
-# asked; it records the request)
-CONTROLS: dict[str, tuple[str, ...]] = {
-    "cs": ("never", "notyet"),
-    "twfe": ("never", "notyet"),
-    "sa": ("never", "lasttreated"),
-    "imputation": ("never", "notyet"),
-    "two_stage": ("never", "notyet"),
-    "stacked": ("never", "notyet"),
-    "dcdh": ("never", "notyet"),
-}
+# ``est_method`` and ``base_period`` are Callaway–Sant'Anna options; the pipeline passes them to
+# every method, so the others accept est_method at its default and base_period as "varying" or
+# "universal" (they measure effects against one fixed reference period -1 - anticipation, a
+# universal base, so either value describes them) and record them as ignored
+_CS_ONLY_DEFAULTS = {"est_method": ("dr", None), "base_period": ("varying", "universal", None)}
 _BOOLEAN_OPTIONS = ("bootstrap_att_gt", "share_uncertainty", "dense", "pretrends", "leave_one_out")
+_COLUMN_FIELDS = ("outcome", "unit", "time", "cohort")
+
 
 #: Below this many clusters every method uses t(G-1) critical values and warns. Cameron & Miller
 #: (2015, "A practitioner's guide to cluster-robust inference", J. Human Resources 50(2), sec.
@@ -162,122 +157,363 @@ def _check_seed(seed: Any) -> None:
 
 
 def _accepting(option: str) -> list[str]:
-    return [m for m, opts in METHOD_OPTIONS.items() if option in opts]
+    return [m for m, info in METHODS.items() if option in info.options]
 
 
 def _unknown_option_error(method: str, option: str) -> UnknownOptionError:
-    known = [*SHARED_OPTIONS, *METHOD_OPTIONS[method]]
-    accepting = _accepting(option)
+    known = [*SHARED_OPTIONS, *METHODS[method].options]
+    accepting = _accepting(DEPRECATED_NAMES.get(option, option))
     if accepting:
         hint = f"it is an option of method(s) {accepting}"
     else:
-        close = difflib.get_close_matches(
-            option, [*SHARED_OPTIONS, *{o for opts in METHOD_OPTIONS.values() for o in opts}], 1
-        )
+        every = {o for info in METHODS.values() for o in info.options}
+        close = difflib.get_close_matches(option, [*SHARED_OPTIONS, *every], 1)
         hint = f"did you mean {close[0]!r}?" if close else "no method takes it"
         hint += f" Options of method={method!r}: {sorted(known)}"
     return UnknownOptionError(f"method={method!r} got unknown option {option!r}: {hint}")
 
 
-def check_extras(method: str, extras: Mapping[str, Any]) -> list[str]:
-    """Raise on options a ``fit`` caught in ``**kwargs``; return the names it may ignore.
-
-    A method's ``fit`` called directly accepts ``seed`` (unused without draws) and the CS options
-    at their defaults; anything else raises :class:`UnknownOptionError` naming the methods that
-    take the option.
-    """
-    ignored = []
-    for name, value in extras.items():
-        if name == "seed":
-            _check_seed(value)
-        elif name in _CS_ONLY_DEFAULTS and value in _CS_ONLY_DEFAULTS[name]:
-            pass
-        elif name in _CS_ONLY_DEFAULTS:
-            raise UnknownOptionError(
-                f"{name}={value!r} is an option of method(s) {_accepting(name)}; "
-                f"method={method!r} has no {name} (leave it at its default)"
-            )
-        else:
-            raise _unknown_option_error(method, name)
-        ignored.append(name)
-    return sorted(ignored)
+def _renamed(options: Mapping[str, Any], stacklevel: int) -> tuple[dict[str, Any], dict[str, str]]:
+    """Map deprecated option names to the new ones (with a DeprecationWarning each)."""
+    out: dict[str, Any] = {}
+    given: dict[str, str] = {}  # new name -> the name the caller used (for messages)
+    for name, value in options.items():
+        new = DEPRECATED_NAMES.get(name)
+        if new is None:
+            out[name] = value
+            given.setdefault(name, name)
+            continue
+        if new in options:
+            raise EstimationInputError(f"give {new}= or its old name {name}=, not both")
+        warnings.warn(
+            f"{name}= is deprecated and will be removed in the next release; use {new}=",
+            DeprecationWarning,
+            stacklevel=stacklevel,
+        )
+        out[new] = value
+        given[new] = name
+    return out, given
 
 
-def validate_request(method: str, data: pd.DataFrame, options: Mapping[str, Any]) -> dict[str, Any]:
-    """Check an ``estimate`` request and return the options to pass to ``method``'s ``fit``.
+@dataclass(frozen=True)
+class EstimationSpec:
+    """One validated estimation request: the shared options and the method's own ones.
 
-    Parameters
+    Build it with :meth:`build` (which routes and checks keyword options as ``estimate`` takes
+    them) or directly; the constructor checks every value, so an ``EstimationSpec`` that exists is
+    valid. Frozen: change a copy with :meth:`replace`.
+
+    Attributes
     ----------
     method
-        A key of ``METHOD_OPTIONS``.
-    data
-        The panel (used only for the memory guard of the bootstrap draws).
+        A key of the method registry (:data:`finsam_eval.estimators.registry.METHODS`).
+    outcome, unit, time, cohort
+        Column names; ``cohort`` is the first year of membership, 0 or NaN for never.
+    control
+        Control group, one the method defines (``MethodInfo.controls``).
+    covariates, weights, cluster
+        Covariate columns, the sampling-weight column, the cluster column (None: by unit).
+    anticipation
+        Periods before joining in which effects may already appear.
+    unbalanced
+        "balance" or "keep".
+    window
+        Event-time window (lo, hi) or None.
+    reps, seed
+        Bootstrap draws (0 = analytic only) and the seed of their numpy Generator.
+    alpha
+        Significance level.
     options
-        Every option given to ``estimate`` (shared and method-specific).
-
-    Returns
-    -------
-    dict
-        The options ``method`` takes; CS-only options at their defaults are dropped for the
-        other methods.
-
-    Raises
-    ------
-    UnknownOptionError
-        For an option ``method`` does not take, naming the methods that do take it.
-    EstimationInputError
-        For a value outside its rule, naming the value and the rule.
+        The method's own options, every one present (defaults filled in), read-only.
+    ignored
+        Options given that the method accepts and ignores (CS options at their defaults,
+        ``seed`` for a method without draws), recorded in ``info["ignored_options"]``.
     """
-    own = METHOD_OPTIONS[method]
-    passed: dict[str, Any] = {}
-    for name, value in options.items():
-        if name in SHARED_OPTIONS or name in own:
-            passed[name] = value
-        elif name in _CS_ONLY_DEFAULTS and value in _CS_ONLY_DEFAULTS[name]:
-            continue  # the default of a CS option: nothing is being asked of this method
-        elif name in _CS_ONLY_DEFAULTS:
-            raise UnknownOptionError(
-                f"{name}={value!r} is an option of method(s) {_accepting(name)}; "
-                f"method={method!r} has no {name} (leave it at its default)"
-            )
-        else:
-            raise _unknown_option_error(method, name)
 
-    _check_alpha(passed.get("alpha", 0.05))
-    _check_window(passed.get("window"))
-    _check_count("anticipation", passed.get("anticipation", 0))
-    _check_seed(passed.get("seed"))
-    bootstrap = passed.get("bootstrap", 0)
-    _check_count("bootstrap (the number of multiplier draws)", bootstrap)
-    control = passed.get("control", "never")
-    if control not in CONTROLS[method]:
-        raise EstimationInputError(
-            f"control={control!r} is not defined for method={method!r}; "
-            f"use one of {list(CONTROLS[method])}"
-        )
-    for name in _BOOLEAN_OPTIONS:
-        if name in passed and not isinstance(passed[name], bool | np.bool_):
-            raise EstimationInputError(f"{name} must be True or False, got {passed[name]!r}")
-    for name in ("outcome", "unit", "time", "cohort"):
-        if name in passed and not isinstance(passed[name], str):
-            raise EstimationInputError(f"{name} must be a column name (str), got {passed[name]!r}")
-    covariates = passed.get("covariates")
-    if isinstance(covariates, str):
-        raise EstimationInputError(
-            f"covariates must be a list of column names, got the string {covariates!r} "
-            f"(write covariates=[{covariates!r}])"
-        )
-    if bootstrap and isinstance(data, pd.DataFrame):
-        unit = passed.get("unit", "kommun_kod")
-        groups = data[unit].nunique() if unit in data.columns else len(data)
-        need = int(bootstrap) * max(int(groups), 1) * 8
-        if need > MAX_DRAW_BYTES:
+    method: str
+    outcome: str = "share"
+    unit: str = "kommun_kod"
+    time: str = "year"
+    cohort: str = "cohort"
+    control: str = "never"
+    covariates: tuple[str, ...] = ()
+    weights: str | None = None
+    cluster: str | None = None
+    anticipation: int = 0
+    unbalanced: str = "balance"
+    window: tuple[int, int] | None = None
+    reps: int = 0
+    seed: int | None = None
+    alpha: float = 0.05
+    options: Mapping[str, Any] = field(default_factory=dict)
+    ignored: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        info = method_info(self.method)
+        covariates = self.covariates
+        if isinstance(covariates, str):
             raise EstimationInputError(
-                f"bootstrap={bootstrap} draws over {groups} units need about "
-                f"{need / 1024**3:.1f} GiB for the multiplier weights (limit "
-                f"{MAX_DRAW_BYTES / 1024**3:.0f} GiB); use fewer draws (999 to 9999 suffice)"
+                f"covariates must be a list of column names, got the string {covariates!r} "
+                f"(write covariates=[{covariates!r}])"
             )
-    return passed
+        for name in _COLUMN_FIELDS:
+            if not isinstance(getattr(self, name), str):
+                raise EstimationInputError(
+                    f"{name} must be a column name (str), got {getattr(self, name)!r}"
+                )
+        _check_alpha(self.alpha)
+        _check_window(self.window)
+        _check_count("anticipation", self.anticipation)
+        _check_seed(self.seed)
+        _check_count("reps (the number of bootstrap draws)", self.reps)
+        if self.control not in info.controls:
+            raise EstimationInputError(
+                f"control={self.control!r} is not defined for method={self.method!r}; "
+                f"use one of {list(info.controls)}"
+            )
+        unknown = [name for name in self.options if name not in info.options]
+        if unknown:
+            raise _unknown_option_error(self.method, unknown[0])
+        options = {**info.options, **self.options}
+        for name in _BOOLEAN_OPTIONS:
+            if name in options and not isinstance(options[name], bool | np.bool_):
+                raise EstimationInputError(f"{name} must be True or False, got {options[name]!r}")
+        if "multiplier" in options and options["multiplier"] not in WEIGHT_KINDS:
+            raise EstimationInputError(
+                f"multiplier must be one of {WEIGHT_KINDS}, got {options['multiplier']!r}"
+            )
+        # normalised, immutable values (a list of covariates becomes a tuple, bounds ints)
+        fixed = {
+            "covariates": tuple(covariates or ()),
+            "window": None if self.window is None else (int(self.window[0]), int(self.window[1])),
+            "anticipation": int(self.anticipation),
+            "reps": int(self.reps),
+            "alpha": float(self.alpha),
+            "options": MappingProxyType(options),
+            "ignored": tuple(self.ignored),
+        }
+        for name, value in fixed.items():
+            object.__setattr__(self, name, value)
+
+    @classmethod
+    def build(
+        cls,
+        method: str,
+        data: pd.DataFrame | None = None,
+        /,
+        *columns: str,
+        _warn_level: int = 3,
+        **options: Any,
+    ) -> EstimationSpec:
+        """Route the keyword options of an ``estimate`` call into a checked specification.
+
+        Parameters
+        ----------
+        method
+            A key of the method registry.
+        data
+            The panel, used only for the memory guard of the bootstrap draws (None skips it).
+        *columns
+            ``outcome, unit, time, cohort`` given by position (as ``estimate`` takes them).
+        **options
+            Shared options (:data:`SHARED_OPTIONS`) and the method's own ones. Deprecated
+            names (:data:`DEPRECATED_NAMES`: ``bootstrap``, ``bootstrap_weights``) warn and are
+            renamed. CS's ``est_method`` and ``base_period`` are accepted by every method at
+            their defaults and ignored.
+
+        Raises
+        ------
+        UnknownOptionError
+            For an option ``method`` does not take, naming the methods that take it.
+        EstimationInputError
+            For a value outside its rule, naming the value and the rule.
+        """
+        info = method_info(method)
+        if len(columns) > len(_COLUMN_FIELDS):
+            raise TypeError(f"at most {len(_COLUMN_FIELDS)} column names by position: {columns}")
+        clash = sorted(set(_COLUMN_FIELDS[: len(columns)]) & set(options))
+        if clash:
+            raise TypeError(f"got multiple values for {clash}")
+        options = {**dict(zip(_COLUMN_FIELDS, columns, strict=False)), **options}
+        # deprecation warnings point at the caller's line (estimate's caller: _warn_level=4)
+        renamed, given = _renamed(options, stacklevel=_warn_level)
+        shared: dict[str, Any] = {}
+        own: dict[str, Any] = {}
+        ignored: list[str] = []
+        for name, value in renamed.items():
+            if name in SHARED_OPTIONS:
+                shared[name] = value
+            elif name in info.options:
+                own[name] = value
+            elif name in _CS_ONLY_DEFAULTS and value in _CS_ONLY_DEFAULTS[name]:
+                # the default of a CS option: nothing is being asked of this method
+                if value is not None:
+                    ignored.append(name)
+            elif name in _CS_ONLY_DEFAULTS:
+                raise UnknownOptionError(
+                    f"{name}={value!r} is an option of method(s) {_accepting(name)}; "
+                    f"method={method!r} has no {name} (leave it at its default)"
+                )
+            else:
+                raise _unknown_option_error(method, given.get(name, name))
+        if "seed" in shared and info.bootstrap is None:
+            ignored.append("seed")  # no draws: the seed is checked, recorded and unused
+        reps = shared.get("reps", 0)
+        label = given.get("reps", "reps")
+        _check_count(f"{label} (the number of bootstrap draws)", reps)
+        if reps and isinstance(data, pd.DataFrame):
+            unit = shared.get("unit", "kommun_kod")
+            groups = data[unit].nunique() if unit in data.columns else len(data)
+            need = int(reps) * max(int(groups), 1) * 8
+            if need > MAX_DRAW_BYTES:
+                raise EstimationInputError(
+                    f"{label}={reps} draws over {groups} units need about "
+                    f"{need / 1024**3:.1f} GiB for the multiplier weights (limit "
+                    f"{MAX_DRAW_BYTES / 1024**3:.0f} GiB); use fewer draws (999 to 9999 suffice)"
+                )
+        return cls(method, **shared, options=own, ignored=tuple(sorted(ignored)))
+
+    def option(self, name: str) -> Any:
+        """The value of the method's own option ``name`` (its default when not given)."""
+        return self.options[name]
+
+    def values(self, names: str) -> tuple[Any, ...]:
+        """The values of the space-separated ``names``: fields, then the method's own options.
+
+        ``spec.values("window reps multiplier")`` unpacks what a ``fit`` uses in one line.
+        """
+        return tuple(
+            list(self.ignored)
+            if name == "ignored"
+            else getattr(self, name)
+            if name in _FIELDS
+            else self.options[name]
+            for name in names.split()
+        )
+
+    def shared_values(self) -> tuple[Any, ...]:
+        """``(outcome, unit, time, cohort, control, covariates, weights, cluster, anticipation,
+        unbalanced, window, reps, alpha)``: what every method's ``fit`` unpacks."""
+        return self.values(
+            "outcome unit time cohort control covariates weights cluster anticipation unbalanced "
+            "window reps alpha"
+        )
+
+    @property
+    def columns(self) -> tuple[str, str, str, str]:
+        """``(outcome, unit, time, cohort)``."""
+        return self.outcome, self.unit, self.time, self.cohort
+
+    def replace(self, **changes: Any) -> EstimationSpec:
+        """A checked copy with ``changes`` (shared fields or the method's own options)."""
+        own = {k: changes.pop(k) for k in list(changes) if k not in _FIELDS}
+        if own:
+            changes["options"] = {**self.options, **own}
+        return dataclasses.replace(self, **changes)
+
+    def prepare(
+        self, data: pd.DataFrame, control: str | None = None, unbalanced: str | None = None
+    ) -> PreparedPanel:
+        """``prepare_panel`` of ``data`` with this specification's columns and design.
+
+        Procedures that replay a fit on its panel (the wild bootstraps rebuild its design or
+        linear maps) prepare it here; ``control`` and ``unbalanced`` override the spec's (the
+        regression-type methods prepare with every untreated row, ``control="notyet"``).
+        """
+        return prepare_panel(
+            data,
+            *self.columns,
+            covariates=list(self.covariates) or None,
+            weights=self.weights,
+            cluster=self.cluster,
+            anticipation=self.anticipation,
+            control=self.control if control is None else control,
+            unbalanced=self.unbalanced if unbalanced is None else unbalanced,
+        )
+
+    def as_options(self, changed_only: bool = False) -> dict[str, Any]:
+        """The keyword options of ``estimate`` that rebuild this specification.
+
+        ``changed_only``: only those that differ from ``estimate``'s and the method's defaults
+        (what a caller would have written).
+        """
+        out = {name: getattr(self, name) for name in SHARED_OPTIONS}
+        out["covariates"] = list(self.covariates) or None
+        out.update(self.options)
+        if changed_only:
+            defaults = {f.name: f.default for f in dataclasses.fields(self)}
+            defaults.update(METHODS[self.method].options, covariates=None)
+            out = {k: v for k, v in out.items() if k not in defaults or defaults[k] != v}
+        return out
+
+
+_FIELDS = frozenset(f.name for f in dataclasses.fields(EstimationSpec))
+
+
+def _carry(result: EstimationResult, spec: EstimationSpec, data: pd.DataFrame) -> EstimationResult:
+    """The result carries its specification and data (inference reads them from there)."""
+    result.spec = spec
+    result.data = data
+    return result
+
+
+def fit_contract(method: str) -> Callable[[Callable], Callable]:
+    """Give a method's ``fit(data, spec)`` the deprecated keyword form for one release.
+
+    ``module.fit(data, "y", "id", "year", "g", window=(-2, 2))`` (the old call, with the
+    method's old defaults, e.g. dCDH's ``control="notyet"``) warns and is turned into
+    ``module.fit(data, EstimationSpec.build(method, data, ...))``.
+    """
+
+    def decorate(func: Callable[[pd.DataFrame, EstimationSpec], EstimationResult]) -> Callable:
+        @functools.wraps(func)
+        def fit(
+            data: pd.DataFrame, spec: EstimationSpec | str | None = None, /, *columns: str,
+            **options: Any,
+        ) -> EstimationResult:  # fmt: skip
+            if isinstance(spec, EstimationSpec) and not columns and not options:
+                if spec.method != method:
+                    raise ValueError(f"a spec for method={spec.method!r} given to {method!r}")
+                return _carry(func(data, spec), spec, data)
+            if isinstance(spec, EstimationSpec):
+                raise TypeError("fit(data, spec) takes no further arguments")
+            positional = ([] if spec is None else [spec]) + list(columns)
+            warnings.warn(
+                f"{func.__module__}.fit(data, ...options) is deprecated; call "
+                f"finsam_eval.estimate(data, method={method!r}, ...) or "
+                "fit(data, EstimationSpec.build(method, data, ...))",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            legacy = {k: v for k, v in METHODS[method].legacy_defaults.items() if k not in options}
+            built = EstimationSpec.build(
+                method, data, *positional, _warn_level=4, **legacy, **options
+            )
+            return _carry(func(data, built), built, data)
+
+        return fit
+
+    return decorate
+
+
+def result_first(first: Any, rest: Sequence[Any], name: str) -> tuple[Any, list[Any]]:
+    """The result and remaining arguments of an inference call that took ``(data, result, ...)``
+    before issue 12: the old form warns and the result is given ``data``."""
+    from finsam_eval.estimators.result import EstimationResult
+
+    if isinstance(first, EstimationResult):
+        return first, list(rest)
+    if not rest or not isinstance(rest[0], EstimationResult):
+        raise TypeError(f"{name} takes an EstimationResult, got {type(first).__name__}")
+    warnings.warn(
+        f"{name}(data, result, ...) is deprecated; the result carries its data: "
+        f"{name}(result, ...)",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+    result = copy.copy(rest[0])
+    result.data = first
+    return result, list(rest[1:])
 
 
 def check_reference_period(method: str, passed: Mapping[str, Any]) -> None:

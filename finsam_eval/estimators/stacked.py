@@ -61,7 +61,7 @@ jobs. Quarterly Journal of Economics 134(3), 1405–1454.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -69,13 +69,14 @@ import pandas as pd
 from scipy import stats
 
 from finsam_eval.core import demean, group_sums, n_params_with_fixed_effects, small_sample_factor
+from finsam_eval.estimators.event_study import influence_row_labels
 from finsam_eval.estimators.prepare import (
     EstimationInputError,
     prepare_panel,
     require_consecutive_periods,
 )
 from finsam_eval.estimators.result import EstimationResult
-from finsam_eval.estimators.spec import check_extras
+from finsam_eval.estimators.spec import EstimationSpec, fit_contract
 
 __all__ = ["DEFAULT_WINDOW", "fit"]
 
@@ -131,30 +132,185 @@ def _adaptive_window(
     return None if best is None else best[3]
 
 
-def fit(
-    data: pd.DataFrame,
-    outcome: str = "share",
-    unit: str = "kommun_kod",
-    time: str = "year",
-    cohort: str = "cohort",
-    control: str = "never",
-    covariates: Sequence[str] | None = None,
-    weights: str | None = None,
-    cluster: str | None = None,
-    anticipation: int = 0,
-    unbalanced: str = "balance",
-    window: tuple[int, int] | None = None,
-    bootstrap: int = 0,
-    alpha: float = 0.05,
-    algorithm: str = "auto",
-    **ignored: Any,
-) -> EstimationResult:
+def _sub_experiments(
+    cohorts: list[int],
+    cohort_of_unit: np.ndarray,
+    w_unit: np.ndarray,
+    control: str,
+    anticipation: int,
+    window: tuple[int, int],
+    span: tuple[int, int],
+) -> tuple[list[int], list[tuple[np.ndarray, np.ndarray]], pd.DataFrame]:
+    """Sub-experiments: kept cohorts, their treated and clean control units, trimmed cohorts.
+
+    A cohort is trimmed when its event window leaves the sample or it has no clean control
+    (never-treated units, with ``control="notyet"`` also units joining after the window) or no
+    treated unit with positive weight (Wing, Freedman & Hollingsworth 2024, section 3).
+    """
+    (lo, hi), (t_min, t_max) = window, span
+    never = cohort_of_unit == 0
+    kept: list[int] = []
+    trimmed: list[dict[str, Any]] = []
+    members: list[tuple[np.ndarray, np.ndarray]] = []
+    for a in cohorts:
+        treated = np.flatnonzero((cohort_of_unit == a) & (w_unit > 0))
+        if control == "never":
+            clean = never
+        else:
+            clean = never | (cohort_of_unit - anticipation > a + hi)
+        controls = np.flatnonzero(clean & (w_unit > 0))
+        reason = None
+        if a + lo < t_min or a + hi > t_max:
+            reason = f"event window [{a + lo}, {a + hi}] not inside the sample [{t_min}, {t_max}]"
+        elif len(controls) == 0:
+            reason = f"no clean controls (control={control!r})"
+        elif len(treated) == 0:
+            reason = "no treated unit with positive weight"
+        if reason:
+            trimmed.append(
+                {"cohort": a, "n_units": int((cohort_of_unit == a).sum()), "reason": reason}
+            )
+            continue
+        kept.append(a)
+        members.append((treated, controls))
+    return kept, members, pd.DataFrame(trimmed, columns=["cohort", "n_units", "reason"])
+
+
+@dataclass(frozen=True)
+class _StackedInference:
+    event_study: pd.DataFrame
+    vcov: pd.DataFrame
+    overall: pd.Series
+    event_influence: np.ndarray
+    post: list[int]
+    n_clusters: int
+    n_params: int
+    factor: float
+    df_t: int
+
+
+def _crv1_event_study(
+    fitted: tuple[np.ndarray, np.ndarray, np.ndarray, int, pd.DataFrame],
+    cluster_of_unit: np.ndarray,
+    clustered: bool,
+    n_period_effects: int,
+    event_times: list[int],
+    window: tuple[int, int],
+    ref: int,
+    alpha: float,
+) -> _StackedInference:
+    """CRV1 variance, influence functions, the event study with its reference row, overall."""
+    coef, bread_inverse, unit_scores, n_obs, sub_table = fitted
+    lo, hi = window
+    p = len(event_times)
+    n_clusters = int(cluster_of_unit.max()) + 1
+    cluster_scores = group_sums(unit_scores, cluster_of_unit, n_clusters)
+    # sub-experiment × unit effects lie inside unit (and coarser) clusters; sub-experiment ×
+    # period effects do not
+    n_params = n_params_with_fixed_effects(
+        p, [int(sub_table["n_units"].sum()), n_period_effects], [True, False]
+    )
+    factor = small_sample_factor("CRV1", n_obs, n_params, n_clusters)
+    influence_rows = cluster_scores if clustered else unit_scores
+    n_rows = influence_rows.shape[0]
+    psi = np.sqrt(factor) * n_rows * influence_rows @ bread_inverse
+    vcov = psi.T @ psi / n_rows**2
+    se = np.sqrt(np.diag(vcov))
+    df_t = n_clusters - 1
+
+    shown = list(range(lo, hi + 1))
+    column = {e: j for j, e in enumerate(event_times)}
+    est = np.array([coef[column[e]] if e in column else 0.0 for e in shown])
+    err = np.array([se[column[e]] if e in column else np.nan for e in shown])
+    event_study = pd.DataFrame({"event_time": shown, **_t_table(est, err, df_t, alpha)})
+    event_study["reference"] = [e == ref for e in shown]
+    event_influence = np.zeros((n_rows, len(shown)))
+    for j, e in enumerate(shown):
+        if e in column:
+            event_influence[:, j] = psi[:, column[e]]
+    index = pd.Index(event_times, name="event_time")
+
+    post = [j for j, e in enumerate(event_times) if e >= 0]
+    a_vec = np.zeros(p)
+    a_vec[post] = 1.0 / len(post)
+    overall_table = _t_table(
+        np.array([a_vec @ coef]), np.array([np.sqrt(a_vec @ vcov @ a_vec)]), df_t, alpha
+    )
+    return _StackedInference(
+        event_study=event_study,
+        vcov=pd.DataFrame(vcov, index=index, columns=index),
+        overall=pd.Series({k: float(v[0]) for k, v in overall_table.items()}),
+        event_influence=event_influence,
+        post=post,
+        n_clusters=n_clusters,
+        n_params=n_params,
+        factor=factor,
+        df_t=df_t,
+    )
+
+
+def _trim_notes(
+    trimmed_frame: pd.DataFrame, kept: list[int], window: tuple[int, int], control: str
+) -> list[str]:
+    """Warn about trimmed cohorts (returned as notes); raise when none is left."""
+    notes = []
+    if not trimmed_frame.empty:
+        msg = (
+            f"{len(trimmed_frame)} cohort(s) trimmed from the stack (window {window}, "
+            f"control={control!r}): {trimmed_frame['cohort'].tolist()}; see "
+            "info['trimmed_cohorts']"
+        )
+        warnings.warn(msg, UserWarning, stacklevel=3)
+        notes.append(msg)
+    if not kept:
+        raise EstimationInputError(
+            f"every cohort was trimmed for window {window} and control={control!r}:\n"
+            + trimmed_frame.to_string(index=False)
+        )
+    return notes
+
+
+def _fitting_window(
+    cohorts: np.ndarray,
+    cohort_of_unit: np.ndarray,
+    w_unit: np.ndarray,
+    window: tuple[int, int],
+    span: tuple[int, int],
+    ref: int,
+    notes: list[str],
+) -> tuple[int, int]:
+    """The default window, or, when it fits no cohort (a short panel), the window that keeps
+    the most treated unit × event-time cells (with a warning added to ``notes``)."""
+    (lo, hi), (t_min, t_max) = window, span
+    if any(a + lo >= t_min and a + hi <= t_max for a in cohorts):
+        return lo, hi
+    sizes = {int(a): float(w_unit[cohort_of_unit == a].sum()) for a in cohorts}
+    adapted = _adaptive_window(sizes, t_min, t_max, ref)
+    if adapted is None:
+        return lo, hi
+    msg = (
+        f"the default window {DEFAULT_WINDOW} fits no cohort in the sample "
+        f"[{t_min}, {t_max}]; using window={adapted} (pass window= to choose another)"
+    )
+    warnings.warn(msg, UserWarning, stacklevel=3)
+    notes.append(msg)
+    return adapted
+
+
+@fit_contract("stacked")
+def fit(data: pd.DataFrame, spec: EstimationSpec) -> EstimationResult:
     """Stacked DiD event study with Wing–Freedman–Hollingsworth corrective weights.
 
     Parameters
     ----------
+    spec
+        The :class:`~finsam_eval.estimators.spec.EstimationSpec`; ``algorithm`` is the one option
+        of its own, the others are described under *Specification*.
     data
-        Long panel, one row per unit and year.
+        The long panel (one row per unit and year).
+
+    Specification
+    -------------
     outcome, unit, time, cohort
         Column names; ``cohort`` is the first year of membership (0 or NaN: never).
     control
@@ -179,14 +335,14 @@ def fit(
         warning naming it (see ``_adaptive_window``). Cohorts whose window
         ``[a + lo, a + hi]`` is not inside the sample are trimmed and reported in
         ``info["trimmed_cohorts"]``, as are cohorts without clean controls.
-    bootstrap
+    reps
         Not available (analytic CRV1 only); a positive value warns.
     alpha
         Level of the t intervals (:math:`G - 1` degrees of freedom).
     algorithm
         "auto" (cell tables for balanced panels, stacked rows otherwise), "cells" or "rows"; the
         two give the same numbers on balanced panels.
-    **ignored
+    ignored
         ``seed`` and the CS options at their defaults (ignored); any other option raises
         ``spec.UnknownOptionError`` naming the methods that take it.
 
@@ -202,7 +358,9 @@ def fit(
         sub-experiments it appears in, so that :math:`\\psi'\\psi/n^2 = \\hat V` (CRV1); the
         reference column is zero. ``unit_labels`` names its rows.
     """
-    ignored_names = check_extras("stacked", ignored)
+    (outcome, unit, time, cohort, control, covariates, weights, cluster, anticipation, unbalanced,
+     window, bootstrap, alpha) = spec.shared_values()  # fmt: skip
+    algorithm, ignored_names = spec.values("algorithm ignored")
     if covariates:
         raise EstimationInputError("method='stacked' does not take covariates")
     if algorithm not in ("auto", "cells", "rows"):
@@ -239,112 +397,27 @@ def fit(
     cluster_of_unit = frame["cluster"].to_numpy()[first_row]
     n_units = len(first_row)
     t_min, t_max = int(panel.times[0]), int(panel.times[-1])
-    if window is None and not any(a + lo >= t_min and a + hi <= t_max for a in panel.cohorts):
-        # the default window fits no cohort (a short panel): use the window that keeps the
-        # most treated unit × event-time cells, and say so
-        sizes = {int(a): float(w_unit[cohort_of_unit == a].sum()) for a in panel.cohorts}
-        adapted = _adaptive_window(sizes, t_min, t_max, ref)
-        if adapted is not None:
-            msg = (
-                f"the default window {DEFAULT_WINDOW} fits no cohort in the sample "
-                f"[{t_min}, {t_max}]; using window={adapted} (pass window= to choose another)"
-            )
-            warnings.warn(msg, UserWarning, stacklevel=2)
-            notes.append(msg)
-            lo, hi = adapted
+    if window is None:
+        lo, hi = _fitting_window(panel.cohorts, cohort_of_unit, w_unit, (lo, hi), (t_min, t_max),
+                                 ref, notes)  # fmt: skip
 
-    # ---- sub-experiments: trimming and clean controls ---------------------------------------
-    never = cohort_of_unit == 0
-    kept: list[int] = []
-    trimmed: list[dict[str, Any]] = []
-    members: list[tuple[np.ndarray, np.ndarray]] = []
-    for a in panel.cohorts.tolist():
-        treated = np.flatnonzero((cohort_of_unit == a) & (w_unit > 0))
-        if control == "never":
-            clean = never
-        else:
-            clean = never | (cohort_of_unit - int(anticipation) > a + hi)
-        controls = np.flatnonzero(clean & (w_unit > 0))
-        reason = None
-        if a + lo < t_min or a + hi > t_max:
-            reason = f"event window [{a + lo}, {a + hi}] not inside the sample [{t_min}, {t_max}]"
-        elif len(controls) == 0:
-            reason = f"no clean controls (control={control!r})"
-        elif len(treated) == 0:
-            reason = "no treated unit with positive weight"
-        if reason:
-            trimmed.append(
-                {"cohort": a, "n_units": int((cohort_of_unit == a).sum()), "reason": reason}
-            )
-            continue
-        kept.append(a)
-        members.append((treated, controls))
-    trimmed_frame = pd.DataFrame(trimmed, columns=["cohort", "n_units", "reason"])
-    if trimmed:
-        msg = (
-            f"{len(trimmed)} cohort(s) trimmed from the stack (window {(lo, hi)}, "
-            f"control={control!r}): {trimmed_frame['cohort'].tolist()}; see info['trimmed_cohorts']"
-        )
-        warnings.warn(msg, UserWarning, stacklevel=2)
-        notes.append(msg)
-    if not kept:
-        raise EstimationInputError(
-            f"every cohort was trimmed for window {(lo, hi)} and control={control!r}:\n"
-            + trimmed_frame.to_string(index=False)
-        )
-
+    kept, members, trimmed_frame = _sub_experiments(
+        panel.cohorts.tolist(), cohort_of_unit, w_unit, control, int(anticipation), (lo, hi),
+        (t_min, t_max),
+    )  # fmt: skip
+    notes += _trim_notes(trimmed_frame, kept, (lo, hi), control)
     event_times = [e for e in range(lo, hi + 1) if e != ref]
-    n_e = hi - lo + 1
-    p = len(event_times)
     if use_cells:
         y_matrix = frame["y"].to_numpy().reshape(n_units, len(panel.times))
         fitted = _fit_cells(y_matrix, w_unit, kept, members, lo, hi, ref, t_min)
     else:
         fitted = _fit_rows(frame, w_unit, kept, members, lo, hi, ref)
-    coef, bread_inverse, unit_scores, n_obs, sub_table = fitted
+    n_obs, sub_table = fitted[3], fitted[4]
 
-    # ---- CRV1 variance, influence functions -------------------------------------------------
-    n_clusters = int(cluster_of_unit.max()) + 1
-    cluster_scores = group_sums(unit_scores, cluster_of_unit, n_clusters)
-    # sub-experiment × unit effects lie inside unit (and coarser) clusters; sub-experiment ×
-    # period effects do not
-    n_params = n_params_with_fixed_effects(
-        p, [int(sub_table["n_units"].sum()), len(kept) * n_e], [True, False]
-    )
-    factor = small_sample_factor("CRV1", n_obs, n_params, n_clusters)
-    influence_rows = cluster_scores if cluster is not None else unit_scores
-    n_rows = influence_rows.shape[0]
-    psi = np.sqrt(factor) * n_rows * influence_rows @ bread_inverse
-    vcov = psi.T @ psi / n_rows**2
-    se = np.sqrt(np.diag(vcov))
-    df_t = n_clusters - 1
+    n_period_effects = len(kept) * (hi - lo + 1)
+    fit_ = _crv1_event_study(fitted, cluster_of_unit, cluster is not None, n_period_effects,
+                             event_times, (lo, hi), ref, alpha)  # fmt: skip
 
-    shown = list(range(lo, hi + 1))
-    column = {e: j for j, e in enumerate(event_times)}
-    est = np.array([coef[column[e]] if e in column else 0.0 for e in shown])
-    err = np.array([se[column[e]] if e in column else np.nan for e in shown])
-    event_study = pd.DataFrame({"event_time": shown, **_t_table(est, err, df_t, alpha)})
-    event_study["reference"] = [e == ref for e in shown]
-    event_influence = np.zeros((n_rows, len(shown)))
-    for j, e in enumerate(shown):
-        if e in column:
-            event_influence[:, j] = psi[:, column[e]]
-    index = pd.Index(event_times, name="event_time")
-    vcov_frame = pd.DataFrame(vcov, index=index, columns=index)
-
-    post = [j for j, e in enumerate(event_times) if e >= 0]
-    a_vec = np.zeros(p)
-    a_vec[post] = 1.0 / len(post)
-    overall_table = _t_table(
-        np.array([a_vec @ coef]), np.array([np.sqrt(a_vec @ vcov @ a_vec)]), df_t, alpha
-    )
-    overall = pd.Series({k: float(v[0]) for k, v in overall_table.items()})
-
-    if cluster is not None:
-        # prepare_panel codes clusters by the sorted string labels of the retained rows
-        labels = np.sort(pd.unique(data[cluster].astype(str).to_numpy()[frame["row"].to_numpy()]))
-    else:
-        labels = panel.unit_labels
     info = panel.info()
     info.update(
         {
@@ -355,15 +428,15 @@ def fit(
             "alpha": alpha,
             "n_obs": n_obs,
             "n_stacked_obs": n_obs,
-            "n_clusters": n_clusters,
+            "n_clusters": fit_.n_clusters,
             "kept_cohorts": kept,
             "trimmed_cohorts": trimmed_frame,
             "sub_experiments": sub_table,
-            "overall_event_times": [event_times[j] for j in post],
+            "overall_event_times": [event_times[j] for j in fit_.post],
             "vcov_type": "CRV1",
-            "n_params": n_params,
-            "small_sample_factor": factor,
-            "df_t": df_t,
+            "n_params": fit_.n_params,
+            "small_sample_factor": fit_.factor,
+            "df_t": fit_.df_t,
             "algorithm": "cells" if use_cells else "rows",
             "influence_level": "cluster" if cluster is not None else "unit",
             "warnings": notes,
@@ -372,11 +445,11 @@ def fit(
     )
     return EstimationResult(
         method="stacked",
-        event_study=event_study,
-        overall=overall,
-        vcov=vcov_frame,
-        event_influence=event_influence,
-        unit_labels=np.asarray(labels),
+        event_study=fit_.event_study,
+        overall=fit_.overall,
+        vcov=fit_.vcov,
+        event_influence=fit_.event_influence,
+        unit_labels=influence_row_labels(data, panel),
         info=info,
     )
 

@@ -50,9 +50,6 @@ heterogeneous treatment effects. Journal of Econometrics 225(2), 175–199.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
-
 import numpy as np
 import pandas as pd
 
@@ -66,11 +63,11 @@ from finsam_eval.core import (
 from finsam_eval.estimators.event_study import (
     EventEstimates,
     package,
-    reject_options,
     unit_arrays,
 )
 from finsam_eval.estimators.prepare import EstimationInputError, prepare_panel
 from finsam_eval.estimators.result import EstimationResult
+from finsam_eval.estimators.spec import EstimationSpec, fit_contract
 
 __all__ = ["fit"]
 
@@ -111,34 +108,19 @@ def _closed_form(
     return delta, psi
 
 
-def fit(
-    data: pd.DataFrame,
-    outcome: str = "share",
-    unit: str = "kommun_kod",
-    time: str = "year",
-    cohort: str = "cohort",
-    control: str = "never",
-    est_method: str | None = "dr",
-    covariates: Sequence[str] | None = None,
-    weights: str | None = None,
-    cluster: str | None = None,
-    anticipation: int = 0,
-    base_period: str = "varying",
-    unbalanced: str = "balance",
-    window: tuple[int, int] | None = None,
-    bootstrap: int = 0,
-    seed: int | None = None,
-    alpha: float = 0.05,
-    share_uncertainty: bool = True,
-    dense: bool = False,
-    **options: Any,
-) -> EstimationResult:
+@fit_contract("sa")
+def fit(data: pd.DataFrame, spec: EstimationSpec) -> EstimationResult:
     """Sun & Abraham (2021) interaction-weighted event study.
 
     Parameters
     ----------
     data
         Long panel, one row per unit and period.
+    spec
+        The validated specification (``share_uncertainty`` and ``dense`` are SA's own).
+
+    Specification
+    -------------
     outcome, unit, time, cohort
         Column names; ``cohort`` is the first treated period (0 or NaN: never treated).
     control
@@ -163,7 +145,7 @@ def fit(
     window
         ``(lo, hi)``: event times reported. The regression stays fully saturated (no binning),
         so the window selects output only.
-    bootstrap, seed
+    reps, seed
         Rademacher multiplier draws over clusters for a sup-t band (0: none).
     alpha
         Level of the normal intervals.
@@ -181,7 +163,9 @@ def fit(
         ``info`` holds ``cohort_effects`` (:math:`\\hat\\delta_{g,e}`), ``shares``,
         ``vcov_regression`` and ``vcov_shares``.
     """
-    ignored = reject_options("sa", est_method, options)
+    (outcome, unit, time, cohort, control, covariates, weights, cluster, anticipation, unbalanced,
+     window, bootstrap, alpha) = spec.shared_values()  # fmt: skip
+    seed, share_uncertainty, dense, ignored = spec.values("seed share_uncertainty dense ignored")
     if control not in ("never", "lasttreated"):
         raise EstimationInputError(
             f"control={control!r}: Sun & Abraham use one control cohort, 'never' (never-treated) "

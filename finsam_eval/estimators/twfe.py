@@ -40,7 +40,6 @@ heterogeneous treatment effects. Journal of Econometrics 225(2), 175–199.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -57,7 +56,7 @@ from finsam_eval.core import (
 )
 from finsam_eval.estimators.prepare import EstimationInputError, prepare_panel
 from finsam_eval.estimators.result import EstimationResult
-from finsam_eval.estimators.spec import check_extras
+from finsam_eval.estimators.spec import EstimationSpec, fit_contract
 
 __all__ = ["fit"]
 
@@ -242,31 +241,19 @@ def _inference_table(
     }
 
 
-def fit(
-    data: pd.DataFrame,
-    outcome: str = "share",
-    unit: str = "kommun_kod",
-    time: str = "year",
-    cohort: str = "cohort",
-    covariates: Sequence[str] | None = None,
-    weights: str | None = None,
-    cluster: str | None = None,
-    anticipation: int = 0,
-    unbalanced: str = "balance",
-    window: tuple[int, int] | None = None,
-    reference: int = -1,
-    vcov: str = "cluster",
-    alpha: float = 0.05,
-    control: str = "never",
-    bootstrap: int = 0,
-    **ignored: Any,
-) -> EstimationResult:
+@fit_contract("twfe")
+def fit(data: pd.DataFrame, spec: EstimationSpec) -> EstimationResult:
     """Dynamic TWFE event study with unit and year fixed effects.
 
     Parameters
     ----------
     data
         Long panel, one row per unit and year.
+    spec
+        Specification with the options ``reference`` and ``vcov`` (below).
+
+    Specification
+    -------------
     outcome, unit, time, cohort
         Column names; ``cohort`` is the first year of membership (0 or NaN: never).
     covariates
@@ -294,9 +281,9 @@ def fit(
     control
         Ignored: TWFE compares with every not-yet- and never-treated observation through the
         year effects; recorded in ``info``.
-    bootstrap
+    reps
         Not available for TWFE (analytic variances only); a positive value warns.
-    **ignored
+    ignored
         ``seed`` and the CS options at their defaults (ignored); any other option raises
         ``spec.UnknownOptionError`` naming the methods that take it.
 
@@ -334,7 +321,9 @@ def fit(
     the unit level or coarser, so :math:`K = k + T`. HC1 and iid count every fixed-effect level,
     :math:`K = k + N_{units} + T - 1`.
     """
-    ignored_names = check_extras("twfe", ignored)
+    (outcome, unit, time, cohort, control, covariates, weights, cluster, anticipation, unbalanced,
+     window, bootstrap, alpha) = spec.shared_values()  # fmt: skip
+    reference, vcov, ignored_names = spec.values("reference vcov ignored")
     if control not in ("never", "notyet"):
         raise EstimationInputError(
             f"control={control!r} is not defined for method='twfe'; use one of "

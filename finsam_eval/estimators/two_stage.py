@@ -35,8 +35,6 @@ Gardner, J. (2021). Two-stage differences in differences. Working paper, arXiv:2
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -46,41 +44,28 @@ from finsam_eval.estimators.event_study import (
     event_targets,
     first_stage,
     package,
-    reject_options,
     unit_arrays,
 )
 from finsam_eval.estimators.prepare import EstimationInputError, prepare_panel
 from finsam_eval.estimators.result import EstimationResult
+from finsam_eval.estimators.spec import EstimationSpec, fit_contract
 
 __all__ = ["fit"]
 
 
-def fit(
-    data: pd.DataFrame,
-    outcome: str = "share",
-    unit: str = "kommun_kod",
-    time: str = "year",
-    cohort: str = "cohort",
-    control: str = "never",
-    est_method: str | None = "dr",
-    covariates: Sequence[str] | None = None,
-    weights: str | None = None,
-    cluster: str | None = None,
-    anticipation: int = 0,
-    base_period: str = "varying",
-    unbalanced: str = "balance",
-    window: tuple[int, int] | None = None,
-    bootstrap: int = 0,
-    seed: int | None = None,
-    alpha: float = 0.05,
-    **options: Any,
-) -> EstimationResult:
+@fit_contract("two_stage")
+def fit(data: pd.DataFrame, spec: EstimationSpec) -> EstimationResult:
     """Gardner (2021) two-stage DiD event study with the GMM-corrected clustered variance.
 
     Parameters
     ----------
     data
         Long panel, one row per unit and period.
+    spec
+        Shared options only (Gardner's estimator has none of its own).
+
+    Specification
+    -------------
     outcome, unit, time, cohort
         Column names; ``cohort`` is the first treated period (0 or NaN: never treated).
     control
@@ -103,7 +88,7 @@ def fit(
     window
         ``(lo, hi)``: event times reported. The stage-2 indicators are mutually exclusive, so
         leaving some out changes neither the other coefficients nor their variance.
-    bootstrap, seed
+    reps, seed
         Rademacher multiplier draws over clusters for a sup-t band (0: none).
     alpha
         Level of the normal intervals.
@@ -113,7 +98,9 @@ def fit(
     EstimationResult
         One row per event time with ``n_obs``; the reference row has estimate 0.
     """
-    ignored = reject_options("two_stage", est_method, options)
+    (outcome, unit, time, cohort, control, covariates, weights, cluster, anticipation, unbalanced,
+     window, bootstrap, alpha) = spec.shared_values()  # fmt: skip
+    seed, ignored = spec.values("seed ignored")
     if control not in ("never", "notyet"):
         raise EstimationInputError(
             f"control={control!r}: two-stage DiD fits stage 1 on every untreated observation "

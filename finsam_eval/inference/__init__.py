@@ -8,7 +8,7 @@ estimators replayed as linear maps of the outcome (``wild_refit``, ``wild_refit_
 - ``honest``: Rambachan–Roth sensitivity of event-study conclusions to violations of parallel
   trends (``honest_did``, ``breakdown_value``, ``plot_sensitivity``).
 - ``multiple_testing``: familywise and false-discovery-rate adjustments, Romano–Wolf stepdown.
-- ``wild_bootstrap``: wild cluster bootstrap for few clusters.
+- ``wild_cluster``: wild cluster bootstrap of a regression, for few clusters.
 - ``wild_results``: wild bootstrap of event studies (TWFE WCR/WCU, re-estimating WCR/WCU for
   imputation, two-stage and CS aggregates, score bootstrap of influence functions).
 - ``wild_refit``: the imputation and two-stage estimators as linear maps of the outcome and
@@ -37,13 +37,14 @@ from finsam_eval.inference.pretrends import (
     pretrend_wald,
     slope_for_power,
 )
-from finsam_eval.inference.wild_bootstrap import WildBootstrapResult, wild_cluster_bootstrap
+from finsam_eval.inference.wild_cluster import WildBootstrapResult, wild_cluster_bootstrap
 from finsam_eval.inference.wild_refit import LinearEventStudy, linear_event_study, refit_bootstrap
 from finsam_eval.inference.wild_refit_cs import linear_cs_aggregate
 from finsam_eval.inference.wild_results import (
     TwfeDesign,
     score_bootstrap,
     twfe_design,
+    wild_bootstrap,
     wild_bootstrap_event_study,
 )
 
@@ -56,6 +57,7 @@ __all__ = [
     "refit_bootstrap",
     "score_bootstrap",
     "twfe_design",
+    "wild_bootstrap",
     "wild_bootstrap_event_study",
     "PretestPower",
     "WildBootstrapResult",

@@ -36,7 +36,9 @@ Journal of Econometrics 225(2), 200–230.
 from __future__ import annotations
 
 import copy
+import warnings
 from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -157,12 +159,13 @@ def _cluster_labels(
 def add_bands(
     res: EstimationResult,
     alpha: float = 0.05,
-    draws: int = 10_000,
+    reps: int = 10_000,
     seed: int | None = 0,
     *,
     cluster: np.ndarray | Mapping | pd.Series | None = None,
     source: str = "auto",
-    weights: str = "rademacher",
+    multiplier: str = "rademacher",
+    **deprecated: Any,
 ) -> EstimationResult:
     """A copy of ``res`` whose event study has a simultaneous band.
 
@@ -172,8 +175,8 @@ def add_bands(
         Any estimator's result.
     alpha
         1 − joint coverage.
-    draws
-        Bootstrap or Gaussian draws for the critical value.
+    reps
+        Bootstrap or Gaussian draws for the critical value (old name ``draws=``, warns).
     seed
         Seed of the numpy Generator.
     cluster
@@ -182,8 +185,9 @@ def add_bands(
         one multiplier per row (the unit, or the cluster if the estimator already summed).
     source
         "auto" (influence functions when available, else vcov), "influence" or "vcov".
-    weights
-        Multiplier distribution: "rademacher", "mammen" or "webb".
+    multiplier
+        Multiplier distribution: "rademacher", "mammen" or "webb" (old name ``weights=``,
+        warns: ``weights`` names sampling weights only).
 
     Returns
     -------
@@ -191,7 +195,22 @@ def add_bands(
         With ``band_lower``/``band_upper`` in ``event_study`` and ``info["band"]``:
         critical_value, pointwise, source, alpha, draws, seed.
     """
-    crit, used, times = sup_t_critical_value(res, alpha, draws, seed, cluster, source, weights)
+    renamed = {"draws": "reps", "weights": "multiplier"}
+    unknown = sorted(set(deprecated) - set(renamed))
+    if unknown:
+        raise TypeError(f"add_bands got unknown option(s) {unknown}")
+    for old, value in deprecated.items():
+        warnings.warn(
+            f"add_bands({old}=) is deprecated; use {renamed[old]}=",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        if old == "draws":
+            reps = value
+        else:
+            multiplier = value
+    draws = reps
+    crit, used, times = sup_t_critical_value(res, alpha, draws, seed, cluster, source, multiplier)
     pointwise = float(stats.norm.ppf(1 - alpha / 2))
     critical = max(crit, pointwise)
     out = copy.copy(res)

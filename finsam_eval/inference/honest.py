@@ -54,6 +54,8 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
+from finsam_eval.core.vocabulary import renamed_options
+
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
@@ -763,6 +765,7 @@ def _robust_ci(
     return _grid_interval(theta, accept, f"Delta^RM(Mbar={m:g})")
 
 
+@renamed_options(sims="reps")
 def honest_did(
     res_or_betahat: EstimationResult | np.ndarray | Sequence[float],
     sigma: np.ndarray | None = None,
@@ -779,7 +782,7 @@ def honest_did(
     grid_lb: float | None = None,
     grid_ub: float | None = None,
     kappa: float | None = None,
-    sims: int = 1000,
+    reps: int = 1000,
     seed: int = 0,
 ) -> pd.DataFrame:
     """Sensitivity of an event-study effect to violations of parallel trends.
@@ -813,7 +816,7 @@ def honest_did(
         ``np.full(n_post, 1 / n_post)`` for the average effect.
     kappa
         First-stage size of the hybrid test, default ``alpha / 10``.
-    sims, seed
+    reps, seed
         Least-favourable critical value: number of normal draws and their seed.
 
     Returns
@@ -833,6 +836,7 @@ def honest_did(
     Armstrong, T. & Kolesár, M. (2018). Optimal inference in a class of regression models.
     Econometrica 86(2), 655-683.
     """
+    sims = reps  # the body's name for it
     betahat, sig, n_pre, n_post, _ = _event_study_inputs(
         res_or_betahat, sigma, num_pre, num_post, reference
     )

@@ -70,6 +70,7 @@ from finsam_eval.estimators.calendars import (
     join_units,
     rubin_pool,
 )
+from finsam_eval.estimators.registry import DEFAULT_POWER_METHODS, METHODS
 from finsam_eval.synthetic.generator import DEFAULT_SEED
 from finsam_eval.synthetic.montecarlo import (
     EffectPath,
@@ -92,9 +93,11 @@ __all__ = [
     "simulate",
 ]
 
-#: Options passed to ``estimate`` per method unless overridden: the TWFE event study is the
-#: conventional binned one (end points -5 and 6 collect all earlier and later event times).
-DEFAULT_METHOD_OPTIONS: dict[str, dict[str, Any]] = {"twfe": {"window": (-5, 6)}}
+#: Options passed to ``estimate`` per method unless overridden (``MethodInfo.power_options``:
+#: the TWFE event study is the conventional binned one, end points -5 and 6).
+DEFAULT_METHOD_OPTIONS: dict[str, dict[str, Any]] = {
+    key: dict(info.power_options) for key, info in METHODS.items() if info.power_options
+}
 
 # fits per process before the pool is worth its start-up (about 0.5 s)
 _PARALLEL_MIN_FITS = 100
@@ -544,7 +547,7 @@ def _describe(effect: EffectPath) -> str:
 
 
 def simulate(
-    methods: Sequence[str] = ("cs", "sa", "imputation", "twfe"),
+    methods: Sequence[str] = DEFAULT_POWER_METHODS,
     reps: int = 200,
     seed: int = 1,
     population: str = "alla",

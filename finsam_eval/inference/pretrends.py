@@ -17,6 +17,8 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
+from finsam_eval.core.vocabulary import renamed_options
+
 if TYPE_CHECKING:
     from finsam_eval.estimators.result import EstimationResult
 
@@ -151,13 +153,14 @@ def _pass_probability(mean: np.ndarray, vcov: np.ndarray, crit: float) -> float:
     )  # fmt: skip
 
 
+@renamed_options(n_sims="reps")
 def pretest_power(
     res: EstimationResult,
     trend: float | Sequence[float] | Mapping[int, float] | pd.Series,
     alpha: float = 0.05,
     *,
     reference: int = -1,
-    n_sims: int = 200_000,
+    reps: int = 200_000,
     seed: int = 0,
 ) -> PretestPower:
     """Power of the pre-test against a hypothesised trend, and the bias after passing it.
@@ -189,6 +192,7 @@ def pretest_power(
     Roth, J. (2022). Pretest with caution: event-study estimates after testing for parallel
     trends. American Economic Review: Insights 4(3), 305-322.
     """
+    n_sims = reps  # the body's name for it
     times, est, vcov = _event_study_arrays(res, reference)
     delta = _trend_vector(trend, times, reference)
     pre = times < 0

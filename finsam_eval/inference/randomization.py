@@ -189,31 +189,28 @@ def _permute(
 
 
 def randomization_inference(
-    data: pd.DataFrame,
-    method: str = "cs",
-    permutations: int = 999,
+    result: EstimationResult | pd.DataFrame,
+    *legacy_args: Any,
+    reps: int | None = None,
     within: str | None = None,
     seed: int = 0,
-    *,
     placebo_shift: int | None = None,
-    unit: str = "kommun_kod",
-    time: str = "year",
-    cohort: str = "cohort",
     n_jobs: int | None = None,
     progress: bool = True,
     chunk_size: int = 50,
-    **estimate_options: Any,
+    **legacy_options: Any,
 ) -> RandomizationResult:
     """Randomization p-values for an event study by permuting adoption years across kommuner.
 
     Parameters
     ----------
-    data
-        One population × outcome panel (as for ``finsam_eval.estimate``).
-    method
-        Estimator key.
-    permutations
-        Number of random permutations :math:`P` (999 gives p-values on a 1/1000 grid).
+    result
+        A ``finsam_eval.estimate`` result of one population × outcome panel: it carries the
+        data, the method and its options, re-used for every permutation. (The old call
+        ``randomization_inference(data, method, permutations, ..., **estimate_options)`` warns
+        and goes in the next release.)
+    reps
+        Number of random permutations :math:`P` (default 999: p-values on a 1/1000 grid).
     within
         None (permute across all kommuner), "lan" (within län: column ``lan_kod`` or
         ``cluster_lan``) or any column constant within unit.
@@ -221,19 +218,69 @@ def randomization_inference(
         Seed of the permutations.
     placebo_shift
         If given, test placebo adoption years: :func:`placebo_data` with this shift first.
-    unit, time, cohort
-        Column names.
     n_jobs
         Processes for re-fitting; None uses 2 when there are at least 100 fits.
     progress
         tqdm progress bar.
-    **estimate_options
-        Passed to ``finsam_eval.estimate`` (outcome, window, control, ...).
+    chunk_size
+        Permutations per task of the process pool.
 
     Returns
     -------
     RandomizationResult
     """
+    if isinstance(result, EstimationResult):
+        if legacy_options or len(legacy_args) > 1:
+            raise TypeError(
+                "randomization_inference(result, reps=, within=, seed=, ...): the estimate "
+                f"options come from the result, got {sorted(legacy_options) or legacy_args[1:]}"
+            )
+        if result.spec is None or result.data is None:
+            raise ValueError("the result carries no specification and data (not from estimate)")
+        options = result.spec.as_options(changed_only=True)
+        columns = {k: options.pop(k, v) for k, v in zip(("unit", "time", "cohort"),
+                                                          result.spec.values("unit time cohort"),
+                                                          strict=True)}  # fmt: skip
+        reps = legacy_args[0] if legacy_args else reps
+        return _randomization(result.data, result.method, 999 if reps is None else reps, within,
+                              seed, placebo_shift, n_jobs, progress, chunk_size, **columns,
+                              **options)  # fmt: skip
+    warnings.warn(
+        "randomization_inference(data, method, permutations, ...) is deprecated; call "
+        "randomization_inference(finsam_eval.estimate(data, method=...), reps=...)",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    names = ("method", "permutations", "within", "seed")
+    given = dict(zip(names, legacy_args, strict=False))
+    clash = sorted(set(given) & set(legacy_options))
+    if clash:
+        raise TypeError(f"randomization_inference got multiple values for {clash}")
+    given.update(legacy_options)
+    method = given.pop("method", "cs")
+    permutations = given.pop("permutations", 999 if reps is None else reps)
+    within = given.pop("within", within)
+    seed = given.pop("seed", seed)
+    return _randomization(result, method, permutations, within, seed, placebo_shift, n_jobs,
+                          progress, chunk_size, **given)  # fmt: skip
+
+
+def _randomization(
+    data: pd.DataFrame,
+    method: str,
+    permutations: int,
+    within: str | None,
+    seed: int,
+    placebo_shift: int | None,
+    n_jobs: int | None,
+    progress: bool,
+    chunk_size: int,
+    unit: str = "kommun_kod",
+    time: str = "year",
+    cohort: str = "cohort",
+    **estimate_options: Any,
+) -> RandomizationResult:
+    """:func:`randomization_inference` on a panel and the ``estimate`` options of its fit."""
     if permutations < 1:
         raise ValueError("permutations must be positive")
     options = dict(estimate_options)

@@ -87,19 +87,22 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from finsam_eval.core.multiplier import cluster_weights
+from finsam_eval.core.vocabulary import renamed_options
 from finsam_eval.estimators.event_study import (
     UnitEffectsSolver,
     event_targets,
     first_stage,
     unit_arrays,
 )
-from finsam_eval.estimators.prepare import prepare_panel_as_fitted
+from finsam_eval.estimators.registry import methods_where
 from finsam_eval.estimators.result import EstimationResult
-from finsam_eval.inference.wild_bootstrap import _draw_weights
+from finsam_eval.estimators.spec import result_first
 
 __all__ = ["LinearEventStudy", "linear_event_study", "refit_bootstrap"]
 
-REFIT_METHODS = ("imputation", "two_stage")
+# the methods replayed linearly here (the registry's refit kind "linear")
+REFIT_METHODS = methods_where(refit="linear")
 
 
 @dataclass
@@ -160,35 +163,40 @@ def _residual_maker_transpose(
 
 
 def linear_event_study(
-    data: pd.DataFrame,
     result: EstimationResult,
-    unbalanced: str = "balance",
+    *legacy: Any,
     event_times: list[int] | None = None,
+    unbalanced: str | None = None,
 ) -> LinearEventStudy:
     """Materialise the linear maps behind an imputation or two-stage fit.
 
-    The panel is prepared once with the options recorded in ``result.info`` and the estimator's
-    steps are replayed on it (``finsam_eval.estimators.imputation.fit`` /
+    The panel is prepared once from the result's ``spec`` (``result.prepared_panel``) and the
+    estimator's steps are replayed on it (``finsam_eval.estimators.imputation.fit`` /
     ``two_stage.fit``); ``E @ y`` and ``K @ y`` reproduce the fit's estimates and cluster sums.
 
     Parameters
     ----------
-    data
-        The panel passed to the estimator.
     result
-        Its result (``method`` "imputation" or "two_stage").
+        An imputation or two-stage result; it carries its data and specification. (The old
+        call ``linear_event_study(data, result, unbalanced, event_times)`` warns.)
     unbalanced
-        The ``unbalanced`` option of the fit.
+        Overrides the fit's ``unbalanced`` option (None: the fit's).
     event_times
         Materialise the maps of these event times only (None: all); memory is
         :math:`O(G H n)`.
     """
+    old_form = isinstance(result, pd.DataFrame)
+    result, rest = result_first(result, legacy, "linear_event_study")
+    if old_form and rest:
+        unbalanced, *rest = rest
+    if rest:
+        event_times = rest[0]
     method = result.method
     if method not in REFIT_METHODS:
         raise ValueError(f"refit is available for {REFIT_METHODS}, not {method!r}")
-    info = result.info
-    anticipation = int(info["anticipation"])
-    panel = prepare_panel_as_fitted(data, info, control="notyet", unbalanced=unbalanced)
+    data = result.data
+    anticipation = result.spec.anticipation
+    panel = result.prepared_panel(control="notyet", unbalanced=unbalanced)
     arrays = unit_arrays(panel)
     solver, untreated, _, resid = first_stage(panel, arrays, anticipation)
     y = arrays["y"]
@@ -200,8 +208,9 @@ def linear_event_study(
     w = arrays["w"]
     if method == "imputation":
         q = np.ones(n)
-        if info.get("effect_weights") is not None:
-            values = pd.to_numeric(data[info["effect_weights"]], errors="coerce").to_numpy(float)
+        effect_weights = result.spec.options["effect_weights"]
+        if effect_weights is not None:
+            values = pd.to_numeric(data[effect_weights], errors="coerce").to_numpy(float)
             q = values[panel.data["row"].to_numpy()]
         rows = np.flatnonzero(~untreated & identified & (w * q > 0))
         times, column, omega = event_targets(event, rows, (w * q)[rows])
@@ -209,7 +218,7 @@ def linear_event_study(
         cell = np.unique(arrays["cohort"][rows] * (H + 1) + column, return_inverse=True)[1]
         m = omega**2
         factor = np.ones(rows.size)
-        if info.get("leave_one_out"):
+        if result.spec.options["leave_one_out"]:
             share = m / np.bincount(cell, m)[cell]
             factor = 1 / (1 - np.where(share < 1, share, 0.0))
     else:
@@ -290,11 +299,12 @@ def _bisect(
     return (inside + outside) / 2
 
 
+@renamed_options(B="reps", weights="multiplier")
 def refit_bootstrap(
     model: LinearEventStudy,
     R: np.ndarray,
-    B: int = 9999,
-    weights: str = "rademacher",
+    reps: int = 9999,
+    multiplier: str = "rademacher",
     impose_null: bool = False,
     seed: int | None = None,
     ci: bool = False,
@@ -309,7 +319,7 @@ def refit_bootstrap(
     R
         (J, H) hypotheses: row ``j`` tests ``R[j] @ tau = 0`` (a unit vector for one event time,
         equal weights on the post periods for the overall effect).
-    B, weights, seed
+    reps, multiplier, seed
         Draws and weight distribution as ``wild_cluster_bootstrap`` (Rademacher enumerated when
         ``2^G <= B``); every hypothesis (and every null value of an interval) uses the same draws.
     impose_null
@@ -327,6 +337,7 @@ def refit_bootstrap(
         without ``ci``), ``draws`` (n_boot × J bootstrap t of the test of 0), ``n_boot``,
         ``n_clusters``, ``enumerated``.
     """
+    B, weights = reps, multiplier  # the body's names for them
     R = np.atleast_2d(np.asarray(R, dtype=float))
     G = model.K.shape[0]
     e = R @ model.E  # (J, n)
@@ -336,7 +347,7 @@ def refit_bootstrap(
     fitted = y - u
     estimate = e @ y
     se = np.sqrt(np.sum((k @ y) ** 2, axis=0))
-    v, enumerated = _draw_weights(weights, G, B, seed)
+    v, enumerated = cluster_weights(weights, G, B, seed)
     n_boot = v.shape[1]
     J = R.shape[0]
 

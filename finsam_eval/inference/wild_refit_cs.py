@@ -57,13 +57,13 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from finsam_eval.core import group_sums
 from finsam_eval.estimators.aggregation import CellInfluence, GroupTimeEffects, aggregate_effects
 from finsam_eval.estimators.callaway_santanna import GroupTimeMaps, group_time_maps
 from finsam_eval.estimators.event_study import UnitEffectsSolver
 from finsam_eval.estimators.result import EstimationResult
+from finsam_eval.estimators.spec import result_first
 from finsam_eval.inference.wild_refit import LinearEventStudy
 
 __all__ = ["MAX_MAP_ENTRIES", "linear_cs_aggregate"]
@@ -127,8 +127,8 @@ def _working_residuals(maps: GroupTimeMaps, anticipation: int) -> np.ndarray:
 
 
 def linear_cs_aggregate(
-    data: pd.DataFrame,
     result: EstimationResult,
+    *legacy: Any,
     kind: str = "dynamic",
     keys: Sequence[Any] | None = None,
     **options: Any,
@@ -137,10 +137,9 @@ def linear_cs_aggregate(
 
     Parameters
     ----------
-    data
-        The panel passed to the estimator.
     result
-        Its result (``method="cs"``, balanced panel).
+        A Callaway–Sant'Anna result (balanced panel); it carries its data. (The old call
+        ``linear_cs_aggregate(data, result, kind, keys)`` warns.)
     kind
         Aggregation: "dynamic", "group", "calendar" or "simple" (as ``result.aggregate``).
     keys
@@ -155,7 +154,11 @@ def linear_cs_aggregate(
         ``event_times`` holds the row labels (the keys, then "overall"); ``E @ y`` are the
         aggregation's estimates and ``sqrt(sum_g (K @ y)^2)`` its analytic standard errors.
     """
-    maps = group_time_maps(data, result)
+    result, legacy = result_first(result, legacy, "linear_cs_aggregate")
+    if legacy:
+        kind = legacy[0]
+        keys = legacy[1] if len(legacy) > 1 else keys
+    maps = group_time_maps(result.data, result)
     labels, omega, xi = _aggregation_weights(maps, kind, options)
     if keys is not None:
         missing = [key for key in keys if key not in labels]
@@ -196,7 +199,7 @@ def linear_cs_aggregate(
         treated = rows[maps.unit_cohort[rows] == maps.group[j]]
         carrying = used[omega[j, used] != 0]
         carries[np.ix_(carrying, treated * T + maps.cur[j])] = 1.0
-    resid = _working_residuals(maps, int(result.info["anticipation"]))
+    resid = _working_residuals(maps, result.spec.anticipation)
     return LinearEventStudy(
         event_times=np.array(labels, dtype=object),
         E=E,

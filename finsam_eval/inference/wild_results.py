@@ -43,17 +43,21 @@ Economics Department Working Paper 1315.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from finsam_eval.core.multiplier import WEIGHT_KINDS, cluster_weights
+from finsam_eval.core.vocabulary import renamed_options
 from finsam_eval.estimators.api import estimate
-from finsam_eval.estimators.prepare import prepare_panel_as_fitted
+from finsam_eval.estimators.registry import methods_where
 from finsam_eval.estimators.result import EstimationResult
-from finsam_eval.inference.wild_bootstrap import WEIGHTS, _draw_weights, wild_cluster_bootstrap
-from finsam_eval.inference.wild_refit import REFIT_METHODS, linear_event_study, refit_bootstrap
+from finsam_eval.estimators.spec import result_first
+from finsam_eval.inference.wild_cluster import wild_cluster_bootstrap
+from finsam_eval.inference.wild_refit import linear_event_study, refit_bootstrap
 from finsam_eval.inference.wild_refit_cs import linear_cs_aggregate
 
 __all__ = [
@@ -61,15 +65,17 @@ __all__ = [
     "imputation_lead_design",
     "score_bootstrap",
     "twfe_design",
+    "wild_bootstrap",
     "wild_bootstrap_event_study",
 ]
 
-REGRESSION_METHODS = ("twfe",)
-SCORE_METHODS = ("imputation", "two_stage", "cs")
+# the registry's wild-bootstrap kinds of each method
+REGRESSION_METHODS = methods_where(wild="regression")
+SCORE_METHODS = methods_where(wild="score")
 # the key column of each Callaway-Sant'Anna aggregation
 _KEY_COLUMN = {"dynamic": "event_time", "group": "cohort", "calendar": "time", "simple": None}
 # methods with the re-estimating bootstrap (linear replays of the estimator)
-_REFIT = (*REFIT_METHODS, "cs")
+_REFIT = methods_where(refit=True)
 # per-row results of every bootstrap, and the facts of its draws
 _ROW_STATISTICS = ("se", "t_stat", "p_value", "ci_lower", "ci_upper")
 _RUN_FACTS = ("n_boot", "n_clusters", "enumerated")
@@ -116,17 +122,15 @@ def _drop_singletons(unit: np.ndarray, time_code: np.ndarray) -> np.ndarray:
         keep &= ~single
 
 
-def twfe_design(
-    data: pd.DataFrame, result: EstimationResult, unbalanced: str = "balance"
-) -> TwfeDesign:
+def twfe_design(result: EstimationResult, *legacy: Any) -> TwfeDesign:
     """Rebuild the regression behind a ``twfe.fit`` result from the prepared panel.
 
-    ``twfe.fit`` forms its moments without materialising the design, so the design is rebuilt
-    here from :func:`~finsam_eval.estimators.prepare.prepare_panel` with the options recorded in
-    ``result.info``: rows with zero weight dropped, singleton observations removed iteratively in
-    unbalanced panels, indicators ``1[b(t - g_i) = e]`` (``b`` clipping to ``window`` when it is
-    set) for the event times ``e`` that ``twfe.fit`` estimated (``result.vcov.index``: the
-    reference and any normalised or collinear event time excluded), the covariates it kept, and
+    ``twfe.fit`` forms its moments without materialising the design, so the design is rebuilt here
+    from :func:`~finsam_eval.estimators.prepare.prepare_panel` with the result's ``spec``
+    (``result.prepared_panel``): rows with zero weight dropped, singleton observations removed
+    iteratively in unbalanced panels, indicators ``1[b(t - g_i) = e]`` (``b`` clipping to ``window``
+    when it is set) for the event times ``e`` that ``twfe.fit`` estimated (``result.vcov.index``:
+    the reference and any normalised or collinear event time excluded), the covariates it kept, and
     unit and year effects.
 
     With analytic weights ``w`` (constant within unit) the weighted regression is ordinary least
@@ -136,15 +140,13 @@ def twfe_design(
 
     Parameters
     ----------
-    data
-        The panel passed to ``twfe.fit``.
     result
-        The ``twfe.fit`` result (clustered variance).
-    unbalanced
-        The ``unbalanced`` option of the fit.
+        The ``twfe.fit`` result (clustered variance); it carries its data and specification.
+        (The old call ``twfe_design(data, result, unbalanced)`` warns.)
     """
+    result, rest = result_first(result, legacy, "twfe_design")
     info = result.info
-    panel = prepare_panel_as_fitted(data, info, control="notyet", unbalanced=unbalanced)
+    panel = result.prepared_panel(control="notyet", unbalanced=rest[0] if rest else None)
     frame = panel.data
     keep = frame["weight"].to_numpy(dtype=float) > 0
     if not panel.balanced:
@@ -192,28 +194,28 @@ def _scaled_design(
     )
 
 
-def imputation_lead_design(
-    data: pd.DataFrame, result: EstimationResult, unbalanced: str = "balance"
-) -> TwfeDesign:
+def imputation_lead_design(result: EstimationResult, *legacy: Any) -> TwfeDesign:
     """Rebuild the pre-trend regression (BJS Test 1) behind an imputation result's leads.
 
     Borusyak, Jaravel & Spiess's Test 1 regresses the outcome on unit and year effects, the
     covariates and lead indicators ``1[t - g_i = k]`` on the untreated observations only
     (weighted by the analytic weight); ``imputation.fit`` reports the lead coefficients as the
     pre-period rows of its event study. The design is rebuilt from the prepared panel with the
-    options in ``result.info`` and the leads the fit estimated (``info["pretest_leads"]``), in
+    result's ``spec`` and the leads the fit estimated (``info["pretest_leads"]``), in
     the form ``wild_cluster_bootstrap`` takes (``sqrt(w)``-scaled, unit effects absorbed, year
     effects absorbed without weights and regressors with them, as :func:`twfe_design`).
+    (The old call ``imputation_lead_design(data, result, unbalanced)`` warns.)
     """
+    result, rest = result_first(result, legacy, "imputation_lead_design")
     info = result.info
     leads = [int(k) for k in info.get("pretest_leads", [])]
     if not leads:
         raise ValueError("the imputation fit has no lead coefficients (pretrends=False?)")
-    panel = prepare_panel_as_fitted(data, info, control="notyet", unbalanced=unbalanced)
+    panel = result.prepared_panel(control="notyet", unbalanced=rest[0] if rest else None)
     frame = panel.data
     cohort = frame["cohort"].to_numpy()
     time = frame["time"].to_numpy()
-    untreated = (cohort == 0) | (time < cohort - int(info["anticipation"]))
+    untreated = (cohort == 0) | (time < cohort - result.spec.anticipation)
     frame = frame.loc[untreated & (frame["weight"].to_numpy(dtype=float) > 0)]
     cohort = frame["cohort"].to_numpy()
     relative = frame["time"].to_numpy() - cohort
@@ -227,12 +229,13 @@ def _exceeds(t_draws: np.ndarray, t_obs: np.ndarray) -> np.ndarray:
     return np.abs(t_draws) - t_abs > 1e-10 * np.maximum(1.0, t_abs)
 
 
+@renamed_options(B="reps", weights="multiplier")
 def score_bootstrap(
     influence: np.ndarray,
     estimate: np.ndarray,
     cluster: np.ndarray,
-    B: int = 9999,
-    weights: str = "rademacher",
+    reps: int = 9999,
+    multiplier: str = "rademacher",
     seed: int | None = None,
     alpha: float = 0.05,
 ) -> dict[str, np.ndarray]:
@@ -264,7 +267,7 @@ def score_bootstrap(
         Point estimates, shape (m,).
     cluster
         Cluster label of each row of ``influence``.
-    B, weights, seed
+    reps, multiplier, seed
         Draws, weight distribution ("rademacher", "webb", "mammen") and seed. Rademacher
         weights are enumerated when ``2^G <= B`` (as in ``wild_cluster_bootstrap``).
     alpha
@@ -278,6 +281,7 @@ def score_bootstrap(
         :math:`\\hat\\theta^*_b - \\hat\\theta = \\sum_g v_{gb}\\Psi_g/n`), ``n_boot``,
         ``n_clusters``, ``enumerated``.
     """
+    B, weights = reps, multiplier  # the body's names for them
     influence = np.asarray(influence, dtype=float)
     influence = influence[:, None] if influence.ndim == 1 else influence
     estimate = np.asarray(estimate, dtype=float).ravel()
@@ -288,7 +292,7 @@ def score_bootstrap(
         raise ValueError("need at least two clusters")
     sums = np.zeros((G, influence.shape[1]))
     np.add.at(sums, codes, influence)
-    v, enumerated = _draw_weights(weights, G, B, seed)
+    v, enumerated = cluster_weights(weights, G, B, seed)
     with np.errstate(divide="ignore", invalid="ignore"):
         se = np.sqrt(np.sum(sums**2, axis=0)) / n
         se = np.where(se > 0, se, np.nan)
@@ -314,28 +318,10 @@ def score_bootstrap(
     }
 
 
-def _unit_clusters(
-    data: pd.DataFrame, unit: str, cluster: str | None, labels: np.ndarray
-) -> np.ndarray:
-    """Cluster label of each unit in ``labels`` (the units themselves without ``cluster``)."""
-    if cluster is None:
-        return np.asarray(labels)
-    by_unit = data.drop_duplicates(unit).set_index(unit)[cluster]
-    out = by_unit.reindex(pd.Index(labels))
-    if out.isna().any():
-        raise ValueError(f"no {cluster!r} value for units {list(out.index[out.isna()])[:10]}")
-    return out.to_numpy()
-
-
 def _twfe_rows(
-    data: pd.DataFrame,
-    result: EstimationResult,
-    selected: list[int],
-    overall: bool,
-    unbalanced: str,
-    boot: dict[str, Any],
+    result: EstimationResult, selected: list[int], overall: bool, boot: dict[str, Any]
 ) -> list[dict[str, Any]]:
-    design = twfe_design(data, result, unbalanced)
+    design = twfe_design(result)
     es = result.event_study.set_index("event_time")
     hypotheses: list[tuple[Any, np.ndarray, float, float]] = []
     k = design.X.shape[1]
@@ -426,10 +412,8 @@ def _score_inputs(
 
 
 def _lead_rows(
-    data: pd.DataFrame,
     result: EstimationResult,
     keys: list[Any],
-    unbalanced: str,
     boot: dict[str, Any],
     ci: bool,
     alpha: float,
@@ -439,7 +423,7 @@ def _lead_rows(
     wanted = [(j, int(k)) for j, k in enumerate(keys) if not _is_overall(k) and int(k) in leads]
     if not wanted:
         return []
-    design = imputation_lead_design(data, result, unbalanced)
+    design = imputation_lead_design(result)
     es = result.event_study.set_index("event_time")
     hypotheses = []
     for _, k in wanted:
@@ -453,10 +437,8 @@ def _lead_rows(
 
 
 def _refit_rows(
-    data: pd.DataFrame,
     result: EstimationResult,
     keys: list[Any],
-    unbalanced: str,
     impose_null: bool,
     B: int,
     weights: str,
@@ -476,7 +458,10 @@ def _refit_rows(
     """
     if result.method == "cs":
         model = linear_cs_aggregate(
-            data, result, aggregate, [k for k in keys if not _is_overall(k)], **(agg_options or {})
+            result,
+            kind=aggregate,
+            keys=[k for k in keys if not _is_overall(k)],
+            **(agg_options or {}),
         )
         labels = list(model.event_times)
         positions = list(range(len(keys)))
@@ -484,7 +469,7 @@ def _refit_rows(
     else:
         post = [int(e) for e in result.info.get("overall_event_times", [])]
         wanted = sorted({int(k) for k in keys if not _is_overall(k)} | set(post))
-        model = linear_event_study(data, result, unbalanced, wanted)
+        model = linear_event_study(result, event_times=wanted)
         times = [int(t) for t in model.event_times]
         positions, restrictions = [], []
         for j, key in enumerate(keys):
@@ -522,29 +507,26 @@ def _label(key: Any) -> Any:
     return key if _is_overall(key) else np.asarray(key).item()
 
 
-def wild_bootstrap_event_study(
-    data: pd.DataFrame,
-    method: str = "twfe",
-    event_times: list[int] | None = None,
-    cluster: str | None = "cluster_lan",
-    B: int = 9999,
-    weights: str = "rademacher",
-    impose_null: bool | None = None,
+def wild_bootstrap(
+    result: EstimationResult,
+    reps: int = 9999,
+    multiplier: str = "rademacher",
     seed: int | None = None,
+    *,
+    event_times: list[int] | None = None,
+    impose_null: bool | None = None,
     ci: bool = False,
     alpha: float = 0.05,
     overall: bool = True,
     aggregate: str = "dynamic",
-    analytic_weights: str | None = None,
     refit: bool | None = None,
-    **estimate_options: Any,
 ) -> pd.DataFrame:
     """Event-study effects tested by a wild bootstrap over (few) clusters.
 
-    Fits ``finsam_eval.estimate(data, method=method, cluster=cluster, weights=analytic_weights,
-    **estimate_options)`` and
-    tests ``theta = 0`` for every event-time effect (and the overall effect) with a bootstrap
-    that stays accurate with about 20 clusters (the 21 län):
+    Takes a result of ``finsam_eval.estimate`` (which carries its data and specification: the
+    method, its cluster column and its options) and tests ``theta = 0`` for every event-time effect
+    (and the overall effect) with a bootstrap that stays accurate with about 20 clusters (the 21
+    län):
 
     * ``twfe``: the restricted (WCR, ``impose_null=True``, default) or unrestricted (WCU) wild
       cluster bootstrap of the TWFE regression (Cameron, Gelbach & Miller 2008; Roodman et al.
@@ -565,28 +547,25 @@ def wild_bootstrap_event_study(
 
     Parameters
     ----------
-    data
-        Long panel, one row per unit and year.
-    method
-        "twfe", "imputation", "two_stage" or "cs".
+    result
+        A ``finsam_eval.estimate`` result of method "twfe", "imputation", "two_stage" or "cs"
+        (``MethodInfo.wild``), clustered variance; the bootstrap clusters like it (its
+        ``cluster``, None: by unit).
+    reps
+        Bootstrap draws. Rademacher weights with ``2^G <= reps`` enumerate all ``2^G`` sign
+        vectors instead (the exact bootstrap distribution).
+    multiplier
+        "rademacher", "webb" (six points, for fewer than about 12 clusters; Webb 2014) or
+        "mammen".
+    seed
+        Seed of the weight draws; every row uses the same draws.
     event_times
         Event times (keys of the aggregation for ``cs``) to test; None tests every estimated
         one (reference periods, with estimate 0 by construction, are never tested).
-    cluster
-        Cluster column, constant within unit; the estimator's analytic variance is clustered
-        the same way. None clusters by unit.
-    B
-        Bootstrap draws. Rademacher weights with ``2^G <= B`` enumerate all ``2^G`` sign
-        vectors instead (the exact bootstrap distribution).
-    weights
-        "rademacher", "webb" (six points, for fewer than about 12 clusters; Webb 2014) or
-        "mammen".
     impose_null
         None (default): WCR for ``twfe`` and for the re-estimating bootstrap, the
         unrestricted score bootstrap with ``refit=False``. False: WCU. True is not available
         for the score bootstrap (``refit=False``).
-    seed
-        Seed of the weight draws; every row uses the same draws.
     ci
         Add ``ci_lower``/``ci_upper`` at level ``1 - alpha``: test inversion for ``twfe``
         (``wild_cluster_bootstrap(ci=True)``) and for "WCR-refit" rows, the symmetric
@@ -597,16 +576,10 @@ def wild_bootstrap_event_study(
         Also test the overall effect (a last row with ``term="overall"``).
     aggregate
         ``cs`` only: "dynamic" (event study), "group", "calendar" or "simple".
-    analytic_weights
-        Analytic-weight column of the estimator (its ``weights=`` option, e.g. "weight" for
-        population weights), renamed here because ``weights`` names the bootstrap weights.
     refit
         ``imputation``/``two_stage``/``cs``: re-estimate on every draw (None, default: True) or
         use the score bootstrap (False). True with ``twfe`` raises ``NotImplementedError`` (its
         bootstrap re-estimates the regression anyway).
-    **estimate_options
-        Passed to ``finsam_eval.estimate`` (outcome, unit, time, cohort, window, weights,
-        covariates, control, anticipation, unbalanced, ...).
 
     Returns
     -------
@@ -617,7 +590,8 @@ def wild_bootstrap_event_study(
         estimator's analytic standard error), ``t_stat`` (``estimate / se``), ``p_value``
         (two-sided bootstrap p-value of ``theta = 0``), ``ci_lower``/``ci_upper`` with
         ``ci=True``, ``method``, ``bootstrap`` ("WCR", "WCU", "WCR-refit", "WCU-refit" or
-        "score"), ``weights``, ``n_boot``, ``n_clusters``, ``n_treated_clusters`` (clusters with
+        "score"), ``weights`` (the multiplier distribution; the column keeps its name),
+        ``n_boot``, ``n_clusters``, ``n_treated_clusters`` (clusters with
         a treated observation behind the effect; with one or two the bootstrap is unreliable)
         and ``enumerated``.
 
@@ -654,12 +628,20 @@ def wild_bootstrap_event_study(
     :mod:`finsam_eval.inference.wild_refit_cs` (CS) for the bootstrap models and restricted
     fits.
     """
+    if not isinstance(result, EstimationResult) or result.spec is None:
+        raise TypeError(
+            "wild_bootstrap takes a result of finsam_eval.estimate (it carries its data and "
+            f"specification), got {type(result).__name__}"
+        )
+    method, spec, data = result.method, result.spec, result.data
+    cluster, weights, B = spec.cluster, multiplier, reps
+    estimate_options = spec.as_options()
     if method not in REGRESSION_METHODS + SCORE_METHODS:
         raise ValueError(
             f"method must be one of {REGRESSION_METHODS + SCORE_METHODS}, got {method!r}"
         )
-    if weights not in WEIGHTS:
-        raise ValueError(f"weights must be one of {WEIGHTS}, got {weights!r}")
+    if weights not in WEIGHT_KINDS:
+        raise ValueError(f"multiplier must be one of {WEIGHT_KINDS}, got {weights!r}")
     if aggregate not in _KEY_COLUMN:
         raise ValueError(f"aggregate must be one of {sorted(_KEY_COLUMN)}, got {aggregate!r}")
     if aggregate != "dynamic" and method != "cs":
@@ -676,11 +658,8 @@ def wild_bootstrap_event_study(
             f"the score bootstrap (refit=False) is unrestricted: impose_null=True (WCR) needs the "
             f"re-estimating bootstrap (refit=None or True) for method={method!r}"
         )
-    if estimate_options.get("vcov", "cluster") not in ("cluster", "CRV1"):
+    if spec.options.get("vcov", "cluster") not in ("cluster", "CRV1"):
         raise ValueError("the wild cluster bootstrap needs the clustered variance (vcov='cluster')")
-    result = estimate(
-        data, method=method, cluster=cluster, weights=analytic_weights, **estimate_options
-    )
     key_column = "event_time" if method != "cs" else _KEY_COLUMN[aggregate]
 
     if method == "twfe":
@@ -691,91 +670,20 @@ def wild_bootstrap_event_study(
         if missing:
             raise ValueError(f"event times {missing} are not estimated; estimated: {available}")
         boot = {
-            "B": B,
-            "weights": weights,
+            "reps": B,
+            "multiplier": weights,
             "impose_null": wcr,
             "seed": seed,
             "ci": ci,
             "alpha": alpha,
         }
-        rows = _twfe_rows(
-            data, result, selected, overall, estimate_options.get("unbalanced", "balance"), boot
-        )
+        rows = _twfe_rows(result, selected, overall, boot)
         kind = "WCR" if wcr else "WCU"
     else:
-        agg_options = _aggregation_options(estimate_options)
-        keys, est, infl, overall_est, overall_if = _score_inputs(
-            result, method, aggregate, agg_options
-        )
-        if event_times is not None:
-            chosen = [keys.index(e) if e in keys else -1 for e in event_times]
-            if -1 in chosen:
-                absent = [e for e, j in zip(event_times, chosen, strict=True) if j < 0]
-                raise ValueError(f"keys {absent} are not estimated; estimated: {keys}")
-            keys, est, infl = [keys[j] for j in chosen], est[chosen], infl[:, chosen]
-        if overall and overall_if.shape[1]:
-            keys = [*keys, "overall"]
-            est = np.r_[est, overall_est]
-            infl = np.column_stack([infl, overall_if])
-        if not keys:
-            raise ValueError("nothing to test")
-        # each row from the re-estimating bootstrap (imputation leads: their regression's)
-        # where available, the score bootstrap for the rest
-        filled: dict[int, dict[str, Any]] = {}
-        kinds: list[str] = ["score"] * len(keys)
-        if refit:
-            wcr = impose_null is None or impose_null
-            unbalanced = estimate_options.get("unbalanced", "balance")
-            refitted = _refit_rows(
-                data,
-                result,
-                keys,
-                unbalanced,
-                wcr,
-                B,
-                weights,
-                seed,
-                ci,
-                alpha,
-                aggregate,
-                agg_options,
-            )
-            for j, refit_out in refitted.items():
-                if not np.isclose(refit_out["estimate"], est[j], rtol=1e-9, atol=1e-12):
-                    raise RuntimeError(
-                        f"the linear replay of {method} gives {refit_out['estimate']!r} for "
-                        f"{keys[j]}, the estimator {est[j]!r}"
-                    )
-                filled[j] = refit_out
-                kinds[j] = "WCR-refit" if wcr else "WCU-refit"
-            if method == "imputation":
-                boot = {"B": B, "weights": weights, "impose_null": wcr, "seed": seed}
-                for j, lead_row in _lead_rows(data, result, keys, unbalanced, boot, ci, alpha):
-                    filled[j] = lead_row
-                    kinds[j] = "WCR" if wcr else "WCU"
-        rest = [j for j in range(len(keys)) if j not in filled]
-        if rest:
-            unit_cluster = _unit_clusters(
-                data, result.info.get("unit", "kommun_kod"), cluster, result.unit_labels
-            )
-            score = score_bootstrap(infl[:, rest], est[rest], unit_cluster, B, weights, seed, alpha)
-            for i, j in enumerate(rest):
-                filled[j] = {name: score[name][i] for name in _ROW_STATISTICS} | {
-                    name: score[name] for name in _RUN_FACTS
-                }
-        rows = []
-        for j, key in enumerate(keys):
-            row = {
-                "key": key,
-                "estimate": float(est[j]),
-                **{name: float(filled[j][name]) for name in ("se", "t_stat", "p_value")},
-                **{name: filled[j][name] for name in _RUN_FACTS},
-            }
-            if ci:
-                row["ci_lower"] = float(filled[j].get("ci_lower", np.nan))
-                row["ci_upper"] = float(filled[j].get("ci_upper", np.nan))
-            rows.append(row)
-        kind = kinds
+        rows, kind = _estimator_rows(
+            result, estimate_options, event_times, overall, refit, impose_null,
+            (B, weights, seed), ci, alpha, aggregate,
+        )  # fmt: skip
 
     table = pd.DataFrame(rows)
     is_overall = table["key"].astype(str) == "overall"
@@ -800,6 +708,137 @@ def wild_bootstrap_event_study(
     )
     table["enumerated"] = [r["enumerated"] for r in rows]
     return table
+
+
+def wild_bootstrap_event_study(
+    data: pd.DataFrame,
+    method: str = "twfe",
+    event_times: list[int] | None = None,
+    cluster: str | None = "cluster_lan",
+    B: int = 9999,
+    weights: str = "rademacher",
+    impose_null: bool | None = None,
+    seed: int | None = None,
+    ci: bool = False,
+    alpha: float = 0.05,
+    overall: bool = True,
+    aggregate: str = "dynamic",
+    analytic_weights: str | None = None,
+    refit: bool | None = None,
+    **estimate_options: Any,
+) -> pd.DataFrame:
+    """Deprecated form of :func:`wild_bootstrap`: estimates, then bootstraps the result.
+
+    ``finsam_eval.estimate(data, method=method, cluster=cluster, weights=analytic_weights,
+    **estimate_options)`` followed by ``wild_bootstrap(result, reps=B, multiplier=weights,
+    ...)``; warns (``DeprecationWarning``) and goes in the next release.
+    """
+    warnings.warn(
+        "wild_bootstrap_event_study(data, method, ..., B=, weights=) is deprecated; call "
+        "wild_bootstrap(finsam_eval.estimate(data, ...), reps=, multiplier=)",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    result = estimate(
+        data, method=method, cluster=cluster, weights=analytic_weights, **estimate_options
+    )
+    return wild_bootstrap(
+        result,
+        reps=B,
+        multiplier=weights,
+        seed=seed,
+        event_times=event_times,
+        impose_null=impose_null,
+        ci=ci,
+        alpha=alpha,
+        overall=overall,
+        aggregate=aggregate,
+        refit=refit,
+    )
+
+
+def _estimator_rows(
+    result: EstimationResult,
+    estimate_options: dict[str, Any],
+    event_times: list[Any] | None,
+    overall: bool,
+    refit: bool,
+    impose_null: bool | None,
+    draws: tuple[int, str, int | None],
+    ci: bool,
+    alpha: float,
+    aggregate: str,
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """Rows of the imputation, two-stage and CS bootstraps: re-estimating where available
+    (imputation leads: their regression's), the score bootstrap for the rest."""
+    method = result.method
+    B, weights, seed = draws
+    agg_options = _aggregation_options(estimate_options)
+    keys, est, infl, overall_est, overall_if = _score_inputs(result, method, aggregate, agg_options)
+    if event_times is not None:
+        chosen = [keys.index(e) if e in keys else -1 for e in event_times]
+        if -1 in chosen:
+            absent = [e for e, j in zip(event_times, chosen, strict=True) if j < 0]
+            raise ValueError(f"keys {absent} are not estimated; estimated: {keys}")
+        keys, est, infl = [keys[j] for j in chosen], est[chosen], infl[:, chosen]
+    if overall and overall_if.shape[1]:
+        keys = [*keys, "overall"]
+        est = np.r_[est, overall_est]
+        infl = np.column_stack([infl, overall_if])
+    if not keys:
+        raise ValueError("nothing to test")
+    # each row from the re-estimating bootstrap (imputation leads: their regression's)
+    # where available, the score bootstrap for the rest
+    filled: dict[int, dict[str, Any]] = {}
+    kinds: list[str] = ["score"] * len(keys)
+    if refit:
+        wcr = impose_null is None or impose_null
+        refitted = _refit_rows(
+            result,
+            keys,
+            wcr,
+            B,
+            weights,
+            seed,
+            ci,
+            alpha,
+            aggregate,
+            agg_options,
+        )
+        for j, refit_out in refitted.items():
+            if not np.isclose(refit_out["estimate"], est[j], rtol=1e-9, atol=1e-12):
+                raise RuntimeError(
+                    f"the linear replay of {method} gives {refit_out['estimate']!r} for "
+                    f"{keys[j]}, the estimator {est[j]!r}"
+                )
+            filled[j] = refit_out
+            kinds[j] = "WCR-refit" if wcr else "WCU-refit"
+        if method == "imputation":
+            boot = {"reps": B, "multiplier": weights, "impose_null": wcr, "seed": seed}
+            for j, lead_row in _lead_rows(result, keys, boot, ci, alpha):
+                filled[j] = lead_row
+                kinds[j] = "WCR" if wcr else "WCU"
+    rest = [j for j in range(len(keys)) if j not in filled]
+    if rest:
+        unit_cluster = result.cluster_codes
+        score = score_bootstrap(infl[:, rest], est[rest], unit_cluster, B, weights, seed, alpha)
+        for i, j in enumerate(rest):
+            filled[j] = {name: score[name][i] for name in _ROW_STATISTICS} | {
+                name: score[name] for name in _RUN_FACTS
+            }
+    rows = []
+    for j, key in enumerate(keys):
+        row = {
+            "key": key,
+            "estimate": float(est[j]),
+            **{name: float(filled[j][name]) for name in ("se", "t_stat", "p_value")},
+            **{name: filled[j][name] for name in _RUN_FACTS},
+        }
+        if ci:
+            row["ci_lower"] = float(filled[j].get("ci_lower", np.nan))
+            row["ci_upper"] = float(filled[j].get("ci_upper", np.nan))
+        rows.append(row)
+    return rows, kinds
 
 
 def _treated_clusters(

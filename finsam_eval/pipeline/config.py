@@ -77,6 +77,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from finsam_eval.estimators.registry import DEFAULT_RUN_METHODS
 from finsam_eval.microdata.schema import TRANSITION_OUTCOMES, TRANSITIONS
 from finsam_eval.panel.populations import OUTCOMES, POPULATIONS
 
@@ -136,7 +137,7 @@ class AnalysisConfig:
     goteborg: str = "treated"
     populations: list[str] = field(default_factory=lambda: list(POPULATIONS))
     outcomes: str | list[str] = "isf"
-    methods: list[str] = field(default_factory=lambda: ["twfe", "cs", "sa", "imputation"])
+    methods: list[str] = field(default_factory=lambda: list(DEFAULT_RUN_METHODS))
     control: str = "notyet"
     window: tuple[int, int] = (-5, 6)
     event_times: tuple[int, int] = (0, 6)

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from finsam_eval.estimators import estimate
+from finsam_eval.estimators.registry import method_info, methods_where
 from finsam_eval.estimators.result import EstimationResult
 from finsam_eval.pipeline.calendar import (
     CalendarPlan,
@@ -273,14 +274,11 @@ def input_hash(panel: pd.DataFrame) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-# Sun & Abraham compare with never-treated (or last-treated) cohorts only: a not-yet-treated
-# configuration runs them against the never-treated, and the run notes say so
-CONTROL_FALLBACK = {("sa", "notyet"): "never"}
-
-
 def method_control(method: str, control: str) -> str:
-    """The control group a method uses under the configured one."""
-    return CONTROL_FALLBACK.get((method, control), control)
+    """The control group a method uses under the configured one (``MethodInfo.control_for``:
+    Sun & Abraham run a not-yet-treated configuration against the never-treated, and the run
+    notes say so)."""
+    return method_info(method).control_for(control)
 
 
 def _series_panels(
@@ -308,7 +306,7 @@ def _options(
     ``unbalanced``: the panel was censored, so units not seen in every year are kept.
     """
     extra: dict[str, object] = {}
-    if cohorts is not None and method in COHORT_METHODS:
+    if cohorts is not None and method_info(method).takes_cohorts:
         extra["cohorts"] = cohorts
     if unbalanced:
         extra["unbalanced"] = "keep"
@@ -330,7 +328,7 @@ def check_method_options(config: AnalysisConfig) -> None:
     """Check every configured method's options as ``estimate`` will, before any data is read.
 
     The options are those :func:`_fit` passes (through
-    :func:`finsam_eval.estimators.spec.validate_request`, the check ``estimate`` runs), so
+    :meth:`finsam_eval.estimators.spec.EstimationSpec.build`, the check ``estimate`` runs), so
     ``finsam-eval validate`` refuses what ``run`` would refuse, e.g. ``est_method = "ipw"`` for a
     method other than CS.
 
@@ -339,7 +337,7 @@ def check_method_options(config: AnalysisConfig) -> None:
     ConfigError
         Naming the method and the option's problem.
     """
-    from finsam_eval.estimators.spec import check_reference_period, validate_request
+    from finsam_eval.estimators.spec import EstimationSpec, check_reference_period
 
     for method in config.methods:
         # estimate()'s own defaults, then what _fit passes
@@ -348,12 +346,12 @@ def check_method_options(config: AnalysisConfig) -> None:
             "unbalanced": "balance",
             "weights": "kommun_weight" if config.weights else None,
             "cluster": config.cluster_column,
-            "bootstrap": 0,
+            "reps": 0,
             "seed": config.inference_seed,
             **_options(method, config),
         }
         try:
-            validate_request(method, None, options)
+            EstimationSpec.build(method, None, **options)
             check_reference_period(method, options)
             if method == "cs":
                 # CS's own option values (est_method, base_period), as its fit checks them
@@ -382,7 +380,7 @@ def _fit(
         method=method,
         weights="kommun_weight" if config.weights else None,
         cluster=config.cluster_column,
-        bootstrap=0,
+        reps=0,
         seed=config.inference_seed,
         **options,
     )
@@ -396,7 +394,7 @@ class DesignedPanels:
     ----------
     whole
         Design years, kommuner that joined before the design left out; later joiners whole
-        (for estimators told the evaluated cohorts, :data:`COHORT_METHODS`).
+        (for estimators told the evaluated cohorts, ``MethodInfo.takes_cohorts``).
     censored
         As ``whole``, with later joiners' rows from their join year on left out and cohort 0
         (for every other estimator).
@@ -416,7 +414,7 @@ class DesignedPanels:
 
     def for_method(self, method: str) -> tuple[pd.DataFrame, dict[str, Any]]:
         """The panel and design options (``cohorts``, ``unbalanced``) of ``method``."""
-        if self.cohorts is not None and method in COHORT_METHODS:
+        if self.cohorts is not None and method_info(method).takes_cohorts:
             return self.whole, {"cohorts": self.cohorts}
         return self.censored, {"unbalanced": self.unbalanced}
 
@@ -446,19 +444,11 @@ def designed_panels(panel: pd.DataFrame, config: AnalysisConfig) -> DesignedPane
         notes.append(
             f"{censored.loc[later, 'kommun_kod'].nunique()} kommuner joining after "
             f"{design.cohorts[-1]} are comparisons until they join (seed 001: 'inte (ännu)'): "
-            f"{', '.join(COHORT_METHODS)} aggregates only the evaluated cohorts' effects; the "
-            f"other estimators get only their rows before joining ({n_rows} rows left out, "
-            "unbalanced units kept)."
+            f"{', '.join(methods_where(takes_cohorts=True))} aggregates only the evaluated "
+            "cohorts' effects; the other estimators get only their rows before joining "
+            f"({n_rows} rows left out, unbalanced units kept)."
         )
     return DesignedPanels(whole, censored, unbalanced, cohorts, notes)
-
-
-# estimators that take the evaluated cohorts of a design (finsam_eval.design) themselves
-COHORT_METHODS = ("cs",)
-
-
-# estimators with a wild (cluster) bootstrap of their event study (inference.wild_results)
-WILD_METHODS = ("twfe", "cs", "imputation", "two_stage")
 
 
 def add_wild_pvalues(
@@ -470,12 +460,12 @@ def add_wild_pvalues(
 ) -> pd.DataFrame:
     """Add ``p_value_wild`` and ``wild_bootstrap`` (its kind) to every event-time row.
 
-    ``wild_bootstrap_event_study`` with ``config.wild_bootstrap`` draws, clustered like the
-    estimates, seeded with the inference seed: the restricted wild cluster bootstrap of TWFE and
-    the re-estimating WCR of CS, imputation and two-stage (docs/inference.md). Methods without
-    one keep empty values, and their results get a note saying so.
+    ``wild_bootstrap(result, reps=config.wild_bootstrap)`` of each series' estimate, clustered like
+    the estimates, seeded with the inference seed: the restricted wild cluster bootstrap of TWFE and
+    the re-estimating WCR of CS, imputation and two-stage (docs/inference.md). Methods without one
+    keep empty values, and their results get a note saying so.
     """
-    from finsam_eval.inference.wild_results import wild_bootstrap_event_study
+    from finsam_eval.inference.wild_results import wild_bootstrap
 
     designed = designed_panels(panel, config)
     grouped = {
@@ -485,10 +475,10 @@ def add_wild_pvalues(
     estimates = estimates.assign(p_value_wild=np.nan, wild_bootstrap=pd.NA)
     keys = list(results)
     for population, outcome, method in _progress(keys, len(keys), "wild bootstrap", progress):
-        if method not in WILD_METHODS:
+        if not method_info(method).wild:
             results[(population, outcome, method)].info.setdefault("run_warnings", []).append(
                 f"no wild bootstrap for {method}: p_value_wild is empty (available for "
-                f"{', '.join(WILD_METHODS)})"
+                f"{', '.join(methods_where(wild=True))})"
             )
             continue
         _, design_options = designed.for_method(method)
@@ -496,15 +486,15 @@ def add_wild_pvalues(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the estimate's warnings are already in the notes
             try:
-                table = wild_bootstrap_event_study(
+                fitted = estimate(
                     grouped[which][(population, outcome)],
-                    method,
+                    method=method,
                     cluster=config.cluster_column,
-                    B=config.wild_bootstrap,
-                    seed=config.inference_seed,
-                    overall=False,
-                    analytic_weights="kommun_weight" if config.weights else None,
+                    weights="kommun_weight" if config.weights else None,
                     **_options(method, config, **design_options),
+                )
+                table = wild_bootstrap(
+                    fitted, reps=config.wild_bootstrap, seed=config.inference_seed, overall=False
                 )
             except ValueError as error:
                 # e.g. a re-estimating bootstrap that covers balanced panels only (a design
@@ -592,7 +582,7 @@ def estimate_all(
             res = add_bands(
                 res,
                 alpha=config.alpha,
-                draws=config.bootstrap,
+                reps=config.bootstrap,
                 seed=config.inference_seed,
                 cluster=clusters,
             )
@@ -655,7 +645,7 @@ def _fit_documented(
         return estimate_over_calendars(series, draws, method=method, **common, **options)
     present = set(draws.loc[draws["cohort"] > 0, "cohort"].astype(int).tolist())
     cohorts = [g for g in design.cohorts if g in present]
-    if method in COHORT_METHODS:
+    if method_info(method).takes_cohorts:
         return estimate_over_calendars(
             series, draws, method=method, cohorts=cohorts, **common, **options
         )

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from finsam_eval.estimators.registry import METHODS
 from finsam_eval.estimators.result import AGGREGATION_KINDS, EstimationResult
 from finsam_eval.report.tables import latex_escape
 
@@ -26,15 +27,6 @@ __all__ = ["ETABLE_FORMATS", "etable"]
 
 ETABLE_FORMATS = ("dataframe", "markdown", "latex", "html", "gt")
 ROW_KINDS = ("event_time", "aggregations")
-_METHOD_NAMES = {
-    "twfe": "TWFE event study",
-    "cs": "Callaway & Sant'Anna",
-    "sa": "Sun & Abraham",
-    "imputation": "Imputation (BJS)",
-    "two_stage": "Two-stage DiD",
-    "stacked": "Stacked DiD",
-    "dcdh": "de Chaisemartin & D'Haultfœuille",
-}
 _CONTROL_NAMES = {"never": "never treated", "notyet": "not yet treated"}
 
 
@@ -164,7 +156,10 @@ def _model_rows(fitted: list[EstimationResult]) -> list[tuple[str, list[str]]]:
         return ["" if r.info.get(key) is None else str(r.info.get(key)) for r in fitted]
 
     return [
-        ("Method", [_METHOD_NAMES.get(r.method, r.method) for r in fitted]),
+        (
+            "Method",
+            [(METHODS[r.method].short_label if r.method in METHODS else r.method) for r in fitted],
+        ),
         ("Outcome", info("outcome")),
         ("Control group", [_CONTROL_NAMES.get(str(c), c) for c in info("control")]),
         ("N kommuner", info("n_units")),

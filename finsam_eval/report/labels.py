@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from finsam_eval.estimators.registry import METHODS, methods_where
+
 __all__ = [
     "LANGUAGES",
     "MESSAGES",
@@ -29,22 +31,15 @@ __all__ = [
 
 LANGUAGES: tuple[str, ...] = ("sv", "en")
 
-#: method key → label with its citation (the same in both languages: names and years).
-METHOD_LABELS: dict[str, str] = {
-    "twfe": "TWFE event study",
-    "cs": "Callaway & Sant'Anna (2021)",
-    "sa": "Sun & Abraham (2021)",
-    "imputation": "Borusyak, Jaravel & Spiess (2024)",
-    "two_stage": "Gardner (2021) two-stage DiD",
-    "stacked": "Stacked DiD (Wing, Freedman & Hollingsworth 2024)",
-    "dcdh": "de Chaisemartin & D'Haultfœuille (2020)",
-}
+#: method key → label with its citation (the same in both languages: names and years), read
+#: from the method registry (``MethodInfo.label``).
+METHOD_LABELS: dict[str, str] = {key: info.label for key, info in METHODS.items()}
 
 #: method key → file/id slug where the key would be ambiguous (``sa`` is also an outcome).
-METHOD_SLUGS: dict[str, str] = {"sa": "sunab"}
+METHOD_SLUGS: dict[str, str] = {key: info.slug for key, info in METHODS.items() if info.slug}
 
 #: Estimators robust to heterogeneous effects under staggered adoption (TWFE is not).
-ROBUST_METHODS: tuple[str, ...] = ("cs", "sa", "imputation", "two_stage", "stacked", "dcdh")
+ROBUST_METHODS: tuple[str, ...] = methods_where(robust=True)
 
 _POPULATIONS: dict[str, dict[str, str]] = {
     "sv": {

@@ -10,14 +10,14 @@ and the ``n × B`` matrix of bootstrap outcomes is never formed.
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["WildBootstrapResult", "wild_cluster_bootstrap"]
+from finsam_eval.core.multiplier import cluster_weights
+from finsam_eval.core.vocabulary import renamed_options
 
-WEIGHTS = ("rademacher", "webb", "mammen")
+__all__ = ["WildBootstrapResult", "wild_cluster_bootstrap"]
 
 
 @dataclass
@@ -85,30 +85,6 @@ def _within(
     return out if two_d else out[:, 0]
 
 
-def _draw_weights(
-    kind: str, n_clusters: int, n_boot: int, seed: int | None
-) -> tuple[np.ndarray, bool]:
-    """Cluster weights, shape (G, B); full Rademacher enumeration when ``2^G <= B``."""
-    if kind == "rademacher" and 2**n_clusters <= n_boot:
-        # all 2^G sign vectors: the exact bootstrap distribution (Roodman et al. 2019, 3.3)
-        signs = np.array(list(itertools.product((1.0, -1.0), repeat=n_clusters)))
-        return signs.T, True
-    rng = np.random.default_rng(seed)
-    if kind == "rademacher":
-        v = rng.choice(np.array([-1.0, 1.0]), size=(n_clusters, n_boot))
-    elif kind == "webb":
-        # Webb (2014) six-point distribution: mean 0, variance 1
-        pts = np.array([-np.sqrt(1.5), -1.0, -np.sqrt(0.5), np.sqrt(0.5), 1.0, np.sqrt(1.5)])
-        v = rng.choice(pts, size=(n_clusters, n_boot))
-    elif kind == "mammen":
-        s5 = np.sqrt(5.0)
-        pts = np.array([-(s5 - 1) / 2, (s5 + 1) / 2])
-        v = rng.choice(pts, size=(n_clusters, n_boot), p=[(s5 + 1) / (2 * s5), (s5 - 1) / (2 * s5)])
-    else:
-        raise ValueError(f"weights must be one of {WEIGHTS}, got {kind!r}")
-    return v, False
-
-
 def _cluster_sum(values: np.ndarray, cluster: np.ndarray, n_clusters: int) -> np.ndarray:
     """Sum rows of ``values`` (n, ...) by cluster -> (G, ...)."""
     flat = values.reshape(len(values), -1)
@@ -117,6 +93,7 @@ def _cluster_sum(values: np.ndarray, cluster: np.ndarray, n_clusters: int) -> np
     return out.reshape((n_clusters, *values.shape[1:]))
 
 
+@renamed_options(B="reps", weights="multiplier")
 def wild_cluster_bootstrap(
     y: np.ndarray,
     X: np.ndarray,
@@ -125,8 +102,8 @@ def wild_cluster_bootstrap(
     param: int | None = None,
     R: np.ndarray | None = None,
     r: float = 0.0,
-    B: int = 9999,
-    weights: str = "rademacher",
+    reps: int = 9999,
+    multiplier: str = "rademacher",
     impose_null: bool = True,
     seed: int | None = None,
     ci: bool = False,
@@ -161,11 +138,11 @@ def wild_cluster_bootstrap(
     param, R, r
         The hypothesis: column ``param`` of ``X`` equals ``r``, or ``R beta = r`` for a vector
         ``R`` (one restriction).
-    B
+    reps
         Bootstrap draws. With Rademacher weights and ``2^G <= B`` all ``2^G`` sign vectors are
         enumerated instead (the exact bootstrap distribution, as boottest and wildboottest do)
         and ``n_boot`` is ``2^G``.
-    weights
+    multiplier
         "rademacher", "webb" (six-point; preferable with fewer than about 12 clusters) or
         "mammen".
     ci
@@ -181,6 +158,7 @@ def wild_cluster_bootstrap(
     Webb, M. D. (2014). Reworking wild bootstrap based inference for clustered errors. Queen's
     Economics Department Working Paper 1315.
     """
+    B, weights = reps, multiplier  # the body's names for them
     y = np.asarray(y, dtype=float).ravel()
     X = np.asarray(X, dtype=float)
     X = X[:, None] if X.ndim == 1 else X
@@ -240,7 +218,7 @@ def wild_cluster_bootstrap(
 
     estimate = float(R @ beta)
     se = float(np.sqrt(ssc * np.sum((_cluster_sum(X * u_hat[:, None], cl, G) @ ra) ** 2)))
-    v, enumerated = _draw_weights(weights, G, B, seed)
+    v, enumerated = cluster_weights(weights, G, B, seed)
     n_boot = v.shape[1]
 
     # residuals under the null R beta = r are linear in r: u(r) = u0 + u1 * r
