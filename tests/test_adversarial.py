@@ -402,3 +402,102 @@ def test_cache_provenance_with_foreign_fields_names_file(tmp_path):
     meta.write_text(json.dumps({"series": "kolada:N1", "bogus": 1}))
     with pytest.raises(CacheCorruptError, match="unreadable or truncated"):
         cache.get("kolada", "kolada:N1", [2020, 2021])
+
+
+# ---- data with nothing to estimate ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_no_treated_unit_is_refused(data, method):
+    with pytest.raises(EstimationInputError) as info:
+        run(data.assign(g=0), method)
+    message = str(info.value)
+    assert "Empty DataFrame" not in message and "zero-size" not in message, message
+    assert re.search(r"treat|cohort|chang", message), message
+
+
+def test_twfe_anticipation_beyond_the_data(data):
+    check(EstimationInputError, ["anticipation", "no event-time effect"], data, "twfe",
+          anticipation=20)  # fmt: skip
+
+
+def test_two_stage_single_cohort_without_comparison_has_no_fake_precision(data):
+    """Every unit joins in 2004: the placebos are zero by construction (p = 0 before)."""
+    check(EstimationInputError, ["identifies no effect", "same year"], data.assign(g=2004),
+          "two_stage")  # fmt: skip
+
+
+@pytest.mark.parametrize("control", ["never", "notyet"])
+def test_dcdh_single_cohort_names_the_missing_comparison(data, control):
+    check(EstimationInputError, ["no comparison", "same year"], data.assign(g=2004), "dcdh",
+          control=control)  # fmt: skip
+
+
+@pytest.mark.parametrize(("value", "shown"), [(2004.5, "2004.5"), (-1, "-1")])
+def test_dcdh_cohort_must_be_whole_and_non_negative(data, value, shown):
+    frame = data.assign(g=data["g"].replace(2004, value))
+    check(EstimationInputError, ["whole, non-negative", shown], frame, "dcdh")
+
+
+def test_dcdh_cohort_varying_within_unit_points_to_treatment(data):
+    frame = data.assign(g=np.where(data["year"] > 2009, 2004, data["g"]))
+    check(EstimationInputError, ["constant within id", "treatment="], frame, "dcdh")
+
+
+# ---- inference and helper arguments ---------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def cs_result(data):
+    return run(data, "cs")
+
+
+@pytest.mark.parametrize("m", [[-1.0], [0.5, float("nan")]], ids=repr)
+def test_honest_did_refuses_negative_or_missing_m(cs_result, m):
+    with pytest.raises(ValueError, match=r"m \(Mbar or M\) must be finite, non-negative"):
+        fe.honest_did(cs_result, m=m)
+
+
+@pytest.mark.parametrize("alpha", [0, 2, "0.05"], ids=repr)
+def test_honest_did_and_bands_check_alpha(cs_result, alpha):
+    for call in (fe.honest_did, fe.add_bands):
+        with pytest.raises(EstimationInputError, match="alpha must be a number strictly between"):
+            call(cs_result, alpha=alpha)
+
+
+@pytest.mark.parametrize("reps", [-1, 2.5, "100"], ids=repr)
+def test_bands_reps_count(cs_result, reps):
+    with pytest.raises(EstimationInputError, match="reps must be a non-negative integer"):
+        fe.add_bands(cs_result, reps=reps)
+
+
+@pytest.mark.parametrize(("options", "named"), [({"reps": "10"}, "reps"), ({"seed": 1.5}, "seed"),
+                                                ({"reps": 1}, "at least 2")], ids=str)  # fmt: skip
+def test_simulate_checks_reps_and_seed(options, named):
+    with pytest.raises(ValueError, match=named):
+        fe.simulate(["cs"], **options)
+
+
+@pytest.mark.parametrize("seed", ["a", 1.5, -3], ids=repr)
+def test_compatible_calendars_seed(seed):
+    with pytest.raises(
+        ValueError, match="seed must be a non-negative integer or a numpy Generator"
+    ):
+        fe.compatible_calendars(2, seed)
+
+
+def test_adjust_pvalues_takes_a_table():
+    with pytest.raises(TypeError, match="takes a DataFrame"):
+        fe.adjust_pvalues([0.01, 0.2], method="holm")
+
+
+def test_adjust_pvalues_names_a_missing_column():
+    with pytest.raises(ValueError, match=r"column 'p_value' not found.*p_col="):
+        fe.adjust_pvalues(pd.DataFrame({"p": [0.01]}), method="holm")
+
+
+@pytest.mark.parametrize(("values", "named"), [(["a", "0.2"], "non-numeric values in rows [0]"),
+                                               ([0.01, 1.5], "outside [0, 1] in rows [1]")])  # fmt: skip
+def test_adjust_pvalues_names_bad_rows(values, named):
+    with pytest.raises(ValueError, match=re.escape(named)):
+        fe.adjust_pvalues(pd.DataFrame({"p_value": values}), method="bh")

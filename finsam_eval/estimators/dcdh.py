@@ -83,8 +83,35 @@ _NEVER_COLUMN = "_dcdh_never"
 _TREATMENT_COLUMN = "_dcdh_treatment"
 
 
+_SHOW = 10  # values shown in an error message
+
+
+def _checked_cohort(data: pd.DataFrame, cohort: str, unit: str) -> np.ndarray:
+    """The cohort column as floats (0 = never), refused unless whole, non-negative numbers."""
+    values = pd.to_numeric(data[cohort], errors="coerce")
+    bad = values.isna() & data[cohort].notna()
+    first = values.fillna(0).to_numpy(dtype=float)
+    bad |= (first < 0) | (first != np.round(first))
+    if bad.any():
+        shown = sorted(map(str, data.loc[bad, cohort].unique()))[:_SHOW]
+        raise EstimationInputError(
+            f"cohort column {cohort!r} must hold whole, non-negative periods (0 or missing = "
+            f"never); bad values in {int(bad.sum())} rows: {shown}"
+        )
+    if unit in data.columns:
+        spread = pd.Series(first).groupby(data[unit].to_numpy()).nunique()
+        varying = spread.index[spread.to_numpy() > 1]
+        if len(varying):
+            raise EstimationInputError(
+                f"cohort must be constant within {unit}; it varies for "
+                f"{sorted(map(str, varying))[:_SHOW]}. For a treatment that switches on and off "
+                "pass a 0/1 column as treatment=..."
+            )
+    return first
+
+
 def _treatment_status(
-    data: pd.DataFrame, time: str, cohort: str, treatment: str | None
+    data: pd.DataFrame, time: str, cohort: str, treatment: str | None, unit: str
 ) -> np.ndarray:
     """0/1 treatment per row: the ``treatment`` column, or 1[t >= cohort] from the cohort."""
     if treatment is not None:
@@ -97,7 +124,7 @@ def _treatment_status(
                 f"method='dcdh' needs a 0/1 treatment column (treatment=...) or the cohort "
                 f"column {cohort!r}"
             )
-        first = pd.to_numeric(data[cohort], errors="coerce").fillna(0).to_numpy(dtype=float)
+        first = _checked_cohort(data, cohort, unit)
         year = pd.to_numeric(data[time], errors="coerce").to_numpy(dtype=float)
         status = ((first > 0) & (year >= first)).astype(float)
     bad = ~np.isnan(status) & (status != 0) & (status != 1)
@@ -131,7 +158,7 @@ def treatment_matrix(
         ``(panel, y, d)``: the ``PreparedPanel`` and the (units × periods) outcome and treatment
         matrices.
     """
-    status = _treatment_status(data, time, cohort, treatment)
+    status = _treatment_status(data, time, cohort, treatment, unit)
     columns = [c for c in (outcome, unit, time, weights, cluster) if c is not None]
     missing = [c for c in columns if c not in data.columns]
     if missing:
@@ -218,8 +245,18 @@ def _horizons(
         effects = last_effect if window is None else int(window[1]) + 1
     if placebo is None:
         placebo = last_placebo if window is None else max(0, -int(window[0]) - 1)
+    if last_effect < 1:
+        # every switcher switches when no unit of its baseline status is left to compare with
+        raise EstimationInputError(
+            "method='dcdh' finds no comparison: in the period a cohort switches, no unit with "
+            "the same baseline treatment is still unswitched (e.g. every unit joins in the same "
+            f"year); switch cohorts (baseline, first switch column): {sw.pairs[:_SHOW]}"
+        )
     if effects < 1 or placebo < 0:
-        raise EstimationInputError(f"need effects >= 1 and placebo >= 0: {effects}, {placebo}")
+        raise EstimationInputError(
+            f"method='dcdh' needs effects >= 1 and placebo >= 0, got effects={effects}, "
+            f"placebo={placebo} (from window={window})"
+        )
     return effects, placebo
 
 

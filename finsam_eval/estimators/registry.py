@@ -74,6 +74,9 @@ class MethodInfo:
         Takes the evaluated cohorts of a design (``finsam_eval.design``) itself.
     robust
         Robust to heterogeneous effects under staggered adoption (TWFE is not).
+    balanced_only
+        Refuses an unbalanced panel (``unbalanced="keep"``): dCDH's switcher comparisons need
+        every unit in every period.
     slug
         Key in file names and HTML ids (``sa`` would be confused with the outcome ``sa``).
     power_options
@@ -99,6 +102,7 @@ class MethodInfo:
     control_fallback: Mapping[str, str] = field(default_factory=_frozen)
     takes_cohorts: bool = False
     robust: bool = True
+    balanced_only: bool = False
     slug: str = ""
     power_options: Mapping[str, Any] = field(default_factory=_frozen)
     legacy_defaults: Mapping[str, Any] = field(default_factory=_frozen)
@@ -232,6 +236,7 @@ METHODS: Mapping[str, MethodInfo] = _frozen(
                 ),
                 options=_frozen({"treatment": None, "effects": None, "placebo": None}),
                 legacy_defaults=_frozen({"control": "notyet"}),
+                balanced_only=True,
             ),
         )
     }

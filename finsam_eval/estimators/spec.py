@@ -45,7 +45,10 @@ __all__ = [
     "SHARED_OPTIONS",
     "EstimationSpec",
     "UnknownOptionError",
+    "check_alpha",
+    "check_count",
     "check_reference_period",
+    "check_seed",
     "few_clusters_inference",
     "fit_contract",
     "result_first",
@@ -154,6 +157,10 @@ def _check_seed(seed: Any) -> None:
         raise EstimationInputError(
             f"seed must be None or a non-negative integer (numpy Generator seed), got {seed!r}"
         )
+
+
+#: The same rules for the inference and report layers' own arguments (one rule each).
+check_alpha, check_count, check_seed = _check_alpha, _check_count, _check_seed
 
 
 def _accepting(option: str) -> list[str]:

@@ -262,6 +262,10 @@ def _trim_notes(
         )
         warnings.warn(msg, UserWarning, stacklevel=3)
         notes.append(msg)
+    if not kept and trimmed_frame.empty:
+        raise EstimationInputError(
+            "the data hold no treated cohort (every unit has cohort 0 or missing): nothing to stack"
+        )
     if not kept:
         raise EstimationInputError(
             f"every cohort was trimmed for window {window} and control={control!r}:\n"

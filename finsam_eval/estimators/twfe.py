@@ -410,6 +410,12 @@ def fit(data: pd.DataFrame, spec: EstimationSpec) -> EstimationResult:
     ref = int(reference) - int(anticipation)
     treated = cohort_year > 0
     relative = (year - cohort_year)[treated]
+    if not relative.size:
+        raise EstimationInputError(
+            "no observation of a treated unit is left (every unit is never treated, or "
+            "anticipation moves every treated row out of the panel): no event-time effect to "
+            "estimate"
+        )
     binned_low = window is not None and bool(relative.min() < lo)
     binned_high = window is not None and bool(relative.max() > hi)
     if window is not None:

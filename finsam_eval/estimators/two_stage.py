@@ -136,7 +136,10 @@ def fit(data: pd.DataFrame, spec: EstimationSpec) -> EstimationResult:
         notes.append(msg)
     rows = np.flatnonzero(has_dummy & identified)
     if not rows.size:
-        raise EstimationInputError("no observation carries an event-time indicator")
+        raise EstimationInputError(
+            "no observation of a treated unit carries an event-time indicator (the data hold "
+            "no treated cohort, or none of its rows has a stage-1 fit)"
+        )
     times, column, omega = event_targets(event, rows, arrays["w"][rows])
     n_e = len(times)
     estimate = np.bincount(column, weights=omega * resid[rows], minlength=n_e)
@@ -149,6 +152,9 @@ def fit(data: pd.DataFrame, spec: EstimationSpec) -> EstimationResult:
     t_alpha, t_theta = solver.solve(c_u, c_f)
     psi += solver.untreated_influence(np.where(untreated, resid, 0.0), t_alpha, t_theta)
     counts = np.bincount(column, minlength=n_e)
+    times, estimate, psi, counts = _drop_degenerate(
+        times, estimate, psi, counts, resid[untreated], reference, notes
+    )
 
     info = panel.info()
     info.update(
@@ -176,3 +182,40 @@ def fit(data: pd.DataFrame, spec: EstimationSpec) -> EstimationResult:
         seed,
         info,
     )
+
+
+def _drop_degenerate(
+    times: np.ndarray,
+    estimate: np.ndarray,
+    psi: np.ndarray,
+    counts: np.ndarray,
+    untreated_resid: np.ndarray,
+    reference: int,
+    notes: list[str],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Leave out event times whose estimate is zero by construction, and say so.
+
+    A pre-period event time whose observations are the only untreated ones in their years has
+    stage-1 residuals that the year effects set to zero on average: its estimate and its
+    influence function vanish to rounding error, and a t-test on it would report p = 0. Such
+    event times are not identified; with no identified post-period event time left, nothing is.
+    """
+    scale = float(np.sqrt(np.mean(untreated_resid**2))) if untreated_resid.size else 0.0
+    tol = 1e-9 * max(scale, np.finfo(float).tiny) * np.sqrt(max(psi.shape[0], 1))
+    degenerate = (np.abs(estimate) <= tol) & (np.sqrt((psi**2).sum(axis=0)) <= tol)
+    if degenerate.any():
+        msg = (
+            f"event time(s) {times[degenerate].tolist()} left out: their observations are the "
+            "only untreated ones in their years, so stage 1 fits them exactly and the estimate is "
+            "zero by construction (not identified)"
+        )
+        warnings.warn(msg, UserWarning, stacklevel=3)
+        notes.append(msg)
+    keep = ~degenerate
+    if not (times[keep] > reference).any():
+        raise EstimationInputError(
+            "two-stage DiD identifies no effect: no treated observation after joining has a "
+            "stage-1 fit (no untreated observation in those years, e.g. every unit joins in the "
+            "same year); add never-treated or later-joining units"
+        )
+    return times[keep], estimate[keep], psi[:, keep], counts[keep]

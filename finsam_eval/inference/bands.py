@@ -46,6 +46,7 @@ from scipy import stats
 
 from finsam_eval.core.multiplier import cluster_sums, draw_multipliers
 from finsam_eval.estimators.result import EstimationResult
+from finsam_eval.estimators.spec import check_alpha, check_count, check_seed
 
 __all__ = ["add_bands", "sup_t_critical_value"]
 
@@ -209,6 +210,9 @@ def add_bands(
             reps = value
         else:
             multiplier = value
+    check_alpha(alpha)
+    check_count("reps", reps)
+    check_seed(seed)
     draws = reps
     crit, used, times = sup_t_critical_value(res, alpha, draws, seed, cluster, source, multiplier)
     pointwise = float(stats.norm.ppf(1 - alpha / 2))

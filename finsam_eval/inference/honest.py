@@ -55,6 +55,7 @@ import pandas as pd
 from scipy import optimize, stats
 
 from finsam_eval.core.vocabulary import renamed_options
+from finsam_eval.estimators.spec import check_alpha, check_count, check_seed
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -836,6 +837,9 @@ def honest_did(
     Armstrong, T. & Kolesár, M. (2018). Optimal inference in a class of regression models.
     Econometrica 86(2), 655-683.
     """
+    check_alpha(alpha)
+    check_count("reps", reps)
+    check_seed(seed)
     sims = reps  # the body's name for it
     betahat, sig, n_pre, n_post, _ = _event_study_inputs(
         res_or_betahat, sigma, num_pre, num_post, reference
@@ -856,6 +860,10 @@ def honest_did(
             else np.linspace(0, sd_theta, 6)
         )
     m_values = np.asarray(m, dtype=float).ravel()
+    if not np.isfinite(m_values).all() or (m_values < 0).any():
+        raise ValueError(
+            f"m (Mbar or M) must be finite, non-negative numbers; got {m_values.tolist()}"
+        )
     kappa = alpha / 10 if kappa is None else kappa
 
     est = float(lv @ betahat[n_pre:])

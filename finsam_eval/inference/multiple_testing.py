@@ -131,10 +131,31 @@ def adjust_pvalues(
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    if not isinstance(table, pd.DataFrame):
+        raise TypeError(
+            f"adjust_pvalues takes a DataFrame with a {p_col!r} column (one row per "
+            f"hypothesis), got {type(table).__name__}"
+        )
+    if p_col not in table.columns:
+        raise ValueError(
+            f"column {p_col!r} not found in the table; columns: {list(table.columns)} "
+            "(name the p-value column with p_col=)"
+        )
     out = table.copy()
-    p = out[p_col].to_numpy(dtype=float)
-    if np.any((p < 0) | (p > 1)):
-        raise ValueError(f"{p_col} has values outside [0, 1]")
+    numeric = pd.to_numeric(out[p_col], errors="coerce")
+    bad = numeric.isna() & out[p_col].notna()
+    if bad.any():
+        raise ValueError(
+            f"{p_col} must be numeric; non-numeric values in rows "
+            f"{np.flatnonzero(bad.to_numpy())[:10].tolist()}"
+        )
+    p = numeric.to_numpy(dtype=float)
+    outside = (p < 0) | (p > 1)
+    if np.any(outside):
+        raise ValueError(
+            f"{p_col} has values outside [0, 1] in rows {np.flatnonzero(outside)[:10].tolist()}: "
+            f"{p[outside][:10].tolist()}"
+        )
 
     t_obs = t_draws = None
     if method == "romano_wolf":

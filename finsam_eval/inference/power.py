@@ -71,6 +71,7 @@ from finsam_eval.estimators.calendars import (
     rubin_pool,
 )
 from finsam_eval.estimators.registry import DEFAULT_POWER_METHODS, METHODS
+from finsam_eval.estimators.spec import check_count, check_seed
 from finsam_eval.synthetic.generator import DEFAULT_SEED
 from finsam_eval.synthetic.montecarlo import (
     EffectPath,
@@ -642,8 +643,10 @@ def simulate(
     -------
     SimulationResult
     """
+    check_count("reps", reps)
+    check_seed(seed)
     if reps < 2:
-        raise ValueError("reps must be at least 2")
+        raise ValueError(f"reps must be at least 2, got {reps}")
     if assignment != "fixed" and calendar != "known":
         raise ValueError(f"assignment={assignment!r} needs calendar='known', got {calendar!r}")
     methods = list(dict.fromkeys(methods))

@@ -369,7 +369,7 @@ class DesignSection(_Section):
     )
     outcomes: str | list[str] = Field("isf", description=f'"isf" or {_STRS}')
     methods: list[str] | str = Field(
-        default_factory=lambda: ["twfe", "cs", "sa", "imputation"],
+        default_factory=lambda: list(DEFAULT_RUN_METHODS),
         description=f"{_STRS} (or one string)",
     )
     control: Literal["never", "notyet"] | None = Field(None, description=_one_of(_CONTROLS))

@@ -167,11 +167,13 @@ def load_analysis_panel(config: AnalysisConfig) -> tuple[pd.DataFrame, CalendarP
     return panel, plan
 
 
-#: Estimators that refuse an unbalanced panel (``unbalanced="keep"``): dCDH's switcher
-#: comparisons need every unit in every period (finsam_eval.estimators.dcdh). A design that
-#: censors later joiners (preset "isf") cannot run them; tests/test_config_parity.py checks
-#: this list against the estimators.
-BALANCED_ONLY = ("dcdh",)
+def balanced_only_methods() -> tuple[str, ...]:
+    """Estimators that refuse an unbalanced panel (registry fact ``balanced_only``).
+
+    A design that censors later joiners (preset "isf") cannot run them;
+    tests/test_config_parity.py checks this against the estimators.
+    """
+    return methods_where(balanced_only=True)
 
 
 def check_analysis_panel(panel: pd.DataFrame, config: AnalysisConfig, plan: CalendarPlan) -> None:
@@ -217,7 +219,7 @@ def check_analysis_panel(panel: pd.DataFrame, config: AnalysisConfig, plan: Cale
                         f"years {first}–{last} (cohorts {treated[0]}–{treated[-1]}); use a "
                         "shorter window"
                     )
-            refusing = [m for m in config.methods if m in BALANCED_ONLY]
+            refusing = [m for m in config.methods if m in balanced_only_methods()]
             if designed.unbalanced and refusing:
                 problems.append(
                     f"design.methods: {refusing} need a balanced panel, but preset "

@@ -1024,6 +1024,10 @@ def compatible_calendars(
         raise ValueError(f"n must be a positive integer, got {n!r}")
     if isinstance(horizon, bool) or not isinstance(horizon, (int, np.integer)):
         raise ValueError(f"horizon must be an integer year, got {horizon!r}")
+    if not isinstance(seed, np.random.Generator) and (
+        isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0
+    ):
+        raise ValueError(f"seed must be a non-negative integer or a numpy Generator, got {seed!r}")
     if horizon > LAST_DOCUMENTED_YEAR or horizon < FIRST_YEAR:
         raise ValueError(
             f"horizon {horizon} outside [{FIRST_YEAR}, {LAST_DOCUMENTED_YEAR}]: membership after "
