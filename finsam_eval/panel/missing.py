@@ -126,8 +126,11 @@ def normalise_suppressed(suppressed: pd.DataFrame | None) -> SuppressedCells:
     code, _, bad_code = _split_codes(frame["kommun_kod"])
     year = pd.to_numeric(frame["year"], errors="coerce").to_numpy(dtype=float)
     bad_year = np.isnan(year) | (year != np.round(year))
-    sex, sex_missing = _strings(frame["sex"]) if "sex" in frame.columns else ("", True)
-    sex = np.where(sex_missing, "", sex).astype(object) if len(frame) else np.array([], object)
+    if "sex" in frame.columns:
+        sex, sex_missing = _strings(frame["sex"])
+        sex = np.where(sex_missing, "", sex).astype(object)
+    else:  # not given: the suppression concerns both sexes
+        sex = np.full(len(frame), "", dtype=object)
     bad_sex = ~np.isin(sex, ["", *SEXES])
     outcome, outcome_missing = _strings(frame["outcome"])
     for mask, check, message in (
@@ -142,20 +145,12 @@ def normalise_suppressed(suppressed: pd.DataFrame | None) -> SuppressedCells:
         raise PanelValidationError(problems)
     years = year.astype(np.int64)
     harmonised, _ = _harmonise(code, years)
-    normal = pd.DataFrame(
-        {"kommun_kod": harmonised, "year": years, "outcome": outcome, "sex": sex, "row": 0}
-    )
-    normal["row"] = np.arange(len(normal))
-    unknown = _unknown_codes(NormalisedTable("suppressed", normal, pd.DataFrame(), False))
+    normal = pd.DataFrame({"kommun_kod": harmonised, "year": years, "outcome": outcome, "sex": sex})
+    check = normal.assign(row=np.arange(len(normal)), raw_code=code, stadsdel="")
+    unknown = _unknown_codes(NormalisedTable("suppressed", check, pd.DataFrame(), False))
     if unknown:
         raise PanelValidationError(unknown)
-    return SuppressedCells(normal.drop(columns="row"))
-
-
-def _populations_of(
-    specs: Mapping[str, Population], series: Sequence[tuple[str, str]], outcome: str
-) -> list[str]:
-    return [p for p, o in series if o == outcome and p in specs]
+    return SuppressedCells(normal)
 
 
 def gap_cells_problem(
