@@ -121,15 +121,14 @@ def test_same_cell_not_listed_is_absent_from_the_source():
 def test_suppressed_kommun_year_in_a_source_gap_names_every_series():
     numerators, population = raw_inputs()
     gone = cells(numerators, kommun_kod="0114", year=2005)
-    # fetch's report format: kind column, sex of the suppressed group; Heby's old code is not
-    # involved here, 0114 keeps its code
+    # fetch's report format: kind column, sex of the suppressed group ("T": both sexes)
     report = pd.DataFrame(
         {
             "outcome": [OUTCOME, OUTCOME],
             "kind": ["suppressed", "missing"],
             "kommun_kod": ["0114", "0114"],
             "year": [2005, 2005],
-            "sex": ["K", "M"],
+            "sex": ["K", "T"],
             "detail": ["age 19: '..' (suppressed)", "band 25-54: no value"],
         }
     )

@@ -233,7 +233,7 @@ def build_panel(
         Run :func:`~finsam_eval.panel.validation.validate_panel` on the result.
     suppressed
         Source cells published as suppressed or without a value: columns ``kommun_kod``,
-        ``year``, ``outcome`` and optionally ``sex`` (empty: both sexes); e.g. the
+        ``year``, ``outcome`` and optionally ``sex`` (empty or "T": both sexes); e.g. the
         :func:`~finsam_eval.sources.fetch.fetch` report, whose rows of kind ``suppressed`` or
         ``missing`` are used (a ``kind`` column keeps only those). A panel row that cannot be
         formed for a listed kommun-year is reported as "suppressed in the source" rather than

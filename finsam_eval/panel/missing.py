@@ -91,8 +91,8 @@ def normalise_suppressed(suppressed: pd.DataFrame | None) -> SuppressedCells:
     Parameters
     ----------
     suppressed
-        Columns ``kommun_kod``, ``year``, ``outcome`` and optionally ``sex`` (K/M, empty for
-        both). Other columns (``detail``, ``age``, ...) are ignored. A ``kind`` column, as in
+        Columns ``kommun_kod``, ``year``, ``outcome`` and optionally ``sex`` (K/M; empty or
+        "T", the sources' total, for both). Other columns (``detail``, ``age``, ...) are ignored. A ``kind`` column, as in
         the fetch report, keeps only the rows of kind ``suppressed`` or ``missing``. Historical
         codes are harmonised as in the source tables.
 
@@ -128,7 +128,8 @@ def normalise_suppressed(suppressed: pd.DataFrame | None) -> SuppressedCells:
     bad_year = np.isnan(year) | (year != np.round(year))
     if "sex" in frame.columns:
         sex, sex_missing = _strings(frame["sex"])
-        sex = np.where(sex_missing, "", sex).astype(object)
+        # "T" (total, the sources' code for both sexes) and empty: both sexes
+        sex = np.where(sex_missing | (sex == "T"), "", sex).astype(object)
     else:  # not given: the suppression concerns both sexes
         sex = np.full(len(frame), "", dtype=object)
     bad_sex = ~np.isin(sex, ["", *SEXES])
@@ -136,7 +137,7 @@ def normalise_suppressed(suppressed: pd.DataFrame | None) -> SuppressedCells:
     for mask, check, message in (
         (bad_code, "bad_code", "kommun_kod values that are not 4-digit kommun codes"),
         (bad_year, "non_integer_year", "year values that are missing or not whole years"),
-        (bad_sex, "bad_sex", f"sex values other than {list(SEXES)} or empty"),
+        (bad_sex, "bad_sex", f"sex values other than {list(SEXES)}, 'T' or empty"),
         (outcome_missing, "missing_outcome", "rows without an outcome"),
     ):
         if np.any(mask):
