@@ -211,6 +211,17 @@ def registry_notes(
 ) -> tuple[list[str], list[dict[str, object]]]:
     """Notes on registry facts, series without numerator rows and years without panel rows.
 
+    Parameters
+    ----------
+    coded
+        The coded source tables (registry codes).
+    kc, year
+        Kommun position and year of every panel row.
+    series, bands_by_outcome
+        The series asked for and the bands present per outcome (absent outcome: a note).
+    window
+        The requested years, or None.
+
     Returns
     -------
     notes, lines

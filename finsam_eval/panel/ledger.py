@@ -277,7 +277,20 @@ def input_ledger(
 ) -> list[pd.DataFrame | None]:
     """Ledger parts for the input tables: code changes, stadsdel sums, excluded rows, and the
     panel rows not built (reason and cause, e.g. ``"zero denominator: share undefined; zero
-    population"``)."""
+    population"``).
+
+    Parameters
+    ----------
+    coded, selection, cells
+        The coded source tables, the exclusion reason of every input row, the base cells.
+    not_built
+        :func:`not_built_frame`.
+
+    Returns
+    -------
+    list
+        Ledger frames (None where a part has no lines).
+    """
     c = coded
     n_bands = len(c.band_labels)
     parts = [

@@ -407,6 +407,15 @@ def check_gaps(
     also lists every missing cell (kommun, year, population, outcome) and why it is missing:
     suppressed in the source, zero population, or absent from the source.
 
+    Parameters
+    ----------
+    coded, selection
+        The coded source tables and the rows excluded so far (window, selection).
+    specs, series
+        The populations and the (population, outcome) series built.
+    suppressed
+        Cells the source marked as suppressed (:mod:`finsam_eval.panel.missing`).
+
     Raises
     ------
     PanelValidationError
@@ -504,6 +513,17 @@ def base_cells(coded: Coded, selection: Selection) -> BaseCells:
 
     Rows are sorted by key (then stadsdel) first, so that float sums do not depend on the input
     row order.
+
+    Parameters
+    ----------
+    coded
+        The coded source tables.
+    selection
+        Rows still used (reason 0) are summed.
+
+    Returns
+    -------
+    BaseCells
     """
     span, y0 = coded.span, coded.y0
     n_bands = max(len(coded.band_labels), 1)
@@ -563,6 +583,24 @@ def assemble_series(
     sum over its sexes and single-year ages. A panel row needs every numerator cell and every
     single-year age; rows that cannot be formed are returned with their reason, and base cells
     that feed no panel row are marked excluded in ``selection`` (updated in place).
+
+    Parameters
+    ----------
+    coded
+        The coded source tables.
+    specs
+        Population name → definition.
+    inside
+        (population, outcome) → the bands inside the population's age range.
+    cells
+        The base cells (:func:`base_cells`).
+    selection
+        Exclusion reasons per input row; unused cells' rows get reasons 4–5 (numerators) and
+        3–4 (population).
+
+    Returns
+    -------
+    Assembled
     """
     assembled = Assembled([], [], np.zeros(len(cells.c_kt), bool), np.zeros(len(cells.q_kt), bool))
     c_out, c_sex, c_band, c_kt = cells.c_out, cells.c_sex, cells.c_band, cells.c_kt
@@ -637,7 +675,19 @@ class PanelArrays:
 
 
 def panel_arrays(coded: Coded, assembled: Assembled) -> PanelArrays:
-    """Step 7: concatenate the kept rows and sort them by population, outcome, kommun, year."""
+    """Step 7: concatenate the kept rows and sort them by population, outcome, kommun, year.
+
+    Parameters
+    ----------
+    coded
+        The coded source tables (kommun-year key layout).
+    assembled
+        The rows formed by :func:`assemble_series`.
+
+    Returns
+    -------
+    PanelArrays
+    """
     kept = assembled.kept
     if kept:
         kt = np.concatenate([k[0] for k in kept])
