@@ -240,6 +240,59 @@ def _strings(raw: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     return values[positions], positions < 0
 
 
+def _cell_columns(
+    frame: pd.DataFrame, spec: _Spec, table: str, context: pd.DataFrame, problems: list[Problem]
+) -> dict[str, object]:
+    """The cell columns of a source table (``age``; or ``age_band`` and ``outcome``), checked.
+
+    Problems found are appended to ``problems``.
+    """
+    columns: dict[str, object] = {}
+    if spec.cell == "age":
+        age = _as_numeric(frame["age"]).to_numpy()
+        bad_age = np.isnan(age) | (age != np.round(age)) | (age < 0)
+        if bad_age.any():
+            problems.append(
+                Problem(
+                    table,
+                    "bad_age",
+                    "age values that are not whole, non-negative single years",
+                    _offending(context, bad_age, {}),
+                )
+            )
+        columns["age"] = np.where(bad_age, -1, age).astype(np.int64)
+    else:
+        band, band_missing = _strings(frame["age_band"])
+        bad_band = band_missing.copy()
+        for label in pd.unique(band[~band_missing]):
+            try:
+                parse_age_band(label)
+            except ValueError:
+                bad_band |= band == label
+        if bad_band.any():
+            problems.append(
+                Problem(
+                    table,
+                    "bad_age_band",
+                    "age_band values not of the form '19-24'",
+                    _offending(context, bad_band, {}),
+                )
+            )
+        outcome, outcome_missing = _strings(frame["outcome"])
+        if outcome_missing.any() or (outcome == "").any():
+            problems.append(
+                Problem(
+                    table,
+                    "missing_outcome",
+                    "rows without an outcome",
+                    _offending(context, outcome_missing | (outcome == ""), {}),
+                )
+            )
+        columns["age_band"] = band
+        columns["outcome"] = outcome
+    return columns
+
+
 def _normalise(frame: pd.DataFrame, table: str) -> NormalisedTable:
     """Check cell values and bring a source table to the internal normal form.
 
@@ -331,49 +384,7 @@ def _normalise(frame: pd.DataFrame, table: str) -> NormalisedTable:
             )
         )
 
-    columns: dict[str, object] = {}
-    if spec.cell == "age":
-        age = _as_numeric(frame["age"]).to_numpy()
-        bad_age = np.isnan(age) | (age != np.round(age)) | (age < 0)
-        if bad_age.any():
-            problems.append(
-                Problem(
-                    table,
-                    "bad_age",
-                    "age values that are not whole, non-negative single years",
-                    _offending(context, bad_age, {}),
-                )
-            )
-        columns["age"] = np.where(bad_age, -1, age).astype(np.int64)
-    else:
-        band, band_missing = _strings(frame["age_band"])
-        bad_band = band_missing.copy()
-        for label in pd.unique(band[~band_missing]):
-            try:
-                parse_age_band(label)
-            except ValueError:
-                bad_band |= band == label
-        if bad_band.any():
-            problems.append(
-                Problem(
-                    table,
-                    "bad_age_band",
-                    "age_band values not of the form '19-24'",
-                    _offending(context, bad_band, {}),
-                )
-            )
-        outcome, outcome_missing = _strings(frame["outcome"])
-        if outcome_missing.any() or (outcome == "").any():
-            problems.append(
-                Problem(
-                    table,
-                    "missing_outcome",
-                    "rows without an outcome",
-                    _offending(context, outcome_missing | (outcome == ""), {}),
-                )
-            )
-        columns["age_band"] = band
-        columns["outcome"] = outcome
+    columns = _cell_columns(frame, spec, table, context, problems)
     _raise(problems)
 
     years = year_values.astype(np.int64)
