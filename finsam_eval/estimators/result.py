@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -124,6 +123,8 @@ def wald_table(
     """
     estimate = np.asarray(estimate, dtype=float)
     se = np.asarray(se, dtype=float)
+    from scipy import stats  # lazy: scipy.stats costs ~0.5 s at import (issue 16)
+
     z = stats.norm.ppf(1 - alpha / 2) if critical is None else critical
     with np.errstate(divide="ignore", invalid="ignore"):
         p_value = 2 * stats.norm.sf(np.abs(estimate / se))
