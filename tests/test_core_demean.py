@@ -14,6 +14,7 @@ from finsam_eval.core import (
     n_params_with_fixed_effects,
     small_sample_factor,
 )
+from finsam_eval.core.demean import _alternating_projections
 
 TOL = 1e-9  # demeaned values against an exact least-squares solve
 
@@ -56,15 +57,34 @@ def test_closed_form_with_weights_constant_within_second_factor() -> None:
     np.testing.assert_allclose(out.values, _dense_residuals(x, [unit, time], w), atol=TOL)
 
 
-def test_alternating_projections_unbalanced_weighted() -> None:
+def test_two_way_unbalanced_weighted_direct_and_alternating() -> None:
     rng = np.random.default_rng(2)
     unit, time, x = _panel(60, 12, rng)
     keep = rng.random(len(unit)) > 0.3
     unit, time, x = unit[keep], time[keep], x[keep]
     w = rng.uniform(0.2, 5, len(unit))  # varies within unit: no closed form
+    expected = _dense_residuals(x, [unit, time], w)
     out = demean(x, [unit, time], w, tol=1e-13)
-    assert out.method == "alternating projections" and out.converged
-    np.testing.assert_allclose(out.values, _dense_residuals(x, [unit, time], w), atol=TOL)
+    assert out.method == "direct solve" and out.converged
+    np.testing.assert_allclose(out.values, expected, atol=TOL)
+    # the factor order does not matter, nor does the route
+    swapped = demean(x, [time, unit], w, tol=1e-13)
+    np.testing.assert_allclose(swapped.values, expected, atol=TOL)
+    values, _, converged = _alternating_projections(x, [(unit, 60), (time, 12)], w, 1e-13, 10**5)
+    assert converged
+    np.testing.assert_allclose(values, expected, atol=TOL)
+
+
+def test_direct_solve_disconnected_layout() -> None:
+    # two groups of units observed in disjoint years: two connected components, so the reduced
+    # year system has two zero eigenvalues; the residuals are still the least-squares ones
+    unit = np.repeat(np.arange(8), 3)
+    time = np.where(unit < 4, 0, 3) + np.tile(np.arange(3), 8)
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(len(unit), 2))
+    out = demean(x, [unit, time])
+    assert out.method == "direct solve"
+    np.testing.assert_allclose(out.values, _dense_residuals(x, [unit, time], np.ones(24)), atol=TOL)
 
 
 def test_alternating_projections_three_factors_and_1d_input() -> None:
@@ -82,7 +102,7 @@ def test_weighted_balanced_but_varying_weights_falls_back() -> None:
     unit, time, x = _panel(15, 6, rng)
     w = rng.uniform(0.5, 2, len(unit))
     out = demean(x, [unit, time], w, tol=1e-13)
-    assert out.method == "alternating projections"
+    assert out.method == "direct solve"
     np.testing.assert_allclose(out.values, _dense_residuals(x, [unit, time], w), atol=TOL)
 
 
