@@ -182,3 +182,22 @@ def test_multiplier_bootstrap_many_equals_separate_calls() -> None:
     from finsam_eval.core.multiplier import analytic_se
 
     np.testing.assert_allclose(many[0].se, analytic_se(first, cluster), rtol=0.15)
+
+
+def test_blas_threads_caps_and_restores() -> None:
+    from threadpoolctl import threadpool_info
+
+    from finsam_eval.core.blas import blas_threads
+
+    def blas_threads_now() -> list[int]:
+        return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+
+    before = blas_threads_now()
+    assert before  # numpy's BLAS is loaded
+    with blas_threads(1):
+        assert blas_threads_now() == [1] * len(before)
+        a = np.arange(12.0).reshape(3, 4)
+        np.testing.assert_array_equal(a @ a.T, np.einsum("ij,kj->ik", a, a))
+    assert blas_threads_now() == before
+    with blas_threads(None):
+        assert blas_threads_now() == before
