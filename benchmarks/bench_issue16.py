@@ -17,7 +17,9 @@ Workloads (targets of issue 16):
 * ``twfe``: dynamic TWFE event study at 100 000 × 21 against ``pyfixest.feols("y ~ i(rel,
   ref=-1) | unit + year", vcov={"CRV1": "unit"})``. Target ratio ≤ 0.08, peak < 1 GB.
 * ``imputation``, ``sa``: at 100 000 × 21 against diff-diff's ``ImputationDiD`` and
-  ``SunAbraham``. Target ratio ≤ 0.05.
+  ``SunAbraham``. Target ratio ≤ 0.05. diff-diff's ``SunAbraham`` passed 18 GB of memory at
+  100 000 units on this 24 GB machine and was stopped, so the Sun–Abraham pair runs at
+  ``--sa-peer-units`` (10 000) and finsam_eval alone at 100 000.
 
 Run: ``python benchmarks/bench_issue16.py [--only cs twfe imputation sa] [--reps 5]
 [--large-reps 3] [--peer-large-reps 1]``. With ``OPENBLAS_NUM_THREADS=1`` both libraries use
@@ -113,19 +115,22 @@ def timed(fn: Call) -> tuple[float, float]:
 
 
 def compare(label: str, ours: Call, theirs: Call, reps: int, peer_reps: int) -> dict:
-    ours(), theirs()  # warm-up
+    ours()  # warm-up
+    if peer_reps:
+        theirs()
     a, b = [], []
     for rep in range(max(reps, peer_reps)):
         if rep < reps:
             a.append(timed(ours))
         if rep < peer_reps:
             b.append(timed(theirs))
+    nan = float("nan")
     row = {
         "workload": label,
         "finsam_s": statistics.median(t for t, _ in a),
-        "peer_s": statistics.median(t for t, _ in b),
+        "peer_s": statistics.median(t for t, _ in b) if b else nan,
         "finsam_cpu_s": statistics.median(c for _, c in a),
-        "peer_cpu_s": statistics.median(c for _, c in b),
+        "peer_cpu_s": statistics.median(c for _, c in b) if b else nan,
     }
     row["ratio"] = row["finsam_s"] / row["peer_s"]
     row["ratio_cpu"] = row["finsam_cpu_s"] / row["peer_cpu_s"]
@@ -146,6 +151,7 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=7, help="repeats at 290 units")
     parser.add_argument("--large-reps", type=int, default=3, help="finsam_eval at 100 000")
     parser.add_argument("--peer-large-reps", type=int, default=1, help="peer at 100 000")
+    parser.add_argument("--sa-peer-units", type=int, default=10_000)
     parser.add_argument("--skip-large", action="store_true")
     args = parser.parse_args()
     warnings.simplefilter("ignore")
@@ -177,11 +183,20 @@ def main() -> None:
             data = bench_twfe.simulate(100_000)
             rows.append(compare("twfe 100000x21", *regression_pair("twfe", data),
                                 args.large_reps, args.peer_large_reps))  # fmt: skip
-        for method in ("imputation", "sa"):
-            if method in args.only:
-                data = bench_family_regression.make_panel(100_000)
-                rows.append(compare(f"{method} 100000x21", *regression_pair(method, data),
-                                    args.large_reps, args.peer_large_reps))  # fmt: skip
+        if "imputation" in args.only:
+            data = bench_family_regression.make_panel(100_000)
+            rows.append(compare("imputation 100000x21", *regression_pair("imputation", data),
+                                args.large_reps, args.peer_large_reps))  # fmt: skip
+        if "sa" in args.only:
+            # diff-diff's SunAbraham passed 18 GB of RSS at 100 000 units (stopped): the peer runs
+            # at --sa-peer-units, finsam_eval at both sizes
+            n_peer = args.sa_peer_units
+            data = bench_family_regression.make_panel(n_peer)
+            rows.append(compare(f"sa {n_peer}x21", *regression_pair("sa", data),
+                                args.large_reps, args.peer_large_reps))  # fmt: skip
+            data = bench_family_regression.make_panel(100_000)
+            rows.append(compare("sa 100000x21 (no peer)", regression_pair("sa", data)[0],
+                                lambda: None, args.large_reps, 0))  # fmt: skip
     print()
     print(pd.DataFrame(rows).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
