@@ -1,17 +1,19 @@
-"""One BLAS thread for the estimators' matrix products.
+"""BLAS threads for many small matrix products.
 
 OpenBLAS splits a product over all cores once it exceeds a few hundred thousand multiply-adds.
 For kommun-sized problems (290 units × 21 years: regressions with a few hundred columns,
 bootstrap blocks of 128 draws × 290 clusters) the threads spend longer waking and waiting than
 computing, and when the cores are also busy with other work they wait far longer: the default
 run's estimation phase took 20.9 s with OpenBLAS's default 2 threads and 7.3 s with one, at a
-load average of 4.7 on 2 cores, with byte-identical output files. At 100 000 units the products
-are thin (n × a few dozen columns) and bound by memory, not arithmetic: Callaway–Sant'Anna took
-1.02 s with 2 threads and 0.52 s with one, imputation 4.86 s and 1.85 s (medians of 3
-alternating calls in one process, load 5). :func:`blas_threads` caps the BLAS threads inside a
-block; the pipeline runs with one, and the estimators' ``fit`` run on one
-(:func:`one_blas_thread`), which also makes their last bits independent of the machine's
-number of cores (OpenBLAS may split a product's inner dimension over threads).
+load average of 4.7 on 2 cores, with byte-identical output files. :func:`blas_threads` caps the
+BLAS threads inside a block; the pipeline runs with one, set once for the whole run.
+
+The estimators themselves do not set it per call: at 100 000 units one thread was faster
+(Callaway–Sant'Anna 1.02 s → 0.52 s, imputation 4.86 s → 1.85 s at load 5), but switching the
+thread count around every call made small calls several times slower in a process that also
+runs other BLAS work (CS with 999 draws on 290 units: 17 ms → 84 ms of CPU next to diff-diff).
+Users with large panels on a busy machine can set ``OPENBLAS_NUM_THREADS=1`` or use
+:func:`blas_threads` around their own loop.
 
 ``threadpoolctl`` finds the BLAS libraries loaded in the process; its controller is built once,
 on first use (about 10 ms; each limit then costs about 10 µs).
@@ -19,14 +21,12 @@ on first use (about 10 ms; each limit then costs about 10 µs).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from functools import cache, wraps
-from typing import Any, TypeVar
+from functools import cache
+from typing import Any
 
-F = TypeVar("F", bound=Callable[..., Any])
-
-__all__ = ["blas_threads", "one_blas_thread"]
+__all__ = ["blas_threads"]
 
 
 @cache
@@ -51,14 +51,3 @@ def blas_threads(limit: int | None) -> Iterator[None]:
         return
     with _controller().limit(limits=int(limit), user_api="blas"):
         yield
-
-
-def one_blas_thread(func: F) -> F:
-    """Decorator: run ``func`` with one BLAS thread (see the module docstring for why)."""
-
-    @wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        with blas_threads(1):
-            return func(*args, **kwargs)
-
-    return wrapper  # type: ignore[return-value]

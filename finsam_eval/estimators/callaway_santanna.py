@@ -53,7 +53,6 @@ from scipy import stats
 from scipy.linalg import solve_triangular
 
 from finsam_eval.core import group_sums
-from finsam_eval.core.blas import one_blas_thread
 from finsam_eval.core.multiplier import (
     WEIGHT_KINDS,
     analytic_se,
@@ -556,7 +555,6 @@ def _pretest(
     return pd.Series({"W": w_stat, "df": q, "p_value": float(stats.chi2.sf(w_stat, q))})
 
 
-@one_blas_thread  # thin products bound by memory: one thread (core.blas)
 def fit(
     data: pd.DataFrame,
     outcome: str = "share",
@@ -665,7 +663,6 @@ def fit(
     )
 
 
-@one_blas_thread  # thin products bound by memory: one thread (core.blas)
 def fit_prepared(
     panel: PreparedPanel,
     *,

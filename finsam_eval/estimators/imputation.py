@@ -54,7 +54,6 @@ import pandas as pd
 from scipy import stats
 
 from finsam_eval.core import group_sums, is_nested, n_params_with_fixed_effects, small_sample_factor
-from finsam_eval.core.blas import one_blas_thread
 from finsam_eval.estimators.event_study import (
     EventEstimates,
     UnitEffectsSolver,
@@ -148,7 +147,6 @@ def _pretrend(
     return leads[estimable], gamma, lead_influence, counts, pretest, notes
 
 
-@one_blas_thread  # thin products bound by memory: one thread (core.blas)
 def fit(
     data: pd.DataFrame,
     outcome: str = "share",

@@ -63,7 +63,6 @@ from finsam_eval.core import (
     n_params_with_fixed_effects,
     small_sample_factor,
 )
-from finsam_eval.core.blas import one_blas_thread
 from finsam_eval.estimators.event_study import (
     EventEstimates,
     package,
@@ -118,7 +117,6 @@ def _closed_form(
     return delta, psi
 
 
-@one_blas_thread  # thin products bound by memory: one thread (core.blas)
 def fit(
     data: pd.DataFrame,
     outcome: str = "share",

@@ -55,7 +55,6 @@ from finsam_eval.core import (
     sandwich,
     small_sample_factor,
 )
-from finsam_eval.core.blas import one_blas_thread
 from finsam_eval.estimators.prepare import EstimationInputError, prepare_panel
 from finsam_eval.estimators.result import EstimationResult
 from finsam_eval.estimators.spec import check_extras
@@ -243,7 +242,6 @@ def _inference_table(
     }
 
 
-@one_blas_thread  # thin products bound by memory: one thread (core.blas)
 def fit(
     data: pd.DataFrame,
     outcome: str = "share",
