@@ -3,8 +3,9 @@
 Each workload runs once to warm up (imports, caches), then ``--reps`` times alternating
 finsam_eval and the peer on the same data; the table gives the medians of wall time, their
 ratio (finsam_eval / peer; the issue's targets are stated as ratios), the CPU seconds of this
-process per call (less sensitive to other jobs on the machine than wall time) and the peak
-traced memory of one more call of each (tracemalloc: Python and numpy allocations). The load
+process per call (less sensitive to other jobs on the machine than wall time; each call starts
+after a 0.5 s pause, so BLAS worker threads still spinning after the previous call are idle) and
+the peak traced memory of one more call of each (tracemalloc: Python and numpy allocations). The load
 average is printed before and after: absolute times on a shared machine are noisy, ratios less.
 
 Workloads (targets of issue 16):
@@ -53,6 +54,7 @@ import finsam_eval  # noqa: E402
 import finsam_eval.estimators as fe  # noqa: E402
 
 Call = Callable[[], object]
+PAUSE = 0.5  # seconds before each timed call
 
 
 def kommun_series() -> pd.DataFrame:
@@ -109,6 +111,9 @@ def traced_peak_mb(fn: Call) -> float:
 
 def timed(fn: Call) -> tuple[float, float]:
     gc.collect()
+    # OpenBLAS's worker threads busy-wait for a while after each threaded product; without a
+    # pause they would still spin (and be counted) during the next library's call
+    time.sleep(PAUSE)
     wall, cpu = time.perf_counter(), time.process_time()
     fn()
     return time.perf_counter() - wall, time.process_time() - cpu
