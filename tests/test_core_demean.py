@@ -14,6 +14,7 @@ from finsam_eval.core import (
     n_params_with_fixed_effects,
     small_sample_factor,
 )
+from finsam_eval.core.demean import _alternating_projections
 
 TOL = 1e-9  # demeaned values against an exact least-squares solve
 
@@ -56,15 +57,34 @@ def test_closed_form_with_weights_constant_within_second_factor() -> None:
     np.testing.assert_allclose(out.values, _dense_residuals(x, [unit, time], w), atol=TOL)
 
 
-def test_alternating_projections_unbalanced_weighted() -> None:
+def test_two_way_unbalanced_weighted_direct_and_alternating() -> None:
     rng = np.random.default_rng(2)
     unit, time, x = _panel(60, 12, rng)
     keep = rng.random(len(unit)) > 0.3
     unit, time, x = unit[keep], time[keep], x[keep]
     w = rng.uniform(0.2, 5, len(unit))  # varies within unit: no closed form
+    expected = _dense_residuals(x, [unit, time], w)
     out = demean(x, [unit, time], w, tol=1e-13)
-    assert out.method == "alternating projections" and out.converged
-    np.testing.assert_allclose(out.values, _dense_residuals(x, [unit, time], w), atol=TOL)
+    assert out.method == "direct solve" and out.converged
+    np.testing.assert_allclose(out.values, expected, atol=TOL)
+    # the factor order does not matter, nor does the route
+    swapped = demean(x, [time, unit], w, tol=1e-13)
+    np.testing.assert_allclose(swapped.values, expected, atol=TOL)
+    values, _, converged = _alternating_projections(x, [(unit, 60), (time, 12)], w, 1e-13, 10**5)
+    assert converged
+    np.testing.assert_allclose(values, expected, atol=TOL)
+
+
+def test_direct_solve_disconnected_layout() -> None:
+    # two groups of units observed in disjoint years: two connected components, so the reduced
+    # year system has two zero eigenvalues; the residuals are still the least-squares ones
+    unit = np.repeat(np.arange(8), 3)
+    time = np.where(unit < 4, 0, 3) + np.tile(np.arange(3), 8)
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(len(unit), 2))
+    out = demean(x, [unit, time])
+    assert out.method == "direct solve"
+    np.testing.assert_allclose(out.values, _dense_residuals(x, [unit, time], np.ones(24)), atol=TOL)
 
 
 def test_alternating_projections_three_factors_and_1d_input() -> None:
@@ -82,7 +102,7 @@ def test_weighted_balanced_but_varying_weights_falls_back() -> None:
     unit, time, x = _panel(15, 6, rng)
     w = rng.uniform(0.5, 2, len(unit))
     out = demean(x, [unit, time], w, tol=1e-13)
-    assert out.method == "alternating projections"
+    assert out.method == "direct solve"
     np.testing.assert_allclose(out.values, _dense_residuals(x, [unit, time], w), atol=TOL)
 
 
@@ -138,3 +158,46 @@ def test_small_sample_factors() -> None:
     assert small_sample_factor("iid", 100, 10) == pytest.approx(1 / 90)
     with pytest.raises(ValueError, match="2 clusters"):
         small_sample_factor("CRV1", 100, 10, 1)
+
+
+def test_multiplier_bootstrap_many_equals_separate_calls() -> None:
+    # one set of multipliers for several influence matrices: each result is bit-identical to
+    # its own call with a generator in the same state
+    from finsam_eval.core.multiplier import multiplier_bootstrap, multiplier_bootstrap_many
+
+    rng = np.random.default_rng(8)
+    first, second = rng.normal(size=(300, 4)), rng.normal(size=(300, 1))
+    cluster = rng.integers(0, 40, 300)
+    many = multiplier_bootstrap_many(
+        [first, second], 499, np.random.default_rng(3), cluster=cluster, block=64
+    )
+    for influence, result in zip([first, second], many, strict=True):
+        alone = multiplier_bootstrap(
+            influence, 499, np.random.default_rng(3), cluster=cluster, block=64
+        )
+        np.testing.assert_array_equal(result.draws, alone.draws)
+        np.testing.assert_array_equal(result.se, alone.se)
+        assert result.critical_value == alone.critical_value
+    # and the draws are the bootstrap's: their spread matches the analytic cluster-robust SE
+    from finsam_eval.core.multiplier import analytic_se
+
+    np.testing.assert_allclose(many[0].se, analytic_se(first, cluster), rtol=0.15)
+
+
+def test_blas_threads_caps_and_restores() -> None:
+    from threadpoolctl import threadpool_info
+
+    from finsam_eval.core.blas import blas_threads
+
+    def blas_threads_now() -> list[int]:
+        return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+
+    before = blas_threads_now()
+    assert before  # numpy's BLAS is loaded
+    with blas_threads(1):
+        assert blas_threads_now() == [1] * len(before)
+        a = np.arange(12.0).reshape(3, 4)
+        np.testing.assert_array_equal(a @ a.T, np.einsum("ij,kj->ik", a, a))
+    assert blas_threads_now() == before
+    with blas_threads(None):
+        assert blas_threads_now() == before

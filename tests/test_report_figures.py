@@ -176,3 +176,16 @@ def test_write_figures_names(tmp_path, cohorts):
         "bacon-alla-sjukpenning",
     ]
     assert all(p.is_file() and p.suffix == ".png" for p in written.values())
+
+
+def test_write_figures_parallel_same_files(tmp_path, cohorts):
+    # the figures drawn in forked worker processes are byte-identical to those drawn here
+    est = make_estimates(methods=("cs", "twfe"))
+    decomposition = pd.DataFrame({"estimate": [0.1], "weight": [1.0], "type": ["a"]})
+    kwargs = {"cohorts": cohorts, "decomposition": {"alla-sjukpenning": decomposition}}
+    serial = write_figures(tmp_path / "serial", est, workers=1, **kwargs)
+    parallel = write_figures(tmp_path / "parallel", est, workers=2, **kwargs)
+    assert list(serial) == list(parallel)
+    for name in serial:
+        assert serial[name].read_bytes() == parallel[name].read_bytes(), name
+        assert parallel[name].parent == tmp_path / "parallel"

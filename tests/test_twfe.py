@@ -227,7 +227,7 @@ def test_matches_pyfixest_crv1(case: Case, spec: str, balanced: bool) -> None:
         cluster=case.coarse_cluster if flags.get("cluster") else None,
         unbalanced="balance" if balanced else "keep",
     )
-    assert result.info["demeaning"] == ("closed form" if balanced else "alternating projections")
+    assert result.info["demeaning"] == ("closed form" if balanced else "direct solve")
     event_times, model = _pyfixest_event_study(
         case,
         data,

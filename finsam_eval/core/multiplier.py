@@ -47,6 +47,7 @@ __all__ = [
     "cluster_sums",
     "draw_multipliers",
     "multiplier_bootstrap",
+    "multiplier_bootstrap_many",
     "se_from_square_sums",
 ]
 
@@ -189,13 +190,44 @@ def multiplier_bootstrap(
     block
         Draws generated per matrix product (memory ``block × G``).
     """
-    n, k = influence.shape
-    sums = cluster_sums(influence, cluster) / n
-    n_clusters = sums.shape[0]
-    draws = np.empty((n_boot, k))
+    return multiplier_bootstrap_many([influence], n_boot, rng, cluster, weights, alpha, block)[0]
+
+
+def multiplier_bootstrap_many(
+    influences: list[np.ndarray],
+    n_boot: int,
+    rng: np.random.Generator,
+    cluster: np.ndarray | None = None,
+    weights: str = "rademacher",
+    alpha: float = 0.05,
+    block: int = 128,
+) -> list[MultiplierBootstrap]:
+    """:func:`multiplier_bootstrap` of several influence matrices with the same multipliers.
+
+    Each result equals, bit for bit, ``multiplier_bootstrap(influence, n_boot, rng_copy, ...)``
+    with a generator in the state of ``rng``: each block of multipliers is drawn once and
+    multiplied with each matrix separately. For estimators that summarise several aggregations
+    with one seed (the draws of the multipliers dominate the time with many clusters).
+    """
+    n = influences[0].shape[0]
+    if any(influence.shape[0] != n for influence in influences):
+        raise ValueError("all influence matrices must have the same rows (units)")
+    all_sums = [cluster_sums(influence, cluster) / n for influence in influences]
+    n_clusters = all_sums[0].shape[0]
+    all_draws = [np.empty((n_boot, sums.shape[1])) for sums in all_sums]
     for start in range(0, n_boot, block):
         stop = min(start + block, n_boot)
-        draws[start:stop] = draw_multipliers(rng, (stop - start, n_clusters), weights) @ sums
+        multipliers = draw_multipliers(rng, (stop - start, n_clusters), weights)
+        for draws, sums in zip(all_draws, all_sums, strict=True):
+            draws[start:stop] = multipliers @ sums
+    return [_summarise_draws(draws, n, n_clusters, alpha) for draws in all_draws]
+
+
+def _summarise_draws(
+    draws: np.ndarray, n: int, n_clusters: int, alpha: float
+) -> MultiplierBootstrap:
+    """IQR standard errors and the sup-t critical value of the draws (module docstring)."""
+    k = draws.shape[1]
     # R treats columns whose draws are (numerically) all zero as degenerate
     finite = np.all(np.isfinite(draws), axis=0)
     # (R's scale of the draws is sqrt(G) times the cluster mean: draws * n / sqrt(G))

@@ -62,7 +62,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from finsam_eval.estimators.api import estimate
 from finsam_eval.estimators.prepare import EstimationInputError, prepare_panel
@@ -147,6 +146,8 @@ def rubin_pool(
             nu = np.where(b > 0, 1.0 / (1.0 / nu + 1.0 / nu_obs), float(df_complete))
         fmi = np.where(b > 0, (r + 2.0 / (nu + 3.0)) / (1.0 + r), 0.0)
         se_total = np.sqrt(total)
+        from scipy import stats  # lazy: scipy.stats costs ~0.5 s at import (issue 16)
+
         crit = stats.t.ppf(1 - alpha / 2, nu)
         p_value = 2 * stats.t.sf(np.abs(q_bar / se_total), nu)
         q_min = np.nanmin(q, axis=0)

@@ -58,6 +58,7 @@ from finsam_eval.core.multiplier import (
     analytic_se,
     cluster_sums,
     multiplier_bootstrap,
+    multiplier_bootstrap_many,
     se_from_square_sums,
 )
 from finsam_eval.estimators import drdid
@@ -462,23 +463,48 @@ def _summarise(
     boot_weights: str,
 ) -> tuple[pd.DataFrame, pd.Series, float | None]:
     """Table and overall row of an aggregation, with bootstrap bands when requested."""
-    influence = np.column_stack([agg.influence, agg.overall_influence])
-    estimate = np.r_[agg.estimate, agg.overall]
+    return _summarise_many([agg], cluster, alpha, n_boot, seed, boot_weights)[0]
+
+
+def _summarise_many(
+    aggs: Sequence[Aggregate],
+    cluster: np.ndarray | None,
+    alpha: float,
+    n_boot: int,
+    seed: int | None,
+    boot_weights: str,
+) -> list[tuple[pd.DataFrame, pd.Series, float | None]]:
+    """:func:`_summarise` of several aggregations with one bootstrap over all their columns.
+
+    Every summary reseeds its multiplier draws with ``seed``, so all of them use the same
+    multipliers: they are drawn once and applied to each aggregation's influence functions
+    (bit-identical to separate calls; at 100 000 units and 999 draws, drawing the multipliers
+    is most of the bootstrap's time).
+    """
+    influences = [np.column_stack([agg.influence, agg.overall_influence]) for agg in aggs]
     if n_boot:
-        boot = _bootstrap(influence, cluster, n_boot, seed, boot_weights, alpha)
-        se = boot.se
-        table = wald_table(estimate, se, alpha)
-        crit = _sup_t(boot.draws[:, :-1], se[:-1], alpha) if len(agg.keys) else None
-    else:
-        table = wald_table(estimate, analytic_se(influence, cluster), alpha)
+        rng = np.random.default_rng(seed)
+        boots = multiplier_bootstrap_many(
+            influences, n_boot, rng, cluster=cluster, weights=boot_weights, alpha=alpha
+        )
+    out = []
+    for i, (agg, influence) in enumerate(zip(aggs, influences, strict=True)):
+        estimate = np.r_[agg.estimate, agg.overall]
         crit = None
-    keys = table.iloc[:-1].reset_index(drop=True)
-    keys.insert(0, "key", agg.keys)
-    if crit is not None:
-        keys["band_lower"] = keys["estimate"] - crit * keys["se"]
-        keys["band_upper"] = keys["estimate"] + crit * keys["se"]
-    overall = table.iloc[-1].rename(None)
-    return keys, overall, crit
+        if n_boot:
+            se = boots[i].se
+            if len(agg.keys):
+                crit = _sup_t(boots[i].draws[:, :-1], se[:-1], alpha)
+        else:
+            se = analytic_se(influence, cluster)
+        table = wald_table(estimate, se, alpha)
+        keys = table.iloc[:-1].reset_index(drop=True)
+        keys.insert(0, "key", agg.keys)
+        if crit is not None:
+            keys["band_lower"] = keys["estimate"] - crit * keys["se"]
+            keys["band_upper"] = keys["estimate"] + crit * keys["se"]
+        out.append((keys, table.iloc[-1].rename(None), crit))
+    return out
 
 
 def _pretest(
@@ -721,10 +747,12 @@ def fit_prepared(
         return AggregationResult(kind, table, overall, influence, crit)
 
     dynamic = aggregate_effects(effects, "dynamic", min_e=min_e, max_e=max_e)
-    es_table, _, crit_es = _summarise(dynamic, clusters, alpha, n_boot, seed, bootstrap_weights)
     # the peers' overall effect (R did's aggte "simple", diff-diff's overall_att), not the mean
     # of the event-time effects, which weights late event times (few cohorts) as much as early
-    overall = aggregator("simple").overall
+    simple = aggregate_effects(effects, "simple")
+    (es_table, _, crit_es), (_, overall, _) = _summarise_many(
+        [dynamic, simple], clusters, alpha, n_boot, seed, bootstrap_weights
+    )
     event_study = es_table.rename(columns={"key": "event_time"})
     sums = cluster_sums(dynamic.influence, clusters)
     vcov = pd.DataFrame(

@@ -29,7 +29,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from finsam_eval.core.multiplier import WEIGHT_KINDS
 from finsam_eval.estimators.prepare import EstimationInputError, PreparedPanel, prepare_panel
@@ -557,6 +556,8 @@ _TABLE_FIELDS = ("event_study", "att_gt")
 def _t_columns(table: pd.DataFrame, df: int, alpha: float) -> pd.DataFrame:
     est = table["estimate"].to_numpy(dtype=float)
     se = table["se"].to_numpy(dtype=float)
+    from scipy import stats  # lazy: scipy.stats costs ~0.5 s at import (issue 16)
+
     crit = stats.t.ppf(1 - alpha / 2, df)
     out = table.copy()
     with np.errstate(divide="ignore", invalid="ignore"):

@@ -96,15 +96,21 @@ def _closed_form(
         mean[g] = wg @ y[rows] / wg.sum()
         centred[rows] = (y[rows] - mean[g]) * (wg / wg.sum())[:, None]
     col = {int(t): j for j, t in enumerate(years)}
-    control = cohort_of_unit == control_cohort
-    for k, (g, e) in enumerate(cells):
-        t, base = col[g + e], col[g + reference]
-        delta[k] = (mean[g][t] - mean[g][base]) - (
-            mean[control_cohort][t] - mean[control_cohort][base]
+    control = np.flatnonzero(cohort_of_unit == control_cohort)
+    centred_control = centred[control]
+    cell_cohort = np.array([g for g, _ in cells])
+    # all cells of one cohort at once: one gather of its units' rows, one of the controls'
+    for g in np.unique(cell_cohort).tolist():
+        ks = np.flatnonzero(cell_cohort == g)
+        ts = np.array([col[g + cells[k][1]] for k in ks])
+        base = col[g + reference]
+        delta[ks] = (mean[g][ts] - mean[g][base]) - (
+            mean[control_cohort][ts] - mean[control_cohort][base]
         )
-        rows = cohort_of_unit == g
-        psi[rows, k] = centred[rows, t] - centred[rows, base]
-        psi[control, k] = -(centred[control, t] - centred[control, base])
+        rows = np.flatnonzero(cohort_of_unit == g)
+        own = centred[rows]
+        psi[np.ix_(rows, ks)] = own[:, ts] - own[:, [base]]
+        psi[np.ix_(control, ks)] = -(centred_control[:, ts] - centred_control[:, [base]])
     return delta, psi
 
 
@@ -226,7 +232,14 @@ def fit(data: pd.DataFrame, spec: EstimationSpec) -> EstimationResult:
     treated_row = c_row != control_cohort
     event_row = np.where(treated_row, time_row[rows] - c_row, ref)
     cell_row = treated_row & (event_row != ref)
-    cells = sorted(set(zip(c_row[cell_row].tolist(), event_row[cell_row].tolist(), strict=True)))
+    # cells (cohort, event time) as one integer key per row, sorted like the (g, e) pairs
+    e_min = int(event_row.min()) if len(rows) else 0
+    span = int(event_row.max()) - e_min + 1 if len(rows) else 1
+    key_row = c_row.astype(np.int64) * span + (event_row - e_min)
+    cell_keys = np.unique(key_row[cell_row])
+    cells = list(
+        zip((cell_keys // span).tolist(), (cell_keys % span + e_min).tolist(), strict=True)
+    )
     if not cells:
         raise EstimationInputError("no treated cohort is observed outside the reference period")
     present_years = set(np.asarray(years).tolist())
@@ -237,7 +250,6 @@ def fit(data: pd.DataFrame, spec: EstimationSpec) -> EstimationResult:
             f"{[g + ref for g in no_base]}), which Sun–Abraham's interactions are measured "
             "against; fill those years or use imputation, two_stage or cs, which allow gaps"
         )
-    cell_index = {cell: k for k, cell in enumerate(cells)}
     balanced = len(rows) == n_used * n_years
     x = arrays["x"][rows]
     closed = balanced and x.shape[1] == 0 and not dense
@@ -256,10 +268,7 @@ def fit(data: pd.DataFrame, spec: EstimationSpec) -> EstimationResult:
         n_slopes = len(cells)
     else:
         cell_of_row = np.full(len(rows), -1)
-        cell_of_row[cell_row] = [
-            cell_index[c]
-            for c in zip(c_row[cell_row].tolist(), event_row[cell_row].tolist(), strict=True)
-        ]
+        cell_of_row[cell_row] = np.searchsorted(cell_keys, key_row[cell_row])
         design = np.zeros((len(rows), len(cells) + x.shape[1]))
         hit = np.flatnonzero(cell_of_row >= 0)
         design[hit, cell_of_row[hit]] = 1.0
@@ -286,13 +295,16 @@ def fit(data: pd.DataFrame, spec: EstimationSpec) -> EstimationResult:
     e_pos = {int(e): j for j, e in enumerate(event_times)}
     observed = np.zeros((n_used, len(event_times)), dtype=bool)
     obs_rows = np.flatnonzero(cell_row)
-    observed[unit_code[obs_rows], [e_pos[e] for e in event_row[obs_rows].tolist()]] = True
+    e_of_obs = np.searchsorted(event_times, event_row[obs_rows])
+    observed[unit_code[obs_rows], e_of_obs] = True
     share = np.zeros((len(cells), len(event_times)))
     cohorts_treated = np.unique(cohort_of_unit[cohort_of_unit != control_cohort])
     cohort_weight_at = np.zeros((len(cohorts_treated), len(event_times)))
     g_pos = {int(g): j for j, g in enumerate(cohorts_treated)}
     treated_unit = cohort_of_unit != control_cohort
-    gi = np.array([g_pos.get(int(g), -1) for g in cohort_of_unit])
+    gi = np.searchsorted(cohorts_treated, cohort_of_unit)
+    gi[(gi >= len(cohorts_treated)) | (cohorts_treated[np.minimum(gi, len(cohorts_treated) - 1)]
+                                       != cohort_of_unit)] = -1  # fmt: skip
     for j in range(len(event_times)):
         cohort_weight_at[:, j] = np.bincount(
             gi[treated_unit],
@@ -329,9 +341,7 @@ def fit(data: pd.DataFrame, spec: EstimationSpec) -> EstimationResult:
     reg_c = group_sums(psi_reg, cl_codes, n_clusters)
     share_c = group_sums(psi_share, cl_codes, n_clusters)
     index = pd.Index(event_times, name="event_time")
-    counts = np.bincount(
-        [e_pos[e] for e in event_row[obs_rows].tolist()], minlength=len(event_times)
-    )
+    counts = np.bincount(e_of_obs, minlength=len(event_times))
     info = panel.info()
     info.update(
         {

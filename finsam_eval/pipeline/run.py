@@ -887,13 +887,16 @@ def run_analysis(config: AnalysisConfig, out_dir: str | Path, progress: bool = T
     a sibling folder and then replaces ``out_dir`` whole, so no file of an earlier run survives;
     a failed run leaves ``out_dir`` as it was. The manifest's ``files`` lists every file written.
     """
+    from finsam_eval.core.blas import blas_threads
     from finsam_eval.pipeline.output import check_output_folder, replace_folder, staging_folder
 
     final = Path(out_dir)
     check_output_folder(final)
     staged = staging_folder(final)
     try:
-        summary = _write_run(config, staged, final, progress)
+        # kommun-sized products throughout: one BLAS thread each (finsam_eval.core.blas)
+        with blas_threads(1):
+            summary = _write_run(config, staged, final, progress)
         replace_folder(staged, final)
     except BaseException:
         shutil.rmtree(staged, ignore_errors=True)
