@@ -657,6 +657,8 @@ def _few_clusters_aggregator(
     """
 
     def wrapped(kind: str, **options: Any) -> Any:
+        from scipy import stats  # lazy, as in _t_columns
+
         agg = aggregator(kind, **options)
         warnings.warn(msg, UserWarning, stacklevel=3)
         table = agg.table
