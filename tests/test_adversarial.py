@@ -501,3 +501,15 @@ def test_adjust_pvalues_names_a_missing_column():
 def test_adjust_pvalues_names_bad_rows(values, named):
     with pytest.raises(ValueError, match=re.escape(named)):
         fe.adjust_pvalues(pd.DataFrame({"p_value": values}), method="bh")
+
+
+def test_build_panel_names_requested_years_absent_from_the_sources():
+    from finsam_eval.registry import calendar_to_cohorts
+    from finsam_eval.synthetic import load_synthetic_sources
+
+    src = load_synthetic_sources()
+    first = int(src.numerators["year"].min())
+    with pytest.warns(UserWarning, match=rf"requested years absent.*numerators: \[{first - 2}, "):
+        built = fe.build_panel(src.numerators, src.population, calendar_to_cohorts(src.calendar),
+                               years=range(first - 2, first + 2))  # fmt: skip
+    assert sorted(built.panel["year"].unique()) == [first, first + 1]

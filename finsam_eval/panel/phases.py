@@ -8,6 +8,7 @@ list in :mod:`finsam_eval.panel.builder`.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
@@ -360,6 +361,19 @@ def select_rows(
     if window is not None:
         n_reason[~np.isin(coded.n_year, window)] = 1
         p_reason[~np.isin(coded.p_year, window)] = 1
+        absent = {
+            table: [int(y) for y in window if y not in set(np.unique(years).tolist())]
+            for table, years in (("numerators", coded.n_year), ("population", coded.p_year))
+        }
+        absent = {table: years for table, years in absent.items() if years}
+        if absent:
+            # asked-for years the sources do not hold: the panel is shorter than requested
+            warnings.warn(
+                "requested years absent from the source tables, so the panel does not cover "
+                "them: " + "; ".join(f"{t}: {y}" for t, y in absent.items()),
+                UserWarning,
+                stacklevel=4,
+            )
     n_out, n_band, n_sex = coded.n_out, coded.n_band, coded.n_sex
     selected_outcomes = [coded.out_pos[o] for o in dict.fromkeys(o for _, o in series)]
     n_reason[(n_reason == 0) & ~np.isin(n_out, selected_outcomes)] = 2
