@@ -513,3 +513,63 @@ def test_build_panel_names_requested_years_absent_from_the_sources():
         built = fe.build_panel(src.numerators, src.population, calendar_to_cohorts(src.calendar),
                                years=range(first - 2, first + 2))  # fmt: skip
     assert sorted(built.panel["year"].unique()) == [first, first + 1]
+
+
+@pytest.fixture(scope="module")
+def twfe_result(data):
+    return run(data, "twfe")
+
+
+@pytest.mark.parametrize(("options", "named"), [
+    ({"reps": -1}, "reps must be a positive integer"),
+    ({"reps": 0}, "reps must be a positive integer"),
+    ({"reps": "99"}, "got '99'"),
+    ({"reps": 99, "seed": "a"}, "seed must be None or a non-negative integer"),
+    ({"reps": 99, "alpha": 2}, "alpha must be a number strictly between"),
+], ids=str)  # fmt: skip
+def test_wild_bootstrap_checks_its_arguments(twfe_result, options, named):
+    with pytest.raises(EstimationInputError, match=re.escape(named)):
+        fe.wild_bootstrap(twfe_result, **options)
+
+
+@pytest.mark.parametrize(("options", "exc", "named"), [
+    ({"reps": 0}, EstimationInputError, "reps (permutations) must be a positive integer"),
+    ({"reps": "9"}, EstimationInputError, "got '9'"),
+    ({"reps": 9, "seed": -1}, EstimationInputError, "seed must be None or a non-negative"),
+    ({"reps": 9, "within": "nope"}, ValueError, "within='nope': no such column"),
+], ids=str)  # fmt: skip
+def test_randomization_inference_checks_its_arguments(cs_result, options, exc, named):
+    with pytest.raises(exc, match=re.escape(named)):
+        fe.randomization_inference(cs_result, progress=False, **options)
+
+
+@pytest.mark.parametrize(("options", "named"), [({"power": 1.5}, "power must be a number"),
+                                                ({"alpha": 0}, "alpha must be a number")],
+                         ids=str)  # fmt: skip
+def test_minimum_detectable_effect_checks_power_and_alpha(options, named):
+    with pytest.raises(ValueError, match=named):
+        fe.minimum_detectable_effect(reps=10, progress=False, **options)
+
+
+def test_pretrend_wald_refuses_post_period_leads(cs_result):
+    with pytest.raises(ValueError, match=r"leads must be pre-period event times.*\[2\]"):
+        fe.pretrend_wald(cs_result, leads=[-2, 2])
+
+
+@pytest.mark.parametrize(("options", "named"), [({"alpha": 5}, "alpha must be a number"),
+                                                ({"reps": -5}, "reps must be a positive")],
+                         ids=str)  # fmt: skip
+def test_pretest_power_checks_its_arguments(cs_result, options, named):
+    with pytest.raises(EstimationInputError, match=named):
+        fe.pretest_power(cs_result, trend=0.01, **options)
+
+
+@pytest.mark.parametrize("call", [fe.pretrend_wald, lambda r: fe.pretest_power(r, trend=0.01)])
+def test_pretests_take_a_result(call):
+    with pytest.raises(TypeError, match="takes a result of finsam_eval.estimate"):
+        call({"event_study": None})
+
+
+def test_compare_refuses_options_of_methods_not_compared(data):
+    with pytest.raises(ValueError, match=r"method_options names method\(s\) \['twfe'\]"):
+        fe.compare(data, methods=["cs"], method_options={"twfe": {"window": (-3, 3)}}, **COLUMNS)

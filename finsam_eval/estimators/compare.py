@@ -134,6 +134,12 @@ def compare(
     if "method" in spec:
         raise ValueError("pass the methods as methods=[...], not method=")
     options = dict(method_options or {})
+    stray = [m for m in options if m not in methods]
+    if stray:
+        raise ValueError(
+            f"method_options names method(s) {stray} that are not compared (methods={methods}); "
+            "add them to methods or drop their options"
+        )
     results: dict[str, EstimationResult] = {}
     for method in methods:
         results[method] = estimate(data, method=method, **spec, **dict(options.get(method, {})))

@@ -46,6 +46,7 @@ __all__ = [
     "UnknownOptionError",
     "check_alpha",
     "check_count",
+    "check_positive_count",
     "check_reference_period",
     "check_seed",
     "few_clusters_inference",
@@ -158,8 +159,14 @@ def _check_seed(seed: Any) -> None:
         )
 
 
+def _check_positive_count(name: str, value: Any) -> None:
+    if not _is_whole(value) or value < 1:
+        raise EstimationInputError(f"{name} must be a positive integer, got {value!r}")
+
+
 #: The same rules for the inference and report layers' own arguments (one rule each).
 check_alpha, check_count, check_seed = _check_alpha, _check_count, _check_seed
+check_positive_count = _check_positive_count
 
 
 def _accepting(option: str) -> list[str]:

@@ -71,7 +71,7 @@ from finsam_eval.estimators.calendars import (
     rubin_pool,
 )
 from finsam_eval.estimators.registry import DEFAULT_POWER_METHODS, METHODS
-from finsam_eval.estimators.spec import check_count, check_seed
+from finsam_eval.estimators.spec import check_alpha, check_count, check_seed
 from finsam_eval.synthetic.generator import DEFAULT_SEED
 from finsam_eval.synthetic.montecarlo import (
     EffectPath,
@@ -1229,6 +1229,11 @@ def minimum_detectable_effect(
     """
     from finsam_eval.panel.populations import is_defined
 
+    check_alpha(alpha)
+    if isinstance(power, bool) or not isinstance(power, int | float) or not 0 < power < 1:
+        raise ValueError(
+            f"power must be a number strictly between 0 and 1 (e.g. 0.8), got {power!r}"
+        )
     if event_times is None:
         event_times = (design if isinstance(design, EvaluationDesign) else isf_design()).event_times
     populations = [population] if isinstance(population, str) else list(population)

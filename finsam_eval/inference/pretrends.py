@@ -18,6 +18,7 @@ import pandas as pd
 from scipy import optimize, stats
 
 from finsam_eval.core.vocabulary import renamed_options
+from finsam_eval.estimators.spec import check_alpha, check_positive_count, check_seed
 
 if TYPE_CHECKING:
     from finsam_eval.estimators.result import EstimationResult
@@ -32,6 +33,12 @@ def _event_study_arrays(
 
     Rows with a missing or zero standard error (the normalised reference) are dropped.
     """
+    from finsam_eval.estimators.result import EstimationResult
+
+    if not isinstance(res, EstimationResult):
+        raise TypeError(
+            f"takes a result of finsam_eval.estimate (EstimationResult), got {type(res).__name__}"
+        )
     es = res.event_study
     times = es["event_time"].to_numpy(dtype=int)
     se = es["se"].to_numpy(dtype=float)
@@ -64,6 +71,12 @@ def pretrend_wald(
         ``W``, ``df``, ``p_value``.
     """
     times, est, vcov = _event_study_arrays(res, reference)
+    if leads is not None:
+        post = sorted(int(e) for e in leads if e >= 0)
+        if post:
+            raise ValueError(
+                f"leads must be pre-period event times (< 0); {post} are effects after joining"
+            )
     sel = times < 0 if leads is None else np.isin(times, np.asarray(leads, dtype=int))
     if leads is not None and sel.sum() != len(set(leads)):
         missing = sorted(set(leads) - set(times[sel].tolist()))
@@ -192,6 +205,9 @@ def pretest_power(
     Roth, J. (2022). Pretest with caution: event-study estimates after testing for parallel
     trends. American Economic Review: Insights 4(3), 305-322.
     """
+    check_alpha(alpha)
+    check_positive_count("reps", reps)
+    check_seed(seed)
     n_sims = reps  # the body's name for it
     times, est, vcov = _event_study_arrays(res, reference)
     delta = _trend_vector(trend, times, reference)

@@ -55,6 +55,7 @@ import pandas as pd
 
 from finsam_eval.estimators.api import estimate
 from finsam_eval.estimators.result import EstimationResult
+from finsam_eval.estimators.spec import check_positive_count, check_seed
 from finsam_eval.inference.power import CSBatch, _workers, cs_batch_applies, run_chunks
 
 __all__ = ["RandomizationResult", "placebo_data", "randomization_inference"]
@@ -281,8 +282,10 @@ def _randomization(
     **estimate_options: Any,
 ) -> RandomizationResult:
     """:func:`randomization_inference` on a panel and the ``estimate`` options of its fit."""
-    if permutations < 1:
-        raise ValueError("permutations must be positive")
+    check_positive_count("reps (permutations)", permutations)
+    check_seed(seed)
+    if within is not None and not isinstance(within, str):
+        raise ValueError(f"within must be None or a column name, got {within!r}")
     options = dict(estimate_options)
     options.update(unit=unit, time=time)
     if placebo_shift is not None:
@@ -305,6 +308,11 @@ def _randomization(
             column = next((c for c in _LAN_COLUMNS if c in data.columns), None)
             if column is None:
                 raise ValueError(f"within='lan' needs one of the columns {_LAN_COLUMNS}")
+        if column not in data.columns:
+            raise ValueError(
+                f"within={within!r}: no such column; use None, 'lan' or a column constant "
+                f"within {unit!r} (columns: {list(data.columns)})"
+            )
         if (per_unit[column].nunique(dropna=False) > 1).any():
             raise ValueError(f"stratum column {column!r} varies within {unit!r}")
         strata = per_unit[column].first().to_numpy()

@@ -55,7 +55,7 @@ from finsam_eval.core.vocabulary import renamed_options
 from finsam_eval.estimators.api import estimate
 from finsam_eval.estimators.registry import methods_where
 from finsam_eval.estimators.result import EstimationResult
-from finsam_eval.estimators.spec import result_first
+from finsam_eval.estimators.spec import check_alpha, check_positive_count, check_seed, result_first
 from finsam_eval.inference.wild_cluster import wild_cluster_bootstrap
 from finsam_eval.inference.wild_refit import linear_event_study, refit_bootstrap
 from finsam_eval.inference.wild_refit_cs import linear_cs_aggregate
@@ -633,6 +633,9 @@ def wild_bootstrap(
             "wild_bootstrap takes a result of finsam_eval.estimate (it carries its data and "
             f"specification), got {type(result).__name__}"
         )
+    check_positive_count("reps", reps)
+    check_seed(seed)
+    check_alpha(alpha)
     method, spec, data = result.method, result.spec, result.data
     cluster, weights, B = spec.cluster, multiplier, reps
     estimate_options = spec.as_options()
