@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from finsam_eval.estimators.result import EstimationResult, wald_table
-from finsam_eval.report import tables as T
+from finsam_eval.report import estimates as E
 from finsam_eval.report.tables import (
     ESTIMATE_COLUMNS,
     estimates_from_results,
@@ -232,8 +232,8 @@ def test_isf_tables_order():
 def test_population_outcomes_agree_with_panel():
     populations = pytest.importorskip("finsam_eval.panel.populations")
     for name, spec in populations.POPULATIONS.items():
-        assert set(T.population_outcomes(name)) == set(spec.outcomes)
-        assert set(T._FALLBACK_POPULATION_OUTCOMES[name]) == set(spec.outcomes)
+        assert set(E.population_outcomes(name)) == set(spec.outcomes)
+        assert set(E._FALLBACK_POPULATION_OUTCOMES[name]) == set(spec.outcomes)
 
 
 # ---------------------------------------------------------------------------------- writers
