@@ -73,6 +73,7 @@ __all__ = [
     "IMPUTATION_MODES",
     "POOLED_COLUMNS",
     "augment_calendars",
+    "check_imputation",
     "count_constraints",
     "estimate_over_calendars",
     "impute_calendars",
@@ -442,12 +443,7 @@ def estimate_over_calendars(
     alpha = float(options.get("alpha", 0.05))
     if unit not in data.columns:
         raise EstimationInputError(f"data has no unit column {unit!r}")
-    if imputation not in IMPUTATION_MODES:
-        raise EstimationInputError(
-            f"imputation must be one of {IMPUTATION_MODES}, got {imputation!r}"
-        )
-    if imputation_options and imputation != "outcome":
-        raise EstimationInputError("imputation_options apply to imputation='outcome' only")
+    check_imputation(imputation, imputation_options)
     if imputation == "outcome":
         calendars = impute_calendars(
             data, calendars, outcome=options.get("outcome", "share"), unit=unit,
@@ -555,6 +551,20 @@ CalendarSampler = Callable[[int, int], pd.DataFrame]
 
 #: Calendar imputation modes of :func:`estimate_over_calendars` and ``simulate``.
 IMPUTATION_MODES = ("prior", "outcome")
+
+
+def check_imputation(imputation: str, imputation_options: Any, prefix: str = "") -> None:
+    """Raise unless ``imputation`` is one of :data:`IMPUTATION_MODES` and
+    ``imputation_options`` are given only with "outcome"; ``prefix`` is the caller's option
+    prefix (power's ``calendar_``) so the message names the caller's own option."""
+    if imputation not in IMPUTATION_MODES:
+        raise EstimationInputError(
+            f"{prefix}imputation must be one of {IMPUTATION_MODES}, got {imputation!r}"
+        )
+    if imputation_options and imputation != "outcome":
+        raise EstimationInputError(
+            f"{prefix}imputation_options apply to {prefix}imputation='outcome' only"
+        )
 
 
 def count_constraints(model: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

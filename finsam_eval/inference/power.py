@@ -62,9 +62,9 @@ from finsam_eval.core.pool import workers as _workers
 from finsam_eval.design import EvaluationDesign, isf_design
 from finsam_eval.estimators.api import estimate
 from finsam_eval.estimators.calendars import (
-    IMPUTATION_MODES,
     CalendarSampler,
     augment_calendars,
+    check_imputation,
     count_constraints,
     estimate_over_calendars,
     join_units,
@@ -721,12 +721,7 @@ def _simulate_intervals(
     """
     if n_draws < 2:
         raise ValueError(f"calendar_draws must be at least 2, got {n_draws}")
-    if imputation not in IMPUTATION_MODES:
-        raise ValueError(
-            f"calendar_imputation must be one of {IMPUTATION_MODES}, got {imputation!r}"
-        )
-    if imputation_options and imputation != "outcome":
-        raise ValueError("calendar_imputation_options apply to calendar_imputation='outcome' only")
+    check_imputation(imputation, imputation_options, prefix="calendar_")
     if sampler is None or intervals is None:
         from finsam_eval.registry import calendar_model, compatible_calendars
 

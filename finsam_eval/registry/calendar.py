@@ -41,14 +41,13 @@ import math
 import os
 from dataclasses import dataclass, field, fields, replace
 from functools import cache
-from importlib import resources
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from finsam_eval.registry import membership as _membership
-from finsam_eval.registry.kommuner import UnknownKommunError, kommun_code, kommuner
+from finsam_eval.registry.kommuner import UnknownKommunError, kommun_code, kommuner, read_data
 
 __all__ = [
     "GOTEBORG_OPTIONS",
@@ -107,9 +106,7 @@ def later_joins() -> pd.DataFrame:
     past 2015 must treat the other 40 non-members of April 2015 as of unknown membership: no
     source says they stayed outside.
     """
-    path = resources.files("finsam_eval.registry").joinpath("data", "later_joins.csv")
-    with path.open("r", encoding="utf-8") as handle:
-        table = pd.read_csv(handle, dtype=str, keep_default_na=False)
+    table = read_data("later_joins.csv")
     table[["earliest", "latest"]] = table[["earliest", "latest"]].astype(int)
     return table
 

@@ -74,6 +74,12 @@ class MissingFileError(SourceError):
         self.source = source
 
 
+def _without(frame: pd.DataFrame, keys: pd.DataFrame) -> pd.DataFrame:
+    """Rows of ``frame`` whose values in ``keys``' columns are not a row of ``keys`` (anti-join)."""
+    merged = frame.merge(keys.drop_duplicates(), on=list(keys.columns), how="left", indicator=True)
+    return merged[merged["_merge"] == "left_only"].drop(columns="_merge")
+
+
 def _file_hint(outcome: str, interface: str) -> str:
     if interface == "cli":
         return f"--file {outcome}=PATH"
@@ -166,8 +172,7 @@ def to_age_bands(
     # a both-sexes total is only used where no split by sex exists for the same cell
     key = ["kommun_kod", "year", "age_from", "age_to"]
     split = g.loc[g["sex"] != "T", key].drop_duplicates()
-    totals = g[g["sex"] == "T"].merge(split, on=key, how="left", indicator=True)
-    totals = totals[totals["_merge"] == "left_only"].drop(columns="_merge")
+    totals = _without(g[g["sex"] == "T"], split)
     if len(totals):
         issues.append(
             _issue(
@@ -254,8 +259,7 @@ def shares_to_bands(
     by_sex = v[v["sex"].isin(["K", "M"])]
     total = v[v["sex"] == "T"]
     have = by_sex[["kommun_kod", "year"]].drop_duplicates()
-    only_total = total.merge(have, how="left", indicator=True)
-    only_total = only_total[only_total["_merge"] == "left_only"].drop(columns="_merge")
+    only_total = _without(total, have)
     if len(only_total):
         issues.append(
             _issue(
