@@ -7,6 +7,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import estimate_row
 
 from finsam_eval.estimators.result import EstimationResult, wald_table
 from finsam_eval.report import estimates as E
@@ -42,22 +43,8 @@ def make_estimates(seed: int = 0, methods=("cs", "twfe")) -> pd.DataFrame:
                 for t in range(-2, 7):
                     est = float(rng.normal(0, 0.3))
                     se = float(abs(rng.normal(0.1, 0.03)))
-                    rows.append(
-                        {
-                            "population": population,
-                            "outcome": outcome,
-                            "method": method,
-                            "event_time": t,
-                            "estimate": est,
-                            "se": se,
-                            "ci_lower": est - 1.96 * se,
-                            "ci_upper": est + 1.96 * se,
-                            "p_value": float(rng.uniform()),
-                            "p_adjusted": np.nan,
-                            "n_units": 290,
-                            "n_clusters": 290,
-                        }
-                    )
+                    p = float(rng.uniform())
+                    rows.append(estimate_row(population, outcome, method, t, est, se, p))
     return pd.DataFrame(rows)
 
 
