@@ -13,6 +13,7 @@ FIX = Path(__file__).parent / "fixtures" / "sources"
 sys.path.insert(0, str(FIX))
 from fake_api import FakeApi, Reply, fast_http, pop_value, serve_kolada_pages, v1_data  # noqa: E402
 
+from finsam_eval.panel.populations import OUTCOMES  # noqa: E402
 from finsam_eval.sources import (  # noqa: E402
     CacheCorruptError,
     CatalogueError,
@@ -48,14 +49,7 @@ def run(api_url: str, cache: Path, offline: bool = False):
 
 def test_catalogue_has_all_outcomes_and_user_override(tmp_path):
     cat = outcome_catalogue()
-    assert set(cat.index) >= {
-        "sjukpenning",
-        "sa",
-        "ekonomiskt_bistand",
-        "af_till_arbete",
-        "studier",
-        "uvas",
-    }
+    assert set(cat.index) >= set(OUTCOMES)
     assert {"source", "identifier", "numerator", "denominator", "population"} <= set(cat.columns)
     assert (cat["verification"] != "").all()
     user = tmp_path / "mine.toml"

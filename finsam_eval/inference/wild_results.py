@@ -56,6 +56,9 @@ from finsam_eval.estimators.api import estimate
 from finsam_eval.estimators.registry import methods_where
 from finsam_eval.estimators.result import EstimationResult
 from finsam_eval.estimators.spec import result_first
+
+# the rows twfe.fit keeps: the replay must drop the same singletons
+from finsam_eval.estimators.twfe import _drop_singletons
 from finsam_eval.inference.wild_cluster import wild_cluster_bootstrap
 from finsam_eval.inference.wild_refit import linear_event_study, refit_bootstrap
 from finsam_eval.inference.wild_refit_cs import linear_cs_aggregate
@@ -107,19 +110,6 @@ class TwfeDesign:
     cluster: np.ndarray
     fe: np.ndarray
     event_times: list[int]
-
-
-def _drop_singletons(unit: np.ndarray, time_code: np.ndarray) -> np.ndarray:
-    """Rows kept after iteratively removing units or years observed once (as ``twfe.fit``)."""
-    keep = np.ones(len(unit), dtype=bool)
-    while True:
-        single = (np.bincount(unit, weights=keep)[unit] == 1) | (
-            np.bincount(time_code, weights=keep)[time_code] == 1
-        )
-        single &= keep
-        if not single.any():
-            return keep
-        keep &= ~single
 
 
 def twfe_design(result: EstimationResult, *legacy: Any) -> TwfeDesign:
