@@ -292,6 +292,81 @@ def _describe(effect: EffectPath) -> str:
     return getattr(effect, "__name__", "callable")
 
 
+def _apply_design(
+    world: SeriesWorld,
+    design: str | EvaluationDesign,
+    methods: Sequence[str],
+    options: dict[str, dict[str, Any]],
+) -> tuple[SeriesWorld, list[int] | None, str]:
+    """(world as the design observes it, evaluated cohorts or None for all, design name); sets
+    CS's control and cohorts in ``options`` from the design."""
+    evaluated = None
+    if isinstance(design, str) and design == "isf":
+        design = isf_design()
+    if isinstance(design, EvaluationDesign):
+        world = design_world(world, design)
+        evaluated = _evaluated_cohorts(world, design)
+        restricted = set(evaluated) != set(np.unique(world.cohort[world.cohort > 0]).tolist())
+        others = [m for m in methods if m != "cs"]
+        if restricted and others:
+            raise ValueError(
+                f"design {design.name!r} evaluates cohorts {evaluated} only, with later joiners "
+                f"as not-yet-treated comparisons; only method 'cs' restricts its event study to "
+                f"the evaluated cohorts (option cohorts), not {others}"
+            )
+        if "cs" in options:
+            options["cs"].setdefault("control", design.control)
+            if restricted:
+                options["cs"].setdefault("cohorts", evaluated)
+        design_name = design.name
+    elif design == "full":
+        design_name = "full"
+    else:
+        raise ValueError(f"design must be 'full', 'isf' or an EvaluationDesign, got {design!r}")
+    return world, evaluated, design_name
+
+
+def _simulate_fixed(
+    world: SeriesWorld,
+    tau: np.ndarray,
+    seeds: Sequence[np.random.SeedSequence],
+    methods: Sequence[str],
+    options: Mapping[str, Mapping],
+    alpha: float,
+    chunks: list[range],
+    n_jobs: int | None,
+    progress: bool,
+    label: str,
+) -> tuple[pd.DataFrame, int, list[str]]:
+    """Every replication's estimates on the world's own calendar: (estimates, processes used,
+    methods fitted by :class:`CSBatch`); the rest are fitted with ``estimate`` in chunks."""
+    reps = sum(len(c) for c in chunks)
+    batched = [m for m in methods if cs_batch_applies(m, options[m])]
+    generic = [m for m in methods if m not in batched]
+    frames = []
+    if batched:
+        cs = CSBatch(world.cohort, world.years, options["cs"].get("window"),
+                     control=options["cs"].get("control", "never"),
+                     cohorts=options["cs"].get("cohorts"))  # fmt: skip
+        for reps_chunk in chunks:
+            y = draw_shares(world, tau, seeds[reps_chunk.start : reps_chunk.stop])
+            fit = cs.fit(y)
+            if reps_chunk.start == 0:
+                _check_parity(cs, fit, to_panel(world, y[0]), options["cs"])
+            frames.append(_batch_rows(fit, cs, reps_chunk, alpha))
+    jobs = 1
+    if generic:
+        jobs = _workers(n_jobs, reps * len(generic))
+        tasks = [(world, tau, generic, options, alpha, c, seeds[c.start : c.stop]) for c in chunks]
+        frames += run_chunks(_simulate_chunk, tasks, [len(c) for c in chunks], jobs, progress,
+                             label)  # fmt: skip
+    estimates = pd.concat(frames, ignore_index=True)
+    estimates["event_time"] = estimates["event_time"].astype("Int64")
+    estimates.loc[estimates["term"] == "overall", "event_time"] = pd.NA
+    estimates = estimates.sort_values(["method", "rep"], kind="stable", ignore_index=True)
+    return estimates, jobs, batched
+
+
 def simulate(
     methods: Sequence[str] = DEFAULT_POWER_METHODS,
     reps: int = 200,
@@ -395,29 +470,7 @@ def simulate(
     methods = list(dict.fromkeys(methods))
     options = _method_options(methods, method_options)
     world = series_world(population, outcome, world_seed)
-    evaluated = None
-    if isinstance(design, str) and design == "isf":
-        design = isf_design()
-    if isinstance(design, EvaluationDesign):
-        world = design_world(world, design)
-        evaluated = _evaluated_cohorts(world, design)
-        restricted = set(evaluated) != set(np.unique(world.cohort[world.cohort > 0]).tolist())
-        others = [m for m in methods if m != "cs"]
-        if restricted and others:
-            raise ValueError(
-                f"design {design.name!r} evaluates cohorts {evaluated} only, with later joiners "
-                f"as not-yet-treated comparisons; only method 'cs' restricts its event study to "
-                f"the evaluated cohorts (option cohorts), not {others}"
-            )
-        if "cs" in options:
-            options["cs"].setdefault("control", design.control)
-            if restricted:
-                options["cs"].setdefault("cohorts", evaluated)
-        design_name = design.name
-    elif design == "full":
-        design_name = "full"
-    else:
-        raise ValueError(f"design must be 'full', 'isf' or an EvaluationDesign, got {design!r}")
+    world, evaluated, design_name = _apply_design(world, design, methods, options)
     if calendar == "intervals":
         if methods != ["cs"]:
             raise ValueError(f"calendar='intervals' simulates method 'cs' only, not {methods}")
@@ -441,30 +494,10 @@ def simulate(
     tau = effect_matrix(world, effect)
     truth = true_event_study(world, tau, cohorts=evaluated)
     seeds = replication_seeds(seed, reps)
-    batched = [m for m in methods if cs_batch_applies(m, options[m])]
-    generic = [m for m in methods if m not in batched]
-    frames = []
-    chunks = _chunks(reps, chunk_size)
-    if batched:
-        cs = CSBatch(world.cohort, world.years, options["cs"].get("window"),
-                     control=options["cs"].get("control", "never"),
-                     cohorts=options["cs"].get("cohorts"))  # fmt: skip
-        for reps_chunk in chunks:
-            y = draw_shares(world, tau, seeds[reps_chunk.start : reps_chunk.stop])
-            fit = cs.fit(y)
-            if reps_chunk.start == 0:
-                _check_parity(cs, fit, to_panel(world, y[0]), options["cs"])
-            frames.append(_batch_rows(fit, cs, reps_chunk, alpha))
-    jobs = 1
-    if generic:
-        jobs = _workers(n_jobs, reps * len(generic))
-        tasks = [(world, tau, generic, options, alpha, c, seeds[c.start : c.stop]) for c in chunks]
-        frames += run_chunks(_simulate_chunk, tasks, [len(c) for c in chunks], jobs, progress,
-                             f"simulate {population}/{outcome}")  # fmt: skip
-    estimates = pd.concat(frames, ignore_index=True)
-    estimates["event_time"] = estimates["event_time"].astype("Int64")
-    estimates.loc[estimates["term"] == "overall", "event_time"] = pd.NA
-    estimates = estimates.sort_values(["method", "rep"], kind="stable", ignore_index=True)
+    estimates, jobs, batched = _simulate_fixed(
+        world, tau, seeds, methods, options, alpha, _chunks(reps, chunk_size), n_jobs, progress,
+        f"simulate {population}/{outcome}",
+    )  # fmt: skip
     summary = _summarise(estimates, truth, alpha)
     info = {
         "population": population,
@@ -690,6 +723,76 @@ def _path_table(world: SeriesWorld, effect: EffectPath) -> EffectPath:
     return pd.DataFrame({"event_time": path["event_time"], "att": path["truth"]})
 
 
+def _variant_rows(
+    r: int, variants: Mapping[str, tuple], grid: np.ndarray, truth_grid: np.ndarray, z: float
+) -> list[pd.DataFrame]:
+    """Replication ``r``'s rows per analysis: (estimate, se) on the event-time grid get normal
+    intervals and p-values; (estimate, se, lower, upper, p) are taken as they are."""
+    rows = []
+    for name, values in variants.items():
+        e = np.ravel(values[0])
+        s = np.ravel(values[1])
+        if len(values) == 2:
+            lo, hi = e - z * s, e + z * s
+            with np.errstate(divide="ignore", invalid="ignore"):
+                p = 2 * stats.norm.sf(np.abs(e / s))
+        else:
+            lo, hi, p = values[2], values[3], values[4]
+        ok = np.isfinite(e)
+        rows.append(
+            pd.DataFrame(
+                {
+                    "rep": r,
+                    "method": name,
+                    "term": "event_time",
+                    "event_time": grid[ok],
+                    "estimate": e[ok],
+                    "se": s[ok],
+                    "ci_lower": np.asarray(lo)[ok],
+                    "ci_upper": np.asarray(hi)[ok],
+                    "p_value": np.asarray(p)[ok],
+                    "truth": truth_grid[ok],
+                }
+            )
+        )
+    return rows
+
+
+def _interval_calendars(
+    world: SeriesWorld,
+    sampler: CalendarSampler | None,
+    intervals: pd.DataFrame | None,
+    reps: int,
+    n_draws: int,
+    seed: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(analyst's raw draws (reps, M, n), true calendars (reps, n), analyst's calendars inside
+    the panel (reps, M, n), interval midpoints (n)) from one sampler call with ``seed``; a
+    join after the panel's last year is "never" inside it."""
+    if sampler is None or intervals is None:
+        from finsam_eval.registry import calendar_model, compatible_calendars
+
+        sampler = sampler or compatible_calendars
+        if intervals is None:
+            intervals = calendar_model().kommuner[["kommun_kod", "earliest", "latest"]]
+    if world.n_kommuner != len(np.unique(world.codes)):
+        raise ValueError("the world's kommun codes are not unique")
+    matrix = _calendar_matrix(sampler(reps * (n_draws + 1), seed), world.codes)
+    if matrix.shape[0] != reps * (n_draws + 1):
+        raise ValueError(
+            f"the sampler returned {matrix.shape[0]} draws, not {reps * (n_draws + 1)}"
+        )
+    last = int(world.years.max())
+    # the chains need the documented calendars (joins after the panel included)
+    raw_analyst = matrix[reps:].reshape(reps, n_draws, -1).copy()
+    matrix = np.where(matrix > last, 0, matrix)  # joining after the panel: untreated inside it
+    true_cal = matrix[:reps]
+    analyst = matrix[reps:].reshape(reps, n_draws, -1)
+    midpoint = np.where(_midpoint_calendar(intervals, world.codes) > last, 0,
+                        _midpoint_calendar(intervals, world.codes))  # fmt: skip
+    return raw_analyst, true_cal, analyst, midpoint
+
+
 def _simulate_intervals(
     world: SeriesWorld,
     effect: EffectPath,
@@ -722,27 +825,10 @@ def _simulate_intervals(
     if n_draws < 2:
         raise ValueError(f"calendar_draws must be at least 2, got {n_draws}")
     check_imputation(imputation, imputation_options, prefix="calendar_")
-    if sampler is None or intervals is None:
-        from finsam_eval.registry import calendar_model, compatible_calendars
-
-        sampler = sampler or compatible_calendars
-        if intervals is None:
-            intervals = calendar_model().kommuner[["kommun_kod", "earliest", "latest"]]
-    if world.n_kommuner != len(np.unique(world.codes)):
-        raise ValueError("the world's kommun codes are not unique")
-    matrix = _calendar_matrix(sampler(reps * (n_draws + 1), seed), world.codes)
-    if matrix.shape[0] != reps * (n_draws + 1):
-        raise ValueError(
-            f"the sampler returned {matrix.shape[0]} draws, not {reps * (n_draws + 1)}"
-        )
+    raw_analyst, true_cal, analyst, midpoint = _interval_calendars(
+        world, sampler, intervals, reps, n_draws, seed
+    )
     last = int(world.years.max())
-    # the chains need the documented calendars (joins after the panel included)
-    raw_analyst = matrix[reps:].reshape(reps, n_draws, -1).copy()
-    matrix = np.where(matrix > last, 0, matrix)  # joining after the panel: untreated inside it
-    true_cal = matrix[:reps]
-    analyst = matrix[reps:].reshape(reps, n_draws, -1)
-    midpoint = np.where(_midpoint_calendar(intervals, world.codes) > last, 0,
-                        _midpoint_calendar(intervals, world.codes))  # fmt: skip
     path = _path_table(world, effect)
     window = options.get("window")
     control = options.get("control", "never")
@@ -809,32 +895,7 @@ def _simulate_intervals(
             "cs_midpoint": mid,
             "cs_known": known,
         }  # fmt: skip
-        for name, values in variants.items():
-            e = np.ravel(values[0])
-            s = np.ravel(values[1])
-            if len(values) == 2:
-                lo, hi = e - z * s, e + z * s
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    p = 2 * stats.norm.sf(np.abs(e / s))
-            else:
-                lo, hi, p = values[2], values[3], values[4]
-            ok = np.isfinite(e)
-            rows.append(
-                pd.DataFrame(
-                    {
-                        "rep": r,
-                        "method": name,
-                        "term": "event_time",
-                        "event_time": grid[ok],
-                        "estimate": e[ok],
-                        "se": s[ok],
-                        "ci_lower": np.asarray(lo)[ok],
-                        "ci_upper": np.asarray(hi)[ok],
-                        "p_value": np.asarray(p)[ok],
-                        "truth": truth_grid[ok],
-                    }
-                )
-            )
+        rows += _variant_rows(r, variants, grid, truth_grid, z)
     estimates = pd.concat(rows, ignore_index=True)
     estimates["event_time"] = estimates["event_time"].astype("Int64")
     estimates = estimates.sort_values(["method", "rep"], kind="stable", ignore_index=True)

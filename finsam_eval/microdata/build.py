@@ -348,8 +348,16 @@ def _call_build_panel(
     return build_panel(numerators, population, cohorts, **kw)
 
 
-def _mark_duplicates(eng: Any, years_present: list[int]) -> None:
-    """Table ``md``: the validated rows ``md0`` with repeated person-years marked."""
+def _mark_duplicates(eng: Any) -> list[int]:
+    """Table ``md``: the validated rows ``md0`` with repeated person-years marked; returns the
+    years that have rows."""
+    # which years have rows (a cheap aggregate); engines that bound memory by working one
+    # year at a time (DuckDB) loop over them
+    years_present = (
+        eng.query("SELECT DISTINCT year FROM md0 WHERE pkey IS NOT NULL ORDER BY year")["year"]
+        .astype(np.int64)
+        .tolist()
+    )
     if eng.by_year:
         duplicates = pd.concat(
             [eng.query(duplicates_sql("md0", y)) for y in years_present]
@@ -364,10 +372,14 @@ def _mark_duplicates(eng: Any, years_present: list[int]) -> None:
         eng.drop("md0")
     else:
         eng.alias("md", "md0")
+    return years_present
 
 
-def _rejections(eng: Any, counts: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, list[int]]:
-    """(rows rejected per reason, up to SHOW example rows per reason, reason codes present)."""
+def _rejections(
+    eng: Any, counts: pd.DataFrame, strict: bool, source: Any
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(rows rejected per reason, up to SHOW example rows per reason); under ``strict`` any
+    rejected row raises :class:`MicrodataValidationError` with the counts and examples."""
     reasons = counts["reason"].to_numpy(np.int64)
     rejected = pd.DataFrame(
         [
@@ -394,7 +406,13 @@ def _rejections(eng: Any, counts: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFr
     if len(examples):
         names = {code: name for code, (name, _) in REJECT_REASONS.items()}
         examples["reason"] = examples["reason"].astype(int).map(names)
-    return rejected, examples, bad
+    if strict and bad:
+        raise MicrodataValidationError(
+            f"{int(rejected['n_rows'].sum())} person-year rows rejected in "
+            f"{source.describe()}:\n{rejected[rejected['n_rows'] > 0].to_string(index=False)}"
+            f"\nexamples:\n{examples.to_string(index=False)}"
+        )
+    return rejected, examples
 
 
 def _query_transitions(
@@ -414,7 +432,7 @@ def _query_transitions(
 
 def _add_transitions(
     panel: pd.DataFrame,
-    trans: pd.DataFrame,
+    trans: pd.DataFrame | None,
     specs: Mapping[str, Any],
     wanted: Sequence[str],
     codes: np.ndarray,
@@ -423,6 +441,8 @@ def _add_transitions(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The panel with the transition outcomes' rows appended (kommun attributes from the ISF
     rows) and the per-outcome transition summary; what is not built is added to ``notes``."""
+    if trans is None:
+        return panel, pd.DataFrame(columns=_SUMMARY_COLUMNS)
     rows, summary = _transition_rows(trans, specs, wanted, codes, window)
     if len(rows):
         attributes = panel.drop_duplicates("kommun_kod")[
@@ -602,25 +622,12 @@ def build_microdata_panel(
         kinds = eng.register_source(source)
         eng.register_frame("codes", _code_table(codes))
         eng.materialise("md0", validated_sql(kinds))
-        # which years have rows (a cheap aggregate); engines that bound memory by working one
-        # year at a time (DuckDB) loop over them
-        years_present = (
-            eng.query("SELECT DISTINCT year FROM md0 WHERE pkey IS NOT NULL ORDER BY year")["year"]
-            .astype(np.int64)
-            .tolist()
-        )
-        _mark_duplicates(eng, years_present)
+        years_present = _mark_duplicates(eng)
         counts = eng.query(counts_sql(age_min, age_max))
         timings["validate"] = time.perf_counter() - start
         reasons = counts["reason"].to_numpy(np.int64)
         n_rows = int(counts["n_rows"].sum())
-        rejected, examples, bad = _rejections(eng, counts)
-        if strict and bad:
-            raise MicrodataValidationError(
-                f"{int(rejected['n_rows'].sum())} person-year rows rejected in "
-                f"{source.describe()}:\n{rejected[rejected['n_rows'] > 0].to_string(index=False)}"
-                f"\nexamples:\n{examples.to_string(index=False)}"
-            )
+        rejected, examples = _rejections(eng, counts, strict, source)
         altered, outside, last_year = _accepted(counts, reasons, codes, source)
 
         start = time.perf_counter()
@@ -652,13 +659,11 @@ def build_microdata_panel(
         validate=False,  # the whole panel, transitions included, is validated below
     )
     panel = built.panel
-    summary = pd.DataFrame(columns=_SUMMARY_COLUMNS)
     notes = [
         "Counts are persons: the numerator of a population and outcome is the number of persons "
         "in the population with the flag, the denominator the number of persons in it.",
     ]
-    if trans is not None:
-        panel, summary = _add_transitions(panel, trans, specs, wanted, codes, window, notes)
+    panel, summary = _add_transitions(panel, trans, specs, wanted, codes, window, notes)
     panel = _ordered(panel, specs, wanted)
     validate_panel(panel)
     timings["assemble"] = time.perf_counter() - start
