@@ -358,15 +358,16 @@ def forbund_id(name_or_id: str) -> str:
 
 # --- calendars ---------------------------------------------------------------------------------
 
-# The calendar checks live in finsam_eval.registry.calendar (with the calendar model whose facts
-# and assumptions they check); these names stay importable from here for existing callers.
+# The calendar checks live in finsam_eval.registry.calendar_checks (beside the calendar model
+# whose facts and assumptions they check); these names stay importable from here for existing
+# callers.
 _MOVED = ("CalendarReport", "validate_calendar", "calendar_to_cohorts")
 
 
 def __getattr__(name: str) -> object:
-    """The calendar checks, imported lazily (calendar.py imports this module)."""
+    """The calendar checks, imported lazily (calendar_checks.py imports this module)."""
     if name in _MOVED:
-        from finsam_eval.registry import calendar
+        from finsam_eval.registry import calendar_checks
 
-        return getattr(calendar, name)
+        return getattr(calendar_checks, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
