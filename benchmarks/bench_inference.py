@@ -2,7 +2,7 @@
 
 Targets (issue 5): 999 permutations and 1 000 Monte Carlo replications of Callaway–Sant'Anna
 each under 60 s on 2 cores. CS with its defaults runs batched (all replications or permutations
-as array products, ``finsam_eval.inference.power.CSBatch``); the per-fit route used by every
+as array products, ``finsam_eval.estimators.cs_batch.CSBatch``); the per-fit route used by every
 other estimator is timed too, with TWFE, SA and imputation.
 
 Run: ``.venv/bin/python benchmarks/bench_inference.py [--quick]``.

@@ -12,21 +12,14 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import NATURAL_SPEC
 
 from finsam_eval.estimators import METHODS, estimate
 from finsam_eval.pipeline import joint_draws
 from finsam_eval.pipeline.run import method_control, run_notes
 from finsam_eval.synthetic import load_synthetic
 
-SPEC = {
-    "cs": {"control": "notyet"},
-    "sa": {"control": "never"},
-    "imputation": {"control": "notyet"},
-    "two_stage": {"control": "notyet"},
-    "stacked": {"control": "notyet", "window": (-5, 6)},
-    "dcdh": {"control": "notyet", "window": (-5, 6)},
-    "twfe": {"window": (-5, 6)},
-}
+SPEC = NATURAL_SPEC
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,8 @@ from scipy import stats
 import finsam_eval as fe
 from finsam_eval.design import isf_design
 from finsam_eval.estimators.api import METHODS
-from finsam_eval.inference.power import CSBatch, design_world, simulate
+from finsam_eval.estimators.cs_batch import CSBatch
+from finsam_eval.inference.power import design_world, simulate
 from finsam_eval.synthetic.montecarlo import (
     draw_shares,
     replication_seeds,

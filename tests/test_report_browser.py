@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import REPORT_SECTIONS
 
 from finsam_eval.estimators import METHODS
 from finsam_eval.pipeline import load_config, run_analysis
@@ -155,15 +156,7 @@ def test_dom_has_every_table_and_image(report_dir: Path, browser: str, tmp_path:
     dom_ids = set(re.findall(r'\bid="([^"]+)"', dom))
     assert tables <= dom_ids, f"tables missing from the DOM: {sorted(tables - dom_ids)}"
     assert figures <= dom_ids, f"images missing from the DOM: {sorted(figures - dom_ids)}"
-    for section in (
-        "summary",
-        "isf-comparison",
-        "specification",
-        "tables",
-        "figures",
-        "notes",
-        "manifest",
-    ):
+    for section in REPORT_SECTIONS:
         assert section in dom_ids
     # Sun–Abraham tables carry the sunab slug, never the outcome's "sa"
     assert "table-alla-sunab" in dom_ids and "table-alla-sa" not in dom_ids

@@ -6,6 +6,7 @@ import matplotlib as mpl
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import estimate_row
 from matplotlib.colors import to_hex
 from matplotlib.figure import Figure
 
@@ -28,19 +29,7 @@ def make_estimates(methods=("cs", "twfe", "sa")) -> pd.DataFrame:
             for method in methods:
                 for t in range(-2, 7):
                     est = float(rng.normal(0, 0.2))
-                    rows.append(
-                        {
-                            "population": population,
-                            "outcome": outcome,
-                            "method": method,
-                            "event_time": t,
-                            "estimate": est,
-                            "se": 0.1,
-                            "ci_lower": est - 0.2,
-                            "ci_upper": est + 0.2,
-                            "p_value": 0.5,
-                        }
-                    )
+                    rows.append(estimate_row(population, outcome, method, t, est, 0.1, 0.5, z=2.0))
     return pd.DataFrame(rows)
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import estimate_row
 from matplotlib.figure import Figure
 
 from finsam_eval.report.figures import save_figure
@@ -40,22 +41,8 @@ def make_estimates(methods=("cs", "twfe")) -> pd.DataFrame:
             for method in methods:
                 for t in range(0, 7):
                     est = float(rng.normal(0, 0.2))
-                    rows.append(
-                        {
-                            "population": population,
-                            "outcome": outcome,
-                            "method": method,
-                            "event_time": t,
-                            "estimate": est,
-                            "se": 0.1,
-                            "ci_lower": est - 0.196,
-                            "ci_upper": est + 0.196,
-                            "p_value": float(rng.uniform()),
-                            "p_adjusted": np.nan,
-                            "n_units": 290,
-                            "n_clusters": 290,
-                        }
-                    )
+                    p = float(rng.uniform())
+                    rows.append(estimate_row(population, outcome, method, t, est, 0.1, p))
     return pd.DataFrame(rows)
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import REPORT_SECTIONS, estimate_row
 
 from finsam_eval.core.progress import progress, step
 from finsam_eval.report import labels as L
@@ -23,16 +24,6 @@ from finsam_eval.report.summary import (
 )
 from finsam_eval.report.tables import write_estimates_csv
 
-SECTION_ORDER = (
-    "summary",
-    "isf-comparison",
-    "specification",
-    "tables",
-    "figures",
-    "notes",
-    "manifest",
-)
-
 
 def estimates_with(effects: dict[tuple[str, str, str], list[float]], se: float = 0.05):
     """Long table with given effects for years 0..6 (normal p-values and 95 % intervals)."""
@@ -43,20 +34,17 @@ def estimates_with(effects: dict[tuple[str, str, str], list[float]], se: float =
         for t, est in enumerate(values):
             p = 2 * stats.norm.sf(abs(est / se))
             rows.append(
-                {
-                    "population": population,
-                    "outcome": outcome,
-                    "method": method,
-                    "event_time": t,
-                    "estimate": est,
-                    "se": se,
-                    "ci_lower": est - 1.959964 * se,
-                    "ci_upper": est + 1.959964 * se,
-                    "p_value": p,
-                    "p_adjusted": min(1.0, 7 * p),
-                    "n_units": 290,
-                    "n_clusters": 290,
-                }
+                estimate_row(
+                    population,
+                    outcome,
+                    method,
+                    t,
+                    est,
+                    se,
+                    p,
+                    z=1.959964,
+                    p_adjusted=min(1.0, 7 * p),
+                )  # fmt: skip
             )
     return pd.DataFrame(rows)
 
@@ -191,7 +179,7 @@ def section_ids(text: str) -> list[str]:
 
 def test_report_sections_in_order_with_notes(out_dir):
     text = rebuild_report(out_dir).read_text(encoding="utf-8")
-    assert section_ids(text) == list(SECTION_ORDER)
+    assert section_ids(text) == list(REPORT_SECTIONS)
     summary = text[
         text.index('<section id="summary">') : text.index('<section id="isf-comparison">')
     ]

@@ -7,9 +7,10 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import estimate_row
 
 from finsam_eval.estimators.result import EstimationResult, wald_table
-from finsam_eval.report import tables as T
+from finsam_eval.report import estimates as E
 from finsam_eval.report.tables import (
     ESTIMATE_COLUMNS,
     estimates_from_results,
@@ -42,22 +43,8 @@ def make_estimates(seed: int = 0, methods=("cs", "twfe")) -> pd.DataFrame:
                 for t in range(-2, 7):
                     est = float(rng.normal(0, 0.3))
                     se = float(abs(rng.normal(0.1, 0.03)))
-                    rows.append(
-                        {
-                            "population": population,
-                            "outcome": outcome,
-                            "method": method,
-                            "event_time": t,
-                            "estimate": est,
-                            "se": se,
-                            "ci_lower": est - 1.96 * se,
-                            "ci_upper": est + 1.96 * se,
-                            "p_value": float(rng.uniform()),
-                            "p_adjusted": np.nan,
-                            "n_units": 290,
-                            "n_clusters": 290,
-                        }
-                    )
+                    p = float(rng.uniform())
+                    rows.append(estimate_row(population, outcome, method, t, est, se, p))
     return pd.DataFrame(rows)
 
 
@@ -232,8 +219,8 @@ def test_isf_tables_order():
 def test_population_outcomes_agree_with_panel():
     populations = pytest.importorskip("finsam_eval.panel.populations")
     for name, spec in populations.POPULATIONS.items():
-        assert set(T.population_outcomes(name)) == set(spec.outcomes)
-        assert set(T._FALLBACK_POPULATION_OUTCOMES[name]) == set(spec.outcomes)
+        assert set(E.population_outcomes(name)) == set(spec.outcomes)
+        assert set(E._FALLBACK_POPULATION_OUTCOMES[name]) == set(spec.outcomes)
 
 
 # ---------------------------------------------------------------------------------- writers

@@ -11,8 +11,9 @@ import pytest
 
 FIX = Path(__file__).parent / "fixtures" / "sources"
 sys.path.insert(0, str(FIX))
-from fake_api import FakeApi, Reply, pop_value, v1_data  # noqa: E402
+from fake_api import FakeApi, Reply, fast_http, pop_value, serve_kolada_pages, v1_data  # noqa: E402
 
+from finsam_eval.panel.populations import OUTCOMES  # noqa: E402
 from finsam_eval.sources import (  # noqa: E402
     CacheCorruptError,
     CatalogueError,
@@ -22,25 +23,13 @@ from finsam_eval.sources import (  # noqa: E402
     fetch,
     outcome_catalogue,
 )
-from finsam_eval.sources.http import HttpClient  # noqa: E402
 
 YEARS = [2010, 2011]
 V1_PATH = "/v1/ssd/BE/BE0101/BE0101A/BefolkningNy"
 
 
-def fast() -> HttpClient:
-    return HttpClient(timeout=1.0, max_retries=1, backoff=0.0, min_interval=0.0)
-
-
 def serve_all(api: FakeApi) -> None:
-    page1 = (FIX / "kolada_v3_data_N02797_page1.json").read_bytes()
-    page2 = (FIX / "kolada_v3_data_N02797_page2.json").read_bytes()
-    api.add(
-        "GET",
-        "/v3/data/kpi/N02797/year/2010,2011",
-        Reply(body=lambda req: page2 if req.query.get("page") == ["2"] else page1),
-    )
-    api.add_json_file("/v3/kpi/N02797", "kolada_v3_kpi_N02797.json")
+    serve_kolada_pages(api)
     api.add_json_file(V1_PATH, "scb_v1_befolkningny_metadata.json")
     api.add("POST", V1_PATH, Reply(body=v1_data))
 
@@ -54,20 +43,13 @@ def run(api_url: str, cache: Path, offline: bool = False):
         progress=False,
         base_urls={"kolada": api_url + "/v3", "scb": api_url + "/v1/ssd"},
         files={"sjukpenning": FIX / "fk_sjukpenning.csv"},
-        http=fast(),
+        http=fast_http(),
     )
 
 
 def test_catalogue_has_all_outcomes_and_user_override(tmp_path):
     cat = outcome_catalogue()
-    assert set(cat.index) >= {
-        "sjukpenning",
-        "sa",
-        "ekonomiskt_bistand",
-        "af_till_arbete",
-        "studier",
-        "uvas",
-    }
+    assert set(cat.index) >= set(OUTCOMES)
     assert {"source", "identifier", "numerator", "denominator", "population"} <= set(cat.columns)
     assert (cat["verification"] != "").all()
     user = tmp_path / "mine.toml"
@@ -305,7 +287,7 @@ def test_kolada_title_with_another_age_band_than_the_catalogue_stops_the_fetch(t
                 progress=False,
                 base_urls={"kolada": api.url + "/v3", "scb": api.url + "/v1/ssd"},
                 catalogue=user,
-                http=fast(),
+                http=fast_http(),
             )
 
 
@@ -340,7 +322,7 @@ def test_fetch_across_the_scb_table_change_with_a_kolada_year_missing(tmp_path):
                 tmp_path,
                 progress=False,
                 base_urls={"kolada": api.url + "/v3", "scb": api.url + "/api/v2"},
-                http=fast(),
+                http=fast_http(),
             )
     assert set(result.population["year"]) == {2024, 2025}
     assert result.population["age"].between(16, 64).all()  # an all-ages KPI asks no more ages

@@ -10,32 +10,16 @@ import pytest
 
 FIX = Path(__file__).parent / "fixtures" / "sources"
 sys.path.insert(0, str(FIX))
-from fake_api import FakeApi, Reply  # noqa: E402
+from fake_api import FakeApi, Reply, fast_http, serve_kolada_pages  # noqa: E402
 
 from finsam_eval.sources import KoladaClient, MalformedResponseError, OfflineError  # noqa: E402
-from finsam_eval.sources.http import HttpClient  # noqa: E402
 from finsam_eval.sources.kolada import KoladaNoDataError, KoladaNoDataWarning  # noqa: E402
-
-
-def fast() -> HttpClient:
-    return HttpClient(timeout=1.0, max_retries=1, backoff=0.0, min_interval=0.0)
-
-
-def serve_pages(api: FakeApi) -> None:
-    page1 = (FIX / "kolada_v3_data_N02797_page1.json").read_bytes()
-    page2 = (FIX / "kolada_v3_data_N02797_page2.json").read_bytes()
-    api.add(
-        "GET",
-        "/v3/data/kpi/N02797/year/2010,2011",
-        Reply(body=lambda req: page2 if req.query.get("page") == ["2"] else page1),
-    )
-    api.add_json_file("/v3/kpi/N02797", "kolada_v3_kpi_N02797.json")
 
 
 def test_values_follow_next_page_and_keep_only_kommuner(tmp_path):
     with FakeApi() as api:
-        serve_pages(api)
-        client = KoladaClient(api.url + "/v3", cache_dir=tmp_path, http=fast())
+        serve_kolada_pages(api)
+        client = KoladaClient(api.url + "/v3", cache_dir=tmp_path, http=fast_http())
         frame, prov = client.values("N02797", [2011, 2010])
         calls = api.calls("/v3/data/kpi/N02797/year/2010,2011")
     assert len(calls) == 2 and calls[0].query["per_page"] == ["5000"]
@@ -52,7 +36,7 @@ def test_values_follow_next_page_and_keep_only_kommuner(tmp_path):
 def test_v2_single_page_string_period(tmp_path):
     with FakeApi() as api:
         api.add_json_file("/v2/data/kpi/N31807/year/2010", "kolada_v2_data_N31807.json")
-        frame, _ = KoladaClient(api.url + "/v2", http=fast()).values("N31807", [2010])
+        frame, _ = KoladaClient(api.url + "/v2", http=fast_http()).values("N31807", [2010])
     assert list(frame["value"]) == [4.2, 3.1] and set(frame["gender"]) == {"T"}
 
 
@@ -79,7 +63,7 @@ def test_v2_next_page_links_are_followed():
             "/v2/data/kpi/N31807/year/2010",
             Reply(body=lambda req: page2 if req.query.get("page") == ["2"] else page1),
         )
-        frame, prov = KoladaClient(api.url + "/v2", http=fast()).values("N31807", [2010])
+        frame, prov = KoladaClient(api.url + "/v2", http=fast_http()).values("N31807", [2010])
     assert list(frame["kommun_kod"]) == ["0114", "0180"] and len(prov.urls) == 2
 
 
@@ -87,7 +71,7 @@ def test_empty_answer_is_never_cached_as_coverage(tmp_path):
     empty = {"count": 0, "values": [], "next_url": None, "previous_url": None}
     with FakeApi() as api:
         api.add("GET", "/v3/data/kpi/N31807/year/2024,2025", Reply(body=empty))
-        client = KoladaClient(api.url + "/v3", cache_dir=tmp_path, http=fast())
+        client = KoladaClient(api.url + "/v3", cache_dir=tmp_path, http=fast_http())
         with pytest.raises(KoladaNoDataError, match=r"N31807.*\[2024, 2025\]"):
             client.values("N31807", [2024, 2025])
     assert not list(tmp_path.rglob("*.json"))
@@ -113,7 +97,7 @@ def test_partly_empty_years_warn_and_only_covered_years_are_cached(tmp_path):
     }
     with FakeApi() as api:
         api.add("GET", "/v3/data/kpi/N31807/year/2024,2025", Reply(body=one_year))
-        client = KoladaClient(api.url + "/v3", cache_dir=tmp_path, http=fast())
+        client = KoladaClient(api.url + "/v3", cache_dir=tmp_path, http=fast_http())
         with pytest.warns(KoladaNoDataWarning, match=r"\[2025\]"):
             frame, prov = client.values("N31807", [2024, 2025])
         with pytest.raises(KoladaNoDataError, match="2025"):
@@ -137,9 +121,9 @@ def test_partly_empty_years_warn_and_only_covered_years_are_cached(tmp_path):
 
 def test_search_and_title_verification(tmp_path):
     with FakeApi() as api:
-        serve_pages(api)
+        serve_kolada_pages(api)
         api.add_json_file("/v3/kpi", "kolada_v3_kpi_search.json")
-        client = KoladaClient(api.url + "/v3", http=fast())
+        client = KoladaClient(api.url + "/v3", http=fast_http())
         found = client.search_kpis("varken arbetar")
         assert api.calls("/v3/kpi")[0].query["title"] == ["varken arbetar"]
         assert list(found["id"]) == ["N02797", "N31807"]
@@ -189,7 +173,7 @@ def test_missing_fields_are_clear_errors(body, message):
     with FakeApi() as api:
         api.add("GET", "/v3/data/kpi/N1/year/2010", Reply(body=json.dumps(body)))
         with pytest.raises(MalformedResponseError, match=message):
-            KoladaClient(api.url + "/v3", http=fast()).values("N1", [2010])
+            KoladaClient(api.url + "/v3", http=fast_http()).values("N1", [2010])
 
 
 def test_paging_loop_is_detected():
@@ -197,14 +181,14 @@ def test_paging_loop_is_detected():
     with FakeApi() as api:
         api.add("GET", "/v3/data/kpi/N1/year/2010", Reply(body=json.dumps(loop)))
         with pytest.raises(MalformedResponseError, match="loops"):
-            KoladaClient(api.url + "/v3", http=fast()).values("N1", [2010])
+            KoladaClient(api.url + "/v3", http=fast_http()).values("N1", [2010])
 
 
 def test_truncated_page_is_not_cached(tmp_path):
     with FakeApi() as api:
         api.add("GET", "/v3/data/kpi/N1/year/2010", Reply(body=b'{"values": [{"kpi": "N1", '))
         with pytest.raises(MalformedResponseError, match="truncated"):
-            KoladaClient(api.url + "/v3", cache_dir=tmp_path, http=fast()).values("N1", [2010])
+            KoladaClient(api.url + "/v3", cache_dir=tmp_path, http=fast_http()).values("N1", [2010])
     assert not list(tmp_path.rglob("*.json"))
     with pytest.raises(OfflineError, match="not in the cache"):
         KoladaClient(cache_dir=tmp_path, offline=True).values("N1", [2010])
@@ -212,8 +196,8 @@ def test_truncated_page_is_not_cached(tmp_path):
 
 def test_offline_reads_cache_without_network(tmp_path):
     with FakeApi() as api:
-        serve_pages(api)
-        online, _ = KoladaClient(api.url + "/v3", cache_dir=tmp_path, http=fast()).values(
+        serve_kolada_pages(api)
+        online, _ = KoladaClient(api.url + "/v3", cache_dir=tmp_path, http=fast_http()).values(
             "N02797", [2010, 2011]
         )
     offline_client = KoladaClient("http://127.0.0.1:9/v3", cache_dir=tmp_path, offline=True)
@@ -247,5 +231,5 @@ def test_long_year_lists_are_sent_in_groups():
     with FakeApi() as api:
         api.add("GET", f"/v3/data/kpi/N31807/year/{first}", Reply(body=answer))
         api.add("GET", f"/v3/data/kpi/N31807/year/{second}", Reply(body=answer))
-        frame, prov = KoladaClient(api.url + "/v3", http=fast()).values("N31807", years)
+        frame, prov = KoladaClient(api.url + "/v3", http=fast_http()).values("N31807", years)
     assert sorted(frame["year"]) == years and len(prov.urls) == 2 and prov.years == years

@@ -11,18 +11,13 @@ import pytest
 
 FIX = Path(__file__).parent / "fixtures" / "sources"
 sys.path.insert(0, str(FIX))
-from fake_api import FakeApi, Reply, jsonstat2_for, pop_value, v1_data, v2_data  # noqa: E402
+from fake_api import FakeApi, Reply, fast_http, jsonstat2_for, pop_value, v1_data, v2_data  # noqa: E402
 
 from finsam_eval.sources import MalformedResponseError, ScbClient, parse_jsonstat2  # noqa: E402
-from finsam_eval.sources.http import HttpClient  # noqa: E402
 from finsam_eval.sources.scb import PopulationYearsError, plan_chunks  # noqa: E402
 
 V1_PATH = "/v1/ssd/BE/BE0101/BE0101A/BefolkningNy"
 V1_CKM = "/v1/ssd/BE/BE0101/BE0101A/BefolkningCKM"
-
-
-def fast() -> HttpClient:
-    return HttpClient(timeout=1.0, max_retries=1, backoff=0.0, min_interval=0.0)
 
 
 def serve_v1(api: FakeApi) -> None:
@@ -87,7 +82,7 @@ def test_plan_chunks_respects_limit_and_covers_everything():
 def test_metadata_v1():
     with FakeApi() as api:
         serve_v1(api)
-        meta = ScbClient(api.url + "/v1/ssd", http=fast()).table_metadata(
+        meta = ScbClient(api.url + "/v1/ssd", http=fast_http()).table_metadata(
             "BE/BE0101/BE0101A/BefolkningNy"
         )
     assert meta.variable("Region").values[:3] == ("00", "01", "0114")
@@ -99,10 +94,10 @@ def test_metadata_v1():
 def test_population_chunked_v1_matches_unchunked(tmp_path):
     with FakeApi() as api:
         serve_v1(api)
-        small = ScbClient(api.url + "/v1/ssd", http=fast(), max_cells=200)
+        small = ScbClient(api.url + "/v1/ssd", http=fast_http(), max_cells=200)
         chunked, prov = small.population([2010, 2011], range(16, 65))
         posts = [c.json() for c in api.calls(V1_PATH) if c.method == "POST"]
-        big = ScbClient(api.url + "/v1/ssd", cache_dir=tmp_path, http=fast())
+        big = ScbClient(api.url + "/v1/ssd", cache_dir=tmp_path, http=fast_http())
         whole, _ = big.population([2010, 2011], range(16, 65))
     sizes = [math.prod(len(q["selection"]["values"]) for q in p["query"]) for p in posts]
     assert len(posts) > 1 and max(sizes) <= 200 and sum(sizes) == 4 * 49 * 2 * 2
@@ -121,7 +116,7 @@ def test_population_chunked_v1_matches_unchunked(tmp_path):
 def test_population_v2(tmp_path):
     with FakeApi() as api:
         serve_v2(api)
-        client = ScbClient(api.url + "/api/v2", cache_dir=tmp_path, http=fast())
+        client = ScbClient(api.url + "/api/v2", cache_dir=tmp_path, http=fast_http())
         assert client.api_version == 2
         frame, prov = client.population([2010], range(19, 25))
         assert api.calls("/api/v2/tables/TAB638/metadata")[0].query["lang"] == ["sv"]
@@ -144,7 +139,7 @@ def test_population_across_the_2024_2025_table_change(tmp_path, version):
             base = api.url + "/api/v2"
             old, new = "/api/v2/tables/TAB638/data", "/api/v2/tables/TAB5557/data"
             old_name, new_name = "TAB638", "TAB5557"
-        frame, prov = ScbClient(base, cache_dir=tmp_path, http=fast()).population(
+        frame, prov = ScbClient(base, cache_dir=tmp_path, http=fast_http()).population(
             [2025, 2023, 2024], [20, 64, 100]
         )
         old_posts = [c.json() for c in api.calls(old) if c.method == "POST"]
@@ -178,7 +173,7 @@ def test_population_across_the_2024_2025_table_change(tmp_path, version):
 def test_year_in_no_table_names_the_tables_and_their_years():
     with FakeApi() as api:
         serve_v2(api)
-        client = ScbClient(api.url + "/api/v2", http=fast())
+        client = ScbClient(api.url + "/api/v2", http=fast_http())
         with pytest.raises(
             PopulationYearsError, match=r"\[2026\].*TAB638: 2000-2024.*TAB5557: 2025-2025"
         ):
@@ -193,7 +188,7 @@ def test_content_code_is_read_by_label_not_position():
     with FakeApi() as api:
         api.add("GET", V1_CKM, Reply(body=payload))
         api.add("POST", V1_CKM, Reply(body=v1_data))
-        ScbClient(api.url + "/v1/ssd", http=fast()).population(
+        ScbClient(api.url + "/v1/ssd", http=fast_http()).population(
             [2025], [20], table="BE/BE0101/BE0101A/BefolkningCKM"
         )
         post = [c.json() for c in api.calls(V1_CKM) if c.method == "POST"][0]
@@ -205,7 +200,7 @@ def test_missing_year_and_cell_count_mismatch():
     with FakeApi() as api:
         serve_v1(api)
         with pytest.raises(MalformedResponseError, match="no data for years"):
-            ScbClient(api.url + "/v1/ssd", http=fast()).population([1900])
+            ScbClient(api.url + "/v1/ssd", http=fast_http()).population([1900])
         short = jsonstat2_for(
             {
                 "Region": ["0114"],
@@ -218,7 +213,7 @@ def test_missing_year_and_cell_count_mismatch():
         )
         api.add("POST", V1_PATH, Reply(body=short))
         with pytest.raises(MalformedResponseError, match="cells for a chunk"):
-            ScbClient(api.url + "/v1/ssd", http=fast()).population([2010], range(19, 21))
+            ScbClient(api.url + "/v1/ssd", http=fast_http()).population([2010], range(19, 21))
 
 
 def test_variable_without_elimination_or_total_is_asked_in_full_and_summed():
@@ -228,7 +223,7 @@ def test_variable_without_elimination_or_total_is_asked_in_full_and_summed():
     with FakeApi() as api:
         api.add("GET", V1_PATH, Reply(body=payload))
         api.add("POST", V1_PATH, Reply(body=v1_data))
-        frame, prov = ScbClient(api.url + "/v1/ssd", http=fast()).population([2010], [20, 21])
+        frame, prov = ScbClient(api.url + "/v1/ssd", http=fast_http()).population([2010], [20, 21])
         post = [c.json() for c in api.calls(V1_PATH) if c.method == "POST"][0]
     sent = {q["code"]: q["selection"]["values"] for q in post["query"]}
     assert sent["Civilstand"] == civil["values"]

@@ -12,23 +12,14 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import NATURAL_SPEC
 
 from finsam_eval.estimators import estimate
 from finsam_eval.synthetic import load_synthetic, load_synthetic_truth
 
 EVENT_TIMES = range(0, 7)
 ROBUST = ("cs", "sa", "imputation", "two_stage", "stacked", "dcdh")
-# each method's natural specification on the kommun panel; TWFE as evaluators run it: a
-# (-5, 6) window with binned end points
-SPEC = {
-    "cs": {"control": "notyet"},
-    "sa": {"control": "never"},
-    "imputation": {"control": "notyet"},
-    "two_stage": {"control": "notyet"},
-    "stacked": {"control": "notyet", "window": (-5, 6)},
-    "dcdh": {"control": "notyet", "window": (-5, 6)},
-    "twfe": {"window": (-5, 6)},
-}
+SPEC = NATURAL_SPEC
 
 
 @pytest.fixture(scope="module")

@@ -72,6 +72,7 @@ __all__ = [
     "IMPUTATION_MODES",
     "POOLED_COLUMNS",
     "augment_calendars",
+    "check_imputation",
     "count_constraints",
     "estimate_over_calendars",
     "impute_calendars",
@@ -384,6 +385,42 @@ def _pooled_influence(
     return mean * scale[None, :], first.unit_labels
 
 
+def _fit_draws(
+    data: pd.DataFrame,
+    method: str,
+    options: dict[str, Any],
+    draws: np.ndarray,
+    units: np.ndarray,
+    matrix: np.ndarray,
+    alpha: float,
+) -> tuple[list[EstimationResult], bool]:
+    """Fit every calendar draw: (results, whether CS shared one preparation across draws)."""
+    anticipation = int(options.get("anticipation", 0))
+    time = options.get("time", "year")
+    first_period = pd.to_numeric(data[time], errors="coerce").min() if time in data else np.nan
+    # a draw with kommuner treated in the first period changes which units prepare_panel
+    # keeps: then every draw is prepared on its own (as estimate, which reports the drops)
+    early = ((matrix > 0) & (matrix - anticipation <= first_period)).any()
+    shared = method == "cs" and set(options) <= _CS_SHARED_OPTIONS and not early
+    if shared:
+        results = _fit_draws_cs(data, units, matrix, options)
+        # the shared preparation bypasses estimate(): apply its few-clusters rule per draw,
+        # with one warning for all draws
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            results = [few_clusters_inference(r, alpha) for r in results]
+        for message in dict.fromkeys(str(w.message) for w in caught):
+            warnings.warn(message, UserWarning, stacklevel=3)
+    else:
+        cohort = options.get("cohort", "cohort")
+        position = pd.Index(units).get_indexer(data[options.get("unit", "kommun_kod")])
+        results = []
+        for d in range(len(draws)):
+            draw_data = data.assign(**{cohort: matrix[d][position]})
+            results.append(estimate(draw_data, method=method, **options))
+    return results, shared
+
+
 def estimate_over_calendars(
     data: pd.DataFrame,
     calendars: pd.DataFrame,
@@ -443,12 +480,7 @@ def estimate_over_calendars(
     alpha = float(options.get("alpha", 0.05))
     if unit not in data.columns:
         raise EstimationInputError(f"data has no unit column {unit!r}")
-    if imputation not in IMPUTATION_MODES:
-        raise EstimationInputError(
-            f"imputation must be one of {IMPUTATION_MODES}, got {imputation!r}"
-        )
-    if imputation_options and imputation != "outcome":
-        raise EstimationInputError("imputation_options apply to imputation='outcome' only")
+    check_imputation(imputation, imputation_options)
     if imputation == "outcome":
         calendars = impute_calendars(
             data, calendars, outcome=options.get("outcome", "share"), unit=unit,
@@ -458,29 +490,7 @@ def estimate_over_calendars(
     if len(draws) == 1:
         warnings.warn("one calendar draw: nothing to pool (between variance 0)", UserWarning,
                       stacklevel=2)  # fmt: skip
-    anticipation = int(options.get("anticipation", 0))
-    time = options.get("time", "year")
-    first_period = pd.to_numeric(data[time], errors="coerce").min() if time in data else np.nan
-    # a draw with kommuner treated in the first period changes which units prepare_panel
-    # keeps: then every draw is prepared on its own (as estimate, which reports the drops)
-    early = ((matrix > 0) & (matrix - anticipation <= first_period)).any()
-    shared = method == "cs" and set(options) <= _CS_SHARED_OPTIONS and not early
-    if shared:
-        results = _fit_draws_cs(data, units, matrix, options)
-        # the shared preparation bypasses estimate(): apply its few-clusters rule per draw,
-        # with one warning for all draws
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            results = [few_clusters_inference(r, alpha) for r in results]
-        for message in dict.fromkeys(str(w.message) for w in caught):
-            warnings.warn(message, UserWarning, stacklevel=2)
-    else:
-        cohort = options.get("cohort", "cohort")
-        position = pd.Index(units).get_indexer(data[unit])
-        results = []
-        for d in range(len(draws)):
-            draw_data = data.assign(**{cohort: matrix[d][position]})
-            results.append(estimate(draw_data, method=method, **options))
+    results, shared = _fit_draws(data, method, options, draws, units, matrix, alpha)
     if df_complete is None and results[0].info.get("df_t") is not None:
         # the estimator's own inference is t with df_t (TWFE, stacked: G - 1)
         df_complete = float(results[0].info["df_t"])
@@ -556,6 +566,20 @@ CalendarSampler = Callable[[int, int], pd.DataFrame]
 
 #: Calendar imputation modes of :func:`estimate_over_calendars` and ``simulate``.
 IMPUTATION_MODES = ("prior", "outcome")
+
+
+def check_imputation(imputation: str, imputation_options: Any, prefix: str = "") -> None:
+    """Raise unless ``imputation`` is one of :data:`IMPUTATION_MODES` and
+    ``imputation_options`` are given only with "outcome"; ``prefix`` is the caller's option
+    prefix (power's ``calendar_``) so the message names the caller's own option."""
+    if imputation not in IMPUTATION_MODES:
+        raise EstimationInputError(
+            f"{prefix}imputation must be one of {IMPUTATION_MODES}, got {imputation!r}"
+        )
+    if imputation_options and imputation != "outcome":
+        raise EstimationInputError(
+            f"{prefix}imputation_options apply to {prefix}imputation='outcome' only"
+        )
 
 
 def count_constraints(model: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -641,6 +665,81 @@ def _event_bins(cohort: np.ndarray, years: np.ndarray, horizon: int) -> np.ndarr
     event = years - cohort[..., None]
     treated = (cohort[..., None] > 0) & (cohort[..., None] <= last) & (event >= 0)
     return np.where(treated, np.minimum(event, horizon), -1)
+
+
+def _cohort_designs(cand_bins: np.ndarray, n_t: int, n_par: int) -> np.ndarray:
+    """Design (G, T, p) of a kommun in each candidate cohort: year effects (the first year's
+    is zero) then the cohort's event-time bins."""
+    design = np.zeros((len(cand_bins), n_t, n_par))
+    design[:, 1:, : n_t - 1] = np.eye(n_t - 1)[None]
+    gg, tt = np.nonzero(cand_bins >= 0)
+    design[gg, tt, n_t - 1 + cand_bins[gg, tt]] = 1.0
+    return design
+
+
+def _swap_round(
+    cohort: np.ndarray,
+    labels: np.ndarray,
+    size: np.ndarray,
+    lo: np.ndarray,
+    hi: np.ndarray,
+    unit_ll: np.ndarray,
+    cand: np.ndarray,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """One Metropolis round of year swaps between random disjoint pairs of join units of one
+    size (both years inside both units' intervals): the units' new years (M, U)."""
+    n_chain, n_units = lo.shape
+    chains = np.arange(n_chain)
+    movable_rows = labels >= 0
+    unit_year = np.zeros((n_chain, n_units), dtype=np.int64)
+    mc, mi = np.nonzero(movable_rows)
+    unit_year[mc, labels[mc, mi]] = cohort[mc, mi]
+    # random disjoint pairs among units of one size: sort by (size, random key)
+    key = rng.random((n_chain, n_units))
+    order = np.argsort(size * 2.0 + key, axis=1)
+    left, right = order[:, 0:-1:2], order[:, 1::2]
+    ya = np.take_along_axis(unit_year, left, 1)
+    yb = np.take_along_axis(unit_year, right, 1)
+    lo_a, hi_a = np.take_along_axis(lo, left, 1), np.take_along_axis(hi, left, 1)
+    lo_b, hi_b = np.take_along_axis(lo, right, 1), np.take_along_axis(hi, right, 1)
+    ok = (
+        (np.take_along_axis(size, left, 1) == np.take_along_axis(size, right, 1))
+        & (np.take_along_axis(size, left, 1) > 0)
+        & (lo_a > 0) & (lo_b > 0) & (ya != yb)
+        & (yb >= lo_a) & (yb <= hi_a) & (ya >= lo_b) & (ya <= hi_b)
+    )  # fmt: skip
+    ga, gb = np.searchsorted(cand, ya), np.searchsorted(cand, yb)
+    rows = chains[:, None]
+    delta = (
+        unit_ll[rows, left, gb] - unit_ll[rows, left, ga]
+        + unit_ll[rows, right, ga] - unit_ll[rows, right, gb]
+    )  # fmt: skip
+    accept = ok & (np.log(rng.random(ok.shape)) < delta)
+    new_year = unit_year.copy()
+    np.put_along_axis(new_year, left, np.where(accept, yb, ya), 1)
+    np.put_along_axis(new_year, right, np.where(accept, ya, yb), 1)
+    return new_year
+
+
+def _count_start(
+    counts: tuple | None, cohort: np.ndarray, labels: np.ndarray
+) -> tuple[tuple | None, np.ndarray | None]:
+    """(count constraints as integer arrays, cumulative members of the fixed kommuner per
+    constrained year); raises when a start calendar breaks the constraints."""
+    fixed_cum = None
+    if counts is not None:
+        counts = tuple(np.asarray(x, dtype=np.int64) for x in counts)
+        full = _cumulative(cohort, counts[0])
+        outside = ((full < counts[1]) | (full > counts[2])).any(axis=1)
+        if outside.any():
+            raise ValueError(
+                f"start calendars {np.flatnonzero(outside)[:10].tolist()} break the count "
+                f"constraints (members by {counts[0].tolist()} in [{counts[1].tolist()}, "
+                f"{counts[2].tolist()}]): start from compatible calendars"
+            )
+        fixed_cum = _cumulative(np.where(labels >= 0, 0, cohort), counts[0])
+    return counts, fixed_cum
 
 
 def augment_calendars(
@@ -738,23 +837,9 @@ def augment_calendars(
     size = member.sum(axis=2)  # (M, U)
     rho = np.zeros(n_chain)
     w = np.ones((n_chain, n))  # 1 / sigma_i^2; OLS in the first iteration
-    fixed_cum = None
-    if counts is not None:
-        counts = tuple(np.asarray(x, dtype=np.int64) for x in counts)
-        full = _cumulative(cohort, counts[0])
-        outside = ((full < counts[1]) | (full > counts[2])).any(axis=1)
-        if outside.any():
-            raise ValueError(
-                f"start calendars {np.flatnonzero(outside)[:10].tolist()} break the count "
-                f"constraints (members by {counts[0].tolist()} in [{counts[1].tolist()}, "
-                f"{counts[2].tolist()}]): start from compatible calendars"
-            )
-        fixed_cum = _cumulative(np.where(labels >= 0, 0, cohort), counts[0])
+    counts, fixed_cum = _count_start(counts, cohort, labels)
     # the design of a kommun depends only on its cohort: one (T, p) block per candidate cohort
-    design = np.zeros((len(cand), n_t, n_par))
-    design[:, 1:, : n_t - 1] = np.eye(n_t - 1)[None]
-    gg, tt = np.nonzero(cand_bins >= 0)
-    design[gg, tt, n_t - 1 + cand_bins[gg, tt]] = 1.0
+    design = _cohort_designs(cand_bins, n_t, n_par)
     ys = np.broadcast_to(y, (n_chain, n, n_t))
     for _ in range(iterations):
         # (a) parameters given the calendar (quasi-differenced, within-transformed)
@@ -799,33 +884,7 @@ def augment_calendars(
         rho = np.clip(num / den, -0.9, 0.95)
         unit_ll = member @ loglik  # (M, U, G)
         for _ in range(swaps):
-            unit_year = np.zeros((n_chain, n_units), dtype=np.int64)
-            mc, mi = np.nonzero(movable_rows)
-            unit_year[mc, labels[mc, mi]] = cohort[mc, mi]
-            # random disjoint pairs among units of one size: sort by (size, random key)
-            key = rng.random((n_chain, n_units))
-            order = np.argsort(size * 2.0 + key, axis=1)
-            left, right = order[:, 0:-1:2], order[:, 1::2]
-            ya = np.take_along_axis(unit_year, left, 1)
-            yb = np.take_along_axis(unit_year, right, 1)
-            lo_a, hi_a = np.take_along_axis(lo, left, 1), np.take_along_axis(hi, left, 1)
-            lo_b, hi_b = np.take_along_axis(lo, right, 1), np.take_along_axis(hi, right, 1)
-            ok = (
-                (np.take_along_axis(size, left, 1) == np.take_along_axis(size, right, 1))
-                & (np.take_along_axis(size, left, 1) > 0)
-                & (lo_a > 0) & (lo_b > 0) & (ya != yb)
-                & (yb >= lo_a) & (yb <= hi_a) & (ya >= lo_b) & (ya <= hi_b)
-            )  # fmt: skip
-            ga, gb = np.searchsorted(cand, ya), np.searchsorted(cand, yb)
-            rows = chains[:, None]
-            delta = (
-                unit_ll[rows, left, gb] - unit_ll[rows, left, ga]
-                + unit_ll[rows, right, ga] - unit_ll[rows, right, gb]
-            )  # fmt: skip
-            accept = ok & (np.log(rng.random(ok.shape)) < delta)
-            new_year = unit_year.copy()
-            np.put_along_axis(new_year, left, np.where(accept, yb, ya), 1)
-            np.put_along_axis(new_year, right, np.where(accept, ya, yb), 1)
+            new_year = _swap_round(cohort, labels, size, lo, hi, unit_ll, cand, rng)
             if counts is not None:
                 new_year = _shift_moves(new_year, size, lo, hi, unit_ll, cand, fixed_cum,
                                         counts, shift_steps, rng)  # fmt: skip

@@ -47,29 +47,30 @@ Rubin, D. B. (1987). Multiple Imputation for Nonresponse in Surveys. Wiley.
 
 from __future__ import annotations
 
-import os
 import warnings
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy import stats
-from tqdm.auto import tqdm
 
+from finsam_eval.core.pool import chunks as _chunks
+from finsam_eval.core.pool import run_chunks
+from finsam_eval.core.pool import workers as _workers
 from finsam_eval.design import EvaluationDesign, isf_design
 from finsam_eval.estimators.api import estimate
 from finsam_eval.estimators.calendars import (
-    IMPUTATION_MODES,
     CalendarSampler,
     augment_calendars,
+    check_imputation,
     count_constraints,
     estimate_over_calendars,
     join_units,
     rubin_pool,
 )
+from finsam_eval.estimators.cs_batch import CSBatch, cs_batch_applies
 from finsam_eval.estimators.registry import DEFAULT_POWER_METHODS, METHODS
 from finsam_eval.estimators.spec import check_alpha, check_count, check_seed
 from finsam_eval.synthetic.generator import DEFAULT_SEED
@@ -87,7 +88,6 @@ from finsam_eval.synthetic.montecarlo import (
 __all__ = [
     "CALENDAR_ANALYSES",
     "DEFAULT_METHOD_OPTIONS",
-    "CSBatch",
     "SimulationResult",
     "design_world",
     "minimum_detectable_effect",
@@ -100,261 +100,7 @@ DEFAULT_METHOD_OPTIONS: dict[str, dict[str, Any]] = {
     key: dict(info.power_options) for key, info in METHODS.items() if info.power_options
 }
 
-# fits per process before the pool is worth its start-up (about 0.5 s)
-_PARALLEL_MIN_FITS = 100
 _PARITY_TOL = 1e-8
-
-
-# ----------------------------------------------------------------------------------------------
-# Callaway–Sant'Anna for many outcome draws on one design
-
-
-class CSBatch:
-    """Callaway–Sant'Anna dynamic event study for a batch of outcomes on one fixed design.
-
-    The design is a balanced unit × period panel with unit cohorts ``cohort`` (0 = never),
-    never-treated comparison units, no covariates, no sampling weights, no anticipation, the
-    varying base period and unit clusters: ``estimate(method="cs")`` with its defaults (and
-    ``window``). Every group-time effect is then the unconditional 2×2 DiD
-
-    .. math::
-
-        ATT(g, t) = \\bar{\\Delta Y}_{g} - \\bar{\\Delta Y}_{\\infty},\\qquad
-        \\Delta Y_i = Y_{it} - Y_{i b(g,t)},
-
-    with :math:`b(g,t) = t - 1` before joining and :math:`g - 1` after (Callaway & Sant'Anna
-    2021, Theorem 1), and the event study is the cohort-share-weighted average
-    :math:`\\theta(e) = \\sum_g p_g ATT(g, g+e)/\\sum_g p_g` whose influence function includes the
-    estimation effect of the shares (``finsam_eval.estimators.aggregation``). Everything is
-    linear in :math:`Y`, so for outcomes of shape (R, n, T) all replications are computed with
-    array products; the weights depend only on the (fixed) cohort sizes.
-
-    Parameters
-    ----------
-    cohort
-        Unit cohorts, shape (n,).
-    times
-        Sorted periods, shape (T,).
-    window
-        Event-time range (lo, hi) of the event study, as ``estimate``'s ``window``.
-    control
-        "never" (the design above) or "notyet": a cell's comparison units are the
-        never-treated and the units first treated after :math:`\\max(t, b)` other than its
-        cohort, as ``estimate(method="cs", control="notyet")``; the cell's units then differ
-        by period, so those cells are computed one at a time.
-    cohorts
-        Evaluated cohorts (``estimate``'s CS option ``cohorts``): only their cells enter the
-        event study; None = every cohort with a pre-treatment period.
-    """
-
-    def __init__(
-        self,
-        cohort: np.ndarray,
-        times: np.ndarray,
-        window: tuple[int, int] | None = None,
-        control: str = "never",
-        cohorts: Sequence[int] | None = None,
-    ) -> None:
-        cohort = np.asarray(cohort, dtype=int)
-        times = np.asarray(times, dtype=int)
-        if control not in ("never", "notyet"):
-            raise ValueError(f"control must be 'never' or 'notyet', got {control!r}")
-        self.n = len(cohort)
-        self.control = control
-        self.never = cohort == 0
-        if not self.never.any():
-            raise ValueError("CSBatch needs never-treated units")
-        present = np.unique(cohort[cohort > 0])
-        present = present[present > times[0]]
-        if cohorts is None:
-            cohorts = present
-        else:
-            cohorts = np.unique(np.asarray(list(cohorts), dtype=int))
-            unknown = sorted(set(cohorts.tolist()) - set(present.tolist()))
-            if unknown:
-                raise ValueError(f"cohorts {unknown} are not treated cohorts of the design")
-        lo, hi = (-np.inf, np.inf) if window is None else window
-        groups, cur, pre = [], [], []
-        for g in cohorts:
-            base = int(np.flatnonzero(times < g)[-1])
-            for j in range(1, len(times)):
-                groups.append(g)
-                cur.append(j)
-                pre.append(j - 1 if times[j] < g else base)
-        self.group = np.array(groups, dtype=int)
-        self.cur = np.array(cur, dtype=int)
-        self.pre = np.array(pre, dtype=int)
-        # comparison units per cell: never-treated, or (notyet) first treated after
-        # max(t, b) other than the cell's cohort (R did 2.x, anticipation 0)
-        cutoff = times[np.maximum(self.cur, self.pre)]
-        self.ctrl = np.broadcast_to(self.never, (len(self.group), self.n))
-        if control == "notyet":
-            later = (cohort[None, :] > cutoff[:, None]) & (cohort[None, :] != self.group[:, None])
-            self.ctrl = self.ctrl | later
-        self.n_ctrl = self.ctrl.sum(axis=1)
-        n_never = int(self.never.sum())
-        sizes = {int(g): int((cohort == g).sum()) for g in cohorts}
-        n_g = np.array([sizes[int(g)] for g in self.group])
-        # DRDID trims when the treated share of a 2×2 reaches 0.995: R returns NA there
-        if np.any(n_g / (n_g + self.n_ctrl) >= 0.995):
-            raise ValueError("a cohort is too large relative to its comparison group")
-        event = times[self.cur] - self.group
-        keys = np.unique(event)
-        self.event_times = keys[(keys >= lo) & (keys <= hi)].astype(int)
-        pg = n_g.astype(float) / self.n
-        member = (event[:, None] == self.event_times[None, :]).astype(float)  # (K, E)
-        # last column: all post-treatment cells, the simple ATT that CS reports as ``overall``
-        member = np.column_stack([member, (event >= 0).astype(float)])  # (K, E + 1)
-        share = member * pg[:, None]
-        self.total = share.sum(axis=0)
-        self.share = share
-        self.weights = share / self.total  # (K, E)
-        self.member = member
-        unit_cohorts, self.cohort_of_unit = np.unique(cohort, return_inverse=True)
-        self.in_cohort = (self.group[:, None] == unit_cohorts[None, :]).astype(float)  # (K, G')
-        self.count = self.in_cohort.T @ member  # (G', E)
-        self.blocks = [
-            (np.flatnonzero(self.group == g), np.flatnonzero(cohort == g)) for g in cohorts
-        ]
-        self.n_never = n_never
-        self.positive = self.event_times >= 0
-
-    def fit(self, y: np.ndarray) -> dict[str, np.ndarray]:
-        """Event-study estimates and analytic standard errors for outcomes ``y`` (R, n, T).
-
-        Returns
-        -------
-        dict
-            ``estimate`` and ``se`` of shape (R, E) (columns ``event_times``), ``overall`` and
-            ``overall_se`` of shape (R,): the simple ATT (all post-treatment cells weighted by
-            cohort shares), as CS's ``overall``.
-        """
-        y = np.asarray(y, dtype=float)
-        n_rep = y.shape[0]
-        n_e = len(self.event_times) + 1  # the event times and the simple ATT
-        att = np.empty((n_rep, len(self.group)))
-        influence = np.zeros((n_rep, self.n, n_e))
-        never = self.never
-        for cells, units in self.blocks:
-            dy = y[:, :, self.cur[cells]] - y[:, :, self.pre[cells]]  # (R, n, K_g)
-            treated_dy = dy[:, units]
-            m_d = treated_dy.mean(axis=1)
-            w = self.weights[cells]  # (K_g, E)
-            # influence of ATT(g,t) in R's scale: n (ΔY - mean)/n_group, signed by arm
-            influence[:, units] += (self.n / len(units)) * ((treated_dy - m_d[:, None]) @ w)
-            if self.control == "never":
-                control_dy = dy[:, never]
-                m_c = control_dy.mean(axis=1)
-                influence[:, never] -= (self.n / self.n_never) * ((control_dy - m_c[:, None]) @ w)
-                att[:, cells] = m_d - m_c
-                continue
-            # not-yet-treated comparisons change with the period: one cell at a time
-            for i, k in enumerate(cells):
-                ctrl = self.ctrl[k]
-                control_dy = dy[:, ctrl, i]  # (R, n_c)
-                m_c = control_dy.mean(axis=1)
-                att[:, k] = m_d[:, i] - m_c
-                if w[i].any():
-                    dev = (self.n / self.n_ctrl[k]) * (control_dy - m_c[:, None])
-                    influence[:, ctrl] -= dev[:, :, None] * w[i][None, None, :]
-        estimate_ = att @ self.weights
-        # estimation effect of the cohort shares (R did's wif), per unit cohort
-        a = np.einsum("kg,ke,rk->rge", self.in_cohort, self.member, att)
-        weighted = att @ self.share
-        m = (a - self.count[None] * (weighted / self.total)[:, None, :]) / self.total
-        influence += m[:, self.cohort_of_unit]
-        se = np.sqrt(np.einsum("rie,rie->re", influence, influence)) / self.n
-        return {
-            "estimate": estimate_[:, :-1],
-            "se": se[:, :-1],
-            "overall": estimate_[:, -1],
-            "overall_se": se[:, -1],
-        }
-
-    def point_estimates(self, y: np.ndarray, cohorts: np.ndarray) -> np.ndarray:
-        """Event-study estimates and overall effect for permuted cohort vectors (no SEs).
-
-        ``y`` is one outcome matrix (n, T); ``cohorts`` has shape (P, n), each row a
-        permutation of the design's cohort vector (cohort sizes, hence the aggregation
-        weights, are unchanged). Returns shape (P, E + 1), the last column the overall effect.
-        """
-        if self.control != "never":
-            raise ValueError("point_estimates needs the never-treated comparison design")
-        cohorts = np.asarray(cohorts)
-        n_perm = cohorts.shape[0]
-        est = np.zeros((n_perm, len(self.event_times) + 1))  # last column: the simple ATT
-        never = (cohorts == 0).astype(float) / self.n_never  # (P, n)
-        for cells, units in self.blocks:
-            g = int(self.group[cells[0]])
-            dy = y[:, self.cur[cells]] - y[:, self.pre[cells]]  # (n, K_g)
-            treated = (cohorts == g).astype(float) / len(units)
-            est += ((treated - never) @ dy) @ self.weights[cells]
-        return est
-
-
-def cs_batch_applies(method: str, options: Mapping[str, Any]) -> bool:
-    """Whether ``estimate(method, **options)`` is CSBatch's design (CS with its defaults).
-
-    ``window``, ``est_method`` (without covariates every ``est_method`` is the
-    unconditional DiD), ``control`` ("never" or "notyet") and ``cohorts`` are free; every other
-    option must keep its default.
-    """
-    if method != "cs":
-        return False
-    required = {"weights": None, "cluster": None, "anticipation": 0,
-                "base_period": "varying", "bootstrap": 0}  # fmt: skip
-    for key, value in options.items():
-        if key in ("window", "est_method", "cohorts") or (key == "covariates" and not value):
-            continue
-        if key == "control" and value in ("never", "notyet"):
-            continue
-        if key not in required or value != required[key]:
-            return False
-    return True
-
-
-# ----------------------------------------------------------------------------------------------
-# running chunks of work on one or two processes
-
-
-def _workers(n_jobs: int | None, n_fits: int) -> int:
-    if n_jobs is not None:
-        return max(1, int(n_jobs))
-    return min(2, os.cpu_count() or 1) if n_fits >= _PARALLEL_MIN_FITS else 1
-
-
-def run_chunks(
-    func: Callable[..., Any],
-    tasks: Sequence[tuple],
-    sizes: Sequence[int],
-    n_jobs: int,
-    progress: bool,
-    desc: str,
-) -> list[Any]:
-    """``[func(*task) for task in tasks]`` on ``n_jobs`` processes, results in task order.
-
-    The progress bar advances by ``sizes[i]`` when task ``i`` finishes. Results do not depend
-    on ``n_jobs``: every task carries its own seeds.
-    """
-    bar = tqdm(total=int(sum(sizes)), desc=desc, disable=not progress, leave=False)
-    try:
-        if n_jobs <= 1 or len(tasks) <= 1:
-            out = []
-            for task, size in zip(tasks, sizes, strict=True):
-                out.append(func(*task))
-                bar.update(size)
-            return out
-        with ProcessPoolExecutor(max_workers=n_jobs) as pool:
-            futures = [pool.submit(func, *task) for task in tasks]
-            for future, size in zip(futures, sizes, strict=True):
-                future.add_done_callback(lambda _f, s=size: bar.update(s))
-            return [f.result() for f in futures]
-    finally:
-        bar.close()
-
-
-def _chunks(n: int, size: int) -> list[range]:
-    return [range(i, min(i + size, n)) for i in range(0, n, size)]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -547,6 +293,81 @@ def _describe(effect: EffectPath) -> str:
     return getattr(effect, "__name__", "callable")
 
 
+def _apply_design(
+    world: SeriesWorld,
+    design: str | EvaluationDesign,
+    methods: Sequence[str],
+    options: dict[str, dict[str, Any]],
+) -> tuple[SeriesWorld, list[int] | None, str]:
+    """(world as the design observes it, evaluated cohorts or None for all, design name); sets
+    CS's control and cohorts in ``options`` from the design."""
+    evaluated = None
+    if isinstance(design, str) and design == "isf":
+        design = isf_design()
+    if isinstance(design, EvaluationDesign):
+        world = design_world(world, design)
+        evaluated = _evaluated_cohorts(world, design)
+        restricted = set(evaluated) != set(np.unique(world.cohort[world.cohort > 0]).tolist())
+        others = [m for m in methods if m != "cs"]
+        if restricted and others:
+            raise ValueError(
+                f"design {design.name!r} evaluates cohorts {evaluated} only, with later joiners "
+                f"as not-yet-treated comparisons; only method 'cs' restricts its event study to "
+                f"the evaluated cohorts (option cohorts), not {others}"
+            )
+        if "cs" in options:
+            options["cs"].setdefault("control", design.control)
+            if restricted:
+                options["cs"].setdefault("cohorts", evaluated)
+        design_name = design.name
+    elif design == "full":
+        design_name = "full"
+    else:
+        raise ValueError(f"design must be 'full', 'isf' or an EvaluationDesign, got {design!r}")
+    return world, evaluated, design_name
+
+
+def _simulate_fixed(
+    world: SeriesWorld,
+    tau: np.ndarray,
+    seeds: Sequence[np.random.SeedSequence],
+    methods: Sequence[str],
+    options: Mapping[str, Mapping],
+    alpha: float,
+    chunks: list[range],
+    n_jobs: int | None,
+    progress: bool,
+    label: str,
+) -> tuple[pd.DataFrame, int, list[str]]:
+    """Every replication's estimates on the world's own calendar: (estimates, processes used,
+    methods fitted by :class:`CSBatch`); the rest are fitted with ``estimate`` in chunks."""
+    reps = sum(len(c) for c in chunks)
+    batched = [m for m in methods if cs_batch_applies(m, options[m])]
+    generic = [m for m in methods if m not in batched]
+    frames = []
+    if batched:
+        cs = CSBatch(world.cohort, world.years, options["cs"].get("window"),
+                     control=options["cs"].get("control", "never"),
+                     cohorts=options["cs"].get("cohorts"))  # fmt: skip
+        for reps_chunk in chunks:
+            y = draw_shares(world, tau, seeds[reps_chunk.start : reps_chunk.stop])
+            fit = cs.fit(y)
+            if reps_chunk.start == 0:
+                _check_parity(cs, fit, to_panel(world, y[0]), options["cs"])
+            frames.append(_batch_rows(fit, cs, reps_chunk, alpha))
+    jobs = 1
+    if generic:
+        jobs = _workers(n_jobs, reps * len(generic))
+        tasks = [(world, tau, generic, options, alpha, c, seeds[c.start : c.stop]) for c in chunks]
+        frames += run_chunks(_simulate_chunk, tasks, [len(c) for c in chunks], jobs, progress,
+                             label)  # fmt: skip
+    estimates = pd.concat(frames, ignore_index=True)
+    estimates["event_time"] = estimates["event_time"].astype("Int64")
+    estimates.loc[estimates["term"] == "overall", "event_time"] = pd.NA
+    estimates = estimates.sort_values(["method", "rep"], kind="stable", ignore_index=True)
+    return estimates, jobs, batched
+
+
 def simulate(
     methods: Sequence[str] = DEFAULT_POWER_METHODS,
     reps: int = 200,
@@ -652,29 +473,7 @@ def simulate(
     methods = list(dict.fromkeys(methods))
     options = _method_options(methods, method_options)
     world = series_world(population, outcome, world_seed)
-    evaluated = None
-    if isinstance(design, str) and design == "isf":
-        design = isf_design()
-    if isinstance(design, EvaluationDesign):
-        world = design_world(world, design)
-        evaluated = _evaluated_cohorts(world, design)
-        restricted = set(evaluated) != set(np.unique(world.cohort[world.cohort > 0]).tolist())
-        others = [m for m in methods if m != "cs"]
-        if restricted and others:
-            raise ValueError(
-                f"design {design.name!r} evaluates cohorts {evaluated} only, with later joiners "
-                f"as not-yet-treated comparisons; only method 'cs' restricts its event study to "
-                f"the evaluated cohorts (option cohorts), not {others}"
-            )
-        if "cs" in options:
-            options["cs"].setdefault("control", design.control)
-            if restricted:
-                options["cs"].setdefault("cohorts", evaluated)
-        design_name = design.name
-    elif design == "full":
-        design_name = "full"
-    else:
-        raise ValueError(f"design must be 'full', 'isf' or an EvaluationDesign, got {design!r}")
+    world, evaluated, design_name = _apply_design(world, design, methods, options)
     if calendar == "intervals":
         if methods != ["cs"]:
             raise ValueError(f"calendar='intervals' simulates method 'cs' only, not {methods}")
@@ -698,30 +497,10 @@ def simulate(
     tau = effect_matrix(world, effect)
     truth = true_event_study(world, tau, cohorts=evaluated)
     seeds = replication_seeds(seed, reps)
-    batched = [m for m in methods if cs_batch_applies(m, options[m])]
-    generic = [m for m in methods if m not in batched]
-    frames = []
-    chunks = _chunks(reps, chunk_size)
-    if batched:
-        cs = CSBatch(world.cohort, world.years, options["cs"].get("window"),
-                     control=options["cs"].get("control", "never"),
-                     cohorts=options["cs"].get("cohorts"))  # fmt: skip
-        for reps_chunk in chunks:
-            y = draw_shares(world, tau, seeds[reps_chunk.start : reps_chunk.stop])
-            fit = cs.fit(y)
-            if reps_chunk.start == 0:
-                _check_parity(cs, fit, to_panel(world, y[0]), options["cs"])
-            frames.append(_batch_rows(fit, cs, reps_chunk, alpha))
-    jobs = 1
-    if generic:
-        jobs = _workers(n_jobs, reps * len(generic))
-        tasks = [(world, tau, generic, options, alpha, c, seeds[c.start : c.stop]) for c in chunks]
-        frames += run_chunks(_simulate_chunk, tasks, [len(c) for c in chunks], jobs, progress,
-                             f"simulate {population}/{outcome}")  # fmt: skip
-    estimates = pd.concat(frames, ignore_index=True)
-    estimates["event_time"] = estimates["event_time"].astype("Int64")
-    estimates.loc[estimates["term"] == "overall", "event_time"] = pd.NA
-    estimates = estimates.sort_values(["method", "rep"], kind="stable", ignore_index=True)
+    estimates, jobs, batched = _simulate_fixed(
+        world, tau, seeds, methods, options, alpha, _chunks(reps, chunk_size), n_jobs, progress,
+        f"simulate {population}/{outcome}",
+    )  # fmt: skip
     summary = _summarise(estimates, truth, alpha)
     info = {
         "population": population,
@@ -947,6 +726,76 @@ def _path_table(world: SeriesWorld, effect: EffectPath) -> EffectPath:
     return pd.DataFrame({"event_time": path["event_time"], "att": path["truth"]})
 
 
+def _variant_rows(
+    r: int, variants: Mapping[str, tuple], grid: np.ndarray, truth_grid: np.ndarray, z: float
+) -> list[pd.DataFrame]:
+    """Replication ``r``'s rows per analysis: (estimate, se) on the event-time grid get normal
+    intervals and p-values; (estimate, se, lower, upper, p) are taken as they are."""
+    rows = []
+    for name, values in variants.items():
+        e = np.ravel(values[0])
+        s = np.ravel(values[1])
+        if len(values) == 2:
+            lo, hi = e - z * s, e + z * s
+            with np.errstate(divide="ignore", invalid="ignore"):
+                p = 2 * stats.norm.sf(np.abs(e / s))
+        else:
+            lo, hi, p = values[2], values[3], values[4]
+        ok = np.isfinite(e)
+        rows.append(
+            pd.DataFrame(
+                {
+                    "rep": r,
+                    "method": name,
+                    "term": "event_time",
+                    "event_time": grid[ok],
+                    "estimate": e[ok],
+                    "se": s[ok],
+                    "ci_lower": np.asarray(lo)[ok],
+                    "ci_upper": np.asarray(hi)[ok],
+                    "p_value": np.asarray(p)[ok],
+                    "truth": truth_grid[ok],
+                }
+            )
+        )
+    return rows
+
+
+def _interval_calendars(
+    world: SeriesWorld,
+    sampler: CalendarSampler | None,
+    intervals: pd.DataFrame | None,
+    reps: int,
+    n_draws: int,
+    seed: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(analyst's raw draws (reps, M, n), true calendars (reps, n), analyst's calendars inside
+    the panel (reps, M, n), interval midpoints (n)) from one sampler call with ``seed``; a
+    join after the panel's last year is "never" inside it."""
+    if sampler is None or intervals is None:
+        from finsam_eval.registry import calendar_model, compatible_calendars
+
+        sampler = sampler or compatible_calendars
+        if intervals is None:
+            intervals = calendar_model().kommuner[["kommun_kod", "earliest", "latest"]]
+    if world.n_kommuner != len(np.unique(world.codes)):
+        raise ValueError("the world's kommun codes are not unique")
+    matrix = _calendar_matrix(sampler(reps * (n_draws + 1), seed), world.codes)
+    if matrix.shape[0] != reps * (n_draws + 1):
+        raise ValueError(
+            f"the sampler returned {matrix.shape[0]} draws, not {reps * (n_draws + 1)}"
+        )
+    last = int(world.years.max())
+    # the chains need the documented calendars (joins after the panel included)
+    raw_analyst = matrix[reps:].reshape(reps, n_draws, -1).copy()
+    matrix = np.where(matrix > last, 0, matrix)  # joining after the panel: untreated inside it
+    true_cal = matrix[:reps]
+    analyst = matrix[reps:].reshape(reps, n_draws, -1)
+    midpoint = np.where(_midpoint_calendar(intervals, world.codes) > last, 0,
+                        _midpoint_calendar(intervals, world.codes))  # fmt: skip
+    return raw_analyst, true_cal, analyst, midpoint
+
+
 def _simulate_intervals(
     world: SeriesWorld,
     effect: EffectPath,
@@ -978,33 +827,11 @@ def _simulate_intervals(
     """
     if n_draws < 2:
         raise ValueError(f"calendar_draws must be at least 2, got {n_draws}")
-    if imputation not in IMPUTATION_MODES:
-        raise ValueError(
-            f"calendar_imputation must be one of {IMPUTATION_MODES}, got {imputation!r}"
-        )
-    if imputation_options and imputation != "outcome":
-        raise ValueError("calendar_imputation_options apply to calendar_imputation='outcome' only")
-    if sampler is None or intervals is None:
-        from finsam_eval.registry import calendar_model, compatible_calendars
-
-        sampler = sampler or compatible_calendars
-        if intervals is None:
-            intervals = calendar_model().kommuner[["kommun_kod", "earliest", "latest"]]
-    if world.n_kommuner != len(np.unique(world.codes)):
-        raise ValueError("the world's kommun codes are not unique")
-    matrix = _calendar_matrix(sampler(reps * (n_draws + 1), seed), world.codes)
-    if matrix.shape[0] != reps * (n_draws + 1):
-        raise ValueError(
-            f"the sampler returned {matrix.shape[0]} draws, not {reps * (n_draws + 1)}"
-        )
+    check_imputation(imputation, imputation_options, prefix="calendar_")
+    raw_analyst, true_cal, analyst, midpoint = _interval_calendars(
+        world, sampler, intervals, reps, n_draws, seed
+    )
     last = int(world.years.max())
-    # the chains need the documented calendars (joins after the panel included)
-    raw_analyst = matrix[reps:].reshape(reps, n_draws, -1).copy()
-    matrix = np.where(matrix > last, 0, matrix)  # joining after the panel: untreated inside it
-    true_cal = matrix[:reps]
-    analyst = matrix[reps:].reshape(reps, n_draws, -1)
-    midpoint = np.where(_midpoint_calendar(intervals, world.codes) > last, 0,
-                        _midpoint_calendar(intervals, world.codes))  # fmt: skip
     path = _path_table(world, effect)
     window = options.get("window")
     control = options.get("control", "never")
@@ -1071,32 +898,7 @@ def _simulate_intervals(
             "cs_midpoint": mid,
             "cs_known": known,
         }  # fmt: skip
-        for name, values in variants.items():
-            e = np.ravel(values[0])
-            s = np.ravel(values[1])
-            if len(values) == 2:
-                lo, hi = e - z * s, e + z * s
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    p = 2 * stats.norm.sf(np.abs(e / s))
-            else:
-                lo, hi, p = values[2], values[3], values[4]
-            ok = np.isfinite(e)
-            rows.append(
-                pd.DataFrame(
-                    {
-                        "rep": r,
-                        "method": name,
-                        "term": "event_time",
-                        "event_time": grid[ok],
-                        "estimate": e[ok],
-                        "se": s[ok],
-                        "ci_lower": np.asarray(lo)[ok],
-                        "ci_upper": np.asarray(hi)[ok],
-                        "p_value": np.asarray(p)[ok],
-                        "truth": truth_grid[ok],
-                    }
-                )
-            )
+        rows += _variant_rows(r, variants, grid, truth_grid, z)
     estimates = pd.concat(rows, ignore_index=True)
     estimates["event_time"] = estimates["event_time"].astype("Int64")
     estimates = estimates.sort_values(["method", "rep"], kind="stable", ignore_index=True)

@@ -30,7 +30,7 @@ placebo panel is unbalanced by construction and is estimated with ``unbalanced="
 
 Permutation ``p`` draws from ``np.random.default_rng(SeedSequence(seed).spawn(P)[p])``: results
 do not depend on the number of processes. Callaway–Sant'Anna with its defaults on a balanced
-panel is computed for all permutations at once (``power.CSBatch.point_estimates``: cohort sizes,
+panel is computed for all permutations at once (``cs_batch.CSBatch.point_estimates``: cohort sizes,
 hence the aggregation weights, are unchanged by permutation), after checking that the batch
 reproduces the observed fit; other methods re-fit with ``finsam_eval.estimate`` per permutation.
 
@@ -53,10 +53,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from finsam_eval.core.pool import run_chunks, workers
 from finsam_eval.estimators.api import estimate
+from finsam_eval.estimators.cs_batch import CSBatch, cs_batch_applies
 from finsam_eval.estimators.result import EstimationResult
 from finsam_eval.estimators.spec import check_positive_count, check_seed
-from finsam_eval.inference.power import CSBatch, _workers, cs_batch_applies, run_chunks
 
 __all__ = ["RandomizationResult", "placebo_data", "randomization_inference"]
 
@@ -322,7 +323,7 @@ def _randomization(
                                       cohorts, times, t_obs, time)  # fmt: skip
     jobs = 1
     if draws is None:
-        jobs = _workers(n_jobs, permutations)
+        jobs = workers(n_jobs, permutations)
         chunks = [range(i, min(i + chunk_size, permutations))
                   for i in range(0, permutations, chunk_size)]  # fmt: skip
         tasks = [(data, unit_codes, cohort, method, options, times, cohorts[c.start : c.stop])

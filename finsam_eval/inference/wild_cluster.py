@@ -10,6 +10,7 @@ and the ``n × B`` matrix of bootstrap outcomes is never formed.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -93,6 +94,64 @@ def _cluster_sum(values: np.ndarray, cluster: np.ndarray, n_clusters: int) -> np
     return out.reshape((n_clusters, *values.shape[1:]))
 
 
+def _restriction(R: np.ndarray | None, param: int | None, k: int) -> np.ndarray:
+    """The restriction vector: ``R`` as given, or the unit vector of column ``param``."""
+    if (R is None) == (param is None):
+        raise ValueError("give exactly one of param (a column index) and R (a restriction)")
+    if R is None:
+        R = np.zeros(k)
+        R[param] = 1.0
+    R = np.asarray(R, dtype=float).ravel()
+    if len(R) != k:
+        raise ValueError(f"R has length {len(R)}, X has {k} columns")
+    return R
+
+
+def _absorb(
+    y: np.ndarray, X: np.ndarray, fe: np.ndarray | None, cl: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, int, bool]:
+    """Partial the fixed effects ``fe`` out of ``y`` and ``X``: (y, X, fe as 2-D, parameters
+    absorbed, whether every level of every effect lies in a single cluster)."""
+    nested = True
+    k_fe = 0
+    if fe is not None:
+        fe = np.asarray(fe)
+        fe = fe[:, None] if fe.ndim == 1 else fe
+        # parameters absorbed, counted as in the regression with dummies (one level per effect
+        # after the first is collinear with the others)
+        k_fe = sum(len(np.unique(fe[:, j])) for j in range(fe.shape[1])) - (fe.shape[1] - 1)
+        y = _within(y, fe)
+        X = _within(X, fe)
+        for j in range(fe.shape[1]):
+            # nested: every level of the effect lies in a single cluster
+            pairs = np.unique(
+                np.column_stack([np.unique(fe[:, j], return_inverse=True)[1], cl]), axis=0
+            )
+            nested &= len(np.unique(pairs[:, 0])) == len(pairs)
+    return y, X, fe, k_fe, nested
+
+
+def _invert(rejects: Callable[[float], bool], estimate: float, se: float) -> tuple[float, float]:
+    """Test inversion: on each side, double the step from ``estimate`` until ``rejects``, then
+    bisect to ``1e-6 se``; an unbounded side (beyond ``1e6 se``) is infinite."""
+    bounds = []
+    for sign in (-1.0, 1.0):
+        inside, step = estimate, se
+        outside = estimate + sign * step
+        while not rejects(outside):
+            step *= 2.0
+            outside = estimate + sign * step
+            if step > 1e6 * se:
+                outside = sign * np.inf
+                break
+        if np.isfinite(outside):
+            while abs(outside - inside) > 1e-6 * se:
+                mid = 0.5 * (inside + outside)
+                inside, outside = (inside, mid) if rejects(mid) else (mid, outside)
+        bounds.append(float(0.5 * (inside + outside)) if np.isfinite(outside) else outside)
+    return bounds[0], bounds[1]
+
+
 @renamed_options(B="reps", weights="multiplier")
 def wild_cluster_bootstrap(
     y: np.ndarray,
@@ -163,35 +222,13 @@ def wild_cluster_bootstrap(
     X = np.asarray(X, dtype=float)
     X = X[:, None] if X.ndim == 1 else X
     n, k = X.shape
-    if (R is None) == (param is None):
-        raise ValueError("give exactly one of param (a column index) and R (a restriction)")
-    if R is None:
-        R = np.zeros(k)
-        R[param] = 1.0
-    R = np.asarray(R, dtype=float).ravel()
-    if len(R) != k:
-        raise ValueError(f"R has length {len(R)}, X has {k} columns")
+    R = _restriction(R, param, k)
     clusters, cl = np.unique(np.asarray(cluster), return_inverse=True)
     G = len(clusters)
     if G < 2:
         raise ValueError("need at least two clusters")
 
-    nested = True
-    k_fe = 0
-    if fe is not None:
-        fe = np.asarray(fe)
-        fe = fe[:, None] if fe.ndim == 1 else fe
-        # parameters absorbed, counted as in the regression with dummies (one level per effect
-        # after the first is collinear with the others)
-        k_fe = sum(len(np.unique(fe[:, j])) for j in range(fe.shape[1])) - (fe.shape[1] - 1)
-        y = _within(y, fe)
-        X = _within(X, fe)
-        for j in range(fe.shape[1]):
-            # nested: every level of the effect lies in a single cluster
-            pairs = np.unique(
-                np.column_stack([np.unique(fe[:, j], return_inverse=True)[1], cl]), axis=0
-            )
-            nested &= len(np.unique(pairs[:, 0])) == len(pairs)
+    y, X, fe, k_fe, nested = _absorb(y, X, fe, cl)
 
     A = np.linalg.inv(X.T @ X)
     beta = A @ (X.T @ y)
@@ -249,29 +286,9 @@ def wild_cluster_bootstrap(
         draws = boot_t(u_hat)  # WCU: centred at R beta_hat, the same draws for every r
         p, _ = p_value(r, draws)
 
-    interval = None
-    if ci:
-        fixed = None if impose_null else draws
-
-        def rejects(r_value: float) -> bool:
-            return p_value(r_value, fixed)[0] < alpha
-
-        bounds = []
-        for sign in (-1.0, 1.0):
-            inside, step = estimate, se
-            outside = estimate + sign * step
-            while not rejects(outside):
-                step *= 2.0
-                outside = estimate + sign * step
-                if step > 1e6 * se:
-                    outside = sign * np.inf
-                    break
-            if np.isfinite(outside):
-                while abs(outside - inside) > 1e-6 * se:
-                    mid = 0.5 * (inside + outside)
-                    inside, outside = (inside, mid) if rejects(mid) else (mid, outside)
-            bounds.append(float(0.5 * (inside + outside)) if np.isfinite(outside) else outside)
-        interval = (bounds[0], bounds[1])
+    fixed = None if impose_null else draws  # WCU: the same draws for every r
+    rejects = lambda r_value: p_value(r_value, fixed)[0] < alpha  # noqa: E731
+    interval = _invert(rejects, estimate, se) if ci else None
 
     return WildBootstrapResult(
         estimate=estimate,

@@ -44,6 +44,7 @@ Economics Department Working Paper 1315.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,6 +57,9 @@ from finsam_eval.estimators.api import estimate
 from finsam_eval.estimators.registry import methods_where
 from finsam_eval.estimators.result import EstimationResult
 from finsam_eval.estimators.spec import check_alpha, check_positive_count, check_seed, result_first
+
+# the rows twfe.fit keeps: the replay must drop the same singletons
+from finsam_eval.estimators.twfe import _drop_singletons
 from finsam_eval.inference.wild_cluster import wild_cluster_bootstrap
 from finsam_eval.inference.wild_refit import linear_event_study, refit_bootstrap
 from finsam_eval.inference.wild_refit_cs import linear_cs_aggregate
@@ -107,19 +111,6 @@ class TwfeDesign:
     cluster: np.ndarray
     fe: np.ndarray
     event_times: list[int]
-
-
-def _drop_singletons(unit: np.ndarray, time_code: np.ndarray) -> np.ndarray:
-    """Rows kept after iteratively removing units or years observed once (as ``twfe.fit``)."""
-    keep = np.ones(len(unit), dtype=bool)
-    while True:
-        single = (np.bincount(unit, weights=keep)[unit] == 1) | (
-            np.bincount(time_code, weights=keep)[time_code] == 1
-        )
-        single &= keep
-        if not single.any():
-            return keep
-        keep &= ~single
 
 
 def twfe_design(result: EstimationResult, *legacy: Any) -> TwfeDesign:
@@ -507,6 +498,95 @@ def _label(key: Any) -> Any:
     return key if _is_overall(key) else np.asarray(key).item()
 
 
+def _checked_refit(
+    method: str, spec: Any, weights: str, aggregate: str, refit: bool | None, impose_null: Any
+) -> bool:
+    """Validate the bootstrap options for ``method``; returns ``refit`` resolved (None: the
+    re-estimating bootstrap where the method has one)."""
+    if method not in REGRESSION_METHODS + SCORE_METHODS:
+        raise ValueError(
+            f"method must be one of {REGRESSION_METHODS + SCORE_METHODS}, got {method!r}"
+        )
+    if weights not in WEIGHT_KINDS:
+        raise ValueError(f"multiplier must be one of {WEIGHT_KINDS}, got {weights!r}")
+    if aggregate not in _KEY_COLUMN:
+        raise ValueError(f"aggregate must be one of {sorted(_KEY_COLUMN)}, got {aggregate!r}")
+    if aggregate != "dynamic" and method != "cs":
+        raise ValueError("aggregate is a Callaway-Sant'Anna option (method='cs')")
+    if refit is None:
+        refit = method in _REFIT
+    if refit and method not in _REFIT:
+        raise NotImplementedError(
+            f"the re-estimating bootstrap (refit=True) is available for {_REFIT}, not "
+            f"method={method!r}"
+        )
+    if method in SCORE_METHODS and impose_null and not refit:
+        raise NotImplementedError(
+            f"the score bootstrap (refit=False) is unrestricted: impose_null=True (WCR) needs the "
+            f"re-estimating bootstrap (refit=None or True) for method={method!r}"
+        )
+    if spec.options.get("vcov", "cluster") not in ("cluster", "CRV1"):
+        raise ValueError("the wild cluster bootstrap needs the clustered variance (vcov='cluster')")
+    return refit
+
+
+def _result_table(
+    rows: list[dict],
+    key_column: str | None,
+    method: str,
+    kind: str,
+    weights: str,
+    data: pd.DataFrame,
+    cluster: str | None,
+    estimate_options: dict,
+) -> pd.DataFrame:
+    """The bootstrap rows as the result table: term and key columns first, the intervals, then
+    method, bootstrap kind, multiplier, draws, clusters and treated clusters per row."""
+    table = pd.DataFrame(rows)
+    is_overall = table["key"].astype(str) == "overall"
+    table.insert(0, "term", np.where(is_overall, "overall", key_column or "overall"))
+    if key_column is None:
+        table = table.drop(columns="key")
+    else:
+        table = table.rename(columns={"key": key_column})
+        table[key_column] = table[key_column].where(~is_overall, pd.NA)
+    columns = [c for c in ("ci_lower", "ci_upper") if c in table]
+    table = table[
+        [c for c in table.columns if c not in ("n_boot", "n_clusters", "enumerated", *columns)]
+        + columns
+    ]
+    table["method"] = method
+    table["bootstrap"] = kind
+    table["weights"] = weights
+    table["n_boot"] = [r["n_boot"] for r in rows]
+    table["n_clusters"] = [r["n_clusters"] for r in rows]
+    table["n_treated_clusters"] = _treated_clusters(
+        data, [r["key"] for r in rows], key_column, method, cluster, estimate_options
+    )
+    table["enumerated"] = [r["enumerated"] for r in rows]
+    return table
+
+
+def _twfe_wild(
+    result: EstimationResult,
+    event_times: Sequence[int] | None,
+    overall: bool,
+    impose_null: bool | None,
+    boot: dict[str, Any],
+) -> tuple[list[dict], str]:
+    """Rows and kind (WCR unless ``impose_null=False``) of the TWFE wild cluster bootstrap."""
+    wcr = impose_null is None or impose_null
+    available = [int(e) for e in result.vcov.index]
+    selected = available if event_times is None else [int(e) for e in event_times]
+    missing = sorted(set(selected) - set(available))
+    if missing:
+        raise ValueError(f"event times {missing} are not estimated; estimated: {available}")
+    boot = {**boot, "impose_null": wcr}
+    rows = _twfe_rows(result, selected, overall, boot)
+    kind = "WCR" if wcr else "WCU"
+    return rows, kind
+
+
 def wild_bootstrap(
     result: EstimationResult,
     reps: int = 9999,
@@ -639,78 +719,19 @@ def wild_bootstrap(
     method, spec, data = result.method, result.spec, result.data
     cluster, weights, B = spec.cluster, multiplier, reps
     estimate_options = spec.as_options()
-    if method not in REGRESSION_METHODS + SCORE_METHODS:
-        raise ValueError(
-            f"method must be one of {REGRESSION_METHODS + SCORE_METHODS}, got {method!r}"
-        )
-    if weights not in WEIGHT_KINDS:
-        raise ValueError(f"multiplier must be one of {WEIGHT_KINDS}, got {weights!r}")
-    if aggregate not in _KEY_COLUMN:
-        raise ValueError(f"aggregate must be one of {sorted(_KEY_COLUMN)}, got {aggregate!r}")
-    if aggregate != "dynamic" and method != "cs":
-        raise ValueError("aggregate is a Callaway-Sant'Anna option (method='cs')")
-    if refit is None:
-        refit = method in _REFIT
-    if refit and method not in _REFIT:
-        raise NotImplementedError(
-            f"the re-estimating bootstrap (refit=True) is available for {_REFIT}, not "
-            f"method={method!r}"
-        )
-    if method in SCORE_METHODS and impose_null and not refit:
-        raise NotImplementedError(
-            f"the score bootstrap (refit=False) is unrestricted: impose_null=True (WCR) needs the "
-            f"re-estimating bootstrap (refit=None or True) for method={method!r}"
-        )
-    if spec.options.get("vcov", "cluster") not in ("cluster", "CRV1"):
-        raise ValueError("the wild cluster bootstrap needs the clustered variance (vcov='cluster')")
+    refit = _checked_refit(method, spec, weights, aggregate, refit, impose_null)
     key_column = "event_time" if method != "cs" else _KEY_COLUMN[aggregate]
 
     if method == "twfe":
-        wcr = impose_null is None or impose_null
-        available = [int(e) for e in result.vcov.index]
-        selected = available if event_times is None else [int(e) for e in event_times]
-        missing = sorted(set(selected) - set(available))
-        if missing:
-            raise ValueError(f"event times {missing} are not estimated; estimated: {available}")
-        boot = {
-            "reps": B,
-            "multiplier": weights,
-            "impose_null": wcr,
-            "seed": seed,
-            "ci": ci,
-            "alpha": alpha,
-        }
-        rows = _twfe_rows(result, selected, overall, boot)
-        kind = "WCR" if wcr else "WCU"
+        boot = {"reps": B, "multiplier": weights, "seed": seed, "ci": ci, "alpha": alpha}
+        rows, kind = _twfe_wild(result, event_times, overall, impose_null, boot)
     else:
         rows, kind = _estimator_rows(
             result, estimate_options, event_times, overall, refit, impose_null,
             (B, weights, seed), ci, alpha, aggregate,
         )  # fmt: skip
 
-    table = pd.DataFrame(rows)
-    is_overall = table["key"].astype(str) == "overall"
-    table.insert(0, "term", np.where(is_overall, "overall", key_column or "overall"))
-    if key_column is None:
-        table = table.drop(columns="key")
-    else:
-        table = table.rename(columns={"key": key_column})
-        table[key_column] = table[key_column].where(~is_overall, pd.NA)
-    columns = [c for c in ("ci_lower", "ci_upper") if c in table]
-    table = table[
-        [c for c in table.columns if c not in ("n_boot", "n_clusters", "enumerated", *columns)]
-        + columns
-    ]
-    table["method"] = method
-    table["bootstrap"] = kind
-    table["weights"] = weights
-    table["n_boot"] = [r["n_boot"] for r in rows]
-    table["n_clusters"] = [r["n_clusters"] for r in rows]
-    table["n_treated_clusters"] = _treated_clusters(
-        data, [r["key"] for r in rows], key_column, method, cluster, estimate_options
-    )
-    table["enumerated"] = [r["enumerated"] for r in rows]
-    return table
+    return _result_table(rows, key_column, method, kind, weights, data, cluster, estimate_options)
 
 
 def wild_bootstrap_event_study(

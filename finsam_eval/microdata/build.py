@@ -348,6 +348,189 @@ def _call_build_panel(
     return build_panel(numerators, population, cohorts, **kw)
 
 
+def _mark_duplicates(eng: Any) -> list[int]:
+    """Table ``md``: the validated rows ``md0`` with repeated person-years marked; returns the
+    years that have rows."""
+    # which years have rows (a cheap aggregate); engines that bound memory by working one
+    # year at a time (DuckDB) loop over them
+    years_present = (
+        eng.query("SELECT DISTINCT year FROM md0 WHERE pkey IS NOT NULL ORDER BY year")["year"]
+        .astype(np.int64)
+        .tolist()
+    )
+    if eng.by_year:
+        duplicates = pd.concat(
+            [eng.query(duplicates_sql("md0", y)) for y in years_present]
+            or [pd.DataFrame({"pkey": []})],
+            ignore_index=True,
+        )
+    else:
+        duplicates = eng.query(duplicates_sql("md0"))
+    if len(duplicates):
+        eng.register_frame("dups", duplicates.astype({"pkey": np.int64}))
+        eng.materialise("md", mark_duplicates_sql("md0", "dups"))
+        eng.drop("md0")
+    else:
+        eng.alias("md", "md0")
+    return years_present
+
+
+def _rejections(
+    eng: Any, counts: pd.DataFrame, strict: bool, source: Any
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(rows rejected per reason, up to SHOW example rows per reason); under ``strict`` any
+    rejected row raises :class:`MicrodataValidationError` with the counts and examples."""
+    reasons = counts["reason"].to_numpy(np.int64)
+    rejected = pd.DataFrame(
+        [
+            {
+                "reason": name,
+                "description": text,
+                "n_rows": int(counts.loc[reasons == code, "n_rows"].sum()),
+            }
+            for code, (name, text) in REJECT_REASONS.items()
+        ]
+    )
+    bad = [int(c) for c in REJECT_REASONS if (reasons == c).any()]
+    examples = pd.concat(
+        [
+            eng.query(
+                "SELECT person_id, year, raw_code, age, reason FROM md "
+                f"WHERE reason = {code} ORDER BY person_id, year LIMIT {SHOW}"
+            )
+            for code in bad
+        ]
+        or [pd.DataFrame(columns=["person_id", "year", "raw_code", "age", "reason"])],
+        ignore_index=True,
+    )
+    if len(examples):
+        names = {code: name for code, (name, _) in REJECT_REASONS.items()}
+        examples["reason"] = examples["reason"].astype(int).map(names)
+    if strict and bad:
+        raise MicrodataValidationError(
+            f"{int(rejected['n_rows'].sum())} person-year rows rejected in "
+            f"{source.describe()}:\n{rejected[rejected['n_rows'] > 0].to_string(index=False)}"
+            f"\nexamples:\n{examples.to_string(index=False)}"
+        )
+    return rejected, examples
+
+
+def _query_transitions(
+    eng: Any, age_min: int, age_max: int, last_year: int, years_present: list[int]
+) -> pd.DataFrame:
+    """Persons followed from year t-1 to t, year by year where the engine works that way."""
+    if eng.by_year:
+        pairs = [y + 1 for y in years_present if y < last_year]
+        return pd.concat(
+            [eng.query(transitions_sql(age_min, age_max, last_year, year=y)) for y in pairs]
+            or [eng.query(transitions_sql(age_min, age_max, last_year))],
+            ignore_index=True,
+        )
+    else:
+        return eng.query(transitions_sql(age_min, age_max, last_year))
+
+
+def _add_transitions(
+    panel: pd.DataFrame,
+    trans: pd.DataFrame | None,
+    specs: Mapping[str, Any],
+    wanted: Sequence[str],
+    codes: np.ndarray,
+    window: np.ndarray | None,
+    notes: list[str],
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The panel with the transition outcomes' rows appended (kommun attributes from the ISF
+    rows) and the per-outcome transition summary; what is not built is added to ``notes``."""
+    if trans is None:
+        return panel, pd.DataFrame(columns=_SUMMARY_COLUMNS)
+    rows, summary = _transition_rows(trans, specs, wanted, codes, window)
+    if len(rows):
+        attributes = panel.drop_duplicates("kommun_kod")[
+            [
+                "kommun_kod",
+                "kommun",
+                "lan_kod",
+                "cohort",
+                "forbund",
+                "cluster_forbund",
+                "cluster_lan",
+            ]
+        ]
+        merged = rows.merge(attributes, on="kommun_kod", how="inner")
+        if len(merged) < len(rows):
+            notes.append(
+                f"{len(rows) - len(merged)} transition rows of kommuner without ISF panel "
+                "rows were not built."
+            )
+        merged["share"] = 100.0 * merged["numerator"] / merged["denominator"]
+        merged["weight"] = merged["denominator"]
+        merged["cluster_kommun"] = merged["kommun_kod"]
+        merged = merged[list(panel.columns)].astype(panel.dtypes.to_dict())
+        panel = pd.concat([panel, merged], ignore_index=True)
+    if int(summary["not_built"].sum()):
+        notes.append(
+            f"{int(summary['not_built'].sum())} transition kommun-years had nobody in the "
+            "origin state and were not built (see report.transitions)."
+        )
+    left_out = int(summary["rows_left_out"].sum())
+    if left_out:
+        notes.append(
+            f"{left_out} transition rows left out: kommuner whose series would have a gap "
+            "(a year with nobody in the origin state) are left out of that series "
+            "(report.transitions.kommuner_left_out)."
+        )
+    return panel, summary
+
+
+def _ordered(panel: pd.DataFrame, specs: Mapping[str, Any], wanted: Sequence[str]) -> pd.DataFrame:
+    """The wanted outcomes' rows by population, outcome (ISF, then transitions), kommun, year."""
+    if not set(wanted) >= set(OUTCOMES):
+        panel = panel[panel["outcome"].isin(wanted)]
+    pop_rank = {p: i for i, p in enumerate(specs)}
+    out_rank = {o: i for i, o in enumerate([*OUTCOMES, *TRANSITION_OUTCOMES])}
+    panel = (
+        panel.assign(
+            _p=panel["population"].map(pop_rank).to_numpy(),
+            _o=panel["outcome"].map(out_rank).to_numpy(),
+        )
+        .sort_values(["_p", "_o", "kommun_kod", "year"], kind="stable")
+        .drop(columns=["_p", "_o"])
+        .reset_index(drop=True)
+    )
+    return panel
+
+
+def _accepted(
+    counts: pd.DataFrame, reasons: np.ndarray, codes: np.ndarray, source: Any
+) -> tuple[pd.DataFrame, int, int]:
+    """(historical codes harmonised per code and year, valid rows outside the ages, last year)
+    of the accepted rows; raises when no row is valid."""
+    ok = counts[reasons == 0]
+    if ok.empty:
+        raise MicrodataError(f"no valid person-year rows in {source.describe()}")
+    changed = ok[ok["raw_code"].notna()]
+    altered = (
+        changed.assign(kommun_kod=codes[changed["kc"].to_numpy(np.int64)])
+        .groupby(["raw_code", "kommun_kod", "year"], as_index=False)["n_rows"]
+        .sum()
+    )
+    outside = int(ok.loc[ok["in_ages"] == 0, "n_rows"].sum())
+    last_year = int(ok["year"].max())
+    return altered, outside, last_year
+
+
+def _check_calendar_args(cohorts: pd.DataFrame | None, outcome_only: bool) -> None:
+    """Either an adoption calendar or ``outcome_only``, not both and not neither."""
+    if cohorts is None and not outcome_only:
+        raise ValueError(
+            "build_microdata_panel needs the adoption calendar: pass cohorts= (kommun_kod, "
+            "cohort, forbund; e.g. finsam_eval.registry.calendar_to_cohorts(calendar)), or ask "
+            "for a panel of outcomes only with outcome_only=True"
+        )
+    if cohorts is not None and outcome_only:
+        raise ValueError("cohorts= and outcome_only=True contradict each other; pass one")
+
+
 def build_microdata_panel(
     path: Any,
     cohorts: pd.DataFrame | None = None,
@@ -420,14 +603,7 @@ def build_microdata_panel(
     ValueError
         No ``cohorts`` and not ``outcome_only``; unknown names or engine.
     """
-    if cohorts is None and not outcome_only:
-        raise ValueError(
-            "build_microdata_panel needs the adoption calendar: pass cohorts= (kommun_kod, "
-            "cohort, forbund; e.g. finsam_eval.registry.calendar_to_cohorts(calendar)), or ask "
-            "for a panel of outcomes only with outcome_only=True"
-        )
-    if cohorts is not None and outcome_only:
-        raise ValueError("cohorts= and outcome_only=True contradict each other; pass one")
+    _check_calendar_args(cohorts, outcome_only)
     specs = resolve_populations(populations)
     wanted = _resolve_outcomes(outcomes, transitions)
     window = None if years is None else np.unique(np.asarray(list(years), dtype=np.int64))
@@ -446,73 +622,13 @@ def build_microdata_panel(
         kinds = eng.register_source(source)
         eng.register_frame("codes", _code_table(codes))
         eng.materialise("md0", validated_sql(kinds))
-        # which years have rows (a cheap aggregate); engines that bound memory by working one
-        # year at a time (DuckDB) loop over them
-        years_present = (
-            eng.query("SELECT DISTINCT year FROM md0 WHERE pkey IS NOT NULL ORDER BY year")["year"]
-            .astype(np.int64)
-            .tolist()
-        )
-        if eng.by_year:
-            duplicates = pd.concat(
-                [eng.query(duplicates_sql("md0", y)) for y in years_present]
-                or [pd.DataFrame({"pkey": []})],
-                ignore_index=True,
-            )
-        else:
-            duplicates = eng.query(duplicates_sql("md0"))
-        if len(duplicates):
-            eng.register_frame("dups", duplicates.astype({"pkey": np.int64}))
-            eng.materialise("md", mark_duplicates_sql("md0", "dups"))
-            eng.drop("md0")
-        else:
-            eng.alias("md", "md0")
+        years_present = _mark_duplicates(eng)
         counts = eng.query(counts_sql(age_min, age_max))
         timings["validate"] = time.perf_counter() - start
         reasons = counts["reason"].to_numpy(np.int64)
         n_rows = int(counts["n_rows"].sum())
-        rejected = pd.DataFrame(
-            [
-                {
-                    "reason": name,
-                    "description": text,
-                    "n_rows": int(counts.loc[reasons == code, "n_rows"].sum()),
-                }
-                for code, (name, text) in REJECT_REASONS.items()
-            ]
-        )
-        bad = [int(c) for c in REJECT_REASONS if (reasons == c).any()]
-        examples = pd.concat(
-            [
-                eng.query(
-                    "SELECT person_id, year, raw_code, age, reason FROM md "
-                    f"WHERE reason = {code} ORDER BY person_id, year LIMIT {SHOW}"
-                )
-                for code in bad
-            ]
-            or [pd.DataFrame(columns=["person_id", "year", "raw_code", "age", "reason"])],
-            ignore_index=True,
-        )
-        if len(examples):
-            names = {code: name for code, (name, _) in REJECT_REASONS.items()}
-            examples["reason"] = examples["reason"].astype(int).map(names)
-        if strict and bad:
-            raise MicrodataValidationError(
-                f"{int(rejected['n_rows'].sum())} person-year rows rejected in "
-                f"{source.describe()}:\n{rejected[rejected['n_rows'] > 0].to_string(index=False)}"
-                f"\nexamples:\n{examples.to_string(index=False)}"
-            )
-        ok = counts[reasons == 0]
-        if ok.empty:
-            raise MicrodataError(f"no valid person-year rows in {source.describe()}")
-        changed = ok[ok["raw_code"].notna()]
-        altered = (
-            changed.assign(kommun_kod=codes[changed["kc"].to_numpy(np.int64)])
-            .groupby(["raw_code", "kommun_kod", "year"], as_index=False)["n_rows"]
-            .sum()
-        )
-        outside = int(ok.loc[ok["in_ages"] == 0, "n_rows"].sum())
-        last_year = int(ok["year"].max())
+        rejected, examples = _rejections(eng, counts, strict, source)
+        altered, outside, last_year = _accepted(counts, reasons, codes, source)
 
         start = time.perf_counter()
         say("counting persons by kommun, year, sex and age")
@@ -522,15 +638,7 @@ def build_microdata_panel(
         if any(o in TRANSITION_OUTCOMES for o in wanted):
             start = time.perf_counter()
             say("following persons from year t−1 to t (transitions)")
-            if eng.by_year:
-                pairs = [y + 1 for y in years_present if y < last_year]
-                trans = pd.concat(
-                    [eng.query(transitions_sql(age_min, age_max, last_year, year=y)) for y in pairs]
-                    or [eng.query(transitions_sql(age_min, age_max, last_year))],
-                    ignore_index=True,
-                )
-            else:
-                trans = eng.query(transitions_sql(age_min, age_max, last_year))
+            trans = _query_transitions(eng, age_min, age_max, last_year, years_present)
             timings["transitions"] = time.perf_counter() - start
         engine_text = f"{eng.name} {eng.settings}"
     finally:
@@ -551,61 +659,12 @@ def build_microdata_panel(
         validate=False,  # the whole panel, transitions included, is validated below
     )
     panel = built.panel
-    summary = pd.DataFrame(columns=_SUMMARY_COLUMNS)
     notes = [
         "Counts are persons: the numerator of a population and outcome is the number of persons "
         "in the population with the flag, the denominator the number of persons in it.",
     ]
-    if trans is not None:
-        rows, summary = _transition_rows(trans, specs, wanted, codes, window)
-        if len(rows):
-            attributes = panel.drop_duplicates("kommun_kod")[
-                [
-                    "kommun_kod",
-                    "kommun",
-                    "lan_kod",
-                    "cohort",
-                    "forbund",
-                    "cluster_forbund",
-                    "cluster_lan",
-                ]
-            ]
-            merged = rows.merge(attributes, on="kommun_kod", how="inner")
-            if len(merged) < len(rows):
-                notes.append(
-                    f"{len(rows) - len(merged)} transition rows of kommuner without ISF panel "
-                    "rows were not built."
-                )
-            merged["share"] = 100.0 * merged["numerator"] / merged["denominator"]
-            merged["weight"] = merged["denominator"]
-            merged["cluster_kommun"] = merged["kommun_kod"]
-            merged = merged[list(panel.columns)].astype(panel.dtypes.to_dict())
-            panel = pd.concat([panel, merged], ignore_index=True)
-        if int(summary["not_built"].sum()):
-            notes.append(
-                f"{int(summary['not_built'].sum())} transition kommun-years had nobody in the "
-                "origin state and were not built (see report.transitions)."
-            )
-        left_out = int(summary["rows_left_out"].sum())
-        if left_out:
-            notes.append(
-                f"{left_out} transition rows left out: kommuner whose series would have a gap "
-                "(a year with nobody in the origin state) are left out of that series "
-                "(report.transitions.kommuner_left_out)."
-            )
-    if not set(wanted) >= set(OUTCOMES):
-        panel = panel[panel["outcome"].isin(wanted)]
-    pop_rank = {p: i for i, p in enumerate(specs)}
-    out_rank = {o: i for i, o in enumerate([*OUTCOMES, *TRANSITION_OUTCOMES])}
-    panel = (
-        panel.assign(
-            _p=panel["population"].map(pop_rank).to_numpy(),
-            _o=panel["outcome"].map(out_rank).to_numpy(),
-        )
-        .sort_values(["_p", "_o", "kommun_kod", "year"], kind="stable")
-        .drop(columns=["_p", "_o"])
-        .reset_index(drop=True)
-    )
+    panel, summary = _add_transitions(panel, trans, specs, wanted, codes, window, notes)
+    panel = _ordered(panel, specs, wanted)
     validate_panel(panel)
     timings["assemble"] = time.perf_counter() - start
     report = MicrodataReport(

@@ -387,12 +387,7 @@ class DesignSection(_Section):
     @classmethod
     def _known_populations(cls, value: list[str] | str) -> list[str]:
         value = [value] if isinstance(value, str) else value
-        unknown = [p for p in value if p not in POPULATIONS]
-        if unknown:
-            raise _problem(
-                f"design.populations: unknown population(s) {unknown}; known: {list(POPULATIONS)}"
-                f"{_did_you_mean(unknown[0], list(POPULATIONS))}"
-            )
+        _check_known("design.populations", "population", value, list(POPULATIONS))
         return value
 
     @field_validator("outcomes", mode="after")
@@ -402,13 +397,7 @@ class DesignSection(_Section):
             if value != "isf":
                 raise _problem(f"design.outcomes must be 'isf' or a list, got {value!r}")
             return value
-        known = [*OUTCOMES, *TRANSITION_OUTCOMES]
-        bad = [o for o in value if o not in known]
-        if bad:
-            raise _problem(
-                f"design.outcomes: unknown outcome(s) {bad}; known: {known}"
-                f"{_did_you_mean(bad[0], known)}"
-            )
+        _check_known("design.outcomes", "outcome", value, [*OUTCOMES, *TRANSITION_OUTCOMES])
         return value
 
     @field_validator("methods", mode="after")
@@ -422,12 +411,7 @@ class DesignSection(_Section):
             from finsam_eval.estimators import METHODS
 
             available = sorted(METHODS)
-        bad = [m for m in value if m not in available]
-        if bad:
-            raise _problem(
-                f"design.methods: unknown method(s) {bad}; available: {list(available)}"
-                f"{_did_you_mean(bad[0], list(available))}"
-            )
+        _check_known("design.methods", "method", value, list(available), "available")
         return value
 
     @field_validator("window", mode="after")
@@ -543,6 +527,17 @@ _SECTION_MODELS: dict[str, type[_Section]] = {
 def _did_you_mean(word: str, choices: list[str]) -> str:
     close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
     return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _check_known(
+    entry: str, what: str, values: list[str], known: list[str], listed: str = "known"
+) -> None:
+    """Raise naming the values of ``entry`` not in ``known``, with the list and a near match."""
+    bad = [v for v in values if v not in known]
+    if bad:
+        raise _problem(
+            f"{entry}: unknown {what}(s) {bad}; {listed}: {known}{_did_you_mean(bad[0], known)}"
+        )
 
 
 def _error_line(error: Any, raw: Mapping[str, Any]) -> tuple[str, str]:

@@ -34,6 +34,7 @@ from finsam_eval.pipeline.calendar import (
     resolve_calendar,
 )
 from finsam_eval.pipeline.config import AnalysisConfig, ConfigError
+from finsam_eval.report.estimates import ESTIMATE_COLUMNS as _REPORT_COLUMNS
 
 __all__ = [
     "AnalysisOutput",
@@ -46,21 +47,13 @@ __all__ = [
     "run_analysis",
 ]
 
+# the report's long-table columns with the simultaneous band after the pointwise interval
+_AFTER_CI = _REPORT_COLUMNS.index("ci_upper") + 1
 ESTIMATE_COLUMNS = [
-    "population",
-    "outcome",
-    "method",
-    "event_time",
-    "estimate",
-    "se",
-    "ci_lower",
-    "ci_upper",
+    *_REPORT_COLUMNS[:_AFTER_CI],
     "band_lower",
     "band_upper",
-    "p_value",
-    "p_adjusted",
-    "n_units",
-    "n_clusters",
+    *_REPORT_COLUMNS[_AFTER_CI:],
 ]
 
 

@@ -6,14 +6,16 @@ from finsam_eval.registry.calendar import (
     TREATMENT_DATES,
     CalendarAssumptions,
     CalendarModel,
-    CalendarReport,
     calendar_model,
-    calendar_to_cohorts,
-    cohorts_to_calendar,
     compatible_calendars,
     dated_facts,
     later_joins,
     n_compatible_calendars,
+)
+from finsam_eval.registry.calendar_checks import (
+    CalendarReport,
+    calendar_to_cohorts,
+    cohorts_to_calendar,
     validate_calendar,
 )
 from finsam_eval.registry.kommuner import (

@@ -17,6 +17,7 @@ import pandas as pd
 
 __all__ = [
     "DIVISIONS",
+    "RegistryLookupError",
     "UnknownKommunError",
     "code_history",
     "division_year",
@@ -28,14 +29,19 @@ __all__ = [
 ]
 
 
-class UnknownKommunError(KeyError, ValueError):
-    """Raised when a kommun name or code cannot be resolved; the message suggests near matches."""
+class RegistryLookupError(KeyError, ValueError):
+    """A name or code the registry cannot resolve; the message suggests near matches."""
 
     def __str__(self) -> str:  # KeyError would otherwise quote the message
         return str(self.args[0]) if self.args else ""
 
 
-def _read(name: str) -> pd.DataFrame:
+class UnknownKommunError(RegistryLookupError):
+    """Raised when a kommun name or code cannot be resolved; the message suggests near matches."""
+
+
+def read_data(name: str) -> pd.DataFrame:
+    """A bundled registry table (``registry/data/<name>``) as strings, empty fields kept as ""."""
     path = resources.files("finsam_eval.registry").joinpath("data", name)
     with path.open("r", encoding="utf-8") as handle:
         return pd.read_csv(handle, dtype=str, keep_default_na=False)
@@ -43,7 +49,9 @@ def _read(name: str) -> pd.DataFrame:
 
 @cache
 def _kommuner() -> pd.DataFrame:
-    table = _read("kommuner.csv").merge(_read("lan.csv"), on="lan_kod", how="left", validate="m:1")
+    table = read_data("kommuner.csv").merge(
+        read_data("lan.csv"), on="lan_kod", how="left", validate="m:1"
+    )
     return table[["kommun_kod", "kommun", "lan_kod", "lan"]]
 
 
@@ -61,7 +69,7 @@ def kommuner() -> pd.DataFrame:
 
 def lan() -> pd.DataFrame:
     """Return the 21 län: ``lan_kod``, ``lan`` (official name) and ``lan_short``."""
-    return _read("lan.csv")
+    return read_data("lan.csv")
 
 
 def code_history() -> pd.DataFrame:
@@ -80,7 +88,7 @@ def code_history() -> pd.DataFrame:
 @cache
 def _code_history() -> pd.DataFrame:
     # cached: kommun_code() consults the history on every code it resolves
-    history = _read("code_history.csv")
+    history = read_data("code_history.csv")
     for column in ("valid_from", "valid_to"):
         history[column] = pd.to_numeric(history[column].replace("", None)).astype("Int64")
     return history
@@ -99,9 +107,11 @@ def _name_index() -> dict[str, str]:
     table = _kommuner()
     for code, name in zip(table["kommun_kod"], table["kommun"], strict=True):
         index[_normalise(name)] = code
-    for alias, code in zip(*_read("aliases.csv")[["alias", "kommun_kod"]].T.values, strict=True):
+    for alias, code in zip(
+        *read_data("aliases.csv")[["alias", "kommun_kod"]].T.values, strict=True
+    ):
         index.setdefault(_normalise(alias), code)
-    history = _read("code_history.csv")
+    history = read_data("code_history.csv")
     for name, code in zip(history["historical_name"], history["kommun_kod"], strict=True):
         index.setdefault(_normalise(name), code)
     return index

@@ -36,11 +36,10 @@ import difflib
 import re
 import unicodedata
 from functools import cache
-from importlib import resources
 
 import pandas as pd
 
-from finsam_eval.registry.kommuner import kommuner
+from finsam_eval.registry.kommuner import RegistryLookupError, kommuner, read_data
 
 __all__ = [
     "FIRST_FORBUND_YEAR",
@@ -65,17 +64,8 @@ N_CANDIDATES_2007 = 3
 _LAST_DOCUMENTED_YEAR = 2015
 
 
-class UnknownForbundError(KeyError, ValueError):
+class UnknownForbundError(RegistryLookupError):
     """Raised when a förbund id or name cannot be resolved; the message suggests near matches."""
-
-    def __str__(self) -> str:  # KeyError would otherwise quote the message
-        return str(self.args[0]) if self.args else ""
-
-
-def _read(name: str) -> pd.DataFrame:
-    path = resources.files("finsam_eval.registry").joinpath("data", name)
-    with path.open("r", encoding="utf-8") as handle:
-        return pd.read_csv(handle, dtype=str, keep_default_na=False)
 
 
 def _to_int(column: pd.Series) -> pd.Series:
@@ -84,7 +74,7 @@ def _to_int(column: pd.Series) -> pd.Series:
 
 @cache
 def _forbund() -> pd.DataFrame:
-    table = _read("forbund.csv")
+    table = read_data("forbund.csv")
     for column in ("first_documented", "formed", "merged_year"):
         table[column] = _to_int(table[column])
     table["first_documented"] = table["first_documented"].astype(int)
@@ -95,7 +85,7 @@ def _forbund() -> pd.DataFrame:
 
 @cache
 def _membership() -> pd.DataFrame:
-    table = _read("membership.csv")
+    table = read_data("membership.csv")
     table["earliest_start"] = table["earliest_start"].astype(int)
     table["latest_start"] = table["latest_start"].astype(int)
     table["member_2015"] = table["member_2015"].eq("true")
@@ -243,7 +233,7 @@ def adoption_intervals() -> pd.DataFrame:
 
 @cache
 def _never_members_frame() -> pd.DataFrame:
-    return _read("never_members_2015.csv")
+    return read_data("never_members_2015.csv")
 
 
 def member_counts() -> pd.DataFrame:
@@ -264,7 +254,7 @@ def member_counts() -> pd.DataFrame:
 
 @cache
 def _member_counts() -> pd.DataFrame:
-    table = _read("member_counts.csv")
+    table = read_data("member_counts.csv")
     table["year"] = table["year"].astype(int)
     for column in ("n_kommuner", "n_forbund", "n_lan"):
         table[column] = _to_int(table[column])
@@ -368,15 +358,16 @@ def forbund_id(name_or_id: str) -> str:
 
 # --- calendars ---------------------------------------------------------------------------------
 
-# The calendar checks live in finsam_eval.registry.calendar (with the calendar model whose facts
-# and assumptions they check); these names stay importable from here for existing callers.
+# The calendar checks live in finsam_eval.registry.calendar_checks (beside the calendar model
+# whose facts and assumptions they check); these names stay importable from here for existing
+# callers.
 _MOVED = ("CalendarReport", "validate_calendar", "calendar_to_cohorts")
 
 
 def __getattr__(name: str) -> object:
-    """The calendar checks, imported lazily (calendar.py imports this module)."""
+    """The calendar checks, imported lazily (calendar_checks.py imports this module)."""
     if name in _MOVED:
-        from finsam_eval.registry import calendar
+        from finsam_eval.registry import calendar_checks
 
-        return getattr(calendar, name)
+        return getattr(calendar_checks, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

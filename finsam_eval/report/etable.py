@@ -21,7 +21,7 @@ import pandas as pd
 
 from finsam_eval.estimators.registry import METHODS
 from finsam_eval.estimators.result import AGGREGATION_KINDS, EstimationResult
-from finsam_eval.report.tables import latex_escape
+from finsam_eval.report.writers import latex_escape
 
 __all__ = ["ETABLE_FORMATS", "etable"]
 

@@ -11,21 +11,30 @@ cannot be confused with the outcome ``sa`` (sjuk- och aktivitetsersättning).
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from finsam_eval.estimators.registry import METHODS, methods_where
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
     "LANGUAGES",
     "MESSAGES",
     "METHOD_LABELS",
     "METHOD_SLUGS",
+    "OUTCOME_LABELS",
+    "POPULATION_LABELS",
     "ROBUST_METHODS",
     "check_language",
+    "default_caption",
     "method_label",
     "method_slug",
     "outcome_label",
+    "outcome_label_for",
     "population_label",
+    "row_label",
     "text",
 ]
 
@@ -371,3 +380,29 @@ def population_label(population: str, language: str = "sv") -> str:
 def outcome_label(outcome: str, language: str = "sv") -> str:
     """Label of an outcome key in ``language``."""
     return _OUTCOMES[check_language(language)].get(str(outcome), str(outcome))
+
+
+#: Row and caption labels as in the ISF report (Swedish terms).
+OUTCOME_LABELS: dict[str, str] = dict(_OUTCOMES["sv"])
+POPULATION_LABELS: dict[str, str] = dict(_POPULATIONS["sv"])
+
+
+def row_label(outcome: str, labels: Mapping[str, str] | None, language: str = "en") -> str:
+    """Row label of an outcome: from ``labels`` when given (else its key), else the catalogue."""
+    if labels is None:
+        return outcome_label_for(outcome, language)
+    return labels.get(outcome, outcome)
+
+
+def outcome_label_for(outcome: str, language: str) -> str:
+    """Row label of an outcome: the ISF (Swedish) label in Swedish, the English one otherwise."""
+    return outcome_label(outcome, language)
+
+
+def default_caption(table: pd.DataFrame, language: str = "en") -> str:
+    """Caption from the table's attrs, e.g. "Alla 19–64 år: Callaway & Sant'Anna (2021)"."""
+    population = table.attrs.get("population")
+    method = table.attrs.get("method")
+    if population is None or method is None:
+        return ""
+    return f"{population_label(population, language)}: {method_label(method)}"

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from finsam_eval.report.estimates import _outcome_rank, _population_rank, population_outcomes
 from finsam_eval.report.labels import (
     ROBUST_METHODS,
     method_label,
@@ -31,7 +32,6 @@ from finsam_eval.report.labels import (
     population_label,
     text,
 )
-from finsam_eval.report.tables import _outcome_rank, _population_rank, population_outcomes
 
 if TYPE_CHECKING:
     from finsam_eval.estimators.result import EstimationResult

@@ -502,6 +502,57 @@ def _classify_region(
     return "unknown", " | ".join(texts)
 
 
+def _find_header(
+    grid: list[list[str]], table: Mapping[str, tuple[str, ...]], path: Path, year: int | None
+) -> tuple[int, dict[str, int], dict[int, int]]:
+    """(header row, column of each role, year of each year column) of an agency table: the
+    first of its first 60 rows naming a kommun column and a count or year columns."""
+    header_row, roles = -1, {}
+    for i, row in enumerate(grid[:60]):
+        found = _match_header(row, table)
+        if ("kommun_kod" in found or "kommun" in found) and (
+            "count" in found or _year_columns(row) or len(found) >= 2
+        ):
+            header_row, roles = i, found
+            break
+    if header_row < 0:
+        raise AgencyFileError(
+            f"{path.name}: no header row with a kommun column found in the first 60 rows; "
+            f"expected names such as {table['kommun_kod'][:3]} or {table['kommun'][:3]}"
+        )
+    header = grid[header_row]
+    year_cols = {} if "count" in roles else _year_columns(header)
+    if "count" not in roles and not year_cols:
+        raise AgencyFileError(
+            f"{path.name}: header {header} has neither a count column ({table['count'][:3]}) "
+            "nor year columns"
+        )
+    if "year" not in roles and not year_cols and year is None:
+        raise AgencyFileError(f"{path.name}: no year column; pass year=...")
+    return header_row, roles, year_cols
+
+
+def _agency_file(
+    records: list, suppressed: list, dropped: list, aggregates: list, path: Path, provider: str
+) -> AgencyFile:
+    """The parsed rows as an :class:`AgencyFile` with the file's content hash."""
+    groups = pd.DataFrame(records).astype(
+        {"year": "int64", "age_from": "int64", "age_to": "int64", "count": "float64"}
+    )
+    digest = "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
+    return AgencyFile(
+        groups=groups,
+        suppressed=pd.DataFrame(
+            suppressed, columns=["kommun_kod", "year", "sex", "age", "raw", "reason"]
+        ),
+        dropped=pd.DataFrame(dropped, columns=["row", "text", "reason"]),
+        path=str(path),
+        provider=provider,
+        content_hash=digest,
+        aggregates=pd.DataFrame(aggregates, columns=AGGREGATE_COLUMNS),
+    )
+
+
 def load_agency_file(
     path: str | os.PathLike[str],
     outcome: str,
@@ -564,28 +615,7 @@ def load_agency_file(
     else:
         grid = _read_grid(path, sheet)
 
-    header_row, roles = -1, {}
-    for i, row in enumerate(grid[:60]):
-        found = _match_header(row, table)
-        if ("kommun_kod" in found or "kommun" in found) and (
-            "count" in found or _year_columns(row) or len(found) >= 2
-        ):
-            header_row, roles = i, found
-            break
-    if header_row < 0:
-        raise AgencyFileError(
-            f"{path.name}: no header row with a kommun column found in the first 60 rows; "
-            f"expected names such as {table['kommun_kod'][:3]} or {table['kommun'][:3]}"
-        )
-    header = grid[header_row]
-    year_cols = {} if "count" in roles else _year_columns(header)
-    if "count" not in roles and not year_cols:
-        raise AgencyFileError(
-            f"{path.name}: header {header} has neither a count column ({table['count'][:3]}) "
-            "nor year columns"
-        )
-    if "year" not in roles and not year_cols and year is None:
-        raise AgencyFileError(f"{path.name}: no year column; pass year=...")
+    header_row, roles, year_cols = _find_header(grid, table, path, year)
 
     records, suppressed, dropped, aggregates = [], [], [], []
     for offset, row in enumerate(grid[header_row + 1 :], start=header_row + 2):
@@ -669,21 +699,7 @@ def load_agency_file(
             )
     if not records:
         raise AgencyFileError(f"{path.name}: no kommun rows found below the header")
-    groups = pd.DataFrame(records).astype(
-        {"year": "int64", "age_from": "int64", "age_to": "int64", "count": "float64"}
-    )
-    digest = "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
-    return AgencyFile(
-        groups=groups,
-        suppressed=pd.DataFrame(
-            suppressed, columns=["kommun_kod", "year", "sex", "age", "raw", "reason"]
-        ),
-        dropped=pd.DataFrame(dropped, columns=["row", "text", "reason"]),
-        path=str(path),
-        provider=provider,
-        content_hash=digest,
-        aggregates=pd.DataFrame(aggregates, columns=AGGREGATE_COLUMNS),
-    )
+    return _agency_file(records, suppressed, dropped, aggregates, path, provider)
 
 
 def load_forsakringskassan(path: str | os.PathLike[str], outcome: str, **kw) -> AgencyFile:

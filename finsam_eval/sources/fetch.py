@@ -74,6 +74,12 @@ class MissingFileError(SourceError):
         self.source = source
 
 
+def _without(frame: pd.DataFrame, keys: pd.DataFrame) -> pd.DataFrame:
+    """Rows of ``frame`` whose values in ``keys``' columns are not a row of ``keys`` (anti-join)."""
+    merged = frame.merge(keys.drop_duplicates(), on=list(keys.columns), how="left", indicator=True)
+    return merged[merged["_merge"] == "left_only"].drop(columns="_merge")
+
+
 def _file_hint(outcome: str, interface: str) -> str:
     if interface == "cli":
         return f"--file {outcome}=PATH"
@@ -166,8 +172,7 @@ def to_age_bands(
     # a both-sexes total is only used where no split by sex exists for the same cell
     key = ["kommun_kod", "year", "age_from", "age_to"]
     split = g.loc[g["sex"] != "T", key].drop_duplicates()
-    totals = g[g["sex"] == "T"].merge(split, on=key, how="left", indicator=True)
-    totals = totals[totals["_merge"] == "left_only"].drop(columns="_merge")
+    totals = _without(g[g["sex"] == "T"], split)
     if len(totals):
         issues.append(
             _issue(
@@ -254,8 +259,7 @@ def shares_to_bands(
     by_sex = v[v["sex"].isin(["K", "M"])]
     total = v[v["sex"] == "T"]
     have = by_sex[["kommun_kod", "year"]].drop_duplicates()
-    only_total = total.merge(have, how="left", indicator=True)
-    only_total = only_total[only_total["_merge"] == "left_only"].drop(columns="_merge")
+    only_total = _without(total, have)
     if len(only_total):
         issues.append(
             _issue(
@@ -309,6 +313,133 @@ def shares_to_bands(
 def _progress(enabled: bool, message: str) -> None:
     if enabled:
         print(f"[finsam-eval fetch] {message}", file=sys.stderr, flush=True)
+
+
+def _check_files(
+    outcomes: Sequence[str], cat: Mapping[str, Any], files: Mapping[str, Any], interface: str
+) -> None:
+    """Raise :class:`MissingFileError` naming every agency-file outcome without a file."""
+    missing_files = [
+        o for o in outcomes if cat["outcomes"][o]["source"] in FILE_SOURCES and o not in files
+    ]
+    if missing_files:
+        parts = [
+            f"{o} ({cat['outcomes'][o]['source']}: {cat['outcomes'][o]['identifier']})"
+            for o in missing_files
+        ]
+        hints = " ".join(_file_hint(o, interface) for o in missing_files)
+        raise MissingFileError(
+            f"outcomes {', '.join(parts)} come from agency files: download them and pass {hints}",
+            missing_files[0],
+            cat["outcomes"][missing_files[0]]["source"],
+        )
+
+
+def _read_agency_file(
+    outcome: str,
+    entry: Mapping[str, Any],
+    path: str | os.PathLike[str],
+    ages: tuple[int, int],
+    years: Sequence[int],
+    progress: bool,
+) -> tuple[Any, list[dict[str, Any]], dict[str, Any]]:
+    """Read one outcome's agency file: (file restricted to ``years``, its report lines (cells
+    suppressed, aggregate and other rows left out), its provenance record)."""
+    issues: list[dict[str, Any]] = []
+    loader = LOADERS.get(entry["source"])
+    _progress(progress, f"reading {entry['source']} file for {outcome}: {path}")
+    if loader is not None:
+        af = loader(path, outcome, ages=ages)
+    else:
+        af = load_agency_file(path, outcome, entry["source"], ages=ages)
+    af.groups = af.groups[af.groups["year"].isin(years)]
+    for rec in af.suppressed[af.suppressed["year"].isin(years)].itertuples(False):
+        issues.append(
+            _issue(
+                outcome,
+                "suppressed",
+                f"age {rec.age}: {rec.raw!r} ({rec.reason})",
+                kommun_kod=rec.kommun_kod,
+                year=int(rec.year),
+                sex=rec.sex,
+            )
+        )
+    is_aggregate = af.dropped["reason"].str.startswith("aggregate")
+    if is_aggregate.any():
+        levels = af.dropped.loc[is_aggregate, "reason"].value_counts()
+        issues.append(
+            _issue(
+                outcome,
+                "aggregate_rows",
+                f"{int(is_aggregate.sum())} riket/län rows kept apart as aggregates "
+                f"({', '.join(f'{r}: {n}' for r, n in levels.items())}); see "
+                "AgencyFile.aggregates",
+            )
+        )
+    if (~is_aggregate).any():
+        other = af.dropped[~is_aggregate]
+        reasons = other["reason"].value_counts()
+        issues.append(
+            _issue(
+                outcome,
+                "dropped_rows",
+                f"{len(other)} rows left out "
+                f"({', '.join(f'{r}: {n}' for r, n in reasons.items())}; e.g. "
+                f"{other['text'].iloc[0]!r})",
+            )
+        )
+    record = {
+        "series": f"{entry['source']}:{outcome}",
+        "source": entry["source"],
+        "urls": str(path),
+        "query": entry["identifier"],
+        "retrieved_at": "",
+        "content_hash": af.content_hash,
+        "from_cache": False,
+        "path": af.path,
+    }
+    return af, issues, record
+
+
+def _kolada_band(
+    kolada: KoladaClient,
+    outcome: str,
+    entry: Mapping[str, Any],
+    years: Sequence[int],
+    population: pd.DataFrame,
+    provenance: list,
+    issues: list[dict[str, Any]],
+    progress: bool,
+) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+    """One Kolada outcome as age-band counts; appends its provenance and missing years."""
+    ages = parse_ages(entry["population"])
+    _progress(progress, f"Kolada {entry['identifier']} for {outcome}")
+    values, prov = kolada.values(
+        entry["identifier"], years, verify_title=entry.get("title_contains") or None
+    )
+    provenance.append(prov)
+    live_title = prov.extra.get("kpi_title")
+    if live_title:
+        check_title_ages(outcome, entry["identifier"], live_title, entry["population"])
+    for year in prov.extra.get("missing_years", []):
+        issues.append(
+            _issue(
+                outcome,
+                "missing_years",
+                f"Kolada {entry['identifier']} has no value for any kommun in {year}; "
+                "the year is left out (not cached)",
+                year=int(year),
+            )
+        )
+    values, _ = harmonise_codes(values)
+    if entry["measure"] == "share":
+        band, found = shares_to_bands(values, population, outcome, ages)
+    else:
+        groups = values.rename(columns={"gender": "sex", "value": "count"}).assign(
+            age_from=ages[0], age_to=ages[1]
+        )
+        band, found = to_age_bands(groups, population, outcome)
+    return band, found
 
 
 def fetch(
@@ -383,20 +514,7 @@ def fetch(
     # agency files first: their age groups decide which ages of population are needed
     loaded: dict[str, Any] = {}
     age_lo, age_hi = 16, 64
-    missing_files = [
-        o for o in outcomes if cat["outcomes"][o]["source"] in FILE_SOURCES and o not in files
-    ]
-    if missing_files:
-        parts = [
-            f"{o} ({cat['outcomes'][o]['source']}: {cat['outcomes'][o]['identifier']})"
-            for o in missing_files
-        ]
-        hints = " ".join(_file_hint(o, interface) for o in missing_files)
-        raise MissingFileError(
-            f"outcomes {', '.join(parts)} come from agency files: download them and pass {hints}",
-            missing_files[0],
-            cat["outcomes"][missing_files[0]]["source"],
-        )
+    _check_files(outcomes, cat, files, interface)
     for outcome in outcomes:
         entry = cat["outcomes"][outcome]
         lo, hi = parse_ages(entry["population"])
@@ -405,63 +523,14 @@ def fetch(
             # for N31807) does not widen the population request
             continue
         age_lo, age_hi = min(age_lo, lo), max(age_hi, hi)
-        loader = LOADERS.get(entry["source"])
-        _progress(progress, f"reading {entry['source']} file for {outcome}: {files[outcome]}")
-        if loader is not None:
-            af = loader(files[outcome], outcome, ages=(lo, hi))
-        else:
-            af = load_agency_file(files[outcome], outcome, entry["source"], ages=(lo, hi))
-        af.groups = af.groups[af.groups["year"].isin(years)]
+        af, found, record = _read_agency_file(
+            outcome, entry, files[outcome], (lo, hi), years, progress
+        )
         loaded[outcome] = af
         age_lo = min(age_lo, int(af.groups["age_from"].min()))
         age_hi = max(age_hi, min(int(af.groups["age_to"].max()), 100))
-        for rec in af.suppressed[af.suppressed["year"].isin(years)].itertuples(False):
-            issues.append(
-                _issue(
-                    outcome,
-                    "suppressed",
-                    f"age {rec.age}: {rec.raw!r} ({rec.reason})",
-                    kommun_kod=rec.kommun_kod,
-                    year=int(rec.year),
-                    sex=rec.sex,
-                )
-            )
-        is_aggregate = af.dropped["reason"].str.startswith("aggregate")
-        if is_aggregate.any():
-            levels = af.dropped.loc[is_aggregate, "reason"].value_counts()
-            issues.append(
-                _issue(
-                    outcome,
-                    "aggregate_rows",
-                    f"{int(is_aggregate.sum())} riket/län rows kept apart as aggregates "
-                    f"({', '.join(f'{r}: {n}' for r, n in levels.items())}); see "
-                    "AgencyFile.aggregates",
-                )
-            )
-        if (~is_aggregate).any():
-            other = af.dropped[~is_aggregate]
-            reasons = other["reason"].value_counts()
-            issues.append(
-                _issue(
-                    outcome,
-                    "dropped_rows",
-                    f"{len(other)} rows left out "
-                    f"({', '.join(f'{r}: {n}' for r, n in reasons.items())}; e.g. "
-                    f"{other['text'].iloc[0]!r})",
-                )
-            )
-        provenance.append(
-            {
-                "series": f"{entry['source']}:{outcome}",
-                "source": entry["source"],
-                "urls": str(files[outcome]),
-                "query": entry["identifier"],
-                "retrieved_at": "",
-                "content_hash": af.content_hash,
-                "from_cache": False,
-                "path": af.path,
-            }
-        )
+        issues.extend(found)
+        provenance.append(record)
 
     _progress(progress, f"population ages {age_lo}-{age_hi}, years {years[0]}-{years[-1]} (SCB)")
     population, prov = scb.population(years, range(age_lo, age_hi + 1))
@@ -486,34 +555,10 @@ def fetch(
     frames = []
     for outcome in outcomes:
         entry = cat["outcomes"][outcome]
-        ages = parse_ages(entry["population"])
         if entry["source"] == "kolada":
-            _progress(progress, f"Kolada {entry['identifier']} for {outcome}")
-            values, prov = kolada.values(
-                entry["identifier"], years, verify_title=entry.get("title_contains") or None
+            band, found = _kolada_band(
+                kolada, outcome, entry, years, population, provenance, issues, progress
             )
-            provenance.append(prov)
-            live_title = prov.extra.get("kpi_title")
-            if live_title:
-                check_title_ages(outcome, entry["identifier"], live_title, entry["population"])
-            for year in prov.extra.get("missing_years", []):
-                issues.append(
-                    _issue(
-                        outcome,
-                        "missing_years",
-                        f"Kolada {entry['identifier']} has no value for any kommun in {year}; "
-                        "the year is left out (not cached)",
-                        year=int(year),
-                    )
-                )
-            values, _ = harmonise_codes(values)
-            if entry["measure"] == "share":
-                band, found = shares_to_bands(values, population, outcome, ages)
-            else:
-                groups = values.rename(columns={"gender": "sex", "value": "count"}).assign(
-                    age_from=ages[0], age_to=ages[1]
-                )
-                band, found = to_age_bands(groups, population, outcome)
         else:
             groups, _ = harmonise_codes(loaded[outcome].groups)
             band, found = to_age_bands(groups, population, outcome)
