@@ -27,8 +27,10 @@ __all__ = [
     "EventEstimates",
     "UnitEffectsSolver",
     "check_window",
+    "dropped_rows",
     "event_targets",
     "first_stage",
+    "merged_dropped",
     "multiplier_band",
     "package",
     "unit_arrays",
@@ -261,6 +263,26 @@ def influence_row_labels(data: pd.DataFrame, panel: PreparedPanel) -> np.ndarray
         return np.asarray(panel.unit_labels)
     retained = data[panel.cluster].astype(str).to_numpy()[panel.data["row"].to_numpy()]
     return np.sort(pd.unique(retained))
+
+
+def dropped_rows(panel: PreparedPanel, mask: np.ndarray, reason: str) -> pd.DataFrame:
+    """Rows of ``panel.data`` selected by ``mask`` in the ``dropped`` layout, one line per row."""
+    gone = panel.data.loc[mask]
+    return pd.DataFrame(
+        {
+            "reason": reason,
+            "unit": panel.unit_labels[gone["unit"].to_numpy()],
+            "time": gone["time"].to_numpy(),
+            "n_rows": 1,
+        }
+    )
+
+
+def merged_dropped(dropped: list[pd.DataFrame], panel: PreparedPanel) -> pd.DataFrame:
+    """The non-empty ``dropped`` frames concatenated; the panel's own when all are empty."""
+    if any(not d.empty for d in dropped):
+        return pd.concat([d for d in dropped if not d.empty], ignore_index=True)
+    return panel.dropped
 
 
 def check_window(window: tuple[int, int] | None) -> tuple[float, float]:

@@ -55,6 +55,7 @@ from finsam_eval.core import (
     sandwich,
     small_sample_factor,
 )
+from finsam_eval.estimators.event_study import dropped_rows, merged_dropped
 from finsam_eval.estimators.prepare import EstimationInputError, prepare_panel
 from finsam_eval.estimators.result import EstimationResult
 from finsam_eval.estimators.spec import EstimationSpec, fit_contract
@@ -374,9 +375,7 @@ def fit(data: pd.DataFrame, spec: EstimationSpec) -> EstimationResult:
             "demeaning": moments.method,
             "demeaning_iterations": moments.iterations,
             "covariate_coefficients": tables["covariates"],
-            "dropped": pd.concat([d for d in rows.dropped if not d.empty], ignore_index=True)
-            if any(not d.empty for d in rows.dropped)
-            else panel.dropped,
+            "dropped": merged_dropped(rows.dropped, panel),
             "warnings": notes,
             "ignored_options": ignored_names,
         }
@@ -464,17 +463,8 @@ def _informative_rows(panel: Any) -> _Rows:
         keep_rows &= _drop_singletons(r.unit_code, year0)
         reasons.append("singleton")
     if not keep_rows.all():
-        gone = frame.loc[~keep_rows]
-        r.dropped.append(
-            pd.DataFrame(
-                {
-                    "reason": " or ".join(reasons) + " observation (no information for TWFE)",
-                    "unit": panel.unit_labels[gone["unit"].to_numpy()],
-                    "time": gone["time"].to_numpy(),
-                    "n_rows": 1,
-                }
-            )
-        )
+        reason = " or ".join(reasons) + " observation (no information for TWFE)"
+        r.dropped.append(dropped_rows(panel, ~keep_rows, reason))
         r.unit_code, r.year, r.cohort_year = (
             r.unit_code[keep_rows],
             r.year[keep_rows],
