@@ -365,10 +365,7 @@ def fit(data: pd.DataFrame, spec: EstimationSpec) -> EstimationResult:
     (outcome, unit, time, cohort, control, covariates, weights, cluster, anticipation, unbalanced,
      window, bootstrap, alpha) = spec.shared_values()  # fmt: skip
     algorithm, ignored_names = spec.values("algorithm ignored")
-    if covariates:
-        raise EstimationInputError("method='stacked' does not take covariates")
-    if algorithm not in ("auto", "cells", "rows"):
-        raise EstimationInputError(f"algorithm must be 'auto', 'cells' or 'rows': {algorithm!r}")
+    _check_stacked_options(covariates, algorithm)
     ref = -1 - int(anticipation)
     lo, hi = _validate_window(window, ref)
     panel = prepare_panel(
@@ -394,12 +391,8 @@ def fit(data: pd.DataFrame, spec: EstimationSpec) -> EstimationResult:
     use_cells = panel.balanced if algorithm == "auto" else algorithm == "cells"
 
     frame = panel.data
-    unit_code = frame["unit"].to_numpy()
-    first_row = np.flatnonzero(np.r_[True, unit_code[1:] != unit_code[:-1]])
-    cohort_of_unit = frame["cohort"].to_numpy()[first_row]
-    w_unit = frame["weight"].to_numpy()[first_row]
-    cluster_of_unit = frame["cluster"].to_numpy()[first_row]
-    n_units = len(first_row)
+    cohort_of_unit, w_unit, cluster_of_unit = _unit_columns(frame)
+    n_units = len(w_unit)
     t_min, t_max = int(panel.times[0]), int(panel.times[-1])
     if window is None:
         lo, hi = _fitting_window(panel.cohorts, cohort_of_unit, w_unit, (lo, hi), (t_min, t_max),
@@ -455,6 +448,25 @@ def fit(data: pd.DataFrame, spec: EstimationSpec) -> EstimationResult:
         event_influence=fit_.event_influence,
         unit_labels=influence_row_labels(data, panel),
         info=info,
+    )
+
+
+def _check_stacked_options(covariates: Any, algorithm: str) -> None:
+    """Refuse covariates and an unknown ``algorithm``."""
+    if covariates:
+        raise EstimationInputError("method='stacked' does not take covariates")
+    if algorithm not in ("auto", "cells", "rows"):
+        raise EstimationInputError(f"algorithm must be 'auto', 'cells' or 'rows': {algorithm!r}")
+
+
+def _unit_columns(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Cohort, weight and cluster of each unit (rows sorted by unit, first row per unit)."""
+    unit_code = frame["unit"].to_numpy()
+    first_row = np.flatnonzero(np.r_[True, unit_code[1:] != unit_code[:-1]])
+    return (
+        frame["cohort"].to_numpy()[first_row],
+        frame["weight"].to_numpy()[first_row],
+        frame["cluster"].to_numpy()[first_row],
     )
 
 
