@@ -71,7 +71,6 @@ from finsam_eval.estimators.aggregation import (
 from finsam_eval.estimators.prepare import (
     EstimationInputError,
     PreparedPanel,
-    prepare_panel,
     prepare_panel_as_fitted,
 )
 from finsam_eval.estimators.result import (
@@ -627,19 +626,7 @@ def fit(data: pd.DataFrame, spec: EstimationSpec) -> EstimationResult:
         "est_method base_period seed multiplier bootstrap_att_gt cohorts"
     )
     _check_options(est_method, base_period, bootstrap, bootstrap_weights, window)
-    panel = prepare_panel(
-        data,
-        outcome,
-        unit,
-        time,
-        cohort,
-        covariates=covariates,
-        weights=weights,
-        cluster=cluster,
-        anticipation=anticipation,
-        control=control,
-        unbalanced=unbalanced,
-    )
+    panel = spec.prepare(data)
     return fit_prepared(
         panel,
         control=control,

@@ -33,6 +33,7 @@ __all__ = [
     "merged_dropped",
     "multiplier_band",
     "package",
+    "t_table",
     "unit_arrays",
 ]
 
@@ -283,6 +284,22 @@ def merged_dropped(dropped: list[pd.DataFrame], panel: PreparedPanel) -> pd.Data
     if any(not d.empty for d in dropped):
         return pd.concat([d for d in dropped if not d.empty], ignore_index=True)
     return panel.dropped
+
+
+def t_table(estimate: np.ndarray, se: np.ndarray, df: int, alpha: float) -> dict[str, np.ndarray]:
+    """Estimate, SE, t interval with ``df`` degrees of freedom and two-sided t p-value."""
+    from scipy import stats  # lazy: scipy.stats is slow to import
+
+    critical = stats.t.ppf(1 - alpha / 2, df)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p_value = 2 * stats.t.sf(np.abs(estimate / se), df)
+    return {
+        "estimate": estimate,
+        "se": se,
+        "ci_lower": estimate - critical * se,
+        "ci_upper": estimate + critical * se,
+        "p_value": p_value,
+    }
 
 
 def check_window(window: tuple[int, int] | None) -> tuple[float, float]:

@@ -64,7 +64,7 @@ from finsam_eval.estimators.event_study import (
     package,
     unit_arrays,
 )
-from finsam_eval.estimators.prepare import EstimationInputError, PreparedPanel, prepare_panel
+from finsam_eval.estimators.prepare import EstimationInputError, PreparedPanel
 from finsam_eval.estimators.result import EstimationResult
 from finsam_eval.estimators.spec import EstimationSpec, fit_contract
 
@@ -220,19 +220,7 @@ def fit(data: pd.DataFrame, spec: EstimationSpec) -> EstimationResult:
         "seed effect_weights pretrends leave_one_out ignored"
     )
     lo, hi = _check_options(control, window)
-    panel = prepare_panel(
-        data,
-        outcome,
-        unit,
-        time,
-        cohort,
-        covariates=covariates,
-        weights=weights,
-        cluster=cluster,
-        anticipation=anticipation,
-        control="notyet",
-        unbalanced=unbalanced,
-    )
+    panel = spec.prepare(data, control="notyet")
     arrays = unit_arrays(panel)
     q = _effect_weight_values(data, effect_weights, panel)
     notes = list(panel.warnings)

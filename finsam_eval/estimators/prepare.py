@@ -597,6 +597,13 @@ def _drop_missing(
         _keep_rows(columns, ~missing)
 
 
+def _dropped_units(reason: str, labels: pd.Index, n_rows: np.ndarray) -> pd.DataFrame:
+    """Whole units in the ``dropped`` layout (no time, their number of rows)."""
+    return pd.DataFrame(
+        {"reason": reason, "unit": np.asarray(labels), "time": pd.NA, "n_rows": n_rows}
+    )
+
+
 def _drop_early(
     lay: _Layout,
     columns: dict[str, np.ndarray],
@@ -622,14 +629,7 @@ def _drop_early(
         warnings.warn(msg, UserWarning, stacklevel=4)
         warn.append(msg)
         dropped.append(
-            pd.DataFrame(
-                {
-                    "reason": "treated at or before the first period",
-                    "unit": lost_labels.to_numpy(),
-                    "time": pd.NA,
-                    "n_rows": lost_rows[lost],
-                }
-            )
+            _dropped_units("treated at or before the first period", lost_labels, lost_rows[lost])
         )
         _keep_rows(columns, ~early)
 
@@ -650,16 +650,8 @@ def _drop_partial_units(
         )
         warnings.warn(msg, UserWarning, stacklevel=4)
         warn.append(msg)
-        dropped.append(
-            pd.DataFrame(
-                {
-                    "reason": "unit not observed in every period (balanced panel)",
-                    "unit": np.asarray(partial_labels),
-                    "time": pd.NA,
-                    "n_rows": counts[partial],
-                }
-            )
-        )
+        reason = "unit not observed in every period (balanced panel)"
+        dropped.append(_dropped_units(reason, partial_labels, counts[partial]))
         is_partial = np.zeros(lay.n_all_units, dtype=bool)
         is_partial[partial] = True
         _keep_rows(columns, ~is_partial[columns["unit"]])

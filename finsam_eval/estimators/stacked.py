@@ -66,13 +66,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from finsam_eval.core import demean, group_sums, n_params_with_fixed_effects, small_sample_factor
-from finsam_eval.estimators.event_study import influence_row_labels
+from finsam_eval.estimators.event_study import influence_row_labels, t_table
 from finsam_eval.estimators.prepare import (
     EstimationInputError,
-    prepare_panel,
     require_consecutive_periods,
 )
 from finsam_eval.estimators.result import EstimationResult
@@ -83,19 +81,6 @@ __all__ = ["DEFAULT_WINDOW", "fit"]
 # five pre-periods and the joining year plus five years after: with 1998–2018 and cohorts
 # 2004–2015 this keeps the cohorts 2004–2013 (a + 5 <= 2018) and trims 2014–2015
 DEFAULT_WINDOW = (-5, 5)
-
-
-def _t_table(estimate: np.ndarray, se: np.ndarray, df: int, alpha: float) -> dict[str, Any]:
-    critical = stats.t.ppf(1 - alpha / 2, df)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        p_value = 2 * stats.t.sf(np.abs(estimate / se), df)
-    return {
-        "estimate": estimate,
-        "se": se,
-        "ci_lower": estimate - critical * se,
-        "ci_upper": estimate + critical * se,
-        "p_value": p_value,
-    }
 
 
 def _validate_window(window: tuple[int, int] | None, ref: int) -> tuple[int, int]:
@@ -222,7 +207,7 @@ def _crv1_event_study(
     column = {e: j for j, e in enumerate(event_times)}
     est = np.array([coef[column[e]] if e in column else 0.0 for e in shown])
     err = np.array([se[column[e]] if e in column else np.nan for e in shown])
-    event_study = pd.DataFrame({"event_time": shown, **_t_table(est, err, df_t, alpha)})
+    event_study = pd.DataFrame({"event_time": shown, **t_table(est, err, df_t, alpha)})
     event_study["reference"] = [e == ref for e in shown]
     event_influence = np.zeros((n_rows, len(shown)))
     for j, e in enumerate(shown):
@@ -233,7 +218,7 @@ def _crv1_event_study(
     post = [j for j, e in enumerate(event_times) if e >= 0]
     a_vec = np.zeros(p)
     a_vec[post] = 1.0 / len(post)
-    overall_table = _t_table(
+    overall_table = t_table(
         np.array([a_vec @ coef]), np.array([np.sqrt(a_vec @ vcov @ a_vec)]), df_t, alpha
     )
     return _StackedInference(
@@ -368,18 +353,7 @@ def fit(data: pd.DataFrame, spec: EstimationSpec) -> EstimationResult:
     _check_stacked_options(covariates, algorithm)
     ref = -1 - int(anticipation)
     lo, hi = _validate_window(window, ref)
-    panel = prepare_panel(
-        data,
-        outcome,
-        unit,
-        time,
-        cohort,
-        weights=weights,
-        cluster=cluster,
-        anticipation=anticipation,
-        control=control,
-        unbalanced=unbalanced,
-    )
+    panel = spec.prepare(data)
     require_consecutive_periods(panel, "stacked")
     notes = list(panel.warnings)
     if bootstrap:

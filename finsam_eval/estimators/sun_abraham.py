@@ -69,7 +69,7 @@ from finsam_eval.estimators.event_study import (
     package,
     unit_arrays,
 )
-from finsam_eval.estimators.prepare import EstimationInputError, PreparedPanel, prepare_panel
+from finsam_eval.estimators.prepare import EstimationInputError, PreparedPanel
 from finsam_eval.estimators.result import EstimationResult
 from finsam_eval.estimators.spec import EstimationSpec, fit_contract
 
@@ -181,19 +181,7 @@ def fit(data: pd.DataFrame, spec: EstimationSpec) -> EstimationResult:
             f"control={control!r}: Sun & Abraham use one control cohort, 'never' (never-treated) "
             "or 'lasttreated' (the last-treated cohort)"
         )
-    panel = prepare_panel(
-        data,
-        outcome,
-        unit,
-        time,
-        cohort,
-        covariates=covariates,
-        weights=weights,
-        cluster=cluster,
-        anticipation=anticipation,
-        control="never" if control == "never" else "notyet",
-        unbalanced=unbalanced,
-    )
+    panel = spec.prepare(data, control="never" if control == "never" else "notyet")
     arrays = unit_arrays(panel)
     notes = list(panel.warnings)
     ref = -1 - int(anticipation)

@@ -45,7 +45,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from finsam_eval.core import (
     demean,
@@ -55,8 +54,8 @@ from finsam_eval.core import (
     sandwich,
     small_sample_factor,
 )
-from finsam_eval.estimators.event_study import dropped_rows, merged_dropped
-from finsam_eval.estimators.prepare import EstimationInputError, prepare_panel
+from finsam_eval.estimators.event_study import dropped_rows, merged_dropped, t_table
+from finsam_eval.estimators.prepare import EstimationInputError
 from finsam_eval.estimators.result import EstimationResult
 from finsam_eval.estimators.spec import EstimationSpec, fit_contract
 
@@ -228,21 +227,6 @@ class _DenseMoments:
         return z.T @ (z * q[:, None])
 
 
-def _inference_table(
-    estimate: np.ndarray, se: np.ndarray, df: int, alpha: float
-) -> dict[str, np.ndarray]:
-    critical = stats.t.ppf(1 - alpha / 2, df)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        p_value = 2 * stats.t.sf(np.abs(estimate / se), df)
-    return {
-        "estimate": estimate,
-        "se": se,
-        "ci_lower": estimate - critical * se,
-        "ci_upper": estimate + critical * se,
-        "p_value": p_value,
-    }
-
-
 @fit_contract("twfe")
 def fit(data: pd.DataFrame, spec: EstimationSpec) -> EstimationResult:
     """Dynamic TWFE event study with unit and year fixed effects.
@@ -327,19 +311,8 @@ def fit(data: pd.DataFrame, spec: EstimationSpec) -> EstimationResult:
      window, bootstrap, alpha) = spec.shared_values()  # fmt: skip
     reference, vcov, ignored_names = spec.values("reference vcov ignored")
     vcov_kind, lo, hi = _check_options(control, vcov, reference, window)
-    panel = prepare_panel(
-        data,
-        outcome,
-        unit,
-        time,
-        cohort,
-        covariates=covariates,
-        weights=weights,
-        cluster=cluster,
-        anticipation=anticipation,
-        control="notyet",  # TWFE needs no never-treated group (see the collinearity note)
-        unbalanced=unbalanced,
-    )
+    # TWFE needs no never-treated group (see the collinearity note)
+    panel = spec.prepare(data, control="notyet")
     notes = list(panel.warnings)
     if bootstrap:
         msg = "method='twfe' has analytic variances only; bootstrap is ignored"
@@ -666,7 +639,7 @@ def _result_tables(
     shown = sorted([*estimated, *events.normalized])
     est = np.array([coef[estimated[e]] if e in estimated else 0.0 for e in shown])
     err = np.array([se[estimated[e]] if e in estimated else np.nan for e in shown])
-    event_study = pd.DataFrame({"event_time": shown, **_inference_table(est, err, df_t, alpha)})
+    event_study = pd.DataFrame({"event_time": shown, **t_table(est, err, df_t, alpha)})
     event_study["reference"] = [e not in estimated for e in shown]
     event_influence = None
     if psi is not None:
@@ -688,7 +661,7 @@ def _result_tables(
     overall = pd.Series(
         {
             k: float(val[0])
-            for k, val in _inference_table(
+            for k, val in t_table(
                 np.array([overall_est]), np.array([overall_se]), df_t, alpha
             ).items()
         }
@@ -696,7 +669,7 @@ def _result_tables(
     covariate_table = pd.DataFrame(
         {
             "term": kept_names[n_event:],
-            **_inference_table(coef[n_event:], se[n_event:], df_t, alpha),
+            **t_table(coef[n_event:], se[n_event:], df_t, alpha),
         }
     )
     return {
