@@ -71,7 +71,6 @@ from finsam_eval.estimators.aggregation import (
 from finsam_eval.estimators.prepare import (
     EstimationInputError,
     PreparedPanel,
-    prepare_panel,
     prepare_panel_as_fitted,
 )
 from finsam_eval.estimators.result import (
@@ -627,19 +626,7 @@ def fit(data: pd.DataFrame, spec: EstimationSpec) -> EstimationResult:
         "est_method base_period seed multiplier bootstrap_att_gt cohorts"
     )
     _check_options(est_method, base_period, bootstrap, bootstrap_weights, window)
-    panel = prepare_panel(
-        data,
-        outcome,
-        unit,
-        time,
-        cohort,
-        covariates=covariates,
-        weights=weights,
-        cluster=cluster,
-        anticipation=anticipation,
-        control=control,
-        unbalanced=unbalanced,
-    )
+    panel = spec.prepare(data)
     return fit_prepared(
         panel,
         control=control,
@@ -699,35 +686,14 @@ def fit_prepared(
             stacklevel=2,
         )
     valid = np.isfinite(cells.att)
-    if evaluated is not None:
-        chosen = np.unique(np.asarray(list(evaluated), dtype=np.int64))
-        unknown = sorted(set(chosen.tolist()) - set(np.unique(cells.group).tolist()))
-        if unknown:
-            raise EstimationInputError(
-                f"cohorts {unknown} are not treated cohorts of the panel with a pre-treatment "
-                f"period (cohorts: {sorted(np.unique(cells.group).tolist())})"
-            )
-    used = valid if evaluated is None else valid & np.isin(cells.group, chosen)
+    chosen = _evaluated_cohorts(cells, evaluated)
+    used = valid if chosen is None else valid & np.isin(cells.group, chosen)
     clusters = design.cluster
     n_boot = int(bootstrap)
-
-    # group-time table
-    se_cells = se_from_square_sums(cells.influence.square_sums(clusters), design.n)
-    se_cells[~valid] = np.nan
-    att_table = wald_table(cells.att, se_cells, alpha)
-    crit_cells = None
-    if n_boot and bootstrap_att_gt:
-        boot = _bootstrap(cells.influence.columns(np.flatnonzero(valid)), clusters, n_boot, seed,
-                          bootstrap_weights, alpha)  # fmt: skip
-        se_boot = np.full(len(valid), np.nan)
-        se_boot[valid] = boot.se
-        att_table = wald_table(cells.att, se_boot, alpha)
-        crit_cells = _sup_t(boot.draws, boot.se, alpha)
-        att_table["band_lower"] = att_table["estimate"] - crit_cells * att_table["se"]
-        att_table["band_upper"] = att_table["estimate"] + crit_cells * att_table["se"]
-    att_table.insert(0, "event_time", cells.time - cells.group)
-    att_table.insert(0, "time", cells.time)
-    att_table.insert(0, "cohort", cells.group)
+    att_table, se_cells, crit_cells = _att_gt_table(
+        cells, valid, clusters, design.n, alpha, n_boot if bootstrap_att_gt else 0, seed,
+        bootstrap_weights,
+    )  # fmt: skip
 
     effects = GroupTimeEffects(
         group=cells.group[used],
@@ -773,7 +739,7 @@ def fit_prepared(
                 else "panel"
             ),
             "n_cells": len(cells.att),
-            "cohorts": None if evaluated is None else [int(g) for g in chosen],
+            "cohorts": None if chosen is None else [int(g) for g in chosen],
             "cells_not_estimated": int((~valid).sum()),
             "alpha": alpha,
             "bootstrap": n_boot,
@@ -855,6 +821,54 @@ class GroupTimeMaps:
     unit_weight: np.ndarray
     unit_cluster: np.ndarray
     times: np.ndarray
+
+
+def _evaluated_cohorts(cells: Any, evaluated: Sequence[int] | None) -> np.ndarray | None:
+    """Sorted cohorts to evaluate (None: all), refusing cohorts without estimated cells."""
+    if evaluated is None:
+        return None
+    chosen = np.unique(np.asarray(list(evaluated), dtype=np.int64))
+    unknown = sorted(set(chosen.tolist()) - set(np.unique(cells.group).tolist()))
+    if unknown:
+        raise EstimationInputError(
+            f"cohorts {unknown} are not treated cohorts of the panel with a pre-treatment "
+            f"period (cohorts: {sorted(np.unique(cells.group).tolist())})"
+        )
+    return chosen
+
+
+def _att_gt_table(
+    cells: Any,
+    valid: np.ndarray,
+    clusters: np.ndarray,
+    n: int,
+    alpha: float,
+    n_boot: int,
+    seed: int | None,
+    bootstrap_weights: str,
+) -> tuple[pd.DataFrame, np.ndarray, float | None]:
+    """Group-time table with analytic SEs, or bootstrap SEs and sup-t bands when ``n_boot``.
+
+    Returns the table, the analytic cell SEs (NaN for cells not estimated) and the sup-t
+    critical value (None without the bootstrap).
+    """
+    se_cells = se_from_square_sums(cells.influence.square_sums(clusters), n)
+    se_cells[~valid] = np.nan
+    att_table = wald_table(cells.att, se_cells, alpha)
+    crit_cells = None
+    if n_boot:
+        boot = _bootstrap(cells.influence.columns(np.flatnonzero(valid)), clusters, n_boot, seed,
+                          bootstrap_weights, alpha)  # fmt: skip
+        se_boot = np.full(len(valid), np.nan)
+        se_boot[valid] = boot.se
+        att_table = wald_table(cells.att, se_boot, alpha)
+        crit_cells = _sup_t(boot.draws, boot.se, alpha)
+        att_table["band_lower"] = att_table["estimate"] - crit_cells * att_table["se"]
+        att_table["band_upper"] = att_table["estimate"] + crit_cells * att_table["se"]
+    att_table.insert(0, "event_time", cells.time - cells.group)
+    att_table.insert(0, "time", cells.time)
+    att_table.insert(0, "cohort", cells.group)
+    return att_table, se_cells, crit_cells
 
 
 def group_time_maps(data: pd.DataFrame, result: EstimationResult) -> GroupTimeMaps:

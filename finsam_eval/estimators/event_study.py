@@ -27,10 +27,13 @@ __all__ = [
     "EventEstimates",
     "UnitEffectsSolver",
     "check_window",
+    "dropped_rows",
     "event_targets",
     "first_stage",
+    "merged_dropped",
     "multiplier_band",
     "package",
+    "t_table",
     "unit_arrays",
 ]
 
@@ -261,6 +264,42 @@ def influence_row_labels(data: pd.DataFrame, panel: PreparedPanel) -> np.ndarray
         return np.asarray(panel.unit_labels)
     retained = data[panel.cluster].astype(str).to_numpy()[panel.data["row"].to_numpy()]
     return np.sort(pd.unique(retained))
+
+
+def dropped_rows(panel: PreparedPanel, mask: np.ndarray, reason: str) -> pd.DataFrame:
+    """Rows of ``panel.data`` selected by ``mask`` in the ``dropped`` layout, one line per row."""
+    gone = panel.data.loc[mask]
+    return pd.DataFrame(
+        {
+            "reason": reason,
+            "unit": panel.unit_labels[gone["unit"].to_numpy()],
+            "time": gone["time"].to_numpy(),
+            "n_rows": 1,
+        }
+    )
+
+
+def merged_dropped(dropped: list[pd.DataFrame], panel: PreparedPanel) -> pd.DataFrame:
+    """The non-empty ``dropped`` frames concatenated; the panel's own when all are empty."""
+    if any(not d.empty for d in dropped):
+        return pd.concat([d for d in dropped if not d.empty], ignore_index=True)
+    return panel.dropped
+
+
+def t_table(estimate: np.ndarray, se: np.ndarray, df: int, alpha: float) -> dict[str, np.ndarray]:
+    """Estimate, SE, t interval with ``df`` degrees of freedom and two-sided t p-value."""
+    from scipy import stats  # lazy: scipy.stats is slow to import
+
+    critical = stats.t.ppf(1 - alpha / 2, df)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p_value = 2 * stats.t.sf(np.abs(estimate / se), df)
+    return {
+        "estimate": estimate,
+        "se": se,
+        "ci_lower": estimate - critical * se,
+        "ci_upper": estimate + critical * se,
+        "p_value": p_value,
+    }
 
 
 def check_window(window: tuple[int, int] | None) -> tuple[float, float]:

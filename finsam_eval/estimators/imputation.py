@@ -57,12 +57,14 @@ from finsam_eval.estimators.event_study import (
     EventEstimates,
     UnitEffectsSolver,
     check_window,
+    dropped_rows,
     event_targets,
     first_stage,
+    merged_dropped,
     package,
     unit_arrays,
 )
-from finsam_eval.estimators.prepare import EstimationInputError, PreparedPanel, prepare_panel
+from finsam_eval.estimators.prepare import EstimationInputError, PreparedPanel
 from finsam_eval.estimators.result import EstimationResult
 from finsam_eval.estimators.spec import EstimationSpec, fit_contract
 
@@ -217,58 +219,16 @@ def fit(data: pd.DataFrame, spec: EstimationSpec) -> EstimationResult:
     seed, effect_weights, pretrends, leave_one_out, ignored = spec.values(
         "seed effect_weights pretrends leave_one_out ignored"
     )
-    if control not in ("never", "notyet"):
-        raise EstimationInputError(
-            f"control={control!r}: the imputation estimator uses every untreated observation "
-            "(control 'never' or 'notyet' are accepted and recorded)"
-        )
-    lo, hi = check_window(window)
-    extra = [effect_weights] if effect_weights is not None else []
-    panel = prepare_panel(
-        data,
-        outcome,
-        unit,
-        time,
-        cohort,
-        covariates=covariates,
-        weights=weights,
-        cluster=cluster,
-        anticipation=anticipation,
-        control="notyet",
-        unbalanced=unbalanced,
-    )
+    lo, hi = _check_options(control, window)
+    panel = spec.prepare(data, control="notyet")
     arrays = unit_arrays(panel)
-    q = np.ones(len(panel.data))
-    if extra:
-        values = pd.to_numeric(data[effect_weights], errors="coerce").to_numpy(dtype=float)
-        q = values[panel.data["row"].to_numpy()]
-        if np.isnan(q).any() or (q < 0).any():
-            raise EstimationInputError(f"effect_weights {effect_weights!r} must be >= 0 numbers")
+    q = _effect_weight_values(data, effect_weights, panel)
     notes = list(panel.warnings)
     solver, untreated, _, resid = first_stage(panel, arrays, anticipation)
     n_units = panel.n_units
     treated = ~untreated
     imputable = solver.identified()
-    lost = treated & ~imputable
-    dropped = [panel.dropped]
-    if lost.any():
-        msg = (
-            f"{int(lost.sum())} treated observations cannot be imputed (their unit or year has "
-            "no untreated observation) and are excluded from the effects"
-        )
-        warnings.warn(msg, UserWarning, stacklevel=2)
-        notes.append(msg)
-        gone = panel.data.loc[lost]
-        dropped.append(
-            pd.DataFrame(
-                {
-                    "reason": "treated observation without imputable Y(0)",
-                    "unit": panel.unit_labels[gone["unit"].to_numpy()],
-                    "time": gone["time"].to_numpy(),
-                    "n_rows": 1,
-                }
-            )
-        )
+    dropped = [panel.dropped, _report_unimputable(panel, treated & ~imputable, notes)]
     event = arrays["time"] - arrays["cohort"]
     rows = np.flatnonzero(treated & imputable & (arrays["w"] * q > 0))
     if not rows.size:
@@ -277,7 +237,97 @@ def fit(data: pd.DataFrame, spec: EstimationSpec) -> EstimationResult:
     times, column, omega = event_targets(event, rows, (arrays["w"] * q)[rows])
     n_h = len(times)
     estimate = np.bincount(column, weights=omega * tau, minlength=n_h)
+    psi = _horizon_influence(
+        arrays, rows, column, omega, tau, n_h, n_units, leave_one_out, solver, untreated, resid
+    )
+    counts = np.bincount(column, minlength=n_h)
+    att_treated = _att_treated_obs(
+        arrays, q, rows, column, tau, n_h, n_units, solver, untreated, resid, panel.n_clusters
+    )
 
+    reference = -1 - int(anticipation)
+    pretest = None
+    info_extra: dict[str, Any] = {}
+    if pretrends:
+        times, estimate, psi, counts, pretest, info_extra = _prepend_leads(
+            panel, arrays, untreated, reference, (lo, hi), (times, estimate, psi, counts)
+        )
+    info = panel.info()
+    info.update(
+        {
+            "control": "all untreated observations (never and not-yet treated)",
+            "requested_control": control,
+            "anticipation": int(anticipation),
+            "reference": reference,
+            "n_obs": len(panel.data),
+            "n_untreated_obs": int(untreated.sum()),
+            "n_treated_obs_used": int(rows.size),
+            "effect_weights": effect_weights,
+            "leave_one_out": leave_one_out,
+            "att_treated_obs": att_treated,
+            "variance": "BJS Theorem 3 conservative (tau-tilde by cohort x event time), no "
+            "small-sample factor; leads: CRV1",
+            "dropped": merged_dropped(dropped, panel),
+            "warnings": notes,
+            "ignored_options": ignored,
+            **info_extra,
+        }
+    )
+    return package(
+        "imputation",
+        panel,
+        EventEstimates(times, estimate, psi, counts),
+        [reference] if pretrends else [],
+        arrays["cluster_of_unit"],
+        window,
+        alpha,
+        bootstrap,
+        seed,
+        info,
+        pretest,
+    )
+
+
+def _effect_weight_values(
+    data: pd.DataFrame, effect_weights: str | None, panel: PreparedPanel
+) -> np.ndarray:
+    """Effect weights of the retained rows (ones without the option), refusing bad values."""
+    q = np.ones(len(panel.data))
+    if effect_weights is not None:
+        values = pd.to_numeric(data[effect_weights], errors="coerce").to_numpy(dtype=float)
+        q = values[panel.data["row"].to_numpy()]
+        if np.isnan(q).any() or (q < 0).any():
+            raise EstimationInputError(f"effect_weights {effect_weights!r} must be >= 0 numbers")
+    return q
+
+
+def _report_unimputable(panel: PreparedPanel, lost: np.ndarray, notes: list[str]) -> pd.DataFrame:
+    """Warn about and list treated rows whose Y(0) cannot be imputed (empty frame if none)."""
+    if not lost.any():
+        return pd.DataFrame()
+    msg = (
+        f"{int(lost.sum())} treated observations cannot be imputed (their unit or year has "
+        "no untreated observation) and are excluded from the effects"
+    )
+    warnings.warn(msg, UserWarning, stacklevel=3)
+    notes.append(msg)
+    return dropped_rows(panel, lost, "treated observation without imputable Y(0)")
+
+
+def _horizon_influence(
+    arrays: dict[str, np.ndarray],
+    rows: np.ndarray,
+    column: np.ndarray,
+    omega: np.ndarray,
+    tau: np.ndarray,
+    n_h: int,
+    n_units: int,
+    leave_one_out: bool,
+    solver: Any,
+    untreated: np.ndarray,
+    resid: np.ndarray,
+) -> np.ndarray:
+    """Unit × horizon influence functions (BJS Theorem 3, conservative tau-tilde)."""
     # tau-tilde: v^2-weighted mean within cohort × event-time cells (BJS eq. 8, unit-clustered
     # form with one observation per unit and cell)
     cell, cell_code = np.unique(arrays["cohort"][rows] * (n_h + 1) + column, return_inverse=True)
@@ -298,7 +348,23 @@ def fit(data: pd.DataFrame, spec: EstimationSpec) -> EstimationResult:
     c_u, c_f = solver.target_sums(rows, column, omega, n_h)
     t_alpha, t_theta = solver.solve(c_u, c_f)
     psi += solver.untreated_influence(np.where(untreated, resid, 0.0), t_alpha, t_theta)
-    counts = np.bincount(column, minlength=n_h)
+    return psi
+
+
+def _att_treated_obs(
+    arrays: dict[str, np.ndarray],
+    q: np.ndarray,
+    rows: np.ndarray,
+    column: np.ndarray,
+    tau: np.ndarray,
+    n_h: int,
+    n_units: int,
+    solver: Any,
+    untreated: np.ndarray,
+    resid: np.ndarray,
+    n_clusters: int,
+) -> pd.Series:
+    """Observation-weighted ATT over all treated observations and its clustered SE."""
     # the observation-weighted ATT over all treated observations (BJS's and diff-diff's
     # "overall"), for comparison with the horizon average reported as ``overall``
     att_weight = (arrays["w"] * q)[rows] / (arrays["w"] * q)[rows].sum()
@@ -310,57 +376,40 @@ def fit(data: pd.DataFrame, spec: EstimationSpec) -> EstimationResult:
     a_u, a_f = solver.target_sums(rows, np.zeros(rows.size, dtype=np.int64), att_weight, 1)
     a_alpha, a_theta = solver.solve(a_u, a_f)
     psi_all += solver.untreated_influence(np.where(untreated, resid, 0.0), a_alpha, a_theta)
-    att_by_cluster = group_sums(psi_all[:, 0], arrays["cluster_of_unit"], panel.n_clusters)
-    att_treated = pd.Series(
+    att_by_cluster = group_sums(psi_all[:, 0], arrays["cluster_of_unit"], n_clusters)
+    return pd.Series(
         {"estimate": float(att_weight @ tau), "se": float(np.sqrt(att_by_cluster @ att_by_cluster))}
     )
 
-    reference = -1 - int(anticipation)
-    pretest = None
-    info_extra: dict[str, Any] = {}
-    if pretrends:
-        leads, gamma, lead_influence, lead_counts, pretest, info_extra = _pretrend(
-            panel, arrays, untreated, reference, lo, n_units
+
+def _check_options(control: str, window: Any) -> tuple[float, float]:
+    """Refuse a control group other than 'never'/'notyet'; return the window's end points."""
+    if control not in ("never", "notyet"):
+        raise EstimationInputError(
+            f"control={control!r}: the imputation estimator uses every untreated observation "
+            "(control 'never' or 'notyet' are accepted and recorded)"
         )
-        if len(leads):
-            keep = leads <= hi
-            times = np.r_[leads[keep], times]
-            estimate = np.r_[gamma[keep], estimate]
-            psi = np.hstack([lead_influence[:, keep], psi])
-            counts = np.r_[lead_counts[keep], counts]
-    info = panel.info()
-    info.update(
-        {
-            "control": "all untreated observations (never and not-yet treated)",
-            "requested_control": control,
-            "anticipation": int(anticipation),
-            "reference": reference,
-            "n_obs": len(panel.data),
-            "n_untreated_obs": int(untreated.sum()),
-            "n_treated_obs_used": int(rows.size),
-            "effect_weights": effect_weights,
-            "leave_one_out": leave_one_out,
-            "att_treated_obs": att_treated,
-            "variance": "BJS Theorem 3 conservative (tau-tilde by cohort x event time), no "
-            "small-sample factor; leads: CRV1",
-            "dropped": pd.concat([d for d in dropped if not d.empty], ignore_index=True)
-            if any(not d.empty for d in dropped)
-            else panel.dropped,
-            "warnings": notes,
-            "ignored_options": ignored,
-            **info_extra,
-        }
+    return check_window(window)
+
+
+def _prepend_leads(
+    panel: PreparedPanel,
+    arrays: dict[str, np.ndarray],
+    untreated: np.ndarray,
+    reference: int,
+    window: tuple[float, float],
+    effects: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, Any, dict[str, Any]]:
+    """Put the pre-trend leads up to the window's end before the horizons' effects."""
+    lo, hi = window
+    times, estimate, psi, counts = effects
+    leads, gamma, lead_influence, lead_counts, pretest, info_extra = _pretrend(
+        panel, arrays, untreated, reference, lo, panel.n_units
     )
-    return package(
-        "imputation",
-        panel,
-        EventEstimates(times, estimate, psi, counts),
-        [reference] if pretrends else [],
-        arrays["cluster_of_unit"],
-        window,
-        alpha,
-        bootstrap,
-        seed,
-        info,
-        pretest,
-    )
+    if len(leads):
+        keep = leads <= hi
+        times = np.r_[leads[keep], times]
+        estimate = np.r_[gamma[keep], estimate]
+        psi = np.hstack([lead_influence[:, keep], psi])
+        counts = np.r_[lead_counts[keep], counts]
+    return times, estimate, psi, counts, pretest, info_extra

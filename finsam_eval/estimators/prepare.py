@@ -283,52 +283,146 @@ def prepare_panel(
     ``pd.factorize(..., sort=True)`` of the retained rows would give.
     """
     covariates = list(covariates or [])
+    _check_prepare_options(control, unbalanced, anticipation)
+    extra = [c for c in (weights, cluster, treatment) if c is not None]
+    _require_columns(data, [outcome, unit, time, cohort, *covariates, *extra])
+    warn: list[str] = []
+    dropped: list[pd.DataFrame] = []
+
+    lay = _layout(data, unit, time)
+    cohort_of_row = _cohort_codes(data[cohort], cohort)
+    _check_unit_structure(lay, cohort_of_row, treatment)
+    columns: dict[str, np.ndarray] = {
+        "unit": lay.unit_code,
+        "time": lay.period,
+        "cohort": cohort_of_row,
+        "y": _outcome_values(lay, outcome),
+        "weight": np.ones(lay.n),
+    }
+    _add_covariates(lay, columns, covariates, time_invariant_covariates)
+    if weights is not None:
+        columns["weight"] = _weight_values(lay, weights)
+    cluster_values = None
+    if cluster is not None:
+        columns["cluster"], cluster_values = _cluster_codes(lay, cluster)
+    columns["row"] = np.arange(lay.n)
+    columns["period_code"] = lay.period_code
+
+    _drop_missing(lay, columns, covariates, dropped)
+    first_period = int(columns["time"].min())
+    last_period = int(columns["time"].max())
+    _drop_early(lay, columns, anticipation, first_period, warn, dropped)
+    if unbalanced == "balance":
+        _drop_partial_units(lay, columns, warn, dropped)
+    if weights is not None:
+        _check_constant_weights(lay, columns, weights)
+    cohort_of_row = _never_if_after_sample(lay, columns, cohort, anticipation, last_period, warn)
+    if control == "never" and not (cohort_of_row == 0).any():
+        raise EstimationInputError(
+            "control='never' needs never-treated units (cohort 0 or missing), but every unit "
+            "is eventually treated; use control='notyet'"
+        )
+    frame, labels, times, cohort_of_unit = _coded_frame(lay, columns, covariates, cluster_values)
+    dropped_frame = (
+        pd.concat(dropped, ignore_index=True)
+        if dropped
+        else pd.DataFrame(columns=["reason", "unit", "time", "n_rows"])
+    )
+    return PreparedPanel(
+        data=frame,
+        unit_labels=labels,
+        times=times,
+        cohorts=np.unique(cohort_of_unit[cohort_of_unit > 0]),
+        balanced=bool(
+            np.all(np.bincount(frame["unit"].to_numpy(), minlength=len(labels)) == len(times))
+        ),
+        outcome=outcome,
+        unit=unit,
+        time=time,
+        cohort=cohort,
+        covariates=covariates,
+        cluster=cluster,
+        weights=weights,
+        anticipation=int(anticipation),
+        dropped=dropped_frame,
+        warnings=warn,
+    )
+
+
+def _check_prepare_options(control: str, unbalanced: str, anticipation: int) -> None:
+    """Refuse unknown ``control``/``unbalanced`` values and a bad ``anticipation``."""
     if control not in ("never", "notyet"):
         raise EstimationInputError(f"control must be 'never' or 'notyet', got {control!r}")
     if unbalanced not in ("balance", "keep"):
         raise EstimationInputError(f"unbalanced must be 'balance' or 'keep', got {unbalanced!r}")
     if int(anticipation) != anticipation or anticipation < 0:
         raise EstimationInputError(f"anticipation must be a non-negative integer: {anticipation}")
-    extra = [c for c in (weights, cluster, treatment) if c is not None]
-    _require_columns(data, [outcome, unit, time, cohort, *covariates, *extra])
-    warn: list[str] = []
-    dropped: list[pd.DataFrame] = []
 
-    n = len(data)
+
+@dataclass
+class _Layout:
+    """The raw panel with its units and periods coded (codes follow the sorted labels)."""
+
+    data: pd.DataFrame
+    unit: str
+    time: str
+    n: int
+    unit_code: np.ndarray
+    unit_values: pd.Index
+    n_all_units: int
+    period: np.ndarray
+    period_code: np.ndarray
+    periods: np.ndarray
+
+
+def _layout(data: pd.DataFrame, unit: str, time: str) -> _Layout:
+    """Code units and periods once; every later check runs on these codes."""
     unit_code, unit_values = _sorted_codes(data[unit])
-    n_all_units = len(unit_values)
     period = _integer_time(data[time], time)
     period_code, periods = _time_codes(period)
+    return _Layout(
+        data, unit, time, len(data), unit_code, unit_values, len(unit_values), period,
+        period_code, periods,
+    )  # fmt: skip
 
-    cohort_column = data[cohort]
+
+def _cohort_codes(cohort_column: pd.Series, cohort: str) -> np.ndarray:
+    """First treated period per row as int64 (0 = never), refusing non-numeric or fractions."""
     if isinstance(cohort_column.dtype, np.dtype) and cohort_column.dtype.kind in "iu":
         cohort_of_row = cohort_column.to_numpy(dtype=np.int64)
         if (cohort_of_row < 0).any():
             raise EstimationInputError(
                 f"cohort column {cohort!r} must hold whole, non-negative periods"
             )
-    else:
-        cohort_values = pd.to_numeric(cohort_column, errors="coerce")
-        bad_cohort = cohort_values.isna() & cohort_column.notna()
-        if bad_cohort.any():
-            raise EstimationInputError(
-                f"cohort column {cohort!r} must be numeric (first treated period, 0 = never); "
-                f"bad values: {sorted(map(str, data.loc[bad_cohort, cohort].unique()))[:_SHOW]}"
-            )
-        as_float = cohort_values.fillna(0).to_numpy(dtype=float)
-        if (as_float != np.round(as_float)).any() or (as_float < 0).any():
-            raise EstimationInputError(
-                f"cohort column {cohort!r} must hold whole, non-negative periods"
-            )
-        cohort_of_row = as_float.astype(np.int64)
+        return cohort_of_row
+    cohort_values = pd.to_numeric(cohort_column, errors="coerce")
+    bad_cohort = cohort_values.isna() & cohort_column.notna()
+    if bad_cohort.any():
+        raise EstimationInputError(
+            f"cohort column {cohort!r} must be numeric (first treated period, 0 = never); "
+            f"bad values: {sorted(map(str, cohort_column[bad_cohort].unique()))[:_SHOW]}"
+        )
+    as_float = cohort_values.fillna(0).to_numpy(dtype=float)
+    if (as_float != np.round(as_float)).any() or (as_float < 0).any():
+        raise EstimationInputError(
+            f"cohort column {cohort!r} must hold whole, non-negative periods"
+        )
+    return as_float.astype(np.int64)
 
-    dup = _duplicated(unit_code * len(periods) + period_code, n_all_units * len(periods))
+
+def _check_unit_structure(lay: _Layout, cohort_of_row: np.ndarray, treatment: str | None) -> None:
+    """Refuse duplicate unit × period rows, a cohort varying within unit, and exits."""
+    unit, time, unit_code, unit_values = lay.unit, lay.time, lay.unit_code, lay.unit_values
+    n_all_units = lay.n_all_units
+    dup = _duplicated(
+        unit_code * len(lay.periods) + lay.period_code, n_all_units * len(lay.periods)
+    )
     if dup.any():
         shown = pd.DataFrame(
             {
                 "row": np.flatnonzero(dup),
                 "unit_label": unit_values.take(unit_code[dup]),
-                "time": period[dup],
+                "time": lay.period[dup],
             }
         ).rename(columns={"unit_label": unit})
         raise EstimationInputError(
@@ -344,14 +438,14 @@ def prepare_panel(
             "leaving a förbund), use method='dcdh', which handles exits."
         )
     if treatment is not None:
-        status = pd.to_numeric(data[treatment], errors="coerce").to_numpy(dtype=float)
+        status = pd.to_numeric(lay.data[treatment], errors="coerce").to_numpy(dtype=float)
         # units in the order of their labels as strings, rows by period within unit
         text_order = np.argsort(np.array([str(v) for v in unit_values], dtype=object),
                                 kind="stable")  # fmt: skip
         text_rank = np.empty(n_all_units, dtype=np.int64)
         text_rank[text_order] = np.arange(n_all_units)
         key = text_rank[unit_code]
-        order = np.lexsort((period, key))
+        order = np.lexsort((lay.period, key))
         key, ordered_status = key[order], status[order]
         falls = (np.diff(ordered_status) < 0) & (key[1:] == key[:-1])
         if falls.any():
@@ -362,6 +456,10 @@ def prepare_panel(
                 "D'Haultfœuille), which handles exits."
             )
 
+
+def _outcome_values(lay: _Layout, outcome: str) -> np.ndarray:
+    """Outcome as float (NaN = missing), refusing non-numeric, infinite and constant outcomes."""
+    data, unit, time = lay.data, lay.unit, lay.time
     y = pd.to_numeric(data[outcome], errors="coerce")
     nonnumeric = y.isna() & data[outcome].notna()
     if nonnumeric.any():
@@ -381,8 +479,8 @@ def prepare_panel(
                 pd.DataFrame(
                     {
                         "row": rows,
-                        unit: unit_values.take(unit_code[rows]),
-                        time: period[rows],
+                        unit: lay.unit_values.take(lay.unit_code[rows]),
+                        time: lay.period[rows],
                         outcome: y[rows],
                     }  # fmt: skip
                 )
@@ -394,17 +492,16 @@ def prepare_panel(
         raise EstimationInputError(
             f"outcome {outcome!r} is constant ({np.nanmax(y)}); nothing to estimate"
         )
+    return y
 
-    columns: dict[str, np.ndarray] = {
-        "unit": unit_code,
-        "time": period,
-        "cohort": cohort_of_row,
-        "y": y,
-        "weight": np.ones(n),
-    }
+
+def _add_covariates(
+    lay: _Layout, columns: dict[str, np.ndarray], covariates: list[str], time_invariant: bool
+) -> None:
+    """Add each covariate as a float column, refusing non-numeric, infinite or constant ones."""
     for cov in covariates:
-        values = pd.to_numeric(data[cov], errors="coerce")
-        if (values.isna() & data[cov].notna()).any():
+        values = pd.to_numeric(lay.data[cov], errors="coerce")
+        if (values.isna() & lay.data[cov].notna()).any():
             raise EstimationInputError(f"covariate {cov!r} must be numeric")
         columns[cov] = values.to_numpy(dtype=float)
         finite = columns[cov][np.isfinite(columns[cov])]
@@ -419,58 +516,69 @@ def prepare_panel(
                 f"covariate {cov!r} is constant ({finite[0]}) in every row: it is collinear with "
                 "the intercept and the fixed effects and identifies nothing; drop it"
             )
-        if time_invariant_covariates:
-            varies = _spread_exceeds(unit_code, columns[cov], n_all_units, relative=False)
+        if time_invariant:
+            varies = _spread_exceeds(lay.unit_code, columns[cov], lay.n_all_units, relative=False)
             if len(varies):
-                varies = _by_first_appearance(varies, unit_code, n_all_units)
+                varies = _by_first_appearance(varies, lay.unit_code, lay.n_all_units)
                 raise EstimationInputError(
-                    f"covariate {cov!r} varies over time within {unit} for "
-                    f"{list(unit_values.take(varies[:_SHOW]))}; this estimator supports only "
+                    f"covariate {cov!r} varies over time within {lay.unit} for "
+                    f"{list(lay.unit_values.take(varies[:_SHOW]))}; this estimator supports only "
                     "time-invariant covariates (use the value in a base year)"
                 )
 
-    if weights is not None:
-        w = pd.to_numeric(data[weights], errors="coerce").to_numpy(dtype=float)
-        bad = ~np.isfinite(w) | (w < 0)
-        if bad.any():
-            rows = np.flatnonzero(bad)
-            raise EstimationInputError(
-                f"weights {weights!r} must be finite, non-negative numbers; {len(rows)} rows "
-                "are missing, infinite, negative or non-numeric:"
-                + _show(
-                    pd.DataFrame(
-                        {"row": rows, unit: unit_values.take(unit_code[rows]),
-                         time: period[rows], weights: data[weights].to_numpy()[rows]}
-                    )
+
+def _weight_values(lay: _Layout, weights: str) -> np.ndarray:
+    """Sampling weights as float, refusing missing, negative or all-zero weights."""
+    unit, time = lay.unit, lay.time
+    w = pd.to_numeric(lay.data[weights], errors="coerce").to_numpy(dtype=float)
+    bad = ~np.isfinite(w) | (w < 0)
+    if bad.any():
+        rows = np.flatnonzero(bad)
+        raise EstimationInputError(
+            f"weights {weights!r} must be finite, non-negative numbers; {len(rows)} rows "
+            "are missing, infinite, negative or non-numeric:"
+            + _show(
+                pd.DataFrame(
+                    {"row": rows, unit: lay.unit_values.take(lay.unit_code[rows]),
+                     time: lay.period[rows], weights: lay.data[weights].to_numpy()[rows]}
                 )
-            )  # fmt: skip
-        if not (w > 0).any():
-            raise EstimationInputError(
-                f"weights {weights!r} are zero in every row; at least one unit needs a "
-                "positive weight"
             )
-        columns["weight"] = w
-    if cluster is not None:
-        # clusters are compared and ordered as strings (1 and "1" are one cluster)
-        raw_code, raw_values = _sorted_codes(data[cluster])
-        text_code, cluster_values = pd.factorize(raw_values.astype(str), sort=True)
-        if (text_code < 0).any():
-            raise EstimationInputError(f"cluster variable {cluster!r} has missing values")
-        columns["cluster"] = text_code.astype(np.int64)[raw_code]
-        varies = _varying_units(unit_code, columns["cluster"], n_all_units)
-        if len(varies):
-            varies = _by_first_appearance(varies, unit_code, n_all_units)
-            raise EstimationInputError(
-                f"cluster variable {cluster!r} must be constant within {unit}; it varies for "
-                f"{list(unit_values.take(varies[:_SHOW]))}"
-            )
-    columns["row"] = np.arange(n)
-    columns["period_code"] = period_code
+        )  # fmt: skip
+    if not (w > 0).any():
+        raise EstimationInputError(
+            f"weights {weights!r} are zero in every row; at least one unit needs a positive weight"
+        )
+    return w
 
-    def keep_rows(mask: np.ndarray) -> None:
-        for name in columns:
-            columns[name] = columns[name][mask]
 
+def _cluster_codes(lay: _Layout, cluster: str) -> tuple[np.ndarray, pd.Index]:
+    """Cluster codes following the labels sorted as strings, constant within unit."""
+    # clusters are compared and ordered as strings (1 and "1" are one cluster)
+    raw_code, raw_values = _sorted_codes(lay.data[cluster])
+    text_code, cluster_values = pd.factorize(raw_values.astype(str), sort=True)
+    if (text_code < 0).any():
+        raise EstimationInputError(f"cluster variable {cluster!r} has missing values")
+    codes = text_code.astype(np.int64)[raw_code]
+    varies = _varying_units(lay.unit_code, codes, lay.n_all_units)
+    if len(varies):
+        varies = _by_first_appearance(varies, lay.unit_code, lay.n_all_units)
+        raise EstimationInputError(
+            f"cluster variable {cluster!r} must be constant within {lay.unit}; it varies for "
+            f"{list(lay.unit_values.take(varies[:_SHOW]))}"
+        )
+    return codes, cluster_values
+
+
+def _keep_rows(columns: dict[str, np.ndarray], mask: np.ndarray) -> None:
+    """Keep (or reorder) the rows selected by ``mask`` in every column."""
+    for name in columns:
+        columns[name] = columns[name][mask]
+
+
+def _drop_missing(
+    lay: _Layout, columns: dict[str, np.ndarray], covariates: list[str], dropped: list
+) -> None:
+    """Drop rows with a missing outcome or covariate (reported)."""
     # rows with a missing outcome or covariate cannot enter any 2×2 comparison
     missing = np.isnan(columns["y"])
     for cov in covariates:
@@ -480,128 +588,148 @@ def prepare_panel(
             pd.DataFrame(
                 {
                     "reason": "missing outcome or covariate",
-                    "unit": unit_values.take(unit_code[missing]).to_numpy(),
-                    "time": period[missing],
+                    "unit": lay.unit_values.take(lay.unit_code[missing]).to_numpy(),
+                    "time": lay.period[missing],
                     "n_rows": 1,
                 }
             )
         )
-        keep_rows(~missing)
+        _keep_rows(columns, ~missing)
 
-    first_period = int(columns["time"].min())
-    last_period = int(columns["time"].max())
+
+def _dropped_units(reason: str, labels: pd.Index, n_rows: np.ndarray) -> pd.DataFrame:
+    """Whole units in the ``dropped`` layout (no time, their number of rows)."""
+    return pd.DataFrame(
+        {"reason": reason, "unit": np.asarray(labels), "time": pd.NA, "n_rows": n_rows}
+    )
+
+
+def _drop_early(
+    lay: _Layout,
+    columns: dict[str, np.ndarray],
+    anticipation: int,
+    first_period: int,
+    warn: list[str],
+    dropped: list,
+) -> None:
+    """Drop units treated at or before the first period (warned and reported)."""
     # R did drops units already treated in the first period: they have no untreated pre-period
     cohort_of_row = columns["cohort"]
     early = (cohort_of_row > 0) & (cohort_of_row - anticipation <= first_period)
     if early.any():
-        lost_rows = np.bincount(columns["unit"][early], minlength=n_all_units)
+        lost_rows = np.bincount(columns["unit"][early], minlength=lay.n_all_units)
         lost = np.flatnonzero(lost_rows)  # codes follow the sorted labels
-        lost_labels = unit_values.take(lost)
+        lost_labels = lay.unit_values.take(lost)
         cohorts_lost = sorted(np.unique(cohort_of_row[early]).tolist())
         msg = (
             f"{len(lost)} units in cohort(s) {cohorts_lost} are treated at or before the first "
             f"period {first_period} (anticipation {anticipation}) and are dropped "
             f"({int(lost_rows.sum())} rows): {list(lost_labels[:_SHOW])}"
         )
-        warnings.warn(msg, UserWarning, stacklevel=3)
+        warnings.warn(msg, UserWarning, stacklevel=4)
         warn.append(msg)
         dropped.append(
-            pd.DataFrame(
-                {
-                    "reason": "treated at or before the first period",
-                    "unit": lost_labels.to_numpy(),
-                    "time": pd.NA,
-                    "n_rows": lost_rows[lost],
-                }
-            )
+            _dropped_units("treated at or before the first period", lost_labels, lost_rows[lost])
         )
-        keep_rows(~early)
+        _keep_rows(columns, ~early)
 
-    if unbalanced == "balance":
-        n_times = int(np.count_nonzero(np.bincount(columns["period_code"])))
-        counts = np.bincount(columns["unit"], minlength=n_all_units)
-        partial = np.flatnonzero((counts > 0) & (counts < n_times))
-        if len(partial):
-            partial_labels = unit_values.take(partial)
-            msg = (
-                f"{len(partial)} units are not observed in every period and are dropped to "
-                f"balance the panel ({int(counts[partial].sum())} rows); use "
-                f"unbalanced='keep' to use them: {list(partial_labels[:_SHOW])}"
-            )
-            warnings.warn(msg, UserWarning, stacklevel=3)
-            warn.append(msg)
-            dropped.append(
-                pd.DataFrame(
-                    {
-                        "reason": "unit not observed in every period (balanced panel)",
-                        "unit": np.asarray(partial_labels),
-                        "time": pd.NA,
-                        "n_rows": counts[partial],
-                    }
-                )
-            )
-            is_partial = np.zeros(n_all_units, dtype=bool)
-            is_partial[partial] = True
-            keep_rows(~is_partial[columns["unit"]])
 
-    if weights is not None:
-        varies = _spread_exceeds(columns["unit"], columns["weight"], n_all_units, relative=True)
-        if len(varies):
-            varies = _by_first_appearance(varies, columns["unit"], n_all_units)
-            raise EstimationInputError(
-                f"weights {weights!r} must be constant within {unit}; they vary for "
-                f"{list(unit_values.take(varies[:_SHOW]))}"
-            )
+def _drop_partial_units(
+    lay: _Layout, columns: dict[str, np.ndarray], warn: list[str], dropped: list
+) -> None:
+    """Balance the panel: drop units not observed in every period (warned and reported)."""
+    n_times = int(np.count_nonzero(np.bincount(columns["period_code"])))
+    counts = np.bincount(columns["unit"], minlength=lay.n_all_units)
+    partial = np.flatnonzero((counts > 0) & (counts < n_times))
+    if len(partial):
+        partial_labels = lay.unit_values.take(partial)
+        msg = (
+            f"{len(partial)} units are not observed in every period and are dropped to "
+            f"balance the panel ({int(counts[partial].sum())} rows); use "
+            f"unbalanced='keep' to use them: {list(partial_labels[:_SHOW])}"
+        )
+        warnings.warn(msg, UserWarning, stacklevel=4)
+        warn.append(msg)
+        reason = "unit not observed in every period (balanced panel)"
+        dropped.append(_dropped_units(reason, partial_labels, counts[partial]))
+        is_partial = np.zeros(lay.n_all_units, dtype=bool)
+        is_partial[partial] = True
+        _keep_rows(columns, ~is_partial[columns["unit"]])
 
+
+def _check_constant_weights(lay: _Layout, columns: dict[str, np.ndarray], weights: str) -> None:
+    """Refuse weights that vary within unit among the retained rows."""
+    varies = _spread_exceeds(columns["unit"], columns["weight"], lay.n_all_units, relative=True)
+    if len(varies):
+        varies = _by_first_appearance(varies, columns["unit"], lay.n_all_units)
+        raise EstimationInputError(
+            f"weights {weights!r} must be constant within {lay.unit}; they vary for "
+            f"{list(lay.unit_values.take(varies[:_SHOW]))}"
+        )
+
+
+def _never_if_after_sample(
+    lay: _Layout,
+    columns: dict[str, np.ndarray],
+    cohort: str,
+    anticipation: int,
+    last_period: int,
+    warn: list[str],
+) -> np.ndarray:
+    """Recode cohorts after the sample (+ anticipation) to never treated (warned)."""
     # treated only after the sample ends (and after any anticipation window): untreated
     # throughout, so never treated here (R did: cohort > last period + anticipation)
     cohort_of_row = columns["cohort"]
     treated_after = cohort_of_row > last_period + anticipation
     if treated_after.any():
-        after = np.flatnonzero(np.bincount(columns["unit"][treated_after], minlength=n_all_units))
+        after = np.flatnonzero(
+            np.bincount(columns["unit"][treated_after], minlength=lay.n_all_units)
+        )
         late_cohorts = sorted(np.unique(cohort_of_row[treated_after]).tolist())
         msg = (
             f"{len(after)} units have cohorts {late_cohorts[:_SHOW]} after the last period "
             f"{last_period} (+ anticipation {anticipation}) and are treated as never treated "
-            f"(check for a typo in {cohort!r}): {list(unit_values.take(after[:_SHOW]))}"
+            f"(check for a typo in {cohort!r}): {list(lay.unit_values.take(after[:_SHOW]))}"
             + (f" ... and {len(after) - _SHOW} more" if len(after) > _SHOW else "")
         )
-        warnings.warn(msg, UserWarning, stacklevel=3)
+        warnings.warn(msg, UserWarning, stacklevel=4)
         warn.append(msg)
         cohort_of_row = np.where(treated_after, 0, cohort_of_row)
         columns["cohort"] = cohort_of_row
+    return cohort_of_row
 
-    if control == "never" and not (cohort_of_row == 0).any():
-        raise EstimationInputError(
-            "control='never' needs never-treated units (cohort 0 or missing), but every unit "
-            "is eventually treated; use control='notyet'"
-        )
 
+def _coded_frame(
+    lay: _Layout,
+    columns: dict[str, np.ndarray],
+    covariates: list[str],
+    cluster_values: pd.Index | None,
+) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndarray]:
+    """Recode retained units and clusters to 0..L-1 and sort rows by unit then period."""
     # recode the retained units and clusters to 0..L-1, keeping the sorted order
-    present = np.bincount(columns["unit"], minlength=n_all_units) > 0
+    present = np.bincount(columns["unit"], minlength=lay.n_all_units) > 0
     columns["unit"] = (np.cumsum(present) - 1)[columns["unit"]]
-    labels = np.asarray(unit_values[present])
+    labels = np.asarray(lay.unit_values[present])
     n_units = len(labels)
-    if cluster is None:
+    if cluster_values is None:
         columns["cluster"] = columns["unit"].copy()
     else:
         used = np.bincount(columns["cluster"], minlength=len(cluster_values)) > 0
         columns["cluster"] = (np.cumsum(used) - 1)[columns["cluster"]]
-    present_periods = np.bincount(columns["period_code"], minlength=len(periods)) > 0
-    times = periods[present_periods]
+    present_periods = np.bincount(columns["period_code"], minlength=len(lay.periods)) > 0
+    times = lay.periods[present_periods]
     time_index = (np.cumsum(present_periods) - 1)[columns["period_code"]]
     cell = columns["unit"] * len(times) + time_index
     if not np.all(cell[1:] > cell[:-1]):
         order = np.argsort(cell, kind="stable")
-        keep_rows(order)
+        _keep_rows(columns, order)
         cell = cell[order]
     for name, values in columns.items():
         # the frame owns its columns: no read-only views of the caller's data
         if not values.flags.owndata or not values.flags.writeable:
             columns[name] = values.copy()
-    unit_of_row = columns["unit"]
     cohort_of_unit = np.zeros(n_units, dtype=np.int64)
-    cohort_of_unit[unit_of_row] = columns["cohort"]
+    cohort_of_unit[columns["unit"]] = columns["cohort"]
     frame = pd.DataFrame(
         {
             name: columns[name]
@@ -609,28 +737,7 @@ def prepare_panel(
         },
         copy=False,
     )
-    dropped_frame = (
-        pd.concat(dropped, ignore_index=True)
-        if dropped
-        else pd.DataFrame(columns=["reason", "unit", "time", "n_rows"])
-    )
-    return PreparedPanel(
-        data=frame,
-        unit_labels=labels,
-        times=times,
-        cohorts=np.unique(cohort_of_unit[cohort_of_unit > 0]),
-        balanced=bool(np.all(np.bincount(unit_of_row, minlength=n_units) == len(times))),
-        outcome=outcome,
-        unit=unit,
-        time=time,
-        cohort=cohort,
-        covariates=covariates,
-        cluster=cluster,
-        weights=weights,
-        anticipation=int(anticipation),
-        dropped=dropped_frame,
-        warnings=warn,
-    )
+    return frame, labels, times, cohort_of_unit
 
 
 def require_consecutive_periods(panel: PreparedPanel, method: str) -> None:

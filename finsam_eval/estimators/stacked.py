@@ -66,13 +66,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from finsam_eval.core import demean, group_sums, n_params_with_fixed_effects, small_sample_factor
-from finsam_eval.estimators.event_study import influence_row_labels
+from finsam_eval.estimators.event_study import influence_row_labels, t_table
 from finsam_eval.estimators.prepare import (
     EstimationInputError,
-    prepare_panel,
     require_consecutive_periods,
 )
 from finsam_eval.estimators.result import EstimationResult
@@ -83,19 +81,6 @@ __all__ = ["DEFAULT_WINDOW", "fit"]
 # five pre-periods and the joining year plus five years after: with 1998–2018 and cohorts
 # 2004–2015 this keeps the cohorts 2004–2013 (a + 5 <= 2018) and trims 2014–2015
 DEFAULT_WINDOW = (-5, 5)
-
-
-def _t_table(estimate: np.ndarray, se: np.ndarray, df: int, alpha: float) -> dict[str, Any]:
-    critical = stats.t.ppf(1 - alpha / 2, df)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        p_value = 2 * stats.t.sf(np.abs(estimate / se), df)
-    return {
-        "estimate": estimate,
-        "se": se,
-        "ci_lower": estimate - critical * se,
-        "ci_upper": estimate + critical * se,
-        "p_value": p_value,
-    }
 
 
 def _validate_window(window: tuple[int, int] | None, ref: int) -> tuple[int, int]:
@@ -222,7 +207,7 @@ def _crv1_event_study(
     column = {e: j for j, e in enumerate(event_times)}
     est = np.array([coef[column[e]] if e in column else 0.0 for e in shown])
     err = np.array([se[column[e]] if e in column else np.nan for e in shown])
-    event_study = pd.DataFrame({"event_time": shown, **_t_table(est, err, df_t, alpha)})
+    event_study = pd.DataFrame({"event_time": shown, **t_table(est, err, df_t, alpha)})
     event_study["reference"] = [e == ref for e in shown]
     event_influence = np.zeros((n_rows, len(shown)))
     for j, e in enumerate(shown):
@@ -233,7 +218,7 @@ def _crv1_event_study(
     post = [j for j, e in enumerate(event_times) if e >= 0]
     a_vec = np.zeros(p)
     a_vec[post] = 1.0 / len(post)
-    overall_table = _t_table(
+    overall_table = t_table(
         np.array([a_vec @ coef]), np.array([np.sqrt(a_vec @ vcov @ a_vec)]), df_t, alpha
     )
     return _StackedInference(
@@ -365,24 +350,10 @@ def fit(data: pd.DataFrame, spec: EstimationSpec) -> EstimationResult:
     (outcome, unit, time, cohort, control, covariates, weights, cluster, anticipation, unbalanced,
      window, bootstrap, alpha) = spec.shared_values()  # fmt: skip
     algorithm, ignored_names = spec.values("algorithm ignored")
-    if covariates:
-        raise EstimationInputError("method='stacked' does not take covariates")
-    if algorithm not in ("auto", "cells", "rows"):
-        raise EstimationInputError(f"algorithm must be 'auto', 'cells' or 'rows': {algorithm!r}")
+    _check_stacked_options(covariates, algorithm)
     ref = -1 - int(anticipation)
     lo, hi = _validate_window(window, ref)
-    panel = prepare_panel(
-        data,
-        outcome,
-        unit,
-        time,
-        cohort,
-        weights=weights,
-        cluster=cluster,
-        anticipation=anticipation,
-        control=control,
-        unbalanced=unbalanced,
-    )
+    panel = spec.prepare(data)
     require_consecutive_periods(panel, "stacked")
     notes = list(panel.warnings)
     if bootstrap:
@@ -394,12 +365,8 @@ def fit(data: pd.DataFrame, spec: EstimationSpec) -> EstimationResult:
     use_cells = panel.balanced if algorithm == "auto" else algorithm == "cells"
 
     frame = panel.data
-    unit_code = frame["unit"].to_numpy()
-    first_row = np.flatnonzero(np.r_[True, unit_code[1:] != unit_code[:-1]])
-    cohort_of_unit = frame["cohort"].to_numpy()[first_row]
-    w_unit = frame["weight"].to_numpy()[first_row]
-    cluster_of_unit = frame["cluster"].to_numpy()[first_row]
-    n_units = len(first_row)
+    cohort_of_unit, w_unit, cluster_of_unit = _unit_columns(frame)
+    n_units = len(w_unit)
     t_min, t_max = int(panel.times[0]), int(panel.times[-1])
     if window is None:
         lo, hi = _fitting_window(panel.cohorts, cohort_of_unit, w_unit, (lo, hi), (t_min, t_max),
@@ -455,6 +422,25 @@ def fit(data: pd.DataFrame, spec: EstimationSpec) -> EstimationResult:
         event_influence=fit_.event_influence,
         unit_labels=influence_row_labels(data, panel),
         info=info,
+    )
+
+
+def _check_stacked_options(covariates: Any, algorithm: str) -> None:
+    """Refuse covariates and an unknown ``algorithm``."""
+    if covariates:
+        raise EstimationInputError("method='stacked' does not take covariates")
+    if algorithm not in ("auto", "cells", "rows"):
+        raise EstimationInputError(f"algorithm must be 'auto', 'cells' or 'rows': {algorithm!r}")
+
+
+def _unit_columns(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Cohort, weight and cluster of each unit (rows sorted by unit, first row per unit)."""
+    unit_code = frame["unit"].to_numpy()
+    first_row = np.flatnonzero(np.r_[True, unit_code[1:] != unit_code[:-1]])
+    return (
+        frame["cohort"].to_numpy()[first_row],
+        frame["weight"].to_numpy()[first_row],
+        frame["cluster"].to_numpy()[first_row],
     )
 
 

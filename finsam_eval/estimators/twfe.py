@@ -40,11 +40,11 @@ heterogeneous treatment effects. Journal of Econometrics 225(2), 175–199.
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from finsam_eval.core import (
     demean,
@@ -54,7 +54,8 @@ from finsam_eval.core import (
     sandwich,
     small_sample_factor,
 )
-from finsam_eval.estimators.prepare import EstimationInputError, prepare_panel
+from finsam_eval.estimators.event_study import dropped_rows, merged_dropped, t_table
+from finsam_eval.estimators.prepare import EstimationInputError
 from finsam_eval.estimators.result import EstimationResult
 from finsam_eval.estimators.spec import EstimationSpec, fit_contract
 
@@ -226,21 +227,6 @@ class _DenseMoments:
         return z.T @ (z * q[:, None])
 
 
-def _inference_table(
-    estimate: np.ndarray, se: np.ndarray, df: int, alpha: float
-) -> dict[str, np.ndarray]:
-    critical = stats.t.ppf(1 - alpha / 2, df)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        p_value = 2 * stats.t.sf(np.abs(estimate / se), df)
-    return {
-        "estimate": estimate,
-        "se": se,
-        "ci_lower": estimate - critical * se,
-        "ci_upper": estimate + critical * se,
-        "p_value": p_value,
-    }
-
-
 @fit_contract("twfe")
 def fit(data: pd.DataFrame, spec: EstimationSpec) -> EstimationResult:
     """Dynamic TWFE event study with unit and year fixed effects.
@@ -324,6 +310,64 @@ def fit(data: pd.DataFrame, spec: EstimationSpec) -> EstimationResult:
     (outcome, unit, time, cohort, control, covariates, weights, cluster, anticipation, unbalanced,
      window, bootstrap, alpha) = spec.shared_values()  # fmt: skip
     reference, vcov, ignored_names = spec.values("reference vcov ignored")
+    vcov_kind, lo, hi = _check_options(control, vcov, reference, window)
+    # TWFE needs no never-treated group (see the collinearity note)
+    panel = spec.prepare(data, control="notyet")
+    notes = list(panel.warnings)
+    if bootstrap:
+        msg = "method='twfe' has analytic variances only; bootstrap is ignored"
+        warnings.warn(msg, UserWarning, stacklevel=2)
+        notes.append(msg)
+    rows = _informative_rows(panel)
+    events = _event_times(rows, int(reference), int(anticipation), window, lo, hi, notes)
+    moments = _moments(rows, events, window, lo, hi, panel.balanced)
+    names: list[Any] = [*events.event_times, *panel.covariates]
+    keep, collinear = _kept_columns(moments, names, notes)
+    fitted = _solve_and_variance(moments, keep, rows, vcov_kind)
+    tables = _result_tables(fitted, names, keep, events, hi, alpha, notes)
+    info = panel.info()
+    info.update(
+        {
+            "method": "twfe",
+            "control": "never- and not-yet-treated (year effects); control option ignored",
+            "requested_control": control,
+            "n_obs": rows.n_obs,
+            "n_units": rows.n_units,
+            "n_clusters": rows.n_clusters if vcov_kind == "CRV1" else None,
+            "alpha": alpha,
+            "reference": events.ref,
+            "normalized_event_times": events.normalized,
+            "collinear_dropped": collinear,
+            "window": window,
+            "binned": {"lower": events.binned_low, "upper": events.binned_high},
+            "overall_event_times": tables["post"],
+            "vcov_type": vcov_kind,
+            "n_params": fitted["n_params"],
+            "small_sample_factor": fitted["factor"],
+            "df_t": fitted["df_t"],
+            "demeaning": moments.method,
+            "demeaning_iterations": moments.iterations,
+            "covariate_coefficients": tables["covariates"],
+            "dropped": merged_dropped(rows.dropped, panel),
+            "warnings": notes,
+            "ignored_options": ignored_names,
+        }
+    )
+    return EstimationResult(
+        method="twfe",
+        event_study=tables["event_study"],
+        overall=tables["overall"],
+        vcov=tables["vcov"],
+        event_influence=tables["event_influence"],
+        unit_labels=rows.unit_labels,
+        info=info,
+    )
+
+
+def _check_options(
+    control: str, vcov: str, reference: float, window: Any
+) -> tuple[str, int | None, int | None]:
+    """Validate TWFE's options; return the variance kind and the window's end points."""
     if control not in ("never", "notyet"):
         raise EstimationInputError(
             f"control={control!r} is not defined for method='twfe'; use one of "
@@ -331,85 +375,117 @@ def fit(data: pd.DataFrame, spec: EstimationSpec) -> EstimationResult:
         )
     if vcov not in VCOV_TYPES:
         raise EstimationInputError(f"vcov must be one of {sorted(VCOV_TYPES)}, got {vcov!r}")
-    vcov_kind = VCOV_TYPES[vcov]
     if int(reference) != reference:
         raise EstimationInputError(f"reference must be an integer relative time: {reference}")
+    lo = hi = None
     if window is not None:
         if len(window) != 2 or any(int(v) != v for v in window) or window[0] >= window[1]:
             raise EstimationInputError(f"window must be two integers (lo, hi), lo < hi: {window}")
         lo, hi = int(window[0]), int(window[1])
-    panel = prepare_panel(
-        data,
-        outcome,
-        unit,
-        time,
-        cohort,
-        covariates=covariates,
-        weights=weights,
-        cluster=cluster,
-        anticipation=anticipation,
-        control="notyet",  # TWFE needs no never-treated group (see the collinearity note)
-        unbalanced=unbalanced,
-    )
-    notes = list(panel.warnings)
-    if bootstrap:
-        msg = "method='twfe' has analytic variances only; bootstrap is ignored"
-        warnings.warn(msg, UserWarning, stacklevel=2)
-        notes.append(msg)
-    frame = panel.data
-    unit_code = frame["unit"].to_numpy()
-    year = frame["time"].to_numpy()
-    cohort_year = frame["cohort"].to_numpy()
-    w = frame["weight"].to_numpy(dtype=np.float64)
-    y = frame["y"].to_numpy(dtype=np.float64)
-    x = (
-        frame[panel.covariates].to_numpy(dtype=np.float64)
-        if panel.covariates
-        else np.empty((len(frame), 0))
-    )
-    cluster_code = frame["cluster"].to_numpy()
-    dropped = [panel.dropped]
-    unit_labels = panel.unit_labels
+    return VCOV_TYPES[vcov], lo, hi
 
-    keep_rows = w > 0
+
+@dataclass
+class _Rows:
+    """Rows of the prepared panel that carry information for TWFE, as arrays and codes."""
+
+    unit_code: np.ndarray
+    year: np.ndarray
+    cohort_year: np.ndarray
+    w: np.ndarray
+    y: np.ndarray
+    x: np.ndarray
+    cluster_code: np.ndarray
+    unit_labels: np.ndarray
+    dropped: list[pd.DataFrame]
+    n_obs: int = 0
+    first_row: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=int))
+    n_units: int = 0
+    time_code: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=int))
+    n_times: int = 0
+    times: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=int))
+    cohort_levels: np.ndarray = field(default_factory=lambda: np.empty(0))
+    cohort_of_unit: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=int))
+    cohort_of_row: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=int))
+    cluster_of_unit: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=int))
+    n_clusters: int = 0
+
+
+def _informative_rows(panel: Any) -> _Rows:
+    """Drop zero-weight rows (and singletons when unbalanced), reported; code units and years."""
+    frame = panel.data
+    r = _Rows(
+        unit_code=frame["unit"].to_numpy(),
+        year=frame["time"].to_numpy(),
+        cohort_year=frame["cohort"].to_numpy(),
+        w=frame["weight"].to_numpy(dtype=np.float64),
+        y=frame["y"].to_numpy(dtype=np.float64),
+        x=(
+            frame[panel.covariates].to_numpy(dtype=np.float64)
+            if panel.covariates
+            else np.empty((len(frame), 0))
+        ),
+        cluster_code=frame["cluster"].to_numpy(),
+        unit_labels=panel.unit_labels,
+        dropped=[panel.dropped],
+    )
+    keep_rows = r.w > 0
     reasons = ["zero weight"]
     if not panel.balanced:
-        year0 = year - year.min()
-        keep_rows &= _drop_singletons(unit_code, year0)
+        year0 = r.year - r.year.min()
+        keep_rows &= _drop_singletons(r.unit_code, year0)
         reasons.append("singleton")
     if not keep_rows.all():
-        gone = frame.loc[~keep_rows]
-        dropped.append(
-            pd.DataFrame(
-                {
-                    "reason": " or ".join(reasons) + " observation (no information for TWFE)",
-                    "unit": panel.unit_labels[gone["unit"].to_numpy()],
-                    "time": gone["time"].to_numpy(),
-                    "n_rows": 1,
-                }
-            )
+        reason = " or ".join(reasons) + " observation (no information for TWFE)"
+        r.dropped.append(dropped_rows(panel, ~keep_rows, reason))
+        r.unit_code, r.year, r.cohort_year = (
+            r.unit_code[keep_rows],
+            r.year[keep_rows],
+            r.cohort_year[keep_rows],
         )
-        unit_code, year, cohort_year = unit_code[keep_rows], year[keep_rows], cohort_year[keep_rows]
-        w, y, x, cluster_code = w[keep_rows], y[keep_rows], x[keep_rows], cluster_code[keep_rows]
-        unit_labels = unit_labels[np.bincount(unit_code, minlength=len(unit_labels)) > 0]
-        unit_code, _ = _compress(unit_code)
-        cluster_code, _ = _compress(cluster_code)
+        r.w, r.y, r.x = r.w[keep_rows], r.y[keep_rows], r.x[keep_rows]
+        r.cluster_code = r.cluster_code[keep_rows]
+        r.unit_labels = r.unit_labels[np.bincount(r.unit_code, minlength=len(r.unit_labels)) > 0]
+        r.unit_code, _ = _compress(r.unit_code)
+        r.cluster_code, _ = _compress(r.cluster_code)
     # rows are sorted by unit then year (prepare_panel), so a unit's first row starts its block
-    n_obs = len(y)
-    first_row = np.flatnonzero(np.r_[True, unit_code[1:] != unit_code[:-1]])
-    n_units = len(first_row)
-    year_offset = int(year.min())
-    time_code, n_times = _compress(year - year_offset)
-    times = np.flatnonzero(np.bincount(year - year_offset) > 0) + year_offset
-    cohort_levels, cohort_of_unit = np.unique(cohort_year[first_row], return_inverse=True)
-    cohort_of_row = cohort_of_unit[unit_code]
-    cluster_of_unit = cluster_code[first_row]
-    n_clusters = int(cluster_of_unit.max()) + 1
+    r.n_obs = len(r.y)
+    r.first_row = np.flatnonzero(np.r_[True, r.unit_code[1:] != r.unit_code[:-1]])
+    r.n_units = len(r.first_row)
+    year_offset = int(r.year.min())
+    r.time_code, r.n_times = _compress(r.year - year_offset)
+    r.times = np.flatnonzero(np.bincount(r.year - year_offset) > 0) + year_offset
+    r.cohort_levels, r.cohort_of_unit = np.unique(r.cohort_year[r.first_row], return_inverse=True)
+    r.cohort_of_row = r.cohort_of_unit[r.unit_code]
+    r.cluster_of_unit = r.cluster_code[r.first_row]
+    r.n_clusters = int(r.cluster_of_unit.max()) + 1
+    return r
 
-    # ---- event-time indicators ------------------------------------------------------------
-    ref = int(reference) - int(anticipation)
-    treated = cohort_year > 0
-    relative = (year - cohort_year)[treated]
+
+@dataclass
+class _Events:
+    """Estimated and normalised event times of the design."""
+
+    ref: int
+    event_times: list[int]
+    normalized: list[int]
+    binned_low: bool
+    binned_high: bool
+
+
+def _event_times(
+    r: _Rows,
+    reference: int,
+    anticipation: int,
+    window: Any,
+    lo: int | None,
+    hi: int | None,
+    notes: list[str],
+) -> _Events:
+    """Event times with an indicator, the normalised ones and whether the end points bin."""
+    ref = reference - anticipation
+    treated = r.cohort_year > 0
+    relative = (r.year - r.cohort_year)[treated]
     if not relative.size:
         raise EstimationInputError(
             "no observation of a treated unit is left (every unit is never treated, or "
@@ -431,7 +507,7 @@ def fit(data: pd.DataFrame, spec: EstimationSpec) -> EstimationResult:
         )
     normalized = [ref]
     event_times = [int(e) for e in observed if e != ref]
-    has_never = bool((cohort_levels == 0).any())
+    has_never = bool((r.cohort_levels == 0).any())
     if not has_never and not binned_low and not binned_high and event_times:
         lowest = event_times.pop(0)
         normalized.append(lowest)
@@ -439,12 +515,19 @@ def fit(data: pd.DataFrame, spec: EstimationSpec) -> EstimationResult:
             "no never-treated units: the fully dynamic TWFE specification is collinear, so the "
             f"most negative relative time {lowest} is normalised to 0 as well as {ref}"
         )
-        warnings.warn(msg, UserWarning, stacklevel=2)
+        warnings.warn(msg, UserWarning, stacklevel=3)
         notes.append(msg)
     if not event_times:
         raise EstimationInputError("no event-time indicator besides the reference period")
-    column_of = {e: j for j, e in enumerate(event_times)}
-    p = len(event_times)
+    return _Events(ref, event_times, normalized, binned_low, binned_high)
+
+
+def _moments(
+    r: _Rows, events: _Events, window: Any, lo: int | None, hi: int | None, balanced: bool
+) -> _BalancedMoments | _DenseMoments:
+    """Event-time indicators (binned at the window's end points) and their moments."""
+    column_of = {e: j for j, e in enumerate(events.event_times)}
+    p = len(events.event_times)
 
     def indicator_column(rel: np.ndarray) -> np.ndarray:
         """Column of each relative time in the design, -1 for none (reference or never)."""
@@ -456,87 +539,118 @@ def fit(data: pd.DataFrame, spec: EstimationSpec) -> EstimationResult:
                 lookup[e - rel.min()] = j
         return lookup[rel - rel.min()]
 
-    if panel.balanced:
-        table_rel = times[None, :] - cohort_levels[:, None]
+    if balanced:
+        table_rel = r.times[None, :] - r.cohort_levels[:, None]
         cols = indicator_column(table_rel.ravel()).reshape(table_rel.shape)
-        cols[cohort_levels == 0] = -1
-        indicators = np.zeros((len(cohort_levels), n_times, p))
+        cols[r.cohort_levels == 0] = -1
+        indicators = np.zeros((len(r.cohort_levels), r.n_times, p))
         g_idx, t_idx = np.nonzero(cols >= 0)
         indicators[g_idx, t_idx, cols[g_idx, t_idx]] = 1.0
-        cohort_weight = np.bincount(cohort_of_unit, weights=w[first_row])
-        moments: _BalancedMoments | _DenseMoments = _BalancedMoments(
-            indicators, cohort_weight, cohort_of_row, time_code, unit_code, w, y, x
+        cohort_weight = np.bincount(r.cohort_of_unit, weights=r.w[r.first_row])
+        return _BalancedMoments(
+            indicators, cohort_weight, r.cohort_of_row, r.time_code, r.unit_code, r.w, r.y, r.x
         )
-    else:
-        design = np.zeros((n_obs, p + x.shape[1]))
-        cols = np.full(n_obs, -1)
-        cols[treated] = indicator_column((year - cohort_year)[treated])
-        rows = np.flatnonzero(cols >= 0)
-        design[rows, cols[rows]] = 1.0
-        design[:, p:] = x
-        moments = _DenseMoments(design, unit_code, time_code, w, y)
+    treated = r.cohort_year > 0
+    design = np.zeros((r.n_obs, p + r.x.shape[1]))
+    cols = np.full(r.n_obs, -1)
+    cols[treated] = indicator_column((r.year - r.cohort_year)[treated])
+    rows = np.flatnonzero(cols >= 0)
+    design[rows, cols[rows]] = 1.0
+    design[:, p:] = r.x
+    return _DenseMoments(design, r.unit_code, r.time_code, r.w, r.y)
 
-    # ---- estimation ---------------------------------------------------------------------------
-    names: list[Any] = [*event_times, *panel.covariates]
+
+def _kept_columns(
+    moments: _BalancedMoments | _DenseMoments, names: list[Any], notes: list[str]
+) -> tuple[list[int], list[Any]]:
+    """Columns kept by the collinearity check and the names of those dropped (warned)."""
     keep = _independent_columns(moments.gram, moments.raw_ss, COLLINEARITY_TOL)
     collinear = [names[j] for j in range(len(names)) if j not in keep]
     if collinear:
         msg = f"dropped as collinear with the fixed effects or other regressors: {collinear}"
-        warnings.warn(msg, UserWarning, stacklevel=2)
+        warnings.warn(msg, UserWarning, stacklevel=3)
         notes.append(msg)
+    return keep, collinear
+
+
+def _solve_and_variance(
+    moments: _BalancedMoments | _DenseMoments, keep: list[int], r: _Rows, vcov_kind: str
+) -> dict[str, Any]:
+    """WLS coefficients of the kept columns and their CRV1, HC1 or iid variance."""
     gram = moments.gram[np.ix_(keep, keep)]
     bread_inverse = np.linalg.inv(gram)
     coef = bread_inverse @ moments.rhs[keep]
     resid = moments.residuals(coef, keep)
-    wu = w * resid
+    wu = r.w * resid
 
-    fe_levels = [n_units, n_times]
+    fe_levels = [r.n_units, r.n_times]
     if vcov_kind == "CRV1":
-        nested = [is_nested(unit_code, cluster_code), is_nested(time_code, cluster_code)]
+        nested = [is_nested(r.unit_code, r.cluster_code), is_nested(r.time_code, r.cluster_code)]
         n_params = n_params_with_fixed_effects(len(keep), fe_levels, nested)
-        factor = small_sample_factor("CRV1", n_obs, n_params, n_clusters)
-        unit_scores = moments.unit_scores(wu, keep, unit_code, cohort_of_unit)
+        factor = small_sample_factor("CRV1", r.n_obs, n_params, r.n_clusters)
+        unit_scores = moments.unit_scores(wu, keep, r.unit_code, r.cohort_of_unit)
         scores = (
             unit_scores
-            if n_clusters == n_units
-            else group_sums(unit_scores, cluster_of_unit, n_clusters)
+            if r.n_clusters == r.n_units
+            else group_sums(unit_scores, r.cluster_of_unit, r.n_clusters)
         )
         v = sandwich(bread_inverse, scores.T @ scores, factor)
         # unit-level influence functions with the CR1 factor: the cluster-summed
         # psi'psi / n_units**2 is v
-        psi = (np.sqrt(factor) * n_units) * (unit_scores @ bread_inverse)
-        df_t = n_clusters - 1
+        psi = (np.sqrt(factor) * r.n_units) * (unit_scores @ bread_inverse)
+        df_t = r.n_clusters - 1
     else:
         psi = None
         n_params = n_params_with_fixed_effects(len(keep), fe_levels)
         if vcov_kind == "HC1":
-            factor = small_sample_factor("HC1", n_obs, n_params)
+            factor = small_sample_factor("HC1", r.n_obs, n_params)
             v = sandwich(bread_inverse, moments.hetero_meat(wu**2, keep), factor)
         else:
-            factor = small_sample_factor("iid", n_obs, n_params)
+            factor = small_sample_factor("iid", r.n_obs, n_params)
             v = factor * float(wu @ resid) * bread_inverse
-        df_t = n_obs - n_params
+        df_t = r.n_obs - n_params
     se = np.sqrt(np.diag(v))
+    return {
+        "coef": coef,
+        "v": v,
+        "se": se,
+        "psi": psi,
+        "n_params": n_params,
+        "factor": factor,
+        "df_t": df_t,
+    }
 
-    # ---- result tables ------------------------------------------------------------------------
+
+def _result_tables(
+    fitted: dict[str, Any],
+    names: list[Any],
+    keep: list[int],
+    events: _Events,
+    hi: int | None,
+    alpha: float,
+    notes: list[str],
+) -> dict[str, Any]:
+    """Event-study table with reference rows, influence, vcov, overall and covariate tables."""
+    coef, v, se, psi, df_t = (fitted[k] for k in ("coef", "v", "se", "psi", "df_t"))
+    p = len(events.event_times)
     kept_names = [names[j] for j in keep]
     n_event = sum(1 for j in keep if j < p)
     estimated = {e: i for i, e in enumerate(kept_names[:n_event])}
-    shown = sorted([*estimated, *normalized])
+    shown = sorted([*estimated, *events.normalized])
     est = np.array([coef[estimated[e]] if e in estimated else 0.0 for e in shown])
     err = np.array([se[estimated[e]] if e in estimated else np.nan for e in shown])
-    event_study = pd.DataFrame({"event_time": shown, **_inference_table(est, err, df_t, alpha)})
+    event_study = pd.DataFrame({"event_time": shown, **t_table(est, err, df_t, alpha)})
     event_study["reference"] = [e not in estimated for e in shown]
     event_influence = None
     if psi is not None:
-        event_influence = np.zeros((n_units, len(shown)))
+        event_influence = np.zeros((psi.shape[0], len(shown)))
         for j, e in enumerate(shown):
             if e in estimated:
                 event_influence[:, j] = psi[:, estimated[e]]
     event_index = pd.Index(kept_names[:n_event], name="event_time")
     vcov_frame = pd.DataFrame(v[:n_event, :n_event], index=event_index, columns=event_index)
 
-    post = [e for e in estimated if e >= 0 and not (binned_high and e == hi)]
+    post = [e for e in estimated if e >= 0 and not (events.binned_high and e == hi)]
     if post:
         a = np.zeros(len(keep))
         a[[estimated[e] for e in post]] = 1.0 / len(post)
@@ -547,7 +661,7 @@ def fit(data: pd.DataFrame, spec: EstimationSpec) -> EstimationResult:
     overall = pd.Series(
         {
             k: float(val[0])
-            for k, val in _inference_table(
+            for k, val in t_table(
                 np.array([overall_est]), np.array([overall_se]), df_t, alpha
             ).items()
         }
@@ -555,46 +669,14 @@ def fit(data: pd.DataFrame, spec: EstimationSpec) -> EstimationResult:
     covariate_table = pd.DataFrame(
         {
             "term": kept_names[n_event:],
-            **_inference_table(coef[n_event:], se[n_event:], df_t, alpha),
+            **t_table(coef[n_event:], se[n_event:], df_t, alpha),
         }
     )
-
-    info = panel.info()
-    info.update(
-        {
-            "method": "twfe",
-            "control": "never- and not-yet-treated (year effects); control option ignored",
-            "requested_control": control,
-            "n_obs": n_obs,
-            "n_units": n_units,
-            "n_clusters": n_clusters if vcov_kind == "CRV1" else None,
-            "alpha": alpha,
-            "reference": ref,
-            "normalized_event_times": normalized,
-            "collinear_dropped": collinear,
-            "window": window,
-            "binned": {"lower": binned_low, "upper": binned_high},
-            "overall_event_times": post,
-            "vcov_type": vcov_kind,
-            "n_params": n_params,
-            "small_sample_factor": factor,
-            "df_t": df_t,
-            "demeaning": moments.method,
-            "demeaning_iterations": moments.iterations,
-            "covariate_coefficients": covariate_table,
-            "dropped": pd.concat([d for d in dropped if not d.empty], ignore_index=True)
-            if any(not d.empty for d in dropped)
-            else panel.dropped,
-            "warnings": notes,
-            "ignored_options": ignored_names,
-        }
-    )
-    return EstimationResult(
-        method="twfe",
-        event_study=event_study,
-        overall=overall,
-        vcov=vcov_frame,
-        event_influence=event_influence,
-        unit_labels=unit_labels,
-        info=info,
-    )
+    return {
+        "event_study": event_study,
+        "event_influence": event_influence,
+        "vcov": vcov_frame,
+        "post": post,
+        "overall": overall,
+        "covariates": covariate_table,
+    }

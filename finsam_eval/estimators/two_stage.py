@@ -46,7 +46,7 @@ from finsam_eval.estimators.event_study import (
     package,
     unit_arrays,
 )
-from finsam_eval.estimators.prepare import EstimationInputError, prepare_panel
+from finsam_eval.estimators.prepare import EstimationInputError
 from finsam_eval.estimators.result import EstimationResult
 from finsam_eval.estimators.spec import EstimationSpec, fit_contract
 
@@ -106,19 +106,7 @@ def fit(data: pd.DataFrame, spec: EstimationSpec) -> EstimationResult:
             f"control={control!r}: two-stage DiD fits stage 1 on every untreated observation "
             "(control 'never' or 'notyet' are accepted and recorded)"
         )
-    panel = prepare_panel(
-        data,
-        outcome,
-        unit,
-        time,
-        cohort,
-        covariates=covariates,
-        weights=weights,
-        cluster=cluster,
-        anticipation=anticipation,
-        control="notyet",
-        unbalanced=unbalanced,
-    )
+    panel = spec.prepare(data, control="notyet")
     arrays = unit_arrays(panel)
     notes = list(panel.warnings)
     solver, untreated, _, resid = first_stage(panel, arrays, anticipation)
