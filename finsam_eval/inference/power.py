@@ -368,6 +368,14 @@ def _simulate_fixed(
     return estimates, jobs, batched
 
 
+def _check_simulation_counts(reps: Any, seed: Any) -> None:
+    """``reps`` a whole number of at least 2, ``seed`` a non-negative integer."""
+    check_count("reps", reps)
+    check_seed(seed)
+    if reps < 2:
+        raise ValueError(f"reps must be at least 2, got {reps}")
+
+
 def simulate(
     methods: Sequence[str] = DEFAULT_POWER_METHODS,
     reps: int = 200,
@@ -464,10 +472,7 @@ def simulate(
     -------
     SimulationResult
     """
-    check_count("reps", reps)
-    check_seed(seed)
-    if reps < 2:
-        raise ValueError(f"reps must be at least 2, got {reps}")
+    _check_simulation_counts(reps, seed)
     if assignment != "fixed" and calendar != "known":
         raise ValueError(f"assignment={assignment!r} needs calendar='known', got {calendar!r}")
     methods = list(dict.fromkeys(methods))
