@@ -71,7 +71,6 @@ from finsam_eval.estimators.aggregation import (
 from finsam_eval.estimators.prepare import (
     EstimationInputError,
     PreparedPanel,
-    prepare_panel_as_fitted,
 )
 from finsam_eval.estimators.result import (
     AggregationResult,
@@ -871,12 +870,12 @@ def _att_gt_table(
     return att_table, se_cells, crit_cells
 
 
-def group_time_maps(data: pd.DataFrame, result: EstimationResult) -> GroupTimeMaps:
+def group_time_maps(result: EstimationResult) -> GroupTimeMaps:
     """Replay a ``fit`` on its prepared panel and return its cells as linear maps.
 
-    The panel is prepared with the options recorded in ``result.info``; each 2×2 estimator is
-    evaluated on the identity matrix of outcome changes (one column per unit of the cell),
-    which gives its coefficients and influence-function map at once. The cells returned are
+    The panel is the result's own (``result.prepared_panel()``: its data and specification);
+    each 2×2 estimator is evaluated on the identity matrix of outcome changes (one column per
+    unit of the cell), which gives its coefficients and influence-function map at once. The cells returned are
     those the fit aggregates (estimated or reference cells), in the order of ``result.att_gt``.
 
     Raises
@@ -893,7 +892,7 @@ def group_time_maps(data: pd.DataFrame, result: EstimationResult) -> GroupTimeMa
     control, est_method = info["control"], info["est_method"]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # the fit has already reported them
-        panel = prepare_panel_as_fitted(data, info)
+        panel = result.prepared_panel()
         panel, _ = _last_cohort_as_controls(panel, control)
     design = _design(panel, keep_unbalanced=info["unbalanced"] == "keep")
     if design.rows is not None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -18,7 +17,6 @@ __all__ = [
     "EstimationInputError",
     "PreparedPanel",
     "prepare_panel",
-    "prepare_panel_as_fitted",
     "require_consecutive_periods",
 ]
 
@@ -757,30 +755,3 @@ def require_consecutive_periods(panel: PreparedPanel, method: str) -> None:
             f"{missing[:_SHOW]} between {int(times[0])} and {int(times[-1])}; fill or drop "
             "those years, or use cs, twfe, sa, imputation or two_stage, which allow gaps"
         )
-
-
-def prepare_panel_as_fitted(
-    data: pd.DataFrame,
-    info: dict[str, Any],
-    control: str | None = None,
-    unbalanced: str | None = None,
-) -> PreparedPanel:
-    """Prepare ``data`` again with the specification an estimator recorded in ``result.info``.
-
-    Used by procedures that replay a fit on its panel (the wild bootstraps rebuild its design
-    or linear maps). ``control`` and ``unbalanced`` default to the recorded ones (``"never"``
-    and ``"balance"`` when the fit did not record them).
-    """
-    return prepare_panel(
-        data,
-        info["outcome"],
-        info["unit"],
-        info["time"],
-        info["cohort"],
-        covariates=info["covariates"] or None,
-        weights=info["weights"],
-        cluster=info["cluster"],
-        anticipation=int(info["anticipation"]),
-        control=control if control is not None else info.get("control", "never"),
-        unbalanced=unbalanced if unbalanced is not None else info.get("unbalanced", "balance"),
-    )

@@ -158,7 +158,7 @@ def linear_cs_aggregate(
     if legacy:
         kind = legacy[0]
         keys = legacy[1] if len(legacy) > 1 else keys
-    maps = group_time_maps(result.data, result)
+    maps = group_time_maps(result)
     labels, omega, xi = _aggregation_weights(maps, kind, options)
     if keys is not None:
         missing = [key for key in keys if key not in labels]
