@@ -33,9 +33,7 @@ def _event_study_arrays(
 
     Rows with a missing or zero standard error (the normalised reference) are dropped.
     """
-    from finsam_eval.estimators.result import EstimationResult
-
-    if not isinstance(res, EstimationResult):
+    if not hasattr(res, "event_study"):  # duck-typed: anything with an event study table
         raise TypeError(
             f"takes a result of finsam_eval.estimate (EstimationResult), got {type(res).__name__}"
         )
