@@ -71,6 +71,7 @@ from finsam_eval.core import group_sums
 from finsam_eval.estimators.event_study import influence_row_labels
 from finsam_eval.estimators.prepare import (
     EstimationInputError,
+    _cohort_codes,
     prepare_panel,
     require_consecutive_periods,
 )
@@ -83,21 +84,12 @@ _NEVER_COLUMN = "_dcdh_never"
 _TREATMENT_COLUMN = "_dcdh_treatment"
 
 
-_SHOW = 10  # values shown in an error message
+_SHOW = 10  # units shown in an error message
 
 
 def _checked_cohort(data: pd.DataFrame, cohort: str, unit: str) -> np.ndarray:
-    """The cohort column as floats (0 = never), refused unless whole, non-negative numbers."""
-    values = pd.to_numeric(data[cohort], errors="coerce")
-    bad = values.isna() & data[cohort].notna()
-    first = values.fillna(0).to_numpy(dtype=float)
-    bad |= (first < 0) | (first != np.round(first))
-    if bad.any():
-        shown = sorted(map(str, data.loc[bad, cohort].unique()))[:_SHOW]
-        raise EstimationInputError(
-            f"cohort column {cohort!r} must hold whole, non-negative periods (0 or missing = "
-            f"never); bad values in {int(bad.sum())} rows: {shown}"
-        )
+    """The cohort column as floats (0 = never), with prepare_panel's rules, constant per unit."""
+    first = _cohort_codes(data[cohort], cohort).astype(float)
     if unit in data.columns:
         spread = pd.Series(first).groupby(data[unit].to_numpy()).nunique()
         varying = spread.index[spread.to_numpy() > 1]

@@ -389,9 +389,7 @@ def _cohort_codes(cohort_column: pd.Series, cohort: str) -> np.ndarray:
     if isinstance(cohort_column.dtype, np.dtype) and cohort_column.dtype.kind in "iu":
         cohort_of_row = cohort_column.to_numpy(dtype=np.int64)
         if (cohort_of_row < 0).any():
-            raise EstimationInputError(
-                f"cohort column {cohort!r} must hold whole, non-negative periods"
-            )
+            raise _fractional_or_negative(cohort, cohort_of_row < 0, cohort_column)
         return cohort_of_row
     cohort_values = pd.to_numeric(cohort_column, errors="coerce")
     bad_cohort = cohort_values.isna() & cohort_column.notna()
@@ -401,11 +399,20 @@ def _cohort_codes(cohort_column: pd.Series, cohort: str) -> np.ndarray:
             f"bad values: {sorted(map(str, cohort_column[bad_cohort].unique()))[:_SHOW]}"
         )
     as_float = cohort_values.fillna(0).to_numpy(dtype=float)
-    if (as_float != np.round(as_float)).any() or (as_float < 0).any():
-        raise EstimationInputError(
-            f"cohort column {cohort!r} must hold whole, non-negative periods"
-        )
+    bad = (as_float != np.round(as_float)) | (as_float < 0)
+    if bad.any():
+        raise _fractional_or_negative(cohort, bad, cohort_column)
     return as_float.astype(np.int64)
+
+
+def _fractional_or_negative(
+    cohort: str, bad: np.ndarray, cohort_column: pd.Series
+) -> EstimationInputError:
+    shown = sorted(map(str, cohort_column[bad].unique()))[:_SHOW]
+    return EstimationInputError(
+        f"cohort column {cohort!r} must hold whole, non-negative periods (0 or missing = never); "
+        f"bad values in {int(bad.sum())} rows: {shown}"
+    )
 
 
 def _check_unit_structure(lay: _Layout, cohort_of_row: np.ndarray, treatment: str | None) -> None:
