@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pandas as pd
 import pytest
+from helpers import MPDTA, SYNTHETIC, synthetic_series
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DIR = PROJECT_ROOT.parent / "shared"
@@ -70,3 +72,17 @@ def seeds_dir(shared_dir: Path) -> Path:
     if not path.is_dir():
         pytest.skip(f"seed documents not found at {path}")
     return path
+
+
+@pytest.fixture
+def mpdta(r_did_dir: Path) -> pd.DataFrame:
+    """R did's example panel ``mpdta`` (read afresh for each test: tests may add columns)."""
+    return pd.read_csv(r_did_dir / "mpdta.csv")
+
+
+@pytest.fixture(params=["mpdta", "synthetic"])
+def mpdta_or_synthetic(request) -> tuple[pd.DataFrame, dict[str, str]]:
+    """(data, columns): mpdta and the synthetic kommun panel (alla × sjukpenning)."""
+    if request.param == "mpdta":
+        return request.getfixturevalue("mpdta"), MPDTA
+    return synthetic_series(), SYNTHETIC

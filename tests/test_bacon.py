@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from test_imputation import synthetic_series
+from helpers import synthetic_series
 
 from finsam_eval.estimators.bacon import (
     EARLIER_VS_LATER,
@@ -70,7 +70,7 @@ def test_weighted_sum_equals_static_twfe(dataset: str, weights: str | None) -> N
 @pytest.fixture(params=["mpdta", "simulated", "synthetic"])
 def peer_panel(request) -> tuple[pd.DataFrame, tuple[str, str, str, str]]:
     if request.param == "mpdta":
-        frame = pd.read_csv(request.getfixturevalue("r_did_dir") / "mpdta.csv")
+        frame = request.getfixturevalue("mpdta")
         return frame, ("lemp", "countyreal", "year", "first.treat")
     frame = simulated_panel(seed=7) if request.param == "simulated" else synthetic_panel()
     return frame, ("y", "id", "year", "g")

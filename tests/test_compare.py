@@ -7,7 +7,7 @@ import warnings
 import matplotlib
 import numpy as np
 import pytest
-from test_imputation import simulate_staggered
+from helpers import STAGGERED, simulate_staggered
 
 from finsam_eval.estimators.compare import ComparisonResult, compare
 
@@ -24,10 +24,7 @@ def comparison() -> ComparisonResult:
         return compare(
             sim,
             methods=METHODS,
-            outcome="y",
-            unit="unit",
-            time="year",
-            cohort="cohort",
+            **STAGGERED,
             window=(-4, 6),
         )
 
@@ -76,8 +73,5 @@ def test_unknown_method_raises():
         compare(
             simulate_staggered(n_units=20),
             methods=["nope"],
-            outcome="y",
-            unit="unit",
-            time="year",
-            cohort="cohort",
+            **STAGGERED,
         )

@@ -10,7 +10,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-from test_imputation import synthetic_series
+from helpers import synthetic_series
 
 from finsam_eval.estimators import dcdh, estimate
 from finsam_eval.estimators.prepare import EstimationInputError
@@ -26,6 +26,10 @@ def _dcdh(data: pd.DataFrame, *columns: str, **options):
 # points and SEs: the same formulas evaluated in a different order
 POINT_TOL = 1e-8
 SE_TOL = 1e-8
+
+
+#: panel_with_exits' outcome, unit, time and cohort columns
+EXITS = ("y", "id", "year", "g")
 
 
 def panel_with_exits(n: int = 120, seed: int = 3) -> pd.DataFrame:
@@ -88,17 +92,13 @@ def _with_treatment(frame: pd.DataFrame, time: str, cohort: str) -> pd.DataFrame
     return frame
 
 
-@pytest.fixture(scope="module")
-def mpdta(r_did_dir):
-    return _with_treatment(pd.read_csv(r_did_dir / "mpdta.csv"), "year", "first.treat")
-
-
 @pytest.fixture(params=["mpdta", "synthetic"])
 def panel(request) -> tuple[pd.DataFrame, tuple[str, str, str, str], int]:
     """(data, columns, number of effects): mpdta and the synthetic kommun panel (alla ×
     sjukpenning: 14 effects, 2005–2018, and 10 placebos)."""
     if request.param == "mpdta":
-        return request.getfixturevalue("mpdta"), ("lemp", "countyreal", "year", "first.treat"), 4
+        frame = _with_treatment(request.getfixturevalue("mpdta"), "year", "first.treat")
+        return frame, ("lemp", "countyreal", "year", "first.treat"), 4
     frame = _with_treatment(synthetic_series(), "year", "cohort")
     return frame, ("share", "id", "year", "cohort"), 14
 
@@ -116,7 +116,7 @@ def test_matches_diff_diff(panel) -> None:
 
 def test_exits_match_diff_diff() -> None:
     frame = panel_with_exits()
-    ours = _dcdh(frame, "y", "id", "year", "g", treatment="member")
+    ours = _dcdh(frame, *EXITS, treatment="member")
     assert ours.info["n_exits_after_joining"] > 0
     assert_matches_peer(ours, fit_peer(frame, "y", "id", "year", "member", ours.info["effects"]))
 
@@ -125,11 +125,11 @@ def test_absorbing_effects_equal_cs_not_yet_treated() -> None:
     diff_diff = pytest.importorskip("diff_diff")
     frame = panel_with_exits()
     frame["member"] = ((frame["g"] > 0) & (frame["year"] >= frame["g"])).astype(int)
-    ours = _dcdh(frame, "y", "id", "year", "g").event_study.set_index("event_time")
+    ours = _dcdh(frame, *EXITS).event_study.set_index("event_time")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         cs = diff_diff.CallawaySantAnna(control_group="not_yet_treated").fit(
-            frame, "y", "id", "year", "g", aggregate="event_study"
+            frame, *EXITS, aggregate="event_study"
         )
     compared = 0
     for e, row in cs.event_study_effects.items():
@@ -141,12 +141,12 @@ def test_absorbing_effects_equal_cs_not_yet_treated() -> None:
 
 def test_integer_weights_equal_duplicated_units() -> None:
     frame = panel_with_exits(n=40, seed=5)
-    weighted = _dcdh(frame, "y", "id", "year", "g", treatment="member", weights="pop")
+    weighted = _dcdh(frame, *EXITS, treatment="member", weights="pop")
     copies = frame.loc[frame.index.repeat(frame["pop"])].copy()
     copies["id"] = (
         copies["id"].astype(str) + "_" + copies.groupby(["id", "year"]).cumcount().astype(str)
     )
-    duplicated = _dcdh(copies, "y", "id", "year", "g", treatment="member")
+    duplicated = _dcdh(copies, *EXITS, treatment="member")
     np.testing.assert_allclose(
         weighted.event_study["estimate"], duplicated.event_study["estimate"], atol=POINT_TOL
     )
@@ -155,7 +155,7 @@ def test_integer_weights_equal_duplicated_units() -> None:
 @pytest.mark.parametrize("cluster", [None, "cl"])
 def test_influence_reproduces_vcov_and_aggregates(cluster: str | None) -> None:
     frame = panel_with_exits()
-    res = _dcdh(frame, "y", "id", "year", "g", treatment="member", cluster=cluster)
+    res = _dcdh(frame, *EXITS, treatment="member", cluster=cluster)
     psi = res.event_influence
     n = psi.shape[0]
     assert n == len(res.unit_labels) == (11 if cluster else 120)
@@ -172,17 +172,9 @@ def test_influence_reproduces_vcov_and_aggregates(cluster: str | None) -> None:
 def test_window_and_dispatch() -> None:
     frame = panel_with_exits()
     res = estimate(
-        frame,
-        outcome="y",
-        unit="id",
-        time="year",
-        cohort="g",
-        method="dcdh",
-        control="notyet",
-        treatment="member",
-        window=(-3, 4),
+        frame, *EXITS, method="dcdh", control="notyet", treatment="member", window=(-3, 4)
     )
     assert list(res.event_study["event_time"]) == list(range(-3, 5))
     assert res.event_study.loc[res.event_study["event_time"] == -1, "reference"].item()
     with pytest.raises(EstimationInputError, match="0/1"):
-        _dcdh(frame.assign(member=frame["member"] * 2), "y", "id", "year", "g", treatment="member")
+        _dcdh(frame.assign(member=frame["member"] * 2), *EXITS, treatment="member")

@@ -1,7 +1,7 @@
 """Checks shared by the regression-based event studies (imputation, Sun–Abraham, two-stage):
 options they do not take are refused, and their 95 % intervals cover the simulated truth.
 
-Reference: ``truth_by_event_time`` of ``simulate_staggered`` (tests/test_imputation.py), the
+Reference: ``truth_by_event_time`` of ``simulate_staggered`` (tests/helpers.py), the
 data generating process's event-time ATT, never an estimator's output.
 """
 
@@ -12,7 +12,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-from test_imputation import simulate_staggered, truth_by_event_time
+from helpers import simulate_staggered, truth_by_event_time
 
 from finsam_eval.estimators import estimate
 from finsam_eval.estimators.prepare import EstimationInputError

@@ -2,115 +2,31 @@
 mpdta and the bundled synthetic kommun panel, exact least-squares oracles, influence functions
 and coverage.
 
-``simulate_staggered`` is shared with the Sun–Abraham and two-stage tests, ``synthetic_series``
-(and ``SYNTHETIC``, its columns) with every peer-comparison test file.
+The panels (``simulate_staggered``, ``synthetic_series``) are built in helpers.py, shared with the
+other peer-comparison test files; mpdta and the ``mpdta_or_synthetic`` fixture are in conftest.py.
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import importlib
-import io
 import warnings
 
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import (
+    STAGGERED,
+    SYNTHETIC,
+    quiet,
+    simulate_staggered,
+    synthetic_series,
+    truth_by_event_time,
+)
 from scipy import stats
 
 from finsam_eval.estimators import estimate, imputation
 from finsam_eval.estimators.spec import EstimationSpec
-
-YEARS = np.arange(1998, 2019)
-COHORTS = np.arange(2004, 2016)
-
-
-def true_effect(cohort: np.ndarray, event_time: np.ndarray) -> np.ndarray:
-    """Cohort-specific effects growing with time since joining (0 before joining)."""
-    scale = 1.0 + (2015 - cohort) / 6.0
-    return np.where(event_time >= 0, scale * (0.4 + 0.15 * event_time), 0.0)
-
-
-def simulate_staggered(
-    n_units: int = 290, seed: int = 0, n_clusters: int | None = None, weights: bool = False
-) -> pd.DataFrame:
-    """Staggered panel 1998–2018, cohorts 2004–2015 and ~17% never treated, with heterogeneous
-    dynamic effects, unit and year effects and serially correlated errors."""
-    rng = np.random.default_rng(seed)
-    cohort = np.where(rng.random(n_units) < 0.17, 0, rng.choice(COHORTS, n_units))
-    unit = np.repeat(np.arange(n_units), len(YEARS))
-    year = np.tile(YEARS, n_units)
-    g = cohort[unit]
-    e = year - g
-    shock = rng.normal(size=(n_units, len(YEARS)))
-    ar = np.empty_like(shock)
-    ar[:, 0] = shock[:, 0]
-    for t in range(1, len(YEARS)):
-        ar[:, t] = 0.5 * ar[:, t - 1] + shock[:, t]
-    y = (
-        rng.normal(size=n_units)[unit]
-        + 0.1 * (year - 1998)
-        + np.sin(year / 3.0)
-        + np.where(g > 0, true_effect(g, e), 0.0)
-        + ar.ravel()
-    )
-    frame = pd.DataFrame(
-        {
-            "unit": unit,
-            "year": year,
-            "cohort": g,
-            "y": y,
-            "tau": np.where(g > 0, true_effect(g, e), 0.0),
-        }
-    )
-    if n_clusters:
-        frame["cl"] = (np.arange(n_units) % n_clusters)[unit]
-    if weights:
-        frame["pop"] = rng.uniform(1, 5, n_units)[unit]
-    return frame
-
-
-def truth_by_event_time(frame: pd.DataFrame, weight: str | None = None) -> pd.Series:
-    """Average true effect over treated observations at each event time."""
-    treated = frame[frame["cohort"] > 0].assign(e=lambda f: f["year"] - f["cohort"])
-    w = treated[weight] if weight else pd.Series(1.0, index=treated.index)
-    return (treated["tau"] * w).groupby(treated["e"]).sum() / w.groupby(treated["e"]).sum()
-
-
-def synthetic_series(population: str = "alla", outcome: str = "sjukpenning") -> pd.DataFrame:
-    """One series of the bundled synthetic kommun panel: 290 kommuner × 1998–2018, 11 cohorts
-    2005–2015 (one kommun in 2015) and 49 never-members. Adds ``id`` = int(kommun_kod) and
-    ``lan`` = int(cluster_lan) for peers that need numbers, and ``w``, a kommun-constant
-    population weight (mean denominator / 1e4, as test_cs_peers; the panel's own ``weight``
-    varies by year, which the estimators reject)."""
-    from finsam_eval.synthetic import load_synthetic
-
-    panel = load_synthetic()
-    series = panel[(panel["population"] == population) & (panel["outcome"] == outcome)]
-    out = series[["kommun_kod", "year", "cohort", "share", "weight", "cluster_lan"]]
-    out = out.reset_index(drop=True)
-    out["id"] = out["kommun_kod"].astype(int)
-    out["lan"] = out["cluster_lan"].astype(int)
-    out["w"] = out.groupby("kommun_kod")["weight"].transform("mean") / 1e4
-    return out
-
-
-MPDTA = {"outcome": "lemp", "unit": "countyreal", "time": "year", "cohort": "first.treat"}
-SYNTHETIC = {"outcome": "share", "unit": "id", "time": "year", "cohort": "cohort"}
-
-
-@pytest.fixture(scope="module")
-def mpdta(r_did_dir) -> pd.DataFrame:
-    return pd.read_csv(r_did_dir / "mpdta.csv")
-
-
-@pytest.fixture(params=["mpdta", "synthetic"])
-def panel(request) -> tuple[pd.DataFrame, dict[str, str]]:
-    """(data, columns): mpdta and the synthetic kommun panel (alla × sjukpenning)."""
-    if request.param == "mpdta":
-        return request.getfixturevalue("mpdta"), MPDTA
-    return synthetic_series(), SYNTHETIC
 
 
 def _fit(data: pd.DataFrame, **kw):
@@ -124,22 +40,29 @@ def _peer_input(data: pd.DataFrame, cols: dict[str, str]) -> pd.DataFrame:
     return data.rename(columns={cols["cohort"]: "ft"})
 
 
-def test_matches_diff_diff(panel):
+def _diff_diff(data: pd.DataFrame, cols: dict[str, str], **options):
+    """diff-diff's ImputationDiD(**options) on the same panel: (its result, its event study
+    indexed by event time)."""
+    diff_diff = pytest.importorskip("diff_diff")
+    with quiet():
+        ref = diff_diff.ImputationDiD(**options).fit(
+            _peer_input(data, cols),
+            outcome=cols["outcome"],
+            unit=cols["unit"],
+            time=cols["time"],
+            first_treat="ft",
+        )
+    return ref, ref.aggregate("event_study").to_dataframe().set_index("event_time")
+
+
+def test_matches_diff_diff(mpdta_or_synthetic):
     """Event study (leads and horizons) and the observation-weighted ATT equal diff-diff's
     ImputationDiD (pretrends=True): estimates to 1e-8; SEs to 1e-6 relative (same formula;
     diff-diff demeans the lead regression iteratively with tol 1e-10). Observed on the
     synthetic panel: estimates 2.4e-11, SEs 3.0e-10 relative."""
-    diff_diff = pytest.importorskip("diff_diff")
-    data, cols = panel
+    data, cols = mpdta_or_synthetic
+    ref, theirs = _diff_diff(data, cols, pretrends=True)
     res = _fit(data, **cols)
-    ref = diff_diff.ImputationDiD(pretrends=True).fit(
-        _peer_input(data, cols),
-        outcome=cols["outcome"],
-        unit=cols["unit"],
-        time=cols["time"],
-        first_treat="ft",
-    )
-    theirs = ref.aggregate("event_study").to_dataframe().set_index("event_time")
     ours = res.event_study.set_index("event_time")
     assert list(ours.index) == list(theirs.index)
     np.testing.assert_allclose(ours["estimate"], theirs["att"], atol=1e-8)
@@ -150,27 +73,17 @@ def test_matches_diff_diff(panel):
     assert abs(att["se"] / ref.overall_se - 1) < 1e-6
 
 
-def test_leave_one_out_matches_diff_diff(panel):
+def test_leave_one_out_matches_diff_diff(mpdta_or_synthetic):
     """BJS Appendix A.9 leave-one-out SEs equal diff-diff's leave_one_out=True (1e-6 rel)."""
-    diff_diff = pytest.importorskip("diff_diff")
-    data, cols = panel
+    data, cols = mpdta_or_synthetic
+    _, theirs = _diff_diff(data, cols, leave_one_out=True)
     res = _fit(data, **cols, leave_one_out=True, pretrends=False)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        ref = diff_diff.ImputationDiD(leave_one_out=True).fit(
-            _peer_input(data, cols),
-            outcome=cols["outcome"],
-            unit=cols["unit"],
-            time=cols["time"],
-            first_treat="ft",
-        )
-    theirs = ref.aggregate("event_study").to_dataframe().set_index("event_time")
     ours = res.event_study.set_index("event_time")
     np.testing.assert_allclose(ours.loc[0:3, "se"], theirs.loc[0:3, "se"], rtol=1e-6)
 
 
 @pytest.mark.slow
-def test_matches_did_imputation(panel, monkeypatch):
+def test_matches_did_imputation(mpdta_or_synthetic, monkeypatch):
     """did-imputation 0.1.0 (pip; a port of Stata did_imputation): horizons 0–3 (all of mpdta's;
     allhorizons on the synthetic panel takes ~19 s), estimates to 1e-7 and SEs to 1e-6 relative.
     Its iterative fixed-effect recovery stops once no effect moves by 1e-6 (at most 100 sweeps),
@@ -183,11 +96,10 @@ def test_matches_did_imputation(panel, monkeypatch):
         "recover_fixed_effects_iterative",
         functools.partial(module.recover_fixed_effects_iterative, max_iter=10_000, tol=1e-12),
     )
-    data, cols = panel
+    data, cols = mpdta_or_synthetic
     d = _peer_input(data, cols)
     d["Ei"] = d["ft"].where(d["ft"] > 0).astype(float)
-    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
-        warnings.simplefilter("ignore")
+    with quiet():
         out = did_imputation.did_imputation(
             d,
             y=cols["outcome"],
@@ -208,22 +120,13 @@ def test_matches_did_imputation(panel, monkeypatch):
 def test_matches_diff_diff_with_clusters(dataset):
     """Clustered SEs: a simulated panel (25 clusters) and the synthetic panel's men ×
     af_till_arbete series clustered by län (21 clusters)."""
-    diff_diff = pytest.importorskip("diff_diff")
     if dataset == "simulated":
         data = simulate_staggered(n_units=150, seed=3, n_clusters=25)
-        cols = {"outcome": "y", "unit": "unit", "time": "year", "cohort": "cohort"}
-        cluster = "cl"
+        cols, cluster = STAGGERED, "cl"
     else:
         data, cols, cluster = synthetic_series("man", "af_till_arbete"), SYNTHETIC, "lan"
+    _, theirs = _diff_diff(data, cols, cluster=cluster)
     res = _fit(data, **cols, cluster=cluster)
-    ref = diff_diff.ImputationDiD(cluster=cluster).fit(
-        _peer_input(data, cols),
-        outcome=cols["outcome"],
-        unit=cols["unit"],
-        time=cols["time"],
-        first_treat="ft",
-    )
-    theirs = ref.aggregate("event_study").to_dataframe().set_index("event_time")
     ours = res.event_study.set_index("event_time")
     post = ours.index[ours.index >= 0]
     np.testing.assert_allclose(ours.loc[post, "estimate"], theirs.loc[post, "att"], atol=1e-8)
@@ -236,10 +139,7 @@ def test_weighted_estimates_equal_dense_least_squares():
     sim["x"] = np.random.default_rng(1).normal(size=len(sim))
     res = _fit(
         sim,
-        outcome="y",
-        unit="unit",
-        time="year",
-        cohort="cohort",
+        **STAGGERED,
         weights="pop",
         covariates=["x"],
         pretrends=False,
@@ -261,9 +161,7 @@ def test_weighted_estimates_equal_dense_least_squares():
 
 def test_influence_reproduces_vcov_with_clusters():
     sim = simulate_staggered(n_units=120, seed=7, n_clusters=20, weights=True)
-    res = _fit(
-        sim, outcome="y", unit="unit", time="year", cohort="cohort", cluster="cl", weights="pop"
-    )
+    res = _fit(sim, **STAGGERED, cluster="cl", weights="pop")
     inf = res.event_influence
     n = inf.shape[0]
     assert n == len(res.unit_labels) == sim["unit"].nunique()
@@ -278,13 +176,10 @@ def test_influence_reproduces_vcov_with_clusters():
 def test_effect_weights_and_window():
     sim = simulate_staggered(n_units=80, seed=2)
     sim["q"] = np.where(sim["cohort"] % 2 == 0, 2.0, 1.0)
-    base = _fit(sim, outcome="y", unit="unit", time="year", cohort="cohort", pretrends=False)
+    base = _fit(sim, **STAGGERED, pretrends=False)
     weighted = _fit(
         sim,
-        outcome="y",
-        unit="unit",
-        time="year",
-        cohort="cohort",
+        **STAGGERED,
         effect_weights="q",
         pretrends=False,
         window=(-3, 4),
@@ -299,7 +194,7 @@ def test_effect_weights_and_window():
 
 def test_pretest_under_parallel_trends_is_reported():
     sim = simulate_staggered(n_units=200, seed=11)
-    res = _fit(sim, outcome="y", unit="unit", time="year", cohort="cohort")
+    res = _fit(sim, **STAGGERED)
     assert res.pretest["df"] == (res.event_study["event_time"] < -1).sum()
     # BJS Test 1 rebuilt in pyfixest: lead dummies (all pre-periods but -1) on the untreated
     # observations with unit and year effects, CRV1 by unit, Wald statistic b' V^-1 b
@@ -335,10 +230,7 @@ def coverage(method: str, reps: int = 120, n_units: int = 290, **options) -> pd.
             warnings.simplefilter("ignore")
             res = estimate(
                 sim,
-                outcome="y",
-                unit="unit",
-                time="year",
-                cohort="cohort",
+                **STAGGERED,
                 method=method,
                 window=(-5, 6),
                 **options,

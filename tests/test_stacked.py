@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import statsmodels.api as sm
-from test_imputation import synthetic_series
+from helpers import synthetic_series
 
 from finsam_eval.estimators import estimate, stacked
 from finsam_eval.estimators.prepare import EstimationInputError
@@ -101,11 +101,6 @@ def direct_stacked(
         (len(stack), n_params, k_nested),
         stack,
     )
-
-
-@pytest.fixture(scope="module")
-def mpdta(r_did_dir):
-    return pd.read_csv(r_did_dir / "mpdta.csv")
 
 
 @pytest.mark.parametrize("control", ["never", "notyet"])

@@ -10,7 +10,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-from test_imputation import MPDTA, SYNTHETIC, simulate_staggered, synthetic_series
+from helpers import STAGGERED, SYNTHETIC, simulate_staggered, synthetic_series
 
 from finsam_eval.estimators import sun_abraham
 from finsam_eval.estimators.spec import EstimationSpec
@@ -42,24 +42,11 @@ def _pyfixest_iw(data, y, unit, time, cohort, shares, cluster):
     return r @ coef, r @ m._vcov @ r.T, m
 
 
-@pytest.fixture(scope="module")
-def mpdta(r_did_dir) -> pd.DataFrame:
-    return pd.read_csv(r_did_dir / "mpdta.csv")
-
-
-@pytest.fixture(params=["mpdta", "synthetic"])
-def panel(request) -> tuple[pd.DataFrame, dict[str, str]]:
-    """(data, columns): mpdta and the synthetic kommun panel (alla × sjukpenning)."""
-    if request.param == "mpdta":
-        return request.getfixturevalue("mpdta"), MPDTA
-    return synthetic_series(), SYNTHETIC
-
-
-def test_matches_pyfixest_saturated_regression(panel):
+def test_matches_pyfixest_saturated_regression(mpdta_or_synthetic):
     """IW estimates equal pyfixest's saturated regression aggregated with our shares (1e-8);
     the regression part of the variance equals pyfixest's CRV1 (1e-6 relative). Observed on
     the synthetic panel: 6.8e-14 and 1.0e-11."""
-    data, cols = panel
+    data, cols = mpdta_or_synthetic
     y, unit, time, cohort = cols["outcome"], cols["unit"], cols["time"], cols["cohort"]
     res = _fit(data, **cols)
     est, vcov, model = _pyfixest_iw(data, y, unit, time, cohort, res.info["shares"], unit)
@@ -97,7 +84,7 @@ def test_share_term_and_fixest_variance(mpdta):
 
 def test_closed_form_equals_dense_route_with_clusters_and_weights():
     sim = simulate_staggered(n_units=100, seed=4, n_clusters=15, weights=True)
-    kw = dict(outcome="y", unit="unit", time="year", cohort="cohort", cluster="cl", weights="pop")
+    kw = dict(**STAGGERED, cluster="cl", weights="pop")
     closed, dense = _fit(sim, **kw), _fit(sim, dense=True, **kw)
     assert closed.info["computation"].startswith("closed form")
     assert dense.info["computation"].startswith("within")
@@ -160,7 +147,7 @@ def test_last_treated_control_matches_pyfixest_on_truncated_sample(dataset):
 def test_unbalanced_panel_uses_dense_route():
     sim = simulate_staggered(n_units=80, seed=12)
     sim = sim.drop(sim.sample(frac=0.05, random_state=1).index)
-    res = _fit(sim, outcome="y", unit="unit", time="year", cohort="cohort", unbalanced="keep")
+    res = _fit(sim, **STAGGERED, unbalanced="keep")
     assert res.info["computation"].startswith("within")
     # the cells equal pyfixest's saturated regression on the same unbalanced sample
     pf = pytest.importorskip("pyfixest")
@@ -176,7 +163,7 @@ def test_unbalanced_panel_uses_dense_route():
 
 def test_influence_reproduces_vcov():
     sim = simulate_staggered(n_units=90, seed=13, n_clusters=12)
-    res = _fit(sim, outcome="y", unit="unit", time="year", cohort="cohort", cluster="cl")
+    res = _fit(sim, **STAGGERED, cluster="cl")
     inf = res.event_influence
     n = inf.shape[0]
     cl = sim.drop_duplicates("unit").set_index("unit")["cl"].reindex(res.unit_labels).to_numpy()

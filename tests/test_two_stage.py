@@ -10,7 +10,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-from test_imputation import SYNTHETIC, simulate_staggered, synthetic_series
+from helpers import MPDTA, STAGGERED, SYNTHETIC, simulate_staggered, synthetic_series
 
 from finsam_eval.estimators import imputation, two_stage
 from finsam_eval.estimators.spec import EstimationSpec
@@ -25,12 +25,11 @@ def _fit(module, data: pd.DataFrame, **kw):
         return module.fit(data, EstimationSpec.build(method, data, **kw))
 
 
-@pytest.fixture(scope="module")
-def mpdta_no_2004(r_did_dir) -> pd.DataFrame:
+@pytest.fixture
+def mpdta_no_2004(mpdta) -> pd.DataFrame:
     """mpdta without the 2004 cohort: its units have one untreated year, a singleton that
     pyfixest's first stage drops (and its did2s then fails on); R did2s and we keep them."""
-    data = pd.read_csv(r_did_dir / "mpdta.csv")
-    return data[data["first.treat"] != 2004].reset_index(drop=True)
+    return mpdta[mpdta["first.treat"] != 2004].reset_index(drop=True)
 
 
 @pytest.fixture(params=["mpdta", "synthetic"])
@@ -38,8 +37,7 @@ def panel(request) -> tuple[pd.DataFrame, dict[str, str]]:
     """(data, columns): mpdta without 2004 and the synthetic kommun panel (alla × sjukpenning;
     its earliest cohort, 2005, has seven untreated years)."""
     if request.param == "mpdta":
-        cols = {"outcome": "lemp", "unit": "countyreal", "time": "year", "cohort": "first.treat"}
-        return request.getfixturevalue("mpdta_no_2004"), cols
+        return request.getfixturevalue("mpdta_no_2004"), MPDTA
     return synthetic_series(), SYNTHETIC
 
 
@@ -116,7 +114,7 @@ def test_exact_first_stage_and_pyfixest_gmm_vcov(panel):
 
 def test_treated_horizons_equal_imputation():
     sim = simulate_staggered(n_units=100, seed=21, n_clusters=10, weights=True)
-    kw = dict(outcome="y", unit="unit", time="year", cohort="cohort", cluster="cl", weights="pop")
+    kw = dict(**STAGGERED, cluster="cl", weights="pop")
     ts = _fit(two_stage, sim, **kw).event_study.set_index("event_time")
     imp = _fit(imputation, sim, **kw).event_study.set_index("event_time")
     post = imp.index[imp.index >= 0]
@@ -125,16 +123,11 @@ def test_treated_horizons_equal_imputation():
 
 def test_influence_reproduces_vcov_and_window():
     sim = simulate_staggered(n_units=90, seed=22, n_clusters=15)
-    full = _fit(
-        two_stage, sim, outcome="y", unit="unit", time="year", cohort="cohort", cluster="cl"
-    )
+    full = _fit(two_stage, sim, **STAGGERED, cluster="cl")
     res = _fit(
         two_stage,
         sim,
-        outcome="y",
-        unit="unit",
-        time="year",
-        cohort="cohort",
+        **STAGGERED,
         cluster="cl",
         window=(-4, 5),
     )
