@@ -14,16 +14,13 @@ Run: ``.venv/bin/python benchmarks/bench_cs.py [--reps 5] [--large-reps 3] [--sk
 
 from __future__ import annotations
 
-import argparse
-import os
 import statistics
-import time
-import tracemalloc
 import warnings
 from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
+from _common import alternate, arguments, peak_traced_mib, print_load, print_table
 
 import finsam_eval.estimators as fe
 
@@ -82,14 +79,6 @@ def theirs(data: pd.DataFrame, covariates: list[str] | None, n_boot: int) -> Cal
     return run
 
 
-def peak_mb(fn: Callable[[], object]) -> float:
-    tracemalloc.start()
-    fn()
-    _, peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
-    return peak / 2**20
-
-
 def bench(label: str, data: pd.DataFrame, reps: int) -> list[dict]:
     specs = {
         "unconditional": (None, 0),
@@ -100,12 +89,7 @@ def bench(label: str, data: pd.DataFrame, reps: int) -> list[dict]:
     for spec, (covs, n_boot) in specs.items():
         a, b = ours(data, covs, n_boot), theirs(data, covs, n_boot)
         a(), b()  # warm-up (imports, caches)
-        t_a, t_b = [], []
-        for _ in range(reps):
-            for fn, store in ((a, t_a), (b, t_b)):
-                start = time.perf_counter()
-                fn()
-                store.append(time.perf_counter() - start)
+        t_a, t_b = alternate([a, b], reps)
         row = {
             "panel": label,
             "spec": spec,
@@ -113,8 +97,8 @@ def bench(label: str, data: pd.DataFrame, reps: int) -> list[dict]:
             "diff_diff_s": statistics.median(t_b),
         }
         row["ratio"] = row["finsam_eval_s"] / row["diff_diff_s"]
-        row["finsam_eval_peak_mb"] = peak_mb(a)
-        row["diff_diff_peak_mb"] = peak_mb(b)
+        row["finsam_eval_peak_mb"] = peak_traced_mib(a)
+        row["diff_diff_peak_mb"] = peak_traced_mib(b)
         print(
             f"{label:<22} {spec:<34} finsam_eval {row['finsam_eval_s']:8.3f}s  "
             f"diff-diff {row['diff_diff_s']:8.3f}s  ratio {row['ratio']:5.2f}  "
@@ -126,19 +110,14 @@ def bench(label: str, data: pd.DataFrame, reps: int) -> list[dict]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--reps", type=int, default=5)
-    parser.add_argument("--large-reps", type=int, default=3)
-    parser.add_argument("--skip-large", action="store_true")
-    args = parser.parse_args()
+    args = arguments(__doc__, reps=5, large_reps=3, skip_large=False)
     warnings.simplefilter("ignore")
-    print(f"load average before: {os.getloadavg()} on {os.cpu_count()} cores", flush=True)
+    print_load("before")
     rows = bench("kommun 290 x 21", make_panel(290, 49), args.reps)
     if not args.skip_large:
         rows += bench("simulated 100000 x 21", make_panel(100_000, 17_000, seed=1), args.large_reps)
-    print()
-    print(pd.DataFrame(rows).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
-    print(f"load average after: {os.getloadavg()}")
+    print_table(rows, ".3f")
+    print_load("after")
 
 
 if __name__ == "__main__":

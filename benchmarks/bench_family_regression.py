@@ -13,15 +13,12 @@ Usage: ``python benchmarks/bench_family_regression.py [--reps 3] [--sizes 290,50
 
 from __future__ import annotations
 
-import argparse
-import gc
-import time
-import tracemalloc
 import warnings
 from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
+from _common import alternate, arguments, peak_traced_mib, print_row, print_table
 
 from finsam_eval.estimators import imputation, sun_abraham, two_stage
 from finsam_eval.estimators.registry import METHODS
@@ -80,36 +77,24 @@ def peer_two_stage(d: pd.DataFrame) -> object:
     ).tidy()
 
 
-def seconds(fn: Callable[[pd.DataFrame], object], data: pd.DataFrame) -> float:
-    """Wall time of one call (no tracing: tracemalloc slows allocation-heavy code)."""
-    gc.collect()
-    start = time.perf_counter()
-    fn(data.copy())
-    return time.perf_counter() - start
-
-
-def peak_mb(fn: Callable[[pd.DataFrame], object], data: pd.DataFrame) -> float:
-    """Peak traced MB of one separate call."""
-    gc.collect()
-    tracemalloc.start()
-    fn(data.copy())
-    peak = tracemalloc.get_traced_memory()[1] / 2**20
-    tracemalloc.stop()
-    return peak
+def on_copy(fn: Callable[[pd.DataFrame], object], data: pd.DataFrame) -> Callable[[], object]:
+    """``fn`` on a fresh copy of ``data`` at each call (the copy is timed and traced with it)."""
+    return lambda: fn(data.copy())
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--reps", type=int, default=3, help="alternating runs per size")
-    parser.add_argument("--sizes", default="290,5000,100000", help="comma list of unit counts")
-    parser.add_argument(
-        "--peer-max-units",
-        default="sa=5000,two_stage=2000",
-        help="largest panel each peer runs on: pyfixest's saturated fit builds a dense design "
-        "of n_obs × (relative times × cohorts) (~7 GB at 100 000 units) and pyfixest's did2s "
-        "variance builds a dense n_obs × n_units first-stage dummy matrix (~4 GB at 5 000 units)",
+    args = arguments(
+        __doc__,
+        reps=(3, "alternating runs per size"),
+        sizes=("290,5000,100000", "comma list of unit counts"),
+        peer_max_units=(
+            "sa=5000,two_stage=2000",
+            "largest panel each peer runs on: pyfixest's saturated fit builds a dense design "
+            "of n_obs × (relative times × cohorts) (~7 GB at 100 000 units) and pyfixest's did2s "
+            "variance builds a dense n_obs × n_units first-stage dummy matrix (~4 GB at 5 000 "
+            "units)",
+        ),
     )
-    args = parser.parse_args()
     warnings.simplefilter("ignore")
     pairs = {
         "sa": (ours(sun_abraham), peer_sa, "pyfixest saturated feols"),
@@ -123,30 +108,21 @@ def main() -> None:
         reps = args.reps if n_units <= 5000 else 1
         for method, (mine, peer, peer_name) in pairs.items():
             run_peer = n_units <= limits.get(method, n_units)
-            t_ours, t_peer = [], []
-            for _ in range(reps):  # alternate so drift affects both sides alike
-                t_ours.append(seconds(mine, data))
-                if run_peer:
-                    t_peer.append(seconds(peer, data))
+            calls = [on_copy(mine, data), on_copy(peer, data)]
+            t_ours, t_peer = alternate([calls[0], calls[1] if run_peer else None], reps)
             row = {
                 "panel": f"{n_units}x{len(YEARS)}",
                 "method": method,
                 "peer": peer_name,
                 "ours_s": np.median(t_ours),
                 "peer_s": np.median(t_peer) if t_peer else np.nan,
-                "ours_peak_mb": peak_mb(mine, data),
-                "peer_peak_mb": peak_mb(peer, data) if run_peer else np.nan,
+                "ours_peak_mb": peak_traced_mib(calls[0]),
+                "peer_peak_mb": peak_traced_mib(calls[1]) if run_peer else np.nan,
             }
             row["ratio"] = row["ours_s"] / row["peer_s"]
             rows.append(row)
-            print(
-                pd.DataFrame([row]).to_string(
-                    index=False, header=len(rows) == 1, float_format=lambda v: f"{v:.3f}"
-                ),
-                flush=True,
-            )
-    print()
-    print(pd.DataFrame(rows).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+            print_row(rows, ".3f")
+    print_table(rows, ".3f")
 
 
 if __name__ == "__main__":

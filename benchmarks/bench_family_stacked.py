@@ -14,15 +14,13 @@ and, inside, over the control pool) are timed at ``--peer-max-dcdh`` units at mo
 
 from __future__ import annotations
 
-import argparse
 import statistics
-import time
-import tracemalloc
 import warnings
 from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
+from _common import alternate, arguments, peak_traced_mib, print_row, print_table
 
 from finsam_eval.estimators import dcdh, stacked
 from finsam_eval.estimators.bacon import bacon_decomposition
@@ -94,26 +92,8 @@ def cases(frame: pd.DataFrame) -> dict[str, tuple[Callable[[], object], Callable
     }
 
 
-def timed(fn: Callable[[], object]) -> float:
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
-
-
-def peak_memory(fn: Callable[[], object]) -> float:
-    tracemalloc.start()
-    fn()
-    peak = tracemalloc.get_traced_memory()[1]
-    tracemalloc.stop()
-    return peak / 2**20
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--sizes", type=int, nargs="+", default=[290, 100_000])
-    parser.add_argument("--peer-max-dcdh", type=int, default=5_000)
-    args = parser.parse_args()
+    args = arguments(__doc__, repeats=5, sizes=[290, 100_000], peer_max_dcdh=5_000)
     warnings.simplefilter("ignore")
     rows = []
     for size in args.sizes:
@@ -121,33 +101,23 @@ def main() -> None:
         for name, (ours, peer) in cases(frame).items():
             run_peer = not (name == "dcdh" and size > args.peer_max_dcdh)
             repeats = args.repeats if size <= 10_000 else max(3, args.repeats // 2)
-            ours_t, peer_t = [], []
-            for _ in range(repeats):  # alternate so drift in machine load hits both alike
-                ours_t.append(timed(ours))
-                if run_peer:
-                    peer_t.append(timed(peer))
+            ours_t, peer_t = alternate([ours, peer if run_peer else None], repeats)
             row = {
                 "method": name,
                 "units": size,
                 "rows": len(frame),
                 "repeats": repeats,
                 "ours_s": statistics.median(ours_t),
-                "ours_MiB": peak_memory(ours),
+                "ours_MiB": peak_traced_mib(ours),
             }
             if run_peer:
-                row.update(peer_s=statistics.median(peer_t), peer_MiB=peak_memory(peer))
+                row.update(peer_s=statistics.median(peer_t), peer_MiB=peak_traced_mib(peer))
                 row["ratio"] = row["peer_s"] / row["ours_s"]
             else:
                 row.update(peer_s=np.nan, peer_MiB=np.nan, ratio=np.nan)
             rows.append(row)
-            print(
-                pd.DataFrame([row]).to_string(
-                    index=False, header=len(rows) == 1, float_format=lambda v: f"{v:.4g}"
-                ),
-                flush=True,
-            )
-    print()
-    print(pd.DataFrame(rows).to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+            print_row(rows, ".4g")
+    print_table(rows, ".4g")
 
 
 if __name__ == "__main__":

@@ -9,16 +9,17 @@ smoothness (C-LF and FLCI) and the breakdown value. Prints the load average befo
 
 from __future__ import annotations
 
-import os
 import time
 import warnings
+
+from _common import print_load
 
 import finsam_eval as fe
 from finsam_eval.inference.honest import breakdown_value, honest_did
 
 
 def main() -> None:
-    print("load average before:", os.getloadavg())
+    print_load("before")
     panel = fe.load_synthetic()
     series = panel[(panel["population"] == "alla") & (panel["outcome"] == "sjukpenning")]
     for base in ("varying", "universal"):
@@ -41,7 +42,8 @@ def main() -> None:
             start = time.perf_counter()
             value = breakdown_value(res)
             print(f"  breakdown Mbar {value:.3f} in {time.perf_counter() - start:.3f} s")
-    print("\nload average after:", os.getloadavg())
+    print()
+    print_load("after")
 
 
 if __name__ == "__main__":

@@ -36,7 +36,6 @@ import resource
 import statistics
 import sys
 import time
-import tracemalloc
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -49,6 +48,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_cs  # noqa: E402  (the benchmarks folder is not a package)
 import bench_family_regression  # noqa: E402
 import bench_twfe  # noqa: E402
+from _common import peak_traced_mib  # noqa: E402
 
 import finsam_eval  # noqa: E402
 import finsam_eval.estimators as fe  # noqa: E402
@@ -100,15 +100,6 @@ def regression_pair(method: str, data: pd.DataFrame) -> tuple[Call, Call]:
     return ours, theirs
 
 
-def traced_peak_mb(fn: Call) -> float:
-    gc.collect()
-    tracemalloc.start()
-    fn()
-    peak = tracemalloc.get_traced_memory()[1]
-    tracemalloc.stop()
-    return peak / 2**20
-
-
 def timed(fn: Call) -> tuple[float, float]:
     gc.collect()
     # OpenBLAS's worker threads busy-wait for a while after each threaded product; without a
@@ -139,8 +130,8 @@ def compare(label: str, ours: Call, theirs: Call, reps: int, peer_reps: int) -> 
     }
     row["ratio"] = row["finsam_s"] / row["peer_s"]
     row["ratio_cpu"] = row["finsam_cpu_s"] / row["peer_cpu_s"]
-    row["finsam_peak_mb"] = traced_peak_mb(ours)
-    row["peer_peak_mb"] = traced_peak_mb(theirs) if peer_reps else float("nan")
+    row["finsam_peak_mb"] = peak_traced_mib(ours)
+    row["peer_peak_mb"] = peak_traced_mib(theirs) if peer_reps else float("nan")
     print(
         f"{label:<34} finsam_eval {row['finsam_s']:7.3f}s  peer {row['peer_s']:7.3f}s  "
         f"ratio {row['ratio']:5.3f} (CPU {row['ratio_cpu']:5.3f})  peak MB "

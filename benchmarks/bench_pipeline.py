@@ -7,7 +7,6 @@ Prints the wall time of each repeat, the median, the run's own step timings and 
 
 from __future__ import annotations
 
-import argparse
 import json
 import resource
 import statistics
@@ -15,13 +14,13 @@ import tempfile
 import time
 from pathlib import Path
 
+from _common import arguments
+
 from finsam_eval.pipeline import load_config, run_analysis
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=3)
-    args = parser.parse_args()
+    args = arguments(__doc__, repeats=3)
     config = load_config(None)
     times = []
     for repeat in range(args.repeats):

@@ -19,7 +19,6 @@ Run: ``python benchmarks/bench_startup.py [--repeats 5] [--run-repeats 3] [--ski
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import statistics
@@ -28,6 +27,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from _common import arguments, print_load
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -69,12 +70,8 @@ def child(code: str, *args: str) -> tuple[float, list[float]]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=7)
-    parser.add_argument("--run-repeats", type=int, default=3)
-    parser.add_argument("--skip-run", action="store_true")
-    args = parser.parse_args()
-    print(f"load average before: {os.getloadavg()} on {os.cpu_count()} cores", flush=True)
+    args = arguments(__doc__, repeats=7, run_repeats=3, skip_run=False)
+    print_load("before")
     imports = [child(IMPORT)[1][0] for _ in range(args.repeats)]
     print(f"import finsam_eval; finsam_eval.estimate: median {statistics.median(imports):.3f} s "
           f"(min {min(imports):.3f}, max {max(imports):.3f}); target < 0.6 s", flush=True)  # fmt: skip
@@ -95,7 +92,7 @@ def main() -> None:
             print(f"finsam-eval run (default config, new process): {wall:.2f} s  steps {steps}  "
                   f"load {os.getloadavg()[0]:.2f}", flush=True)  # fmt: skip
         print(f"finsam-eval run: median {statistics.median(walls):.2f} s; target < 8 s")
-    print(f"load average after: {os.getloadavg()}")
+    print_load("after")
 
 
 if __name__ == "__main__":

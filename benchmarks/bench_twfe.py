@@ -18,16 +18,15 @@ from __future__ import annotations
 
 import argparse
 import gc
-import os
 import statistics
 import time
-import tracemalloc
 import warnings
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from _common import peak_traced_mib, print_load
 
 from finsam_eval.estimators.prepare import prepare_panel
 from finsam_eval.estimators.spec import EstimationSpec
@@ -98,15 +97,6 @@ def timed(func: Callable[[pd.DataFrame], pd.DataFrame], data: pd.DataFrame):
     return seconds, peak, out
 
 
-def traced_peak(func: Callable[[pd.DataFrame], pd.DataFrame], data: pd.DataFrame) -> float:
-    gc.collect()
-    tracemalloc.start()
-    func(data)
-    peak = tracemalloc.get_traced_memory()[1]
-    tracemalloc.stop()
-    return peak / 2**20
-
-
 def bench(n_units: int, repeats: int, pyfixest_runs: int) -> dict[str, object]:
     data = simulate(n_units)
     # warm up on a small panel: imports and first-call compilation are not part of the timing
@@ -134,7 +124,7 @@ def bench(n_units: int, repeats: int, pyfixest_runs: int) -> dict[str, object]:
         "finsam_s": statistics.median(finsam_times),
         "finsam_prepare_s": statistics.median(prepare_times),
         "finsam_rss_MiB": max(finsam_rss),
-        "finsam_traced_MiB": traced_peak(run_finsam, data),
+        "finsam_traced_MiB": peak_traced_mib(run_finsam, data),
         "finsam_runs": repeats,
     }
     if pyfixest_times:
@@ -163,7 +153,7 @@ def main() -> None:
         "takes seconds and about 9.5 GB at 100 000 units)",
     )
     args = parser.parse_args()
-    print(f"load average before: {os.getloadavg()} on {os.cpu_count()} cores", flush=True)
+    print_load("before")
     rows = []
     for n_units in args.units:
         runs = args.pyfixest_runs
@@ -174,7 +164,7 @@ def main() -> None:
         print()
     with pd.option_context("display.width", 200, "display.float_format", "{:.4g}".format):
         print(pd.DataFrame(rows).set_index("panel").T.to_string())
-    print(f"load average after: {os.getloadavg()}")
+    print_load("after")
 
 
 if __name__ == "__main__":

@@ -19,18 +19,23 @@ Usage::
 
 from __future__ import annotations
 
-import argparse
-import os
 import statistics
+import sys
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from _common import arguments, print_load
 from bench_twfe import timed
 
 import finsam_eval as fe
 from finsam_eval.inference.wild_cluster import wild_cluster_bootstrap
 from finsam_eval.inference.wild_results import twfe_design, wild_bootstrap_event_study
+
+# the peer runs as in the parity tests (tests/helpers.py), with its default parallel draws
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from helpers import wildboottest  # noqa: E402
 
 warnings.filterwarnings("ignore")
 WINDOW = (-3, 3)
@@ -57,10 +62,8 @@ def _dummy_design(frame: pd.DataFrame, event_times: list[int]) -> tuple[np.ndarr
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=5)
-    args = parser.parse_args()
-    print(f"load average before: {os.getloadavg()} on {os.cpu_count()} cores", flush=True)
+    args = arguments(__doc__, repeats=5)
+    print_load("before")
     series = _series()
     result = fe.estimate(series, method="twfe", window=WINDOW, cluster="cluster_lan")
     design = twfe_design(result)
@@ -79,17 +82,7 @@ def main() -> None:
         return out.p_value
 
     def peer(_: object) -> float:
-        from wildboottest.wildboottest import WildboottestCL
-
-        wb = WildboottestCL(X=X_dummies, Y=y, cluster=cluster, R=R_dummies, B=B, seed=2)
-        wb.get_scores(bootstrap_type="11", impose_null=True)
-        wb.get_weights("rademacher")
-        wb.get_numer()
-        wb.get_denom()
-        wb.get_tboot()
-        wb.get_vcov()
-        wb.get_tstat()
-        wb.get_pvalue()
+        wb = wildboottest(y, X_dummies, cluster, R_dummies, B, True, seed=2, parallel=True)
         return float(wb.pvalue)
 
     ours(None)
@@ -147,7 +140,7 @@ def main() -> None:
             )
     with pd.option_context("display.width", 200, "display.float_format", "{:.3g}".format):
         print(pd.DataFrame(rows).to_string(index=False))
-    print(f"load average after: {os.getloadavg()}")
+    print_load("after")
 
 
 if __name__ == "__main__":

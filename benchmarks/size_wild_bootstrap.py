@@ -14,13 +14,13 @@ Run: ``.venv/bin/python benchmarks/size_wild_bootstrap.py [--reps 400] [--seed 2
 
 from __future__ import annotations
 
-import argparse
 import time
 import warnings
 from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 import pandas as pd
+from _common import arguments
 from scipy import stats
 
 from finsam_eval.inference.wild_results import wild_bootstrap_event_study
@@ -56,13 +56,7 @@ def _one(args: tuple[int, np.ndarray, list[str], str, int]) -> list[dict]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--reps", type=int, default=400)
-    parser.add_argument("--seed", type=int, default=2029)
-    parser.add_argument("--weights", default="webb")
-    parser.add_argument("--boot", type=int, default=399)
-    parser.add_argument("--methods", nargs="+", default=["cs"])
-    args = parser.parse_args()
+    args = arguments(__doc__, reps=400, seed=2029, weights="webb", boot=399, methods=["cs"])
     world = mc.series_world("alla", "sjukpenning")
     shares = mc.draw_shares(
         world, mc.effect_matrix(world, 0.0), mc.replication_seeds(args.seed, args.reps)

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 
 import numpy as np
 import pandas as pd
+import pytest
 
 #: Each method's natural specification on the kommun panel; TWFE as evaluators run it: a
 #: (-5, 6) window with binned end points.
@@ -152,3 +153,21 @@ def quiet() -> Iterator[None]:
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore")
         yield
+
+
+def wildboottest(y, X, cluster, R, B, impose_null, weights="rademacher", seed=1, parallel=False):
+    """The wildboottest package's wild cluster bootstrap of ``R @ beta = 0`` (WCR with
+    ``impose_null``, else WCU; 11 scores), run step by step as its documentation does; the
+    finished ``WildboottestCL`` (``.pvalue``, ``.t_boot``, ...). The benchmark
+    benchmarks/bench_wild.py times this same call."""
+    wbt = pytest.importorskip("wildboottest.wildboottest")
+    wb = wbt.WildboottestCL(X=X, Y=y, cluster=cluster, R=R, B=B, seed=seed, parallel=parallel)
+    wb.get_scores(bootstrap_type="11", impose_null=impose_null)
+    wb.get_weights(weights)
+    wb.get_numer()
+    wb.get_denom()
+    wb.get_tboot()
+    wb.get_vcov()
+    wb.get_tstat()
+    wb.get_pvalue()
+    return wb

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import wildboottest
 
 from finsam_eval.inference.wild_cluster import wild_cluster_bootstrap
 
@@ -16,26 +17,12 @@ def _data(n_clusters: int, n: int, seed: int) -> tuple[np.ndarray, np.ndarray, n
     return y, X, cl
 
 
-def _wildboottest(y, X, cl, R, B, impose_null, weights="rademacher", seed=1):
-    wbt = pytest.importorskip("wildboottest.wildboottest")
-    wb = wbt.WildboottestCL(X=X, Y=y, cluster=cl, R=R, B=B, seed=seed, parallel=False)
-    wb.get_scores(bootstrap_type="11", impose_null=impose_null)
-    wb.get_weights(weights)
-    wb.get_numer()
-    wb.get_denom()
-    wb.get_tboot()
-    wb.get_vcov()
-    wb.get_tstat()
-    wb.get_pvalue()
-    return wb
-
-
 @pytest.mark.parametrize("impose_null", [True, False])
 def test_enumeration_matches_wildboottest_exactly(impose_null):
     # 2^8 = 256 <= B: both enumerate all sign vectors, so the bootstrap distributions are
     # deterministic and must agree to rounding.
     y, X, cl = _data(8, 400, 1)
-    ref = _wildboottest(y, X, cl, np.array([0, 1.0, 0]), 9999, impose_null)
+    ref = wildboottest(y, X, cl, np.array([0, 1.0, 0]), 9999, impose_null)
     res = wild_cluster_bootstrap(y, X, cl, param=1, B=9999, impose_null=impose_null)
     assert res.enumerated and res.n_boot == 256
     np.testing.assert_allclose(res.t_stat, float(np.ravel(ref.t_stat)[0]), rtol=1e-10)
@@ -50,7 +37,7 @@ def test_random_draws_agree_with_wildboottest_within_mc_error(weights):
     # G = 21 (as many as län): random draws. Independent Monte Carlo p-values with B = 9999 differ
     # by sd sqrt(2 p (1 - p) / B) <= 0.0071; we allow 4 such sd (<= 0.028).
     y, X, cl = _data(21, 1050, 2)
-    ref = _wildboottest(y, X, cl, np.array([0, 0, 1.0]), 9999, True, weights)
+    ref = wildboottest(y, X, cl, np.array([0, 0, 1.0]), 9999, True, weights)
     res = wild_cluster_bootstrap(y, X, cl, param=2, B=9999, weights=weights, seed=5, r=0.0)
     p = ref.pvalue
     assert abs(res.p_value - p) <= 4 * np.sqrt(2 * max(p * (1 - p), 0.01) / 9999)
@@ -75,7 +62,7 @@ def test_fixed_effects_absorbed_match_dummies():
     R = np.zeros(X_full.shape[1])
     R[0] = 1.0
     for impose_null in (True, False):
-        ref = _wildboottest(y, X_full, cl, R, 999, impose_null)
+        ref = wildboottest(y, X_full, cl, R, 999, impose_null)
         res = wild_cluster_bootstrap(
             y, x, cl, fe=np.column_stack([unit, year]), param=0, B=999, impose_null=impose_null
         )

@@ -8,8 +8,8 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import wildboottest
 from scipy import stats
-from test_wild_bootstrap import _wildboottest
 
 import finsam_eval as fe
 from finsam_eval.inference import wild_refit as wr
@@ -74,7 +74,7 @@ def _dummy_design(frame: pd.DataFrame, event_times: list[int]) -> tuple[np.ndarr
 
 
 def _wildboottest_p(y, X, cluster, R, impose_null, weights, B=9999, seed=11) -> float:
-    return float(_wildboottest(y, X, cluster, R, B, impose_null, weights, seed).pvalue)
+    return float(wildboottest(y, X, cluster, R, B, impose_null, weights, seed).pvalue)
 
 
 def _restrictions(table: pd.DataFrame, event_times: list[int], post: list[int], k: int):
