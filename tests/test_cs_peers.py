@@ -16,8 +16,6 @@ Datasets are registered in ``DATASETS``; the lead adds the synthetic kommun pane
 
 from __future__ import annotations
 
-import contextlib
-import io
 import itertools
 import warnings
 from collections.abc import Callable
@@ -27,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import MPDTA, SYNTHETIC, quiet
 
 import finsam_eval.estimators as fe
 
@@ -117,10 +116,8 @@ def _synthetic_unbalanced(shared: Path) -> pd.DataFrame:
     return data.drop(index=gone).reset_index(drop=True)
 
 
-# name -> (loader(shared_dir), columns, covariates, weights, unbalanced, est_methods)
-SYNTHETIC = {"outcome": "share", "unit": "id", "time": "year", "cohort": "cohort"}
 SIM = {"outcome": "y", "unit": "id", "time": "t", "cohort": "g"}
-MPDTA = {"outcome": "lemp", "unit": "countyreal", "time": "year", "cohort": "first.treat"}
+# name -> (loader(shared_dir), columns, covariates, weights, unbalanced, est_methods)
 DATASETS: dict[str, tuple[Callable, dict, list | None, str | None, bool, tuple]] = {
     # without covariates the three estimators coincide: one suffices
     "mpdta": (_mpdta, MPDTA, None, None, False, ("dr",)),
@@ -189,8 +186,7 @@ def _ours(name, control, method, base, anticipation, shared: Path) -> fe.Estimat
 
 def _csdid(data, name, control, method, base, anticipation):
     _, columns, covariates, weights, unbalanced, _ = DATASETS[name]
-    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
-        warnings.simplefilter("ignore")
+    with quiet():
         model = csdid_att_gt.ATTgt(
             yname=columns["outcome"],
             tname=columns["time"],

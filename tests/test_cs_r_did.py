@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import MPDTA
 
 import finsam_eval.estimators as fe
 
@@ -19,7 +20,6 @@ ATT_ABS = 1e-8
 SE_REL = 1e-6
 W_REL = 1e-6
 
-MPDTA = {"outcome": "lemp", "unit": "countyreal", "time": "year", "cohort": "first.treat"}
 SIM = {"outcome": "Y", "unit": "id", "time": "period", "cohort": "G"}
 
 # scenario -> (data file, column names, specification); mirrors the table in the README

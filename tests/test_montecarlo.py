@@ -7,23 +7,16 @@ import pandas as pd
 import pytest
 
 import finsam_eval as fe
-from finsam_eval.synthetic.montecarlo import (
-    draw_shares,
-    effect_matrix,
-    replication_seeds,
-    series_world,
-    to_panel,
-    true_event_study,
-)
+from finsam_eval.synthetic import montecarlo as mc
 
 
 @pytest.fixture(scope="module")
 def world():
-    return series_world("alla", "sjukpenning")
+    return mc.series_world("alla", "sjukpenning")
 
 
 def test_truth_equals_load_synthetic_truth(world):
-    ours = true_event_study(world, effect_matrix(world, "truth"))
+    ours = mc.true_event_study(world, mc.effect_matrix(world, "truth"))
     ref = fe.load_synthetic_truth("event_time")
     ref = ref[(ref["population"] == "alla") & (ref["outcome"] == "sjukpenning")]
     merged = ours.merge(ref, on="event_time", validate="one_to_one")
@@ -42,7 +35,11 @@ def test_world_matches_bundled_panel(world):
     shape = world.expected.shape
     np.testing.assert_array_equal(panel["denominator"].to_numpy().reshape(shape), world.denominator)
     residual = panel["share"].to_numpy().reshape(shape) - world.expected - world.effect
-    sim = draw_shares(world, world.effect, replication_seeds(0, 50)) - world.expected - world.effect
+    sim = (
+        mc.draw_shares(world, world.effect, mc.replication_seeds(0, 50))
+        - world.expected
+        - world.effect
+    )
     assert abs(np.nanmean(residual)) < 0.01
     assert np.nanstd(residual) == pytest.approx(sim.std(), rel=0.05)
 
@@ -51,16 +48,16 @@ def test_mean_gap_equals_truth(world):
     """With effect="truth", the mean over replications of (cohort-size-weighted treated share
     minus the untreated expectation) is the truth, within 4 Monte Carlo standard errors."""
     reps = 400
-    tau = effect_matrix(world, "truth")
-    shares = draw_shares(world, tau, replication_seeds(7, reps))
-    gaps = np.stack([true_event_study(world, s - world.expected)["truth"] for s in shares])
-    truth = true_event_study(world, tau)["truth"].to_numpy()
+    tau = mc.effect_matrix(world, "truth")
+    shares = mc.draw_shares(world, tau, mc.replication_seeds(7, reps))
+    gaps = np.stack([mc.true_event_study(world, s - world.expected)["truth"] for s in shares])
+    truth = mc.true_event_study(world, tau)["truth"].to_numpy()
     mc_se = gaps.std(axis=0, ddof=1) / np.sqrt(reps)
     assert np.all(np.abs(gaps.mean(axis=0) - truth) < 4 * mc_se + 1e-12)
 
 
 def test_noise_shrinks_with_size(world):
-    shares = draw_shares(world, np.zeros_like(world.expected), replication_seeds(3, 300))
+    shares = mc.draw_shares(world, np.zeros_like(world.expected), mc.replication_seeds(3, 300))
     sd = (shares - world.expected).std(axis=0).mean(axis=1)  # per kommun
     size = world.denominator.mean(axis=1)
     small, large = size < np.quantile(size, 0.1), size > np.quantile(size, 0.9)
@@ -73,32 +70,34 @@ def test_noise_shrinks_with_size(world):
 
 
 def test_replications_do_not_depend_on_batching(world):
-    seeds = replication_seeds(11, 6)
-    together = draw_shares(world, world.effect, seeds)
-    apart = np.concatenate([draw_shares(world, world.effect, seeds[i : i + 2]) for i in (0, 2, 4)])
+    seeds = mc.replication_seeds(11, 6)
+    together = mc.draw_shares(world, world.effect, seeds)
+    apart = np.concatenate(
+        [mc.draw_shares(world, world.effect, seeds[i : i + 2]) for i in (0, 2, 4)]
+    )
     np.testing.assert_array_equal(together, apart)
 
 
 def test_effect_paths(world):
-    zero = effect_matrix(world, 0)
+    zero = mc.effect_matrix(world, 0)
     assert not zero.any()
-    const = effect_matrix(world, 0.5)
+    const = mc.effect_matrix(world, 0.5)
     treated_post = (world.cohort[:, None] > 0) & (world.years[None] >= world.cohort[:, None])
     assert np.all(const[treated_post] == 0.5) and not const[~treated_post].any()
     table = pd.DataFrame({"event_time": [0, 1, 2], "att": [0.1, 0.2, 0.3]})
-    tau = effect_matrix(world, table)
-    truth = true_event_study(world, tau).set_index("event_time")["truth"]
+    tau = mc.effect_matrix(world, table)
+    truth = mc.true_event_study(world, tau).set_index("event_time")["truth"]
     np.testing.assert_allclose(truth.loc[[0, 1, 2]], [0.1, 0.2, 0.3])
     assert truth.drop([0, 1, 2]).abs().max() == 0
-    call = effect_matrix(world, lambda g, e: np.where(e >= 0, 0.01 * (g - 2000), 0.0))
+    call = mc.effect_matrix(world, lambda g, e: np.where(e >= 0, 0.01 * (g - 2000), 0.0))
     k = int(np.flatnonzero(world.cohort == 2008)[0])
     assert call[k, world.years == 2012][0] == pytest.approx(0.08)
     with pytest.raises(ValueError):
-        effect_matrix(world, "nonsense")
+        mc.effect_matrix(world, "nonsense")
 
 
 def test_to_panel_columns(world):
-    panel = to_panel(world, world.expected)
+    panel = mc.to_panel(world, world.expected)
     assert len(panel) == 290 * 21
     assert {"kommun_kod", "year", "cohort", "share", "weight", "cluster_kommun",
             "cluster_forbund", "cluster_lan"} <= set(panel.columns)  # fmt: skip

@@ -7,16 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from finsam_eval.registry import (
-    UnknownKommunError,
-    code_history,
-    division_year,
-    harmonise_codes,
-    kommun_code,
-    kommun_name,
-    kommuner,
-    lan,
-)
+from finsam_eval import registry
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +19,7 @@ def reference(shared_dir: Path) -> pd.DataFrame:
 
 
 def test_registry_has_the_290_reference_codes_names_and_lan(reference: pd.DataFrame) -> None:
-    ours = kommuner().sort_values("kommun_kod").reset_index(drop=True)
+    ours = registry.kommuner().sort_values("kommun_kod").reset_index(drop=True)
     theirs = reference.sort_values("kommun_kod").reset_index(drop=True)
     assert len(ours) == len(theirs) == 290
     for column in ("kommun_kod", "kommun", "lan_kod", "lan"):
@@ -36,12 +27,12 @@ def test_registry_has_the_290_reference_codes_names_and_lan(reference: pd.DataFr
 
 
 def test_codes_are_four_characters_and_lan_prefix() -> None:
-    table = kommuner()
+    table = registry.kommuner()
     assert table["kommun_kod"].str.fullmatch(r"\d{4}").all()
     assert (table["kommun_kod"].str[:2] == table["lan_kod"]).all()
     assert table["kommun_kod"].is_unique
-    assert set(table["lan_kod"]) == set(lan()["lan_kod"])
-    assert len(lan()) == 21
+    assert set(table["lan_kod"]) == set(registry.lan()["lan_kod"])
+    assert len(registry.lan()) == 21
 
 
 @pytest.mark.parametrize(
@@ -70,34 +61,34 @@ def test_codes_are_four_characters_and_lan_prefix() -> None:
 def test_kommun_code_resolves_codes_names_and_seed_spellings(
     given: str | int, year: int | None, expected: str
 ) -> None:
-    assert kommun_code(given, year=year) == expected
+    assert registry.kommun_code(given, year=year) == expected
 
 
 def test_upplands_vasby_and_upplands_bro_stay_distinct() -> None:
-    assert kommun_code("Upplands Väsby") != kommun_code("Upplands Bro")
+    assert registry.kommun_code("Upplands Väsby") != registry.kommun_code("Upplands Bro")
 
 
 def test_heby_historical_code_only_in_its_years() -> None:
-    with pytest.raises(UnknownKommunError, match="1917"):
-        kommun_code("1917", year=2010)
+    with pytest.raises(registry.UnknownKommunError, match="1917"):
+        registry.kommun_code("1917", year=2010)
 
 
 def test_unknown_name_error_names_it_and_suggests() -> None:
-    with pytest.raises(UnknownKommunError) as caught:
-        kommun_code("Stockholmm")
+    with pytest.raises(registry.UnknownKommunError) as caught:
+        registry.kommun_code("Stockholmm")
     message = str(caught.value)
     assert "Stockholmm" in message
     assert "Did you mean" in message and "Stockholm" in message
 
 
 def test_unknown_code_is_an_error() -> None:
-    with pytest.raises(UnknownKommunError, match="9999"):
-        kommun_code("9999")
+    with pytest.raises(registry.UnknownKommunError, match="9999"):
+        registry.kommun_code("9999")
 
 
 def test_kommun_name_returns_current_name() -> None:
-    assert kommun_name("Malung") == "Malung-Sälen"
-    assert kommun_name(1917) == "Heby"
+    assert registry.kommun_name("Malung") == "Malung-Sälen"
+    assert registry.kommun_name(1917) == "Heby"
 
 
 def test_harmonise_codes_maps_heby_1917_before_2007_only() -> None:
@@ -108,7 +99,7 @@ def test_harmonise_codes_maps_heby_1917_before_2007_only() -> None:
             "value": [1.0, 2.0, 3.0, 4.0, 5.0],
         }
     )
-    harmonised, changes = harmonise_codes(frame)
+    harmonised, changes = registry.harmonise_codes(frame)
     assert harmonised["kommun_kod"].tolist() == ["0331", "0331", "0331", "0180", "0331"]
     assert harmonised["value"].tolist() == frame["value"].tolist()
     assert changes["row"].tolist() == [0, 1]
@@ -122,28 +113,28 @@ def test_nykvarn_split_from_sodertalje_in_1999_is_in_the_code_history(shared_dir
     domain = (shared_dir / "DOMAIN.md").read_text(encoding="utf-8")
     assert "Nykvarn (0140) split from Södertälje (0181)" in domain
     assert "on 1 January 1999" in " ".join(domain.split())
-    history = code_history().set_index("kommun_kod")
+    history = registry.code_history().set_index("kommun_kod")
     assert history.loc["0140", "historical_name"] == "Nykvarn"
     assert history.loc["0140", "valid_from"] == 1999
     assert "0181" in history.loc["0140", "event"]
-    assert kommun_code("Nykvarn") == "0140"
-    assert kommun_code("0140", 1999) == "0140"
-    with pytest.raises(UnknownKommunError, match="did not exist in 1998"):
-        kommun_code("0140", 1998)
+    assert registry.kommun_code("Nykvarn") == "0140"
+    assert registry.kommun_code("0140", 1999) == "0140"
+    with pytest.raises(registry.UnknownKommunError, match="did not exist in 1998"):
+        registry.kommun_code("0140", 1998)
 
 
 def test_harmonise_codes_division_conventions() -> None:
     # SCB: "Folkmängden per den 31 december avser den regionala indelningen 1 januari året
     # efter", so a 31 December 2006 figure is on the 2007 division, where Heby is 0331
     frame = pd.DataFrame({"kommun_kod": ["1917", "1917", "0331"], "year": [2005, 2006, 2006]})
-    start, start_changes = harmonise_codes(frame)
+    start, start_changes = registry.harmonise_codes(frame)
     assert start["kommun_kod"].tolist() == ["0331", "0331", "0331"]
     assert start_changes["row"].tolist() == [0, 1]
-    end, end_changes = harmonise_codes(frame, division="end_of_year")
+    end, end_changes = registry.harmonise_codes(frame, division="end_of_year")
     assert end["kommun_kod"].tolist() == ["0331", "1917", "0331"]
     assert end_changes["row"].tolist() == [0]
     assert end_changes["reason"].str.contains("following year").all()
-    assert division_year(2006, "end_of_year") == 2007
-    assert division_year(2006) == 2006
+    assert registry.division_year(2006, "end_of_year") == 2007
+    assert registry.division_year(2006) == 2006
     with pytest.raises(ValueError, match="unknown division"):
-        harmonise_codes(frame, division="mid_year")
+        registry.harmonise_codes(frame, division="mid_year")

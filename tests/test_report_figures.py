@@ -10,15 +10,7 @@ from helpers import estimate_row
 from matplotlib.colors import to_hex
 from matplotlib.figure import Figure
 
-from finsam_eval.report.figures import (
-    PALETTE,
-    adoption_heatmap,
-    bacon_scatter,
-    cohort_sizes,
-    event_study_overlay,
-    save_figure,
-    write_figures,
-)
+from finsam_eval.report import figures as F
 
 
 def make_estimates(methods=("cs", "twfe", "sa")) -> pd.DataFrame:
@@ -44,13 +36,13 @@ def cohorts() -> pd.DataFrame:
 
 
 def test_event_study_overlay_content():
-    fig = event_study_overlay(make_estimates(), "alla", "sjukpenning", ["twfe", "cs", "sa"])
+    fig = F.event_study_overlay(make_estimates(), "alla", "sjukpenning", ["twfe", "cs", "sa"])
     assert isinstance(fig, Figure)
     ax = fig.axes[0]
     assert len(ax.containers) == 3  # one errorbar per method
     # one colour per method, in the given order
     colours = [to_hex(c.lines[0].get_color()) for c in ax.containers]
-    assert colours == [c.lower() for c in PALETTE[:3]]
+    assert colours == [c.lower() for c in F.PALETTE[:3]]
     # method labels, never raw keys (issue 14)
     assert [t.get_text() for t in ax.get_legend().get_texts()] == [
         "TWFE event study",
@@ -65,17 +57,17 @@ def test_event_study_overlay_content():
     dashed = [ln for ln in ax.lines if ln.get_linestyle() == "--"]
     assert flat and dashed and list(dashed[0].get_xdata()) == [-0.5, -0.5]
     assert "Sickness benefit (sjukpenning)" in ax.get_title()
-    swedish = event_study_overlay(make_estimates(), "alla", "sjukpenning", language="sv")
+    swedish = F.event_study_overlay(make_estimates(), "alla", "sjukpenning", language="sv")
     assert swedish.axes[0].get_title() == "Alla 19–64 år: Sjukpenning"
 
 
 def test_event_study_overlay_missing_series():
     with pytest.raises(ValueError, match="no event-study estimates"):
-        event_study_overlay(make_estimates(), "aldre", "sjukpenning")
+        F.event_study_overlay(make_estimates(), "aldre", "sjukpenning")
 
 
 def test_adoption_heatmap_orders_never_last(cohorts):
-    fig = adoption_heatmap(cohorts, range(2003, 2011))
+    fig = F.adoption_heatmap(cohorts, range(2003, 2011))
     ax = fig.axes[0]
     labels = [t.get_text() for t in ax.get_yticklabels()]
     assert labels == ["2005 (2)", "2006 (1)", "2007 (2)", "never (2)"]
@@ -90,11 +82,11 @@ def test_adoption_heatmap_orders_never_last(cohorts):
 def test_heatmap_rejects_conflicting_cohorts():
     frame = pd.DataFrame({"kommun_kod": ["0180", "0180"], "cohort": [2005, 2006]})
     with pytest.raises(ValueError, match="more than one cohort"):
-        adoption_heatmap(frame, range(2004, 2008))
+        F.adoption_heatmap(frame, range(2004, 2008))
 
 
 def test_cohort_sizes(cohorts):
-    ax = cohort_sizes(cohorts).axes[0]
+    ax = F.cohort_sizes(cohorts).axes[0]
     assert [t.get_text() for t in ax.get_xticklabels()] == ["2005", "2006", "2007", "never"]
     assert [p.get_height() for p in ax.patches] == [2, 1, 2, 2]
 
@@ -107,26 +99,26 @@ def test_bacon_scatter_weighted_mean():
             "type": ["treated vs never", "later vs earlier", "treated vs never"],
         }
     )
-    ax = bacon_scatter(decomposition).axes[0]
+    ax = F.bacon_scatter(decomposition).axes[0]
     assert len(ax.collections) == 2
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
     assert labels == ["later vs earlier", "treated vs never", "weighted mean 0.750"]
     with pytest.raises(ValueError, match="lacks column"):
-        bacon_scatter(decomposition.drop(columns="type"))
+        F.bacon_scatter(decomposition.drop(columns="type"))
 
 
 @pytest.mark.parametrize("suffix", [".png", ".svg"])
 def test_save_twice_byte_identical(tmp_path, suffix, cohorts):
     figures = [
-        event_study_overlay(make_estimates(), "unga", "uvas"),
-        cohort_sizes(cohorts),
+        F.event_study_overlay(make_estimates(), "unga", "uvas"),
+        F.cohort_sizes(cohorts),
     ]
     for i, fig in enumerate(figures):
-        a = save_figure(fig, tmp_path / f"a{i}{suffix}").read_bytes()
-        b = save_figure(fig, tmp_path / f"b{i}{suffix}").read_bytes()
+        a = F.save_figure(fig, tmp_path / f"a{i}{suffix}").read_bytes()
+        b = F.save_figure(fig, tmp_path / f"b{i}{suffix}").read_bytes()
         assert a == b
     # a figure rebuilt from the same input is identical too
-    again = save_figure(cohort_sizes(cohorts), tmp_path / f"c{suffix}").read_bytes()
+    again = F.save_figure(F.cohort_sizes(cohorts), tmp_path / f"c{suffix}").read_bytes()
     assert again == (tmp_path / f"a1{suffix}").read_bytes()
     if suffix == ".png":
         assert a.startswith(b"\x89PNG") and b"Software" not in a
@@ -136,13 +128,13 @@ def test_save_twice_byte_identical(tmp_path, suffix, cohorts):
 
 def test_save_rejects_unknown_format(tmp_path, cohorts):
     with pytest.raises(ValueError, match="unsupported figure format"):
-        save_figure(cohort_sizes(cohorts), tmp_path / "x.jpg")
+        F.save_figure(F.cohort_sizes(cohorts), tmp_path / "x.jpg")
 
 
 def test_global_rcparams_untouched(cohorts, tmp_path):
     with mpl.rc_context({"font.size": 17.0, "lines.linewidth": 4.0}):
-        fig = cohort_sizes(cohorts)
-        save_figure(fig, tmp_path / "x.png")
+        fig = F.cohort_sizes(cohorts)
+        F.save_figure(fig, tmp_path / "x.png")
         assert mpl.rcParams["font.size"] == 17.0
         assert mpl.rcParams["lines.linewidth"] == 4.0
         # and the user's settings did not leak into the figure
@@ -152,7 +144,7 @@ def test_global_rcparams_untouched(cohorts, tmp_path):
 def test_write_figures_names(tmp_path, cohorts):
     est = make_estimates(methods=("cs",))
     decomposition = pd.DataFrame({"estimate": [0.1], "weight": [1.0], "type": ["a"]})
-    written = write_figures(
+    written = F.write_figures(
         tmp_path, est, cohorts=cohorts, decomposition={"alla-sjukpenning": decomposition}
     )
     # uvas is defined only for unga, so there is no alla-uvas figure
@@ -172,8 +164,8 @@ def test_write_figures_parallel_same_files(tmp_path, cohorts):
     est = make_estimates(methods=("cs", "twfe"))
     decomposition = pd.DataFrame({"estimate": [0.1], "weight": [1.0], "type": ["a"]})
     kwargs = {"cohorts": cohorts, "decomposition": {"alla-sjukpenning": decomposition}}
-    serial = write_figures(tmp_path / "serial", est, workers=1, **kwargs)
-    parallel = write_figures(tmp_path / "parallel", est, workers=2, **kwargs)
+    serial = F.write_figures(tmp_path / "serial", est, workers=1, **kwargs)
+    parallel = F.write_figures(tmp_path / "parallel", est, workers=2, **kwargs)
     assert list(serial) == list(parallel)
     for name in serial:
         assert serial[name].read_bytes() == parallel[name].read_bytes(), name

@@ -11,24 +11,7 @@ from helpers import estimate_row
 
 from finsam_eval.estimators.result import EstimationResult, wald_table
 from finsam_eval.report import estimates as E
-from finsam_eval.report.tables import (
-    ESTIMATE_COLUMNS,
-    estimates_from_results,
-    format_estimate,
-    format_se,
-    isf_table,
-    isf_tables,
-    latex_escape,
-    read_estimates_csv,
-    sort_estimates,
-    to_html,
-    to_latex,
-    to_markdown,
-    to_xlsx,
-    write_estimates_csv,
-    write_tables,
-    xlsx_available,
-)
+from finsam_eval.report import tables as T
 
 ALL_OUTCOMES = ["sjukpenning", "sa", "ekonomiskt_bistand", "af_till_arbete", "studier", "uvas"]
 
@@ -86,27 +69,27 @@ def one_cell(estimate=-0.1234, se=0.0456, p_value=0.03, p_adjusted=np.nan, t=0, 
     ],
 )
 def test_stars_thresholds(p, stars):
-    assert format_estimate(-0.1234, p) == "-0.123" + stars
+    assert T.format_estimate(-0.1234, p) == "-0.123" + stars
 
 
 def test_custom_thresholds_and_decimals():
-    assert format_estimate(1.23456, 0.004, stars=(0.05,), decimals=2) == "1.23*"
-    assert format_estimate(1.0, 0.004, stars=(0.01, 0.05, 0.10)) == "1.000***"
+    assert T.format_estimate(1.23456, 0.004, stars=(0.05,), decimals=2) == "1.23*"
+    assert T.format_estimate(1.0, 0.004, stars=(0.01, 0.05, 0.10)) == "1.000***"
 
 
 def test_no_negative_zero_and_missing():
-    assert format_estimate(-0.0004, 0.5) == "0.000"
-    assert format_estimate(np.nan, 0.01) == ""
-    assert format_se(0.04449) == "(0.044)"
-    assert format_se(np.nan) == ""
-    assert format_se(-0.0) == "(0.000)"
+    assert T.format_estimate(-0.0004, 0.5) == "0.000"
+    assert T.format_estimate(np.nan, 0.01) == ""
+    assert T.format_se(0.04449) == "(0.044)"
+    assert T.format_se(np.nan) == ""
+    assert T.format_se(-0.0) == "(0.000)"
 
 
 # ---------------------------------------------------------------------------------- table
 
 
 def test_isf_table_layout_and_se_row():
-    table = isf_table(pd.DataFrame([one_cell()]), "alla", "cs")
+    table = T.isf_table(pd.DataFrame([one_cell()]), "alla", "cs")
     assert list(table.columns) == list(range(7))
     assert table.index.names == ["outcome", "statistic"]
     assert list(table.index) == [("sjukpenning", "estimate"), ("sjukpenning", "se")]
@@ -121,7 +104,7 @@ def test_outcomes_defined_per_population_in_isf_order():
     est = make_estimates()
     est = est.sample(frac=1.0, random_state=3)  # input order must not matter
     rows = {
-        pop: list(isf_table(est, pop, "cs").index.get_level_values(0).unique())
+        pop: list(T.isf_table(est, pop, "cs").index.get_level_values(0).unique())
         for pop in ("alla", "unga", "aldre")
     }
     assert rows["unga"] == ALL_OUTCOMES
@@ -131,35 +114,37 @@ def test_outcomes_defined_per_population_in_isf_order():
 
 def test_outcomes_argument_cannot_add_undefined():
     est = make_estimates()
-    table = isf_table(est, "aldre", "cs", outcomes=["studier", "sa", "sjukpenning"])
+    table = T.isf_table(est, "aldre", "cs", outcomes=["studier", "sa", "sjukpenning"])
     assert list(table.index.get_level_values(0).unique()) == ["sa", "sjukpenning"]
 
 
 def test_event_times_and_pre_periods_dropped():
     est = make_estimates()
-    table = isf_table(est, "alla", "cs", event_times=range(0, 3))
+    table = T.isf_table(est, "alla", "cs", event_times=range(0, 3))
     assert list(table.columns) == [0, 1, 2]
-    assert isf_table(est, "alla", "cs").shape == (10, 7)
+    assert T.isf_table(est, "alla", "cs").shape == (10, 7)
 
 
 def test_stars_pointwise_and_dagger_for_adjusted_significance():
     """Stars follow the pointwise p-value (as the figures' pointwise 95 % intervals do); a dagger
     marks an adjusted p-value below 0.05 (issue 14: one statement of significance)."""
     est = pd.DataFrame([one_cell(p_value=0.001, p_adjusted=0.2)])
-    table = isf_table(est, "alla", "cs")
+    table = T.isf_table(est, "alla", "cs")
     assert table.loc[("sjukpenning", "estimate"), 0] == "-0.123***"
     assert table.attrs["p_col"] == "p_value" and table.attrs["dagger"]
     est = pd.DataFrame([one_cell(p_value=0.001, p_adjusted=0.03)])
-    assert isf_table(est, "alla", "cs").loc[("sjukpenning", "estimate"), 0] == "-0.123***†"
+    assert T.isf_table(est, "alla", "cs").loc[("sjukpenning", "estimate"), 0] == "-0.123***†"
     # stars on the adjusted p-value when asked for: no dagger then
-    explicit = isf_table(est, "alla", "cs", p_col="p_adjusted")
+    explicit = T.isf_table(est, "alla", "cs", p_col="p_adjusted")
     assert explicit.loc[("sjukpenning", "estimate"), 0] == "-0.123**"
     assert not explicit.attrs["dagger"]
     # no adjusted p-values: no dagger, and the notes do not mention one
     est = pd.DataFrame([one_cell(p_value=0.001)])
-    assert not isf_table(est, "alla", "cs").attrs["dagger"]
-    assert "†" not in to_markdown(isf_table(est, "alla", "cs"))
-    assert "†" in to_markdown(isf_table(pd.DataFrame([one_cell(p_adjusted=0.01)]), "alla", "cs"))
+    assert not T.isf_table(est, "alla", "cs").attrs["dagger"]
+    assert "†" not in T.to_markdown(T.isf_table(est, "alla", "cs"))
+    assert "†" in T.to_markdown(
+        T.isf_table(pd.DataFrame([one_cell(p_adjusted=0.01)]), "alla", "cs")
+    )
 
 
 def test_every_star_agrees_with_the_pointwise_interval():
@@ -177,7 +162,7 @@ def test_every_star_agrees_with_the_pointwise_interval():
                      ci_upper=est_ + z * se_)
         )  # fmt: skip
     est = pd.DataFrame(rows)
-    table = isf_table(est, "alla", "cs")
+    table = T.isf_table(est, "alla", "cs")
     for r in rows:
         cell = table.loc[("sjukpenning", "estimate"), r["event_time"]]
         excludes = r["ci_lower"] > 0 or r["ci_upper"] < 0
@@ -185,7 +170,7 @@ def test_every_star_agrees_with_the_pointwise_interval():
 
 
 def test_scale():
-    table = isf_table(pd.DataFrame([one_cell(estimate=-0.001234, se=0.0005)]), "alla", "cs",
+    table = T.isf_table(pd.DataFrame([one_cell(estimate=-0.001234, se=0.0005)]), "alla", "cs",
                       scale=100.0)  # fmt: skip
     assert table.loc[("sjukpenning", "estimate"), 0] == "-0.123**"
     assert table.loc[("sjukpenning", "se"), 0] == "(0.050)"
@@ -193,7 +178,7 @@ def test_scale():
 
 def test_overall_rows_and_extra_columns_ignored():
     rows = [one_cell(term="event_time"), one_cell(term="overall", t=np.nan, estimate=9.0)]
-    table = isf_table(pd.DataFrame(rows), "alla", "cs")
+    table = T.isf_table(pd.DataFrame(rows), "alla", "cs")
     assert table.loc[("sjukpenning", "estimate"), 0] == "-0.123**"
     assert "9.000" not in table.to_numpy().ravel().tolist()
 
@@ -201,18 +186,18 @@ def test_overall_rows_and_extra_columns_ignored():
 def test_errors():
     est = pd.DataFrame([one_cell()])
     with pytest.raises(ValueError, match="no estimates"):
-        isf_table(est, "alla", "sa")
+        T.isf_table(est, "alla", "sa")
     with pytest.raises(ValueError, match="duplicate"):
-        isf_table(pd.concat([est, est]), "alla", "cs")
+        T.isf_table(pd.concat([est, est]), "alla", "cs")
     with pytest.raises(ValueError, match="lacks column"):
-        isf_table(est.drop(columns="se"), "alla", "cs")
+        T.isf_table(est.drop(columns="se"), "alla", "cs")
 
 
 def test_isf_tables_order():
     est = make_estimates().sample(frac=1.0, random_state=1)
-    keys = list(isf_tables(est))
+    keys = list(T.isf_tables(est))
     assert keys == [(p, m) for p in ("alla", "unga", "aldre") for m in ("cs", "twfe")]
-    keys = list(isf_tables(est, methods=["twfe", "cs"]))
+    keys = list(T.isf_tables(est, methods=["twfe", "cs"]))
     assert keys[:2] == [("alla", "twfe"), ("alla", "cs")]
 
 
@@ -228,7 +213,7 @@ def test_population_outcomes_agree_with_panel():
 
 def test_markdown():
     est = make_estimates()
-    md = to_markdown(isf_table(est, "unga", "cs"), language="sv")
+    md = T.to_markdown(T.isf_table(est, "unga", "cs"), language="sv")
     lines = md.splitlines()
     assert lines[0] == "**Unga 19–24 år: Callaway & Sant'Anna (2021)**"
     assert lines[2] == "| Utfall | 0 | 1 | 2 | 3 | 4 | 5 | 6 |"
@@ -238,13 +223,13 @@ def test_markdown():
     assert len([x for x in lines if x.startswith("|")]) == 2 + 2 * 6
     assert "\\* p < 0.10, \\*\\* p < 0.05, \\*\\*\\* p < 0.01" in md
     assert md.endswith("\n") and "\r" not in md
-    assert "| a\\|b |" in to_markdown(isf_table(est, "unga", "cs"), labels={"sa": "a|b"})
+    assert "| a\\|b |" in T.to_markdown(T.isf_table(est, "unga", "cs"), labels={"sa": "a|b"})
 
 
 def test_latex_booktabs_escaping_and_minus():
     est = pd.DataFrame([one_cell(outcome="ekonomiskt_bistand")])
-    table = isf_table(est, "alla", "cs")
-    tex = to_latex(table, labels={})  # raw keys: the underscore must be escaped
+    table = T.isf_table(est, "alla", "cs")
+    tex = T.to_latex(table, labels={})  # raw keys: the underscore must be escaped
     assert "ekonomiskt\\_bistand & $-$0.123** &" in tex
     assert "(0.046)" in tex
     for command in ("\\toprule", "\\midrule", "\\bottomrule", "\\begin{tabular}{lrrrrrrr}"):
@@ -252,20 +237,20 @@ def test_latex_booktabs_escaping_and_minus():
     assert "\\label{tab:isf-alla-cs}" in tex
     assert "$p<0.10$" in tex
     assert tex.count("\\begin{") == tex.count("\\end{")
-    bare = to_latex(table, float_env=False)
+    bare = T.to_latex(table, float_env=False)
     assert bare.startswith("\\begin{tabular}") and "\\caption" not in bare
-    assert latex_escape("a_b&c%d$e#f{g}h~i^j\\k<l") == (
+    assert T.latex_escape("a_b&c%d$e#f{g}h~i^j\\k<l") == (
         "a\\_b\\&c\\%d\\$e\\#f\\{g\\}h\\textasciitilde{}i\\textasciicircum{}j"
         "\\textbackslash{}k\\textless{}l"
     )
-    assert latex_escape("19–64") == "19--64"
+    assert T.latex_escape("19–64") == "19--64"
 
 
 def test_html_fragment_escaped():
     from html.parser import HTMLParser
 
     est = make_estimates()
-    fragment = to_html(isf_table(est, "alla", "twfe"), labels={"sa": "<b>&"})
+    fragment = T.to_html(T.isf_table(est, "alla", "twfe"), labels={"sa": "<b>&"})
     assert fragment.startswith('<table id="table-alla-twfe" class="isf-table">')
     assert "&lt;b&gt;&amp;" in fragment and "<b>" not in fragment
     assert fragment.count('<tr class="estimate"') == 5
@@ -276,8 +261,8 @@ def test_html_fragment_escaped():
 
 def test_text_outputs_byte_identical(tmp_path):
     est = make_estimates()
-    first = write_tables(tmp_path / "a", est, formats=("md", "tex", "html"))
-    second = write_tables(
+    first = T.write_tables(tmp_path / "a", est, formats=("md", "tex", "html"))
+    second = T.write_tables(
         tmp_path / "b", est.sample(frac=1.0, random_state=7), formats=("md", "tex", "html")
     )
     assert [p.name for p in first] == [p.name for p in second]
@@ -290,19 +275,19 @@ def test_text_outputs_byte_identical(tmp_path):
 
 def test_write_tables_rejects_unknown_format(tmp_path):
     with pytest.raises(ValueError, match="unknown table format"):
-        write_tables(tmp_path, make_estimates(), formats=("docx",))
+        T.write_tables(tmp_path, make_estimates(), formats=("docx",))
 
 
 def test_xlsx(tmp_path):
-    table = isf_table(make_estimates(), "alla", "cs")
-    if not xlsx_available():
+    table = T.isf_table(make_estimates(), "alla", "cs")
+    if not T.xlsx_available():
         with pytest.raises(ImportError, match="openpyxl"):
-            to_xlsx(table, tmp_path / "t.xlsx")
+            T.to_xlsx(table, tmp_path / "t.xlsx")
         with pytest.warns(UserWarning, match="openpyxl"):
-            written = write_tables(tmp_path, make_estimates(), formats=("md", "xlsx"))
+            written = T.write_tables(tmp_path, make_estimates(), formats=("md", "xlsx"))
         assert all(p.suffix == ".md" for p in written)
         return
-    path = to_xlsx(table, tmp_path / "t.xlsx", language="sv")
+    path = T.to_xlsx(table, tmp_path / "t.xlsx", language="sv")
     back = pd.read_excel(path, dtype=str, keep_default_na=False)
     assert list(back.columns) == ["Utfall", *(str(t) for t in range(7))]
     assert back.iloc[0, 0] == "Sjukpenning" and back.iloc[1, 0] == ""
@@ -316,16 +301,16 @@ def test_csv_fixed_format_order_and_identity(tmp_path):
     est = make_estimates()
     est["zz_extra"] = "x"
     shuffled = est.sample(frac=1.0, random_state=5)[list(reversed(est.columns))]
-    a = write_estimates_csv(est, tmp_path / "a.csv").read_bytes()
-    b = write_estimates_csv(shuffled, tmp_path / "b.csv").read_bytes()
+    a = T.write_estimates_csv(est, tmp_path / "a.csv").read_bytes()
+    b = T.write_estimates_csv(shuffled, tmp_path / "b.csv").read_bytes()
     assert a == b
     header = a.decode().splitlines()[0].split(",")
-    assert header == [*ESTIMATE_COLUMNS, "zz_extra"]
+    assert header == [*T.ESTIMATE_COLUMNS, "zz_extra"]
     assert b"\r" not in a
-    back = read_estimates_csv(tmp_path / "a.csv")
+    back = T.read_estimates_csv(tmp_path / "a.csv")
     pd.testing.assert_frame_equal(
-        back[ESTIMATE_COLUMNS].drop(columns="p_adjusted"),
-        sort_estimates(est)[ESTIMATE_COLUMNS].drop(columns="p_adjusted"),
+        back[T.ESTIMATE_COLUMNS].drop(columns="p_adjusted"),
+        T.sort_estimates(est)[T.ESTIMATE_COLUMNS].drop(columns="p_adjusted"),
         check_dtype=False,
         rtol=1e-9,
     )
@@ -336,10 +321,10 @@ def test_csv_fixed_format_order_and_identity(tmp_path):
 def test_csv_float_format(tmp_path):
     est = pd.DataFrame([one_cell(estimate=1 / 3, se=0.1)])
     est = est.drop(columns="p_adjusted")  # added back as an empty column
-    text = write_estimates_csv(est, tmp_path / "e.csv").read_text()
+    text = T.write_estimates_csv(est, tmp_path / "e.csv").read_text()
     row = text.splitlines()[1].split(",")
     assert row[:5] == ["alla", "sjukpenning", "cs", "0", "0.3333333333"]
-    assert row[ESTIMATE_COLUMNS.index("p_adjusted")] == ""
+    assert row[T.ESTIMATE_COLUMNS.index("p_adjusted")] == ""
 
 
 def fake_result(method: str, shift: float = 0.0) -> EstimationResult:
@@ -360,18 +345,18 @@ def test_estimates_from_fake_results(tmp_path):
         ("alla", "sjukpenning", fake_result("twfe", shift=0.01)),
         ("unga", "uvas", fake_result("cs")),
     ]
-    est = estimates_from_results(results)
-    assert list(est.columns[: len(ESTIMATE_COLUMNS)]) == ESTIMATE_COLUMNS
+    est = T.estimates_from_results(results)
+    assert list(est.columns[: len(T.ESTIMATE_COLUMNS)]) == T.ESTIMATE_COLUMNS
     assert (est["term"] == "overall").sum() == 3
     assert est["n_units"].eq(290).all()
-    table = isf_table(est, "alla", "twfe")
+    table = T.isf_table(est, "alla", "twfe")
     assert table.loc[("sjukpenning", "estimate"), 1] == "0.110**"  # z = 2.2, p ≈ 0.028
     assert table.loc[("sjukpenning", "estimate"), 0] == "0.010"
     # the overall row round-trips through the CSV as an empty event time
-    path = write_estimates_csv(est, tmp_path / "e.csv")
-    back = read_estimates_csv(path)
+    path = T.write_estimates_csv(est, tmp_path / "e.csv")
+    back = T.read_estimates_csv(path)
     assert back.loc[back["term"] == "overall", "event_time"].isna().all()
-    assert isf_table(back, "alla", "twfe").equals(table)
+    assert T.isf_table(back, "alla", "twfe").equals(table)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        estimates_from_results([])
+        T.estimates_from_results([])

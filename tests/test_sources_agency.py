@@ -9,14 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from finsam_eval.sources import (
-    AgencyFileError,
-    load_agency_file,
-    load_arbetsformedlingen,
-    load_forsakringskassan,
-    load_socialstyrelsen,
-    parse_swedish_number,
-)
+from finsam_eval import sources
 from finsam_eval.sources.fetch import to_age_bands
 
 FIX = Path(__file__).parent / "fixtures" / "sources"
@@ -38,11 +31,11 @@ FIX = Path(__file__).parent / "fixtures" / "sources"
     ],
 )
 def test_parse_swedish_number(text, value):
-    assert parse_swedish_number(text) == value
+    assert sources.parse_swedish_number(text) == value
 
 
 def test_forsakringskassan_cp1252_preamble_and_suppression():
-    af = load_forsakringskassan(FIX / "fk_sjukpenning.csv", "sjukpenning")
+    af = sources.load_forsakringskassan(FIX / "fk_sjukpenning.csv", "sjukpenning")
     groups = af.groups
     assert set(groups["kommun_kod"]) == {"0114", "0180", "0331", "2480"}
     assert set(groups["sex"]) == {"K", "M"} and set(groups["year"]) == {2010, 2011}
@@ -71,7 +64,7 @@ def test_forsakringskassan_cp1252_preamble_and_suppression():
 
 
 def test_arbetsformedlingen_wide_years_totals_and_decimal_commas():
-    af = load_arbetsformedlingen(FIX / "af_till_arbete.csv")
+    af = sources.load_arbetsformedlingen(FIX / "af_till_arbete.csv")
     g = af.groups
     assert set(g["sex"]) == {"T"} and set(g["year"]) == {2010, 2011}
     value = g[(g.kommun_kod == "0114") & (g.year == 2011) & (g.age_from == 19)]["count"]
@@ -82,13 +75,13 @@ def test_arbetsformedlingen_wide_years_totals_and_decimal_commas():
 def test_missing_header_and_year_give_clear_errors(tmp_path):
     bad = tmp_path / "bad.csv"
     bad.write_text("a;b\n1;2\n", encoding="utf-8")
-    with pytest.raises(AgencyFileError, match="no header row with a kommun column"):
-        load_agency_file(bad, "x")
+    with pytest.raises(sources.AgencyFileError, match="no header row with a kommun column"):
+        sources.load_agency_file(bad, "x")
     noyear = tmp_path / "noyear.csv"
     noyear.write_text("Kommun;Antal\nStockholm;5\n", encoding="utf-8")
-    with pytest.raises(AgencyFileError, match="pass year="):
-        load_agency_file(noyear, "x")
-    one = load_agency_file(noyear, "x", year=2012, sex="K", ages=(19, 24))
+    with pytest.raises(sources.AgencyFileError, match="pass year="):
+        sources.load_agency_file(noyear, "x")
+    one = sources.load_agency_file(noyear, "x", year=2012, sex="K", ages=(19, 24))
     assert one.groups.iloc[0][["kommun_kod", "year", "sex", "age_from", "count"]].tolist() == [
         "0180",
         2012,
@@ -96,8 +89,8 @@ def test_missing_header_and_year_give_clear_errors(tmp_path):
         19,
         5.0,
     ]
-    with pytest.raises(AgencyFileError, match="not found"):
-        load_agency_file(tmp_path / "nope.csv", "x")
+    with pytest.raises(sources.AgencyFileError, match="not found"):
+        sources.load_agency_file(tmp_path / "nope.csv", "x")
 
 
 def test_xlsx_needs_openpyxl_or_reads(tmp_path):
@@ -106,13 +99,13 @@ def test_xlsx_needs_openpyxl_or_reads(tmp_path):
         import openpyxl  # noqa: F401
     except ImportError:
         path.write_bytes(b"PK\x03\x04")
-        with pytest.raises(AgencyFileError, match="openpyxl"):
-            load_agency_file(path, "x")
+        with pytest.raises(sources.AgencyFileError, match="openpyxl"):
+            sources.load_agency_file(path, "x")
         return
     pd.DataFrame(
         {"År": [2010], "Kommun": ["Umeå"], "Kön": ["Män"], "Ålder": ["20-24"], "Antal": ["1 200"]}
     ).to_excel(path, index=False)
-    assert load_agency_file(path, "x").groups["count"].item() == 1200.0
+    assert sources.load_agency_file(path, "x").groups["count"].item() == 1200.0
 
 
 def population_frame(codes, years, ages):
@@ -161,7 +154,7 @@ def test_partial_band_is_left_out_and_reported():
 
 
 def test_total_label_kvinnor_och_man_is_the_total_and_lan_rows_are_aggregates():
-    af = load_forsakringskassan(FIX / "fk_sjukpenning_totals_lan.csv", "sjukpenning")
+    af = sources.load_forsakringskassan(FIX / "fk_sjukpenning_totals_lan.csv", "sjukpenning")
     g = af.groups.set_index(["kommun_kod", "sex"])["count"]
     assert g[("2080", "T")] == 1300.0 and g[("2080", "K")] == 800.0 and g[("2085", "T")] == 640.0
     assert np.isnan(g[("2085", "K")])  # ".." is suppressed, not zero
@@ -174,7 +167,7 @@ def test_total_label_kvinnor_och_man_is_the_total_and_lan_rows_are_aggregates():
 
 
 def test_forsakringskassan_open_data_json_with_rojd():
-    af = load_forsakringskassan(FIX / "fk_sa_open_data.json", "sa")
+    af = sources.load_forsakringskassan(FIX / "fk_sa_open_data.json", "sa")
     g = af.groups
     assert set(g["kommun_kod"]) == {"2080", "2085"} and set(g["year"]) == {2012}
     falun_k = g[(g.kommun_kod == "2080") & (g.sex == "K") & (g.age_from == 30)]
@@ -194,25 +187,25 @@ def test_forsakringskassan_json_refusals_are_one_line(tmp_path):
     monthly.append(dict(monthly[2], dimensions={**monthly[2]["dimensions"], "manad": "11"}))
     path = tmp_path / "monthly.json"
     path.write_text(json.dumps(monthly), encoding="utf-8")
-    with pytest.raises(AgencyFileError, match="month='12'") as info:
-        load_forsakringskassan(path, "sa")
+    with pytest.raises(sources.AgencyFileError, match="month='12'") as info:
+        sources.load_forsakringskassan(path, "sa")
     assert "\n" not in str(info.value)
-    one = load_forsakringskassan(path, "sa", month="12")
+    one = sources.load_forsakringskassan(path, "sa", month="12")
     assert len(one.groups) == 8
-    with pytest.raises(AgencyFileError, match=r"measure=.*\['andel', 'antal'\]"):
-        load_forsakringskassan(path, "sa", month="12", measure="belopp")
+    with pytest.raises(sources.AgencyFileError, match=r"measure=.*\['andel', 'antal'\]"):
+        sources.load_forsakringskassan(path, "sa", month="12", measure="belopp")
     other = tmp_path / "other.json"
     other.write_text(json.dumps({"rows": 3, "kommuner": []}), encoding="utf-8")
-    with pytest.raises(AgencyFileError, match="JSON layout not recognised") as info:
-        load_agency_file(other, "x")
+    with pytest.raises(sources.AgencyFileError, match="JSON layout not recognised") as info:
+        sources.load_agency_file(other, "x")
     assert "\n" not in str(info.value)
 
 
 def test_socialstyrelsen_api_json_needs_and_uses_an_age_map():
     path = FIX / "sos_ekonomiskt_bistand_api.json"
-    with pytest.raises(AgencyFileError, match="age_map"):
-        load_socialstyrelsen(path)
-    af = load_socialstyrelsen(path, age_map={1: "18-24", 2: "25-64"})
+    with pytest.raises(sources.AgencyFileError, match="age_map"):
+        sources.load_socialstyrelsen(path)
+    af = sources.load_socialstyrelsen(path, age_map={1: "18-24", 2: "25-64"})
     g = af.groups.set_index(["sex", "age_from"])["count"]
     assert g[("M", 18)] == 210.0 and g[("K", 18)] == 190.0 and g[("M", 25)] == 300.0
     assert np.isnan(g[("K", 25)])
@@ -228,5 +221,5 @@ def test_forsakringskassan_json_label_columns_and_prefixed_age_dimension(tmp_pat
         d["lan_namn"] = "Dalarnas län" if d["lan_kod"] == "20" else "Riket"  # a label column
     path = tmp_path / "fk.json"
     path.write_text(json.dumps(records), encoding="utf-8")
-    af = load_forsakringskassan(path, "sa")
+    af = sources.load_forsakringskassan(path, "sa")
     assert len(af.groups) == 8 and set(af.groups["age_from"]) == {19, 30}
