@@ -24,6 +24,10 @@ NATURAL_SPEC: dict[str, dict] = {
     "twfe": {"window": (-5, 6)},
 }
 
+#: ISF's six outcomes in the order of its report (../shared/DOMAIN.md): sjukpenning, SA,
+#: ekonomiskt bistånd, AF-to-work, studier (not for the older group), UVAS (the young only).
+ISF_OUTCOMES = ("sjukpenning", "sa", "ekonomiskt_bistand", "af_till_arbete", "studier", "uvas")
+
 #: The HTML report's sections (element ids), in page order.
 REPORT_SECTIONS = (
     "summary",
@@ -49,21 +53,13 @@ def estimate_row(
     p_adjusted: float = math.nan,
     n: int = 290,
 ) -> dict:
-    """One row of the long results table: interval ``estimate ± z se``, ``n`` units and clusters."""
-    return {
-        "population": population,
-        "outcome": outcome,
-        "method": method,
-        "event_time": event_time,
-        "estimate": estimate,
-        "se": se,
-        "ci_lower": estimate - z * se,
-        "ci_upper": estimate + z * se,
-        "p_value": p_value,
-        "p_adjusted": p_adjusted,
-        "n_units": n,
-        "n_clusters": n,
-    }
+    """One row of the long results table, in its column order (``ESTIMATE_COLUMNS``): interval
+    ``estimate ± z se``, ``n`` units and clusters."""
+    from finsam_eval.report import ESTIMATE_COLUMNS  # here: conftest imports this module early
+
+    interval = (estimate - z * se, estimate + z * se)
+    values = (population, outcome, method, event_time, estimate, se, *interval, p_value)
+    return dict(zip(ESTIMATE_COLUMNS, (*values, p_adjusted, n, n), strict=True))
 
 
 #: Years and cohorts of ``simulate_staggered`` (shared with the estimator peer tests).

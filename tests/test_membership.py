@@ -530,11 +530,16 @@ def test_unknown_forbund_is_reported(good_calendar: pd.DataFrame) -> None:
     assert "Atlantis" in report.conflicts["detail"].iloc[0]
 
 
+def conflicts_if_starting(calendar: pd.DataFrame, kommun: str, year: int) -> pd.DataFrame:
+    """The conflicts of ``calendar`` once ``kommun`` (a name) starts in ``year`` instead."""
+    moved = calendar.copy()
+    moved.loc[moved["kommun"].eq(kommun_code(kommun)), "start_year"] = year
+    return validate_calendar(moved).conflicts
+
+
 def test_start_outside_interval(good_calendar: pd.DataFrame) -> None:
     # Uppsala is first listed in 2015: [2008, 2014]
-    calendar = good_calendar.copy()
-    calendar.loc[calendar["kommun"].eq(kommun_code("Uppsala")), "start_year"] = 2006
-    bad = validate_calendar(calendar).conflicts
+    bad = conflicts_if_starting(good_calendar, "Uppsala", 2006)
     assert kommun_code("Uppsala") in set(
         bad.loc[bad["check"].eq("start_outside_interval"), "kommun_kod"]
     )
@@ -542,9 +547,7 @@ def test_start_outside_interval(good_calendar: pd.DataFrame) -> None:
 
 def test_dated_kommun_starting_in_another_year(good_calendar: pd.DataFrame) -> None:
     # Samordningsförbundet Gävleborg was formed on 15 December 2014 (004, BILAGA 2)
-    calendar = good_calendar.copy()
-    calendar.loc[calendar["kommun"].eq(kommun_code("Gävle")), "start_year"] = 2010
-    bad = validate_calendar(calendar).conflicts
+    bad = conflicts_if_starting(good_calendar, "Gävle", 2010)
     dated = bad[bad["check"].eq("dated_fact")]
     assert dated["kommun_kod"].tolist() == [kommun_code("Gävle")]
     assert dated["fact"].tolist() == ["gavleborg_formed"]
@@ -553,9 +556,7 @@ def test_dated_kommun_starting_in_another_year(good_calendar: pd.DataFrame) -> N
 
 
 def test_2007_member_starting_after_2007(good_calendar: pd.DataFrame) -> None:
-    calendar = good_calendar.copy()
-    calendar.loc[calendar["kommun"].eq(kommun_code("Malmö")), "start_year"] = 2009
-    bad = validate_calendar(calendar).conflicts
+    bad = conflicts_if_starting(good_calendar, "Malmö", 2009)
     late = bad[bad["check"].eq("member_2007_late")]
     assert late["kommun_kod"].tolist() == [kommun_code("Malmö")]
 

@@ -7,6 +7,7 @@ import itertools
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import ISF_OUTCOMES
 
 from finsam_eval.panel import (
     AGE_BANDS,
@@ -112,14 +113,7 @@ def cell(panel: pd.DataFrame, kommun: str, year: int, population: str, outcome: 
 
 def test_populations_as_data():
     assert list(POPULATIONS) == ["alla", "kvinnor", "man", "unga", "aldre"]
-    assert OUTCOMES == (
-        "sjukpenning",
-        "sa",
-        "ekonomiskt_bistand",
-        "af_till_arbete",
-        "studier",
-        "uvas",
-    )
+    assert OUTCOMES == ISF_OUTCOMES
     assert POPULATIONS["unga"].outcomes == OUTCOMES
     assert POPULATIONS["aldre"].outcomes == OUTCOMES[:4]
     assert POPULATIONS["kvinnor"].sex == ("K",)

@@ -53,6 +53,13 @@ def cells(frame: pd.DataFrame, **where) -> pd.Series:
     return mask
 
 
+def fetch_report(*rows: tuple[str, str, int, str, str]) -> pd.DataFrame:
+    """fetch's report of ``OUTCOME``: rows of (kind, kommun_kod, year, sex of the group, detail)."""
+    report = pd.DataFrame(rows, columns=["kind", "kommun_kod", "year", "sex", "detail"])
+    report.insert(0, "outcome", OUTCOME)
+    return report
+
+
 def missing_cells(error: pytest.ExceptionInfo) -> pd.DataFrame:
     found = [p for p in error.value.problems if p.check == "missing_cells"]
     assert len(found) == 1, f"no single missing_cells problem in {error.value.checks}"
@@ -103,15 +110,9 @@ def test_same_cell_not_listed_is_absent_from_the_source():
         build(numerators[~gone], population)
     assert records(missing_cells(error)) == {("2584", 2006, "man", OUTCOME, ABSENT)}
     # a fetch report row of another kind (not suppressed/missing) is not a suppression
-    report = pd.DataFrame(
-        {
-            "outcome": [OUTCOME, OUTCOME],
-            "kind": ["assumption", "suppressed"],
-            "kommun_kod": ["2584", "0114"],
-            "year": [2006, 2006],
-            "sex": ["M", "M"],
-            "detail": ["", "age 20: '..' (suppressed)"],
-        }
+    report = fetch_report(
+        ("assumption", "2584", 2006, "M", ""),
+        ("suppressed", "0114", 2006, "M", "age 20: '..' (suppressed)"),
     )
     with pytest.raises(PanelValidationError, match="gap") as error:
         build(numerators[~gone], population, suppressed=report)
@@ -122,15 +123,9 @@ def test_suppressed_kommun_year_in_a_source_gap_names_every_series():
     numerators, population = raw_inputs()
     gone = cells(numerators, kommun_kod="0114", year=2005)
     # fetch's report format: kind column, sex of the suppressed group ("T": both sexes)
-    report = pd.DataFrame(
-        {
-            "outcome": [OUTCOME, OUTCOME],
-            "kind": ["suppressed", "missing"],
-            "kommun_kod": ["0114", "0114"],
-            "year": [2005, 2005],
-            "sex": ["K", "T"],
-            "detail": ["age 19: '..' (suppressed)", "band 25-54: no value"],
-        }
+    report = fetch_report(
+        ("suppressed", "0114", 2005, "K", "age 19: '..' (suppressed)"),
+        ("missing", "0114", 2005, "T", "band 25-54: no value"),
     )
     with pytest.raises(PanelValidationError, match="gap") as error:
         build(numerators[~gone], population, suppressed=report)

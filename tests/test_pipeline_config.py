@@ -101,6 +101,12 @@ def test_strings_are_promoted_to_lists() -> None:
         ('[design]\ntreatment_date = "start"\n', ["design.treatment_date", "'start'"]),
         ('[design]\ngoteborg = "partial"\n', ["design.goteborg", "'partial'"]),
         ("[design]\ncalendar = 3\n", ["design.calendar", "path"]),
+        ('[report]\nlanguage = "de"\n', ["report.language must be 'sv' or 'en', got 'de'"]),
+        ("[report]\nhonest = 1\n", ["report.honest must be true or false"]),
+        ("[report]\npdf = true\n", ["unknown key 'pdf' in [report]"]),
+        ('[data]\nsource = "microdata"\n', ["needs data.path"]),
+        ('[data]\nsource = "microdata"\npath = "x"\nengine = "polars"\n', ["engine"]),
+        ('[design]\noutcomes = ["stod_till_arbete"]\n', ["person-year data"]),
     ],
 )
 def test_invalid_entries_are_named(text: str, fragments: list[str]) -> None:

@@ -7,13 +7,13 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-from helpers import estimate_row
+from helpers import ISF_OUTCOMES, estimate_row
 
 from finsam_eval.estimators.result import EstimationResult, wald_table
 from finsam_eval.report import estimates as E
 from finsam_eval.report import tables as T
 
-ALL_OUTCOMES = ["sjukpenning", "sa", "ekonomiskt_bistand", "af_till_arbete", "studier", "uvas"]
+ALL_OUTCOMES = list(ISF_OUTCOMES)
 
 
 def make_estimates(seed: int = 0, methods=("cs", "twfe")) -> pd.DataFrame:

@@ -52,6 +52,13 @@ class Case:
     coarse_cluster: str  # constant within unit, coarser than unit
     window: tuple[int, int]  # a window that bins at least one end
 
+    def panel(self, balanced: bool) -> pd.DataFrame:
+        """The data, or without about 15% of its rows (seed 5): an unbalanced panel."""
+        if balanced:
+            return self.data
+        rng = np.random.default_rng(5)
+        return self.data.loc[rng.random(len(self.data)) > 0.15].reset_index(drop=True)
+
 
 def _mpdta(shared_dir) -> Case:
     data = pd.read_csv(shared_dir / "reference" / "r-did" / "mpdta.csv")
@@ -212,10 +219,7 @@ SPECS = {
 @pytest.mark.parametrize("balanced", [True, False], ids=["balanced", "unbalanced"])
 def test_matches_pyfixest_crv1(case: Case, spec: str, balanced: bool) -> None:
     flags = SPECS[spec]
-    data = case.data
-    if not balanced:
-        rng = np.random.default_rng(5)
-        data = data.loc[rng.random(len(data)) > 0.15].reset_index(drop=True)
+    data = case.panel(balanced)
     window = case.window if flags.get("window") else None
     cluster = case.coarse_cluster if flags.get("cluster") else case.unit
     result = _fit(
@@ -360,10 +364,7 @@ def test_singletons_dropped_and_reported() -> None:
 def test_event_influence_reproduces_vcov(case: Case, spec: str, balanced: bool) -> None:
     """Cluster-summed psi'psi / n**2 (CR1 factor inside psi) is the CRV1 vcov, to rounding."""
     flags = SPECS[spec]
-    data = case.data
-    if not balanced:
-        rng = np.random.default_rng(5)
-        data = data.loc[rng.random(len(data)) > 0.15].reset_index(drop=True)
+    data = case.panel(balanced)
     cluster = case.coarse_cluster if flags.get("cluster") else None
     result = _fit(
         case,
