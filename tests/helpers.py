@@ -55,7 +55,8 @@ def estimate_row(
 ) -> dict:
     """One row of the long results table, in its column order (``ESTIMATE_COLUMNS``): interval
     ``estimate ± z se``, ``n`` units and clusters."""
-    from finsam_eval.report import ESTIMATE_COLUMNS  # here: conftest imports this module early
+    # imported here: conftest imports this module, and not every session needs the report package
+    from finsam_eval.report import ESTIMATE_COLUMNS
 
     interval = (estimate - z * se, estimate + z * se)
     values = (population, outcome, method, event_time, estimate, se, *interval, p_value)
@@ -137,6 +138,7 @@ def synthetic_series(population: str = "alla", outcome: str = "sjukpenning") -> 
     return out
 
 
+#: Column roles in R did's example panel mpdta and in ``synthetic_series``.
 MPDTA = {"outcome": "lemp", "unit": "countyreal", "time": "year", "cohort": "first.treat"}
 SYNTHETIC = {"outcome": "share", "unit": "id", "time": "year", "cohort": "cohort"}
 #: The columns of ``simulate_staggered``.
