@@ -904,21 +904,50 @@ def run_analysis(config: AnalysisConfig, out_dir: str | Path, progress: bool = T
 
 def _write_run(config: AnalysisConfig, out: Path, final: Path, progress: bool) -> str:
     """The run itself, written into ``out``; ``final`` is where the folder will live."""
+    from finsam_eval.report.figures import FigureRenderer, default_workers
+
+    # the figures are drawn in forked workers while this process estimates and writes the rest
+    # (Agg rendering is about as much CPU as everything else together); the figures that need
+    # only the panel start first, beside the single-threaded estimation. Figures at most: an
+    # event study and a Bacon decomposition per series, two adoption figures.
+    with FigureRenderer(default_workers(2 * len(config.series()) + 2)) as figures:
+        return _write_run_with(config, out, final, progress, figures)
+
+
+def _write_run_with(
+    config: AnalysisConfig, out: Path, final: Path, progress: bool, figures: Any
+) -> str:
+    """:func:`_write_run`, drawing the figures with ``figures`` (a ``FigureRenderer``)."""
     from finsam_eval.pipeline.output import listed_files
     from finsam_eval.report import (
         build_manifest,
         write_estimates_csv,
-        write_figures,
         write_manifest,
         write_report,
         write_tables,
     )
+    from finsam_eval.report.figures import figure_jobs
 
     timings: dict[str, float] = {}
     start = time.perf_counter()
     panel, plan = load_analysis_panel(config)
     data_source = panel.attrs.get("data_source")
     timings["load"] = time.perf_counter() - start
+
+    from finsam_eval.core.progress import step
+    from finsam_eval.report.labels import text
+    from finsam_eval.report.summary import headline_method, series_diagnostics
+
+    language = config.report_language
+    figure_dir = out / "figures"
+    years = sorted(panel["year"].unique().tolist())
+    # one calendar's cohorts for the adoption figures; pooled runs have no single calendar
+    cohorts = _cohorts(panel) if plan.mode != "documented" else None
+    step("report: Bacon decompositions", progress)
+    decompositions = bacon_decompositions(panel, config) if plan.mode != "documented" else {}
+    # drawn by the workers beside the estimation (the event-study figures follow it)
+    figures.submit(figure_jobs(figure_dir, cohorts=cohorts, years=years, language=language))
+    figures.submit(figure_jobs(figure_dir, decomposition=decompositions or None, language=language))
 
     start = time.perf_counter()
     estimates, results = estimate_all(panel, config, progress=progress, calendar=plan)
@@ -945,17 +974,12 @@ def _write_run(config: AnalysisConfig, out: Path, final: Path, progress: bool) -
         estimates = add_wild_pvalues(panel, estimates, results, config, progress=progress)
     timings["inference"] = time.perf_counter() - start
 
-    from finsam_eval.core.progress import step
-    from finsam_eval.report.labels import text
-    from finsam_eval.report.summary import headline_method, series_diagnostics
-
     start = time.perf_counter()
-    language = config.report_language
+    step("report: figures", progress)
+    figures.submit(figure_jobs(figure_dir, estimates, methods=config.methods, language=language))
     write_estimates_csv(estimates, out / "estimates.csv")
     notes = run_notes(results, plan.notes + design_notes(panel, config, plan))
     notes.to_csv(out / "notes.csv", index=False, lineterminator="\n")
-    # one calendar's cohorts for the adoption figures; pooled runs have no single calendar
-    cohorts = _cohorts(panel) if plan.mode != "documented" else None
     design_counts = _design_counts(
         _calendar_cohorts(panel, plan), evaluated=config.design().cohorts
     )
@@ -985,23 +1009,11 @@ def _write_run(config: AnalysisConfig, out: Path, final: Path, progress: bool) -
     diagnostics.to_csv(
         out / "diagnostics.csv", index=False, lineterminator="\n", float_format="%.10g"
     )
-    years = sorted(panel["year"].unique().tolist())
-    step("report: Bacon decompositions", progress)
-    decompositions = bacon_decompositions(panel, config) if plan.mode != "documented" else {}
     for key, table in decompositions.items():
         table.to_csv(
             out / f"bacon-{key}.csv", index=False, lineterminator="\n", float_format="%.10g"
         )
-    step("report: figures", progress)
-    figures = write_figures(
-        out / "figures",
-        estimates,
-        methods=config.methods,
-        cohorts=cohorts,
-        years=years,
-        decomposition=decompositions or None,
-        language=language,
-    )
+    drawn = figures.result()
     timings["report"] = time.perf_counter() - start
     manifest = build_manifest(
         config.to_dict(),
@@ -1026,7 +1038,7 @@ def _write_run(config: AnalysisConfig, out: Path, final: Path, progress: bool) -
     write_report(
         out,
         estimates,
-        figures,
+        drawn,
         manifest,
         title=text("title", language),
         methods=config.methods,

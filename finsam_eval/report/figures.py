@@ -38,7 +38,10 @@ __all__ = [
     "adoption_heatmap",
     "bacon_scatter",
     "cohort_sizes",
+    "FigureRenderer",
+    "default_workers",
     "event_study_overlay",
+    "figure_jobs",
     "figure_style",
     "save_figure",
     "write_figures",
@@ -405,30 +408,83 @@ def save_figure(fig: Figure, path: str | Path, *, dpi: float | None = None) -> P
     return path
 
 
-def _render(job: tuple[str, str, tuple, dict, Path]) -> tuple[str, Path]:
+#: One figure to draw: (name, builder name in ``_BUILDERS``, args, kwargs, target file).
+FigureJob = tuple[str, str, tuple, dict, Path]
+
+
+def _render(job: FigureJob) -> tuple[str, Path]:
     """Draw one figure by its builder's name and save it (runs in a worker process too)."""
     name, builder, args, kwargs, path = job
     return name, save_figure(_BUILDERS[builder](*args, **kwargs), path)
 
 
-def _render_all(jobs: list[tuple[str, str, tuple, dict, Path]], workers: int) -> dict[str, Path]:
-    """Render ``jobs`` in order, in ``workers`` forked processes when that is more than one.
+class FigureRenderer:
+    """Draws figure jobs in forked worker processes while the caller goes on with other work.
 
-    Each figure is drawn and saved independently under :func:`figure_style`, so the files are
-    byte-identical whichever process writes them; Agg rendering is CPU-bound Python, hence
-    processes, not threads.
+    Jobs given to :meth:`submit` start at once in ``workers`` processes forked when the first
+    jobs arrive (serially, inside :meth:`submit`, when ``workers`` is 1 or fork is not available);
+    :meth:`result` waits for all of them. Each figure is drawn and saved independently under
+    :func:`figure_style`, so the files are byte-identical whichever process writes them; Agg
+    rendering is CPU-bound Python, hence processes, not threads. Used as a context manager, an
+    exception stops the workers (their files are left half-written in the caller's folder).
     """
-    import multiprocessing
 
-    workers = min(workers, len(jobs))
-    if workers > 1 and "fork" in multiprocessing.get_all_start_methods():
-        with multiprocessing.get_context("fork").Pool(workers) as pool:
-            return dict(pool.imap(_render, jobs))
-    return dict(_render(job) for job in jobs)
+    def __init__(self, workers: int) -> None:
+        import multiprocessing
+
+        self.workers = int(workers)
+        self._fork = self.workers > 1 and "fork" in multiprocessing.get_all_start_methods()
+        self._pool: Any = None
+        self._pending: list[Any] = []
+        self._done: dict[str, Path] = {}
+
+    def submit(self, jobs: Sequence[FigureJob]) -> None:
+        """Start drawing ``jobs`` (names must be new)."""
+        jobs = list(jobs)
+        if not jobs:
+            return
+        if not self._fork:
+            self._done.update(_render(job) for job in jobs)
+            return
+        if self._pool is None:
+            import multiprocessing
+
+            self._pool = multiprocessing.get_context("fork").Pool(self.workers)
+        # one job per task, so a worker that finishes early takes the next figure
+        self._pending.append(self._pool.map_async(_render, jobs, chunksize=1))
+
+    def result(self) -> dict[str, Path]:
+        """Wait for every submitted figure; name → written path, in submission order."""
+        for pending in self._pending:
+            self._done.update(pending.get())
+        self._pending.clear()
+        self.close()
+        return dict(self._done)
+
+    def close(self) -> None:
+        """Stop the workers (waiting for none of the pending figures)."""
+        if self._pool is not None:
+            self._pool.terminate()
+            self._pool.join()
+            self._pool = None
+
+    def __enter__(self) -> FigureRenderer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
-def _default_workers(n_jobs: int) -> int:
-    # forking costs ~0.1 s; below a handful of figures one process is as fast
+def _render_all(jobs: list[FigureJob], workers: int) -> dict[str, Path]:
+    """Render ``jobs`` in order, in ``workers`` forked processes when that is more than one."""
+    with FigureRenderer(min(workers, len(jobs))) as renderer:
+        renderer.submit(jobs)
+        return renderer.result()
+
+
+def default_workers(n_jobs: int) -> int:
+    """Processes for drawing ``n_jobs`` figures: the available cores, at most 4, from six
+    figures on (forking costs ~0.1 s; below a handful of figures one process is as fast)."""
     if n_jobs < 6:
         return 1
     try:
@@ -438,7 +494,7 @@ def _default_workers(n_jobs: int) -> int:
     return max(1, min(cores, 4))
 
 
-def write_figures(
+def figure_jobs(
     out_dir: str | Path,
     estimates: pd.DataFrame | None = None,
     *,
@@ -448,41 +504,11 @@ def write_figures(
     decomposition: pd.DataFrame | Mapping[str, pd.DataFrame] | None = None,
     fmt: str = "png",
     language: str = "en",
-    workers: int | None = None,
-) -> dict[str, Path]:
-    """Draw and save every report figure into ``out_dir``.
-
-    Names (file stems, and ``fig-<name>`` ids in the HTML report): ``event-<population>-
-    <outcome>`` per series in the estimates that is defined for its population, ``adoption-heatmap`` and ``cohort-sizes`` when
-    cohorts are given, ``bacon`` or ``bacon-<key>`` per decomposition.
-
-    Parameters
-    ----------
-    out_dir
-        Target folder (created), usually ``<output>/figures``.
-    estimates
-        The long results table, for the event-study overlays.
-    methods
-        Methods of the overlays in legend order.
-    cohorts, years
-        Kommun cohorts and the calendar years of the heatmap (default: min to max cohort year).
-    decomposition
-        A Bacon decomposition frame, or a mapping name → frame.
-    fmt
-        "png", "svg" or "pdf".
-    language
-        "sv" or "en" for every text in the figures.
-    workers
-        Processes that draw the figures (forked; 1 draws them here); default: the available
-        cores, at most 4, when there are six figures or more. The files are the same either way.
-
-    Returns
-    -------
-    dict
-        name → written path, in report order.
-    """
+) -> list[FigureJob]:
+    """The figures :func:`write_figures` draws, as jobs for :class:`FigureRenderer` (same
+    parameters), in report order."""
     out_dir = Path(out_dir)
-    jobs: list[tuple[str, str, tuple, dict, Path]] = []
+    jobs: list[FigureJob] = []
 
     def save(name: str, builder: str, *args: Any, **kwargs: Any) -> None:
         jobs.append((name, builder, args, kwargs, out_dir / f"{name}.{fmt}"))
@@ -528,7 +554,63 @@ def write_figures(
                 title=text("bacon_title", language, series=series_title(key, language)),
                 language=language,
             )
-    return _render_all(jobs, _default_workers(len(jobs)) if workers is None else int(workers))
+    return jobs
+
+
+def write_figures(
+    out_dir: str | Path,
+    estimates: pd.DataFrame | None = None,
+    *,
+    methods: Sequence[str] | None = None,
+    cohorts: pd.DataFrame | None = None,
+    years: Sequence[int] | None = None,
+    decomposition: pd.DataFrame | Mapping[str, pd.DataFrame] | None = None,
+    fmt: str = "png",
+    language: str = "en",
+    workers: int | None = None,
+) -> dict[str, Path]:
+    """Draw and save every report figure into ``out_dir``.
+
+    Names (file stems, and ``fig-<name>`` ids in the HTML report): ``event-<population>-
+    <outcome>`` per series in the estimates that is defined for its population, ``adoption-heatmap`` and ``cohort-sizes`` when
+    cohorts are given, ``bacon`` or ``bacon-<key>`` per decomposition.
+
+    Parameters
+    ----------
+    out_dir
+        Target folder (created), usually ``<output>/figures``.
+    estimates
+        The long results table, for the event-study overlays.
+    methods
+        Methods of the overlays in legend order.
+    cohorts, years
+        Kommun cohorts and the calendar years of the heatmap (default: min to max cohort year).
+    decomposition
+        A Bacon decomposition frame, or a mapping name → frame.
+    fmt
+        "png", "svg" or "pdf".
+    language
+        "sv" or "en" for every text in the figures.
+    workers
+        Processes that draw the figures (forked; 1 draws them here); default: the available
+        cores, at most 4, when there are six figures or more. The files are the same either way.
+
+    Returns
+    -------
+    dict
+        name → written path, in report order.
+    """
+    jobs = figure_jobs(
+        out_dir,
+        estimates,
+        methods=methods,
+        cohorts=cohorts,
+        years=years,
+        decomposition=decomposition,
+        fmt=fmt,
+        language=language,
+    )
+    return _render_all(jobs, default_workers(len(jobs)) if workers is None else int(workers))
 
 
 _BUILDERS = {
