@@ -10,14 +10,13 @@ from helpers import estimate_row
 from matplotlib.colors import to_hex
 from matplotlib.figure import Figure
 
+from finsam_eval.report.background import Background
 from finsam_eval.report.figures import (
     PALETTE,
-    FigureRenderer,
     adoption_heatmap,
     bacon_scatter,
     cohort_sizes,
     event_study_overlay,
-    figure_jobs,
     save_figure,
     write_figures,
 )
@@ -182,24 +181,25 @@ def test_write_figures_parallel_same_files(tmp_path, cohorts):
         assert parallel[name].parent == tmp_path / "parallel"
 
 
-def test_figure_renderer_batches_same_files(tmp_path, cohorts):
+def test_background_figures_in_batches_same_files(tmp_path, cohorts):
     # the pipeline submits the adoption figures first and the event studies later, drawn in
     # workers while it goes on: the same names and bytes as write_figures draws here
     est = make_estimates(methods=("cs", "twfe"))
     serial = write_figures(tmp_path / "serial", est, cohorts=cohorts, workers=1)
-    with FigureRenderer(2) as renderer:
-        renderer.submit(figure_jobs(tmp_path / "batches", cohorts=cohorts))
-        renderer.submit(figure_jobs(tmp_path / "batches", est))
-        drawn = renderer.result()
+    with Background(2) as background:
+        first = write_figures(tmp_path / "batches", cohorts=cohorts, background=background)
+        second = write_figures(tmp_path / "batches", est, background=background)
+        drawn = dict(first.pending.get() + second.pending.get())
+    assert drawn == {**first, **second}
     assert list(drawn) == list(serial)
     for name in serial:
         assert drawn[name] == tmp_path / "batches" / serial[name].name
         assert drawn[name].read_bytes() == serial[name].read_bytes(), name
 
 
-def test_figure_renderer_worker_error_raises(tmp_path):
+def test_background_figure_error_raises(tmp_path):
     bad = pd.DataFrame({"estimate": [0.1], "weight": [1.0]})  # no "type" column
-    with FigureRenderer(2) as renderer:
-        renderer.submit(figure_jobs(tmp_path, decomposition=bad))
+    with Background(2) as background:
+        planned = write_figures(tmp_path, decomposition=bad, background=background)
         with pytest.raises(ValueError, match="type"):
-            renderer.result()
+            planned.pending.get()

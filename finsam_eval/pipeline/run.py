@@ -15,7 +15,7 @@ from __future__ import annotations
 import shutil
 import time
 import warnings
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -531,12 +531,15 @@ def estimate_all(
     config: AnalysisConfig,
     progress: bool = True,
     calendar: CalendarPlan | None = None,
+    on_result: Callable[[tuple[str, str, str], EstimationResult], None] | None = None,
 ) -> tuple[pd.DataFrame, dict[tuple[str, str, str], EstimationResult]]:
     """Estimate every configured population × outcome × method; a tidy long table + results.
 
     ``panel`` carries the calendar's cohorts (:func:`apply_calendar`); the configured design
     (:func:`designed_panels`) is applied here. With a "documented" ``calendar`` every method
-    is fitted on each compatible calendar and pooled (:func:`_fit_documented`).
+    is fitted on each compatible calendar and pooled (:func:`_fit_documented`). ``on_result``
+    is called with each (population, outcome, method) key and its finished result (the run
+    starts report work on it while the next series is estimated).
     """
     lo, hi = config.window
     from finsam_eval.inference.bands import add_bands
@@ -587,6 +590,8 @@ def estimate_all(
                 cluster=clusters,
             )
         results[(population, outcome, method)] = res
+        if on_result is not None:
+            on_result((population, outcome, method), res)
         es = res.event_study
         es = es[(es["event_time"] >= lo) & (es["event_time"] <= hi)]
         columns = ["event_time", "estimate", "se", "ci_lower", "ci_upper", "p_value"]
@@ -904,20 +909,22 @@ def run_analysis(config: AnalysisConfig, out_dir: str | Path, progress: bool = T
 
 def _write_run(config: AnalysisConfig, out: Path, final: Path, progress: bool) -> str:
     """The run itself, written into ``out``; ``final`` is where the folder will live."""
-    from finsam_eval.report.figures import FigureRenderer, default_workers
+    from finsam_eval.report.background import Background, default_workers
 
-    # the figures are drawn in forked workers while this process estimates and writes the rest
-    # (Agg rendering is about as much CPU as everything else together); the figures that need
-    # only the panel start first, beside the single-threaded estimation. Figures at most: an
-    # event study and a Bacon decomposition per series, two adoption figures.
-    with FigureRenderer(default_workers(2 * len(config.series()) + 2)) as figures:
-        return _write_run_with(config, out, final, progress, figures)
+    # the figures (and the breakdown values) are computed in forked workers while this process
+    # estimates and writes the rest (Agg rendering is about as much CPU as everything else
+    # together); the figures that need only the panel start first, beside the single-threaded
+    # estimation. Figures at most: an event study and a Bacon decomposition per series, two
+    # adoption figures.
+    with Background(default_workers(2 * len(config.series()) + 2)) as background:
+        return _write_run_with(config, out, final, progress, background)
 
 
 def _write_run_with(
-    config: AnalysisConfig, out: Path, final: Path, progress: bool, figures: Any
+    config: AnalysisConfig, out: Path, final: Path, progress: bool, background: Any
 ) -> str:
-    """:func:`_write_run`, drawing the figures with ``figures`` (a ``FigureRenderer``)."""
+    """:func:`_write_run`, with ``background`` (a ``report.background.Background``) drawing the
+    figures."""
     from finsam_eval.pipeline.output import listed_files
     from finsam_eval.report import (
         build_manifest,
@@ -926,7 +933,7 @@ def _write_run_with(
         write_report,
         write_tables,
     )
-    from finsam_eval.report.figures import figure_jobs
+    from finsam_eval.report.figures import write_figures
 
     timings: dict[str, float] = {}
     start = time.perf_counter()
@@ -936,7 +943,7 @@ def _write_run_with(
 
     from finsam_eval.core.progress import step
     from finsam_eval.report.labels import text
-    from finsam_eval.report.summary import headline_method, series_diagnostics
+    from finsam_eval.report.summary import headline_method, series_breakdown, series_diagnostics
 
     language = config.report_language
     figure_dir = out / "figures"
@@ -946,11 +953,33 @@ def _write_run_with(
     step("report: Bacon decompositions", progress)
     decompositions = bacon_decompositions(panel, config) if plan.mode != "documented" else {}
     # drawn by the workers beside the estimation (the event-study figures follow it)
-    figures.submit(figure_jobs(figure_dir, cohorts=cohorts, years=years, language=language))
-    figures.submit(figure_jobs(figure_dir, decomposition=decompositions or None, language=language))
+    planned = [
+        write_figures(
+            figure_dir, cohorts=cohorts, years=years, language=language, background=background
+        ),
+        write_figures(
+            figure_dir,
+            decomposition=decompositions or None,
+            language=language,
+            background=background,
+        ),
+    ]
+
+    # the headline method's HonestDiD breakdown values (for the summary) are bisected in the
+    # workers as soon as each series is estimated
+    headline = headline_method(config.methods)
+    event_times = range(config.event_times[0], config.event_times[1] + 1)
+    breakdowns: dict[tuple[str, str], Any] = {}
+
+    def start_breakdown(key: tuple[str, str, str], result: EstimationResult) -> None:
+        if config.report_honest and key[2] == headline:
+            task = (result.event_study, result.vcov, event_times)
+            breakdowns[key[:2]] = background.map(series_breakdown, [task])
 
     start = time.perf_counter()
-    estimates, results = estimate_all(panel, config, progress=progress, calendar=plan)
+    estimates, results = estimate_all(
+        panel, config, progress=progress, calendar=plan, on_result=start_breakdown
+    )
     timings["estimate"] = time.perf_counter() - start
 
     start = time.perf_counter()
@@ -976,7 +1005,11 @@ def _write_run_with(
 
     start = time.perf_counter()
     step("report: figures", progress)
-    figures.submit(figure_jobs(figure_dir, estimates, methods=config.methods, language=language))
+    planned.append(
+        write_figures(
+            figure_dir, estimates, methods=config.methods, language=language, background=background
+        )
+    )
     write_estimates_csv(estimates, out / "estimates.csv")
     notes = run_notes(results, plan.notes + design_notes(panel, config, plan))
     notes.to_csv(out / "notes.csv", index=False, lineterminator="\n")
@@ -994,15 +1027,15 @@ def _write_run_with(
         adjustment=config.adjust,
     )
     # pre-trend tests and HonestDiD breakdown values for the summary: the headline method only
-    headline = headline_method(config.methods)
     n_series = sum(1 for key in results if key[2] == headline)
     ticker = iter(_progress(range(n_series), n_series, "report: diagnostics", progress))
     diagnostics = series_diagnostics(
         results,
         headline,
-        range(config.event_times[0], config.event_times[1] + 1),
+        event_times,
         honest=config.report_honest,
         on_series=lambda population, outcome: next(ticker, None),
+        breakdowns={series: pending.get()[0] for series, pending in breakdowns.items()},
     )
     for _ in ticker:  # close the progress report
         pass
@@ -1013,7 +1046,10 @@ def _write_run_with(
         table.to_csv(
             out / f"bacon-{key}.csv", index=False, lineterminator="\n", float_format="%.10g"
         )
-    drawn = figures.result()
+    drawn: dict[str, Path] = {}
+    for figures in planned:
+        figures.pending.get()
+        drawn.update(figures)
     timings["report"] = time.perf_counter() - start
     manifest = build_manifest(
         config.to_dict(),

@@ -11,7 +11,6 @@ matplotlib version (rendering can change between matplotlib or FreeType versions
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,6 +24,7 @@ from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
+from finsam_eval.report.background import Background, Pending, default_workers
 from finsam_eval.report.labels import method_label, outcome_label, population_label, text
 from finsam_eval.report.tables import (
     _outcome_rank,
@@ -38,10 +38,8 @@ __all__ = [
     "adoption_heatmap",
     "bacon_scatter",
     "cohort_sizes",
-    "FigureRenderer",
-    "default_workers",
+    "PlannedFigures",
     "event_study_overlay",
-    "figure_jobs",
     "figure_style",
     "save_figure",
     "write_figures",
@@ -412,89 +410,17 @@ def save_figure(fig: Figure, path: str | Path, *, dpi: float | None = None) -> P
 FigureJob = tuple[str, str, tuple, dict, Path]
 
 
-def _render(job: FigureJob) -> tuple[str, Path]:
-    """Draw one figure by its builder's name and save it (runs in a worker process too)."""
-    name, builder, args, kwargs, path = job
+def _render(name: str, builder: str, args: tuple, kwargs: dict, path: Path) -> tuple[str, Path]:
+    """Draw one figure by its builder's name and save it (runs in a worker process too).
+
+    Each figure is drawn and saved independently under :func:`figure_style`, so the files are
+    byte-identical whichever process writes them; Agg rendering is CPU-bound Python, hence
+    processes, not threads.
+    """
     return name, save_figure(_BUILDERS[builder](*args, **kwargs), path)
 
 
-class FigureRenderer:
-    """Draws figure jobs in forked worker processes while the caller goes on with other work.
-
-    Jobs given to :meth:`submit` start at once in ``workers`` processes forked when the first
-    jobs arrive (serially, inside :meth:`submit`, when ``workers`` is 1 or fork is not available);
-    :meth:`result` waits for all of them. Each figure is drawn and saved independently under
-    :func:`figure_style`, so the files are byte-identical whichever process writes them; Agg
-    rendering is CPU-bound Python, hence processes, not threads. Used as a context manager, an
-    exception stops the workers (their files are left half-written in the caller's folder).
-    """
-
-    def __init__(self, workers: int) -> None:
-        import multiprocessing
-
-        self.workers = int(workers)
-        self._fork = self.workers > 1 and "fork" in multiprocessing.get_all_start_methods()
-        self._pool: Any = None
-        self._pending: list[Any] = []
-        self._done: dict[str, Path] = {}
-
-    def submit(self, jobs: Sequence[FigureJob]) -> None:
-        """Start drawing ``jobs`` (names must be new)."""
-        jobs = list(jobs)
-        if not jobs:
-            return
-        if not self._fork:
-            self._done.update(_render(job) for job in jobs)
-            return
-        if self._pool is None:
-            import multiprocessing
-
-            self._pool = multiprocessing.get_context("fork").Pool(self.workers)
-        # one job per task, so a worker that finishes early takes the next figure
-        self._pending.append(self._pool.map_async(_render, jobs, chunksize=1))
-
-    def result(self) -> dict[str, Path]:
-        """Wait for every submitted figure; name → written path, in submission order."""
-        for pending in self._pending:
-            self._done.update(pending.get())
-        self._pending.clear()
-        self.close()
-        return dict(self._done)
-
-    def close(self) -> None:
-        """Stop the workers (waiting for none of the pending figures)."""
-        if self._pool is not None:
-            self._pool.terminate()
-            self._pool.join()
-            self._pool = None
-
-    def __enter__(self) -> FigureRenderer:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-def _render_all(jobs: list[FigureJob], workers: int) -> dict[str, Path]:
-    """Render ``jobs`` in order, in ``workers`` forked processes when that is more than one."""
-    with FigureRenderer(min(workers, len(jobs))) as renderer:
-        renderer.submit(jobs)
-        return renderer.result()
-
-
-def default_workers(n_jobs: int) -> int:
-    """Processes for drawing ``n_jobs`` figures: the available cores, at most 4, from six
-    figures on (forking costs ~0.1 s; below a handful of figures one process is as fast)."""
-    if n_jobs < 6:
-        return 1
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cores = os.cpu_count() or 1
-    return max(1, min(cores, 4))
-
-
-def figure_jobs(
+def write_figures(
     out_dir: str | Path,
     estimates: pd.DataFrame | None = None,
     *,
@@ -504,9 +430,44 @@ def figure_jobs(
     decomposition: pd.DataFrame | Mapping[str, pd.DataFrame] | None = None,
     fmt: str = "png",
     language: str = "en",
-) -> list[FigureJob]:
-    """The figures :func:`write_figures` draws, as jobs for :class:`FigureRenderer` (same
-    parameters), in report order."""
+    workers: int | None = None,
+    background: Background | None = None,
+) -> dict[str, Path]:
+    """Draw and save every report figure into ``out_dir``.
+
+    Names (file stems, and ``fig-<name>`` ids in the HTML report): ``event-<population>-
+    <outcome>`` per series in the estimates that is defined for its population, ``adoption-heatmap`` and ``cohort-sizes`` when
+    cohorts are given, ``bacon`` or ``bacon-<key>`` per decomposition.
+
+    Parameters
+    ----------
+    out_dir
+        Target folder (created), usually ``<output>/figures``.
+    estimates
+        The long results table, for the event-study overlays.
+    methods
+        Methods of the overlays in legend order.
+    cohorts, years
+        Kommun cohorts and the calendar years of the heatmap (default: min to max cohort year).
+    decomposition
+        A Bacon decomposition frame, or a mapping name → frame.
+    fmt
+        "png", "svg" or "pdf".
+    language
+        "sv" or "en" for every text in the figures.
+    workers
+        Processes that draw the figures (forked; 1 draws them here); default: the available
+        cores, at most 4, when there are six figures or more. The files are the same either way.
+    background
+        Draw them with these workers instead (``workers`` is then ignored): the figures start
+        at once and the caller goes on; the files are complete when ``pending.get()`` of the
+        returned :class:`PlannedFigures` returns.
+
+    Returns
+    -------
+    dict
+        name → written path, in report order.
+    """
     out_dir = Path(out_dir)
     jobs: list[FigureJob] = []
 
@@ -554,63 +515,20 @@ def figure_jobs(
                 title=text("bacon_title", language, series=series_title(key, language)),
                 language=language,
             )
-    return jobs
+    if background is not None:
+        return PlannedFigures(background.map(_render, jobs), jobs)
+    n_workers = default_workers(len(jobs)) if workers is None else min(int(workers), len(jobs))
+    with Background(n_workers) as pool:
+        return dict(pool.map(_render, jobs).get())
 
 
-def write_figures(
-    out_dir: str | Path,
-    estimates: pd.DataFrame | None = None,
-    *,
-    methods: Sequence[str] | None = None,
-    cohorts: pd.DataFrame | None = None,
-    years: Sequence[int] | None = None,
-    decomposition: pd.DataFrame | Mapping[str, pd.DataFrame] | None = None,
-    fmt: str = "png",
-    language: str = "en",
-    workers: int | None = None,
-) -> dict[str, Path]:
-    """Draw and save every report figure into ``out_dir``.
+class PlannedFigures(dict):
+    """name → path of figures being drawn in the background (:func:`write_figures`); the files
+    are complete when ``pending.get()`` returns."""
 
-    Names (file stems, and ``fig-<name>`` ids in the HTML report): ``event-<population>-
-    <outcome>`` per series in the estimates that is defined for its population, ``adoption-heatmap`` and ``cohort-sizes`` when
-    cohorts are given, ``bacon`` or ``bacon-<key>`` per decomposition.
-
-    Parameters
-    ----------
-    out_dir
-        Target folder (created), usually ``<output>/figures``.
-    estimates
-        The long results table, for the event-study overlays.
-    methods
-        Methods of the overlays in legend order.
-    cohorts, years
-        Kommun cohorts and the calendar years of the heatmap (default: min to max cohort year).
-    decomposition
-        A Bacon decomposition frame, or a mapping name → frame.
-    fmt
-        "png", "svg" or "pdf".
-    language
-        "sv" or "en" for every text in the figures.
-    workers
-        Processes that draw the figures (forked; 1 draws them here); default: the available
-        cores, at most 4, when there are six figures or more. The files are the same either way.
-
-    Returns
-    -------
-    dict
-        name → written path, in report order.
-    """
-    jobs = figure_jobs(
-        out_dir,
-        estimates,
-        methods=methods,
-        cohorts=cohorts,
-        years=years,
-        decomposition=decomposition,
-        fmt=fmt,
-        language=language,
-    )
-    return _render_all(jobs, default_workers(len(jobs)) if workers is None else int(workers))
+    def __init__(self, pending: Pending, jobs: list[FigureJob]) -> None:
+        super().__init__((name, path) for name, *_, path in jobs)
+        self.pending = pending
 
 
 _BUILDERS = {
