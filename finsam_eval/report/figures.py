@@ -102,6 +102,13 @@ def _new_figure(figsize: tuple[float, float]) -> tuple[Figure, Any]:
     return fig, fig.add_subplot()
 
 
+def _label_axes(ax: Any, x_key: str, y_key: str, title: str, language: str) -> None:
+    """Axis labels (message keys of :func:`~finsam_eval.report.labels.text`) and the title."""
+    ax.set_xlabel(text(x_key, language))
+    ax.set_ylabel(text(y_key, language))
+    ax.set_title(title)
+
+
 def _event_rows(estimates: pd.DataFrame, population: str, outcome: str) -> pd.DataFrame:
     rows = estimates[
         (estimates["population"].astype(str) == population)
@@ -189,11 +196,9 @@ def event_study_overlay(
         ax.axvline(-0.5, color="grey", linestyle="--", linewidth=0.8)
         ticks = sorted(set(rows["event_time"].astype(int)))
         ax.set_xticks(ticks)
-        ax.set_xlabel(text("years_since_joining", language))
-        ax.set_ylabel(text("effect_pp", language))
         if title is None:
             title = f"{population_label(population, language)}: {outcome_label(outcome, language)}"
-        ax.set_title(title)
+        _label_axes(ax, "years_since_joining", "effect_pp", title, language)
         ax.legend(title=text("method_legend", language), loc="best", frameon=False)
     return fig
 
@@ -266,9 +271,8 @@ def adoption_heatmap(
         ax.set_yticks(centres, labels)
         tick_step = 1 if len(years) <= 12 else 2
         ax.set_xticks(years[::tick_step])
-        ax.set_xlabel(text("calendar_year", language))
-        ax.set_ylabel(text("kommuner_by_cohort", language))
-        ax.set_title(title or text("membership_title", language))
+        title = title or text("membership_title", language)
+        _label_axes(ax, "calendar_year", "kommuner_by_cohort", title, language)
         ax.legend(
             handles=[
                 Patch(facecolor=PALETTE[0], label=text("member", language)),
@@ -306,9 +310,9 @@ def cohort_sizes(
         bars = ax.bar(range(len(counts)), counts.to_numpy(), color=colours)
         ax.bar_label(bars, fontsize=7)
         ax.set_xticks(range(len(counts)), labels, rotation=90 if len(counts) > 14 else 0)
-        ax.set_xlabel(text("cohort_axis", language))
-        ax.set_ylabel(text("kommuner", language))
-        ax.set_title(title or text("cohorts_title", language))
+        _label_axes(
+            ax, "cohort_axis", "kommuner", title or text("cohorts_title", language), language
+        )
     return fig
 
 
@@ -360,9 +364,8 @@ def bacon_scatter(
                 linewidth=0.8,
                 label=text("weighted_mean", language, mean=f"{mean:.3f}"),
             )
-        ax.set_xlabel(text("bacon_weight", language))
-        ax.set_ylabel(text("bacon_estimate", language))
-        ax.set_title(title or "Goodman-Bacon decomposition")
+        title = title or "Goodman-Bacon decomposition"
+        _label_axes(ax, "bacon_weight", "bacon_estimate", title, language)
         ax.legend(loc="best", frameon=False)
     return fig
 
