@@ -138,6 +138,13 @@ def load_analysis_panel(config: AnalysisConfig) -> tuple[pd.DataFrame, CalendarP
         A bad calendar, a window longer than the data allow, or an estimator option a method
         refuses (:func:`check_method_options`).
     """
+    panel, plan, _ = _load_checked(config)
+    return panel, plan
+
+
+def _load_checked(config: AnalysisConfig) -> tuple[pd.DataFrame, CalendarPlan, Any]:
+    """:func:`load_analysis_panel` and the designed panels its checks built (None when the
+    calendar is "documented"), which the run reuses."""
     check_method_options(config)
     loaded = load_panel_for(config)
     plan = resolve_calendar(config)
@@ -155,8 +162,8 @@ def load_analysis_panel(config: AnalysisConfig) -> tuple[pd.DataFrame, CalendarP
     years = config.design().years(panel["year"].unique()).tolist()
     cohorts = plan.cohort_values() or sorted(panel["cohort"].unique().tolist())
     config.check_window(years, cohorts)
-    check_analysis_panel(panel, config, plan)
-    return panel, plan
+    designed = check_analysis_panel(panel, config, plan)
+    return panel, plan, designed
 
 
 def balanced_only_methods() -> tuple[str, ...]:
@@ -168,7 +175,9 @@ def balanced_only_methods() -> tuple[str, ...]:
     return methods_where(balanced_only=True)
 
 
-def check_analysis_panel(panel: pd.DataFrame, config: AnalysisConfig, plan: CalendarPlan) -> None:
+def check_analysis_panel(
+    panel: pd.DataFrame, config: AnalysisConfig, plan: CalendarPlan
+) -> DesignedPanels | None:
     """The checks of the loaded panel that ``run`` would otherwise meet during estimation.
 
     Run by :func:`load_analysis_panel`, so ``finsam-eval validate`` and ``run`` refuse the same
@@ -176,6 +185,9 @@ def check_analysis_panel(panel: pd.DataFrame, config: AnalysisConfig, plan: Cale
     cohorts are present, no configured method refuses the design's (unbalanced) panel, stacked
     keeps at least one cohort in the window, and the Romano–Wolf draws fit the memory guard of
     ``finsam_eval.estimators.spec.MAX_DRAW_BYTES``.
+
+    Returns the designed panels (:func:`designed_panels`) it checked, None for a "documented"
+    calendar (the design is applied per draw).
 
     Raises
     ------
@@ -185,6 +197,7 @@ def check_analysis_panel(panel: pd.DataFrame, config: AnalysisConfig, plan: Cale
     from finsam_eval.estimators.spec import MAX_DRAW_BYTES
 
     problems = []
+    designed = None
     present = set(panel[["population", "outcome"]].drop_duplicates().itertuples(index=False))
     missing = [f"{p} × {o}" for p, o in config.series() if (p, o) not in present]
     if missing:
@@ -230,6 +243,7 @@ def check_analysis_panel(panel: pd.DataFrame, config: AnalysisConfig, plan: Cale
             )
     if problems:
         raise ConfigError.from_problems(problems)
+    return designed
 
 
 def design_manifest(config: AnalysisConfig) -> dict[str, Any]:
@@ -246,15 +260,21 @@ def design_manifest(config: AnalysisConfig) -> dict[str, Any]:
     }
 
 
-def design_notes(panel: pd.DataFrame, config: AnalysisConfig, plan: CalendarPlan) -> list[str]:
-    """What the design does to this panel (for the run notes)."""
+def design_notes(
+    panel: pd.DataFrame,
+    config: AnalysisConfig,
+    plan: CalendarPlan,
+    designed: DesignedPanels | None = None,
+) -> list[str]:
+    """What the design does to this panel (for the run notes); ``designed``: the panel's
+    :func:`designed_panels` when already built."""
     if plan.mode == "documented":
         design = config.design()
         return [
             f"Design {design.describe()}; applied to each compatible calendar (later joiners "
             "are comparisons until they join)."
         ]
-    return designed_panels(panel, config).notes
+    return (designed_panels(panel, config) if designed is None else designed).notes
 
 
 def kommun_clusters(panel: pd.DataFrame, config: AnalysisConfig) -> pd.Series:
@@ -532,6 +552,7 @@ def estimate_all(
     progress: bool = True,
     calendar: CalendarPlan | None = None,
     on_result: Callable[[tuple[str, str, str], EstimationResult], None] | None = None,
+    designed: DesignedPanels | None = None,
 ) -> tuple[pd.DataFrame, dict[tuple[str, str, str], EstimationResult]]:
     """Estimate every configured population × outcome × method; a tidy long table + results.
 
@@ -539,7 +560,8 @@ def estimate_all(
     (:func:`designed_panels`) is applied here. With a "documented" ``calendar`` every method
     is fitted on each compatible calendar and pooled (:func:`_fit_documented`). ``on_result``
     is called with each (population, outcome, method) key and its finished result (the run
-    starts report work on it while the next series is estimated).
+    starts report work on it while the next series is estimated). ``designed``: the panel's
+    :func:`designed_panels` when already built.
     """
     lo, hi = config.window
     from finsam_eval.inference.bands import add_bands
@@ -556,7 +578,7 @@ def estimate_all(
         )
         grouped = {"": _series_panels(years_only, config)}
     else:
-        designed = designed_panels(panel, config)
+        designed = designed_panels(panel, config) if designed is None else designed
         grouped = {
             "whole": _series_panels(designed.whole, config),
             "censored": _series_panels(designed.censored, config),
@@ -937,7 +959,7 @@ def _write_run_with(
 
     timings: dict[str, float] = {}
     start = time.perf_counter()
-    panel, plan = load_analysis_panel(config)
+    panel, plan, designed = _load_checked(config)
     data_source = panel.attrs.get("data_source")
     timings["load"] = time.perf_counter() - start
 
@@ -978,7 +1000,12 @@ def _write_run_with(
 
     start = time.perf_counter()
     estimates, results = estimate_all(
-        panel, config, progress=progress, calendar=plan, on_result=start_breakdown
+        panel,
+        config,
+        progress=progress,
+        calendar=plan,
+        on_result=start_breakdown,
+        designed=designed,
     )
     timings["estimate"] = time.perf_counter() - start
 
@@ -1011,7 +1038,7 @@ def _write_run_with(
         )
     )
     write_estimates_csv(estimates, out / "estimates.csv")
-    notes = run_notes(results, plan.notes + design_notes(panel, config, plan))
+    notes = run_notes(results, plan.notes + design_notes(panel, config, plan, designed))
     notes.to_csv(out / "notes.csv", index=False, lineterminator="\n")
     design_counts = _design_counts(
         _calendar_cohorts(panel, plan), evaluated=config.design().cohorts
