@@ -18,7 +18,7 @@ import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -34,6 +34,9 @@ from finsam_eval.pipeline.calendar import (
 )
 from finsam_eval.pipeline.config import AnalysisConfig, ConfigError
 from finsam_eval.report.estimates import ESTIMATE_COLUMNS as _REPORT_COLUMNS
+
+if TYPE_CHECKING:
+    from finsam_eval.report.background import Background
 
 __all__ = [
     "AnalysisOutput",
@@ -142,7 +145,9 @@ def load_analysis_panel(config: AnalysisConfig) -> tuple[pd.DataFrame, CalendarP
     return panel, plan
 
 
-def _load_checked(config: AnalysisConfig) -> tuple[pd.DataFrame, CalendarPlan, Any]:
+def _load_checked(
+    config: AnalysisConfig,
+) -> tuple[pd.DataFrame, CalendarPlan, DesignedPanels | None]:
     """:func:`load_analysis_panel` and the designed panels its checks built (None when the
     calendar is "documented"), which the run reuses."""
     check_method_options(config)
@@ -943,7 +948,7 @@ def _write_run(config: AnalysisConfig, out: Path, final: Path, progress: bool) -
 
 
 def _write_run_with(
-    config: AnalysisConfig, out: Path, final: Path, progress: bool, background: Any
+    config: AnalysisConfig, out: Path, final: Path, progress: bool, background: Background
 ) -> str:
     """:func:`_write_run`, with ``background`` (a ``report.background.Background``) drawing the
     figures."""
@@ -965,7 +970,7 @@ def _write_run_with(
 
     from finsam_eval.core.progress import step
     from finsam_eval.report.labels import text
-    from finsam_eval.report.summary import headline_method, series_breakdown, series_diagnostics
+    from finsam_eval.report.summary import headline_method, series_breakdown
 
     language = config.report_language
     figure_dir = out / "figures"
@@ -1010,24 +1015,7 @@ def _write_run_with(
     timings["estimate"] = time.perf_counter() - start
 
     start = time.perf_counter()
-    draws = None
-    if config.adjust == "romano_wolf":
-        draws = joint_draws(
-            results,
-            estimates,
-            kommun_clusters(panel, config),
-            config.bootstrap,
-            config.inference_seed,
-        )
-    _adjust(estimates, draws, config)
-    if config.wild_bootstrap and plan.mode == "documented":
-        plan.notes.append(
-            "No wild bootstrap: the estimates are pooled over calendars (Rubin's rules); "
-            "p_value_wild is empty."
-        )
-        estimates = estimates.assign(p_value_wild=np.nan, wild_bootstrap=pd.NA)
-    elif config.wild_bootstrap:
-        estimates = add_wild_pvalues(panel, estimates, results, config, progress=progress)
+    estimates = _inference(panel, estimates, results, config, plan, progress)
     timings["inference"] = time.perf_counter() - start
 
     start = time.perf_counter()
@@ -1054,18 +1042,7 @@ def _write_run_with(
         adjustment=config.adjust,
     )
     # pre-trend tests and HonestDiD breakdown values for the summary: the headline method only
-    n_series = sum(1 for key in results if key[2] == headline)
-    ticker = iter(_progress(range(n_series), n_series, "report: diagnostics", progress))
-    diagnostics = series_diagnostics(
-        results,
-        headline,
-        event_times,
-        honest=config.report_honest,
-        on_series=lambda population, outcome: next(ticker, None),
-        breakdowns={series: pending.get()[0] for series, pending in breakdowns.items()},
-    )
-    for _ in ticker:  # close the progress report
-        pass
+    diagnostics = _diagnostics(results, headline, event_times, config, breakdowns, progress)
     diagnostics.to_csv(
         out / "diagnostics.csv", index=False, lineterminator="\n", float_format="%.10g"
     )
@@ -1112,6 +1089,64 @@ def _write_run_with(
     )
     design_years = config.design().years(years).tolist()
     return _summary(estimates, config, final, timings, design_years)
+
+
+def _inference(
+    panel: pd.DataFrame,
+    estimates: pd.DataFrame,
+    results: dict[tuple[str, str, str], EstimationResult],
+    config: AnalysisConfig,
+    plan: CalendarPlan,
+    progress: bool,
+) -> pd.DataFrame:
+    """The run's inference step: adjusted p-values (Romano–Wolf draws or the configured
+    adjustment) and the wild bootstrap's p-values when configured."""
+    draws = None
+    if config.adjust == "romano_wolf":
+        draws = joint_draws(
+            results,
+            estimates,
+            kommun_clusters(panel, config),
+            config.bootstrap,
+            config.inference_seed,
+        )
+    _adjust(estimates, draws, config)
+    if config.wild_bootstrap and plan.mode == "documented":
+        plan.notes.append(
+            "No wild bootstrap: the estimates are pooled over calendars (Rubin's rules); "
+            "p_value_wild is empty."
+        )
+        estimates = estimates.assign(p_value_wild=np.nan, wild_bootstrap=pd.NA)
+    elif config.wild_bootstrap:
+        estimates = add_wild_pvalues(panel, estimates, results, config, progress=progress)
+    return estimates
+
+
+def _diagnostics(
+    results: dict[tuple[str, str, str], EstimationResult],
+    headline: str,
+    event_times: Iterable[int],
+    config: AnalysisConfig,
+    breakdowns: dict[tuple[str, str], Any],
+    progress: bool,
+) -> pd.DataFrame:
+    """``report.summary.series_diagnostics`` of the headline method, with the breakdown values
+    the workers computed (``breakdowns``: (population, outcome) → pending result)."""
+    from finsam_eval.report.summary import series_diagnostics
+
+    n_series = sum(1 for key in results if key[2] == headline)
+    ticker = iter(_progress(range(n_series), n_series, "report: diagnostics", progress))
+    diagnostics = series_diagnostics(
+        results,
+        headline,
+        list(event_times),
+        honest=config.report_honest,
+        on_series=lambda population, outcome: next(ticker, None),
+        breakdowns={series: pending.get()[0] for series, pending in breakdowns.items()},
+    )
+    for _ in ticker:  # close the progress report
+        pass
+    return diagnostics
 
 
 def _pool_censored(
