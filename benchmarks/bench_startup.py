@@ -12,23 +12,25 @@ system's file cache is warm after the first repeat) and reports the median over 
 
 The checkout that is imported is the one this script sits in (its parent folder first on
 ``sys.path``), so a source checkout is measured, not an installed wheel. The load average is
-printed before and after.
+printed before and after, and each measurement's CPU time (user + system, the child and its
+workers): on a shared machine wall times vary with the load, CPU times much less.
 
-Run: ``python benchmarks/bench_startup.py [--repeats 5] [--run-repeats 3] [--skip-run]``
+Run: ``python benchmarks/bench_startup.py [--repeats 5] [--run-repeats 3] [--skip-run]
+[--baseline DIR]``; ``--baseline`` measures another checkout alternately with this one.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
-
-from _common import arguments, print_load
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -58,41 +60,77 @@ sys.exit(main(["run", "--quiet", "--out", sys.argv[1]]))
 """
 
 
-def child(code: str, *args: str) -> tuple[float, list[float]]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def child(code: str, *args: str, root: Path = ROOT) -> tuple[float, list[float], float]:
+    """Wall time, printed numbers and CPU time of ``python -c code args`` in a new process that
+    imports the checkout ``root``."""
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    cpu = _children_cpu()
     start = time.perf_counter()
     out = subprocess.run(
-        [sys.executable, "-c", code, *args], env=env, cwd=ROOT, check=True,
+        [sys.executable, "-c", code, *args], env=env, cwd=root, check=True,
         capture_output=True, text=True,
     )  # fmt: skip
     wall = time.perf_counter() - start
-    return wall, [float(v) for v in out.stdout.split()]
+    return wall, [float(v) for v in out.stdout.split()], _children_cpu() - cpu
+
+
+def _median(values: list[float]) -> str:
+    return (
+        f"median {statistics.median(values):.3f} s (min {min(values):.3f}, max {max(values):.3f})"
+    )
 
 
 def main() -> None:
-    args = arguments(__doc__, repeats=7, run_repeats=3, skip_run=False)
-    print_load("before")
-    imports = [child(IMPORT)[1][0] for _ in range(args.repeats)]
-    print(f"import finsam_eval; finsam_eval.estimate: median {statistics.median(imports):.3f} s "
-          f"(min {min(imports):.3f}, max {max(imports):.3f}); target < 0.6 s", flush=True)  # fmt: skip
-    loads = [child(LOAD)[1] for _ in range(args.repeats)]
-    call = [c for c, _ in loads]
-    total = [t for _, t in loads]
-    print(f"load_synthetic(): call median {statistics.median(call):.3f} s (min {min(call):.3f}, "
-          f"max {max(call):.3f}); with the import {statistics.median(total):.3f} s; "
-          "target < 0.3 s", flush=True)  # fmt: skip
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--run-repeats", type=int, default=3)
+    parser.add_argument("--skip-run", action="store_true")
+    parser.add_argument(
+        "--baseline", type=Path, default=None,
+        help="another checkout (e.g. `git archive <commit> | tar -x -C /tmp/base`) measured "
+        "alternately with this one, so both see the same load",
+    )  # fmt: skip
+    args = parser.parse_args()
+    roots = {"this": ROOT} if args.baseline is None else {"this": ROOT, "baseline": args.baseline}
+    print(f"load average before: {os.getloadavg()} on {os.cpu_count()} cores", flush=True)
+    imports: dict[str, list] = {name: [] for name in roots}
+    loads: dict[str, list] = {name: [] for name in roots}
+    for _ in range(args.repeats):
+        for name, root in roots.items():
+            imports[name].append(child(IMPORT, root=root))
+            loads[name].append(child(LOAD, root=root)[1])
+    for name in roots:
+        times = [printed[0] for _, printed, _ in imports[name]]
+        cpus = [cpu for _, _, cpu in imports[name]]
+        print(f"[{name}] import finsam_eval; finsam_eval.estimate: {_median(times)}; whole "
+              f"process CPU median {statistics.median(cpus):.3f} s; target < 0.6 s")  # fmt: skip
+        call = [c for c, _ in loads[name]]
+        total = [t for _, t in loads[name]]
+        print(f"[{name}] load_synthetic(): call {_median(call)}; with the import "
+              f"{statistics.median(total):.3f} s; target < 0.3 s", flush=True)  # fmt: skip
     if not args.skip_run:
-        walls = []
+        runs: dict[str, list] = {name: [] for name in roots}
         for _ in range(args.run_repeats):
-            with tempfile.TemporaryDirectory() as tmp:
-                out = Path(tmp) / "run"
-                wall, _ = child(RUN, str(out))
-                walls.append(wall)
-                steps = json.loads((out / "manifest.json").read_text())["timings"]
-            print(f"finsam-eval run (default config, new process): {wall:.2f} s  steps {steps}  "
-                  f"load {os.getloadavg()[0]:.2f}", flush=True)  # fmt: skip
-        print(f"finsam-eval run: median {statistics.median(walls):.2f} s; target < 8 s")
-    print_load("after")
+            for name, root in roots.items():
+                with tempfile.TemporaryDirectory() as tmp:
+                    out = Path(tmp) / "run"
+                    wall, _, cpu = child(RUN, str(out), root=root)
+                    runs[name].append((wall, cpu))
+                    steps = json.loads((out / "manifest.json").read_text())["timings"]
+                print(f"[{name}] finsam-eval run (default config, new process): {wall:.2f} s, "
+                      f"CPU {cpu:.2f} s  steps {steps}  load {os.getloadavg()[0]:.2f}",
+                      flush=True)  # fmt: skip
+        for name in roots:
+            walls = [w for w, _ in runs[name]]
+            cpus = [c for _, c in runs[name]]
+            print(f"[{name}] finsam-eval run: {_median(walls)}, CPU median "
+                  f"{statistics.median(cpus):.2f} s; target < 8 s")  # fmt: skip
+    print(f"load average after: {os.getloadavg()}")
 
 
 if __name__ == "__main__":

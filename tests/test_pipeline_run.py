@@ -181,3 +181,22 @@ def test_isf_design_later_joiners_match_tabell_1(panel) -> None:
     first_join = censored["kommun_kod"].map(whole.set_index("kommun_kod")["cohort"])
     assert (censored.loc[later, "year"] < first_join[later]).all()
     assert designed.whole["year"].max() == 2016 and designed.unbalanced
+
+
+def test_input_hash_follows_the_panel_values_not_its_index():
+    # the manifest's input hash (pandas.util.hash_pandas_object of every column): the same for
+    # a copy or another row index, different after one changed value, column name or dtype
+    import hashlib
+
+    from finsam_eval.pipeline.run import input_hash
+
+    panel = pd.DataFrame(
+        {"kommun_kod": ["0114", "0115"], "year": [2010, 2010], "share": [1.25, 2.5]}
+    )
+    digest = input_hash(panel)
+    assert len(digest) == 64 and digest != hashlib.sha256(b"").hexdigest()
+    assert input_hash(panel.copy()) == digest
+    assert input_hash(panel.set_axis([7, 9])) == digest
+    assert input_hash(panel.assign(share=[1.25, 2.5000001])) != digest
+    assert input_hash(panel.rename(columns={"share": "andel"})) != digest
+    assert input_hash(panel.astype({"year": "int32"})) != digest

@@ -11,6 +11,7 @@ from matplotlib.colors import to_hex
 from matplotlib.figure import Figure
 
 from finsam_eval.report import figures as F
+from finsam_eval.report.background import Background
 
 
 def make_estimates(methods=("cs", "twfe", "sa")) -> pd.DataFrame:
@@ -170,3 +171,27 @@ def test_write_figures_parallel_same_files(tmp_path, cohorts):
     for name in serial:
         assert serial[name].read_bytes() == parallel[name].read_bytes(), name
         assert parallel[name].parent == tmp_path / "parallel"
+
+
+def test_background_figures_in_batches_same_files(tmp_path, cohorts):
+    # the pipeline submits the adoption figures first and the event studies later, drawn in
+    # workers while it goes on: the same names and bytes as write_figures draws here
+    est = make_estimates(methods=("cs", "twfe"))
+    serial = F.write_figures(tmp_path / "serial", est, cohorts=cohorts, workers=1)
+    with Background(2) as background:
+        first = F.write_figures(tmp_path / "batches", cohorts=cohorts, background=background)
+        second = F.write_figures(tmp_path / "batches", est, background=background)
+        drawn = dict(first.pending.get() + second.pending.get())
+    assert drawn == {**first, **second}
+    assert list(drawn) == list(serial)
+    for name in serial:
+        assert drawn[name] == tmp_path / "batches" / serial[name].name
+        assert drawn[name].read_bytes() == serial[name].read_bytes(), name
+
+
+def test_background_figure_error_raises(tmp_path):
+    bad = pd.DataFrame({"estimate": [0.1], "weight": [1.0]})  # no "type" column
+    with Background(2) as background:
+        planned = F.write_figures(tmp_path, decomposition=bad, background=background)
+        with pytest.raises(ValueError, match="type"):
+            planned.pending.get()

@@ -275,3 +275,29 @@ def test_report_section_of_the_configuration():
     config = load_config(text='[report]\nlanguage = "en"\nhonest = false\n')
     assert config.report_language == "en" and config.report_honest is False
     # the [report] section's errors: tests/test_pipeline_config.py
+
+
+def test_series_breakdown_in_a_worker_matches_honest_did():
+    # the pipeline bisects breakdown values in forked workers from the event study and vcov
+    # alone: the same number as breakdown_value on the result, and used as given
+    from finsam_eval.inference.honest import breakdown_value
+    from finsam_eval.report.background import Background
+    from finsam_eval.report.summary import series_breakdown
+
+    times = [-3, -2, 0, 1, 2]
+    est = np.array([0.02, -0.01, -0.3, -0.35, -0.4])
+    vcov = np.diag([0.01, 0.01, 0.012, 0.013, 0.015])
+    res = FakeResult(times, est, vcov)
+    direct = breakdown_value(
+        res, restriction="relative_magnitude", l_vec=[0, 0.5, 0.5], tol=0.05, grid_points=200
+    )
+    with Background(2) as background:
+        pending = background.map(series_breakdown, [(res.event_study, res.vcov, range(1, 3))])
+        value, note = pending.get()[0]
+    assert note == "" and value == direct and 0 < value < 10
+    results = {("alla", "sjukpenning", "cs"): res}
+    given = {("alla", "sjukpenning"): (value, note)}
+    frame = series_diagnostics(results, "cs", range(1, 3), breakdowns=given)
+    assert frame.loc[0, "breakdown"] == direct
+    here = series_diagnostics(results, "cs", range(1, 3))
+    assert here.loc[0, "breakdown"] == direct

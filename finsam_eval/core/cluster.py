@@ -35,7 +35,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-import scipy.sparse as sp
 
 __all__ = [
     "group_sums",
@@ -73,6 +72,8 @@ def group_sums(
             column = values[:, j] if weights is None else values[:, j] * weights
             out[:, j] = np.bincount(groups, weights=column, minlength=n_groups)
     else:
+        import scipy.sparse as sp  # here, not at import: ~0.1 s of `import finsam_eval`
+
         data = np.ones(n) if weights is None else np.asarray(weights, dtype=np.float64)
         indicator = sp.csr_matrix((data, (groups, np.arange(n))), shape=(n_groups, n))
         out = np.asarray(indicator @ values)

@@ -51,7 +51,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.sparse as sp
 
 __all__ = ["Demeaned", "complete_two_way_cells", "demean"]
 
@@ -147,6 +146,8 @@ class _Projector:
     """Weighted group means of one factor, applied in place block by block."""
 
     def __init__(self, codes: np.ndarray, n_levels: int, weights: np.ndarray) -> None:
+        import scipy.sparse as sp  # here, not at import: ~0.1 s of `import finsam_eval`
+
         n = len(codes)
         self.codes = codes
         # a sparse L × n indicator with the weights as entries gives all weighted group sums in one
@@ -218,6 +219,8 @@ def _two_way_direct(
     weights: np.ndarray,
 ) -> np.ndarray:
     """Exact two-factor within transformation by the Schur complement (module docstring)."""
+    import scipy.sparse as sp  # here, not at import: ~0.1 s of `import finsam_eval`
+
     (a_codes, n_a), (b_codes, n_b) = big, small
     n = len(a_codes)
     sums_a = sp.csr_matrix((weights, (a_codes, np.arange(n))), shape=(n_a, n))

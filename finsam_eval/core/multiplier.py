@@ -33,11 +33,11 @@ implementation, and an application to SVARs. Journal of Applied Econometrics 34(
 
 from __future__ import annotations
 
+import functools
 import itertools
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import ndtri
 
 from finsam_eval.core.cluster import group_sums
 
@@ -52,10 +52,17 @@ __all__ = [
 ]
 
 WEIGHT_KINDS = ("rademacher", "mammen", "webb")
-# ndtri is what scipy.stats.norm.ppf evaluates (bit-identical), without importing scipy.stats
-_IQR_NORMAL = ndtri(0.75) - ndtri(0.25)
 _DEGENERATE = np.sqrt(np.finfo(float).eps) * 10
 _WEBB = np.array([-np.sqrt(1.5), -1.0, -np.sqrt(0.5), np.sqrt(0.5), 1.0, np.sqrt(1.5)])
+
+
+# ndtri is what scipy.stats.norm.ppf evaluates (bit-identical), without importing scipy.stats;
+# the constant is computed at first use, so `import finsam_eval` does not load scipy.special
+@functools.cache
+def _iqr_normal() -> float:
+    from scipy.special import ndtri
+
+    return float(ndtri(0.75) - ndtri(0.25))
 
 
 def draw_multipliers(rng: np.random.Generator, size: tuple[int, int], kind: str) -> np.ndarray:
@@ -237,7 +244,7 @@ def _summarise_draws(
     se = np.full(k, np.nan)
     if good.any():
         q75, q25 = np.quantile(draws[:, good], [0.75, 0.25], axis=0, method="inverted_cdf")
-        se[good] = (q75 - q25) / _IQR_NORMAL
+        se[good] = (q75 - q25) / _iqr_normal()
     usable = good & (se > 0)
     if usable.any():
         t_max = np.max(np.abs(draws[:, usable] / se[usable]), axis=1)

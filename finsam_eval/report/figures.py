@@ -11,7 +11,6 @@ matplotlib version (rendering can change between matplotlib or FreeType versions
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,6 +24,7 @@ from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
+from finsam_eval.report.background import Background, Pending, default_workers
 from finsam_eval.report.labels import method_label, outcome_label, population_label, text
 from finsam_eval.report.tables import (
     _outcome_rank,
@@ -38,6 +38,7 @@ __all__ = [
     "adoption_heatmap",
     "bacon_scatter",
     "cohort_sizes",
+    "PlannedFigures",
     "event_study_overlay",
     "figure_style",
     "save_figure",
@@ -99,6 +100,13 @@ def figure_style() -> Iterator[None]:
 def _new_figure(figsize: tuple[float, float]) -> tuple[Figure, Any]:
     fig = Figure(figsize=figsize, layout="constrained")
     return fig, fig.add_subplot()
+
+
+def _label_axes(ax: Any, x_key: str, y_key: str, title: str, language: str) -> None:
+    """Axis labels (message keys of :func:`~finsam_eval.report.labels.text`) and the title."""
+    ax.set_xlabel(text(x_key, language))
+    ax.set_ylabel(text(y_key, language))
+    ax.set_title(title)
 
 
 def _event_rows(estimates: pd.DataFrame, population: str, outcome: str) -> pd.DataFrame:
@@ -188,11 +196,9 @@ def event_study_overlay(
         ax.axvline(-0.5, color="grey", linestyle="--", linewidth=0.8)
         ticks = sorted(set(rows["event_time"].astype(int)))
         ax.set_xticks(ticks)
-        ax.set_xlabel(text("years_since_joining", language))
-        ax.set_ylabel(text("effect_pp", language))
         if title is None:
             title = f"{population_label(population, language)}: {outcome_label(outcome, language)}"
-        ax.set_title(title)
+        _label_axes(ax, "years_since_joining", "effect_pp", title, language)
         ax.legend(title=text("method_legend", language), loc="best", frameon=False)
     return fig
 
@@ -265,9 +271,8 @@ def adoption_heatmap(
         ax.set_yticks(centres, labels)
         tick_step = 1 if len(years) <= 12 else 2
         ax.set_xticks(years[::tick_step])
-        ax.set_xlabel(text("calendar_year", language))
-        ax.set_ylabel(text("kommuner_by_cohort", language))
-        ax.set_title(title or text("membership_title", language))
+        title = title or text("membership_title", language)
+        _label_axes(ax, "calendar_year", "kommuner_by_cohort", title, language)
         ax.legend(
             handles=[
                 Patch(facecolor=PALETTE[0], label=text("member", language)),
@@ -305,9 +310,9 @@ def cohort_sizes(
         bars = ax.bar(range(len(counts)), counts.to_numpy(), color=colours)
         ax.bar_label(bars, fontsize=7)
         ax.set_xticks(range(len(counts)), labels, rotation=90 if len(counts) > 14 else 0)
-        ax.set_xlabel(text("cohort_axis", language))
-        ax.set_ylabel(text("kommuner", language))
-        ax.set_title(title or text("cohorts_title", language))
+        _label_axes(
+            ax, "cohort_axis", "kommuner", title or text("cohorts_title", language), language
+        )
     return fig
 
 
@@ -359,9 +364,8 @@ def bacon_scatter(
                 linewidth=0.8,
                 label=text("weighted_mean", language, mean=f"{mean:.3f}"),
             )
-        ax.set_xlabel(text("bacon_weight", language))
-        ax.set_ylabel(text("bacon_estimate", language))
-        ax.set_title(title or "Goodman-Bacon decomposition")
+        title = title or "Goodman-Bacon decomposition"
+        _label_axes(ax, "bacon_weight", "bacon_estimate", title, language)
         ax.legend(loc="best", frameon=False)
     return fig
 
@@ -405,37 +409,18 @@ def save_figure(fig: Figure, path: str | Path, *, dpi: float | None = None) -> P
     return path
 
 
-def _render(job: tuple[str, str, tuple, dict, Path]) -> tuple[str, Path]:
-    """Draw one figure by its builder's name and save it (runs in a worker process too)."""
-    name, builder, args, kwargs, path = job
-    return name, save_figure(_BUILDERS[builder](*args, **kwargs), path)
+#: One figure to draw: (name, builder name in ``_BUILDERS``, args, kwargs, target file).
+FigureJob = tuple[str, str, tuple, dict, Path]
 
 
-def _render_all(jobs: list[tuple[str, str, tuple, dict, Path]], workers: int) -> dict[str, Path]:
-    """Render ``jobs`` in order, in ``workers`` forked processes when that is more than one.
+def _render(name: str, builder: str, args: tuple, kwargs: dict, path: Path) -> tuple[str, Path]:
+    """Draw one figure by its builder's name and save it (runs in a worker process too).
 
     Each figure is drawn and saved independently under :func:`figure_style`, so the files are
     byte-identical whichever process writes them; Agg rendering is CPU-bound Python, hence
     processes, not threads.
     """
-    import multiprocessing
-
-    workers = min(workers, len(jobs))
-    if workers > 1 and "fork" in multiprocessing.get_all_start_methods():
-        with multiprocessing.get_context("fork").Pool(workers) as pool:
-            return dict(pool.imap(_render, jobs))
-    return dict(_render(job) for job in jobs)
-
-
-def _default_workers(n_jobs: int) -> int:
-    # forking costs ~0.1 s; below a handful of figures one process is as fast
-    if n_jobs < 6:
-        return 1
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cores = os.cpu_count() or 1
-    return max(1, min(cores, 4))
+    return name, save_figure(_BUILDERS[builder](*args, **kwargs), path)
 
 
 def write_figures(
@@ -449,6 +434,7 @@ def write_figures(
     fmt: str = "png",
     language: str = "en",
     workers: int | None = None,
+    background: Background | None = None,
 ) -> dict[str, Path]:
     """Draw and save every report figure into ``out_dir``.
 
@@ -475,6 +461,10 @@ def write_figures(
     workers
         Processes that draw the figures (forked; 1 draws them here); default: the available
         cores, at most 4, when there are six figures or more. The files are the same either way.
+    background
+        Draw them with these workers instead (``workers`` is then ignored): the figures start
+        at once and the caller goes on; the files are complete when ``pending.get()`` of the
+        returned :class:`PlannedFigures` returns.
 
     Returns
     -------
@@ -482,7 +472,7 @@ def write_figures(
         name → written path, in report order.
     """
     out_dir = Path(out_dir)
-    jobs: list[tuple[str, str, tuple, dict, Path]] = []
+    jobs: list[FigureJob] = []
 
     def save(name: str, builder: str, *args: Any, **kwargs: Any) -> None:
         jobs.append((name, builder, args, kwargs, out_dir / f"{name}.{fmt}"))
@@ -528,7 +518,20 @@ def write_figures(
                 title=text("bacon_title", language, series=series_title(key, language)),
                 language=language,
             )
-    return _render_all(jobs, _default_workers(len(jobs)) if workers is None else int(workers))
+    if background is not None:
+        return PlannedFigures(background.map(_render, jobs), jobs)
+    n_workers = default_workers(len(jobs)) if workers is None else min(int(workers), len(jobs))
+    with Background(n_workers) as pool:
+        return dict(pool.map(_render, jobs).get())
+
+
+class PlannedFigures(dict):
+    """name → path of figures being drawn in the background (:func:`write_figures`); the files
+    are complete when ``pending.get()`` returns."""
+
+    def __init__(self, pending: Pending, jobs: list[FigureJob]) -> None:
+        super().__init__((name, path) for name, *_, path in jobs)
+        self.pending = pending
 
 
 _BUILDERS = {

@@ -303,7 +303,41 @@ def render_report(
     language: str = "sv",
     **table_options: Any,
 ) -> str:
-    """Render the report as an HTML string (see :func:`write_report` for the parameters)."""
+    """Render the self-contained HTML report as a string (:func:`write_report` writes it).
+
+    Parameters
+    ----------
+    estimates
+        The long results table; one ISF table per population × method.
+    figures
+        name → image file (PNG or SVG), embedded as data URIs with id ``fig-<name>``. Names as
+        in :func:`finsam_eval.report.figures.write_figures` get captions and ISF ordering.
+    manifest
+        Run manifest (:func:`finsam_eval.report.manifest.build_manifest`), shown as JSON.
+    title
+        Report title.
+    specification
+        Entries of the specification summary; default the manifest's ``config``.
+    methods
+        Method order of the tables; default alphabetical.
+    event_times
+        Columns of the ISF tables.
+    notes
+        The run's notes (population, outcome, method, kind, message), shown in full in the
+        notes-and-warnings section.
+    diagnostics
+        Pre-trend tests and breakdown values per series
+        (:func:`finsam_eval.report.summary.series_diagnostics`) for the summary.
+    language
+        "sv" (default) or "en": every text of the report.
+    **table_options
+        Passed to :func:`finsam_eval.report.tables.isf_table` (stars, p_col, decimals, ...).
+
+    Returns
+    -------
+    str
+        The HTML document.
+    """
     check_language(language)
     event_times = [int(t) for t in event_times]
     present = sorted(set(estimates["method"].astype(str)))
@@ -438,48 +472,19 @@ def write_report(
     manifest: Mapping[str, Any],
     title: str = DEFAULT_TITLE,
     *,
-    specification: Mapping[str, Any] | None = None,
-    methods: Sequence[str] | None = None,
-    event_times: Sequence[int] = DEFAULT_EVENT_TIMES,
     filename: str = REPORT_FILE,
-    notes: pd.DataFrame | None = None,
-    diagnostics: pd.DataFrame | None = None,
-    language: str = "sv",
-    **table_options: Any,
+    **options: Any,
 ) -> Path:
-    """Write the self-contained HTML report into ``out_dir``.
+    """Write the self-contained HTML report of :func:`render_report` into ``out_dir``.
 
     Parameters
     ----------
     out_dir
         Output folder (created).
-    estimates
-        The long results table; one ISF table per population × method.
-    figures
-        name → image file (PNG or SVG), embedded as data URIs with id ``fig-<name>``. Names as
-        in :func:`finsam_eval.report.figures.write_figures` get captions and ISF ordering.
-    manifest
-        Run manifest (:func:`finsam_eval.report.manifest.build_manifest`), shown as JSON.
-    title
-        Report title.
-    specification
-        Entries of the specification summary; default the manifest's ``config``.
-    methods
-        Method order of the tables; default alphabetical.
-    event_times
-        Columns of the ISF tables.
     filename
         Name of the HTML file.
-    notes
-        The run's notes (population, outcome, method, kind, message), shown in full in the
-        notes-and-warnings section.
-    diagnostics
-        Pre-trend tests and breakdown values per series
-        (:func:`finsam_eval.report.summary.series_diagnostics`) for the summary.
-    language
-        "sv" (default) or "en": every text of the report.
-    **table_options
-        Passed to :func:`finsam_eval.report.tables.isf_table` (stars, p_col, decimals, ...).
+    estimates, figures, manifest, title, **options
+        As :func:`render_report` takes them.
 
     Returns
     -------
@@ -488,20 +493,8 @@ def write_report(
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    text = render_report(
-        estimates,
-        figures,
-        manifest,
-        title,
-        specification=specification,
-        methods=methods,
-        event_times=event_times,
-        notes=notes,
-        diagnostics=diagnostics,
-        language=language,
-        **table_options,
-    )
     path = out_dir / filename
+    text = render_report(estimates, figures, manifest, title, **options)
     path.write_bytes(text.encode("utf-8"))
     return path
 

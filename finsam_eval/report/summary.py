@@ -42,6 +42,7 @@ __all__ = [
     "PublishedFinding",
     "headline_method",
     "isf_comparison",
+    "series_breakdown",
     "series_diagnostics",
     "summary_rows",
 ]
@@ -147,6 +148,7 @@ def series_diagnostics(
     tol: float = 0.05,
     grid_points: int = 200,
     on_series: Callable[[str, str], None] | None = None,
+    breakdowns: Mapping[tuple[str, str], tuple[float, str]] | None = None,
 ) -> pd.DataFrame:
     """Pre-trend test and HonestDiD breakdown value of every series of one method.
 
@@ -166,6 +168,10 @@ def series_diagnostics(
         Bisection tolerance and the test-inversion grid of the breakdown value.
     on_series
         Called with (population, outcome) before each series (progress).
+    breakdowns
+        (population, outcome) → (breakdown, note) already computed by :func:`series_breakdown`
+        with the same ``event_times``, ``tol`` and ``grid_points`` (the pipeline computes them
+        in worker processes while it estimates); series not in it are computed here.
 
     Returns
     -------
@@ -175,14 +181,7 @@ def series_diagnostics(
     """
     from finsam_eval.inference.pretrends import pretrend_wald
 
-    unavailable = ""
-    try:  # the HonestDiD module is being reworked; a missing function is a reason, not a crash
-        from finsam_eval.inference.honest import breakdown_value
-    except ImportError as error:
-        breakdown_value = None
-        unavailable = _reason(error)
-
-    times = {int(t) for t in event_times}
+    breakdowns = {} if breakdowns is None else breakdowns
     rows = []
     for (population, outcome, key_method), res in results.items():
         if key_method != method:
@@ -201,31 +200,67 @@ def series_diagnostics(
         except Exception as error:  # noqa: BLE001 - any failure is reported, not raised
             row.update(pretrend_W=np.nan, pretrend_df=np.nan, pretrend_p=np.nan)
             row["pretrend_note"] = _reason(error)
-        row.update(breakdown=np.nan, breakdown_note="[report] honest = false")
-        if honest and breakdown_value is None:
-            row["breakdown_note"] = unavailable
-        elif honest:
-            try:
-                es_times = res.event_study["event_time"].to_numpy(dtype=float)
-                post = es_times[es_times >= 0]
-                weights = np.isin(post, list(times)).astype(float)
-                if weights.sum() == 0:
-                    raise ValueError("no post-period estimates among the follow-up years")
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    value = breakdown_value(
-                        res,
-                        restriction="relative_magnitude",
-                        l_vec=weights / weights.sum(),
-                        tol=tol,
-                        grid_points=grid_points,
-                    )
-                row.update(breakdown=float(value), breakdown_note="")
-            except Exception as error:  # noqa: BLE001 - reported in the summary, not raised
-                row["breakdown_note"] = _reason(error)
+        if not honest:
+            value, note = np.nan, "[report] honest = false"
+        elif (population, outcome) in breakdowns:
+            value, note = breakdowns[(population, outcome)]
+        else:
+            value, note = series_breakdown(
+                res.event_study, getattr(res, "vcov", None), event_times, tol=tol,
+                grid_points=grid_points,
+            )  # fmt: skip
+        row.update(breakdown=value, breakdown_note=note)
         rows.append(row)
     frame = pd.DataFrame(rows, columns=DIAGNOSTICS_COLUMNS)
     return _sort_series(frame)
+
+
+@dataclass(frozen=True)
+class _EventStudy:
+    """What the HonestDiD functions read of a result (picklable, for worker processes)."""
+
+    event_study: pd.DataFrame
+    vcov: pd.DataFrame
+
+
+def series_breakdown(
+    event_study: pd.DataFrame,
+    vcov: pd.DataFrame,
+    event_times: Sequence[int],
+    *,
+    tol: float = 0.05,
+    grid_points: int = 200,
+) -> tuple[float, str]:
+    """HonestDiD breakdown value of one series and its note ("" when computed).
+
+    ``finsam_eval.inference.honest.breakdown_value`` under relative magnitudes (Rambachan &
+    Roth 2023) for the average effect over the post-periods among ``event_times``, from a
+    result's ``event_study`` and ``vcov`` (so it can run in a worker process). A failure gives
+    NaN and its reason.
+    """
+    try:  # the HonestDiD module is being reworked; a missing function is a reason, not a crash
+        from finsam_eval.inference.honest import breakdown_value
+    except ImportError as error:
+        return np.nan, _reason(error)
+    times = {int(t) for t in event_times}
+    try:
+        es_times = event_study["event_time"].to_numpy(dtype=float)
+        post = es_times[es_times >= 0]
+        weights = np.isin(post, list(times)).astype(float)
+        if weights.sum() == 0:
+            raise ValueError("no post-period estimates among the follow-up years")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            value = breakdown_value(
+                _EventStudy(event_study, vcov),
+                restriction="relative_magnitude",
+                l_vec=weights / weights.sum(),
+                tol=tol,
+                grid_points=grid_points,
+            )
+        return float(value), ""
+    except Exception as error:  # noqa: BLE001 - reported in the summary, not raised
+        return np.nan, _reason(error)
 
 
 def _sort_series(frame: pd.DataFrame) -> pd.DataFrame:

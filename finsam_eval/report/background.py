@@ -1,0 +1,86 @@
+"""Report work (figures, HonestDiD breakdown values) in forked worker processes.
+
+The default run draws about 30 figures and bisects 25 breakdown values: together more CPU time
+than the estimation. :class:`Background` runs such independent tasks in worker processes while
+the caller goes on (estimating, writing tables), so on a machine with a free core the report
+costs little extra wall time. Each task is a module-level function of picklable arguments that
+computes the same thing wherever it runs, so results and written files do not depend on the
+number of workers.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable
+from typing import Any
+
+__all__ = ["Background", "Pending", "default_workers"]
+
+
+def default_workers(n_tasks: int, min_tasks: int = 6) -> int:
+    """Worker processes for ``n_tasks`` tasks: the available cores, at most 4, from
+    ``min_tasks`` tasks on, else 1 (forking costs ~0.1 s; below a handful of figures one
+    process is as fast)."""
+    if n_tasks < min_tasks:
+        return 1
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, 4))
+
+
+class Pending:
+    """The results of one :meth:`Background.map`, in task order, once :meth:`get` returns."""
+
+    def __init__(self, async_result: Any = None, done: list[Any] | None = None) -> None:
+        self._async = async_result
+        self._done = done
+
+    def get(self) -> list[Any]:
+        """Wait for the tasks; a task's exception is raised here."""
+        if self._done is None:
+            self._done = list(self._async.get())
+        return self._done
+
+
+class Background:
+    """Independent tasks in ``workers`` forked processes, started when submitted.
+
+    With one worker, or where fork is not available, :meth:`map` runs the tasks at once in this
+    process. The pool is forked at the first :meth:`map` (the workers see this process's memory
+    as it was then; later tasks get their arguments pickled). As a context manager it stops the
+    workers on leaving, so an exception in the caller does not leave them drawing.
+    """
+
+    def __init__(self, workers: int) -> None:
+        import multiprocessing
+
+        self.workers = max(1, int(workers))
+        self._fork = self.workers > 1 and "fork" in multiprocessing.get_all_start_methods()
+        self._pool: Any = None
+
+    def map(self, func: Callable[..., Any], tasks: Iterable[tuple]) -> Pending:
+        """Start ``func(*task)`` for every task; the results come from the returned handle."""
+        tasks = list(tasks)
+        if not self._fork or not tasks:
+            return Pending(done=[func(*task) for task in tasks])
+        if self._pool is None:
+            import multiprocessing
+
+            self._pool = multiprocessing.get_context("fork").Pool(self.workers)
+        # one task at a time, so a worker that finishes early takes the next one
+        return Pending(self._pool.starmap_async(func, tasks, chunksize=1))
+
+    def close(self) -> None:
+        """Stop the workers, finished or not."""
+        if self._pool is not None:
+            self._pool.terminate()
+            self._pool.join()
+            self._pool = None
+
+    def __enter__(self) -> Background:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
