@@ -583,7 +583,7 @@ def _assignment_chunk(
                 if _expected_share_estimand(method, options[method]):
                     truth, estimand = times.map(expected), "expected_shares"
                 elif method == "stacked":
-                    kept = np.unique(res.info["sub_experiments"]["cohort"].to_numpy(int))
+                    kept = np.unique(res.sub_experiments["cohort"].to_numpy(int))
                     trimmed = true_event_study(world_r, tau, cohorts=kept)
                     truth = times.map(trimmed.set_index("event_time")["truth"])
                     estimand = "realised_shares_kept_cohorts"
@@ -621,7 +621,7 @@ def _simulate_assignment(
       cohort) and target the population-share ATT (Callaway & Sant'Anna 2021, Thm 2; R did's
       ``wif``), which a Monte Carlo with a fixed calendar never redraws.
     - stacked: the realised-share ATT over the cohorts it kept (Wing et al. 2024's trimmed
-      aggregate), read from ``info["sub_experiments"]``.
+      aggregate), read from ``result.sub_experiments``.
     - every other method: the realised-share ATT
       :func:`~finsam_eval.synthetic.montecarlo.true_event_study` of the drawn calendar
       (their variances condition on the cohorts).

@@ -104,39 +104,34 @@ def _band_problems(
             incomplete.append(
                 (name, outcome, f"{expected}-{spec.age_max}", f"{spec.age_min}-{spec.age_max}")
             )
-    problems = []
     columns = ["population", "outcome", "age_band", "population_ages"]
-    if straddle:
-        problems.append(
-            Problem(
-                "numerators",
-                "age_band_straddles",
-                "age bands partly inside a population's age range (a band must lie wholly "
-                "inside or outside it)",
-                pd.DataFrame(straddle, columns=columns),
-            )
-        )
-    if overlap:
-        problems.append(
-            Problem(
-                "numerators",
-                "age_bands_overlap",
-                "overlapping age bands inside a population's range (counts would be summed twice)",
-                pd.DataFrame(overlap, columns=columns),
-            )
-        )
-    if incomplete:
-        problems.append(
-            Problem(
-                "numerators",
-                "age_bands_incomplete",
-                "the age bands do not cover the population's range (pass populations=[...] to "
-                "build only the populations the table supports)",
-                pd.DataFrame(
-                    incomplete, columns=["population", "outcome", "ages_missing", "population_ages"]
-                ),
-            )
-        )
+    found = [
+        (
+            straddle,
+            "age_band_straddles",
+            "age bands partly inside a population's age range (a band must lie wholly "
+            "inside or outside it)",
+            columns,
+        ),
+        (
+            overlap,
+            "age_bands_overlap",
+            "overlapping age bands inside a population's range (counts would be summed twice)",
+            columns,
+        ),
+        (
+            incomplete,
+            "age_bands_incomplete",
+            "the age bands do not cover the population's range (pass populations=[...] to "
+            "build only the populations the table supports)",
+            ["population", "outcome", "ages_missing", "population_ages"],
+        ),
+    ]
+    problems = [
+        Problem("numerators", code, message, pd.DataFrame(rows, columns=names))
+        for rows, code, message, names in found
+        if rows
+    ]
     return inside, problems
 
 
