@@ -753,6 +753,7 @@ def fit_prepared(
         info=info,
         aggregator=aggregator,
         pretest=Deferred(lambda: _pretest(cells, used, se_cells, clusters, info)),
+        n_clusters=panel.n_clusters,
     )
 
 

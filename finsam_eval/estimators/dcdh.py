@@ -480,7 +480,6 @@ def fit(data: pd.DataFrame, spec: EstimationSpec) -> EstimationResult:
             "treatment": treatment if treatment is not None else f"1[{time} >= {cohort}]",
             "covariates": [],
             "control": control,
-            "n_clusters": n_clusters,
             "n_switchers": int(switcher.sum()),
             "n_leavers": int((direction < 0).sum()),
             "n_exits_after_joining": int(
@@ -495,5 +494,9 @@ def fit(data: pd.DataFrame, spec: EstimationSpec) -> EstimationResult:
         }
     )
     return tables.result(
-        "dcdh", info, **influence_rows(data, panel), overall_event_times=tables.overall_event_times
+        "dcdh",
+        info,
+        **influence_rows(data, panel),
+        overall_event_times=tables.overall_event_times,
+        n_clusters=n_clusters,
     )

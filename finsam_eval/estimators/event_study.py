@@ -417,7 +417,6 @@ def package(
         {
             "method": method,
             "n_units": n_units,
-            "n_clusters": n_clusters,
             "alpha": alpha,
             "window": window,
         }
@@ -434,6 +433,7 @@ def package(
         overall_event_times=times[post].tolist(),
         overall_influence=n_units * overall_psi,
         pretest_leads=[int(k) for k in pretest_leads],
+        n_clusters=n_clusters,
     )
 
 

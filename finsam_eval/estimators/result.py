@@ -243,6 +243,8 @@ _DESIGN_FACTS = (
     "pretest_leads",
     "df_t",
     "collinear_dropped",
+    "n_clusters",
+    "vcov_type",
     "sub_experiments",
 )
 
@@ -305,6 +307,11 @@ class EstimationResult:
         rule: G - 1); None for normal intervals.
     collinear_dropped
         Regressors dropped as collinear with the fixed effects (TWFE).
+    n_clusters
+        Number of clusters of the variance; None where it is not clustered (TWFE's HC1, iid).
+    vcov_type
+        "CRV1" (clustered: CRV1 or the method's clustered influence-function variance, every
+        method's default), "HC1" or "iid" (TWFE's ``vcov``).
     sub_experiments
         Stacked DiD's sub-experiments (one row per kept cohort).
 
@@ -331,6 +338,8 @@ class EstimationResult:
     pretest_leads: list[int] = field(default_factory=list)
     df_t: float | None = None
     collinear_dropped: list[Any] = field(default_factory=list)
+    n_clusters: int | None = None
+    vcov_type: str = "CRV1"
     sub_experiments: pd.DataFrame | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -342,7 +351,7 @@ class EstimationResult:
         for name in _DESIGN_FACTS:
             value = getattr(self, name)
             if value is not None and not (isinstance(value, list) and not value):
-                self.info.setdefault(name, value)
+                self.info[name] = value
 
     def _design_source(self) -> tuple[EstimationSpec, pd.DataFrame]:
         if self.spec is None or self.data is None:

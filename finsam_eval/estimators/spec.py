@@ -639,12 +639,9 @@ def few_clusters_inference(result: Any, alpha: float) -> Any:
     (``vcov="hetero"``/``"iid"``) are not clustered and are left alone.
     """
     info = result.info
-    if info.get("vcov_type", info.get("vcov", "CRV1")) in ("HC1", "iid", "hetero"):
-        return result
-    n_clusters = info.get("n_clusters")
-    if n_clusters is None:
-        return result
-    n_clusters = int(n_clusters)
+    if result.vcov_type != "CRV1" or result.n_clusters is None:
+        return result  # not clustered
+    n_clusters = int(result.n_clusters)
     notes = info.setdefault("warnings", [])
     if n_clusters < 2:
         msg = (

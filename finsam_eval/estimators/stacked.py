@@ -357,10 +357,8 @@ def fit(data: pd.DataFrame, spec: EstimationSpec) -> EstimationResult:
             "reference": ref,
             "n_obs": n_obs,
             "n_stacked_obs": n_obs,
-            "n_clusters": fit_.n_clusters,
             "kept_cohorts": kept,
             "trimmed_cohorts": trimmed_frame,
-            "vcov_type": "CRV1",
             "n_params": fit_.n_params,
             "small_sample_factor": fit_.factor,
             "algorithm": "cells" if use_cells else "rows",
@@ -373,6 +371,7 @@ def fit(data: pd.DataFrame, spec: EstimationSpec) -> EstimationResult:
         **influence_rows(data, panel),
         overall_event_times=fit_.post,
         df_t=fit_.df_t,
+        n_clusters=fit_.n_clusters,
         sub_experiments=sub_table,
     )
 

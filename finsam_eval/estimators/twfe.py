@@ -280,7 +280,7 @@ def fit(data: pd.DataFrame, spec: EstimationSpec) -> EstimationResult:
     fixest/pyfixest practice (``ref = c(-1, min)``), the most negative relative time is then
     normalised too; it is listed in ``info["normalized_event_times"]`` and shown as a reference
     row. Any further column collinear with the fixed effects or earlier columns (sequential
-    Cholesky check, tolerance 1e-9) is dropped and listed in ``info["collinear_dropped"]``.
+    Cholesky check, tolerance 1e-9) is dropped and listed in ``collinear_dropped``.
 
     *Variance.* CRV1 (Cameron, Gelbach & Miller 2011) with the factor
     :math:`\\frac{G}{G-1}\\frac{N-1}{N-K}`, where :math:`K` counts the slopes and the fixed
@@ -302,6 +302,7 @@ def fit(data: pd.DataFrame, spec: EstimationSpec) -> EstimationResult:
     keep, collinear = _kept_columns(moments, names, notes)
     fitted = _solve_and_variance(moments, keep, rows, vcov_kind)
     tables, post, covariate_table = _result_tables(fitted, names, keep, events, hi, alpha, notes)
+    n_clusters = rows.n_clusters if vcov_kind == "CRV1" else None
     info = panel.info()
     info.update(
         {
@@ -309,12 +310,11 @@ def fit(data: pd.DataFrame, spec: EstimationSpec) -> EstimationResult:
             "requested_control": control,
             "n_obs": rows.n_obs,
             "n_units": rows.n_units,
-            "n_clusters": rows.n_clusters if vcov_kind == "CRV1" else None,
+            "n_clusters": n_clusters,  # (None overrides the panel's count: not clustered)
             "reference": events.ref,
             "normalized_event_times": events.normalized,
             "window": window,
             "binned": {"lower": events.binned_low, "upper": events.binned_high},
-            "vcov_type": vcov_kind,
             "n_params": fitted["n_params"],
             "small_sample_factor": fitted["factor"],
             "demeaning": moments.method,
@@ -331,6 +331,8 @@ def fit(data: pd.DataFrame, spec: EstimationSpec) -> EstimationResult:
         overall_event_times=post,
         df_t=fitted["df_t"],
         collinear_dropped=collinear,
+        n_clusters=n_clusters,
+        vcov_type=vcov_kind,
     )
 
 
