@@ -473,7 +473,7 @@ _FIELDS = frozenset(f.name for f in dataclasses.fields(EstimationSpec))
 
 def _carry(result: EstimationResult, spec: EstimationSpec, data: pd.DataFrame) -> EstimationResult:
     """The result carries its specification and data (inference reads them from there); its
-    summary ``info`` shows the method, level and ignored options of the specification."""
+    summary ``info`` shows the method, significance level and ignored options of the spec."""
     result.spec = spec
     result.data = data
     result.info.setdefault("method", spec.method)
@@ -663,7 +663,7 @@ def few_clusters_inference(result: Any, alpha: float) -> Any:
     warnings.warn(msg, UserWarning, stacklevel=3)
     notes.append(msg)
     info["few_clusters_df"] = n_clusters - 1 if n_clusters >= 2 else None
-    if n_clusters >= 2 and getattr(result, "df_t", None) is None:
+    if n_clusters >= 2 and result.df_t is None:
         result.df_t = n_clusters - 1  # the t(G - 1) intervals of the few-clusters rule
     for name in _TABLE_FIELDS:
         table = getattr(result, name, None)
