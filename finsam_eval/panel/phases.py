@@ -580,11 +580,7 @@ class Assembled:
 
 
 def assemble_series(
-    coded: Coded,
-    specs: Mapping[str, Population],
-    inside: Mapping[tuple[str, str], Sequence[str]],
-    cells: BaseCells,
-    selection: Selection,
+    coded: Coded, specs: Mapping[str, Population], cells: BaseCells, selection: Selection
 ) -> Assembled:
     """Step 6: numerator and denominator per population, outcome and kommun-year.
 
@@ -599,19 +595,18 @@ def assemble_series(
         The coded source tables.
     specs
         Population name → definition.
-    inside
-        (population, outcome) → the bands inside the population's age range.
     cells
         The base cells (:func:`base_cells`).
     selection
-        Exclusion reasons per input row; unused cells' rows get reasons 4–5 (numerators) and
-        3–4 (population).
+        Exclusion reasons per input row (unused cells' rows get reasons 4–5 for numerators and
+        3–4 for population) and ``inside``: the bands inside each population's age range.
 
     Returns
     -------
     Assembled
     """
     assembled = Assembled([], [], np.zeros(len(cells.c_kt), bool), np.zeros(len(cells.q_kt), bool))
+    inside = selection.inside
     c_out, c_sex, c_band, c_kt = cells.c_out, cells.c_sex, cells.c_band, cells.c_kt
     q_sex, q_age, q_kt = cells.q_sex, cells.q_age, cells.q_kt
     outcome_kts = {o: np.unique(c_kt[c_out == o]) for o in np.unique(c_out).tolist()}
