@@ -36,6 +36,7 @@ Keys, filters (``balance_e``, ``min_e``, ``max_e``) and overall effects follow R
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -154,14 +155,9 @@ class CellInfluence:
     def cluster_sums(self, cells: np.ndarray, cluster: np.ndarray) -> np.ndarray:
         """:math:`S_{cj} = \\sum_{i \\in c}\\psi_{ij}` for the given cells, shape (G, len(cells))."""
         uniques, codes = np.unique(cluster, return_inverse=True)
-        position = np.full(self.n_cells, -1)
-        position[cells] = np.arange(len(cells))
         out = np.zeros((len(uniques), len(cells)))
-        for rows, block_cells, values in self.blocks:
-            pos = position[block_cells]
-            wanted = pos >= 0
-            if wanted.any():
-                out[:, pos[wanted]] += group_sums(values[:, wanted], codes[rows], len(uniques))
+        for rows, pos, part in self._restricted(cells):
+            out[:, pos] += group_sums(part, codes[rows], len(uniques))
         return out
 
     def square_sums(self, cluster: np.ndarray | None = None) -> np.ndarray:
@@ -177,16 +173,21 @@ class CellInfluence:
     def crossprod(self, cells: np.ndarray) -> np.ndarray:
         """:math:`\\sum_i \\psi_{iQ}\\psi_{iQ}'` over the given cells :math:`Q` (unit level)."""
         cells = np.asarray(cells, dtype=np.int64)
+        out = np.zeros((len(cells), len(cells)))
+        for _, pos, part in self._restricted(cells):
+            out[np.ix_(pos, pos)] += part.T @ part
+        return out
+
+    def _restricted(self, cells: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """Each block holding some of ``cells``: its unit rows, the positions of its columns in
+        ``cells`` and those columns' values."""
         position = np.full(self.n_cells, -1)
         position[cells] = np.arange(len(cells))
-        out = np.zeros((len(cells), len(cells)))
-        for _, block_cells, values in self.blocks:
+        for rows, block_cells, values in self.blocks:
             pos = position[block_cells]
             wanted = pos >= 0
             if wanted.any():
-                part = values[:, wanted]
-                out[np.ix_(pos[wanted], pos[wanted])] += part.T @ part
-        return out
+                yield rows, pos[wanted], values[:, wanted]
 
 
 @dataclass

@@ -64,6 +64,7 @@ import numpy as np
 import pandas as pd
 
 from finsam_eval.estimators.api import estimate
+from finsam_eval.estimators.event_study import t_table
 from finsam_eval.estimators.prepare import EstimationInputError, prepare_panel
 from finsam_eval.estimators.result import AggregationResult, EstimationResult
 from finsam_eval.estimators.spec import few_clusters_inference
@@ -147,19 +148,12 @@ def rubin_pool(
             nu = np.where(b > 0, 1.0 / (1.0 / nu + 1.0 / nu_obs), float(df_complete))
         fmi = np.where(b > 0, (r + 2.0 / (nu + 3.0)) / (1.0 + r), 0.0)
         se_total = np.sqrt(total)
-        from scipy import stats  # lazy: scipy.stats costs ~0.5 s at import (issue 16)
-
-        crit = stats.t.ppf(1 - alpha / 2, nu)
-        p_value = 2 * stats.t.sf(np.abs(q_bar / se_total), nu)
+        interval = t_table(q_bar, se_total, nu, alpha)
         q_min = np.nanmin(q, axis=0)
         q_max = np.nanmax(q, axis=0)
     return pd.DataFrame(
         {
-            "estimate": q_bar,
-            "se": se_total,
-            "ci_lower": q_bar - crit * se_total,
-            "ci_upper": q_bar + crit * se_total,
-            "p_value": p_value,
+            **interval,
             "within_se": np.sqrt(u_bar),
             "between_sd": np.sqrt(b),
             "min_estimate": q_min,
@@ -447,7 +441,7 @@ def estimate_over_calendars(
         Estimator key of ``estimate``. "cs" shares the panel preparation across draws.
     df_complete
         Complete-data degrees of freedom for Barnard & Rubin's (1999) df; None takes the
-        estimator's own t degrees of freedom (``info["df_t"]``: TWFE and stacked, G − 1) or
+        estimator's own t degrees of freedom (``result.df_t``: TWFE and stacked, G − 1) or
         else treats each draw's inference as normal (CS's analytic inference).
     imputation
         "prior" (default): pool the given calendars as they are (draws from the documented
@@ -491,12 +485,10 @@ def estimate_over_calendars(
         warnings.warn("one calendar draw: nothing to pool (between variance 0)", UserWarning,
                       stacklevel=2)  # fmt: skip
     results, shared = _fit_draws(data, method, options, draws, units, matrix, alpha)
-    if df_complete is None and results[0].info.get("df_t") is not None:
-        # the estimator's own inference is t with df_t (TWFE, stacked: G - 1)
-        df_complete = float(results[0].info["df_t"])
-    elif df_complete is None and results[0].info.get("few_clusters_df") is not None:
-        # fewer than FEW_CLUSTERS clusters: each draw's inference is t(G - 1) (few-clusters rule)
-        df_complete = float(results[0].info["few_clusters_df"])
+    if df_complete is None and results[0].df_t is not None:
+        # each draw's inference is t with df_t: the estimator's own (TWFE, stacked: G - 1) or,
+        # with fewer than FEW_CLUSTERS clusters, the few-clusters rule's G - 1
+        df_complete = float(results[0].df_t)
     frames = [r.event_study for r in results]
     event_study = _pool_frames(frames, "event_time", alpha, df_complete)
     partial = event_study.loc[event_study["n_draws"] < len(draws), "event_time"].tolist()
@@ -554,6 +546,8 @@ def estimate_over_calendars(
         unit_labels=labels,
         info=info,
         aggregator=aggregator,
+        overall_event_times=results[0].overall_event_times,
+        influence_level=results[0].influence_level,
     )
 
 

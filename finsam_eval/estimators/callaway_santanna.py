@@ -558,37 +558,19 @@ def _pretest(
 def fit(data: pd.DataFrame, spec: EstimationSpec) -> EstimationResult:
     """Callaway & Sant'Anna (2021) staggered difference-in-differences (R ``did::att_gt``).
 
-    Parameters
-    ----------
-    data
-        Long panel, one row per unit and period.
-    spec
-        :class:`~finsam_eval.estimators.spec.EstimationSpec`, whose fields and method options
-        (``est_method``, ``base_period``, ``multiplier``, ``bootstrap_att_gt``, ``cohorts``)
-        are described below.
-
     Specification
     -------------
-    outcome, unit, time, cohort
-        Column names; ``cohort`` is the first treated period, 0 or NaN for never treated.
-    control
-        "never" (never-treated units) or "notyet" (also units not yet treated).
     est_method
         "dr" (locally efficient doubly robust, Sant'Anna & Zhao 2020), "ipw" (standardized
         IPW) or "reg" (outcome regression). Without covariates all equal the unconditional DiD.
     covariates
-        Covariate columns; in panels the value at the earlier period of each 2×2 is used.
+        In panels the value at the earlier period of each 2×2 is used.
     weights
-        Sampling-weight column, constant within unit (normalised inside each 2×2, as R).
-    cluster
-        Cluster column constant within unit (None clusters by unit).
-    anticipation
-        Periods of anticipation :math:`\\delta`.
+        Normalised inside each 2×2, as R.
     base_period
         "varying" or "universal".
     unbalanced
-        "balance" drops units not seen in every period; "keep" uses all rows (R's
-        ``allow_unbalanced_panel=TRUE``).
+        "keep" is R's ``allow_unbalanced_panel=TRUE``.
     window
         Event-time range (lo, hi) of the event study (R's ``min_e``/``max_e``).
     reps, seed, multiplier
@@ -600,8 +582,6 @@ def fit(data: pd.DataFrame, spec: EstimationSpec) -> EstimationResult:
         as R's ``att_gt``). Off by default: with many units it is the most expensive product
         (n × cells × draws) and the aggregations do not need it; ``att_gt`` then reports
         analytic standard errors.
-    alpha
-        Significance level.
     cohorts
         Evaluated cohorts: only their ATT(g, t) enter the event study, the overall effect,
         the pre-test and ``aggregate`` (None: every cohort). Units of the other cohorts still
@@ -619,11 +599,11 @@ def fit(data: pd.DataFrame, spec: EstimationSpec) -> EstimationResult:
         estimation itself keeps each cell's influence function only over the units of its
         2×2 comparison (:class:`~finsam_eval.estimators.aggregation.CellInfluence`).
     """
-    (outcome, unit, time, cohort, control, covariates, weights, cluster, anticipation, unbalanced,
-     window, bootstrap, alpha) = spec.shared_values()  # fmt: skip
-    est_method, base_period, seed, bootstrap_weights, bootstrap_att_gt, cohorts = spec.values(
-        "est_method base_period seed multiplier bootstrap_att_gt cohorts"
-    )
+    (control, unbalanced, window, bootstrap, alpha, est_method, base_period, seed, bootstrap_weights,
+     bootstrap_att_gt, cohorts) = spec.values(
+        "control unbalanced window reps alpha est_method base_period seed multiplier "
+        "bootstrap_att_gt cohorts"
+    )  # fmt: skip
     _check_options(est_method, base_period, bootstrap, bootstrap_weights, window)
     panel = spec.prepare(data)
     return fit_prepared(
@@ -773,6 +753,7 @@ def fit_prepared(
         info=info,
         aggregator=aggregator,
         pretest=Deferred(lambda: _pretest(cells, used, se_cells, clusters, info)),
+        n_clusters=panel.n_clusters,
     )
 
 
@@ -884,17 +865,19 @@ def group_time_maps(result: EstimationResult) -> GroupTimeMaps:
         For ``unbalanced="keep"`` on an unbalanced panel (the repeated-cross-section 2×2s are
         not replayed).
     """
-    info = result.info
     if result.method != "cs":
         raise ValueError(
             f"group_time_maps needs a Callaway-Sant'Anna result, not {result.method!r}"
         )
-    control, est_method = info["control"], info["est_method"]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # the fit has already reported them
-        panel = result.prepared_panel()
+        panel = result.prepared_panel()  # (raises, clearly, for a result without its spec)
+        spec = result.spec
+        control, est_method, base_period, evaluated = spec.values(
+            "control est_method base_period cohorts"
+        )
         panel, _ = _last_cohort_as_controls(panel, control)
-    design = _design(panel, keep_unbalanced=info["unbalanced"] == "keep")
+    design = _design(panel, keep_unbalanced=spec.unbalanced == "keep")
     if design.rows is not None:
         raise NotImplementedError(
             "the linear replay covers balanced panels; this fit kept an unbalanced panel "
@@ -902,7 +885,7 @@ def group_time_maps(result: EstimationResult) -> GroupTimeMaps:
         )
     anticipation = panel.anticipation
     cohorts = panel.cohorts[panel.cohorts > panel.times[0] + anticipation]
-    plan = _cell_plan(design.times, cohorts, anticipation, info["base_period"])
+    plan = _cell_plan(design.times, cohorts, anticipation, base_period)
     group = np.array([p[0] for p in plan], dtype=np.int64)
     cur = np.array([p[1] for p in plan], dtype=np.int64)
     pre = np.array([p[2] for p in plan], dtype=np.int64)
@@ -923,7 +906,7 @@ def group_time_maps(result: EstimationResult) -> GroupTimeMaps:
     index: dict[tuple, int] = {}
     kept, mapping = [], []
     for j in range(len(plan)):
-        if info.get("cohorts") is not None and group[j] not in info["cohorts"]:
+        if evaluated is not None and group[j] not in evaluated:
             continue  # not an evaluated cohort: the fit does not aggregate it
         if reference[j]:  # universal base period: normalised to 0, no map
             kept.append(j)

@@ -60,7 +60,6 @@ intertemporal treatment effects. Review of Economics and Statistics (NBER WP 298
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,7 +67,7 @@ import numpy as np
 import pandas as pd
 
 from finsam_eval.core import group_sums
-from finsam_eval.estimators.event_study import influence_row_labels
+from finsam_eval.estimators.event_tables import EventTables, influence_rows
 from finsam_eval.estimators.prepare import (
     EstimationInputError,
     _cohort_codes,
@@ -335,11 +334,7 @@ def _influence(
 
 
 @dataclass(frozen=True)
-class _Tables:
-    event_study: pd.DataFrame
-    vcov: pd.DataFrame
-    psi: np.ndarray
-    overall: pd.Series
+class _Tables(EventTables):
     average_total: pd.Series
     total_weights: pd.Series
     normalized: pd.DataFrame
@@ -398,7 +393,7 @@ def _event_tables(table: pd.DataFrame, psi: np.ndarray, alpha: float) -> _Tables
     return _Tables(
         event_study=event_study,
         vcov=pd.DataFrame(vcov, index=index, columns=index).sort_index().sort_index(axis=1),
-        psi=np.column_stack([psi, np.zeros(n_rows)])[:, order],
+        event_influence=np.column_stack([psi, np.zeros(n_rows)])[:, order],
         overall=combination(mean_weights),
         average_total=combination(total_weights),
         total_weights=pd.Series(
@@ -413,52 +408,32 @@ def _event_tables(table: pd.DataFrame, psi: np.ndarray, alpha: float) -> _Tables
 def fit(data: pd.DataFrame, spec: EstimationSpec) -> EstimationResult:
     """Dynamic effects :math:`DID_\\ell`, placebos and the average total effect (dCDH 2024).
 
-    Parameters
-    ----------
-    data
-        Long panel (one row per unit and year), treatment given by ``cohort`` or ``treatment``.
-    spec
-        An :class:`~finsam_eval.estimators.spec.EstimationSpec` with the fields and options
-        listed under *Specification*; dCDH's own are ``treatment``, ``effects`` and ``placebo``.
-
     Specification
     -------------
-    outcome, unit, time
-        Column names.
     cohort
-        First membership year (0 or NaN: never); used only when ``treatment`` is None, to derive
-        the absorbing status :math:`1[t \\ge \\text{cohort}]`.
+        Used only when ``treatment`` is None, to derive the absorbing status
+        :math:`1[t \\ge \\text{cohort}]`.
     control
         "notyet" (the paper's estimator: same-baseline units that have not switched yet) or
         "never" (only same-baseline units that never switch).
     covariates
         Not supported; must be empty.
     weights
-        Analytic-weight column, constant within unit: weighted control means and
-        :math:`N_\\ell = \\sum w_g`.
-    cluster
-        Cluster column, constant within unit; None clusters by unit.
+        Weighted control means and :math:`N_\\ell = \\sum w_g`.
     anticipation
         Must be 0 (the estimator compares with the period before the switch).
     unbalanced
-        "balance" (default); the estimator needs a balanced panel.
+        "balance" only: the estimator needs a balanced panel.
     window
         ``(lo, hi)`` restricts the output to placebos :math:`e \\ge lo` and effects
         :math:`e \\le hi` (``effects = hi + 1``, ``placebo = -lo - 1``). Default: every
         estimable effect and placebo.
-    reps
-        Not available (analytic variance only); a positive value warns.
-    alpha
-        Level of the normal intervals.
     treatment
         0/1 treatment-status column (e.g. "member"), which may switch off. None derives it from
         ``cohort``.
     effects, placebo
         Number of effects :math:`\\ell = 1..L` (event times 0..L-1) and placebos; override
         ``window``.
-    ignored
-        ``seed`` and the CS options at their defaults (ignored); any other option raises
-        ``spec.UnknownOptionError`` naming the methods that take it.
 
     Returns
     -------
@@ -470,9 +445,11 @@ def fit(data: pd.DataFrame, spec: EstimationSpec) -> EstimationResult:
         clusters × event times, reference column zero) reproduces ``vcov`` as
         :math:`\\psi'\\psi/n^2`.
     """
-    (outcome, unit, time, cohort, control, covariates, weights, cluster, anticipation, unbalanced,
-     window, bootstrap, alpha) = spec.shared_values()  # fmt: skip
-    treatment, effects, placebo, ignored_names = spec.values("treatment effects placebo ignored")
+    outcome, unit, time, cohort, control, covariates, weights, cluster = spec.values(
+        "outcome unit time cohort control covariates weights cluster"
+    )
+    anticipation, unbalanced, window, alpha = spec.values("anticipation unbalanced window alpha")
+    treatment, effects, placebo = spec.values("treatment effects placebo")
     if covariates:
         raise EstimationInputError("method='dcdh' does not take covariates")
     if control not in ("never", "notyet"):
@@ -483,11 +460,7 @@ def fit(data: pd.DataFrame, spec: EstimationSpec) -> EstimationResult:
         data, outcome, unit, time, cohort, treatment, weights, cluster, unbalanced
     )
     require_consecutive_periods(panel, "dcdh")
-    notes = list(panel.warnings)
-    if bootstrap:
-        msg = "method='dcdh' has analytic variances only; bootstrap is ignored"
-        warnings.warn(msg, UserWarning, stacklevel=2)
-        notes.append(msg)
+    notes = spec.fit_notes(panel)
     frame = panel.data
     unit_code = frame["unit"].to_numpy()
     first_row = np.flatnonzero(np.r_[True, unit_code[1:] != unit_code[:-1]])
@@ -503,13 +476,10 @@ def fit(data: pd.DataFrame, spec: EstimationSpec) -> EstimationResult:
     info = panel.info()
     info.update(
         {
-            "method": "dcdh",
             "cohort": cohort if treatment is None else None,
             "treatment": treatment if treatment is not None else f"1[{time} >= {cohort}]",
             "covariates": [],
             "control": control,
-            "alpha": alpha,
-            "n_clusters": n_clusters,
             "n_switchers": int(switcher.sum()),
             "n_leavers": int((direction < 0).sum()),
             "n_exits_after_joining": int(
@@ -520,18 +490,13 @@ def fit(data: pd.DataFrame, spec: EstimationSpec) -> EstimationResult:
             "average_total_effect": tables.average_total,
             "average_total_effect_weights": tables.total_weights,
             "normalized_effects": tables.normalized,
-            "overall_event_times": tables.overall_event_times,
-            "influence_level": "cluster" if cluster is not None else "unit",
             "warnings": notes,
-            "ignored_options": ignored_names,
         }
     )
-    return EstimationResult(
-        method="dcdh",
-        event_study=tables.event_study,
-        overall=tables.overall,
-        vcov=tables.vcov,
-        event_influence=tables.psi,
-        unit_labels=influence_row_labels(data, panel),
-        info=info,
+    return tables.result(
+        "dcdh",
+        info,
+        **influence_rows(data, panel),
+        overall_event_times=tables.overall_event_times,
+        n_clusters=n_clusters,
     )

@@ -287,6 +287,52 @@ def reg_did_panel(
     return _result(eta_treat - eta_cont, inf_treat - inf_cont)
 
 
+def _odds_weighted_panel(
+    dy: np.ndarray,
+    d: np.ndarray,
+    x: np.ndarray,
+    w: np.ndarray,
+    pscore: PropensityFit | None,
+    trim_level: float,
+    outcome_model: bool,
+) -> tuple[float | np.ndarray, np.ndarray]:
+    """Hajek contrast of treated units and comparison units reweighted by the propensity odds
+    :math:`\\hat p/(1-\\hat p)`, applied to :math:`\\Delta Y` (standardized IPW) or, with
+    ``outcome_model``, to its residual from the comparison units' weighted OLS on :math:`x`
+    (doubly robust). The influence function carries the propensity score's estimation effect
+    and, with ``outcome_model``, the regression's (``DRDID::std_ipw_did_panel`` and
+    ``DRDID::drdid_panel``).
+    """
+    w = _normalise(w)
+    two_d = dy.ndim == 2
+    ps_fit = pscore if pscore is not None else fit_logit(d, x, w)
+    ps = ps_fit.ps
+    keep = _trim(ps, d, trim_level)
+    resid = dy - x @ weighted_ols(dy, x, w, d == 0) if outcome_model else dy
+    w_treat = keep * w * d
+    w_cont = keep * w * ps * (1 - d) / (1 - ps)
+    mean_treat, mean_cont = np.mean(w_treat), np.mean(w_cont)
+    att_treat = _by_unit(w_treat, two_d) * resid
+    att_cont = _by_unit(w_cont, two_d) * resid
+    eta_treat = np.mean(att_treat, axis=0) / mean_treat
+    eta_cont = np.mean(att_cont, axis=0) / mean_cont
+    lin_rep_ps = (x * (w * (d - ps))[:, None]) @ ps_fit.hessian
+    inf_treat = att_treat - _by_unit(w_treat, two_d) * eta_treat
+    # mean over units of w_cont (resid - eta_cont) x, one column per outcome column
+    m_ps = x.T @ (_by_unit(w_cont, two_d) * (resid - eta_cont)) / len(d)
+    inf_cont = att_cont - _by_unit(w_cont, two_d) * eta_cont + lin_rep_ps @ m_ps
+    if outcome_model:
+        rep_treat, rep_or = _ols_linear_rep_times(
+            x,
+            w * (1 - d),
+            resid,
+            [np.mean(w_treat[:, None] * x, axis=0), np.mean(w_cont[:, None] * x, axis=0)],
+        )
+        inf_treat = inf_treat - rep_treat
+        inf_cont = inf_cont - rep_or
+    return _result(eta_treat - eta_cont, inf_treat / mean_treat - inf_cont / mean_cont)
+
+
 def std_ipw_did_panel(
     y1: np.ndarray,
     y0: np.ndarray,
@@ -308,25 +354,7 @@ def std_ipw_did_panel(
     already fitted (a cache across periods); it must come from :func:`fit_logit` on
     ``(d, x, normalised w)``. ``y1`` and ``y0`` may have m columns (see :func:`reg_did_panel`).
     """
-    w = _normalise(w)
-    dy = y1 - y0
-    two_d = dy.ndim == 2
-    ps_fit = pscore if pscore is not None else fit_logit(d, x, w)
-    ps = ps_fit.ps
-    keep = _trim(ps, d, trim_level)
-    w_treat = keep * w * d
-    w_cont = keep * w * ps * (1 - d) / (1 - ps)
-    mean_treat, mean_cont = np.mean(w_treat), np.mean(w_cont)
-    att_treat = _by_unit(w_treat, two_d) * dy
-    att_cont = _by_unit(w_cont, two_d) * dy
-    eta_treat = np.mean(att_treat, axis=0) / mean_treat
-    eta_cont = np.mean(att_cont, axis=0) / mean_cont
-    lin_rep_ps = (x * (w * (d - ps))[:, None]) @ ps_fit.hessian
-    inf_treat = (att_treat - _by_unit(w_treat, two_d) * eta_treat) / mean_treat
-    # mean over units of w_cont (dy - eta_cont) x, one column per outcome column
-    moment = x.T @ (_by_unit(w_cont, two_d) * (dy - eta_cont)) / len(d)
-    inf_cont = (att_cont - _by_unit(w_cont, two_d) * eta_cont + lin_rep_ps @ moment) / mean_cont
-    return _result(eta_treat - eta_cont, inf_treat - inf_cont)
+    return _odds_weighted_panel(y1 - y0, d, x, w, pscore, trim_level, outcome_model=False)
 
 
 def drdid_panel(
@@ -352,36 +380,7 @@ def drdid_panel(
     have m columns (periods sharing the sample, design and propensity score): one vectorised
     estimation returning an array (m,) and an influence function (n, m).
     """
-    w = _normalise(w)
-    dy = y1 - y0
-    two_d = dy.ndim == 2
-    ps_fit = pscore if pscore is not None else fit_logit(d, x, w)
-    ps = ps_fit.ps
-    keep = _trim(ps, d, trim_level)
-    beta = weighted_ols(dy, x, w, d == 0)
-    fitted = x @ beta
-    resid = dy - fitted
-    w_treat = keep * w * d
-    w_cont = keep * w * ps * (1 - d) / (1 - ps)
-    mean_treat, mean_cont = np.mean(w_treat), np.mean(w_cont)
-    att_treat = _by_unit(w_treat, two_d) * resid
-    att_cont = _by_unit(w_cont, two_d) * resid
-    eta_treat = np.mean(att_treat, axis=0) / mean_treat
-    eta_cont = np.mean(att_cont, axis=0) / mean_cont
-    rep_treat, rep_or = _ols_linear_rep_times(
-        x,
-        w * (1 - d),
-        resid,
-        [np.mean(w_treat[:, None] * x, axis=0), np.mean(w_cont[:, None] * x, axis=0)],
-    )
-    lin_rep_ps = (x * (w * (d - ps))[:, None]) @ ps_fit.hessian
-    inf_treat = (att_treat - _by_unit(w_treat, two_d) * eta_treat - rep_treat) / mean_treat
-    # mean over units of w_cont (resid - eta_cont) x, one column per outcome column
-    m_ps = x.T @ (_by_unit(w_cont, two_d) * (resid - eta_cont)) / len(d)
-    inf_cont = (
-        att_cont - _by_unit(w_cont, two_d) * eta_cont + lin_rep_ps @ m_ps - rep_or
-    ) / mean_cont
-    return _result(eta_treat - eta_cont, inf_treat - inf_cont)
+    return _odds_weighted_panel(y1 - y0, d, x, w, pscore, trim_level, outcome_model=True)
 
 
 def reg_did_rc(

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -21,6 +21,9 @@ import scipy.linalg
 from finsam_eval.core import group_sums
 from finsam_eval.estimators.prepare import EstimationInputError, PreparedPanel
 from finsam_eval.estimators.result import EstimationResult, wald_table
+
+if TYPE_CHECKING:
+    from finsam_eval.estimators.spec import EstimationSpec
 
 __all__ = [
     "influence_row_labels",
@@ -342,26 +345,25 @@ def multiplier_band(
 
 
 def package(
-    method: str,
+    spec: EstimationSpec,
     panel: PreparedPanel,
     estimates: EventEstimates,
     reference: Sequence[int],
     cluster_of_unit: np.ndarray,
-    window: tuple[int, int] | None,
-    alpha: float,
-    bootstrap: int,
-    seed: int | None,
     info: dict[str, Any],
     pretest: pd.Series | None = None,
+    pretest_leads: Sequence[int] = (),
 ) -> EstimationResult:
     """Build the ``EstimationResult`` from event-time estimates and influence functions.
 
-    Event times outside ``window`` are dropped; reference (normalised) times inside it are shown
+    ``spec`` gives the method, the window, ``alpha`` and the band's ``reps`` and ``seed``.
+    Event times outside the window are dropped; reference (normalised) times inside it are shown
     with estimate 0, NaN standard error and ``reference=True`` (zero influence columns). The
     covariance is :math:`\\mathrm{IF}'\\mathrm{IF}/n^2` with IF summed within clusters,
     :math:`\\mathrm{IF} = n\\psi`; ``overall`` averages the estimated event times
     :math:`e \\ge 0` with equal weights, its IF being the mean of their IF columns.
     """
+    method, window, alpha, bootstrap, seed = spec.values("method window alpha reps seed")
     lo, hi = check_window(window)
     keep = (estimates.event_times >= lo) & (estimates.event_times <= hi)
     times = estimates.event_times[keep]
@@ -415,11 +417,8 @@ def package(
         {
             "method": method,
             "n_units": n_units,
-            "n_clusters": n_clusters,
             "alpha": alpha,
             "window": window,
-            "overall_event_times": times[post].tolist(),
-            "overall_influence": n_units * overall_psi,
         }
     )
     return EstimationResult(
@@ -431,6 +430,10 @@ def package(
         unit_labels=np.asarray(panel.unit_labels),
         info=info,
         pretest=pretest,
+        overall_event_times=times[post].tolist(),
+        overall_influence=n_units * overall_psi,
+        pretest_leads=[int(k) for k in pretest_leads],
+        n_clusters=n_clusters,
     )
 
 
@@ -479,6 +482,21 @@ def first_stage(
     alpha, theta = solver.fit(arrays["y"])
     fitted = solver.predict(alpha, theta)
     return solver, untreated, fitted, arrays["y"] - fitted
+
+
+def untreated_model_info(
+    panel: PreparedPanel, control: str, untreated: np.ndarray, reference: int
+) -> dict[str, Any]:
+    """Summary facts of a fit whose Y(0) model (:func:`first_stage`) uses every untreated
+    observation (imputation, two-stage): that control group, the one requested, the sample."""
+    return {
+        "control": "all untreated observations (never and not-yet treated)",
+        "requested_control": control,
+        "anticipation": int(panel.anticipation),
+        "reference": reference,
+        "n_obs": len(panel.data),
+        "n_untreated_obs": int(untreated.sum()),
+    }
 
 
 def event_targets(

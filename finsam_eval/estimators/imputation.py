@@ -63,6 +63,7 @@ from finsam_eval.estimators.event_study import (
     merged_dropped,
     package,
     unit_arrays,
+    untreated_model_info,
 )
 from finsam_eval.estimators.prepare import EstimationInputError, PreparedPanel
 from finsam_eval.estimators.result import EstimationResult
@@ -152,44 +153,23 @@ def _pretrend(
 def fit(data: pd.DataFrame, spec: EstimationSpec) -> EstimationResult:
     """Borusyak–Jaravel–Spiess (2024) imputation event study.
 
-    Parameters
-    ----------
-    data
-        Long panel, one row per unit and period.
-    spec
-        What ``estimate`` validated; the imputation options are ``effect_weights``, ``pretrends``
-        and ``leave_one_out``.
-
     Specification
     -------------
-    outcome, unit, time, cohort
-        Column names; ``cohort`` is the first treated period (0 or NaN: never treated).
     control
         "never" or "notyet": recorded only. The imputation model always uses every untreated
         observation (never-treated units and not-yet-treated periods), which is what makes
-        the estimator efficient; "lasttreated" raises.
-    est_method
-        Callaway–Sant'Anna option; only its default is accepted.
+        the estimator efficient.
     covariates
         Time-varying covariates in the Y(0) model.
     weights
-        Analytic-weight column (constant within unit): weighted least squares in step 1 and
-        effect weights proportional to it in step 3.
-    cluster
-        Cluster column (constant within unit); None clusters by unit.
+        Weighted least squares in step 1 and effect weights proportional to it in step 3.
     anticipation
-        Periods of anticipation :math:`a`: observations with :math:`t \\ge g - a` are treated.
-    base_period
-        Accepted and ignored (the imputation model has no base period).
+        Observations with :math:`t \\ge g - a` are treated.
     unbalanced
-        "balance" or "keep" (the estimator handles unbalanced panels natively).
+        Either: the estimator handles unbalanced panels natively.
     window
         ``(lo, hi)``: event times reported; leads below ``lo`` are not added to the pre-trend
         regression. None reports every observed relative time.
-    reps, seed
-        Rademacher multiplier draws over clusters for a sup-t band (0: none).
-    alpha
-        Level of the normal intervals.
     effect_weights
         Optional column of non-negative per-observation weights :math:`q_{it}` for the
         aggregation of :math:`\\hat\\tau_{it}` (default 1), multiplied by the analytic weight.
@@ -214,11 +194,8 @@ def fit(data: pd.DataFrame, spec: EstimationSpec) -> EstimationResult:
     factor, the effect block none (BJS); ``vcov`` includes their cross-covariance from the joint
     influence functions.
     """
-    (outcome, unit, time, cohort, control, covariates, weights, cluster, anticipation, unbalanced,
-     window, bootstrap, alpha) = spec.shared_values()  # fmt: skip
-    seed, effect_weights, pretrends, leave_one_out, ignored = spec.values(
-        "seed effect_weights pretrends leave_one_out ignored"
-    )
+    control, anticipation, window = spec.values("control anticipation window")
+    effect_weights, pretrends, leave_one_out = spec.values("effect_weights pretrends leave_one_out")
     lo, hi = _check_options(control, window)
     panel = spec.prepare(data, control="notyet")
     arrays = unit_arrays(panel)
@@ -252,15 +229,11 @@ def fit(data: pd.DataFrame, spec: EstimationSpec) -> EstimationResult:
         times, estimate, psi, counts, pretest, info_extra = _prepend_leads(
             panel, arrays, untreated, reference, (lo, hi), (times, estimate, psi, counts)
         )
+    leads = info_extra.pop("pretest_leads", [])
     info = panel.info()
     info.update(
         {
-            "control": "all untreated observations (never and not-yet treated)",
-            "requested_control": control,
-            "anticipation": int(anticipation),
-            "reference": reference,
-            "n_obs": len(panel.data),
-            "n_untreated_obs": int(untreated.sum()),
+            **untreated_model_info(panel, control, untreated, reference),
             "n_treated_obs_used": int(rows.size),
             "effect_weights": effect_weights,
             "leave_one_out": leave_one_out,
@@ -269,22 +242,18 @@ def fit(data: pd.DataFrame, spec: EstimationSpec) -> EstimationResult:
             "small-sample factor; leads: CRV1",
             "dropped": merged_dropped(dropped, panel),
             "warnings": notes,
-            "ignored_options": ignored,
             **info_extra,
         }
     )
     return package(
-        "imputation",
+        spec,
         panel,
         EventEstimates(times, estimate, psi, counts),
         [reference] if pretrends else [],
         arrays["cluster_of_unit"],
-        window,
-        alpha,
-        bootstrap,
-        seed,
         info,
         pretest,
+        pretest_leads=leads,
     )
 
 

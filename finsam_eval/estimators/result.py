@@ -235,6 +235,20 @@ class AggregationResult:
         return self.summary()._repr_html_()
 
 
+#: The design facts of :class:`EstimationResult` that ``info`` repeats for display.
+_DESIGN_FACTS = (
+    "overall_event_times",
+    "overall_influence",
+    "influence_level",
+    "pretest_leads",
+    "df_t",
+    "collinear_dropped",
+    "n_clusters",
+    "vcov_type",
+    "sub_experiments",
+)
+
+
 @dataclass
 class EstimationResult:
     """Result of ``finsam_eval.estimate`` for every method.
@@ -277,6 +291,32 @@ class EstimationResult:
     data
         The panel the method was fitted on (a reference, not a copy), so inference that
         re-estimates (wild refit, randomization, HonestDiD's inputs) needs no data argument.
+    overall_event_times
+        Event times whose equally weighted mean is ``overall`` (the event-study methods); None
+        where ``overall`` is not such a mean (CS: the simple ATT).
+    overall_influence
+        Unit-level influence function of ``overall``, scaled like ``event_influence`` (the
+        multiplier-band event studies); None where the method does not report it.
+    influence_level
+        What the rows of ``event_influence`` are: "unit", or "cluster" where the estimator
+        sums its influence functions by cluster (stacked and dCDH with ``cluster=``).
+    pretest_leads
+        Event times of the lead coefficients that ``pretest`` tests (imputation's BJS Test 1).
+    df_t
+        Degrees of freedom of the t intervals (TWFE and stacked: their own; the few-clusters
+        rule: G - 1); None for normal intervals.
+    collinear_dropped
+        Regressors dropped as collinear with the fixed effects (TWFE).
+    n_clusters
+        Number of clusters of the variance; None where it is not clustered (TWFE's HC1, iid).
+    vcov_type
+        "CRV1" (clustered: CRV1 or the method's clustered influence-function variance, every
+        method's default), "HC1" or "iid" (TWFE's ``vcov``).
+    sub_experiments
+        Stacked DiD's sub-experiments (one row per kept cohort).
+
+    The facts from ``overall_event_times`` on are set by the estimator and read by inference
+    and reports from here; ``info`` repeats them for display only.
     """
 
     method: str
@@ -292,6 +332,26 @@ class EstimationResult:
     pretest: pd.Series | None = _DeferrableField()  # type: ignore[assignment]
     spec: EstimationSpec | None = field(default=None, repr=False)
     data: pd.DataFrame | None = field(default=None, repr=False, compare=False)
+    overall_event_times: list[int] | None = None
+    overall_influence: np.ndarray | None = field(default=None, repr=False, compare=False)
+    influence_level: str = "unit"
+    pretest_leads: list[int] = field(default_factory=list)
+    df_t: float | None = None
+    collinear_dropped: list[Any] = field(default_factory=list)
+    n_clusters: int | None = None
+    vcov_type: str = "CRV1"
+    sub_experiments: pd.DataFrame | None = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.influence_level not in ("unit", "cluster"):
+            raise ValueError(
+                f"influence_level must be 'unit' or 'cluster', got {self.influence_level!r}"
+            )
+        # the read-only summary shows the design facts too (inference reads the fields)
+        for name in _DESIGN_FACTS:
+            value = getattr(self, name)
+            if value is not None and not (isinstance(value, list) and not value):
+                self.info[name] = value
 
     def _design_source(self) -> tuple[EstimationSpec, pd.DataFrame]:
         if self.spec is None or self.data is None:
@@ -366,7 +426,7 @@ class EstimationResult:
         definition = self.info.get("overall_definition")
         if definition:
             return str(definition)
-        post = self.info.get("overall_event_times")
+        post = self.overall_event_times
         if post:
             return f"equally weighted mean of the event-time effects at e = {_span(post)}"
         return "the method's overall effect (see its docstring)"

@@ -225,17 +225,22 @@ class EstimationSpec:
     control
         Control group, one the method defines (``MethodInfo.controls``).
     covariates, weights, cluster
-        Covariate columns, the sampling-weight column, the cluster column (None: by unit).
+        Covariate columns, the sampling-weight column (an analytic weight, constant within
+        unit), the cluster column (constant within unit; None: clusters by unit).
     anticipation
-        Periods before joining in which effects may already appear.
+        Periods before joining in which effects may already appear; the event-study methods'
+        reference event time is :math:`-1 - a`.
     unbalanced
-        "balance" or "keep".
+        "balance" (drop, and report, units not seen in every period) or "keep".
     window
         Event-time window (lo, hi) or None.
     reps, seed
-        Bootstrap draws (0 = analytic only) and the seed of their numpy Generator.
+        Bootstrap draws (0 = analytic only) and the seed of their numpy Generator. What is
+        drawn is the method's ``MethodInfo.bootstrap``: "multiplier" (CS's multiplier
+        bootstrap), "band" (Rademacher multiplier draws over clusters for a sup-t band), None
+        (analytic variances only: a positive ``reps`` warns and is ignored).
     alpha
-        Significance level.
+        Significance level (normal intervals unless the method says otherwise).
     options
         The method's own options, every one present (defaults filled in), read-only.
     ignored
@@ -404,14 +409,6 @@ class EstimationSpec:
             for name in names.split()
         )
 
-    def shared_values(self) -> tuple[Any, ...]:
-        """``(outcome, unit, time, cohort, control, covariates, weights, cluster, anticipation,
-        unbalanced, window, reps, alpha)``: what every method's ``fit`` unpacks."""
-        return self.values(
-            "outcome unit time cohort control covariates weights cluster anticipation unbalanced "
-            "window reps alpha"
-        )
-
     @property
     def columns(self) -> tuple[str, str, str, str]:
         """``(outcome, unit, time, cohort)``."""
@@ -423,6 +420,17 @@ class EstimationSpec:
         if own:
             changes["options"] = {**self.options, **own}
         return dataclasses.replace(self, **changes)
+
+    def fit_notes(self, panel: PreparedPanel) -> list[str]:
+        """The notes a ``fit`` starts its ``info["warnings"]`` with: the panel's warnings, and
+        (with a warning) that ``reps`` draws nothing for a method with analytic variances only
+        (``MethodInfo.bootstrap`` None)."""
+        notes = list(panel.warnings)
+        if self.reps and METHODS[self.method].bootstrap is None:
+            msg = f"method={self.method!r} has analytic variances only; reps={self.reps} is ignored"
+            warnings.warn(msg, UserWarning, stacklevel=3)
+            notes.append(msg)
+        return notes
 
     def prepare(
         self, data: pd.DataFrame, control: str | None = None, unbalanced: str | None = None
@@ -464,14 +472,42 @@ _FIELDS = frozenset(f.name for f in dataclasses.fields(EstimationSpec))
 
 
 def _carry(result: EstimationResult, spec: EstimationSpec, data: pd.DataFrame) -> EstimationResult:
-    """The result carries its specification and data (inference reads them from there)."""
+    """The result carries its specification and data (inference reads them from there); its
+    summary ``info`` shows the method, significance level and ignored options of the spec."""
     result.spec = spec
     result.data = data
+    result.info.setdefault("method", spec.method)
+    result.info.setdefault("alpha", spec.alpha)
+    result.info.setdefault("ignored_options", list(spec.ignored))
     return result
 
 
+#: The parameters every method's ``fit`` takes, documented once (:func:`fit_contract` puts them
+#: in each ``fit``'s docstring after its summary line).
+_FIT_PARAMETERS = """
+    Parameters
+    ----------
+    data
+        Long panel, one row per unit and period.
+    spec
+        The validated :class:`~finsam_eval.estimators.spec.EstimationSpec`. Its fields mean
+        what ``EstimationSpec`` documents, ``reps`` draws what the method's
+        ``MethodInfo.bootstrap`` says, and ``est_method``/``base_period`` are Callaway &
+        Sant'Anna's; *Specification* lists what this method adds: how it reads a field and
+        its own options (``MethodInfo.options``).
+"""
+
+
+def _fit_docstring(doc: str | None) -> str:
+    """``doc`` with :data:`_FIT_PARAMETERS` after its summary paragraph."""
+    doc = doc or ""
+    head, sep, rest = doc.partition("\n\n")
+    return head + "\n" + _FIT_PARAMETERS + sep[1:] + rest
+
+
 def fit_contract(method: str) -> Callable[[Callable], Callable]:
-    """Give a method's ``fit(data, spec)`` the deprecated keyword form for one release.
+    """Give a method's ``fit(data, spec)`` its shared parameters' documentation, and the
+    deprecated keyword form for one release.
 
     ``module.fit(data, "y", "id", "year", "g", window=(-2, 2))`` (the old call, with the
     method's old defaults, e.g. dCDH's ``control="notyet"``) warns and is turned into
@@ -504,6 +540,7 @@ def fit_contract(method: str) -> Callable[[Callable], Callable]:
             )
             return _carry(func(data, built), built, data)
 
+        fit.__doc__ = _fit_docstring(func.__doc__)
         return fit
 
     return decorate
@@ -602,12 +639,9 @@ def few_clusters_inference(result: Any, alpha: float) -> Any:
     (``vcov="hetero"``/``"iid"``) are not clustered and are left alone.
     """
     info = result.info
-    if info.get("vcov_type", info.get("vcov", "CRV1")) in ("HC1", "iid", "hetero"):
-        return result
-    n_clusters = info.get("n_clusters")
-    if n_clusters is None:
-        return result
-    n_clusters = int(n_clusters)
+    if result.vcov_type != "CRV1" or result.n_clusters is None:
+        return result  # not clustered
+    n_clusters = int(result.n_clusters)
     notes = info.setdefault("warnings", [])
     if n_clusters < 2:
         msg = (
@@ -629,6 +663,8 @@ def few_clusters_inference(result: Any, alpha: float) -> Any:
     warnings.warn(msg, UserWarning, stacklevel=3)
     notes.append(msg)
     info["few_clusters_df"] = n_clusters - 1 if n_clusters >= 2 else None
+    if n_clusters >= 2 and result.df_t is None:
+        result.df_t = n_clusters - 1  # the t(G - 1) intervals of the few-clusters rule
     for name in _TABLE_FIELDS:
         table = getattr(result, name, None)
         if isinstance(table, pd.DataFrame) and {"estimate", "se"} <= set(table.columns):

@@ -68,7 +68,7 @@ import numpy as np
 import pandas as pd
 
 from finsam_eval.core import demean, group_sums, n_params_with_fixed_effects, small_sample_factor
-from finsam_eval.estimators.event_study import influence_row_labels, t_table
+from finsam_eval.estimators.event_tables import EventTables, influence_rows, regression_event_tables
 from finsam_eval.estimators.prepare import (
     EstimationInputError,
     require_consecutive_periods,
@@ -163,10 +163,7 @@ def _sub_experiments(
 
 @dataclass(frozen=True)
 class _StackedInference:
-    event_study: pd.DataFrame
-    vcov: pd.DataFrame
-    overall: pd.Series
-    event_influence: np.ndarray
+    tables: EventTables
     post: list[int]
     n_clusters: int
     n_params: int
@@ -181,7 +178,6 @@ def _crv1_event_study(
     n_period_effects: int,
     event_times: list[int],
     window: tuple[int, int],
-    ref: int,
     alpha: float,
 ) -> _StackedInference:
     """CRV1 variance, influence functions, the event study with its reference row, overall."""
@@ -196,36 +192,20 @@ def _crv1_event_study(
         p, [int(sub_table["n_units"].sum()), n_period_effects], [True, False]
     )
     factor = small_sample_factor("CRV1", n_obs, n_params, n_clusters)
-    influence_rows = cluster_scores if clustered else unit_scores
-    n_rows = influence_rows.shape[0]
-    psi = np.sqrt(factor) * n_rows * influence_rows @ bread_inverse
+    score_rows = cluster_scores if clustered else unit_scores
+    n_rows = score_rows.shape[0]
+    psi = np.sqrt(factor) * n_rows * score_rows @ bread_inverse
     vcov = psi.T @ psi / n_rows**2
     se = np.sqrt(np.diag(vcov))
     df_t = n_clusters - 1
-
-    shown = list(range(lo, hi + 1))
-    column = {e: j for j, e in enumerate(event_times)}
-    est = np.array([coef[column[e]] if e in column else 0.0 for e in shown])
-    err = np.array([se[column[e]] if e in column else np.nan for e in shown])
-    event_study = pd.DataFrame({"event_time": shown, **t_table(est, err, df_t, alpha)})
-    event_study["reference"] = [e == ref for e in shown]
-    event_influence = np.zeros((n_rows, len(shown)))
-    for j, e in enumerate(shown):
-        if e in column:
-            event_influence[:, j] = psi[:, column[e]]
-    index = pd.Index(event_times, name="event_time")
-
-    post = [j for j, e in enumerate(event_times) if e >= 0]
-    a_vec = np.zeros(p)
-    a_vec[post] = 1.0 / len(post)
-    overall_table = t_table(
-        np.array([a_vec @ coef]), np.array([np.sqrt(a_vec @ vcov @ a_vec)]), df_t, alpha
+    # every event time of the window but the reference is estimated; the window contains 0
+    position = {e: j for j, e in enumerate(event_times)}
+    post = [e for e in event_times if e >= 0]
+    tables = regression_event_tables(
+        coef, vcov, se, psi, position, range(lo, hi + 1), post, df_t, alpha, []
     )
     return _StackedInference(
-        event_study=event_study,
-        vcov=pd.DataFrame(vcov, index=index, columns=index),
-        overall=pd.Series({k: float(v[0]) for k, v in overall_table.items()}),
-        event_influence=event_influence,
+        tables=tables,
         post=post,
         n_clusters=n_clusters,
         n_params=n_params,
@@ -290,50 +270,32 @@ def _fitting_window(
 def fit(data: pd.DataFrame, spec: EstimationSpec) -> EstimationResult:
     """Stacked DiD event study with Wing–Freedman–Hollingsworth corrective weights.
 
-    Parameters
-    ----------
-    spec
-        The :class:`~finsam_eval.estimators.spec.EstimationSpec`; ``algorithm`` is the one option
-        of its own, the others are described under *Specification*.
-    data
-        The long panel (one row per unit and year).
-
     Specification
     -------------
-    outcome, unit, time, cohort
-        Column names; ``cohort`` is the first year of membership (0 or NaN: never).
     control
         Clean controls of each sub-experiment: "never" (never-treated units) or "notyet" (also
         units first treated after the end of the event window, net of anticipation).
     covariates
         Not supported (the corrective weights target an unconditional estimand); must be empty.
     weights
-        Analytic-weight column, constant within unit (population); multiplies the corrective
-        weights and enters the treated and control masses.
-    cluster
-        Cluster column, constant within unit; None clusters by unit.
+        Multiplies the corrective weights and enters the treated and control masses.
     anticipation
-        Periods of anticipation; the reference period is ``-1 - anticipation`` and not-yet-treated
-        controls must be untreated through ``a + hi + anticipation``.
+        The reference period is ``-1 - anticipation`` and not-yet-treated controls must be
+        untreated through ``a + hi + anticipation``.
     unbalanced
-        "balance" drops units not observed every year (reported); "keep" stacks the observed rows
-        (the corrective weights are then computed per sub-experiment and event time).
+        "keep" stacks the observed rows (the corrective weights are then computed per
+        sub-experiment and event time).
     window
         Event window ``(lo, hi)``, default ``(-5, 5)``; when that fits no cohort in a short
         panel, the sub-window keeping the most treated unit × event-time cells is used, with a
         warning naming it (see ``_adaptive_window``). Cohorts whose window
         ``[a + lo, a + hi]`` is not inside the sample are trimmed and reported in
         ``info["trimmed_cohorts"]``, as are cohorts without clean controls.
-    reps
-        Not available (analytic CRV1 only); a positive value warns.
     alpha
         Level of the t intervals (:math:`G - 1` degrees of freedom).
     algorithm
         "auto" (cell tables for balanced panels, stacked rows otherwise), "cells" or "rows"; the
         two give the same numbers on balanced panels.
-    ignored
-        ``seed`` and the CS options at their defaults (ignored); any other option raises
-        ``spec.UnknownOptionError`` naming the methods that take it.
 
     Returns
     -------
@@ -347,19 +309,16 @@ def fit(data: pd.DataFrame, spec: EstimationSpec) -> EstimationResult:
         sub-experiments it appears in, so that :math:`\\psi'\\psi/n^2 = \\hat V` (CRV1); the
         reference column is zero. ``unit_labels`` names its rows.
     """
-    (outcome, unit, time, cohort, control, covariates, weights, cluster, anticipation, unbalanced,
-     window, bootstrap, alpha) = spec.shared_values()  # fmt: skip
-    algorithm, ignored_names = spec.values("algorithm ignored")
+    control, covariates, cluster, anticipation, window, alpha = spec.values(
+        "control covariates cluster anticipation window alpha"
+    )
+    algorithm = spec.option("algorithm")
     _check_stacked_options(covariates, algorithm)
     ref = -1 - int(anticipation)
     lo, hi = _validate_window(window, ref)
     panel = spec.prepare(data)
     require_consecutive_periods(panel, "stacked")
-    notes = list(panel.warnings)
-    if bootstrap:
-        msg = "method='stacked' has analytic CRV1 variances only; bootstrap is ignored"
-        warnings.warn(msg, UserWarning, stacklevel=2)
-        notes.append(msg)
+    notes = spec.fit_notes(panel)
     if algorithm == "cells" and not panel.balanced:
         raise EstimationInputError("algorithm='cells' needs a balanced panel")
     use_cells = panel.balanced if algorithm == "auto" else algorithm == "cells"
@@ -378,50 +337,42 @@ def fit(data: pd.DataFrame, spec: EstimationSpec) -> EstimationResult:
     )  # fmt: skip
     notes += _trim_notes(trimmed_frame, kept, (lo, hi), control)
     event_times = [e for e in range(lo, hi + 1) if e != ref]
+    stack = _Stack(w_unit, kept, members, lo, hi, ref)
     if use_cells:
         y_matrix = frame["y"].to_numpy().reshape(n_units, len(panel.times))
-        fitted = _fit_cells(y_matrix, w_unit, kept, members, lo, hi, ref, t_min)
+        fitted = _fit_cells(y_matrix, stack, t_min)
     else:
-        fitted = _fit_rows(frame, w_unit, kept, members, lo, hi, ref)
+        fitted = _fit_rows(frame, stack)
     n_obs, sub_table = fitted[3], fitted[4]
 
     n_period_effects = len(kept) * (hi - lo + 1)
     fit_ = _crv1_event_study(fitted, cluster_of_unit, cluster is not None, n_period_effects,
-                             event_times, (lo, hi), ref, alpha)  # fmt: skip
+                             event_times, (lo, hi), alpha)  # fmt: skip
 
     info = panel.info()
     info.update(
         {
-            "method": "stacked",
             "control": control,
             "window": (lo, hi),
             "reference": ref,
-            "alpha": alpha,
             "n_obs": n_obs,
             "n_stacked_obs": n_obs,
-            "n_clusters": fit_.n_clusters,
             "kept_cohorts": kept,
             "trimmed_cohorts": trimmed_frame,
-            "sub_experiments": sub_table,
-            "overall_event_times": [event_times[j] for j in fit_.post],
-            "vcov_type": "CRV1",
             "n_params": fit_.n_params,
             "small_sample_factor": fit_.factor,
-            "df_t": fit_.df_t,
             "algorithm": "cells" if use_cells else "rows",
-            "influence_level": "cluster" if cluster is not None else "unit",
             "warnings": notes,
-            "ignored_options": ignored_names,
         }
     )
-    return EstimationResult(
-        method="stacked",
-        event_study=fit_.event_study,
-        overall=fit_.overall,
-        vcov=fit_.vcov,
-        event_influence=fit_.event_influence,
-        unit_labels=influence_row_labels(data, panel),
-        info=info,
+    return fit_.tables.result(
+        "stacked",
+        info,
+        **influence_rows(data, panel),
+        overall_event_times=fit_.post,
+        df_t=fit_.df_t,
+        n_clusters=fit_.n_clusters,
+        sub_experiments=sub_table,
     )
 
 
@@ -453,17 +404,41 @@ def _interaction_columns(n_e: int, lo: int, ref: int) -> np.ndarray:
     return table
 
 
+@dataclass(frozen=True)
+class _Stack:
+    """The stacked design both algorithms fit: unit weights, the kept cohorts with their treated
+    and clean-control units, the event window ``[lo, hi]`` and the reference event time."""
+
+    w_unit: np.ndarray
+    kept: list[int]
+    members: list[tuple[np.ndarray, np.ndarray]]
+    lo: int
+    hi: int
+    ref: int
+
+    def table(self, q_control: Any) -> pd.DataFrame:
+        """One row per sub-experiment: its cohort, units, weighted masses and control weight."""
+        members, w_unit = self.members, self.w_unit
+        return pd.DataFrame(
+            {
+                "cohort": self.kept,
+                "n_treated": [len(t) for t, _ in members],
+                "n_control": [len(c) for _, c in members],
+                "n_units": [len(t) + len(c) for t, c in members],
+                "treated_mass": [w_unit[t].sum() for t, _ in members],
+                "control_mass": [w_unit[c].sum() for _, c in members],
+                "q_control": q_control,
+            }
+        )
+
+
 def _fit_cells(
-    y_matrix: np.ndarray,
-    w_unit: np.ndarray,
-    kept: list[int],
-    members: list[tuple[np.ndarray, np.ndarray]],
-    lo: int,
-    hi: int,
-    ref: int,
-    t_min: int,
+    y_matrix: np.ndarray, stack: _Stack, t_min: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, pd.DataFrame]:
     """Balanced panels: moments from (sub-experiment, treated, event time) tables."""
+    w_unit, kept, members, lo, hi, ref = (
+        stack.w_unit, stack.kept, stack.members, stack.lo, stack.hi, stack.ref
+    )  # fmt: skip
     n_s, n_e = len(kept), hi - lo + 1
     mass_treated = np.array([w_unit[t].sum() for t, _ in members])
     mass_control = np.array([w_unit[c].sum() for _, c in members])
@@ -508,30 +483,16 @@ def _fit_cells(
         unit_scores[treated] += w_unit[treated, None] * (proj_t - fit_t)
         unit_scores[controls] += (w_unit[controls] * q[s])[:, None] * (proj_c - fit_c)
     n_obs = int(sum(len(t) + len(c) for t, c in members) * n_e)
-    sub_table = pd.DataFrame(
-        {
-            "cohort": kept,
-            "n_treated": [len(t) for t, _ in members],
-            "n_control": [len(c) for _, c in members],
-            "n_units": [len(t) + len(c) for t, c in members],
-            "treated_mass": mass_treated,
-            "control_mass": mass_control,
-            "q_control": q,
-        }
-    )
-    return coef, bread_inverse, unit_scores, n_obs, sub_table
+    return coef, bread_inverse, unit_scores, n_obs, stack.table(q)
 
 
 def _fit_rows(
-    frame: pd.DataFrame,
-    w_unit: np.ndarray,
-    kept: list[int],
-    members: list[tuple[np.ndarray, np.ndarray]],
-    lo: int,
-    hi: int,
-    ref: int,
+    frame: pd.DataFrame, stack: _Stack
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, pd.DataFrame]:
     """Any panel: stack the rows and demean the design by alternating projections."""
+    w_unit, kept, members, lo, hi, ref = (
+        stack.w_unit, stack.kept, stack.members, stack.lo, stack.hi, stack.ref
+    )  # fmt: skip
     unit_code = frame["unit"].to_numpy()
     year = frame["time"].to_numpy()
     n_units = len(w_unit)
@@ -579,15 +540,5 @@ def _fit_rows(
     coef = bread_inverse @ (z_t.T @ (wk * y_t))
     resid = y_t - z_t @ coef
     unit_scores = group_sums(z_t, u[keep], n_units, weights=wk * resid)
-    sub_table = pd.DataFrame(
-        {
-            "cohort": kept,
-            "n_treated": [len(t) for t, _ in members],
-            "n_control": [len(c) for _, c in members],
-            "n_units": [len(t) + len(c) for t, c in members],
-            "treated_mass": [w_unit[t].sum() for t, _ in members],
-            "control_mass": [w_unit[c].sum() for _, c in members],
-            "q_control": [float(np.mean(q[s][mass[s, :, 0] > 0])) for s in range(n_s)],
-        }
-    )
-    return coef, bread_inverse, unit_scores, int(keep.sum()), sub_table
+    q_control = [float(np.mean(q[s][mass[s, :, 0] > 0])) for s in range(n_s)]
+    return coef, bread_inverse, unit_scores, int(keep.sum()), stack.table(q_control)

@@ -122,43 +122,20 @@ def _closed_form(
 def fit(data: pd.DataFrame, spec: EstimationSpec) -> EstimationResult:
     """Sun & Abraham (2021) interaction-weighted event study.
 
-    Parameters
-    ----------
-    data
-        Long panel, one row per unit and period.
-    spec
-        The validated specification (``share_uncertainty`` and ``dense`` are SA's own).
-
     Specification
     -------------
-    outcome, unit, time, cohort
-        Column names; ``cohort`` is the first treated period (0 or NaN: never treated).
     control
         "never" (never-treated units, default) or "lasttreated" (the last-treated cohort; its
         treated periods, from :math:`g_{last} - a` on, and the never-treated units are dropped,
         as in Sun & Abraham's application). "notyet" raises: the IW estimator needs a single
         control cohort.
-    est_method
-        Callaway–Sant'Anna option; only its default is accepted.
     covariates
         Time-varying covariates in the saturated regression.
     weights
-        Analytic-weight column (constant within unit): weighted regression and weighted shares.
-    cluster
-        Cluster column (constant within unit); None clusters by unit.
-    anticipation
-        Periods of anticipation :math:`a`; the reference event time is :math:`-1 - a`.
-    base_period
-        Accepted and ignored: the reference is always :math:`-1 - a`.
-    unbalanced
-        "balance" or "keep".
+        Weighted regression and weighted cohort shares.
     window
         ``(lo, hi)``: event times reported. The regression stays fully saturated (no binning),
         so the window selects output only.
-    reps, seed
-        Rademacher multiplier draws over clusters for a sup-t band (0: none).
-    alpha
-        Level of the normal intervals.
     share_uncertainty
         Include the share term in the influence functions (default, Sun & Abraham); False
         gives fixest's variance.
@@ -173,9 +150,9 @@ def fit(data: pd.DataFrame, spec: EstimationSpec) -> EstimationResult:
         ``info`` holds ``cohort_effects`` (:math:`\\hat\\delta_{g,e}`), ``shares``,
         ``vcov_regression`` and ``vcov_shares``.
     """
-    (outcome, unit, time, cohort, control, covariates, weights, cluster, anticipation, unbalanced,
-     window, bootstrap, alpha) = spec.shared_values()  # fmt: skip
-    seed, share_uncertainty, dense, ignored = spec.values("seed share_uncertainty dense ignored")
+    control, anticipation, share_uncertainty, dense = spec.values(
+        "control anticipation share_uncertainty dense"
+    )
     if control not in ("never", "lasttreated"):
         raise EstimationInputError(
             f"control={control!r}: Sun & Abraham use one control cohort, 'never' (never-treated) "
@@ -239,20 +216,15 @@ def fit(data: pd.DataFrame, spec: EstimationSpec) -> EstimationResult:
             else "CRV1 regression term only (fixest aggregate)",
             "dropped": merged_dropped(s.dropped, panel),
             "warnings": notes,
-            "ignored_options": ignored,
         }
     )
     # the package helper clusters with the panel's cluster codes of every unit
     return package(
-        "sa",
+        spec,
         panel,
         EventEstimates(sh.event_times, sh.nu, psi, counts),
         [ref],
         arrays["cluster_of_unit"],
-        window,
-        alpha,
-        bootstrap,
-        seed,
         info,
     )
 

@@ -55,6 +55,7 @@ from finsam_eval.core import (
     small_sample_factor,
 )
 from finsam_eval.estimators.event_study import dropped_rows, merged_dropped, t_table
+from finsam_eval.estimators.event_tables import EventTables, regression_event_tables
 from finsam_eval.estimators.prepare import EstimationInputError
 from finsam_eval.estimators.result import EstimationResult
 from finsam_eval.estimators.spec import EstimationSpec, fit_contract
@@ -231,28 +232,17 @@ class _DenseMoments:
 def fit(data: pd.DataFrame, spec: EstimationSpec) -> EstimationResult:
     """Dynamic TWFE event study with unit and year fixed effects.
 
-    Parameters
-    ----------
-    data
-        Long panel, one row per unit and year.
-    spec
-        Specification with the options ``reference`` and ``vcov`` (below).
-
     Specification
     -------------
-    outcome, unit, time, cohort
-        Column names; ``cohort`` is the first year of membership (0 or NaN: never).
+    control
+        Recorded only: TWFE compares with every not-yet- and never-treated observation through
+        the year effects.
     covariates
         Time-varying covariate columns :math:`X_{it}`.
     weights
-        Analytic-weight column, constant within unit (population): the fit minimises
-        :math:`\\sum w_i \\hat\\varepsilon_{it}^2`, as pyfixest's ``weights=``.
-    cluster
-        Cluster column, constant within unit (kommun, förbund or län); None clusters by unit.
+        The fit minimises :math:`\\sum w_i \\hat\\varepsilon_{it}^2`, as pyfixest's ``weights=``.
     anticipation
-        Periods of anticipation; the reference period becomes ``reference - anticipation``.
-    unbalanced
-        "balance" drops units not observed every year (reported); "keep" uses all rows.
+        The reference period becomes ``reference - anticipation``.
     window
         ``(lo, hi)`` event-time window with binned end points: relative times :math:`\\le lo`
         share the ``lo`` indicator and :math:`\\ge hi` the ``hi`` one. None uses every observed
@@ -264,14 +254,6 @@ def fit(data: pd.DataFrame, spec: EstimationSpec) -> EstimationResult:
     alpha
         Level of the t intervals (t with G - 1 degrees of freedom for CRV1, N - K otherwise, as
         fixest).
-    control
-        Ignored: TWFE compares with every not-yet- and never-treated observation through the
-        year effects; recorded in ``info``.
-    reps
-        Not available for TWFE (analytic variances only); a positive value warns.
-    ignored
-        ``seed`` and the CS options at their defaults (ignored); any other option raises
-        ``spec.UnknownOptionError`` naming the methods that take it.
 
     Returns
     -------
@@ -298,7 +280,7 @@ def fit(data: pd.DataFrame, spec: EstimationSpec) -> EstimationResult:
     fixest/pyfixest practice (``ref = c(-1, min)``), the most negative relative time is then
     normalised too; it is listed in ``info["normalized_event_times"]`` and shown as a reference
     row. Any further column collinear with the fixed effects or earlier columns (sequential
-    Cholesky check, tolerance 1e-9) is dropped and listed in ``info["collinear_dropped"]``.
+    Cholesky check, tolerance 1e-9) is dropped and listed in ``collinear_dropped``.
 
     *Variance.* CRV1 (Cameron, Gelbach & Miller 2011) with the factor
     :math:`\\frac{G}{G-1}\\frac{N-1}{N-K}`, where :math:`K` counts the slopes and the fixed
@@ -307,60 +289,50 @@ def fit(data: pd.DataFrame, spec: EstimationSpec) -> EstimationResult:
     the unit level or coarser, so :math:`K = k + T`. HC1 and iid count every fixed-effect level,
     :math:`K = k + N_{units} + T - 1`.
     """
-    (outcome, unit, time, cohort, control, covariates, weights, cluster, anticipation, unbalanced,
-     window, bootstrap, alpha) = spec.shared_values()  # fmt: skip
-    reference, vcov, ignored_names = spec.values("reference vcov ignored")
+    control, anticipation, window, alpha = spec.values("control anticipation window alpha")
+    reference, vcov = spec.values("reference vcov")
     vcov_kind, lo, hi = _check_options(control, vcov, reference, window)
     # TWFE needs no never-treated group (see the collinearity note)
     panel = spec.prepare(data, control="notyet")
-    notes = list(panel.warnings)
-    if bootstrap:
-        msg = "method='twfe' has analytic variances only; bootstrap is ignored"
-        warnings.warn(msg, UserWarning, stacklevel=2)
-        notes.append(msg)
+    notes = spec.fit_notes(panel)
     rows = _informative_rows(panel)
     events = _event_times(rows, int(reference), int(anticipation), window, lo, hi, notes)
     moments = _moments(rows, events, window, lo, hi, panel.balanced)
     names: list[Any] = [*events.event_times, *panel.covariates]
     keep, collinear = _kept_columns(moments, names, notes)
     fitted = _solve_and_variance(moments, keep, rows, vcov_kind)
-    tables = _result_tables(fitted, names, keep, events, hi, alpha, notes)
+    tables, post, covariate_table = _result_tables(fitted, names, keep, events, hi, alpha, notes)
+    n_clusters = rows.n_clusters if vcov_kind == "CRV1" else None
     info = panel.info()
     info.update(
         {
-            "method": "twfe",
             "control": "never- and not-yet-treated (year effects); control option ignored",
             "requested_control": control,
             "n_obs": rows.n_obs,
             "n_units": rows.n_units,
-            "n_clusters": rows.n_clusters if vcov_kind == "CRV1" else None,
-            "alpha": alpha,
+            "n_clusters": n_clusters,  # (None overrides the panel's count: not clustered)
             "reference": events.ref,
             "normalized_event_times": events.normalized,
-            "collinear_dropped": collinear,
             "window": window,
             "binned": {"lower": events.binned_low, "upper": events.binned_high},
-            "overall_event_times": tables["post"],
-            "vcov_type": vcov_kind,
             "n_params": fitted["n_params"],
             "small_sample_factor": fitted["factor"],
-            "df_t": fitted["df_t"],
             "demeaning": moments.method,
             "demeaning_iterations": moments.iterations,
-            "covariate_coefficients": tables["covariates"],
+            "covariate_coefficients": covariate_table,
             "dropped": merged_dropped(rows.dropped, panel),
             "warnings": notes,
-            "ignored_options": ignored_names,
         }
     )
-    return EstimationResult(
-        method="twfe",
-        event_study=tables["event_study"],
-        overall=tables["overall"],
-        vcov=tables["vcov"],
-        event_influence=tables["event_influence"],
-        unit_labels=rows.unit_labels,
-        info=info,
+    return tables.result(
+        "twfe",
+        info,
+        rows.unit_labels,
+        overall_event_times=post,
+        df_t=fitted["df_t"],
+        collinear_dropped=collinear,
+        n_clusters=n_clusters,
+        vcov_type=vcov_kind,
     )
 
 
@@ -629,54 +601,22 @@ def _result_tables(
     hi: int | None,
     alpha: float,
     notes: list[str],
-) -> dict[str, Any]:
-    """Event-study table with reference rows, influence, vcov, overall and covariate tables."""
+) -> tuple[EventTables, list[int], pd.DataFrame]:
+    """Event-study tables (reference rows, influence, vcov, overall), the event times the
+    overall effect averages, and the covariate table."""
     coef, v, se, psi, df_t = (fitted[k] for k in ("coef", "v", "se", "psi", "df_t"))
     p = len(events.event_times)
     kept_names = [names[j] for j in keep]
     n_event = sum(1 for j in keep if j < p)
     estimated = {e: i for i, e in enumerate(kept_names[:n_event])}
     shown = sorted([*estimated, *events.normalized])
-    est = np.array([coef[estimated[e]] if e in estimated else 0.0 for e in shown])
-    err = np.array([se[estimated[e]] if e in estimated else np.nan for e in shown])
-    event_study = pd.DataFrame({"event_time": shown, **t_table(est, err, df_t, alpha)})
-    event_study["reference"] = [e not in estimated for e in shown]
-    event_influence = None
-    if psi is not None:
-        event_influence = np.zeros((psi.shape[0], len(shown)))
-        for j, e in enumerate(shown):
-            if e in estimated:
-                event_influence[:, j] = psi[:, estimated[e]]
-    event_index = pd.Index(kept_names[:n_event], name="event_time")
-    vcov_frame = pd.DataFrame(v[:n_event, :n_event], index=event_index, columns=event_index)
-
+    # the upper end point is not an effect when it bins later periods
     post = [e for e in estimated if e >= 0 and not (events.binned_high and e == hi)]
-    if post:
-        a = np.zeros(len(keep))
-        a[[estimated[e] for e in post]] = 1.0 / len(post)
-        overall_est, overall_se = float(a @ coef), float(np.sqrt(a @ v @ a))
-    else:
-        overall_est = overall_se = np.nan
-        notes.append("no estimated post-treatment event time: overall effect is NaN")
-    overall = pd.Series(
-        {
-            k: float(val[0])
-            for k, val in t_table(
-                np.array([overall_est]), np.array([overall_se]), df_t, alpha
-            ).items()
-        }
-    )
+    tables = regression_event_tables(coef, v, se, psi, estimated, shown, post, df_t, alpha, notes)
     covariate_table = pd.DataFrame(
         {
             "term": kept_names[n_event:],
             **t_table(coef[n_event:], se[n_event:], df_t, alpha),
         }
     )
-    return {
-        "event_study": event_study,
-        "event_influence": event_influence,
-        "vcov": vcov_frame,
-        "post": post,
-        "overall": overall,
-        "covariates": covariate_table,
-    }
+    return tables, post, covariate_table

@@ -45,6 +45,7 @@ from finsam_eval.estimators.event_study import (
     first_stage,
     package,
     unit_arrays,
+    untreated_model_info,
 )
 from finsam_eval.estimators.prepare import EstimationInputError
 from finsam_eval.estimators.result import EstimationResult
@@ -57,50 +58,24 @@ __all__ = ["fit"]
 def fit(data: pd.DataFrame, spec: EstimationSpec) -> EstimationResult:
     """Gardner (2021) two-stage DiD event study with the GMM-corrected clustered variance.
 
-    Parameters
-    ----------
-    data
-        Long panel, one row per unit and period.
-    spec
-        Shared options only (Gardner's estimator has none of its own).
-
     Specification
     -------------
-    outcome, unit, time, cohort
-        Column names; ``cohort`` is the first treated period (0 or NaN: never treated).
     control
         "never" or "notyet": recorded only; stage 1 always uses every untreated observation.
-    est_method
-        Callaway–Sant'Anna option; only its default is accepted.
     covariates
         Time-varying covariates of stage 1.
     weights
-        Analytic-weight column (constant within unit), used in both stages (pyfixest's
-        ``weights=``).
-    cluster
-        Cluster column (constant within unit); None clusters by unit.
-    anticipation
-        Periods of anticipation :math:`a`; the reference event time is :math:`-1 - a`.
-    base_period
-        Accepted and ignored: the reference is always :math:`-1 - a` (a universal base).
-    unbalanced
-        "balance" or "keep".
+        Used in both stages (pyfixest's ``weights=``).
     window
         ``(lo, hi)``: event times reported. The stage-2 indicators are mutually exclusive, so
         leaving some out changes neither the other coefficients nor their variance.
-    reps, seed
-        Rademacher multiplier draws over clusters for a sup-t band (0: none).
-    alpha
-        Level of the normal intervals.
 
     Returns
     -------
     EstimationResult
         One row per event time with ``n_obs``; the reference row has estimate 0.
     """
-    (outcome, unit, time, cohort, control, covariates, weights, cluster, anticipation, unbalanced,
-     window, bootstrap, alpha) = spec.shared_values()  # fmt: skip
-    seed, ignored = spec.values("seed ignored")
+    control, anticipation = spec.values("control anticipation")
     if control not in ("never", "notyet"):
         raise EstimationInputError(
             f"control={control!r}: two-stage DiD fits stage 1 on every untreated observation "
@@ -147,27 +122,17 @@ def fit(data: pd.DataFrame, spec: EstimationSpec) -> EstimationResult:
     info = panel.info()
     info.update(
         {
-            "control": "all untreated observations (never and not-yet treated)",
-            "requested_control": control,
-            "anticipation": int(anticipation),
-            "reference": reference,
-            "n_obs": len(panel.data),
-            "n_untreated_obs": int(untreated.sum()),
+            **untreated_model_info(panel, control, untreated, reference),
             "variance": "GMM-corrected clustered sandwich (did2s), no small-sample factor",
             "warnings": notes,
-            "ignored_options": ignored,
         }
     )
     return package(
-        "two_stage",
+        spec,
         panel,
         EventEstimates(times, estimate, psi, counts),
         [reference],
         arrays["cluster_of_unit"],
-        window,
-        alpha,
-        bootstrap,
-        seed,
         info,
     )
 

@@ -141,7 +141,7 @@ def _cluster_labels(
     if isinstance(cluster, Mapping | pd.Series):
         if res.unit_labels is None:
             raise ValueError("a unit → cluster mapping needs result.unit_labels")
-        if res.info.get("influence_level") == "cluster":
+        if res.influence_level == "cluster":
             # the estimator summed its influence functions by cluster (stacked, dCDH): its rows
             # are the clusters already, labelled by unit_labels
             return np.asarray(res.unit_labels)

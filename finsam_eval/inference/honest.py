@@ -47,7 +47,7 @@ from __future__ import annotations
 import itertools
 import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -343,17 +343,17 @@ def _lp_eta(y: np.ndarray, sd: np.ndarray, x: np.ndarray) -> tuple[float, np.nda
 
 
 def _lf_critical_value(
-    vertices: np.ndarray, sigma_y: np.ndarray, kappa: float, sims: int, seed: int
+    sigma_y: np.ndarray, kappa: float, sims: int, seed: int, statistic: Callable
 ) -> float:
     """Least-favourable critical value: the ``1 - kappa`` quantile of ``eta`` at ``E[Y] = 0``.
 
-    ``eta(xi) = max_v v' xi`` over the dual vertices, ``xi ~ N(0, Sigma_Y)`` (ARP section 6.2).
+    ``statistic`` maps the draws ``xi ~ N(0, Sigma_Y)`` (one per row) to ``eta(xi)`` (ARP
+    section 6.2): the maximum of ``v' xi`` over the dual vertices, or one LP per draw.
     """
     # legacy RandomState on purpose: the same draws as the honestdid port, hence comparable CIs
     rng = np.random.RandomState(seed)  # noqa: NPY002
     xi = rng.multivariate_normal(np.zeros(sigma_y.shape[0]), sigma_y, size=sims)
-    eta = (xi @ vertices.T).max(axis=1)
-    return float(np.quantile(eta, 1 - kappa))
+    return float(np.quantile(statistic(xi), 1 - kappa))
 
 
 def _truncnorm_quantile(p: float, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
@@ -380,6 +380,7 @@ def _arp_accept(
     sims: int,
     seed: int,
     floor: np.ndarray | None = None,
+    lp: bool = False,
 ) -> np.ndarray:
     """Accept indicator of the ARP test of ``E[y0 - a1 theta - X tau] <= 0`` on a theta grid.
 
@@ -398,25 +399,34 @@ def _arp_accept(
         Per-vertex lower bound of the critical value in units of ``eta`` (0 by default). The
         no-nuisance test of HonestDiD floors the critical value of ``A beta`` rather than of the
         moment ``A beta - d``, i.e. at ``-d_i / sd_i``; passing that reproduces it.
+    lp
+        Solve linear programmes at every grid point, as R's HonestDiD, instead of maximising
+        over the dual vertices (also the route when the vertices cannot be listed).
     """
     sd = np.sqrt(np.diag(sigma_y))
-    vertices = _dual_vertices(sd, x)
+    vertices = None if lp else _dual_vertices(sd, x)
+    if vertices is None and floor is not None:
+        raise ValueError("the critical-value floor needs the enumerated dual vertices")
+    if hybrid == "LF":
+        if vertices is None:
+            lf_cv = _lf_critical_value(
+                sigma_y, kappa, sims, seed, lambda xi: [_lp_eta(draw, sd, x)[0] for draw in xi]
+            )
+        else:
+            lf_cv = _lf_critical_value(
+                sigma_y, kappa, sims, seed, lambda xi: (xi @ vertices.T).max(axis=1)
+            )
+        size = (alpha - kappa) / (1 - kappa)
+    else:
+        lf_cv, size = np.inf, alpha
     if vertices is None:
-        if floor is not None:
-            raise ValueError("the critical-value floor needs the enumerated dual vertices")
-        return _arp_accept_lp(y0, a1, x, sigma_y, theta, alpha, hybrid, kappa, sims, seed)
+        eta, var_b, vlo, vup = _lp_conditioning(y0, a1, x, sigma_y, sd, theta)
+        return _arp_decision(eta, var_b, vlo, vup, lf_cv, size, None)
     y = y0[:, None] - a1[:, None] * theta[None, :]  # (m, G)
     values = vertices @ y  # (n_v, G)
     best = np.argmax(values, axis=0)
     grid = np.arange(len(theta))
     eta = values[best, grid]
-
-    if hybrid == "LF":
-        lf_cv = _lf_critical_value(vertices, sigma_y, kappa, sims, seed)
-        size = (alpha - kappa) / (1 - kappa)
-    else:
-        lf_cv = np.inf
-        size = alpha
 
     # Conditioning event: the optimal vertex gamma stays optimal when only c = gamma'y moves
     # along y = s + b c, b = Sigma gamma / gamma' Sigma gamma; with a_j = v_j's and
@@ -492,18 +502,7 @@ def _charnes_cooper_bound(
     return float(sol.fun) if upper else float(-sol.fun)
 
 
-def _arp_accept_lp(
-    y0: np.ndarray,
-    a1: np.ndarray,
-    x: np.ndarray,
-    sigma_y: np.ndarray,
-    theta: np.ndarray,
-    alpha: float,
-    hybrid: str,
-    kappa: float,
-    sims: int,
-    seed: int,
-) -> np.ndarray:
+def _arp_accept_lp(*args: Any, **options: Any) -> np.ndarray:
     """:func:`_arp_accept` by linear programming at every grid point, as R's HonestDiD.
 
     Per ``theta``: the statistic and its dual vector from :func:`_lp_eta`, the conditioning
@@ -511,15 +510,19 @@ def _arp_accept_lp(
     one LP per draw. Used for designs whose dual vertices cannot be listed (never for the
     built-in restrictions, whose moments pair up) and by the tests as an independent check.
     """
-    sd = np.sqrt(np.diag(sigma_y))
-    if hybrid == "LF":
-        # legacy RandomState on purpose: the same draws as _lf_critical_value
-        rng = np.random.RandomState(seed)  # noqa: NPY002
-        xi = rng.multivariate_normal(np.zeros(sigma_y.shape[0]), sigma_y, size=sims)
-        lf_cv = float(np.quantile([_lp_eta(draw, sd, x)[0] for draw in xi], 1 - kappa))
-        size = (alpha - kappa) / (1 - kappa)
-    else:
-        lf_cv, size = np.inf, alpha
+    return _arp_accept(*args, **options, lp=True)
+
+
+def _lp_conditioning(
+    y0: np.ndarray,
+    a1: np.ndarray,
+    x: np.ndarray,
+    sigma_y: np.ndarray,
+    sd: np.ndarray,
+    theta: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per ``theta``: the LP statistic ``eta``, ``gamma' Sigma gamma`` and the conditioning
+    interval ``[vlo, vup]`` of :func:`_arp_decision`, by linear programming."""
     eta = np.empty(len(theta))
     var_b = np.empty(len(theta))
     vlo = np.empty(len(theta))
@@ -532,7 +535,7 @@ def _arp_accept_lp(
         s = y - b * eta[j]
         vlo[j] = _charnes_cooper_bound(s, b, sd, x, upper=False)
         vup[j] = _charnes_cooper_bound(s, b, sd, x, upper=True)
-    return _arp_decision(eta, var_b, vlo, vup, lf_cv, size, None)
+    return eta, var_b, vlo, vup
 
 
 def _conditional_accept(
@@ -545,16 +548,14 @@ def _conditional_accept(
     rows: np.ndarray,
     l_vec: np.ndarray,
     theta: np.ndarray,
-    alpha: float,
-    hybrid: str,
-    kappa: float,
-    sims: int,
-    seed: int,
+    **test: Any,
 ) -> np.ndarray:
     """Test ``theta`` in the identified set for ``Delta = {A delta <= d}`` (R&R section 3).
 
     ``A delta - d = A beta - d - A_post tau_post <= 0`` with ``tau_post = Gamma^{-1}(theta, t)``;
-    ``t`` (the post-period effects other than ``l' tau``) is the nuisance parameter.
+    ``t`` (the post-period effects other than ``l' tau``) is the nuisance parameter. ``test``
+    holds the settings of :func:`_arp_accept` (``alpha``, ``hybrid``, ``kappa``, ``sims``,
+    ``seed``).
     """
     a, d = a[rows], d[rows]
     post = a[:, n_pre:] @ _gamma_inverse(l_vec)
@@ -563,9 +564,7 @@ def _conditional_accept(
     # Without nuisance parameters HonestDiD floors the critical value of the normalised
     # A beta (not of A beta - d) at 0: for vertex e_i / sd_i that is -d_i / sd_i in eta units.
     floor = -d / np.sqrt(np.diag(sigma_y)) if n_post == 1 else None
-    return _arp_accept(
-        y0, post[:, 0], post[:, 1:], sigma_y, theta, alpha, hybrid, kappa, sims, seed, floor
-    )
+    return _arp_accept(y0, post[:, 0], post[:, 1:], sigma_y, theta, floor=floor, **test)
 
 
 def _grid_interval(theta: np.ndarray, accept: np.ndarray, what: str) -> tuple[float, float]:

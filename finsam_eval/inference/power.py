@@ -48,7 +48,7 @@ Rubin, D. B. (1987). Multiple Imputation for Nonresponse in Surveys. Wiley.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -233,12 +233,26 @@ def _batch_rows(fit: dict, cs: CSBatch, reps: Iterable[int], alpha: float) -> pd
     )
 
 
+@dataclass(frozen=True)
+class _Fits:
+    """What every replication estimates: each of ``methods`` with its ``options``, at level
+    ``alpha`` (the part of a chunk's task that the simulations share)."""
+
+    methods: Sequence[str]
+    options: Mapping[str, Mapping]
+    alpha: float
+
+    def run(self, panel: pd.DataFrame, rep: int) -> Iterator[tuple[str, Any, pd.DataFrame]]:
+        """``(method, result, event rows)`` of replication ``rep`` for every method."""
+        for method in self.methods:
+            res = estimate(panel, method=method, alpha=self.alpha, **self.options[method])
+            yield method, res, _event_rows(res, rep, method, self.alpha)
+
+
 def _simulate_chunk(
     world: SeriesWorld,
     effect: np.ndarray,
-    methods: Sequence[str],
-    options: Mapping[str, Mapping],
-    alpha: float,
+    fits: _Fits,
     reps: range,
     seeds: Sequence[np.random.SeedSequence],
 ) -> pd.DataFrame:
@@ -249,11 +263,17 @@ def _simulate_chunk(
         # per-replication estimator warnings (e.g. a singular pre-test) would flood the output
         warnings.simplefilter("ignore")
         for r, y in zip(reps, shares, strict=True):
-            panel = to_panel(world, y)
-            for method in methods:
-                res = estimate(panel, method=method, alpha=alpha, **options[method])
-                rows.append(_event_rows(res, r, method, alpha))
+            rows += [out for _, _, out in fits.run(to_panel(world, y), r)]
     return pd.concat(rows, ignore_index=True)
+
+
+def _tidy_estimates(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """The replications' rows in one frame, by method and replication (event time NA on the
+    overall rows)."""
+    estimates = pd.concat(frames, ignore_index=True)
+    estimates["event_time"] = estimates["event_time"].astype("Int64")
+    estimates.loc[estimates["term"] == "overall", "event_time"] = pd.NA
+    return estimates.sort_values(["method", "rep"], kind="stable", ignore_index=True)
 
 
 def _summarise(estimates: pd.DataFrame, truth: pd.DataFrame, alpha: float) -> pd.DataFrame:
@@ -358,13 +378,11 @@ def _simulate_fixed(
     jobs = 1
     if generic:
         jobs = _workers(n_jobs, reps * len(generic))
-        tasks = [(world, tau, generic, options, alpha, c, seeds[c.start : c.stop]) for c in chunks]
+        fits = _Fits(generic, options, alpha)
+        tasks = [(world, tau, fits, c, seeds[c.start : c.stop]) for c in chunks]
         frames += run_chunks(_simulate_chunk, tasks, [len(c) for c in chunks], jobs, progress,
                              label)  # fmt: skip
-    estimates = pd.concat(frames, ignore_index=True)
-    estimates["event_time"] = estimates["event_time"].astype("Int64")
-    estimates.loc[estimates["term"] == "overall", "event_time"] = pd.NA
-    estimates = estimates.sort_values(["method", "rep"], kind="stable", ignore_index=True)
+    estimates = _tidy_estimates(frames)
     return estimates, jobs, batched
 
 
@@ -556,9 +574,7 @@ def _assignment_chunk(
     probs: np.ndarray,
     paths: np.ndarray,
     expected: pd.Series,
-    methods: Sequence[str],
-    options: Mapping[str, Mapping],
-    alpha: float,
+    fits: _Fits,
     reps: range,
     seeds: Sequence[np.random.SeedSequence],
 ) -> pd.DataFrame:
@@ -576,14 +592,12 @@ def _assignment_chunk(
             y = draw_shares(world_r, tau, [noise_ss])[0]
             panel = to_panel(world_r, y)
             realised = true_event_study(world_r, tau).set_index("event_time")["truth"]
-            for method in methods:
-                res = estimate(panel, method=method, alpha=alpha, **options[method])
-                out = _event_rows(res, r, method, alpha)
+            for method, res, out in fits.run(panel, r):
                 times = out["event_time"]
-                if _expected_share_estimand(method, options[method]):
+                if _expected_share_estimand(method, fits.options[method]):
                     truth, estimand = times.map(expected), "expected_shares"
                 elif method == "stacked":
-                    kept = np.unique(res.info["sub_experiments"]["cohort"].to_numpy(int))
+                    kept = np.unique(res.sub_experiments["cohort"].to_numpy(int))
                     trimmed = true_event_study(world_r, tau, cohorts=kept)
                     truth = times.map(trimmed.set_index("event_time")["truth"])
                     estimand = "realised_shares_kept_cohorts"
@@ -621,7 +635,7 @@ def _simulate_assignment(
       cohort) and target the population-share ATT (Callaway & Sant'Anna 2021, Thm 2; R did's
       ``wif``), which a Monte Carlo with a fixed calendar never redraws.
     - stacked: the realised-share ATT over the cohorts it kept (Wing et al. 2024's trimmed
-      aggregate), read from ``info["sub_experiments"]``.
+      aggregate), read from ``result.sub_experiments``.
     - every other method: the realised-share ATT
       :func:`~finsam_eval.synthetic.montecarlo.true_event_study` of the drawn calendar
       (their variances condition on the cohorts).
@@ -640,17 +654,12 @@ def _simulate_assignment(
     seeds = replication_seeds(seed, reps)
     chunks = _chunks(reps, chunk_size)
     jobs = _workers(n_jobs, reps * len(methods))
-    tasks = [
-        (world, values, probs, paths, expected, methods, options, alpha, c,
-         seeds[c.start : c.stop])
-        for c in chunks
-    ]  # fmt: skip
+    fits = _Fits(methods, options, alpha)
+    tasks = [(world, values, probs, paths, expected, fits, c, seeds[c.start : c.stop])
+             for c in chunks]  # fmt: skip
     label = f"simulate {info['population']}/{info['outcome']} (random assignment)"
     frames = run_chunks(_assignment_chunk, tasks, [len(c) for c in chunks], jobs, progress, label)
-    estimates = pd.concat(frames, ignore_index=True)
-    estimates["event_time"] = estimates["event_time"].astype("Int64")
-    estimates.loc[estimates["term"] == "overall", "event_time"] = pd.NA
-    estimates = estimates.sort_values(["method", "rep"], kind="stable", ignore_index=True)
+    estimates = _tidy_estimates(frames)
     summary = _summarise(estimates, expected_frame, alpha)
     # the truth varies by replication (realised shares): bias is the mean error and truth the
     # mean truth; sd_error is the spread of estimate - truth, the SE's target

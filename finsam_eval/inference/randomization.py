@@ -380,8 +380,11 @@ def _batched(data, observed, options, method, unit_codes, unit_cohort, cohorts, 
     if not cs_batch_applies(method, batch_options):
         return None, [], False
     years = np.unique(data[time].to_numpy())
-    if len(data) != len(unit_cohort) * len(years) or observed.info.get("n_units") != len(
-        unit_cohort
+    fitted_units = observed.unit_labels
+    if (
+        len(data) != len(unit_cohort) * len(years)
+        or fitted_units is None
+        or len(fitted_units) != len(unit_cohort)
     ):
         return None, [], False
     year_codes = np.searchsorted(years, data[time].to_numpy())

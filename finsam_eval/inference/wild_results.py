@@ -136,7 +136,6 @@ def twfe_design(result: EstimationResult, *legacy: Any) -> TwfeDesign:
         (The old call ``twfe_design(data, result, unbalanced)`` warns.)
     """
     result, rest = result_first(result, legacy, "twfe_design")
-    info = result.info
     panel = result.prepared_panel(control="notyet", unbalanced=rest[0] if rest else None)
     frame = panel.data
     keep = frame["weight"].to_numpy(dtype=float) > 0
@@ -146,12 +145,12 @@ def twfe_design(result: EstimationResult, *legacy: Any) -> TwfeDesign:
     frame = frame.loc[keep]
     cohort = frame["cohort"].to_numpy()
     relative = frame["time"].to_numpy() - cohort
-    window = info.get("window")
+    window = result.spec.window
     if window is not None:
         relative = np.clip(relative, window[0], window[1])
     event_times = [int(e) for e in result.vcov.index]
     indicators = np.column_stack([(cohort > 0) & (relative == e) for e in event_times])
-    dropped = set(info.get("collinear_dropped", []))
+    dropped = set(result.collinear_dropped)
     covariates = [c for c in panel.covariates if c not in dropped]
     return _scaled_design(frame, indicators, covariates, event_times)
 
@@ -192,14 +191,13 @@ def imputation_lead_design(result: EstimationResult, *legacy: Any) -> TwfeDesign
     covariates and lead indicators ``1[t - g_i = k]`` on the untreated observations only
     (weighted by the analytic weight); ``imputation.fit`` reports the lead coefficients as the
     pre-period rows of its event study. The design is rebuilt from the prepared panel with the
-    result's ``spec`` and the leads the fit estimated (``info["pretest_leads"]``), in
+    result's ``spec`` and the leads the fit estimated (``result.pretest_leads``), in
     the form ``wild_cluster_bootstrap`` takes (``sqrt(w)``-scaled, unit effects absorbed, year
     effects absorbed without weights and regressors with them, as :func:`twfe_design`).
     (The old call ``imputation_lead_design(data, result, unbalanced)`` warns.)
     """
     result, rest = result_first(result, legacy, "imputation_lead_design")
-    info = result.info
-    leads = [int(k) for k in info.get("pretest_leads", [])]
+    leads = [int(k) for k in result.pretest_leads]
     if not leads:
         raise ValueError("the imputation fit has no lead coefficients (pretrends=False?)")
     panel = result.prepared_panel(control="notyet", unbalanced=rest[0] if rest else None)
@@ -320,7 +318,7 @@ def _twfe_rows(
         R = np.zeros(k)
         R[design.event_times.index(e)] = 1.0
         hypotheses.append((e, R, float(es.loc[e, "estimate"]), float(es.loc[e, "se"])))
-    post = [e for e in result.info.get("overall_event_times", []) if e in design.event_times]
+    post = [e for e in result.overall_event_times or [] if e in design.event_times]
     if overall and post:
         R = np.zeros(k)
         R[[design.event_times.index(e) for e in post]] = 1.0 / len(post)
@@ -390,7 +388,7 @@ def _score_inputs(
     estimated = (
         ~es["reference"].to_numpy(dtype=bool) if "reference" in es else np.ones(len(es), bool)
     )
-    overall_if = result.info.get("overall_influence")
+    overall_if = result.overall_influence
     return (
         es.loc[estimated, "event_time"].tolist(),
         es.loc[estimated, "estimate"].to_numpy(dtype=float),
@@ -410,7 +408,7 @@ def _lead_rows(
     alpha: float,
 ) -> list[tuple[int, dict[str, Any]]]:
     """Imputation leads: wild cluster bootstrap of BJS's pre-trend regression, by position."""
-    leads = set(int(k) for k in result.info.get("pretest_leads", []))
+    leads = set(int(k) for k in result.pretest_leads)
     wanted = [(j, int(k)) for j, k in enumerate(keys) if not _is_overall(k) and int(k) in leads]
     if not wanted:
         return []
@@ -458,7 +456,7 @@ def _refit_rows(
         positions = list(range(len(keys)))
         restrictions = list(np.eye(len(labels))[[labels.index(_label(k)) for k in keys]])
     else:
-        post = [int(e) for e in result.info.get("overall_event_times", [])]
+        post = [int(e) for e in result.overall_event_times or []]
         wanted = sorted({int(k) for k in keys if not _is_overall(k)} | set(post))
         model = linear_event_study(result, event_times=wanted)
         times = [int(t) for t in model.event_times]

@@ -268,7 +268,7 @@ def build_panel(
     selection = select_rows(coded, specs, series, window)  # 2.-3. window and select
     check_gaps(coded, selection, specs, series, cause_of)  # 4. gaps
     cells = base_cells(coded, selection)  # 5. base cells
-    assembled = assemble_series(coded, specs, selection.inside, cells, selection)  # 6.
+    assembled = assemble_series(coded, specs, cells, selection)  # 6.
     add_suppressed_not_built(coded, specs, selection.inside, cells, assembled, cause_of)
     arrays = panel_arrays(coded, assembled)  # 7. panel rows
     not_built = not_built_frame(coded, specs, assembled, cause_of)

@@ -135,69 +135,68 @@ def _cohort_table_lines(
     out.cohort_rows_used = np.zeros(len(cohort_frame), dtype=bool)
     out.cohort_rows_used[np.flatnonzero(known.to_numpy())] = in_panel[cohort_pos]
     out.cohort_frame = cohort_frame
-    for r in cohort_frame.loc[~known].itertuples(index=False):  # few rows: error path
+
+    def note(
+        step: str, action: str, reason: str, kommun_kod: str, detail: str, n_rows: int = 1
+    ) -> None:
         lines.append(
             line(
                 table="cohorts",
-                step="cohorts",
-                action="excluded",
-                reason="unknown kommun code",
-                kommun_kod=str(r.raw_code),
-                n_rows=1,
-                detail=f"row {r.row}: cohort {r.cohort}, forbund {r.forbund!r}; "
-                f"{_suggest(str(r.raw_code), 2020)}",
+                step=step,
+                action=action,
+                reason=reason,
+                kommun_kod=kommun_kod,
+                n_rows=n_rows,
+                detail=detail,
             )
         )
-    common = {"table": "cohorts", "n_rows": 1}
+
+    for r in cohort_frame.loc[~known].itertuples(index=False):  # few rows: error path
+        note(
+            "cohorts",
+            "excluded",
+            "unknown kommun code",
+            str(r.raw_code),
+            f"row {r.row}: cohort {r.cohort}, forbund {r.forbund!r}; "
+            f"{_suggest(str(r.raw_code), 2020)}",
+        )
     for r, pos in zip(cohort_frame.loc[known].itertuples(index=False), cohort_pos, strict=True):
         if not in_panel[pos]:
-            lines.append(
-                line(
-                    **common,
-                    step="cohorts",
-                    action="excluded",
-                    reason="kommun not in the panel",
-                    kommun_kod=r.kommun_kod,
-                    detail=f"row {r.row}: cohort {r.cohort}",
-                )
+            note(
+                "cohorts",
+                "excluded",
+                "kommun not in the panel",
+                r.kommun_kod,
+                f"row {r.row}: cohort {r.cohort}",
             )
             continue
         if r.raw_code != r.kommun_kod:
-            lines.append(
-                line(
-                    **common,
-                    step="harmonise",
-                    action="altered",
-                    reason="historical kommun code mapped to the current code",
-                    kommun_kod=r.kommun_kod,
-                    detail=f"row {r.row}: {r.raw_code} → {r.kommun_kod}",
-                )
+            note(
+                "harmonise",
+                "altered",
+                "historical kommun code mapped to the current code",
+                r.kommun_kod,
+                f"row {r.row}: {r.raw_code} → {r.kommun_kod}",
             )
         if r.cohort_missing:
-            lines.append(
-                line(
-                    table="cohorts",
-                    step="cohorts",
-                    action="assumed",
-                    reason="missing cohort value: cohort 0 (never member)",
-                    kommun_kod=r.kommun_kod,
-                    n_rows=int(rows_per_kc[pos]),
-                    detail=f"row {r.row}",
-                )
+            note(
+                "cohorts",
+                "assumed",
+                "missing cohort value: cohort 0 (never member)",
+                r.kommun_kod,
+                f"row {r.row}",
+                n_rows=int(rows_per_kc[pos]),
             )
         if "partial_coverage" in cohort_frame.columns and r.partial_coverage:
             out.coverage[r.kommun_kod] = r.partial_coverage
     for pos in np.flatnonzero(in_panel & ~listed):
-        lines.append(
-            line(
-                table="cohorts",
-                step="cohorts",
-                action="assumed",
-                reason="kommun missing from the cohorts table: cohort 0 (never member)",
-                kommun_kod=codes[pos],
-                n_rows=int(rows_per_kc[pos]),
-                detail=f"{coded.names[pos]}; panel rows affected",
-            )
+        note(
+            "cohorts",
+            "assumed",
+            "kommun missing from the cohorts table: cohort 0 (never member)",
+            codes[pos],
+            f"{coded.names[pos]}; panel rows affected",
+            n_rows=int(rows_per_kc[pos]),
         )
 
 

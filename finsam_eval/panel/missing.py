@@ -237,13 +237,19 @@ def gap_cells_problem(
                 )
             )
     rows = pd.concat(records, ignore_index=True) if records else pd.DataFrame()
+    return _missing_cells(rows, "cells missing inside the gaps")
+
+
+def _missing_cells(rows: pd.DataFrame, what: str) -> Problem:
+    """Check ``missing_cells``: ``rows`` (``what``), sorted by kommun, year, outcome and
+    population, each with its cause."""
     if not rows.empty:
         rows = rows.sort_values(["kommun_kod", "year", "outcome", "population"], kind="stable")
     return Problem(
         "panel",
         "missing_cells",
-        "cells missing inside the gaps, with the cause (suppressed in the source, zero "
-        "population, or absent from the source)",
+        f"{what}, with the cause (suppressed in the source, zero population, or absent from "
+        "the source)",
         rows.reset_index(drop=True),
     )
 
@@ -297,11 +303,4 @@ def panel_gap_problem(not_built: pd.DataFrame, panel: pd.DataFrame) -> Problem |
     if inside.empty:
         return None
     rows = inside[["kommun_kod", "kommun", "year", "population", "outcome", "cause", "reason"]]
-    rows = rows.sort_values(["kommun_kod", "year", "outcome", "population"], kind="stable")
-    return Problem(
-        "panel",
-        "missing_cells",
-        "panel rows not built inside a series' span, with the cause (suppressed in the source, "
-        "zero population, or absent from the source)",
-        rows.reset_index(drop=True),
-    )
+    return _missing_cells(rows, "panel rows not built inside a series' span")

@@ -104,39 +104,34 @@ def _band_problems(
             incomplete.append(
                 (name, outcome, f"{expected}-{spec.age_max}", f"{spec.age_min}-{spec.age_max}")
             )
-    problems = []
     columns = ["population", "outcome", "age_band", "population_ages"]
-    if straddle:
-        problems.append(
-            Problem(
-                "numerators",
-                "age_band_straddles",
-                "age bands partly inside a population's age range (a band must lie wholly "
-                "inside or outside it)",
-                pd.DataFrame(straddle, columns=columns),
-            )
-        )
-    if overlap:
-        problems.append(
-            Problem(
-                "numerators",
-                "age_bands_overlap",
-                "overlapping age bands inside a population's range (counts would be summed twice)",
-                pd.DataFrame(overlap, columns=columns),
-            )
-        )
-    if incomplete:
-        problems.append(
-            Problem(
-                "numerators",
-                "age_bands_incomplete",
-                "the age bands do not cover the population's range (pass populations=[...] to "
-                "build only the populations the table supports)",
-                pd.DataFrame(
-                    incomplete, columns=["population", "outcome", "ages_missing", "population_ages"]
-                ),
-            )
-        )
+    found = [
+        (
+            straddle,
+            "age_band_straddles",
+            "age bands partly inside a population's age range (a band must lie wholly "
+            "inside or outside it)",
+            columns,
+        ),
+        (
+            overlap,
+            "age_bands_overlap",
+            "overlapping age bands inside a population's range (counts would be summed twice)",
+            columns,
+        ),
+        (
+            incomplete,
+            "age_bands_incomplete",
+            "the age bands do not cover the population's range (pass populations=[...] to "
+            "build only the populations the table supports)",
+            ["population", "outcome", "ages_missing", "population_ages"],
+        ),
+    ]
+    problems = [
+        Problem("numerators", code, message, pd.DataFrame(rows, columns=names))
+        for rows, code, message, names in found
+        if rows
+    ]
     return inside, problems
 
 
@@ -585,11 +580,7 @@ class Assembled:
 
 
 def assemble_series(
-    coded: Coded,
-    specs: Mapping[str, Population],
-    inside: Mapping[tuple[str, str], Sequence[str]],
-    cells: BaseCells,
-    selection: Selection,
+    coded: Coded, specs: Mapping[str, Population], cells: BaseCells, selection: Selection
 ) -> Assembled:
     """Step 6: numerator and denominator per population, outcome and kommun-year.
 
@@ -604,19 +595,18 @@ def assemble_series(
         The coded source tables.
     specs
         Population name → definition.
-    inside
-        (population, outcome) → the bands inside the population's age range.
     cells
         The base cells (:func:`base_cells`).
     selection
-        Exclusion reasons per input row; unused cells' rows get reasons 4–5 (numerators) and
-        3–4 (population).
+        Exclusion reasons per input row (unused cells' rows get reasons 4–5 for numerators and
+        3–4 for population) and ``inside``: the bands inside each population's age range.
 
     Returns
     -------
     Assembled
     """
     assembled = Assembled([], [], np.zeros(len(cells.c_kt), bool), np.zeros(len(cells.q_kt), bool))
+    inside = selection.inside
     c_out, c_sex, c_band, c_kt = cells.c_out, cells.c_sex, cells.c_band, cells.c_kt
     q_sex, q_age, q_kt = cells.q_sex, cells.q_age, cells.q_kt
     outcome_kts = {o: np.unique(c_kt[c_out == o]) for o in np.unique(c_out).tolist()}

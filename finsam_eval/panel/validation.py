@@ -12,6 +12,7 @@ accepts are exactly the ones :func:`validate_numerators` and :func:`validate_pop
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -205,6 +206,21 @@ def _offending(context: pd.DataFrame, mask: np.ndarray, extra: dict[str, object]
     return shown.reset_index(drop=True)
 
 
+def _flag(
+    problems: list[Problem],
+    table: str,
+    context: pd.DataFrame,
+    check: str,
+    description: str,
+    mask: np.ndarray,
+    extra: dict[str, object] | None = None,
+) -> None:
+    """Add the problem ``check`` of ``table`` listing the rows under ``mask``, if there are any
+    (:func:`_offending` shows them with ``context``)."""
+    if mask.any():
+        problems.append(Problem(table, check, description, _offending(context, mask, extra or {})))
+
+
 def _split_codes(raw: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Kommun codes and stadsdel suffixes of a code column; work on unique values for speed.
 
@@ -248,18 +264,11 @@ def _cell_columns(
     Problems found are appended to ``problems``.
     """
     columns: dict[str, object] = {}
+    flag = functools.partial(_flag, problems, table, context)
     if spec.cell == "age":
         age = _as_numeric(frame["age"]).to_numpy()
         bad_age = np.isnan(age) | (age != np.round(age)) | (age < 0)
-        if bad_age.any():
-            problems.append(
-                Problem(
-                    table,
-                    "bad_age",
-                    "age values that are not whole, non-negative single years",
-                    _offending(context, bad_age, {}),
-                )
-            )
+        flag("bad_age", "age values that are not whole, non-negative single years", bad_age)
         columns["age"] = np.where(bad_age, -1, age).astype(np.int64)
     else:
         band, band_missing = _strings(frame["age_band"])
@@ -269,25 +278,9 @@ def _cell_columns(
                 parse_age_band(label)
             except ValueError:
                 bad_band |= band == label
-        if bad_band.any():
-            problems.append(
-                Problem(
-                    table,
-                    "bad_age_band",
-                    "age_band values not of the form '19-24'",
-                    _offending(context, bad_band, {}),
-                )
-            )
+        flag("bad_age_band", "age_band values not of the form '19-24'", bad_band)
         outcome, outcome_missing = _strings(frame["outcome"])
-        if outcome_missing.any() or (outcome == "").any():
-            problems.append(
-                Problem(
-                    table,
-                    "missing_outcome",
-                    "rows without an outcome",
-                    _offending(context, outcome_missing | (outcome == ""), {}),
-                )
-            )
+        flag("missing_outcome", "rows without an outcome", outcome_missing | (outcome == ""))
         columns["age_band"] = band
         columns["outcome"] = outcome
     return columns
@@ -308,17 +301,14 @@ def _normalise(frame: pd.DataFrame, table: str) -> NormalisedTable:
     problems: list[Problem] = []
     n = len(frame)
     context = frame[[c for c in spec.required if c != spec.value]]
+    flag = functools.partial(_flag, problems, table, context)
 
     code, suffix, bad_code = _split_codes(frame["kommun_kod"])
-    if bad_code.any():
-        problems.append(
-            Problem(
-                table,
-                "bad_code",
-                "kommun_kod values that are not 4-digit kommun codes (or 'code-stadsdel')",
-                _offending(context, bad_code, {}),
-            )
-        )
+    flag(
+        "bad_code",
+        "kommun_kod values that are not 4-digit kommun codes (or 'code-stadsdel')",
+        bad_code,
+    )
     if "stadsdel" in frame.columns:
         stadsdel, _ = _strings(
             frame["stadsdel"].astype(object).where(frame["stadsdel"].notna(), "")
@@ -330,59 +320,24 @@ def _normalise(frame: pd.DataFrame, table: str) -> NormalisedTable:
     year = _as_numeric(frame["year"])
     year_values = year.to_numpy()
     bad_year = np.isnan(year_values)
-    if bad_year.any():
-        problems.append(
-            Problem(
-                table,
-                "non_numeric_year",
-                "year values that are missing or not numbers",
-                _offending(context, bad_year, {}),
-            )
-        )
+    flag("non_numeric_year", "year values that are missing or not numbers", bad_year)
     fractional = ~bad_year & (year_values != np.round(year_values))
-    if fractional.any():
-        problems.append(
-            Problem(
-                table,
-                "non_integer_year",
-                "year values that are not whole years",
-                _offending(context, fractional, {}),
-            )
-        )
+    flag("non_integer_year", "year values that are not whole years", fractional)
 
     value = _as_numeric(frame[spec.value]).to_numpy()
     bad_value = np.isnan(value) | np.isinf(value)
-    if bad_value.any():
-        problems.append(
-            Problem(
-                table,
-                "non_numeric",
-                f"{spec.value!r} values that are missing or not numbers (e.g. '..', 'x')",
-                _offending(context, bad_value, {spec.value: frame[spec.value].to_numpy()}),
-            )
-        )
+    flag(
+        "non_numeric",
+        f"{spec.value!r} values that are missing or not numbers (e.g. '..', 'x')",
+        bad_value,
+        {spec.value: frame[spec.value].to_numpy()},
+    )
     negative = ~bad_value & (value < 0)
-    if negative.any():
-        problems.append(
-            Problem(
-                table,
-                "negative",
-                f"negative {spec.value!r} values",
-                _offending(context, negative, {spec.value: value}),
-            )
-        )
+    flag("negative", f"negative {spec.value!r} values", negative, {spec.value: value})
 
     sex, sex_missing = _strings(frame["sex"])
     bad_sex = sex_missing | ~isin(sex, SEXES)
-    if bad_sex.any():
-        problems.append(
-            Problem(
-                table,
-                "bad_sex",
-                f"sex values other than {list(SEXES)}",
-                _offending(context, bad_sex, {}),
-            )
-        )
+    flag("bad_sex", f"sex values other than {list(SEXES)}", bad_sex)
 
     columns = _cell_columns(frame, spec, table, context, problems)
     _raise(problems)
@@ -620,6 +575,7 @@ def normalise_cohorts(cohorts: pd.DataFrame) -> tuple[pd.DataFrame, list[Problem
     _raise(_missing_columns(cohorts, COHORT_COLUMNS, "cohorts"))
     problems: list[Problem] = []
     context = cohorts[[c for c in ("kommun_kod", "cohort", "forbund") if c in cohorts.columns]]
+    flag = functools.partial(_flag, problems, "cohorts", context)
     code, _suffix, bad_code = _split_codes(cohorts["kommun_kod"])
     current = []
     known = set(_known_codes())
@@ -637,15 +593,7 @@ def normalise_cohorts(cohorts: pd.DataFrame) -> tuple[pd.DataFrame, list[Problem
     value = _as_numeric(raw_cohort).to_numpy()
     missing = raw_cohort.isna().to_numpy() | (raw_cohort.astype(str).str.strip() == "").to_numpy()
     bad = ~missing & (np.isnan(value) | (value != np.round(value)) | (value < 0))
-    if bad.any():
-        problems.append(
-            Problem(
-                "cohorts",
-                "bad_cohort",
-                "cohort values that are not whole, non-negative years (0 = never)",
-                _offending(context, bad, {}),
-            )
-        )
+    flag("bad_cohort", "cohort values that are not whole, non-negative years (0 = never)", bad)
     if "forbund" in cohorts.columns:
         forbund, _ = _strings(
             cohorts["forbund"].astype(object).where(cohorts["forbund"].notna(), "")

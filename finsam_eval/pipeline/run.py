@@ -1186,7 +1186,7 @@ def _pool_censored(
         censored_any |= censored
         extra = {"unbalanced": "keep"} if censored else {}
         results.append(estimate(draw_data, method=method, **common, **options, **extra))
-    df_complete = results[0].info.get("df_t")
+    df_complete = results[0].df_t
     df_complete = None if df_complete is None else float(df_complete)
     event_study = _pool_frames([r.event_study for r in results], "event_time", alpha, df_complete)
     influence, unit_labels = _pooled_influence(results, event_study)
@@ -1209,4 +1209,6 @@ def _pool_censored(
         event_influence=influence,
         unit_labels=unit_labels,
         info=info,
+        overall_event_times=results[0].overall_event_times,
+        influence_level=results[0].influence_level,
     )

@@ -29,9 +29,22 @@ from typing import Any
 
 import pandas as pd
 
-from finsam_eval.sources.http import OfflineError, SourceError, library_version
+from finsam_eval.sources.http import (
+    HttpClient,
+    MalformedResponseError,
+    OfflineError,
+    SourceError,
+    library_version,
+)
 
-__all__ = ["CacheCorruptError", "Provenance", "SeriesCache", "content_hash", "parquet_available"]
+__all__ = [
+    "CacheCorruptError",
+    "CachedSource",
+    "Provenance",
+    "SeriesCache",
+    "content_hash",
+    "parquet_available",
+]
 
 
 class CacheCorruptError(SourceError):
@@ -358,3 +371,29 @@ def provenance_for(
         years=sorted(set(int(y) for y in years)) if years else [],
         extra=dict(extra or {}),
     )
+
+
+class CachedSource:
+    """What the API clients (Kolada, SCB) share: their base URL, HTTP client, optional series
+    cache and offline mode, which reads the cache only and so needs one."""
+
+    source = ""
+
+    def __init__(
+        self,
+        base_url: str,
+        cache_dir: str | os.PathLike[str] | None,
+        offline: bool,
+        http: HttpClient,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.offline = offline
+        self.http = http
+        self.cache = SeriesCache(cache_dir) if cache_dir is not None else None
+        if offline and self.cache is None:
+            raise ValueError("offline=True needs a cache_dir to read from")
+
+    def _require_online(self) -> None:
+        """Refuse network access in offline mode (an internal error: offline reads the cache)."""
+        if self.offline:
+            raise MalformedResponseError("internal: network access attempted in offline mode")

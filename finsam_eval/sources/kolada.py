@@ -33,7 +33,7 @@ import pandas as pd
 
 from finsam_eval.registry import kommuner
 from finsam_eval.registry.kommuner import code_history
-from finsam_eval.sources.cache import Provenance, SeriesCache, provenance_for
+from finsam_eval.sources.cache import CachedSource, Provenance, provenance_for
 from finsam_eval.sources.http import HttpClient, MalformedResponseError, Response, SourceError
 
 __all__ = ["DEFAULT_KOLADA_URL", "KoladaClient", "KoladaNoDataError", "KoladaNoDataWarning"]
@@ -69,7 +69,7 @@ def _kommun_codes() -> set[str]:
     return codes
 
 
-class KoladaClient:
+class KoladaClient(CachedSource):
     """Read KPI metadata and values from Kolada.
 
     Parameters
@@ -97,19 +97,13 @@ class KoladaClient:
         http: HttpClient | None = None,
         per_page: int = 5000,
     ) -> None:
-        self.base_url = base_url.rstrip("/")
-        self.offline = offline
-        self.http = http or HttpClient(min_interval=0.2)
+        super().__init__(base_url, cache_dir, offline, http or HttpClient(min_interval=0.2))
         self.per_page = per_page
-        self.cache = SeriesCache(cache_dir) if cache_dir is not None else None
-        if offline and self.cache is None:
-            raise ValueError("offline=True needs a cache_dir to read from")
 
     # ------------------------------------------------------------------ plumbing
     def _pages(self, path: str, params: dict[str, Any] | None = None) -> tuple[list, list]:
         """GET a route and follow next links; return (items, responses)."""
-        if self.offline:
-            raise MalformedResponseError("internal: network access attempted in offline mode")
+        self._require_online()
         url = f"{self.base_url}/{path.lstrip('/')}"
         query = {"per_page": self.per_page, **(params or {})}
         items: list = []

@@ -44,7 +44,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from finsam_eval.sources.cache import Provenance, SeriesCache, provenance_for
+from finsam_eval.sources.cache import CachedSource, Provenance, provenance_for
 from finsam_eval.sources.http import HttpClient, MalformedResponseError, Response
 
 __all__ = [
@@ -240,7 +240,7 @@ def plan_chunks(
     return [{**selection, dim: values[i : i + per_chunk]} for i in range(0, len(values), per_chunk)]
 
 
-class ScbClient:
+class ScbClient(CachedSource):
     """Read tables from SCB's PxWeb API.
 
     Parameters
@@ -273,15 +273,10 @@ class ScbClient:
         max_cells: int = DEFAULT_MAX_CELLS,
         lang: str = "sv",
     ) -> None:
-        self.base_url = base_url.rstrip("/")
+        super().__init__(base_url, cache_dir, offline, http or HttpClient(min_interval=0.35))
         self.api_version = 2 if "/v2" in urllib.parse.urlsplit(self.base_url).path else 1
-        self.offline = offline
-        self.http = http or HttpClient(min_interval=0.35)
         self.max_cells = max_cells
         self.lang = lang
-        self.cache = SeriesCache(cache_dir) if cache_dir is not None else None
-        if offline and self.cache is None:
-            raise ValueError("offline=True needs a cache_dir to read from")
 
     # ------------------------------------------------------------------ metadata
     def _table_url(self, table: str) -> str:
@@ -294,8 +289,7 @@ class ScbClient:
         return self._metadata(table)[0]
 
     def _metadata(self, table: str) -> tuple[TableMetadata, Response]:
-        if self.offline:
-            raise MalformedResponseError("internal: network access attempted in offline mode")
+        self._require_online()
         if self.api_version == 2:
             response = self.http.get(self._table_url(table) + "/metadata", {"lang": self.lang})
             return self._parse_v2_metadata(table, response.json(), response.url), response
@@ -375,8 +369,7 @@ class ScbClient:
         eliminable. ``filters`` gives v2 code lists per variable (ignored in v1, where explicit
         value codes are used).
         """
-        if self.offline:
-            raise MalformedResponseError("internal: network access attempted in offline mode")
+        self._require_online()
         filters = dict(filters or {})
         frames = []
         responses = []
