@@ -57,7 +57,7 @@ from __future__ import annotations
 
 import copy
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -489,30 +489,17 @@ def estimate_over_calendars(
         # each draw's inference is t with df_t: the estimator's own (TWFE, stacked: G - 1) or,
         # with fewer than FEW_CLUSTERS clusters, the few-clusters rule's G - 1
         df_complete = float(results[0].df_t)
-    frames = [r.event_study for r in results]
-    event_study = _pool_frames(frames, "event_time", alpha, df_complete)
-    partial = event_study.loc[event_study["n_draws"] < len(draws), "event_time"].tolist()
-    partial = [int(e) for e in partial]
-    if partial:
-        warnings.warn(
-            f"event times {partial} are estimated in only some calendar draws and are pooled "
-            "over those draws (n_draws in the event study)",
-            UserWarning,
-            stacklevel=2,
-        )
-    overall = _pool_overall([r.overall for r in results], alpha, df_complete)
-    vcov = _pooled_vcov(results, event_study["event_time"].to_numpy())
-    influence, labels = _pooled_influence(results, event_study)
     calendar_units = set(pd.unique(calendars["kommun_kod"]).tolist())
-    info = dict(results[0].info)
-    info.update(
+    pooled = pool_results(
+        results,
+        method,
+        alpha,
+        df_complete,
         {
             "n_draws": len(draws),
             "draws": draws.tolist(),
             "pooling": "Rubin (1987) rules; df "
             + ("Barnard & Rubin (1999)" if df_complete is not None else "Rubin (1987)"),
-            "df_complete": df_complete,
-            "partial_event_times": partial,
             "calendar_kommuner_not_in_data": len(calendar_units - set(units.tolist())),
             "shared_preparation": shared,
             "imputation": imputation,
@@ -525,8 +512,40 @@ def estimate_over_calendars(
                 ignore_index=True,
             )[["draw", "event_time", "estimate", "se"]],
             "warnings": sorted({w for r in results for w in r.info.get("warnings", [])}),
-        }
+        },
     )
+    event_study = pooled.event_study
+    partial = event_study.loc[event_study["n_draws"] < len(draws), "event_time"].tolist()
+    partial = [int(e) for e in partial]
+    if partial:
+        warnings.warn(
+            f"event times {partial} are estimated in only some calendar draws and are pooled "
+            "over those draws (n_draws in the event study)",
+            UserWarning,
+            stacklevel=2,
+        )
+    pooled.info["partial_event_times"] = partial
+    return pooled
+
+
+def pool_results(
+    results: Sequence[EstimationResult],
+    method: str,
+    alpha: float,
+    df_complete: float | None,
+    facts: Mapping[str, Any],
+) -> EstimationResult:
+    """One result from fits of the same estimator on several calendars (Rubin's rules).
+
+    The event study, overall effect and every aggregation are pooled with :func:`rubin_pool`
+    (Rubin 1987; Barnard & Rubin 1999 with ``df_complete``), ``vcov`` is Rubin's total
+    covariance and ``event_influence`` the draws' mean influence functions scaled to the pooled
+    SEs (``_pooled_influence``); ``att_gt`` is None (the group-time cells differ between
+    calendars). ``info`` is the first draw's, updated with ``facts`` and ``df_complete``.
+    """
+    event_study = _pool_frames([r.event_study for r in results], "event_time", alpha,
+                               df_complete)  # fmt: skip
+    influence, labels = _pooled_influence(results, event_study)
 
     def aggregator(kind: str, **agg_options: Any) -> AggregationResult:
         parts = [r.aggregate(kind, **agg_options) for r in results]
@@ -539,12 +558,12 @@ def estimate_over_calendars(
     return EstimationResult(
         method=method,
         event_study=event_study,
-        overall=overall,
-        vcov=vcov,
+        overall=_pool_overall([r.overall for r in results], alpha, df_complete),
+        vcov=_pooled_vcov(results, event_study["event_time"].to_numpy()),
         att_gt=None,
         event_influence=influence,
         unit_labels=labels,
-        info=info,
+        info={**results[0].info, **facts, "df_complete": df_complete},
         aggregator=aggregator,
         overall_event_times=results[0].overall_event_times,
         influence_level=results[0].influence_level,

@@ -1163,12 +1163,7 @@ def _pool_censored(
     estimator is fitted on that panel, and the draws are pooled with Rubin's rules as
     ``estimate_over_calendars`` pools them (its pooling helpers, Rubin 1987).
     """
-    from finsam_eval.estimators.calendars import (
-        _pool_frames,
-        _pool_overall,
-        _pooled_influence,
-        _pooled_vcov,
-    )
+    from finsam_eval.estimators.calendars import pool_results
 
     alpha = float(options.get("alpha", 0.05))
     labels = np.sort(pd.unique(draws["draw"]))
@@ -1188,27 +1183,16 @@ def _pool_censored(
         results.append(estimate(draw_data, method=method, **common, **options, **extra))
     df_complete = results[0].df_t
     df_complete = None if df_complete is None else float(df_complete)
-    event_study = _pool_frames([r.event_study for r in results], "event_time", alpha, df_complete)
-    influence, unit_labels = _pooled_influence(results, event_study)
-    info = dict(results[0].info)
-    info.update(
+    unbalanced = "keep" if censored_any else results[0].info.get("unbalanced")
+    return pool_results(
+        results,
+        method,
+        alpha,
+        df_complete,
         {
             "n_draws": len(labels),
             "draws": labels.tolist(),
             "pooling": "Rubin (1987) rules over calendars, design applied per draw",
-            "df_complete": df_complete,
-            "unbalanced": "keep" if censored_any else info.get("unbalanced"),
-        }
-    )
-    return EstimationResult(
-        method=method,
-        event_study=event_study,
-        overall=_pool_overall([r.overall for r in results], alpha, df_complete),
-        vcov=_pooled_vcov(results, event_study["event_time"].to_numpy()),
-        att_gt=None,
-        event_influence=influence,
-        unit_labels=unit_labels,
-        info=info,
-        overall_event_times=results[0].overall_event_times,
-        influence_level=results[0].influence_level,
+            "unbalanced": unbalanced,
+        },
     )
