@@ -33,7 +33,7 @@ def test_independent_coefficients_match_sidak():
     """With k independent estimates the sup-t value is the Šidák quantile."""
     k, alpha = 8, 0.05
     crit, source, _ = sup_t_critical_value(_vcov_result(np.diag(np.linspace(1, 4, k))), alpha,
-                                           draws=40_000, seed=1)  # fmt: skip
+                                           reps=40_000, seed=1)  # fmt: skip
     exact = stats.norm.ppf((1 + (1 - alpha) ** (1 / k)) / 2)
     assert source == "vcov"
     assert crit == pytest.approx(exact, abs=0.03)
@@ -41,7 +41,7 @@ def test_independent_coefficients_match_sidak():
 
 def test_perfectly_correlated_is_pointwise():
     v = np.full((5, 5), 2.0)
-    crit, _, _ = sup_t_critical_value(_vcov_result(v), 0.05, draws=40_000, seed=2)
+    crit, _, _ = sup_t_critical_value(_vcov_result(v), 0.05, reps=40_000, seed=2)
     assert crit == pytest.approx(stats.norm.ppf(0.975), abs=0.03)
 
 
@@ -67,8 +67,8 @@ def test_add_bands_every_method(panel, method):
 
 def test_influence_and_vcov_routes_agree(panel):
     res = fe.estimate(panel, method="cs", window=(-5, 6))
-    boot, _, _ = sup_t_critical_value(res, draws=20_000, seed=4, source="influence")
-    gauss, _, _ = sup_t_critical_value(res, draws=20_000, seed=4, source="vcov")
+    boot, _, _ = sup_t_critical_value(res, reps=20_000, seed=4, source="influence")
+    gauss, _, _ = sup_t_critical_value(res, reps=20_000, seed=4, source="vcov")
     assert boot == pytest.approx(gauss, abs=0.06)
 
 

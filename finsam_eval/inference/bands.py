@@ -36,15 +36,14 @@ Journal of Econometrics 225(2), 200–230.
 from __future__ import annotations
 
 import copy
-import warnings
 from collections.abc import Mapping
-from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
 from finsam_eval.core.multiplier import cluster_sums, draw_multipliers
+from finsam_eval.core.vocabulary import renamed_options
 from finsam_eval.estimators.result import EstimationResult
 from finsam_eval.estimators.spec import check_alpha, check_count, check_seed
 
@@ -90,16 +89,21 @@ def _gaussian_critical(
     return float(np.quantile(t_max, 1 - alpha, method="inverted_cdf"))
 
 
+@renamed_options(draws="reps", weights="multiplier")
 def sup_t_critical_value(
     res: EstimationResult,
     alpha: float = 0.05,
-    draws: int = 10_000,
+    reps: int = 10_000,
     seed: int | None = 0,
     cluster: np.ndarray | Mapping | pd.Series | None = None,
     source: str = "auto",
-    weights: str = "rademacher",
+    multiplier: str = "rademacher",
 ) -> tuple[float, str, np.ndarray]:
     """The sup-t critical value of an event study and how it was computed.
+
+    ``reps`` draws of the multiplier bootstrap (distribution ``multiplier``) on the influence
+    functions, or of the Gaussian with the event study's ``vcov``; old names ``draws=`` and
+    ``weights=`` warn. Other arguments as :func:`add_bands`.
 
     Returns
     -------
@@ -123,11 +127,11 @@ def sup_t_critical_value(
         raise ValueError(f"method {res.method!r} provides no event-study influence functions")
     if have_influence and source != "vcov":
         labels = _cluster_labels(res, cluster)
-        crit = _influence_critical(res.event_influence[:, usable], labels, alpha, draws, rng,
-                                   weights)  # fmt: skip
+        crit = _influence_critical(res.event_influence[:, usable], labels, alpha, reps, rng,
+                                   multiplier)  # fmt: skip
         return crit, "influence", times
     vcov = res.vcov.loc[times, times].to_numpy(float)
-    return _gaussian_critical(vcov, alpha, draws, rng), "vcov", times
+    return _gaussian_critical(vcov, alpha, reps, rng), "vcov", times
 
 
 def _cluster_labels(
@@ -157,6 +161,7 @@ def _cluster_labels(
     return labels
 
 
+@renamed_options(draws="reps", weights="multiplier")
 def add_bands(
     res: EstimationResult,
     alpha: float = 0.05,
@@ -166,7 +171,6 @@ def add_bands(
     cluster: np.ndarray | Mapping | pd.Series | None = None,
     source: str = "auto",
     multiplier: str = "rademacher",
-    **deprecated: Any,
 ) -> EstimationResult:
     """A copy of ``res`` whose event study has a simultaneous band.
 
@@ -196,25 +200,10 @@ def add_bands(
         With ``band_lower``/``band_upper`` in ``event_study`` and ``info["band"]``:
         critical_value, pointwise, source, alpha, draws, seed.
     """
-    renamed = {"draws": "reps", "weights": "multiplier"}
-    unknown = sorted(set(deprecated) - set(renamed))
-    if unknown:
-        raise TypeError(f"add_bands got unknown option(s) {unknown}")
-    for old, value in deprecated.items():
-        warnings.warn(
-            f"add_bands({old}=) is deprecated; use {renamed[old]}=",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        if old == "draws":
-            reps = value
-        else:
-            multiplier = value
     check_alpha(alpha)
     check_count("reps", reps)
     check_seed(seed)
-    draws = reps
-    crit, used, times = sup_t_critical_value(res, alpha, draws, seed, cluster, source, multiplier)
+    crit, used, times = sup_t_critical_value(res, alpha, reps, seed, cluster, source, multiplier)
     pointwise = float(stats.norm.ppf(1 - alpha / 2))
     critical = max(crit, pointwise)
     out = copy.copy(res)
@@ -231,7 +220,7 @@ def add_bands(
         "pointwise": pointwise,
         "source": used,
         "alpha": alpha,
-        "draws": draws,
+        "draws": reps,
         "seed": seed,
     }
     return out
