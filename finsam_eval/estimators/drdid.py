@@ -27,10 +27,9 @@ units with a score of at least ``trim_level`` (0.995) get weight zero, as ``DRDI
 
 References
 ----------
-Callaway, B., & Sant'Anna, P. H. C. (2021). Difference-in-differences with multiple time periods.
-Journal of Econometrics 225(2), 200–230.
 Sant'Anna, P. H. C., & Zhao, J. (2020). Doubly robust difference-in-differences estimators.
-Journal of Econometrics 219(1), 101–122.
+Journal of Econometrics 219(1), 101–122. (Callaway & Sant'Anna 2021, who use these 2×2
+estimators for every group-time cell: see :mod:`finsam_eval.estimators.callaway_santanna`.)
 """
 
 from __future__ import annotations

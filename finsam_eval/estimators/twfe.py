@@ -33,8 +33,8 @@ References
 ----------
 Goodman-Bacon, A. (2021). Difference-in-differences with variation in treatment timing. Journal
 of Econometrics 225(2), 254–277.
-Sun, L., & Abraham, S. (2021). Estimating dynamic treatment effects in event studies with
-heterogeneous treatment effects. Journal of Econometrics 225(2), 175–199.
+Sun & Abraham (2021), on the contamination of these coefficients under heterogeneous effects:
+see :mod:`finsam_eval.estimators.sun_abraham`.
 """
 
 from __future__ import annotations
