@@ -51,6 +51,17 @@ def _fmt(value: Any, digits: int = 5) -> str:
     return str(value)
 
 
+def _repr_line(
+    name: str, keys: list, keys_label: str, overall: dict, count: bool = False, **fields: Any
+) -> str:
+    """``Name(field=..., keys=first..last, overall=estimate (se ...))``: the one-line repr of
+    an estimation or aggregation result (``count``: the number of keys after their span)."""
+    span = f"{keys[0]}..{keys[-1]}" + (f" ({len(keys)})" if count else "") if keys else "none"
+    shown = [f"{k}={v}" for k, v in fields.items()] + [f"{keys_label}={span}"]
+    estimate = f"{_fmt(overall.get('estimate'), 4)} (se {_fmt(overall.get('se'), 3)})"
+    return f"{name}({', '.join(shown)}, overall={estimate})"
+
+
 class Summary:
     """A result summary that prints as text and renders as HTML tables in Jupyter.
 
@@ -224,12 +235,8 @@ class AggregationResult:
 
     def __repr__(self) -> str:
         keys = self.table["key"].tolist() if "key" in self.table else []
-        span = f"{keys[0]}..{keys[-1]} ({len(keys)})" if keys else "none"
-        return (
-            f"AggregationResult(kind={self.kind!r}, keys={span}, "
-            f"overall={_fmt(self.overall.get('estimate'), 4)} "
-            f"(se {_fmt(self.overall.get('se'), 3)}))"
-        )
+        return _repr_line("AggregationResult", keys, "keys", self.overall, True,
+                          kind=repr(self.kind))  # fmt: skip
 
     def _repr_html_(self) -> str:
         return self.summary()._repr_html_()
@@ -499,13 +506,10 @@ class EstimationResult:
 
     def __repr__(self) -> str:
         times = self.event_study["event_time"].tolist() if "event_time" in self.event_study else []
-        span = f"{times[0]}..{times[-1]}" if times else "none"
-        return (
-            f"EstimationResult(method={self.method!r}, outcome={self.info.get('outcome')!r}, "
-            f"n_units={self.info.get('n_units')}, event_times={span}, "
-            f"overall={_fmt(self.overall.get('estimate'), 4)} "
-            f"(se {_fmt(self.overall.get('se'), 3)}))"
-        )
+        return _repr_line(
+            "EstimationResult", times, "event_times", self.overall, method=repr(self.method),
+            outcome=repr(self.info.get("outcome")), n_units=self.info.get("n_units"),
+        )  # fmt: skip
 
     def _repr_html_(self) -> str:
         return self.summary()._repr_html_()
