@@ -9,7 +9,7 @@ unit and year dummies, as it has no absorption. The table shows median wall time
 peak resident-memory increase of one call and both p-values (independent draws: they differ by
 Monte Carlo error, sd ``sqrt(2 p (1 - p) / B)``).
 
-It then times ``wild_bootstrap_event_study`` end to end for each method (fit, linear maps or
+It then times ``estimate`` + ``wild_bootstrap`` end to end for each method (fit, linear maps or
 design, every event time and the overall effect, B = 9 999), for which no peer exists.
 
 Usage::
@@ -31,7 +31,7 @@ from bench_twfe import timed
 
 import finsam_eval as fe
 from finsam_eval.inference.wild_cluster import wild_cluster_bootstrap
-from finsam_eval.inference.wild_results import twfe_design, wild_bootstrap_event_study
+from finsam_eval.inference.wild_results import twfe_design, wild_bootstrap
 
 # the peer runs as in the parity tests (tests/helpers.py), with its default parallel draws
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
@@ -120,8 +120,11 @@ def main() -> None:
         for ci in (False, True):
             runs = [
                 timed(
-                    lambda data, m=method, o=options, c=ci: wild_bootstrap_event_study(
-                        data, m, B=B, seed=1, ci=c, **o
+                    lambda data, m=method, o=options, c=ci: wild_bootstrap(
+                        fe.estimate(data, method=m, cluster="cluster_lan", **o),
+                        reps=B,
+                        seed=1,
+                        ci=c,
                     ),
                     series,
                 )

@@ -23,7 +23,8 @@ import pandas as pd
 from _common import arguments
 from scipy import stats
 
-from finsam_eval.inference.wild_results import wild_bootstrap_event_study
+import finsam_eval as fe
+from finsam_eval.inference.wild_results import wild_bootstrap
 from finsam_eval.synthetic import montecarlo as mc
 
 WINDOW = (-3, 3)
@@ -40,10 +41,9 @@ def _one(args: tuple[int, np.ndarray, list[str], str, int]) -> list[dict]:
         if method != "twfe":
             runs.append({"refit": False})
         for options in runs:
-            table = wild_bootstrap_event_study(
-                data, method, event_times=[0], window=WINDOW, B=boot, weights=weights, seed=r,
-                **options,
-            )  # fmt: skip
+            result = fe.estimate(data, method=method, window=WINDOW, cluster="cluster_lan")
+            table = wild_bootstrap(result, reps=boot, multiplier=weights, seed=r, event_times=[0],
+                                   **options)  # fmt: skip
             for _, row in table.iterrows():
                 term = "overall" if row["term"] == "overall" else "h = 0"
                 rows.append({"rep": r, "method": method, "test": term,

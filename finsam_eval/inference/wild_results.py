@@ -732,6 +732,11 @@ def wild_bootstrap(
     return _result_table(rows, key_column, method, kind, weights, data, cluster, estimate_options)
 
 
+#: Options of the deprecated :func:`wild_bootstrap_event_study` that go to :func:`wild_bootstrap`
+#: (the others go to ``estimate``).
+_BOOTSTRAP_OPTIONS = ("impose_null", "seed", "ci", "alpha", "overall", "aggregate", "refit")
+
+
 def wild_bootstrap_event_study(
     data: pd.DataFrame,
     method: str = "twfe",
@@ -739,21 +744,18 @@ def wild_bootstrap_event_study(
     cluster: str | None = "cluster_lan",
     B: int = 9999,
     weights: str = "rademacher",
-    impose_null: bool | None = None,
-    seed: int | None = None,
-    ci: bool = False,
-    alpha: float = 0.05,
-    overall: bool = True,
-    aggregate: str = "dynamic",
+    *,
     analytic_weights: str | None = None,
-    refit: bool | None = None,
-    **estimate_options: Any,
+    **options: Any,
 ) -> pd.DataFrame:
     """Deprecated form of :func:`wild_bootstrap`: estimates, then bootstraps the result.
 
     ``finsam_eval.estimate(data, method=method, cluster=cluster, weights=analytic_weights,
     **estimate_options)`` followed by ``wild_bootstrap(result, reps=B, multiplier=weights,
-    ...)``; warns (``DeprecationWarning``) and goes in the next release.
+    event_times=event_times, **bootstrap_options)``, where ``options`` named in
+    ``wild_bootstrap`` (``impose_null``, ``seed``, ``ci``, ``alpha``, ``overall``,
+    ``aggregate``, ``refit``) are its bootstrap options and the rest ``estimate``'s; warns
+    (``DeprecationWarning``) and goes in the next release.
     """
     warnings.warn(
         "wild_bootstrap_event_study(data, method, ..., B=, weights=) is deprecated; call "
@@ -761,22 +763,9 @@ def wild_bootstrap_event_study(
         DeprecationWarning,
         stacklevel=2,
     )
-    result = estimate(
-        data, method=method, cluster=cluster, weights=analytic_weights, **estimate_options
-    )
-    return wild_bootstrap(
-        result,
-        reps=B,
-        multiplier=weights,
-        seed=seed,
-        event_times=event_times,
-        impose_null=impose_null,
-        ci=ci,
-        alpha=alpha,
-        overall=overall,
-        aggregate=aggregate,
-        refit=refit,
-    )
+    boot = {name: options.pop(name) for name in _BOOTSTRAP_OPTIONS if name in options}
+    result = estimate(data, method=method, cluster=cluster, weights=analytic_weights, **options)
+    return wild_bootstrap(result, reps=B, multiplier=weights, event_times=event_times, **boot)
 
 
 def _estimator_rows(
