@@ -156,6 +156,7 @@ def calendar_cohorts(frame: pd.DataFrame) -> pd.DataFrame:
     ``compatible_calendars``), with the förbund of the documented membership.
     """
     from finsam_eval.registry import calendar_to_cohorts, kommun_code
+    from finsam_eval.registry.calendar_checks import one_draw_cohorts
 
     if "start_year" in frame.columns:
         return calendar_to_cohorts(frame)[["kommun_kod", "cohort", "forbund"]]
@@ -165,16 +166,12 @@ def calendar_cohorts(frame: pd.DataFrame) -> pd.DataFrame:
             f"or kommun_kod, cohort (0 = not a member); got {list(frame.columns)}"
         )
     column = "kommun_kod" if "kommun_kod" in frame.columns else "kommun"
-    cohort = pd.to_numeric(frame["cohort"].replace("", "0"), errors="coerce")
-    bad = frame.loc[cohort.isna() | (cohort != cohort.round()), column].tolist()
-    if bad:
-        raise ConfigError(f"calendar: cohort is not a whole year (or 0) for kommun {bad[:10]}")
-    if "draw" in frame.columns and frame["draw"].nunique() > 1:
-        raise ConfigError(
-            f"calendar has {frame['draw'].nunique()} draws (column draw): give one calendar, "
-            "e.g. one draw of compatible_calendars, or use calendar = 'documented' to run over "
-            "them all"
-        )
+    try:
+        cohort = one_draw_cohorts(frame.assign(cohort=frame["cohort"].replace("", "0")))
+    except ValueError as exc:
+        several = "draw" in frame.columns and frame["draw"].nunique() > 1
+        hint = "; calendar = 'documented' runs over every compatible calendar" if several else ""
+        raise ConfigError(f"calendar: {exc}{hint}") from None
     codes = frame[column].map(kommun_code)
     repeated = sorted(codes[codes.duplicated()].unique())
     if repeated:

@@ -27,7 +27,13 @@ from finsam_eval.registry.calendar import (
 )
 from finsam_eval.registry.kommuner import UnknownKommunError, kommun_code, kommuner
 
-__all__ = ["CalendarReport", "calendar_to_cohorts", "cohorts_to_calendar", "validate_calendar"]
+__all__ = [
+    "CalendarReport",
+    "calendar_to_cohorts",
+    "cohorts_to_calendar",
+    "one_draw_cohorts",
+    "validate_calendar",
+]
 
 
 _CONFLICT_COLUMNS = ["kommun_kod", "forbund", "check", "fact", "detail"]
@@ -163,6 +169,30 @@ def _per_kommun(codes, forbund, check: str, fact, detail) -> pd.DataFrame:
     return frame[_CONFLICT_COLUMNS]
 
 
+def one_draw_cohorts(frame: pd.DataFrame) -> pd.Series:
+    """The ``cohort`` column of a one-draw calendar as whole years (0 = not a member).
+
+    Raises
+    ------
+    ValueError
+        If ``frame`` holds several draws (column ``draw``), or a cohort is not a whole year or 0;
+        the message gives the offending rows.
+    """
+    if "draw" in frame.columns and frame["draw"].nunique() > 1:
+        raise ValueError(
+            f"the calendar holds {frame['draw'].nunique()} draws (column draw); give one draw "
+            "(e.g. frame[frame['draw'] == 0]) or pool every draw (estimate_over_calendars)"
+        )
+    cohort = pd.to_numeric(frame["cohort"], errors="coerce")
+    bad = frame[cohort.isna() | cohort.ne(cohort.round()) | cohort.lt(0)]
+    if len(bad):
+        raise ValueError(
+            f"cohort must be a whole year or 0 (not a member by {LAST_DOCUMENTED_YEAR}); "
+            f"bad rows: {bad.head(10).to_dict('records')}"
+        )
+    return cohort.astype(int)
+
+
 def cohorts_to_calendar(cohorts: pd.DataFrame, model: CalendarModel | None = None) -> pd.DataFrame:
     """Turn a (kommun_kod, cohort) frame (one draw) into what :func:`validate_calendar` reads.
 
@@ -192,18 +222,7 @@ def cohorts_to_calendar(cohorts: pd.DataFrame, model: CalendarModel | None = Non
     missing = [c for c in ("kommun_kod", "cohort") if c not in cohorts.columns]
     if missing:
         raise ValueError(f"cohort frame lacks column(s) {missing}: expected kommun_kod, cohort")
-    if "draw" in cohorts.columns and cohorts["draw"].nunique() > 1:
-        raise ValueError(
-            f"cohort frame holds {cohorts['draw'].nunique()} draws; pass one draw "
-            "(e.g. frame[frame['draw'] == 0])"
-        )
-    cohort = pd.to_numeric(cohorts["cohort"], errors="coerce")
-    bad = cohorts[cohort.isna() | cohort.ne(cohort.round()) | cohort.lt(0)]
-    if len(bad):
-        raise ValueError(
-            f"cohort must be a whole year or 0 (not a member by {LAST_DOCUMENTED_YEAR}); "
-            f"bad rows: {bad.head().to_dict('records')}"
-        )
+    cohort = one_draw_cohorts(cohorts)
     given = cohorts["kommun_kod"].astype(str).str.strip()
     # codes written as numbers (180) or names resolve; unresolvable ones pass through and are
     # reported by validate_calendar as unknown_kommun
