@@ -169,6 +169,14 @@ def _per_kommun(codes, forbund, check: str, fact, detail) -> pd.DataFrame:
     return frame[_CONFLICT_COLUMNS]
 
 
+def _text(*parts: str | pd.Series) -> pd.Series:
+    """Row-wise conflict text: string literals and columns (as strings) joined in order."""
+    out: str | pd.Series = ""
+    for part in parts:
+        out = out + (part.astype(str) if isinstance(part, pd.Series) else part)
+    return out  # type: ignore[return-value]
+
+
 def one_draw_cohorts(frame: pd.DataFrame) -> pd.Series:
     """The ``cohort`` column of a one-draw calendar as whole years (0 = not a member).
 
@@ -341,17 +349,11 @@ def validate_calendar(
     bad = table[no_forbund]
     parts.append(_conflicts(bad.assign(detail=bad["forbund_error"]), "unknown_forbund", ""))
     bad = table[table["start_year"].isna()]
-    detail = "row " + bad["row"].astype(str) + ": start_year missing or not a whole year"
+    detail = _text("row ", bad["row"], ": start_year missing or not a whole year")
     parts.append(_conflicts(bad.assign(detail=detail), "invalid_year", ""))
     bad = table[(table["end_year"] < table["start_year"]).fillna(False)]
-    detail = (
-        "row "
-        + bad["row"].astype(str)
-        + ": end_year "
-        + bad["end_year"].astype(str)
-        + " before start_year "
-        + bad["start_year"].astype(str)
-    )
+    detail = _text("row ", bad["row"], ": end_year ", bad["end_year"], " before start_year ",
+                   bad["start_year"])  # fmt: skip
     parts.append(_conflicts(bad.assign(detail=detail), "end_before_start", ""))
 
     valid = table[kommun_known & table["start_year"].notna()]
@@ -364,14 +366,11 @@ def validate_calendar(
         counts["rule"].eq("equal") & counts["calendar"].ne(counts["documented"])
         | counts["rule"].eq("at_least") & counts["calendar"].lt(counts["documented"])
     ]
-    detail = (
-        wrong["year"].astype(str)
-        + ": "
-        + wrong["calendar"].astype(str)
-        + " member kommuner, Tabell 1 (004_0c1d07d624b103a9.txt, section 3.2) has "
-        + wrong["rule"].map({"equal": "", "at_least": "at least "})
-        + wrong["documented"].astype(str)
-    )
+    detail = _text(
+        wrong["year"], ": ", wrong["calendar"],
+        " member kommuner, Tabell 1 (004_0c1d07d624b103a9.txt, section 3.2) has ",
+        wrong["rule"].map({"equal": "", "at_least": "at least "}), wrong["documented"],
+    )  # fmt: skip
     wrong = wrong.assign(kommun_kod="", forbund="", detail=detail)
     parts.append(_conflicts(wrong, "yearly_count", _FACT_TABELL_1))
     parts.append(_assumption_counts(valid, model))
@@ -414,13 +413,8 @@ def _treatment_date_checks(cohorts: pd.DataFrame, model: CalendarModel) -> pd.Da
     given = cohorts.assign(kommun_kod=cohorts["kommun_kod"].astype(str).str.strip())
     given = given[given["kommun_kod"].isin(shifted.index)].set_index("kommun_kod")["cohort"]
     wrong = given[pd.to_numeric(given, errors="coerce").ne(shifted.loc[given.index, "earliest"])]
-    detail = (
-        "cohort "
-        + wrong.astype(str)
-        + " but the start of activity is "
-        + shifted.loc[wrong.index, "earliest"].astype(str)
-        + " (treatment_date='activity')"
-    )
+    detail = _text("cohort ", wrong, " but the start of activity is ",
+                   shifted.loc[wrong.index, "earliest"], " (treatment_date='activity')")  # fmt: skip
     return _per_kommun(
         wrong.index,
         shifted.loc[wrong.index, "forbund"],
@@ -475,13 +469,8 @@ def _duplicates(valid: pd.DataFrame) -> pd.DataFrame:
     end_other = pairs["end_year_other"].fillna(_OPEN_END)
     overlap = (pairs["start_year"] <= end_other) & (pairs["start_year_other"] <= end)
     pairs = pairs[overlap]
-    detail = (
-        "rows "
-        + pairs["row"].astype(str)
-        + " and "
-        + pairs["row_other"].astype(str)
-        + " give overlapping memberships of the same förbund"
-    )
+    detail = _text("rows ", pairs["row"], " and ", pairs["row_other"],
+                   " give overlapping memberships of the same förbund")  # fmt: skip
     pairs = pairs.assign(forbund=pairs["forbund_id"], detail=detail)
     return _conflicts(pairs, "duplicate", "")
 
