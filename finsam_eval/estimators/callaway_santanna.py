@@ -76,7 +76,7 @@ from finsam_eval.estimators.result import (
     AggregationResult,
     Deferred,
     EstimationResult,
-    wald_table,
+    wald_columns,
 )
 from finsam_eval.estimators.spec import EstimationSpec, fit_contract
 
@@ -471,13 +471,14 @@ def _summarise_many(
     n_boot: int,
     seed: int | None,
     boot_weights: str,
+    key_name: str = "key",
 ) -> list[tuple[pd.DataFrame, pd.Series, float | None]]:
     """:func:`_summarise` of several aggregations with one bootstrap over all their columns.
 
     Every summary reseeds its multiplier draws with ``seed``, so all of them use the same
     multipliers: they are drawn once and applied to each aggregation's influence functions
     (bit-identical to separate calls; at 100 000 units and 999 draws, drawing the multipliers
-    is most of the bootstrap's time).
+    is most of the bootstrap's time). The tables' first column is named ``key_name``.
     """
     influences = [np.column_stack([agg.influence, agg.overall_influence]) for agg in aggs]
     if n_boot:
@@ -495,13 +496,15 @@ def _summarise_many(
                 crit = _sup_t(boots[i].draws[:, :-1], se[:-1], alpha)
         else:
             se = analytic_se(influence, cluster)
-        table = wald_table(estimate, se, alpha)
-        keys = table.iloc[:-1].reset_index(drop=True)
-        keys.insert(0, "key", agg.keys)
+        columns = wald_columns(estimate, se, alpha)
+        # each frame is built once from its columns (insert and iloc on a finished frame cost
+        # more than the arithmetic of a kommun-sized fit)
+        overall = pd.Series([float(v[-1]) for v in columns.values()], index=list(columns))
+        table = {key_name: np.array(agg.keys)} | {k: v[:-1] for k, v in columns.items()}
         if crit is not None:
-            keys["band_lower"] = keys["estimate"] - crit * keys["se"]
-            keys["band_upper"] = keys["estimate"] + crit * keys["se"]
-        out.append((keys, table.iloc[-1].rename(None), crit))
+            table["band_lower"] = table["estimate"] - crit * table["se"]
+            table["band_upper"] = table["estimate"] + crit * table["se"]
+        out.append((pd.DataFrame(table, copy=False), overall, crit))
     return out
 
 
@@ -715,14 +718,16 @@ def fit_prepared(
     # the peers' overall effect (R did's aggte "simple", diff-diff's overall_att), not the mean
     # of the event-time effects, which weights late event times (few cohorts) as much as early
     simple = aggregate_effects(effects, "simple")
-    (es_table, _, crit_es), (_, overall, _) = _summarise_many(
-        [dynamic, simple], clusters, alpha, n_boot, seed, bootstrap_weights
+    (event_study, _, crit_es), (_, overall, _) = _summarise_many(
+        [dynamic, simple], clusters, alpha, n_boot, seed, bootstrap_weights, "event_time"
     )
-    event_study = es_table.rename(columns={"key": "event_time"})
     sums = cluster_sums(dynamic.influence, clusters)
     vcov = pd.DataFrame(
-        sums.T @ sums / design.n**2, index=dynamic.keys, columns=dynamic.keys
-    ).rename_axis(index="event_time", columns="event_time")
+        sums.T @ sums / design.n**2,
+        index=pd.Index(dynamic.keys, name="event_time"),
+        columns=pd.Index(dynamic.keys, name="event_time"),
+        copy=False,
+    )
 
     info = panel.info()
     info.update(
@@ -853,21 +858,24 @@ def _att_gt_table(
     """
     se_cells = se_from_square_sums(cells.influence.square_sums(clusters), n)
     se_cells[~valid] = np.nan
-    att_table = wald_table(cells.att, se_cells, alpha)
     crit_cells = None
+    se_table = se_cells
     if n_boot:
         boot = _bootstrap(cells.influence.columns(np.flatnonzero(valid)), clusters, n_boot, seed,
                           bootstrap_weights, alpha)  # fmt: skip
-        se_boot = np.full(len(valid), np.nan)
-        se_boot[valid] = boot.se
-        att_table = wald_table(cells.att, se_boot, alpha)
+        se_table = np.full(len(valid), np.nan)
+        se_table[valid] = boot.se
         crit_cells = _sup_t(boot.draws, boot.se, alpha)
-        att_table["band_lower"] = att_table["estimate"] - crit_cells * att_table["se"]
-        att_table["band_upper"] = att_table["estimate"] + crit_cells * att_table["se"]
-    att_table.insert(0, "event_time", cells.time - cells.group)
-    att_table.insert(0, "time", cells.time)
-    att_table.insert(0, "cohort", cells.group)
-    return att_table, se_cells, crit_cells
+    # the frame is built once from all its columns (new arrays: it aliases nothing of cells)
+    table = {
+        "cohort": cells.group.copy(),
+        "time": cells.time.copy(),
+        "event_time": cells.time - cells.group,
+    } | wald_columns(cells.att, se_table, alpha)
+    if crit_cells is not None:
+        table["band_lower"] = table["estimate"] - crit_cells * table["se"]
+        table["band_upper"] = table["estimate"] + crit_cells * table["se"]
+    return pd.DataFrame(table, copy=False), se_cells, crit_cells
 
 
 def group_time_maps(result: EstimationResult) -> GroupTimeMaps:
