@@ -215,25 +215,34 @@ def _design(panel: PreparedPanel, keep_unbalanced: bool) -> _Design:
     times = panel.times
     n = panel.n_units
     unit = frame["unit"].to_numpy()
-    t_idx = np.searchsorted(times, frame["time"].to_numpy())
     first = np.r_[True, unit[1:] != unit[:-1]]  # data are sorted by unit then time
     cohort = frame["cohort"].to_numpy()[first]
     weight = frame["weight"].to_numpy(dtype=float)[first]
     cluster = frame["cluster"].to_numpy()[first] if panel.cluster is not None else None
-    y = np.full((n, len(times)), np.nan)
-    y[unit, t_idx] = frame["y"].to_numpy(dtype=float)
     covs = panel.covariates
+    balanced = len(frame) == n * len(times)
+    if balanced:
+        # sorted by unit then time with every period present: the rows are the unit × period
+        # grid in order, so a reshape places them (no period search over all rows)
+        t_idx = None
+        y = frame["y"].to_numpy(dtype=float).reshape(n, len(times)).copy()
+    else:
+        t_idx = np.searchsorted(times, frame["time"].to_numpy())
+        y = np.full((n, len(times)), np.nan)
+        y[unit, t_idx] = frame["y"].to_numpy(dtype=float)
     x = None
     invariant = True
     if covs:
         values = frame[covs].to_numpy(dtype=float)
-        x = np.full((n, len(times), len(covs)), np.nan)
-        x[unit, t_idx] = values
+        if balanced:
+            x = values.reshape(n, len(times), len(covs))
+        else:
+            x = np.full((n, len(times), len(covs)), np.nan)
+            x[unit, t_idx] = values
         with np.errstate(invalid="ignore"):
             spread = np.nanmax(x, axis=1) - np.nanmin(x, axis=1)
         invariant = bool(np.all(spread == 0))
     rows = None
-    balanced = len(frame) == n * len(times)
     if keep_unbalanced and not balanced:
         rows = {
             "unit": unit,
@@ -303,9 +312,14 @@ def _estimate_cells(
     def fail(j: int, why: str) -> None:
         failures[int(j)] = f"ATT({group[j]},{times[cur_idx[j]]}) not estimated: {why}"
 
+    influence = None
     if design.rows is not None:
         _rc_cells(design, group, cur_idx, pre_idx, reference, cutoff, control, est_method, att,
                   blocks, fail)  # fmt: skip
+    elif design.x is None and control == "never" and not np.isnan(design.y).any():
+        influence = CellInfluence(
+            n, k, _never_cells(design, group, cur_idx, pre_idx, reference, est_method, att, fail)
+        )
     elif design.x is None:
         # no covariates, balanced: every estimator reduces to the unconditional one, and a
         # whole cohort's cells are one vectorised computation over the cohort and its
@@ -340,9 +354,66 @@ def _estimate_cells(
     else:
         _covariate_cells(design, group, cur_idx, pre_idx, reference, cutoff, control, est_method,
                          att, blocks, fail)  # fmt: skip
-    influence = CellInfluence.from_cell_blocks(n, k, blocks, cohort)
+    if influence is None:
+        influence = CellInfluence.from_cell_blocks(n, k, blocks, cohort)
     notes = [failures[j] for j in sorted(failures)]
     return _Cells(group, times[cur_idx], att, influence, reference), notes
+
+
+def _never_cells(design, group, cur_idx, pre_idx, reference, est_method, att,
+                 fail) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:  # fmt: skip
+    """Balanced, no covariates, never-treated comparisons: the influence blocks directly.
+
+    Every estimator is then the unconditional 2×2 (:func:`drdid.unconditional_panel`'s
+    formulas), and the never-treated units are the comparison units of every cell: their
+    outcome changes, means and influence functions for all cells are one array (the
+    :class:`CellInfluence` block of the never-treated), and each cohort's treated units give
+    its own block. Nothing is computed over a cohort and the never-treated together and then
+    split by unit cohort again (at 100 000 units that regrouping cost as much as the 2×2s).
+    Returns the blocks ordered by unit cohort (never-treated first), as ``from_cell_blocks``.
+    """
+    n, cohort, w, y = design.n, design.cohort, design.weight, design.y
+    cells = np.flatnonzero(~reference)  # grouped by cohort, ascending (the plan's order)
+    never = np.flatnonzero(cohort == 0)
+    w_c = w[never].sum()
+    # outcome changes of the never-treated in every cell; centred and scaled in place below
+    y_never = y[never]
+    phi_c = y_never[:, cur_idx[cells]] - y_never[:, pre_idx[cells]]
+    mean_c = w[never] @ phi_c / w_c
+    blocks = []
+    ok_cells = np.ones(len(cells), dtype=bool)
+    for g in np.unique(group[cells]):
+        in_g = group[cells] == g
+        cols = cells[in_g]
+        treated = np.flatnonzero(cohort == g)
+        w_d = w[treated].sum()
+        ok = (w_d > 0) & (w_c > 0)
+        if est_method in ("dr", "ipw"):
+            # DRDID trims comparison units with score >= 0.995: with an intercept-only score
+            # every comparison unit would go, and R returns NA
+            with np.errstate(invalid="ignore", divide="ignore"):
+                ok &= w_d / (w_d + w_c) < drdid.TRIM_LEVEL
+        if not ok:
+            for j in cols:
+                fail(j, "no treated or comparison units (or no overlap)")
+            ok_cells[in_g] = False
+            continue
+        y_treated = y[treated]
+        phi_d = y_treated[:, cur_idx[cols]] - y_treated[:, pre_idx[cols]]
+        mean_d = w[treated] @ phi_d / w_d
+        att[cols] = mean_d - mean_c[in_g]
+        phi_d -= mean_d
+        phi_d *= (w[treated] / w_d)[:, None]
+        phi_d *= n
+        blocks.append((treated, cols, phi_d))
+    phi_c -= mean_c
+    phi_c *= (-(w[never] / w_c))[:, None]
+    phi_c *= n
+    if not ok_cells.all():
+        phi_c = phi_c[:, ok_cells]
+    if ok_cells.any():
+        blocks.insert(0, (never, cells[ok_cells], phi_c))
+    return blocks
 
 
 def _covariate_cells(design, group, cur_idx, pre_idx, reference, cutoff, control, est_method,
