@@ -375,16 +375,19 @@ def _never_cells(design, group, cur_idx, pre_idx, reference, est_method, att,
     n, cohort, w, y = design.n, design.cohort, design.weight, design.y
     cells = np.flatnonzero(~reference)  # grouped by cohort, ascending (the plan's order)
     never = np.flatnonzero(cohort == 0)
-    w_c = w[never].sum()
-    # outcome changes of the never-treated in every cell; centred and scaled in place below
-    y_never = y[never]
-    phi_c = y_never[:, cur_idx[cells]] - y_never[:, pre_idx[cells]]
-    mean_c = w[never] @ phi_c / w_c
+    y_never, w_never = y[never], w[never]
+    w_c = w_never.sum()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        b_never = -(w_never / w_c)  # (a - b) of unconditional_panel; a = 0 for these units
+    # the never-treated block over all cells, filled cohort by cohort (cache-sized pieces)
+    phi_c = np.empty((len(never), len(cells)))
     blocks = []
     ok_cells = np.ones(len(cells), dtype=bool)
+    start = 0
     for g in np.unique(group[cells]):
-        in_g = group[cells] == g
-        cols = cells[in_g]
+        piece = slice(start, start + int(np.count_nonzero(group[cells] == g)))
+        start = piece.stop
+        cols = cells[piece]
         treated = np.flatnonzero(cohort == g)
         w_d = w[treated].sum()
         ok = (w_d > 0) & (w_c > 0)
@@ -396,19 +399,22 @@ def _never_cells(design, group, cur_idx, pre_idx, reference, est_method, att,
         if not ok:
             for j in cols:
                 fail(j, "no treated or comparison units (or no overlap)")
-            ok_cells[in_g] = False
+            ok_cells[piece] = False
             continue
+        part = phi_c[:, piece]
+        np.subtract(y_never[:, cur_idx[cols]], y_never[:, pre_idx[cols]], out=part)
+        mean_c = w_never @ part / w_c
         y_treated = y[treated]
         phi_d = y_treated[:, cur_idx[cols]] - y_treated[:, pre_idx[cols]]
         mean_d = w[treated] @ phi_d / w_d
-        att[cols] = mean_d - mean_c[in_g]
+        att[cols] = mean_d - mean_c
         phi_d -= mean_d
         phi_d *= (w[treated] / w_d)[:, None]
         phi_d *= n
         blocks.append((treated, cols, phi_d))
-    phi_c -= mean_c
-    phi_c *= (-(w[never] / w_c))[:, None]
-    phi_c *= n
+        part -= mean_c
+        part *= b_never[:, None]
+        part *= n
     if not ok_cells.all():
         phi_c = phi_c[:, ok_cells]
     if ok_cells.any():
