@@ -169,10 +169,13 @@ class UnitEffectsSolver:
             for b, ((codes_b, lb), sb) in enumerate(zip(self.blocks, self.offsets, strict=False)):
                 if b < a:
                     continue
-                has = (codes_a >= 0) & (codes_b >= 0)
-                table = np.bincount(
-                    codes_a[has] * lb + codes_b[has], weights=values[has], minlength=la * lb
-                ).reshape(la, lb)
+                if self._has[a] is None and self._has[b] is None:
+                    # every row has both indicators (the year block with itself): no mask
+                    keys, weights = codes_a * lb + codes_b, values
+                else:
+                    has = (codes_a >= 0) & (codes_b >= 0)
+                    keys, weights = codes_a[has] * lb + codes_b[has], values[has]
+                table = np.bincount(keys, weights=weights, minlength=la * lb).reshape(la, lb)
                 out[sa : sa + la, sb : sb + lb] = table
                 out[sb : sb + lb, sa : sa + la] = table.T
             if self.dense is not None:
