@@ -331,9 +331,9 @@ def prepare_panel(
         unit_labels=labels,
         times=times,
         cohorts=np.unique(cohort_of_unit[cohort_of_unit > 0]),
-        balanced=bool(
-            np.all(np.bincount(frame["unit"].to_numpy(), minlength=len(labels)) == len(times))
-        ),
+        # unit × period cells are unique (checked above), so every unit has all periods exactly
+        # when there are units × periods rows
+        balanced=len(frame) == len(labels) * len(times),
         outcome=outcome,
         unit=unit,
         time=time,
