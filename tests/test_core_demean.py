@@ -13,6 +13,7 @@ from finsam_eval.core import (
     is_nested,
     n_params_with_fixed_effects,
     small_sample_factor,
+    unique_codes,
 )
 from finsam_eval.core.demean import _alternating_projections
 
@@ -201,3 +202,23 @@ def test_blas_threads_caps_and_restores() -> None:
     assert blas_threads_now() == before
     with blas_threads(None):
         assert blas_threads_now() == before
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        np.random.default_rng(1).integers(-5, 2000, 50_000),  # cohort × event-time keys
+        np.array([2011, 0, 2011, 2005, 0]),
+        np.array([7]),
+        np.random.default_rng(2).integers(0, 2**40, 1000),  # too wide a range: np.unique
+        np.random.default_rng(3).integers(0, 100, 500).astype(np.int32),
+        np.array([0.5, -1.0, 0.5]),  # not integers: np.unique
+        np.array([], dtype=np.int64),
+    ],
+)
+def test_unique_codes_equals_numpy_unique(values: np.ndarray) -> None:
+    # the reference is numpy's own definition; values, dtypes and codes must agree exactly
+    expected, expected_codes = np.unique(values, return_inverse=True)
+    got, codes = unique_codes(values)
+    assert got.dtype == expected.dtype and np.array_equal(got, expected)
+    assert codes.dtype == expected_codes.dtype and np.array_equal(codes, expected_codes)

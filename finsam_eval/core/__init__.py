@@ -8,6 +8,7 @@ from finsam_eval.core.cluster import (
     n_params_with_fixed_effects,
     sandwich,
     small_sample_factor,
+    unique_codes,
 )
 from finsam_eval.core.demean import Demeaned, complete_two_way_cells, demean
 from finsam_eval.core.multiplier import (
@@ -38,4 +39,5 @@ __all__ = [
     "sandwich",
     "se_from_square_sums",
     "small_sample_factor",
+    "unique_codes",
 ]

@@ -38,6 +38,7 @@ import numpy as np
 
 __all__ = [
     "group_sums",
+    "unique_codes",
     "is_nested",
     "n_params_with_fixed_effects",
     "sandwich",
@@ -78,6 +79,26 @@ def group_sums(
         indicator = sp.csr_matrix((data, (groups, np.arange(n))), shape=(n_groups, n))
         out = np.asarray(indicator @ values)
     return out[:, 0] if one_dim else out
+
+
+def unique_codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(values, return_inverse=True)`` of a 1-d array, without sorting integers.
+
+    Integer values within a moderate range (cohorts, years, cohort × event-time keys) are coded
+    by one bincount over the range instead of a sort of all n values: the same sorted distinct
+    values and codes, several times faster for the million-row arrays of the event-study
+    estimators (issue 16). Other arrays go to ``np.unique``.
+    """
+    values = np.asarray(values)
+    if values.ndim == 1 and values.size and values.dtype.kind in "iu":
+        low = int(values.min())
+        span = int(values.max()) - low + 1
+        if span <= 4 * values.size + (1 << 20):
+            offset = (values - low).astype(np.int64, copy=False)
+            present = np.bincount(offset, minlength=span) > 0
+            codes = (np.cumsum(present) - 1)[offset]
+            return (np.flatnonzero(present) + low).astype(values.dtype), codes
+    return np.unique(values, return_inverse=True)
 
 
 def is_nested(inner: np.ndarray, outer: np.ndarray) -> bool:

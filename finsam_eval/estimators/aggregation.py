@@ -41,7 +41,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from finsam_eval.core import group_sums
+from finsam_eval.core import group_sums, unique_codes
 
 __all__ = ["Aggregate", "CellInfluence", "GroupTimeEffects", "aggregate_effects"]
 
@@ -88,7 +88,7 @@ class CellInfluence:
         on the units that take part in a cell together, which holds for cohort-defined
         treated and comparison groups. Columns of a group that are zero there are left out.
         """
-        groups, group_of_unit = np.unique(unit_group, return_inverse=True)
+        groups, group_of_unit = unique_codes(unit_group)
         parts: list[tuple[list[np.ndarray], list[np.ndarray]]] = [([], []) for _ in groups]
         for rows, cells, values in cell_blocks:
             if not len(cells):
@@ -255,14 +255,17 @@ def _weighted(
     estimate = effects.att @ weights
     influence = effects.influence @ weights
     if with_wif:
-        cohorts, cohort_of_unit = np.unique(effects.unit_cohort, return_inverse=True)
+        cohorts, cohort_of_unit = unique_codes(effects.unit_cohort)
         # per (unit cohort, key): a = sum of ATT over the key's cells of that cohort, c = count
         in_cohort = (effects.group[:, None] == cohorts[None, :]).astype(float)  # (k, cohorts)
         a = in_cohort.T @ (member * effects.att[:, None])
         c = in_cohort.T @ member
         weighted_att = effects.att @ share
         m = (a - c * (weighted_att / total)) / total
-        influence = influence + effects.unit_weight[:, None] * m[cohort_of_unit]
+        wif = m[cohort_of_unit]
+        wif *= effects.unit_weight[:, None]
+        # in place: ``influence`` is the new array of the product above
+        influence += wif
     return estimate, influence
 
 

@@ -76,7 +76,7 @@ from finsam_eval.estimators.result import (
     AggregationResult,
     Deferred,
     EstimationResult,
-    wald_table,
+    wald_columns,
 )
 from finsam_eval.estimators.spec import EstimationSpec, fit_contract
 
@@ -215,25 +215,34 @@ def _design(panel: PreparedPanel, keep_unbalanced: bool) -> _Design:
     times = panel.times
     n = panel.n_units
     unit = frame["unit"].to_numpy()
-    t_idx = np.searchsorted(times, frame["time"].to_numpy())
     first = np.r_[True, unit[1:] != unit[:-1]]  # data are sorted by unit then time
     cohort = frame["cohort"].to_numpy()[first]
     weight = frame["weight"].to_numpy(dtype=float)[first]
     cluster = frame["cluster"].to_numpy()[first] if panel.cluster is not None else None
-    y = np.full((n, len(times)), np.nan)
-    y[unit, t_idx] = frame["y"].to_numpy(dtype=float)
     covs = panel.covariates
+    balanced = len(frame) == n * len(times)
+    if balanced:
+        # sorted by unit then time with every period present: the rows are the unit × period
+        # grid in order, so a reshape places them (no period search over all rows)
+        t_idx = None
+        y = frame["y"].to_numpy(dtype=float).reshape(n, len(times)).copy()
+    else:
+        t_idx = np.searchsorted(times, frame["time"].to_numpy())
+        y = np.full((n, len(times)), np.nan)
+        y[unit, t_idx] = frame["y"].to_numpy(dtype=float)
     x = None
     invariant = True
     if covs:
         values = frame[covs].to_numpy(dtype=float)
-        x = np.full((n, len(times), len(covs)), np.nan)
-        x[unit, t_idx] = values
+        if balanced:
+            x = values.reshape(n, len(times), len(covs))
+        else:
+            x = np.full((n, len(times), len(covs)), np.nan)
+            x[unit, t_idx] = values
         with np.errstate(invalid="ignore"):
             spread = np.nanmax(x, axis=1) - np.nanmin(x, axis=1)
         invariant = bool(np.all(spread == 0))
     rows = None
-    balanced = len(frame) == n * len(times)
     if keep_unbalanced and not balanced:
         rows = {
             "unit": unit,
@@ -303,9 +312,14 @@ def _estimate_cells(
     def fail(j: int, why: str) -> None:
         failures[int(j)] = f"ATT({group[j]},{times[cur_idx[j]]}) not estimated: {why}"
 
+    influence = None
     if design.rows is not None:
         _rc_cells(design, group, cur_idx, pre_idx, reference, cutoff, control, est_method, att,
                   blocks, fail)  # fmt: skip
+    elif design.x is None and control == "never" and not np.isnan(design.y).any():
+        influence = CellInfluence(
+            n, k, _never_cells(design, group, cur_idx, pre_idx, reference, est_method, att, fail)
+        )
     elif design.x is None:
         # no covariates, balanced: every estimator reduces to the unconditional one, and a
         # whole cohort's cells are one vectorised computation over the cohort and its
@@ -340,9 +354,72 @@ def _estimate_cells(
     else:
         _covariate_cells(design, group, cur_idx, pre_idx, reference, cutoff, control, est_method,
                          att, blocks, fail)  # fmt: skip
-    influence = CellInfluence.from_cell_blocks(n, k, blocks, cohort)
+    if influence is None:
+        influence = CellInfluence.from_cell_blocks(n, k, blocks, cohort)
     notes = [failures[j] for j in sorted(failures)]
     return _Cells(group, times[cur_idx], att, influence, reference), notes
+
+
+def _never_cells(design, group, cur_idx, pre_idx, reference, est_method, att,
+                 fail) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:  # fmt: skip
+    """Balanced, no covariates, never-treated comparisons: the influence blocks directly.
+
+    Every estimator is then the unconditional 2×2 (:func:`drdid.unconditional_panel`'s
+    formulas), and the never-treated units are the comparison units of every cell: their
+    outcome changes, means and influence functions for all cells are one array (the
+    :class:`CellInfluence` block of the never-treated), and each cohort's treated units give
+    its own block. Nothing is computed over a cohort and the never-treated together and then
+    split by unit cohort again (at 100 000 units that regrouping cost as much as the 2×2s).
+    Returns the blocks ordered by unit cohort (never-treated first), as ``from_cell_blocks``.
+    """
+    n, cohort, w, y = design.n, design.cohort, design.weight, design.y
+    cells = np.flatnonzero(~reference)  # grouped by cohort, ascending (the plan's order)
+    never = np.flatnonzero(cohort == 0)
+    y_never, w_never = y[never], w[never]
+    w_c = w_never.sum()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        b_never = -(w_never / w_c)  # (a - b) of unconditional_panel; a = 0 for these units
+    # the never-treated block over all cells, filled cohort by cohort (cache-sized pieces)
+    phi_c = np.empty((len(never), len(cells)))
+    blocks = []
+    ok_cells = np.ones(len(cells), dtype=bool)
+    start = 0
+    for g in np.unique(group[cells]):
+        piece = slice(start, start + int(np.count_nonzero(group[cells] == g)))
+        start = piece.stop
+        cols = cells[piece]
+        treated = np.flatnonzero(cohort == g)
+        w_d = w[treated].sum()
+        ok = (w_d > 0) & (w_c > 0)
+        if est_method in ("dr", "ipw"):
+            # DRDID trims comparison units with score >= 0.995: with an intercept-only score
+            # every comparison unit would go, and R returns NA
+            with np.errstate(invalid="ignore", divide="ignore"):
+                ok &= w_d / (w_d + w_c) < drdid.TRIM_LEVEL
+        if not ok:
+            for j in cols:
+                fail(j, "no treated or comparison units (or no overlap)")
+            ok_cells[piece] = False
+            continue
+        part = phi_c[:, piece]
+        np.subtract(y_never[:, cur_idx[cols]], y_never[:, pre_idx[cols]], out=part)
+        mean_c = w_never @ part / w_c
+        y_treated = y[treated]
+        phi_d = y_treated[:, cur_idx[cols]] - y_treated[:, pre_idx[cols]]
+        mean_d = w[treated] @ phi_d / w_d
+        att[cols] = mean_d - mean_c
+        phi_d -= mean_d
+        phi_d *= (w[treated] / w_d)[:, None]
+        phi_d *= n
+        blocks.append((treated, cols, phi_d))
+        part -= mean_c
+        part *= b_never[:, None]
+        part *= n
+    if not ok_cells.all():
+        phi_c = phi_c[:, ok_cells]
+    if ok_cells.any():
+        blocks.insert(0, (never, cells[ok_cells], phi_c))
+    return blocks
 
 
 def _covariate_cells(design, group, cur_idx, pre_idx, reference, cutoff, control, est_method,
@@ -471,13 +548,14 @@ def _summarise_many(
     n_boot: int,
     seed: int | None,
     boot_weights: str,
+    key_name: str = "key",
 ) -> list[tuple[pd.DataFrame, pd.Series, float | None]]:
     """:func:`_summarise` of several aggregations with one bootstrap over all their columns.
 
     Every summary reseeds its multiplier draws with ``seed``, so all of them use the same
     multipliers: they are drawn once and applied to each aggregation's influence functions
     (bit-identical to separate calls; at 100 000 units and 999 draws, drawing the multipliers
-    is most of the bootstrap's time).
+    is most of the bootstrap's time). The tables' first column is named ``key_name``.
     """
     influences = [np.column_stack([agg.influence, agg.overall_influence]) for agg in aggs]
     if n_boot:
@@ -495,13 +573,15 @@ def _summarise_many(
                 crit = _sup_t(boots[i].draws[:, :-1], se[:-1], alpha)
         else:
             se = analytic_se(influence, cluster)
-        table = wald_table(estimate, se, alpha)
-        keys = table.iloc[:-1].reset_index(drop=True)
-        keys.insert(0, "key", agg.keys)
+        columns = wald_columns(estimate, se, alpha)
+        # each frame is built once from its columns (insert and iloc on a finished frame cost
+        # more than the arithmetic of a kommun-sized fit)
+        overall = pd.Series([float(v[-1]) for v in columns.values()], index=list(columns))
+        table = {key_name: np.array(agg.keys)} | {k: v[:-1] for k, v in columns.items()}
         if crit is not None:
-            keys["band_lower"] = keys["estimate"] - crit * keys["se"]
-            keys["band_upper"] = keys["estimate"] + crit * keys["se"]
-        out.append((keys, table.iloc[-1].rename(None), crit))
+            table["band_lower"] = table["estimate"] - crit * table["se"]
+            table["band_upper"] = table["estimate"] + crit * table["se"]
+        out.append((pd.DataFrame(table, copy=False), overall, crit))
     return out
 
 
@@ -695,14 +775,16 @@ def fit_prepared(
     # the peers' overall effect (R did's aggte "simple", diff-diff's overall_att), not the mean
     # of the event-time effects, which weights late event times (few cohorts) as much as early
     simple = aggregate_effects(effects, "simple")
-    (es_table, _, crit_es), (_, overall, _) = _summarise_many(
-        [dynamic, simple], clusters, alpha, n_boot, seed, bootstrap_weights
+    (event_study, _, crit_es), (_, overall, _) = _summarise_many(
+        [dynamic, simple], clusters, alpha, n_boot, seed, bootstrap_weights, "event_time"
     )
-    event_study = es_table.rename(columns={"key": "event_time"})
     sums = cluster_sums(dynamic.influence, clusters)
     vcov = pd.DataFrame(
-        sums.T @ sums / design.n**2, index=dynamic.keys, columns=dynamic.keys
-    ).rename_axis(index="event_time", columns="event_time")
+        sums.T @ sums / design.n**2,
+        index=pd.Index(dynamic.keys, name="event_time"),
+        columns=pd.Index(dynamic.keys, name="event_time"),
+        copy=False,
+    )
 
     info = panel.info()
     info.update(
@@ -834,21 +916,24 @@ def _att_gt_table(
     """
     se_cells = se_from_square_sums(cells.influence.square_sums(clusters), n)
     se_cells[~valid] = np.nan
-    att_table = wald_table(cells.att, se_cells, alpha)
     crit_cells = None
+    se_table = se_cells
     if n_boot:
         boot = _bootstrap(cells.influence.columns(np.flatnonzero(valid)), clusters, n_boot, seed,
                           bootstrap_weights, alpha)  # fmt: skip
-        se_boot = np.full(len(valid), np.nan)
-        se_boot[valid] = boot.se
-        att_table = wald_table(cells.att, se_boot, alpha)
+        se_table = np.full(len(valid), np.nan)
+        se_table[valid] = boot.se
         crit_cells = _sup_t(boot.draws, boot.se, alpha)
-        att_table["band_lower"] = att_table["estimate"] - crit_cells * att_table["se"]
-        att_table["band_upper"] = att_table["estimate"] + crit_cells * att_table["se"]
-    att_table.insert(0, "event_time", cells.time - cells.group)
-    att_table.insert(0, "time", cells.time)
-    att_table.insert(0, "cohort", cells.group)
-    return att_table, se_cells, crit_cells
+    # the frame is built once from all its columns (new arrays: it aliases nothing of cells)
+    table = {
+        "cohort": cells.group.copy(),
+        "time": cells.time.copy(),
+        "event_time": cells.time - cells.group,
+    } | wald_columns(cells.att, se_table, alpha)
+    if crit_cells is not None:
+        table["band_lower"] = table["estimate"] - crit_cells * table["se"]
+        table["band_upper"] = table["estimate"] + crit_cells * table["se"]
+    return pd.DataFrame(table, copy=False), se_cells, crit_cells
 
 
 def group_time_maps(result: EstimationResult) -> GroupTimeMaps:

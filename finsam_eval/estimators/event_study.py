@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import scipy.linalg
 
-from finsam_eval.core import group_sums
+from finsam_eval.core import group_sums, unique_codes
 from finsam_eval.estimators.prepare import EstimationInputError, PreparedPanel
 from finsam_eval.estimators.result import EstimationResult, wald_table
 
@@ -97,6 +97,25 @@ class UnitEffectsSolver:
         self.offsets = np.cumsum([0] + [L for _, L in self.blocks])
         self.k_dense = 0 if self.dense is None else self.dense.shape[1]
         self.p = int(self.offsets[-1]) + self.k_dense
+        # per block, built once (the solver's sums run several times per fit over all rows):
+        # the rows with an indicator (None: every row, as in the year block), their codes and
+        # their unit × level keys
+        self._has: list[np.ndarray | None] = []
+        self._codes: list[np.ndarray] = []
+        self._unit_keys: list[np.ndarray] = []
+        # whether the keys are 0, 1, 2, ...: rows sorted by unit then level, each unit with
+        # every level once (the year block of a balanced panel); its unit sums are the rows
+        self._grid: list[bool] = []
+        for codes, n_levels in self.blocks:
+            has = codes >= 0
+            every = bool(has.all())
+            self._has.append(None if every else has)
+            self._codes.append(codes if every else codes[has])
+            keys = (unit if every else unit[has]) * n_levels + self._codes[-1]
+            self._unit_keys.append(keys)
+            self._grid.append(
+                len(keys) == n_units * n_levels and np.array_equal(keys, np.arange(len(keys)))
+            )
         self.unit_weight = np.bincount(unit, weights=weights, minlength=n_units)
         self.B = self.unit_sums(weights)
         gram = self.cross(weights)
@@ -108,7 +127,8 @@ class UnitEffectsSolver:
         self.active = np.flatnonzero(present)
         with np.errstate(divide="ignore"):
             self.inverse_unit_weight = np.where(self.unit_weight > 0, 1 / self.unit_weight, 0.0)
-        ba = self.B[:, self.active]
+        self._b_active = self.B[:, self.active]  # used by every solve
+        ba = self._b_active
         schur = gram[np.ix_(self.active, self.active)] - ba.T @ (
             ba * self.inverse_unit_weight[:, None]
         )
@@ -121,14 +141,24 @@ class UnitEffectsSolver:
                 "cannot be separated, or covariates are collinear with them)"
             ) from err
 
+    def _rows_with_code(self, block: int, values: np.ndarray) -> np.ndarray:
+        """``values`` of the rows that have an indicator in categorical block ``block``."""
+        has = self._has[block]
+        return values if has is None else values[has]
+
     def unit_sums(self, values: np.ndarray) -> np.ndarray:
         """Per-unit sums of ``values * F`` (n_units × p) for one per-observation vector."""
         out = np.zeros((self.n_units, self.p))
-        for (codes, n_levels), start in zip(self.blocks, self.offsets, strict=False):
-            has = codes >= 0
+        for b, ((_, n_levels), start) in enumerate(zip(self.blocks, self.offsets, strict=False)):
+            if self._grid[b]:
+                # one row per key: bincount's sums are 0.0 + value, i.e. the values themselves
+                # (with -0.0 as 0.0, which adding 0.0 reproduces)
+                np.add(values.reshape(self.n_units, n_levels), 0.0,
+                       out=out[:, start : start + n_levels])  # fmt: skip
+                continue
             out[:, start : start + n_levels] = np.bincount(
-                self.unit[has] * n_levels + codes[has],
-                weights=values[has],
+                self._unit_keys[b],
+                weights=self._rows_with_code(b, values),
                 minlength=self.n_units * n_levels,
             ).reshape(self.n_units, n_levels)
         if self.dense is not None:
@@ -142,10 +172,13 @@ class UnitEffectsSolver:
             for b, ((codes_b, lb), sb) in enumerate(zip(self.blocks, self.offsets, strict=False)):
                 if b < a:
                     continue
-                has = (codes_a >= 0) & (codes_b >= 0)
-                table = np.bincount(
-                    codes_a[has] * lb + codes_b[has], weights=values[has], minlength=la * lb
-                ).reshape(la, lb)
+                if self._has[a] is None and self._has[b] is None:
+                    # every row has both indicators (the year block with itself): no mask
+                    keys, weights = codes_a * lb + codes_b, values
+                else:
+                    has = (codes_a >= 0) & (codes_b >= 0)
+                    keys, weights = codes_a[has] * lb + codes_b[has], values[has]
+                table = np.bincount(keys, weights=weights, minlength=la * lb).reshape(la, lb)
                 out[sa : sa + la, sb : sb + lb] = table
                 out[sb : sb + lb, sa : sa + la] = table.T
             if self.dense is not None:
@@ -161,10 +194,9 @@ class UnitEffectsSolver:
     def column_sums(self, values: np.ndarray) -> np.ndarray:
         """:math:`F'v` for one per-observation vector (length p)."""
         out = np.zeros(self.p)
-        for (codes, n_levels), start in zip(self.blocks, self.offsets, strict=False):
-            has = codes >= 0
+        for b, ((_, n_levels), start) in enumerate(zip(self.blocks, self.offsets, strict=False)):
             out[start : start + n_levels] = np.bincount(
-                codes[has], weights=values[has], minlength=n_levels
+                self._codes[b], weights=self._rows_with_code(b, values), minlength=n_levels
             )
         if self.dense is not None:
             out[self.offsets[-1] :] = self.dense.T @ values
@@ -199,7 +231,7 @@ class UnitEffectsSolver:
         c_u = c_u.reshape(self.n_units, -1)
         c_f = c_f.reshape(self.p, -1)
         scaled = c_u * self.inverse_unit_weight[:, None]
-        rhs = c_f[self.active] - self.B[:, self.active].T @ scaled
+        rhs = c_f[self.active] - self._b_active.T @ scaled
         theta = np.zeros((self.p, c_u.shape[1]))
         theta[self.active] = scipy.linalg.cho_solve(self._factor, rhs)
         alpha = scaled - (self.B @ theta) * self.inverse_unit_weight[:, None]
@@ -213,10 +245,13 @@ class UnitEffectsSolver:
 
     def predict(self, alpha: np.ndarray, theta: np.ndarray) -> np.ndarray:
         """:math:`\\alpha_i + F_{it}\\theta` for every observation."""
-        out = alpha[self.unit].copy()
-        for (codes, _), start in zip(self.blocks, self.offsets, strict=False):
-            has = codes >= 0
-            out[has] += theta[start + codes[has]]
+        out = alpha[self.unit]  # a new array
+        for b, start in enumerate(self.offsets[:-1]):
+            has = self._has[b]
+            if has is None:
+                out += theta[start + self._codes[b]]
+            else:
+                out[has] += theta[start + self._codes[b]]
         if self.dense is not None:
             out += self.dense @ theta[self.offsets[-1] :]
         return out
@@ -444,10 +479,14 @@ def unit_arrays(panel: PreparedPanel) -> dict[str, np.ndarray]:
     first = np.flatnonzero(np.r_[True, unit[1:] != unit[:-1]])
     time = frame["time"].to_numpy()
     years = panel.times
+    # every row's period is one of ``years`` (sorted, integer): a lookup table over their range
+    # gives searchsorted's codes without a binary search per row
+    lookup = np.zeros(int(years[-1]) - int(years[0]) + 1, dtype=np.intp)
+    lookup[years - years[0]] = np.arange(len(years))
     return {
         "unit": unit,
         "time": time,
-        "year_code": np.searchsorted(years, time),
+        "year_code": lookup[time - years[0]],
         "cohort": frame["cohort"].to_numpy(),
         "y": frame["y"].to_numpy(dtype=np.float64),
         "w": frame["weight"].to_numpy(dtype=np.float64),
@@ -503,7 +542,7 @@ def event_targets(
     event: np.ndarray, rows: np.ndarray, weight: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Event times, column code per row and normalised weights (sum 1 within each event time)."""
-    times, column = np.unique(event[rows], return_inverse=True)
+    times, column = unique_codes(event[rows])
     total = np.bincount(column, weights=weight, minlength=len(times))
     if np.any(total <= 0):
         bad = times[total <= 0].tolist()

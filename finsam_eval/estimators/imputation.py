@@ -52,7 +52,13 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from finsam_eval.core import group_sums, is_nested, n_params_with_fixed_effects, small_sample_factor
+from finsam_eval.core import (
+    group_sums,
+    is_nested,
+    n_params_with_fixed_effects,
+    small_sample_factor,
+    unique_codes,
+)
 from finsam_eval.estimators.event_study import (
     EventEstimates,
     UnitEffectsSolver,
@@ -77,6 +83,11 @@ __all__ = ["fit"]
 # ---------------------------------------------------------------------------------------------
 
 
+def _n_levels(codes: np.ndarray) -> int:
+    """Distinct non-negative integer codes (a count, without sorting the rows)."""
+    return int(np.count_nonzero(np.bincount(codes))) if codes.size else 0
+
+
 def _pretrend(
     panel: PreparedPanel,
     arrays: dict[str, np.ndarray],
@@ -95,7 +106,7 @@ def _pretrend(
     candidate = untreated & (cohort > 0) & (rel != reference) & (rel >= lo)
     if not candidate.any():
         return np.empty(0, int), np.empty(0), np.empty((n_units, 0)), np.empty(0, int), None, {}
-    leads, lead_code = np.unique(rel[candidate], return_inverse=True)
+    leads, lead_code = unique_codes(rel[candidate])
     codes = np.full(len(rel), -1)
     codes[candidate] = lead_code
     w0 = np.where(untreated, arrays["w"], 0.0)
@@ -126,7 +137,7 @@ def _pretrend(
     n_obs0 = int(untreated.sum())
     n_slopes = len(active) - (n_years - 1)
     n_params = n_params_with_fixed_effects(
-        n_slopes, [int(np.unique(unit_rows).size), int(np.unique(year_rows).size)], nested
+        n_slopes, [_n_levels(unit_rows), _n_levels(year_rows)], nested
     )
     factor = small_sample_factor("CRV1", n_obs0, n_params, n_clusters)
     lead_influence = np.sqrt(factor) * influence[:, lead_cols]
@@ -299,7 +310,7 @@ def _horizon_influence(
     """Unit × horizon influence functions (BJS Theorem 3, conservative tau-tilde)."""
     # tau-tilde: v^2-weighted mean within cohort × event-time cells (BJS eq. 8, unit-clustered
     # form with one observation per unit and cell)
-    cell, cell_code = np.unique(arrays["cohort"][rows] * (n_h + 1) + column, return_inverse=True)
+    cell, cell_code = unique_codes(arrays["cohort"][rows] * (n_h + 1) + column)
     v2 = omega**2
     v2_sum = np.bincount(cell_code, v2)
     tilde = np.bincount(cell_code, v2 * tau) / v2_sum
@@ -337,7 +348,7 @@ def _att_treated_obs(
     # the observation-weighted ATT over all treated observations (BJS's and diff-diff's
     # "overall"), for comparison with the horizon average reported as ``overall``
     att_weight = (arrays["w"] * q)[rows] / (arrays["w"] * q)[rows].sum()
-    cell_all, code_all = np.unique(arrays["cohort"][rows] * (n_h + 1) + column, return_inverse=True)
+    cell_all, code_all = unique_codes(arrays["cohort"][rows] * (n_h + 1) + column)
     tilde_all = np.bincount(code_all, att_weight**2 * tau) / np.bincount(code_all, att_weight**2)
     psi_all = np.bincount(
         arrays["unit"][rows], att_weight * (tau - tilde_all[code_all]), minlength=n_units

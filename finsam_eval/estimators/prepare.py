@@ -331,9 +331,9 @@ def prepare_panel(
         unit_labels=labels,
         times=times,
         cohorts=np.unique(cohort_of_unit[cohort_of_unit > 0]),
-        balanced=bool(
-            np.all(np.bincount(frame["unit"].to_numpy(), minlength=len(labels)) == len(times))
-        ),
+        # unit × period cells are unique (checked above), so every unit has all periods exactly
+        # when there are units × periods rows
+        balanced=len(frame) == len(labels) * len(times),
         outcome=outcome,
         unit=unit,
         time=time,
@@ -371,6 +371,9 @@ class _Layout:
     period: np.ndarray
     period_code: np.ndarray
     periods: np.ndarray
+    # rows strictly ordered by unit then period: no duplicates, and already in the coded
+    # frame's order (dropping rows and recoding the retained units keep that order)
+    ordered: bool
 
 
 def _layout(data: pd.DataFrame, unit: str, time: str) -> _Layout:
@@ -378,9 +381,10 @@ def _layout(data: pd.DataFrame, unit: str, time: str) -> _Layout:
     unit_code, unit_values = _sorted_codes(data[unit])
     period = _integer_time(data[time], time)
     period_code, periods = _time_codes(period)
+    cell = unit_code * len(periods) + period_code
     return _Layout(
         data, unit, time, len(data), unit_code, unit_values, len(unit_values), period,
-        period_code, periods,
+        period_code, periods, bool(np.all(cell[1:] > cell[:-1])),
     )  # fmt: skip
 
 
@@ -419,10 +423,12 @@ def _check_unit_structure(lay: _Layout, cohort_of_row: np.ndarray, treatment: st
     """Refuse duplicate unit × period rows, a cohort varying within unit, and exits."""
     unit, time, unit_code, unit_values = lay.unit, lay.time, lay.unit_code, lay.unit_values
     n_all_units = lay.n_all_units
-    dup = _duplicated(
-        unit_code * len(lay.periods) + lay.period_code, n_all_units * len(lay.periods)
-    )
-    if dup.any():
+    dup = None
+    if not lay.ordered:  # strictly increasing unit × period cells cannot repeat
+        dup = _duplicated(
+            unit_code * len(lay.periods) + lay.period_code, n_all_units * len(lay.periods)
+        )
+    if dup is not None and dup.any():
         shown = pd.DataFrame(
             {
                 "row": np.flatnonzero(dup),
@@ -465,9 +471,15 @@ def _check_unit_structure(lay: _Layout, cohort_of_row: np.ndarray, treatment: st
 def _outcome_values(lay: _Layout, outcome: str) -> np.ndarray:
     """Outcome as float (NaN = missing), refusing non-numeric, infinite and constant outcomes."""
     data, unit, time = lay.data, lay.unit, lay.time
-    y = pd.to_numeric(data[outcome], errors="coerce")
-    nonnumeric = y.isna() & data[outcome].notna()
-    if nonnumeric.any():
+    column = data[outcome]
+    if isinstance(column.dtype, np.dtype) and column.dtype.kind in "fiu":
+        # already numbers: nothing to coerce, no non-numeric values to look for
+        y = column
+        nonnumeric = None
+    else:
+        y = pd.to_numeric(column, errors="coerce")
+        nonnumeric = y.isna() & column.notna()
+    if nonnumeric is not None and nonnumeric.any():
         raise EstimationInputError(
             f"outcome {outcome!r} must be numeric; non-numeric values in rows "
             f"{np.flatnonzero(nonnumeric.to_numpy()).tolist()[:_SHOW]}: "
@@ -723,12 +735,11 @@ def _coded_frame(
         columns["cluster"] = (np.cumsum(used) - 1)[columns["cluster"]]
     present_periods = np.bincount(columns["period_code"], minlength=len(lay.periods)) > 0
     times = lay.periods[present_periods]
-    time_index = (np.cumsum(present_periods) - 1)[columns["period_code"]]
-    cell = columns["unit"] * len(times) + time_index
-    if not np.all(cell[1:] > cell[:-1]):
-        order = np.argsort(cell, kind="stable")
-        _keep_rows(columns, order)
-        cell = cell[order]
+    if not lay.ordered:
+        time_index = (np.cumsum(present_periods) - 1)[columns["period_code"]]
+        cell = columns["unit"] * len(times) + time_index
+        if not np.all(cell[1:] > cell[:-1]):
+            _keep_rows(columns, np.argsort(cell, kind="stable"))
     for name, values in columns.items():
         # the frame owns its columns: no read-only views of the caller's data
         if not values.flags.owndata or not values.flags.writeable:
