@@ -614,11 +614,27 @@ def _drop_missing(
         _keep_rows(columns, ~missing)
 
 
-def _dropped_units(reason: str, labels: pd.Index, n_rows: np.ndarray) -> pd.DataFrame:
-    """Whole units in the ``dropped`` layout (no time, their number of rows)."""
-    return pd.DataFrame(
-        {"reason": reason, "unit": np.asarray(labels), "time": pd.NA, "n_rows": n_rows}
+def _drop_units(
+    columns: dict[str, np.ndarray],
+    keep: np.ndarray,
+    message: str,
+    reason: str,
+    labels: pd.Index,
+    n_rows: np.ndarray,
+    warn: list[str],
+    dropped: list,
+) -> None:
+    """Drop whole units: warn with ``message`` (recorded in ``warn``), list the units in the
+    ``dropped`` layout (``reason``, no time, their number of rows) and keep the rows ``keep``."""
+    # one frame deeper than the _drop_* callers, so the warning points where it did
+    warnings.warn(message, UserWarning, stacklevel=5)
+    warn.append(message)
+    dropped.append(
+        pd.DataFrame(
+            {"reason": reason, "unit": np.asarray(labels), "time": pd.NA, "n_rows": n_rows}
+        )
     )
+    _keep_rows(columns, keep)
 
 
 def _drop_early(
@@ -643,12 +659,8 @@ def _drop_early(
             f"period {first_period} (anticipation {anticipation}) and are dropped "
             f"({int(lost_rows.sum())} rows): {list(lost_labels[:_SHOW])}"
         )
-        warnings.warn(msg, UserWarning, stacklevel=4)
-        warn.append(msg)
-        dropped.append(
-            _dropped_units("treated at or before the first period", lost_labels, lost_rows[lost])
-        )
-        _keep_rows(columns, ~early)
+        reason = "treated at or before the first period"
+        _drop_units(columns, ~early, msg, reason, lost_labels, lost_rows[lost], warn, dropped)
 
 
 def _drop_partial_units(
@@ -665,13 +677,11 @@ def _drop_partial_units(
             f"balance the panel ({int(counts[partial].sum())} rows); use "
             f"unbalanced='keep' to use them: {list(partial_labels[:_SHOW])}"
         )
-        warnings.warn(msg, UserWarning, stacklevel=4)
-        warn.append(msg)
         reason = "unit not observed in every period (balanced panel)"
-        dropped.append(_dropped_units(reason, partial_labels, counts[partial]))
         is_partial = np.zeros(lay.n_all_units, dtype=bool)
         is_partial[partial] = True
-        _keep_rows(columns, ~is_partial[columns["unit"]])
+        keep = ~is_partial[columns["unit"]]
+        _drop_units(columns, keep, msg, reason, partial_labels, counts[partial], warn, dropped)
 
 
 def _check_constant_weights(lay: _Layout, columns: dict[str, np.ndarray], weights: str) -> None:
