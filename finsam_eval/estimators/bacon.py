@@ -130,12 +130,10 @@ def bacon_decomposition(
 
     Parameters
     ----------
-    data
-        Long panel, one row per unit and period.
-    outcome, unit, time, cohort
-        Column names; ``cohort`` is the first treated period (0 or NaN: never treated).
-    weights
-        Optional analytic-weight column, constant within unit (population).
+    data, outcome, unit, time, cohort, weights
+        The long panel and its columns, as :func:`~finsam_eval.estimators.prepare.prepare_panel`
+        reads them (``weights``: optional analytic weights, constant within unit, e.g. the
+        population).
 
     Returns
     -------

@@ -20,7 +20,7 @@ import scipy.linalg
 
 from finsam_eval.core import group_sums, unique_codes
 from finsam_eval.estimators.prepare import EstimationInputError, PreparedPanel
-from finsam_eval.estimators.result import EstimationResult, wald_table
+from finsam_eval.estimators.result import EstimationResult, wald_columns, wald_table
 
 if TYPE_CHECKING:
     from finsam_eval.estimators.spec import EstimationSpec
@@ -328,16 +328,10 @@ def t_table(estimate: np.ndarray, se: np.ndarray, df: int, alpha: float) -> dict
     """Estimate, SE, t interval with ``df`` degrees of freedom and two-sided t p-value."""
     from scipy import stats  # lazy: scipy.stats is slow to import
 
-    critical = stats.t.ppf(1 - alpha / 2, df)
+    columns = wald_columns(estimate, se, alpha, critical=stats.t.ppf(1 - alpha / 2, df))
     with np.errstate(divide="ignore", invalid="ignore"):
-        p_value = 2 * stats.t.sf(np.abs(estimate / se), df)
-    return {
-        "estimate": estimate,
-        "se": se,
-        "ci_lower": estimate - critical * se,
-        "ci_upper": estimate + critical * se,
-        "p_value": p_value,
-    }
+        columns["p_value"] = 2 * stats.t.sf(np.abs(columns["estimate"] / columns["se"]), df)
+    return columns
 
 
 def check_window(window: tuple[int, int] | None) -> tuple[float, float]:

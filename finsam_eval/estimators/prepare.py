@@ -107,16 +107,19 @@ def _require_columns(data: pd.DataFrame, columns: Sequence[str]) -> None:
         )
 
 
-def _integer_time(values: pd.Series, name: str) -> np.ndarray:
-    if isinstance(values.dtype, np.dtype) and values.dtype.kind in "iu":
-        return values.to_numpy(dtype=np.int64)
+def _numeric(values: pd.Series, rule: str) -> pd.Series:
+    """``values`` as numbers (missing stay missing); raises ``rule: <the non-numeric values>``."""
     numeric = pd.to_numeric(values, errors="coerce")
     bad = numeric.isna() & values.notna()
     if bad.any():
-        raise EstimationInputError(
-            f"time column {name!r} must be numeric; non-numeric values: "
-            f"{sorted(map(str, values[bad].unique()))[:_SHOW]}"
-        )
+        raise EstimationInputError(f"{rule}: {sorted(map(str, values[bad].unique()))[:_SHOW]}")
+    return numeric
+
+
+def _integer_time(values: pd.Series, name: str) -> np.ndarray:
+    if isinstance(values.dtype, np.dtype) and values.dtype.kind in "iu":
+        return values.to_numpy(dtype=np.int64)
+    numeric = _numeric(values, f"time column {name!r} must be numeric; non-numeric values")
     if numeric.isna().any():
         raise EstimationInputError(f"time column {name!r} has {int(numeric.isna().sum())} missing")
     arr = numeric.to_numpy(dtype=float)
@@ -395,13 +398,10 @@ def _cohort_codes(cohort_column: pd.Series, cohort: str) -> np.ndarray:
         if (cohort_of_row < 0).any():
             raise _fractional_or_negative(cohort, cohort_of_row < 0, cohort_column)
         return cohort_of_row
-    cohort_values = pd.to_numeric(cohort_column, errors="coerce")
-    bad_cohort = cohort_values.isna() & cohort_column.notna()
-    if bad_cohort.any():
-        raise EstimationInputError(
-            f"cohort column {cohort!r} must be numeric (first treated period, 0 = never); "
-            f"bad values: {sorted(map(str, cohort_column[bad_cohort].unique()))[:_SHOW]}"
-        )
+    cohort_values = _numeric(
+        cohort_column,
+        f"cohort column {cohort!r} must be numeric (first treated period, 0 = never); bad values",
+    )
     as_float = cohort_values.fillna(0).to_numpy(dtype=float)
     bad = (as_float != np.round(as_float)) | (as_float < 0)
     if bad.any():
