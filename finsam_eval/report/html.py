@@ -24,7 +24,7 @@ from __future__ import annotations
 import base64
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -289,6 +289,38 @@ def _groups(rows: list[dict[str, Any]]) -> list[tuple[str, list[dict[str, Any]]]
     return groups
 
 
+def _table_blocks(
+    tables: Mapping[tuple[str, str], pd.DataFrame],
+    adjustment: Any,
+    design: Mapping[str, Any] | None,
+    unique: Callable[[str], str],
+    language: str,
+) -> list[dict[str, Any]]:
+    """The report's ISF tables as HTML fragments, a population heading before each new
+    population; ``unique`` hands out element ids and refuses repeats."""
+    blocks = []
+    current = None
+    for (population, method), table in tables.items():
+        heading = heading_id = None
+        if population != current:
+            current = population
+            heading = population_label(population, language)
+            heading_id = unique(element_id("population", population))
+        if adjustment:
+            table.attrs["adjustment"] = str(adjustment)
+        if design and design.get("n_cohorts") is not None:
+            table.attrs["n_cohorts"] = design["n_cohorts"]
+        tid = unique(element_id("table", population, method_slug(method)))
+        blocks.append(
+            {
+                "heading": heading,
+                "heading_id": heading_id,
+                "html": to_html(table, table_id=tid, language=language).rstrip("\n"),
+            }
+        )
+    return blocks
+
+
 def render_report(
     estimates: pd.DataFrame,
     figures: Mapping[str, str | Path],
@@ -359,38 +391,16 @@ def render_report(
         ids.add(id_)
         return id_
 
-    blocks = []
-    current = None
-    for (population, method), table in tables.items():
-        heading = heading_id = None
-        if population != current:
-            current = population
-            heading = population_label(population, language)
-            heading_id = unique(element_id("population", population))
-        if adjustment:
-            table.attrs["adjustment"] = str(adjustment)
-        if design and design.get("n_cohorts") is not None:
-            table.attrs["n_cohorts"] = design["n_cohorts"]
-        tid = unique(element_id("table", population, method_slug(method)))
-        blocks.append(
-            {
-                "heading": heading,
-                "heading_id": heading_id,
-                "html": to_html(table, table_id=tid, language=language).rstrip("\n"),
-            }
-        )
-
-    figure_rows = []
-    for name in sorted(figures, key=_figure_sort_key):
-        caption = _figure_caption(name, language)
-        figure_rows.append(
-            {
-                "id": unique(element_id("fig", name)),
-                "figure_id": element_id("figure", name),
-                "src": _data_uri(Path(figures[name])),
-                "caption": caption,
-            }
-        )
+    blocks = _table_blocks(tables, adjustment, design, unique, language)
+    figure_rows = [
+        {
+            "id": unique(element_id("fig", name)),
+            "figure_id": element_id("figure", name),
+            "src": _data_uri(Path(figures[name])),
+            "caption": _figure_caption(name, language),
+        }
+        for name in sorted(figures, key=_figure_sort_key)
+    ]
 
     headline = headline_method(methods)
     robust = [m for m in methods if m in ROBUST_METHODS]
