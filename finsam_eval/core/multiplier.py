@@ -40,6 +40,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from finsam_eval.core.cluster import group_sums
+from finsam_eval.core.vocabulary import renamed_options
 
 __all__ = [
     "MultiplierBootstrap",
@@ -170,12 +171,13 @@ class MultiplierBootstrap:
     n_clusters: int
 
 
+@renamed_options(n_boot="reps", weights="multiplier")
 def multiplier_bootstrap(
     influence: np.ndarray,
-    n_boot: int,
+    reps: int,
     rng: np.random.Generator,
     cluster: np.ndarray | None = None,
-    weights: str = "rademacher",
+    multiplier: str = "rademacher",
     alpha: float = 0.05,
     block: int = 128,
 ) -> MultiplierBootstrap:
@@ -185,34 +187,35 @@ def multiplier_bootstrap(
     ----------
     influence
         Unit-level influence functions, R did's scale.
-    n_boot
+    reps
         Number of draws.
     rng
         numpy Generator (seeded by the caller for reproducibility).
     cluster
         Cluster label of each unit (one multiplier per cluster); None = one per unit.
-    weights
-        "rademacher", "mammen" or "webb".
+    multiplier
+        Multiplier distribution: "rademacher", "mammen" or "webb".
     alpha
         Level of the simultaneous band.
     block
         Draws generated per matrix product (memory ``block × G``).
     """
-    return multiplier_bootstrap_many([influence], n_boot, rng, cluster, weights, alpha, block)[0]
+    return multiplier_bootstrap_many([influence], reps, rng, cluster, multiplier, alpha, block)[0]
 
 
+@renamed_options(n_boot="reps", weights="multiplier")
 def multiplier_bootstrap_many(
     influences: list[np.ndarray],
-    n_boot: int,
+    reps: int,
     rng: np.random.Generator,
     cluster: np.ndarray | None = None,
-    weights: str = "rademacher",
+    multiplier: str = "rademacher",
     alpha: float = 0.05,
     block: int = 128,
 ) -> list[MultiplierBootstrap]:
     """:func:`multiplier_bootstrap` of several influence matrices with the same multipliers.
 
-    Each result equals, bit for bit, ``multiplier_bootstrap(influence, n_boot, rng_copy, ...)``
+    Each result equals, bit for bit, ``multiplier_bootstrap(influence, reps, rng_copy, ...)``
     with a generator in the state of ``rng``: each block of multipliers is drawn once and
     multiplied with each matrix separately. For estimators that summarise several aggregations
     with one seed (the draws of the multipliers dominate the time with many clusters).
@@ -222,10 +225,10 @@ def multiplier_bootstrap_many(
         raise ValueError("all influence matrices must have the same rows (units)")
     all_sums = [cluster_sums(influence, cluster) / n for influence in influences]
     n_clusters = all_sums[0].shape[0]
-    all_draws = [np.empty((n_boot, sums.shape[1])) for sums in all_sums]
-    for start in range(0, n_boot, block):
-        stop = min(start + block, n_boot)
-        multipliers = draw_multipliers(rng, (stop - start, n_clusters), weights)
+    all_draws = [np.empty((reps, sums.shape[1])) for sums in all_sums]
+    for start in range(0, reps, block):
+        stop = min(start + block, reps)
+        multipliers = draw_multipliers(rng, (stop - start, n_clusters), multiplier)
         for draws, sums in zip(all_draws, all_sums, strict=True):
             draws[start:stop] = multipliers @ sums
     return [_summarise_draws(draws, n, n_clusters, alpha) for draws in all_draws]

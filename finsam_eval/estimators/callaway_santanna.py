@@ -515,7 +515,7 @@ def _rc_cells(design, group, cur_idx, pre_idx, reference, cutoff, control, est_m
 
 def _bootstrap(influence, cluster, n_boot, seed, weights, alpha):
     rng = np.random.default_rng(seed)
-    return multiplier_bootstrap(influence, n_boot, rng, cluster=cluster, weights=weights,
+    return multiplier_bootstrap(influence, n_boot, rng, cluster=cluster, multiplier=weights,
                                 alpha=alpha)  # fmt: skip
 
 
@@ -561,7 +561,7 @@ def _summarise_many(
     if n_boot:
         rng = np.random.default_rng(seed)
         boots = multiplier_bootstrap_many(
-            influences, n_boot, rng, cluster=cluster, weights=boot_weights, alpha=alpha
+            influences, n_boot, rng, cluster=cluster, multiplier=boot_weights, alpha=alpha
         )
     out = []
     for i, (agg, influence) in enumerate(zip(aggs, influences, strict=True)):

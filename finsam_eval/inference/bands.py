@@ -58,7 +58,7 @@ def _influence_critical(
     alpha: float,
     draws: int,
     rng: np.random.Generator,
-    weights: str,
+    multiplier: str,
 ) -> float:
     n = influence.shape[0]
     sums = cluster_sums(influence, cluster) / n
@@ -68,7 +68,7 @@ def _influence_critical(
     t_max = np.empty(draws)
     for start in range(0, draws, _BLOCK):
         stop = min(start + _BLOCK, draws)
-        v = draw_multipliers(rng, (stop - start, sums.shape[0]), weights)
+        v = draw_multipliers(rng, (stop - start, sums.shape[0]), multiplier)
         t_max[start:stop] = np.max(np.abs(v @ sums) / sd, axis=1)
     return float(np.quantile(t_max, 1 - alpha, method="inverted_cdf"))
 
