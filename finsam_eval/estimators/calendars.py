@@ -97,13 +97,13 @@ POOLED_COLUMNS = [
     "n_draws",
 ]
 
+# options with which CS's draws share one prepared panel (the deprecated names bootstrap= and
+# bootstrap_weights= take the per-draw estimate() path, which warns and renames them)
 _CS_SHARED_OPTIONS = {
     "outcome", "unit", "time", "cohort", "control", "est_method", "covariates", "weights",
-    "cluster", "anticipation", "base_period", "unbalanced", "window", "bootstrap", "seed",
-    "alpha", "bootstrap_weights", "bootstrap_att_gt", "cohorts", "reps", "multiplier",
+    "cluster", "anticipation", "base_period", "unbalanced", "window", "seed",
+    "alpha", "bootstrap_att_gt", "cohorts", "reps", "multiplier",
 }  # fmt: skip
-# estimate's names -> fit_prepared's (issue 12's vocabulary; the old names still pass through)
-_FIT_PREPARED_NAMES = {"reps": "bootstrap", "multiplier": "bootstrap_weights"}
 
 
 def rubin_pool(
@@ -230,9 +230,8 @@ def _fit_draws_cs(
                  "anticipation", "control", "unbalanced")  # fmt: skip
     defaults = {"outcome": "share", "unit": "kommun_kod", "time": "year", "cohort": "cohort"}
     prep = {k: options.get(k, defaults.get(k)) for k in prep_keys if k in options or k in defaults}
-    fit_keys = ("control", "est_method", "base_period", "unbalanced", "window", "bootstrap",
-                "seed", "alpha", "bootstrap_weights", "bootstrap_att_gt", "cohorts")  # fmt: skip
-    options = {_FIT_PREPARED_NAMES.get(k, k): v for k, v in options.items()}
+    fit_keys = ("control", "est_method", "base_period", "unbalanced", "window", "reps",
+                "seed", "alpha", "multiplier", "bootstrap_att_gt", "cohorts")  # fmt: skip
     fit_options = {k: options[k] for k in fit_keys if k in options}
     first = data.assign(**{cohort: matrix[0][position]})
     base = prepare_panel(

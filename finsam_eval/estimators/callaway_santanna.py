@@ -693,10 +693,10 @@ def fit(data: pd.DataFrame, spec: EstimationSpec) -> EstimationResult:
         base_period=base_period,
         unbalanced=unbalanced,
         window=window,
-        bootstrap=bootstrap,
+        reps=bootstrap,
         seed=seed,
         alpha=alpha,
-        bootstrap_weights=bootstrap_weights,
+        multiplier=bootstrap_weights,
         bootstrap_att_gt=bootstrap_att_gt,
         cohorts=cohorts,
     )
@@ -710,10 +710,10 @@ def fit_prepared(
     base_period: str = "varying",
     unbalanced: str = "balance",
     window: tuple[int, int] | None = None,
-    bootstrap: int = 0,
+    reps: int = 0,
     seed: int | None = None,
     alpha: float = 0.05,
-    bootstrap_weights: str = "rademacher",
+    multiplier: str = "rademacher",
     bootstrap_att_gt: bool = False,
     cohorts: Sequence[int] | None = None,
 ) -> EstimationResult:
@@ -723,7 +723,7 @@ def fit_prepared(
     (``finsam_eval.estimators.calendars.estimate_over_calendars``): the validation, balancing
     and coding of ``prepare_panel`` are done once. ``panel`` is modified (copy it first).
     """
-    min_e, max_e = _check_options(est_method, base_period, bootstrap, bootstrap_weights, window)
+    min_e, max_e = _check_options(est_method, base_period, reps, multiplier, window)
     cluster = panel.cluster
     evaluated = cohorts
     panel, _ = _last_cohort_as_controls(panel, control)
@@ -748,10 +748,10 @@ def fit_prepared(
     chosen = _evaluated_cohorts(cells, evaluated)
     used = valid if chosen is None else valid & np.isin(cells.group, chosen)
     clusters = design.cluster
-    n_boot = int(bootstrap)
+    n_boot = int(reps)
     att_table, se_cells, crit_cells = _att_gt_table(
         cells, valid, clusters, design.n, alpha, n_boot if bootstrap_att_gt else 0, seed,
-        bootstrap_weights,
+        multiplier,
     )  # fmt: skip
 
     effects = GroupTimeEffects(
@@ -767,7 +767,7 @@ def fit_prepared(
         kind: str, balance_e: int | None = None, min_e: float = -np.inf, max_e: float = np.inf
     ) -> AggregationResult:
         agg = aggregate_effects(effects, kind, balance_e=balance_e, min_e=min_e, max_e=max_e)
-        table, overall, crit = _summarise(agg, clusters, alpha, n_boot, seed, bootstrap_weights)
+        table, overall, crit = _summarise(agg, clusters, alpha, n_boot, seed, multiplier)
         influence = np.column_stack([agg.influence, agg.overall_influence])
         return AggregationResult(kind, table, overall, influence, crit)
 
@@ -776,7 +776,7 @@ def fit_prepared(
     # of the event-time effects, which weights late event times (few cohorts) as much as early
     simple = aggregate_effects(effects, "simple")
     (event_study, _, crit_es), (_, overall, _) = _summarise_many(
-        [dynamic, simple], clusters, alpha, n_boot, seed, bootstrap_weights, "event_time"
+        [dynamic, simple], clusters, alpha, n_boot, seed, multiplier, "event_time"
     )
     sums = cluster_sums(dynamic.influence, clusters)
     vcov = pd.DataFrame(
@@ -804,7 +804,7 @@ def fit_prepared(
             "cells_not_estimated": int((~valid).sum()),
             "alpha": alpha,
             "bootstrap": n_boot,
-            "bootstrap_weights": bootstrap_weights if n_boot else None,
+            "multiplier": multiplier if n_boot else None,
             "seed": seed,
             "critical_value": crit_es,
             "overall_definition": (

@@ -19,6 +19,7 @@ import pandas as pd
 import scipy.linalg
 
 from finsam_eval.core import group_sums, unique_codes
+from finsam_eval.core.multiplier import draw_multipliers
 from finsam_eval.estimators.prepare import EstimationInputError, PreparedPanel
 from finsam_eval.estimators.result import EstimationResult, wald_columns, wald_table
 
@@ -358,7 +359,7 @@ class EventEstimates:
 
 
 def multiplier_band(
-    influence_by_cluster: np.ndarray, se: np.ndarray, draws: int, seed: int | None, alpha: float
+    influence_by_cluster: np.ndarray, se: np.ndarray, reps: int, seed: int | None, alpha: float
 ) -> float:
     """Sup-t critical value from Rademacher multiplier draws over clusters.
 
@@ -368,7 +369,7 @@ def multiplier_band(
     """
     rng = np.random.default_rng(seed)
     ok = np.isfinite(se) & (se > 0)
-    xi = rng.choice(np.array([-1.0, 1.0]), size=(draws, influence_by_cluster.shape[0]))
+    xi = draw_multipliers(rng, (reps, influence_by_cluster.shape[0]), "rademacher")
     t = np.abs(xi @ influence_by_cluster[:, ok]) / se[ok]
     return float(np.quantile(t.max(axis=1), 1 - alpha))
 
