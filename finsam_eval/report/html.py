@@ -289,6 +289,10 @@ def _groups(rows: list[dict[str, Any]]) -> list[tuple[str, list[dict[str, Any]]]
     return groups
 
 
+#: The report's sections in order (the table of contents; their ids are the keys with dashes).
+_SECTIONS = ("summary", "isf_comparison", "specification", "tables", "figures", "notes", "manifest")
+
+
 def _table_blocks(
     tables: Mapping[tuple[str, str], pd.DataFrame],
     adjustment: Any,
@@ -428,18 +432,7 @@ def render_report(
     comparison = isf_comparison(estimates, method=headline, language=language)
     sources = sorted({finding.source for finding in ISF_2019_PATTERN})
     t = MESSAGES[language]
-    contents = [
-        (key.replace("_", "-"), t[key])
-        for key in (
-            "summary",
-            "isf_comparison",
-            "specification",
-            "tables",
-            "figures",
-            "notes",
-            "manifest",
-        )
-    ]
+    contents = [(key.replace("_", "-"), t[key]) for key in _SECTIONS]
     manifest_text = json.dumps(manifest, sort_keys=True, indent=2, ensure_ascii=False, default=str)
     return (
         _environment()
