@@ -250,3 +250,21 @@ def test_fixed_margins_keep_every_text_inside_and_apart(cohorts):
         assert ax.yaxis.label.get_window_extent(renderer).x1 <= tick_x0, name
         assert ax.xaxis.label.get_window_extent(renderer).y1 <= tick_y0, name
         assert ax.title.get_window_extent(renderer).y0 >= ax.bbox.y1, name
+
+
+def test_png_has_matplotlibs_own_pixels(tmp_path, cohorts):
+    # save_figure writes the Agg buffer itself (RGB, zlib level 1): the pixels and resolution
+    # are those of matplotlib's own savefig of the same figure
+    from PIL import Image
+
+    fig = F.event_study_overlay(make_estimates(), "alla", "sjukpenning")
+    ours = Image.open(F.save_figure(fig, tmp_path / "ours.png"))
+    with F.figure_style():
+        fig.savefig(tmp_path / "theirs.png", dpi=F.RC["savefig.dpi"])
+    theirs = Image.open(tmp_path / "theirs.png")
+    assert ours.mode == "RGB" and theirs.mode == "RGBA"
+    assert ours.size == theirs.size == (1050, 600)
+    assert np.array_equal(np.asarray(ours), np.asarray(theirs.convert("RGB")))
+    assert np.asarray(theirs)[..., 3].min() == 255  # nothing lost by dropping alpha
+    assert ours.info["dpi"] == pytest.approx(theirs.info["dpi"])  # pixels per metre, rounded
+    assert not ours.text  # no metadata chunks
