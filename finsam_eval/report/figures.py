@@ -261,8 +261,9 @@ def event_study_overlay(
     step = min(0.15, 0.7 / max(k - 1, 1))
     with figure_style():
         fig, ax = _new_figure((7.0, 4.0))
+        method_of_row = rows["method"].astype(str).to_numpy()
         for i, method in enumerate(methods):
-            sub = rows[rows["method"].astype(str) == method].sort_values("event_time")
+            sub = rows[method_of_row == method].sort_values("event_time")
             if sub.empty:
                 continue
             x = sub["event_time"].to_numpy(dtype=float) + (i - (k - 1) / 2) * step
@@ -528,13 +529,16 @@ def _save_png(fig: Figure, path: Path, dpi: float | str) -> None:
     fig.dpi = dpi
     try:
         canvas.draw()  # runs a layout engine first, if the figure has one
-        rgba = np.array(canvas.buffer_rgba())
+        renderer = canvas.get_renderer()
+        size = (int(renderer.width), int(renderer.height))
+        image = Image.frombuffer("RGBA", size, canvas.buffer_rgba(), "raw", "RGBA", 0, 1)
+        if image.getchannel("A").getextrema() == (255, 255):
+            image = image.convert("RGB")  # a copy: the canvas may be drawn again
+        else:
+            image = image.copy()
     finally:
         fig.dpi = screen_dpi
-    pixels = rgba[..., :3] if bool((rgba[..., 3] == 255).all()) else rgba
-    Image.fromarray(np.ascontiguousarray(pixels)).save(
-        path, format="png", dpi=(dpi, dpi), compress_level=_PNG_COMPRESS_LEVEL
-    )
+    image.save(path, format="png", dpi=(dpi, dpi), compress_level=_PNG_COMPRESS_LEVEL)
 
 
 #: One figure to draw: (name, builder name in ``_BUILDERS``, args, kwargs, target file).
