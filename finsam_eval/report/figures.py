@@ -10,7 +10,9 @@ matplotlib version (rendering can change between matplotlib or FreeType versions
 
 from __future__ import annotations
 
+import functools
 import math
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -110,6 +112,41 @@ def _new_figure(figsize: tuple[float, float]) -> tuple[Figure, Any]:
 #: Space around the outermost texts, in inches (constrained layout's default w_pad/h_pad).
 _PAD = 3.0 / 72.0
 
+#: Agg renderers by (width, height, dpi), one set per thread; see :func:`_canvas`.
+_RENDERERS = threading.local()
+
+
+def _canvas(fig: Figure) -> Any:
+    """The figure's Agg canvas, drawing with a renderer shared by the figures of one pixel size
+    drawn in this thread.
+
+    Matplotlib caches text sizes per renderer; with one renderer per figure every figure
+    measures its tick labels, legend entries and axis labels afresh, although most repeat
+    from figure to figure. The renderer is cleared before every draw and the cache holds pure
+    functions of (text, font, dpi), so a figure's pixels do not depend on what was drawn
+    before it (``write_figures`` gives the same files serially and in workers).
+    """
+    canvas_class = _shared_renderer_canvas()
+    return fig.canvas if isinstance(fig.canvas, canvas_class) else canvas_class(fig)
+
+
+@functools.cache
+def _shared_renderer_canvas() -> type:
+    # defined at first use: the Agg backend is imported only when a figure is drawn
+    from matplotlib.backends.backend_agg import FigureCanvasAgg, RendererAgg
+
+    class SharedRendererCanvas(FigureCanvasAgg):
+        def get_renderer(self) -> RendererAgg:
+            w, h = self.get_width_height(physical=True)
+            key = (w, h, self.figure.dpi)
+            cache = _RENDERERS.__dict__.setdefault("by_size", {})
+            if key not in cache:
+                cache[key] = RendererAgg(w, h, self.figure.dpi)
+            self.renderer = cache[key]
+            return self.renderer
+
+    return SharedRendererCanvas
+
 
 def _fit_margins(fig: Figure, ax: Any, *, legend_right: bool = False) -> None:
     """Place the single axes so its tick labels, axis labels, title (and an outside legend on
@@ -122,16 +159,14 @@ def _fit_margins(fig: Figure, ax: Any, *, legend_right: bool = False) -> None:
     sizes do not depend on the axes' position, so one pass suffices; the title is pinned at
     the top of the axes (no top ticks), which spares matplotlib's per-draw title placement.
     """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-
-    # measured at the resolution the figure will be saved at, with the canvas savefig will
-    # use: Agg then reuses this renderer and its cache of text sizes when it draws
+    # measured at the resolution the figure will be saved at, with the canvas save_figure
+    # will use: Agg then reuses this renderer and its cache of text sizes when it draws
     saved_dpi = rcParams["savefig.dpi"]
     screen_dpi = fig.dpi
     if saved_dpi != "figure":
         fig.dpi = float(saved_dpi)
     try:
-        _place_axes(fig, ax, FigureCanvasAgg(fig).get_renderer(), legend_right)
+        _place_axes(fig, ax, _canvas(fig).get_renderer(), legend_right)
     finally:
         fig.dpi = screen_dpi
 
@@ -517,14 +552,12 @@ _PNG_COMPRESS_LEVEL = 1
 def _save_png(fig: Figure, path: Path, dpi: float | str) -> None:
     """Draw ``fig`` with Agg at ``dpi`` and write it as PNG: RGB when every pixel is opaque
     (the figures have a white background; matplotlib always writes RGBA), no text chunks."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
     from PIL import Image
 
     if dpi == "figure":
         dpi = fig.dpi
     dpi = float(dpi)
-    # the canvas of _fit_margins, so its renderer's cached text sizes are used
-    canvas = fig.canvas if isinstance(fig.canvas, FigureCanvasAgg) else FigureCanvasAgg(fig)
+    canvas = _canvas(fig)
     screen_dpi = fig.dpi
     fig.dpi = dpi
     try:
