@@ -268,3 +268,12 @@ def test_png_has_matplotlibs_own_pixels(tmp_path, cohorts):
     assert np.asarray(theirs)[..., 3].min() == 255  # nothing lost by dropping alpha
     assert ours.info["dpi"] == pytest.approx(theirs.info["dpi"])  # pixels per metre, rounded
     assert not ours.text  # no metadata chunks
+
+
+def test_save_png_keeps_a_foreign_canvas(tmp_path):
+    # a figure drawn elsewhere (here: on its own Agg canvas) keeps its canvas after saving
+    fig = F.event_study_overlay(make_estimates(), "alla", "sjukpenning")
+    fig.set_canvas(FigureCanvasAgg(fig))
+    canvas = fig.canvas
+    F.save_figure(fig, tmp_path / "x.png")
+    assert fig.canvas is canvas

@@ -557,6 +557,10 @@ def _save_png(fig: Figure, path: Path, dpi: float | str) -> None:
     if dpi == "figure":
         dpi = fig.dpi
     dpi = float(dpi)
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    # a figure shown elsewhere (pyplot, a GUI) keeps its own canvas, as with savefig
+    own_canvas = fig.canvas
     canvas = _canvas(fig)
     screen_dpi = fig.dpi
     fig.dpi = dpi
@@ -571,6 +575,8 @@ def _save_png(fig: Figure, path: Path, dpi: float | str) -> None:
             image = image.copy()
     finally:
         fig.dpi = screen_dpi
+        if type(own_canvas) is not FigureCanvasBase and own_canvas is not canvas:
+            fig.set_canvas(own_canvas)
     image.save(path, format="png", dpi=(dpi, dpi), compress_level=_PNG_COMPRESS_LEVEL)
 
 
