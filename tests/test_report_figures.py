@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from helpers import estimate_row
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import to_hex
 from matplotlib.figure import Figure
 
@@ -195,3 +196,84 @@ def test_background_figure_error_raises(tmp_path):
         planned = F.write_figures(tmp_path, decomposition=bad, background=background)
         with pytest.raises(ValueError, match="type"):
             planned.pending.get()
+
+
+def _layout_figures(cohorts):
+    many = pd.DataFrame(
+        {"kommun_kod": [f"{i:04d}" for i in range(20)], "cohort": list(range(2000, 2019)) + [0]}
+    )
+    decomposition = pd.DataFrame(
+        {"estimate": [-12.5, 0.3], "weight": [0.2, 0.8], "type": ["treated vs never", "x"]}
+    )
+    return {
+        "event": F.event_study_overlay(make_estimates(), "unga", "uvas", language="sv"),
+        "heatmap": F.adoption_heatmap(cohorts, range(2003, 2011)),
+        "cohorts-rotated": F.cohort_sizes(many),
+        "bacon": F.bacon_scatter(decomposition, title="A rather long title " * 3),
+    }
+
+
+def _drawn_ticklabels(axis, limits):
+    lo, hi = sorted(limits)
+    return [
+        tick.label1
+        for tick in axis.get_major_ticks()
+        if lo <= tick.get_loc() <= hi and tick.label1.get_text()
+    ]
+
+
+def test_fixed_margins_keep_every_text_inside_and_apart(cohorts):
+    # the axes are placed from measured text sizes (no layout engine): after drawing, every
+    # text (tick and axis labels, title, legend) lies inside the figure, and the axis labels
+    # do not overlap the tick labels
+    for name, fig in _layout_figures(cohorts).items():
+        assert fig.get_layout_engine() is None
+        fig.dpi = F.RC["savefig.dpi"]  # drawn as saved; text positions are set when drawn
+        canvas = FigureCanvasAgg(fig)
+        with F.figure_style():
+            canvas.draw()
+        renderer = canvas.get_renderer()
+        ax = fig.axes[0]
+        xticks = _drawn_ticklabels(ax.xaxis, ax.get_xlim())
+        yticks = _drawn_ticklabels(ax.yaxis, ax.get_ylim())
+        assert xticks and yticks, name
+        inside = fig.bbox.padded(0.5)
+        boxes = [a.get_window_extent(renderer) for a in [ax.title, ax.xaxis.label, ax.yaxis.label]]
+        boxes += [t.get_window_extent(renderer) for t in xticks + yticks]
+        if ax.get_legend() is not None:
+            boxes.append(ax.get_legend().get_window_extent(renderer))
+        for box in boxes:
+            assert inside.x0 <= box.x0 and box.x1 <= inside.x1, (name, box, fig.bbox)
+            assert inside.y0 <= box.y0 and box.y1 <= inside.y1, (name, box, fig.bbox)
+        tick_x0 = min(t.get_window_extent(renderer).x0 for t in yticks)
+        tick_y0 = min(t.get_window_extent(renderer).y0 for t in xticks)
+        assert ax.yaxis.label.get_window_extent(renderer).x1 <= tick_x0, name
+        assert ax.xaxis.label.get_window_extent(renderer).y1 <= tick_y0, name
+        assert ax.title.get_window_extent(renderer).y0 >= ax.bbox.y1, name
+
+
+def test_png_has_matplotlibs_own_pixels(tmp_path, cohorts):
+    # save_figure writes the Agg buffer itself (RGB, zlib level 1): the pixels and resolution
+    # are those of matplotlib's own savefig of the same figure
+    from PIL import Image
+
+    fig = F.event_study_overlay(make_estimates(), "alla", "sjukpenning")
+    ours = Image.open(F.save_figure(fig, tmp_path / "ours.png"))
+    with F.figure_style():
+        fig.savefig(tmp_path / "theirs.png", dpi=F.RC["savefig.dpi"])
+    theirs = Image.open(tmp_path / "theirs.png")
+    assert ours.mode == "RGB" and theirs.mode == "RGBA"
+    assert ours.size == theirs.size == (1050, 600)
+    assert np.array_equal(np.asarray(ours), np.asarray(theirs.convert("RGB")))
+    assert np.asarray(theirs)[..., 3].min() == 255  # nothing lost by dropping alpha
+    assert ours.info["dpi"] == pytest.approx(theirs.info["dpi"])  # pixels per metre, rounded
+    assert not ours.text  # no metadata chunks
+
+
+def test_save_png_keeps_a_foreign_canvas(tmp_path):
+    # a figure drawn elsewhere (here: on its own Agg canvas) keeps its canvas after saving
+    fig = F.event_study_overlay(make_estimates(), "alla", "sjukpenning")
+    fig.set_canvas(FigureCanvasAgg(fig))
+    canvas = fig.canvas
+    F.save_figure(fig, tmp_path / "x.png")
+    assert fig.canvas is canvas
