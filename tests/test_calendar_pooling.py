@@ -7,6 +7,7 @@ constraints and serves only where the registry's ``compatible_calendars`` is not
 
 from __future__ import annotations
 
+import warnings
 from fractions import Fraction
 
 import numpy as np
@@ -156,6 +157,26 @@ def test_missing_kommuner_and_bad_calendars_raise(series, calendars):
         fe.estimate_over_calendars(series, calendars.assign(cohort=-1))
     with pytest.raises(EstimationInputError, match="type"):
         fe.estimate_over_calendars(series, calendars.assign(kommun_kod=lambda d: d.index))
+
+
+def test_evaluated_cohorts_follow_each_draw_without_shared_preparation(series, calendars):
+    # a kommun joining in the first year sends every draw through estimate() (no shared
+    # preparation); draw 1 places no kommun in 2012, so it evaluates 2008 alone
+    two = calendars[calendars["draw"].isin([0, 1])].copy()
+    first = int(series["year"].min())
+    two.loc[two["kommun_kod"] == two["kommun_kod"].iloc[0], "cohort"] = first
+    two.loc[(two["draw"] == 1) & (two["cohort"] == 2012), "cohort"] = 2011
+    assert {2008, 2012} <= set(two.loc[two["draw"] == 0, "cohort"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        res = fe.estimate_over_calendars(series, two, cohorts=[2008, 2012])
+        direct = fe.estimate(_with_cohorts(series, two[two["draw"] == 1]), cohorts=[2008])
+    assert res.info["shared_preparation"] is False
+    drawn = res.info["draw_estimates"]
+    np.testing.assert_allclose(drawn.loc[drawn["draw"] == 1, "estimate"].to_numpy(),
+                               direct.event_study["estimate"].to_numpy(), rtol=1e-12)  # fmt: skip
+    with pytest.raises(EstimationInputError, match="draw 1 gives none of the evaluated"):
+        fe.estimate_over_calendars(series, two, cohorts=[2012])
 
 
 def test_event_times_in_some_draws_only(series, calendars):

@@ -263,18 +263,9 @@ def _fit_draws_cs(
         panel.cohorts = np.unique(cohort_of_unit[cohort_of_unit > 0])
         panel.dropped = base.dropped.copy()
         panel.warnings = list(base.warnings)
-        draw_options = fit_options
-        if fit_options.get("cohorts") is not None:
-            # the evaluated cohorts this draw gives the data's kommuner (with a pre-period): a
-            # calendar may place none of them in a cohort another draw fills
-            has_pre = panel.cohorts[panel.cohorts > int(base.times[0]) + anticipation]
-            chosen = [int(g) for g in fit_options["cohorts"] if g in set(has_pre.tolist())]
-            if not chosen:
-                raise EstimationInputError(
-                    f"calendar draw {d} gives none of the evaluated cohorts "
-                    f"{list(fit_options['cohorts'])} to the data's kommuner"
-                )
-            draw_options = {**fit_options, "cohorts": chosen}
+        draw_options = _with_draw_cohorts(
+            fit_options, panel.cohorts, base.times[0], anticipation, d
+        )
         results.append(fit_prepared(panel, **draw_options))
     return results
 
@@ -409,9 +400,31 @@ def _fit_draws(
         position = pd.Index(units).get_indexer(data[options.get("unit", "kommun_kod")])
         results = []
         for d in range(len(draws)):
-            draw_data = data.assign(**{cohort: matrix[d][position]})
-            results.append(estimate(draw_data, method=method, **options))
+            cohorts = matrix[d][position]
+            draw_options = _with_draw_cohorts(options, np.unique(cohorts), first_period,
+                                              anticipation, d)  # fmt: skip
+            results.append(estimate(data.assign(**{cohort: cohorts}), method=method,
+                                    **draw_options))  # fmt: skip
     return results, shared
+
+
+def _with_draw_cohorts(
+    options: dict[str, Any], cohorts: np.ndarray, first_period: Any, anticipation: int, draw: int
+) -> dict[str, Any]:
+    """``options`` with ``cohorts`` (the evaluated cohorts) cut to those this calendar draw
+    gives the data's kommuner with a pre-period: a calendar may place none of a cohort's
+    kommuner where another draw does. Raises if the draw gives none of them."""
+    if options.get("cohorts") is None or not np.isfinite(float(first_period)):
+        return options  # no evaluated cohorts, or no usable time column (estimate reports it)
+    start = int(first_period) + int(anticipation)
+    has_pre = {int(g) for g in cohorts if g > start}
+    chosen = [int(g) for g in options["cohorts"] if int(g) in has_pre]
+    if not chosen:
+        raise EstimationInputError(
+            f"calendar draw {draw} gives none of the evaluated cohorts "
+            f"{list(options['cohorts'])} to the data's kommuner"
+        )
+    return {**options, "cohorts": chosen}
 
 
 def estimate_over_calendars(

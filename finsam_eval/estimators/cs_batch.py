@@ -214,7 +214,7 @@ def cs_batch_applies(method: str, options: Mapping[str, Any]) -> bool:
     if method != "cs":
         return False
     required = {"weights": None, "cluster": None, "anticipation": 0,
-                "base_period": "varying", "bootstrap": 0}  # fmt: skip
+                "base_period": "varying", "reps": 0, "bootstrap": 0}  # fmt: skip
     for key, value in options.items():
         if key in ("window", "est_method", "cohorts") or (key == "covariates" and not value):
             continue

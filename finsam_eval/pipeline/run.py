@@ -670,7 +670,7 @@ def _fit_documented(
     common = {
         "weights": "kommun_weight" if config.weights else None,
         "cluster": config.cluster_column,
-        "bootstrap": 0,
+        "reps": 0,
         "seed": config.inference_seed,
     }
     if design.cohorts is None:
