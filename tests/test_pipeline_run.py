@@ -41,7 +41,7 @@ def test_joint_draws_reproduce_analytic_standard_errors(method, cluster, panel) 
     es = res.event_study[res.event_study["event_time"].between(0, 6)]
     table = es.assign(population="unga", outcome="uvas", method=method).reset_index(drop=True)
     clusters = data.drop_duplicates("kommun_kod").set_index("kommun_kod")[cluster]
-    draws = joint_draws({("unga", "uvas", method): res}, table, clusters, draws=4000, seed=3)
+    draws = joint_draws({("unga", "uvas", method): res}, table, clusters, reps=4000, seed=3)
     assert draws.shape == (4000, len(table))
     spread = draws.std(axis=0)
     # Monte Carlo error of a standard deviation from 4000 draws is about 1.1 %

@@ -49,6 +49,7 @@ __all__ = [
     "draw_multipliers",
     "multiplier_bootstrap",
     "multiplier_bootstrap_many",
+    "rademacher_signs",
     "se_from_square_sums",
 ]
 
@@ -84,6 +85,16 @@ def draw_multipliers(rng: np.random.Generator, size: tuple[int, int], kind: str)
     raise ValueError(f"bootstrap weights must be one of {WEIGHT_KINDS}, got {kind!r}")
 
 
+def rademacher_signs(rng: np.random.Generator, size: tuple[int, int]) -> np.ndarray:
+    """Rademacher multipliers drawn as ``rng.choice([-1.0, 1.0], size)``.
+
+    The same distribution as :func:`draw_multipliers`' "rademacher" from another stream of
+    ``rng``: the wild cluster bootstrap (:func:`cluster_weights`) and the pipeline's joint
+    Romano–Wolf draws use it, so that their published results reproduce for the same seed.
+    """
+    return rng.choice(np.array([-1.0, 1.0]), size=size)
+
+
 def cluster_weights(
     kind: str, n_clusters: int, reps: int, seed: int | None
 ) -> tuple[np.ndarray, bool]:
@@ -104,7 +115,7 @@ def cluster_weights(
     rng = np.random.default_rng(seed)
     size = (n_clusters, reps)
     if kind == "rademacher":
-        return rng.choice(np.array([-1.0, 1.0]), size=size), False
+        return rademacher_signs(rng, size), False
     if kind == "webb":
         return rng.choice(_WEBB, size=size), False
     root5 = np.sqrt(5.0)

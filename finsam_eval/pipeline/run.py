@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from finsam_eval.core.multiplier import rademacher_signs
+from finsam_eval.core.vocabulary import renamed_options
 from finsam_eval.estimators import estimate
 from finsam_eval.estimators.registry import method_info, methods_where
 from finsam_eval.estimators.result import EstimationResult
@@ -684,11 +686,12 @@ def _fit_documented(
     return _pool_censored(series, draws, method, design, common, options)
 
 
+@renamed_options(draws="reps")
 def joint_draws(
     results: dict[tuple[str, str, str], EstimationResult],
     estimates: pd.DataFrame,
     clusters: pd.Series,
-    draws: int,
+    reps: int,
     seed: int,
 ) -> np.ndarray:
     """Joint multiplier-bootstrap t-statistics for every row of ``estimates``.
@@ -705,8 +708,8 @@ def joint_draws(
         The long table; rows without influence functions get NaN columns.
     clusters
         Cluster label by unit label.
-    draws
-        Number of bootstrap replicates B.
+    reps
+        Number of bootstrap replicates B (old name ``draws=``, warns).
     seed
         Seed of the numpy Generator.
 
@@ -718,8 +721,8 @@ def joint_draws(
     labels, cluster_codes = np.unique(clusters.to_numpy(dtype=str), return_inverse=True)
     code_of = pd.Series(cluster_codes, index=clusters.index.astype(str))
     rng = np.random.default_rng(seed)
-    weights = rng.choice(np.array([-1.0, 1.0]), size=(draws, len(labels)))
-    out = np.full((draws, len(estimates)), np.nan)
+    weights = rademacher_signs(rng, (reps, len(labels)))
+    out = np.full((reps, len(estimates)), np.nan)
     for key, res in results.items():
         if res.event_influence is None or res.unit_labels is None:
             continue
