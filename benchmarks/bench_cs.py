@@ -59,7 +59,7 @@ def ours(data: pd.DataFrame, covariates: list[str] | None, n_boot: int) -> Calla
             method="cs",
             est_method="dr",
             covariates=covariates,
-            bootstrap=n_boot,
+            reps=n_boot,
             seed=1,
         )
 

@@ -69,7 +69,7 @@ def cs_pair(data: pd.DataFrame, n_boot: int) -> tuple[Call, Call]:
 
     def ours() -> object:
         return fe.estimate(data, outcome="y", unit="unit", time="year", cohort="cohort",
-                           method="cs", control="never", est_method="reg", bootstrap=n_boot,
+                           method="cs", control="never", est_method="reg", reps=n_boot,
                            seed=1)  # fmt: skip
 
     def theirs() -> object:

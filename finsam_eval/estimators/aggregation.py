@@ -251,16 +251,22 @@ def _weighted(
         member[cells, j] = 1.0
     share = member * pg_cell[:, None]
     total = share.sum(axis=0)
-    weights = share / total
-    estimate = effects.att @ weights
-    influence = effects.influence @ weights
     if with_wif:
+        # the small per-cohort sums first, so that the (cells × keys) temporaries are freed
+        # before the (units × keys) influence functions are built (peak memory, issue 16)
         cohorts, cohort_of_unit = unique_codes(effects.unit_cohort)
         # per (unit cohort, key): a = sum of ATT over the key's cells of that cohort, c = count
         in_cohort = (effects.group[:, None] == cohorts[None, :]).astype(float)  # (k, cohorts)
         a = in_cohort.T @ (member * effects.att[:, None])
         c = in_cohort.T @ member
         weighted_att = effects.att @ share
+    del member
+    weights = share / total
+    del share
+    estimate = effects.att @ weights
+    influence = effects.influence @ weights
+    del weights
+    if with_wif:
         m = (a - c * (weighted_att / total)) / total
         wif = m[cohort_of_unit]
         wif *= effects.unit_weight[:, None]
