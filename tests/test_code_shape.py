@@ -36,3 +36,18 @@ def test_the_rule_finds_a_long_function(tmp_path):
     (package / "long.py").write_text(f"def long():\n{body}\n", encoding="utf-8")
     (package / "short.py").write_text("def short():\n    return 1\n", encoding="utf-8")
     assert _long_functions(package) == [f"pkg/long.py:1 long ({MAX_FUNCTION_LINES + 1})"]
+
+
+def test_estimate_is_reached_without_loading_scipy_or_plotting():
+    # issue 16: `import finsam_eval; finsam_eval.estimate` under 0.6 s; scipy.linalg alone costs
+    # ~0.15 s, scipy.stats ~0.5 s, matplotlib more: they are imported where they are used
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, finsam_eval; finsam_eval.estimate; "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'scipy', 'matplotlib', "
+        "'statsmodels', 'jinja2', 'duckdb'}))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout

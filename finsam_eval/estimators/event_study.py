@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-import scipy.linalg
 
 from finsam_eval.core import group_sums, unique_codes
 from finsam_eval.core.multiplier import draw_multipliers
@@ -134,8 +133,12 @@ class UnitEffectsSolver:
             ba * self.inverse_unit_weight[:, None]
         )
         self.schur = (schur + schur.T) / 2
+        # scipy.linalg on first use: importing it costs ~0.15 s, and this module is imported
+        # with finsam_eval.estimate (issue 16)
+        from scipy.linalg import cho_factor
+
         try:
-            self._factor = scipy.linalg.cho_factor(self.schur)
+            self._factor = cho_factor(self.schur)
         except np.linalg.LinAlgError as err:
             raise EstimationInputError(
                 "the untreated-observation model is not identified (unit and year effects "
@@ -234,7 +237,9 @@ class UnitEffectsSolver:
         scaled = c_u * self.inverse_unit_weight[:, None]
         rhs = c_f[self.active] - self._b_active.T @ scaled
         theta = np.zeros((self.p, c_u.shape[1]))
-        theta[self.active] = scipy.linalg.cho_solve(self._factor, rhs)
+        from scipy.linalg import cho_solve
+
+        theta[self.active] = cho_solve(self._factor, rhs)
         alpha = scaled - (self.B @ theta) * self.inverse_unit_weight[:, None]
         return alpha, theta
 
@@ -285,7 +290,9 @@ class UnitEffectsSolver:
         wr = self.w * residual
         r0 = np.bincount(self.unit, wr, self.n_units)
         scores = self.unit_sums(wr) - self.B * (r0 * self.inverse_unit_weight)[:, None]
-        return scipy.linalg.cho_solve(self._factor, scores[:, self.active].T).T
+        from scipy.linalg import cho_solve
+
+        return cho_solve(self._factor, scores[:, self.active].T).T
 
 
 # ---------------------------------------------------------------------------------------------
