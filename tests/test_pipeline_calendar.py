@@ -218,3 +218,24 @@ def test_a_calendar_repeating_a_kommun_is_refused(tmp_path: Path, panel_file: Pa
         from finsam_eval.pipeline import load_analysis_panel
 
         load_analysis_panel(load_config(_config(tmp_path, panel_file, design)))
+
+
+def test_one_draw_calendar_checks_name_the_rows():
+    from finsam_eval.pipeline.calendar import calendar_cohorts
+    from finsam_eval.registry.calendar_checks import one_draw_cohorts
+
+    good = pd.DataFrame({"kommun_kod": ["0180", "1480"], "cohort": ["2006", 0]})
+    assert one_draw_cohorts(good).tolist() == [2006, 0]
+    for cohort, shown in ((2005.5, "2005.5"), (-1, "-1"), ("x", "'x'")):
+        frame = good.assign(cohort=[cohort, 0])
+        with pytest.raises(ValueError, match=rf"whole year or 0.*'0180', 'cohort': {shown}"):
+            one_draw_cohorts(frame)
+        with pytest.raises(ConfigError, match="calendar: cohort must be a whole year.*0180"):
+            calendar_cohorts(frame)
+    two = pd.concat([good.assign(draw=0), good.assign(draw=1)])
+    with pytest.raises(ValueError, match="holds 2 draws"):
+        one_draw_cohorts(two)
+    with pytest.raises(ConfigError, match="holds 2 draws.*calendar = 'documented'"):
+        calendar_cohorts(two)
+    # an empty cell of a calendar CSV reads as 0 (not a member) in the config path
+    assert calendar_cohorts(good.assign(cohort=["", "2006"]))["cohort"].tolist() == [0, 2006]

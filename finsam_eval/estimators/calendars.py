@@ -497,10 +497,6 @@ def estimate_over_calendars(
         warnings.warn("one calendar draw: nothing to pool (between variance 0)", UserWarning,
                       stacklevel=2)  # fmt: skip
     results, shared = _fit_draws(data, method, options, draws, units, matrix, alpha)
-    if df_complete is None and results[0].df_t is not None:
-        # each draw's inference is t with df_t: the estimator's own (TWFE, stacked: G - 1) or,
-        # with fewer than FEW_CLUSTERS clusters, the few-clusters rule's G - 1
-        df_complete = float(results[0].df_t)
     calendar_units = set(pd.unique(calendars["kommun_kod"]).tolist())
     pooled = pool_results(
         results,
@@ -510,8 +506,6 @@ def estimate_over_calendars(
         {
             "n_draws": len(draws),
             "draws": draws.tolist(),
-            "pooling": "Rubin (1987) rules; df "
-            + ("Barnard & Rubin (1999)" if df_complete is not None else "Rubin (1987)"),
             "calendar_kommuner_not_in_data": len(calendar_units - set(units.tolist())),
             "shared_preparation": shared,
             "imputation": imputation,
@@ -537,6 +531,9 @@ def estimate_over_calendars(
             stacklevel=2,
         )
     pooled.info["partial_event_times"] = partial
+    pooled.info["pooling"] = "Rubin (1987) rules; df " + (
+        "Barnard & Rubin (1999)" if pooled.info["df_complete"] is not None else "Rubin (1987)"
+    )
     return pooled
 
 
@@ -553,8 +550,13 @@ def pool_results(
     (Rubin 1987; Barnard & Rubin 1999 with ``df_complete``), ``vcov`` is Rubin's total
     covariance and ``event_influence`` the draws' mean influence functions scaled to the pooled
     SEs (``_pooled_influence``); ``att_gt`` is None (the group-time cells differ between
-    calendars). ``info`` is the first draw's, updated with ``facts`` and ``df_complete``.
+    calendars). ``df_complete`` None takes the draws' own t degrees of freedom
+    (``result.df_t``: TWFE and stacked G − 1, or the few-clusters rule's) if they have one, else
+    treats their inference as normal. ``info`` is the first draw's, updated with ``facts`` and
+    ``df_complete``.
     """
+    if df_complete is None and results[0].df_t is not None:
+        df_complete = float(results[0].df_t)
     event_study = _pool_frames([r.event_study for r in results], "event_time", alpha,
                                df_complete)  # fmt: skip
     influence, labels = _pooled_influence(results, event_study)

@@ -1184,14 +1184,12 @@ def _pool_censored(
         censored_any |= censored
         extra = {"unbalanced": "keep"} if censored else {}
         results.append(estimate(draw_data, method=method, **common, **options, **extra))
-    df_complete = results[0].df_t
-    df_complete = None if df_complete is None else float(df_complete)
     unbalanced = "keep" if censored_any else results[0].info.get("unbalanced")
     return pool_results(
         results,
         method,
         alpha,
-        df_complete,
+        None,
         {
             "n_draws": len(labels),
             "draws": labels.tolist(),
