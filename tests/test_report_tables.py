@@ -294,6 +294,39 @@ def test_xlsx(tmp_path):
     assert back.iloc[1, 1].startswith("(")
 
 
+def test_xlsx_is_byte_identical_across_runs(tmp_path, monkeypatch):
+    if not T.xlsx_available():
+        pytest.skip("openpyxl not installed: no xlsx tables")
+    import datetime
+    import zipfile
+
+    import openpyxl
+
+    table = T.isf_table(make_estimates(), "alla", "cs")
+    first = T.to_xlsx(table, tmp_path / "a.xlsx").read_bytes()
+
+    # what openpyxl stamps at saving (document properties, zip entries) is fixed
+    class Later(datetime.datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return datetime.datetime(2031, 5, 6, 7, 8, 9, tzinfo=tz)
+
+    monkeypatch.setattr(datetime, "datetime", Later)
+    second = T.to_xlsx(table, tmp_path / "b.xlsx").read_bytes()
+    monkeypatch.undo()
+    assert first == second
+    with zipfile.ZipFile(tmp_path / "a.xlsx") as archive:
+        assert archive.testzip() is None
+        assert {entry.date_time for entry in archive.infolist()} == {(1980, 1, 1, 0, 0, 0)}
+    book = openpyxl.load_workbook(tmp_path / "a.xlsx")
+    assert book.properties.modified == datetime.datetime(1980, 1, 1)
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
+    T.to_xlsx(table, tmp_path / "c.xlsx")
+    assert openpyxl.load_workbook(tmp_path / "c.xlsx").properties.created == datetime.datetime(
+        2023, 11, 14, 22, 13, 20
+    )
+
+
 # ---------------------------------------------------------------------------------- long table
 
 

@@ -49,10 +49,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 from scipy.linalg import solve_triangular
 
 from finsam_eval.core import group_sums
+from finsam_eval.core.distributions import chi2_sf, norm_ppf
 from finsam_eval.core.multiplier import (
     WEIGHT_KINDS,
     analytic_se,
@@ -526,7 +526,7 @@ def _sup_t(boot_draws: np.ndarray, se: np.ndarray, alpha: float) -> float:
     t_max = np.max(np.abs(boot_draws[:, usable] / se[usable]), axis=1)
     crit = float(np.quantile(t_max, 1 - alpha, method="inverted_cdf"))
     # R falls back to pointwise intervals when the band would be narrower
-    return max(crit, float(stats.norm.ppf(1 - alpha / 2)))
+    return max(crit, float(norm_ppf(1 - alpha / 2)))
 
 
 def _summarise(
@@ -631,7 +631,7 @@ def _pretest(
         return None
     z = solve_triangular(root, theta, lower=True)
     w_stat = float(z @ z)
-    return pd.Series({"W": w_stat, "df": q, "p_value": float(stats.chi2.sf(w_stat, q))})
+    return pd.Series({"W": w_stat, "df": q, "p_value": float(chi2_sf(w_stat, q))})
 
 
 @fit_contract("cs")

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from finsam_eval.core import group_sums, unique_codes
+from finsam_eval.core.distributions import t_ppf, t_sf
 from finsam_eval.core.multiplier import draw_multipliers
 from finsam_eval.estimators.prepare import EstimationInputError, PreparedPanel
 from finsam_eval.estimators.result import EstimationResult, wald_columns, wald_table
@@ -334,11 +335,9 @@ def merged_dropped(dropped: list[pd.DataFrame], panel: PreparedPanel) -> pd.Data
 
 def t_table(estimate: np.ndarray, se: np.ndarray, df: int, alpha: float) -> dict[str, np.ndarray]:
     """Estimate, SE, t interval with ``df`` degrees of freedom and two-sided t p-value."""
-    from scipy import stats  # lazy: scipy.stats is slow to import
-
-    columns = wald_columns(estimate, se, alpha, critical=stats.t.ppf(1 - alpha / 2, df))
+    columns = wald_columns(estimate, se, alpha, critical=t_ppf(1 - alpha / 2, df))
     with np.errstate(divide="ignore", invalid="ignore"):
-        columns["p_value"] = 2 * stats.t.sf(np.abs(columns["estimate"] / columns["se"]), df)
+        columns["p_value"] = 2 * t_sf(np.abs(columns["estimate"] / columns["se"]), df)
     return columns
 
 

@@ -50,7 +50,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from finsam_eval.core import (
     group_sums,
@@ -59,6 +58,7 @@ from finsam_eval.core import (
     small_sample_factor,
     unique_codes,
 )
+from finsam_eval.core.distributions import chi2_sf, f_sf
 from finsam_eval.estimators.event_study import (
     EventEstimates,
     UnitEffectsSolver,
@@ -150,9 +150,9 @@ def _pretrend(
         {
             "statistic": stat,
             "df": float(q),
-            "p_value": float(stats.chi2.sf(stat, q)),
+            "p_value": float(chi2_sf(stat, q)),
             "f_statistic": stat / q,
-            "f_p_value": float(stats.f.sf(stat / q, q, n_clusters - 1)),
+            "f_p_value": float(f_sf(stat / q, q, n_clusters - 1)),
         }
     )
     counts = np.bincount(lead_code, minlength=len(leads))[estimable]

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from finsam_eval.core.distributions import t_ppf, t_sf
 from finsam_eval.core.multiplier import WEIGHT_KINDS
 from finsam_eval.estimators.prepare import EstimationInputError, PreparedPanel, prepare_panel
 from finsam_eval.estimators.registry import METHODS, method_info
@@ -600,14 +601,12 @@ _TABLE_FIELDS = ("event_study", "att_gt")
 def _t_columns(table: pd.DataFrame, df: int, alpha: float) -> pd.DataFrame:
     est = table["estimate"].to_numpy(dtype=float)
     se = table["se"].to_numpy(dtype=float)
-    from scipy import stats  # lazy: scipy.stats costs ~0.5 s at import (issue 16)
-
-    crit = stats.t.ppf(1 - alpha / 2, df)
+    crit = t_ppf(1 - alpha / 2, df)
     out = table.copy()
     with np.errstate(divide="ignore", invalid="ignore"):
         out["ci_lower"] = est - crit * se
         out["ci_upper"] = est + crit * se
-        out["p_value"] = 2 * stats.t.sf(np.abs(est / se), df)
+        out["p_value"] = 2 * t_sf(np.abs(est / se), df)
         if {"band_lower", "band_upper"} <= set(out.columns):
             # a simultaneous band is never narrower than the pointwise t(G-1) interval
             band = np.nanmax((out["band_upper"].to_numpy(dtype=float) - est) / se, initial=0.0)
@@ -700,8 +699,6 @@ def _few_clusters_aggregator(
     """
 
     def wrapped(kind: str, **options: Any) -> Any:
-        from scipy import stats  # lazy, as in _t_columns
-
         agg = aggregator(kind, **options)
         warnings.warn(msg, UserWarning, stacklevel=3)
         table = agg.table
@@ -711,7 +708,7 @@ def _few_clusters_aggregator(
         crit = getattr(agg, "critical_value", None)
         if crit is not None:
             agg.critical_value = (
-                max(float(crit), float(stats.t.ppf(1 - alpha / 2, n_clusters - 1)))
+                max(float(crit), float(t_ppf(1 - alpha / 2, n_clusters - 1)))
                 if n_clusters >= 2
                 else None
             )

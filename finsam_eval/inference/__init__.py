@@ -22,31 +22,41 @@ IQR-based standard errors, sup-t critical values) lives in :mod:`finsam_eval.cor
 below the estimators that use it, and is re-exported here.
 """
 
-from finsam_eval.core.multiplier import (
-    MultiplierBootstrap,
-    analytic_se,
-    cluster_sums,
-    draw_multipliers,
-    multiplier_bootstrap,
-)
-from finsam_eval.inference.honest import breakdown_value, honest_did, plot_sensitivity
-from finsam_eval.inference.multiple_testing import adjust_pvalues, romano_wolf
-from finsam_eval.inference.pretrends import (
-    PretestPower,
-    pretest_power,
-    pretrend_wald,
-    slope_for_power,
-)
-from finsam_eval.inference.wild_cluster import WildBootstrapResult, wild_cluster_bootstrap
-from finsam_eval.inference.wild_refit import LinearEventStudy, linear_event_study, refit_bootstrap
-from finsam_eval.inference.wild_refit_cs import linear_cs_aggregate
-from finsam_eval.inference.wild_results import (
-    TwfeDesign,
-    score_bootstrap,
-    twfe_design,
-    wild_bootstrap,
-    wild_bootstrap_event_study,
-)
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+# imported on first use (PEP 562), as in finsam_eval/__init__.py: honest and pretrends load
+# scipy.stats and scipy.optimize, which a run that only needs the bands should not pay for
+# (issue 16)
+_EXPORTS = {
+    "LinearEventStudy": "finsam_eval.inference.wild_refit",
+    "MultiplierBootstrap": "finsam_eval.core.multiplier",
+    "PretestPower": "finsam_eval.inference.pretrends",
+    "TwfeDesign": "finsam_eval.inference.wild_results",
+    "WildBootstrapResult": "finsam_eval.inference.wild_cluster",
+    "adjust_pvalues": "finsam_eval.inference.multiple_testing",
+    "analytic_se": "finsam_eval.core.multiplier",
+    "breakdown_value": "finsam_eval.inference.honest",
+    "cluster_sums": "finsam_eval.core.multiplier",
+    "draw_multipliers": "finsam_eval.core.multiplier",
+    "honest_did": "finsam_eval.inference.honest",
+    "linear_cs_aggregate": "finsam_eval.inference.wild_refit_cs",
+    "linear_event_study": "finsam_eval.inference.wild_refit",
+    "multiplier_bootstrap": "finsam_eval.core.multiplier",
+    "plot_sensitivity": "finsam_eval.inference.honest",
+    "pretest_power": "finsam_eval.inference.pretrends",
+    "pretrend_wald": "finsam_eval.inference.pretrends",
+    "refit_bootstrap": "finsam_eval.inference.wild_refit",
+    "romano_wolf": "finsam_eval.inference.multiple_testing",
+    "score_bootstrap": "finsam_eval.inference.wild_results",
+    "slope_for_power": "finsam_eval.inference.pretrends",
+    "twfe_design": "finsam_eval.inference.wild_results",
+    "wild_bootstrap": "finsam_eval.inference.wild_results",
+    "wild_bootstrap_event_study": "finsam_eval.inference.wild_results",
+    "wild_cluster_bootstrap": "finsam_eval.inference.wild_cluster",
+}
 
 __all__ = [
     "MultiplierBootstrap",
@@ -75,3 +85,13 @@ __all__ = [
     "slope_for_power",
     "wild_cluster_bootstrap",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'finsam_eval.inference' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(__all__) | set(globals()))

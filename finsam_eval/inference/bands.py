@@ -40,8 +40,8 @@ from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
+from finsam_eval.core.distributions import norm_ppf
 from finsam_eval.core.multiplier import cluster_sums, draw_multipliers
 from finsam_eval.core.vocabulary import renamed_options
 from finsam_eval.estimators.result import EstimationResult
@@ -204,7 +204,7 @@ def add_bands(
     check_count("reps", reps)
     check_seed(seed)
     crit, used, times = sup_t_critical_value(res, alpha, reps, seed, cluster, source, multiplier)
-    pointwise = float(stats.norm.ppf(1 - alpha / 2))
+    pointwise = float(norm_ppf(1 - alpha / 2))
     critical = max(crit, pointwise)
     out = copy.copy(res)
     es = res.event_study.copy()

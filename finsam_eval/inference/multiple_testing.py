@@ -26,8 +26,8 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import stats
-from statsmodels.stats.multitest import multipletests
+
+from finsam_eval.core.distributions import norm_isf
 
 __all__ = ["METHODS", "adjust_pvalues", "romano_wolf"]
 
@@ -44,6 +44,10 @@ def _classical(p: np.ndarray, method: str) -> np.ndarray:
     Bonferroni ``min(1, m p)``; Holm (1979) ``p_(i) -> max_{j <= i} min(1, (m - j + 1) p_(j))``;
     BH (1995) ``p_(i) -> min_{j >= i} min(1, m p_(j) / j)``.
     """
+    # imported here: statsmodels (and scipy.stats under it) cost ~0.7 s at import, and the
+    # default run adjusts by Romano–Wolf (issue 16)
+    from statsmodels.stats.multitest import multipletests
+
     return multipletests(p, method=_STATSMODELS[method])[1]
 
 
@@ -174,7 +178,7 @@ def adjust_pvalues(
             with np.errstate(divide="ignore", invalid="ignore"):
                 t_obs = est / se
         else:
-            t_obs = stats.norm.isf(p / 2)
+            t_obs = norm_isf(p / 2)
         if draws_kind == "estimate":
             if not has_est:
                 raise ValueError(f"draws_kind='estimate' needs {estimate_col!r} and {se_col!r}")

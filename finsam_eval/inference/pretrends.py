@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from scipy import optimize, stats
 
+from finsam_eval.core.distributions import chi2_sf, norm_cdf, norm_ppf
 from finsam_eval.core.vocabulary import renamed_options
 from finsam_eval.estimators.spec import check_alpha, check_positive_count, check_seed
 
@@ -84,7 +84,7 @@ def pretrend_wald(
     b, v = est[sel], vcov[np.ix_(sel, sel)]
     df = int(np.linalg.matrix_rank(v))
     w = float(b @ np.linalg.pinv(v, hermitian=True) @ b)
-    return pd.Series({"W": w, "df": df, "p_value": float(stats.chi2.sf(w, df))})
+    return pd.Series({"W": w, "df": df, "p_value": float(chi2_sf(w, df))})
 
 
 @dataclass
@@ -152,7 +152,9 @@ def _pass_probability(mean: np.ndarray, vcov: np.ndarray, crit: float) -> float:
     se = np.sqrt(np.diag(vcov))
     if len(mean) == 1:
         z = mean[0] / se[0]
-        return float(stats.norm.cdf(crit - z) - stats.norm.cdf(-crit - z))
+        return float(norm_cdf(crit - z) - norm_cdf(-crit - z))
+    from scipy import stats  # here: the pre-test's Wald form does not need scipy.stats (issue 16)
+
     corr = vcov / np.outer(se, se)
     lower = np.full(len(mean), -crit)
     # fixed seed: Genz's quasi-Monte Carlo integration is otherwise random in the 6th digit
@@ -212,10 +214,12 @@ def pretest_power(
     pre = times < 0
     if not pre.any():
         raise ValueError("no lead coefficients: the pre-test is not defined")
-    crit = stats.norm.ppf(1 - alpha / 2)
+    crit = norm_ppf(1 - alpha / 2)
     v_pre = vcov[np.ix_(pre, pre)]
     se_pre = np.sqrt(np.diag(v_pre))
     d_pre = delta[pre]
+
+    from scipy import stats  # as in _pass_probability
 
     p_pass = _pass_probability(d_pre, v_pre, crit)
     p_pass_null = _pass_probability(np.zeros_like(d_pre), v_pre, crit)
@@ -267,7 +271,7 @@ def slope_for_power(
     times, _, vcov = _event_study_arrays(res, reference)
     pre = times < 0
     v_pre = vcov[np.ix_(pre, pre)]
-    crit = stats.norm.ppf(1 - alpha / 2)
+    crit = norm_ppf(1 - alpha / 2)
     size = 1.0 - _pass_probability(np.zeros(pre.sum()), v_pre, crit)
     if power <= size:
         raise ValueError(f"power must exceed the size of the pre-test ({size:.4g})")
@@ -279,4 +283,6 @@ def slope_for_power(
     hi = float(np.sqrt(np.diag(v_pre)).max())
     while gap(hi) < 0:
         hi *= 2.0
+    from scipy import optimize  # as in _pass_probability
+
     return float(optimize.brentq(gap, 0.0, hi, xtol=1e-10 * hi))

@@ -463,8 +463,9 @@ def designed_panels(panel: pd.DataFrame, config: AnalysisConfig) -> DesignedPane
         )
     if missing:
         notes.append(f"Design cohorts without kommuner in the calendar: {missing}.")
+    # the unique codes: Arrow-backed string isin looks up every value given (issue 16)
     later = censored["kommun_kod"].isin(
-        whole.loc[whole["cohort"] > design.cohorts[-1], "kommun_kod"]
+        whole.loc[whole["cohort"] > design.cohorts[-1], "kommun_kod"].unique()
     )
     if later.any():
         n_rows = len(whole) - len(censored)
@@ -719,19 +720,18 @@ def joint_draws(
         Shape (B, len(estimates)): centred bootstrap estimates divided by their SEs.
     """
     labels, cluster_codes = np.unique(clusters.to_numpy(dtype=str), return_inverse=True)
-    code_of = pd.Series(cluster_codes, index=clusters.index.astype(str))
+    # unit label -> position, a hash lookup on plain str objects (pandas' Arrow-backed strings
+    # look values up one by one: 4 ms a series, issue 16)
+    unit_index = pd.Index(clusters.index.to_numpy(dtype=str).astype(object))
     rng = np.random.default_rng(seed)
     weights = rademacher_signs(rng, (reps, len(labels)))
     out = np.full((reps, len(estimates)), np.nan)
+    key_columns = [estimates[c].to_numpy(dtype=object) for c in ("population", "outcome", "method")]
+    rows_of = pd.Series(np.arange(len(estimates))).groupby(key_columns, sort=False).indices
     for key, res in results.items():
         if res.event_influence is None or res.unit_labels is None:
             continue
-        population, outcome, method = key
-        rows = np.flatnonzero(
-            (estimates["population"] == population).to_numpy()
-            & (estimates["outcome"] == outcome).to_numpy()
-            & (estimates["method"] == method).to_numpy()
-        )
+        rows = np.sort(rows_of.get(key, np.array([], dtype=np.intp)))
         es_times = res.event_study["event_time"].to_numpy()
         position = {t: i for i, t in enumerate(es_times)}
         columns = [position[t] for t in estimates["event_time"].to_numpy()[rows]]
@@ -739,12 +739,14 @@ def joint_draws(
         # EstimationResult convention: cov = S'S / n² with S the cluster sums of the rows and
         # n the number of rows (units, or clusters where the estimator returns cluster rows)
         n = influence.shape[0]
-        labels_given = pd.Index(np.asarray(res.unit_labels).astype(str))
-        if labels_given.isin(code_of.index).all():
-            unit_cluster = code_of.reindex(labels_given).to_numpy()
-        elif labels_given.isin(labels).all():
+        labels_given = np.asarray(res.unit_labels).astype(str)
+        position_of_unit = unit_index.get_indexer(labels_given.astype(object))
+        in_labels = np.searchsorted(labels, labels_given)
+        if (position_of_unit >= 0).all():
+            unit_cluster = cluster_codes[position_of_unit]
+        elif len(labels) and (labels[np.minimum(in_labels, len(labels) - 1)] == labels_given).all():
             # estimators that cluster inside return cluster-level influence functions
-            unit_cluster = np.searchsorted(labels, labels_given.to_numpy())
+            unit_cluster = in_labels
         else:
             continue
         summed = np.zeros((len(labels), influence.shape[1]))
@@ -946,8 +948,23 @@ def _write_run(config: AnalysisConfig, out: Path, final: Path, progress: bool) -
     # together); the figures that need only the panel start first, beside the single-threaded
     # estimation. Figures at most: an event study and a Bacon decomposition per series, two
     # adoption figures.
-    with Background(default_workers(2 * len(config.series()) + 2)) as background:
+    # forked before the panel is loaded: the workers import what the report needs (matplotlib,
+    # scipy.stats for HonestDiD, openpyxl) on the core this process leaves free while loading
+    workers = Background(default_workers(2 * len(config.series()) + 2), preload=_REPORT_MODULES)
+    with workers.start() as background:
         return _write_run_with(config, out, final, progress, background)
+
+
+#: Modules the run's report workers import before their first task
+_REPORT_MODULES = (
+    "matplotlib.pyplot",
+    "finsam_eval.report.figures",
+    "finsam_eval.report.summary",
+    "finsam_eval.inference.honest",
+    "finsam_eval.report.tables",
+    "openpyxl",
+    "pandas.io.formats.style",
+)
 
 
 def _write_run_with(
@@ -961,7 +978,6 @@ def _write_run_with(
         write_estimates_csv,
         write_manifest,
         write_report,
-        write_tables,
     )
     from finsam_eval.report.figures import write_figures
 
@@ -1035,14 +1051,21 @@ def _write_run_with(
         _calendar_cohorts(panel, plan), evaluated=config.design().cohorts
     )
     step("report: tables", progress)
-    write_tables(
-        out / "tables",
-        estimates,
-        methods=config.methods,
-        language=language,
-        event_times=range(config.event_times[0], config.event_times[1] + 1),
-        n_cohorts=design_counts["n_cohorts"],
-        adjustment=config.adjust,
+    # the tables (Markdown, LaTeX, HTML, xlsx) are written by the workers, one population per
+    # task, while this process computes the diagnostics (issue 16)
+    table_options = {
+        "methods": config.methods,
+        "language": language,
+        "event_times": list(range(config.event_times[0], config.event_times[1] + 1)),
+        "n_cohorts": design_counts["n_cohorts"],
+        "adjustment": config.adjust,
+    }
+    planned_tables = background.map(
+        _write_population_tables,
+        [
+            (out / "tables", rows, table_options)
+            for _, rows in estimates.groupby("population", sort=False, observed=True)
+        ],
     )
     # pre-trend tests and HonestDiD breakdown values for the summary: the headline method only
     diagnostics = _diagnostics(results, headline, event_times, config, breakdowns, progress)
@@ -1053,6 +1076,7 @@ def _write_run_with(
         table.to_csv(
             out / f"bacon-{key}.csv", index=False, lineterminator="\n", float_format="%.10g"
         )
+    planned_tables.get()
     drawn: dict[str, Path] = {}
     for figures in planned:
         figures.pending.get()
@@ -1092,6 +1116,15 @@ def _write_run_with(
     )
     design_years = config.design().years(years).tolist()
     return _summary(estimates, config, final, timings, design_years)
+
+
+def _write_population_tables(
+    folder: Path, estimates: pd.DataFrame, options: dict[str, Any]
+) -> list[Path]:
+    """``report.write_tables`` for one population's estimates (a worker task of the run)."""
+    from finsam_eval.report import write_tables
+
+    return write_tables(folder, estimates, **options)
 
 
 def _inference(

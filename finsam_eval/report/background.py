@@ -30,6 +30,18 @@ def default_workers(n_tasks: int, min_tasks: int = 6) -> int:
     return max(1, min(cores, 4))
 
 
+def _import_modules(names: tuple[str, ...]) -> None:
+    """A worker's initializer: import ``names`` (what its tasks will need)."""
+    import importlib
+
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            # an optional package (openpyxl): the task that needs it says so itself
+            continue
+
+
 class Pending:
     """The results of one :meth:`Background.map`, in task order, once :meth:`get` returns."""
 
@@ -53,22 +65,31 @@ class Background:
     workers on leaving, so an exception in the caller does not leave them drawing.
     """
 
-    def __init__(self, workers: int) -> None:
+    def __init__(self, workers: int, preload: Iterable[str] = ()) -> None:
         import multiprocessing
 
         self.workers = max(1, int(workers))
         self._fork = self.workers > 1 and "fork" in multiprocessing.get_all_start_methods()
         self._pool: Any = None
+        self._preload = tuple(preload)
+
+    def start(self) -> Background:
+        """Fork the workers now (else at the first :meth:`map`); each imports the ``preload``
+        modules first, so that costs a free core while the caller goes on."""
+        if self._fork and self._pool is None:
+            import multiprocessing
+
+            self._pool = multiprocessing.get_context("fork").Pool(
+                self.workers, initializer=_import_modules, initargs=(self._preload,)
+            )
+        return self
 
     def map(self, func: Callable[..., Any], tasks: Iterable[tuple]) -> Pending:
         """Start ``func(*task)`` for every task; the results come from the returned handle."""
         tasks = list(tasks)
         if not self._fork or not tasks:
             return Pending(done=[func(*task) for task in tasks])
-        if self._pool is None:
-            import multiprocessing
-
-            self._pool = multiprocessing.get_context("fork").Pool(self.workers)
+        self.start()
         # one task at a time, so a worker that finishes early takes the next one
         return Pending(self._pool.starmap_async(func, tasks, chunksize=1))
 

@@ -8,7 +8,11 @@ formatting rules.
 
 from __future__ import annotations
 
+import datetime
 import html
+import io
+import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -318,7 +322,9 @@ def to_xlsx(
     """Write an ISF table to an Excel workbook as displayed (strings, SE rows below).
 
     The numbers for further computation are in the CSV long table; this is the formatted table.
-    Unlike the text writers the file is not byte-identical across runs (zip timestamps).
+    Like the text writers, the file is byte-identical across runs: openpyxl stamps the workbook
+    and its zip entries with the time of saving, and :func:`_reproducible_zip` replaces both
+    with ``SOURCE_DATE_EPOCH`` (the reproducible-builds convention) or, unset, 1980-01-01.
 
     Raises
     ------
@@ -333,7 +339,33 @@ def to_xlsx(
         population, method = table.attrs.get("population"), table.attrs.get("method")
         sheet_name = f"{population}-{method_slug(method)}" if population and method else "Sheet1"
     # Excel limits sheet names to 31 characters
+    buffer = io.BytesIO()
     _grid(table, labels, language).to_excel(
-        path, sheet_name=sheet_name[:31], index=False, engine="openpyxl"
+        buffer, sheet_name=sheet_name[:31], index=False, engine="openpyxl"
     )
+    path.write_bytes(_reproducible_zip(buffer.getvalue()))
     return path
+
+
+# openpyxl's document-property timestamps (docProps/core.xml)
+_XLSX_TIMES = re.compile(rb"(<dcterms:(?:created|modified)[^>]*>)[^<]*(</dcterms:)")
+
+
+def _reproducible_zip(data: bytes) -> bytes:
+    """``data`` (an xlsx file) with fixed timestamps, entries in the same order."""
+    import zipfile
+
+    epoch = int(os.environ.get("SOURCE_DATE_EPOCH", 315532800))  # 1980-01-01, zip's first day
+    stamp = datetime.datetime.fromtimestamp(max(epoch, 315532800), tz=datetime.UTC)
+    iso = stamp.strftime("%Y-%m-%dT%H:%M:%SZ").encode("ascii")
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as source, zipfile.ZipFile(out, "w") as target:
+        for entry in source.infolist():
+            content = source.read(entry)
+            if entry.filename == "docProps/core.xml":
+                content = _XLSX_TIMES.sub(rb"\g<1>" + iso + rb"\g<2>", content)
+            info = zipfile.ZipInfo(entry.filename, date_time=stamp.timetuple()[:6])
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = entry.external_attr
+            target.writestr(info, content)
+    return out.getvalue()
