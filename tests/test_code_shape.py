@@ -51,3 +51,18 @@ def test_estimate_is_reached_without_loading_scipy_or_plotting():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]", out.stdout
+
+
+def test_the_run_module_leaves_scipy_stats_and_plotting_to_the_workers():
+    # issue 16: the run's main process estimates; matplotlib (figures), scipy.stats (HonestDiD)
+    # and statsmodels are imported by the report workers or where a non-default option needs them
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, finsam_eval.pipeline.run, finsam_eval.inference, finsam_eval.report; "
+        "print(sorted({m for m in sys.modules} & {'scipy.stats', 'matplotlib', 'statsmodels', "
+        "'openpyxl'}))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout
