@@ -878,14 +878,26 @@ def _calendar_cohorts(panel: pd.DataFrame, plan: CalendarPlan) -> pd.DataFrame:
     return _cohorts(panel)
 
 
-def _summary(
-    estimates: pd.DataFrame,
-    config: AnalysisConfig,
-    out_dir: Path,
+def _summary_text(
+    table: str, estimates: pd.DataFrame, config: AnalysisConfig, out_dir: Path,
     timings: dict[str, float],
-    years: list[int] | None = None,
+) -> str:  # fmt: skip
+    """Text for the terminal: the headline event study by method (with the true effects on
+    synthetic data) and what was written, once the run's timings are known."""
+    return "\n".join(
+        [
+            table,
+            "",
+            f"{len(estimates)} estimates for {len(config.series())} series × "
+            f"{len(config.methods)} methods in {sum(timings.values()):.1f} s → {out_dir}",
+        ]
+    )
+
+
+def _summary_table(
+    estimates: pd.DataFrame, config: AnalysisConfig, years: list[int] | None = None
 ) -> str:
-    """Text for the terminal: CS and TWFE side by side with the true effects (synthetic data)."""
+    """The headline series' event study by method (and the truth on synthetic data) as text."""
     # the ISF headline series when configured, else the first one
     headline = ("alla", "sjukpenning")
     population, outcome = headline if headline in config.series() else config.series()[0]
@@ -903,14 +915,12 @@ def _summary(
         truth = design_truth(load_synthetic_truth(seed=config.seed), config, years)
         truth = truth[(truth["population"] == population) & (truth["outcome"] == outcome)]
         table.insert(0, "truth", truth.set_index("event_time")["att"].reindex(table.index))
-    lines = [
-        f"Event study: {population} × {outcome} (percentage points)",
-        table.to_string(float_format=lambda v: f"{v:8.3f}"),
-        "",
-        f"{len(estimates)} estimates for {len(config.series())} series × "
-        f"{len(config.methods)} methods in {sum(timings.values()):.1f} s → {out_dir}",
-    ]
-    return "\n".join(lines)
+    return "\n".join(
+        [
+            f"Event study: {population} × {outcome} (percentage points)",
+            table.to_string(float_format=lambda v: f"{v:8.3f}"),
+        ]
+    )
 
 
 def run_analysis(config: AnalysisConfig, out_dir: str | Path, progress: bool = True) -> str:
@@ -1076,6 +1086,8 @@ def _write_run_with(
         table.to_csv(
             out / f"bacon-{key}.csv", index=False, lineterminator="\n", float_format="%.10g"
         )
+    # the terminal summary's table while the workers finish
+    summary_table = _summary_table(estimates, config, config.design().years(years).tolist())
     planned_tables.get()
     drawn: dict[str, Path] = {}
     for figures in planned:
@@ -1114,8 +1126,7 @@ def _write_run_with(
         diagnostics=diagnostics,
         language=language,
     )
-    design_years = config.design().years(years).tolist()
-    return _summary(estimates, config, final, timings, design_years)
+    return _summary_text(summary_table, estimates, config, final, timings)
 
 
 def _write_population_tables(
