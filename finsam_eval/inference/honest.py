@@ -514,14 +514,21 @@ def _arp_decision(
     stat = eta / sigma_b
     zlo = vlo / sigma_b
     zup = np.minimum(vup, lf_cv) / sigma_b
-    crit = _truncnorm_quantile(1 - size, zlo, zup)
-    low = np.zeros_like(crit) if low_eta is None else low_eta / sigma_b
+    low = np.zeros_like(stat) if low_eta is None else low_eta / sigma_b
+    inside = (zlo <= stat) & (stat <= zup)
+    degenerate = var_b < np.finfo(float).eps
+    # The truncated-normal quantile decides only inside the truncation interval, above the
+    # floor, where neither the first stage nor degeneracy does; it is computed there alone
+    # (element by element, so with the same values): elsewhere +inf leaves the decision as is.
+    decide = inside & (stat > low) & ~(eta > lf_cv) & ~degenerate
+    crit = np.full_like(stat, np.inf)
+    if decide.any():
+        crit[decide] = _truncnorm_quantile(1 - size, zlo[decide], zup[decide])
     crit = np.maximum(low, crit)
     reject = stat > crit
     # outside its own truncation interval only through rounding: HonestDiD does not reject
-    reject &= (zlo <= stat) & (stat <= zup)
+    reject &= inside
     reject |= eta > lf_cv
-    degenerate = var_b < np.finfo(float).eps
     reject = np.where(degenerate, eta > 0, reject)
     return ~reject
 
