@@ -365,11 +365,12 @@ def _normal_draws(
     """
     n = sigma_y.shape[0]
     key = ("standard_normal", seed, sims, n)
-    z = None if cache is None else cache.get(key)
+    keep = cache is not None and seed is not None  # seed None: fresh entropy every time
+    z = cache.get(key) if keep else None
     if z is None:
         # legacy RandomState on purpose: the same draws as the honestdid port, hence comparable CIs
         z = np.random.RandomState(seed).standard_normal((sims, n))  # noqa: NPY002
-        if cache is not None:
+        if keep:
             cache[key] = z
     cov = sigma_y.astype(np.double)
     _, s, v = np.linalg.svd(cov)
@@ -876,6 +877,11 @@ def _honest_inputs(
     if n_post < 1:
         raise ValueError("no post-period coefficients")
     method_key = _resolve_method(restriction, method)
+    if method_key == "C-LF" and reps < 1:
+        raise ValueError(
+            f"method C-LF (hybrid) takes its critical value from reps least-favourable draws: "
+            f"reps must be at least 1, got {reps}"
+        )
     lv = np.zeros(n_post) if l_vec is None else np.asarray(l_vec, dtype=float).ravel()
     if l_vec is None:
         lv[0] = 1.0
