@@ -1062,7 +1062,7 @@ def breakdown_value(
             f"{sorted(settings)}"
         )
     settings.update(options)
-    # as in honest_did's own calls below: the intervals' warnings are not the caller's concern
+    # the bisection's steps have always silenced honest_did's UserWarnings (the reference row's)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         betahat, sig, n_pre, n_post, method_key, lv = _honest_inputs(
