@@ -44,6 +44,7 @@ reproducible against it), moments restricted to those involving post periods, an
 
 from __future__ import annotations
 
+import inspect
 import itertools
 import math
 import warnings
@@ -301,7 +302,7 @@ def _paired_cone_rays(x: np.ndarray) -> np.ndarray | None:
     return np.array(rays).reshape(-1, m)
 
 
-def _dual_vertices(sd: np.ndarray, x: np.ndarray) -> np.ndarray | None:
+def _dual_vertices(sd: np.ndarray, x: np.ndarray, cache: dict | None = None) -> np.ndarray | None:
     """Vertices of the dual polytope ``P = {lambda >= 0 : sd' lambda = 1, X' lambda = 0}``.
 
     ``P`` is the cone ``{lambda >= 0 : X' lambda = 0}`` cut by ``sd' lambda = 1``, so its
@@ -310,12 +311,19 @@ def _dual_vertices(sd: np.ndarray, x: np.ndarray) -> np.ndarray | None:
     (one linear programme per grid point and per least-favourable draw) are here maxima over
     a short list of vertices; tests check them against ``scipy.optimize.linprog`` (HiGHS).
     None when the rows of ``X`` do not pair up and basis enumeration would be too large: the
-    test then solves the linear programmes as R does (:func:`_arp_accept_lp`).
+    test then solves the linear programmes as R does (:func:`_arp_accept_lp`). The rays depend
+    on ``X`` alone (for Delta^RM not even on ``Mbar``), so ``cache`` keeps them by ``X``.
     """
     m, k = x.shape
     if k == 0:
         return np.diag(1.0 / sd)
-    rays = _paired_cone_rays(x)
+    key = ("rays", x.shape, x.tobytes())
+    if cache is not None and key in cache:
+        rays = cache[key]
+    else:
+        rays = _paired_cone_rays(x)
+        if cache is not None:
+            cache[key] = rays
     if rays is None:
         if math.comb(m, k + 1) > _MAX_BASES:
             return None
@@ -342,17 +350,55 @@ def _lp_eta(y: np.ndarray, sd: np.ndarray, x: np.ndarray) -> tuple[float, np.nda
     return float(sol.fun), -np.asarray(sol.ineqlin.marginals)
 
 
+def _normal_draws(
+    sigma_y: np.ndarray, sims: int, seed: int, cache: dict | None = None
+) -> np.ndarray:
+    """``sims`` draws of ``N(0, Sigma_Y)``, equal to the bit to
+    ``np.random.RandomState(seed).multivariate_normal(0, Sigma_Y, size=sims)``.
+
+    The legacy ``multivariate_normal`` draws standard normals (``sims × n``, row-major) and
+    multiplies them by ``sqrt(s)[:, None] * v`` from ``numpy.linalg.svd(Sigma_Y)``, warning when
+    ``v' diag(s) v`` is not ``Sigma_Y`` within 1e-8 (not positive semi-definite). The standard
+    normals depend only on ``seed``, ``sims`` and ``n``, so they are drawn once per ``cache`` (a
+    test inversion asks for them once per piece of the restriction and per ``M``) and the
+    transformation is repeated here step by step; a test checks the equality against numpy.
+    """
+    n = sigma_y.shape[0]
+    key = ("standard_normal", seed, sims, n)
+    keep = cache is not None and seed is not None  # seed None: fresh entropy every time
+    z = cache.get(key) if keep else None
+    if z is None:
+        # legacy RandomState on purpose: the same draws as the honestdid port, hence comparable CIs
+        z = np.random.RandomState(seed).standard_normal((sims, n))  # noqa: NPY002
+        if keep:
+            cache[key] = z
+    cov = sigma_y.astype(np.double)
+    _, s, v = np.linalg.svd(cov)
+    if not np.allclose(np.dot(v.T * s, v), cov, rtol=1e-8, atol=1e-8):
+        # numpy's own warning, from the same caller (_lf_critical_value) as before
+        warnings.warn(
+            "covariance is not symmetric positive-semidefinite.", RuntimeWarning, stacklevel=2
+        )
+    xi = np.dot(z, np.sqrt(s)[:, None] * v)
+    xi += np.zeros(n)
+    return xi
+
+
 def _lf_critical_value(
-    sigma_y: np.ndarray, kappa: float, sims: int, seed: int, statistic: Callable
+    sigma_y: np.ndarray,
+    kappa: float,
+    sims: int,
+    seed: int,
+    statistic: Callable,
+    cache: dict | None = None,
 ) -> float:
     """Least-favourable critical value: the ``1 - kappa`` quantile of ``eta`` at ``E[Y] = 0``.
 
-    ``statistic`` maps the draws ``xi ~ N(0, Sigma_Y)`` (one per row) to ``eta(xi)`` (ARP
-    section 6.2): the maximum of ``v' xi`` over the dual vertices, or one LP per draw.
+    ``statistic`` maps the draws ``xi ~ N(0, Sigma_Y)`` (one per row, :func:`_normal_draws`) to
+    ``eta(xi)`` (ARP section 6.2): the maximum of ``v' xi`` over the dual vertices, or one LP
+    per draw.
     """
-    # legacy RandomState on purpose: the same draws as the honestdid port, hence comparable CIs
-    rng = np.random.RandomState(seed)  # noqa: NPY002
-    xi = rng.multivariate_normal(np.zeros(sigma_y.shape[0]), sigma_y, size=sims)
+    xi = _normal_draws(sigma_y, sims, seed, cache)
     return float(np.quantile(statistic(xi), 1 - kappa))
 
 
@@ -381,6 +427,7 @@ def _arp_accept(
     seed: int,
     floor: np.ndarray | None = None,
     lp: bool = False,
+    cache: dict | None = None,
 ) -> np.ndarray:
     """Accept indicator of the ARP test of ``E[y0 - a1 theta - X tau] <= 0`` on a theta grid.
 
@@ -402,19 +449,27 @@ def _arp_accept(
     lp
         Solve linear programmes at every grid point, as R's HonestDiD, instead of maximising
         over the dual vertices (also the route when the vertices cannot be listed).
+    cache
+        Keeps what repeats between calls of one test inversion (the cone's rays, the standard
+        normal draws); None computes everything afresh. The result is the same either way.
     """
     sd = np.sqrt(np.diag(sigma_y))
-    vertices = None if lp else _dual_vertices(sd, x)
+    vertices = None if lp else _dual_vertices(sd, x, cache)
     if vertices is None and floor is not None:
         raise ValueError("the critical-value floor needs the enumerated dual vertices")
     if hybrid == "LF":
         if vertices is None:
             lf_cv = _lf_critical_value(
-                sigma_y, kappa, sims, seed, lambda xi: [_lp_eta(draw, sd, x)[0] for draw in xi]
+                sigma_y,
+                kappa,
+                sims,
+                seed,
+                lambda xi: [_lp_eta(draw, sd, x)[0] for draw in xi],
+                cache,
             )
         else:
             lf_cv = _lf_critical_value(
-                sigma_y, kappa, sims, seed, lambda xi: (xi @ vertices.T).max(axis=1)
+                sigma_y, kappa, sims, seed, lambda xi: (xi @ vertices.T).max(axis=1), cache
             )
         size = (alpha - kappa) / (1 - kappa)
     else:
@@ -460,14 +515,21 @@ def _arp_decision(
     stat = eta / sigma_b
     zlo = vlo / sigma_b
     zup = np.minimum(vup, lf_cv) / sigma_b
-    crit = _truncnorm_quantile(1 - size, zlo, zup)
-    low = np.zeros_like(crit) if low_eta is None else low_eta / sigma_b
+    low = np.zeros_like(stat) if low_eta is None else low_eta / sigma_b
+    inside = (zlo <= stat) & (stat <= zup)
+    degenerate = var_b < np.finfo(float).eps
+    # The truncated-normal quantile decides only inside the truncation interval, above the
+    # floor, where neither the first stage nor degeneracy does; it is computed there alone
+    # (element by element, so with the same values): elsewhere +inf leaves the decision as is.
+    decide = inside & (stat > low) & ~(eta > lf_cv) & ~degenerate
+    crit = np.full_like(stat, np.inf)
+    if decide.any():
+        crit[decide] = _truncnorm_quantile(1 - size, zlo[decide], zup[decide])
     crit = np.maximum(low, crit)
     reject = stat > crit
     # outside its own truncation interval only through rounding: HonestDiD does not reject
-    reject &= (zlo <= stat) & (stat <= zup)
+    reject &= inside
     reject |= eta > lf_cv
-    degenerate = var_b < np.finfo(float).eps
     reject = np.where(degenerate, eta > 0, reject)
     return ~reject
 
@@ -729,14 +791,29 @@ def _robust_ci(
     kappa: float,
     sims: int,
     seed: int,
+    cache: dict | None = None,
+    zero_question: bool = False,
 ) -> tuple[float, float]:
-    """The robust confidence interval for one value of M (or Mbar)."""
+    """The robust confidence interval for one value of M (or Mbar).
+
+    ``cache`` is passed to :func:`_arp_accept` (one dict per data set and settings). With
+    ``zero_question`` only ``lo <= 0 <= hi`` matters (:func:`breakdown_value`): the union over
+    the pieces of Delta^RM stops as soon as the accepted grid points span 0, and the interval
+    returned is then the union's so far, which contains 0 exactly when the full one does.
+    """
     sd_theta = float(np.sqrt(l_vec @ sigma[n_pre:, n_pre:] @ l_vec))
     if method == "FLCI":
         est, half = _flci(betahat, sigma, n_pre, n_post, l_vec, m, alpha)
         return est - half, est + half
     hybrid = "LF" if method == "C-LF" else "ARP"
-    opts = {"alpha": alpha, "hybrid": hybrid, "kappa": kappa, "sims": sims, "seed": seed}
+    opts = {
+        "alpha": alpha,
+        "hybrid": hybrid,
+        "kappa": kappa,
+        "sims": sims,
+        "seed": seed,
+        "cache": cache,
+    }
     if restriction == "smoothness":
         width = _identified_bound_sd(n_pre, n_post, m, l_vec)
         lb = -width - 20 * sd_theta if grid_lb is None else grid_lb
@@ -754,6 +831,9 @@ def _robust_ci(
     ub = 20 * sd_theta if grid_ub is None else grid_ub
     theta = np.linspace(lb, ub, grid_points)
     accept = np.zeros(grid_points, dtype=bool)
+    # The interval's ends are the first and last accepted grid points. On a non-decreasing grid
+    # more accepted points only move them outwards, so once they span 0 the union's do too.
+    may_stop = zero_question and bool(np.all(np.diff(theta) >= 0))
     # Delta^RM(Mbar) is a union: the confidence set is the union of the pieces' sets
     for s in range(-(n_pre - 1), 1):
         for max_positive in (True, False):
@@ -762,7 +842,62 @@ def _robust_ci(
             accept |= _conditional_accept(
                 betahat, sigma, n_pre, n_post, a, d, rows, l_vec, theta, **opts
             )
+            if may_stop and _spans_zero(theta, accept):
+                return _grid_interval(theta, accept, f"Delta^RM(Mbar={m:g})")
     return _grid_interval(theta, accept, f"Delta^RM(Mbar={m:g})")
+
+
+def _spans_zero(theta: np.ndarray, accept: np.ndarray) -> bool:
+    """Whether the interval :func:`_grid_interval` reads off ``accept`` contains 0."""
+    idx = np.flatnonzero(accept)
+    return bool(idx.size) and bool(theta[idx[0]] <= 0 <= theta[idx[-1]])
+
+
+def _honest_inputs(
+    res_or_betahat: EstimationResult | np.ndarray | Sequence[float],
+    sigma: np.ndarray | None,
+    num_pre: int | None,
+    num_post: int | None,
+    restriction: str,
+    method: str | None,
+    alpha: float,
+    l_vec: Sequence[float] | np.ndarray | None,
+    reference: int,
+    reps: int,
+    seed: int,
+) -> tuple[np.ndarray, np.ndarray, int, int, str, np.ndarray]:
+    """Checked inputs of :func:`honest_did` and :func:`breakdown_value`: betahat, sigma, the
+    numbers of pre and post coefficients, the method's key and ``l_vec``."""
+    check_alpha(alpha)
+    check_count("reps", reps)
+    check_seed(seed)
+    betahat, sig, n_pre, n_post, _ = _event_study_inputs(
+        res_or_betahat, sigma, num_pre, num_post, reference
+    )
+    if n_post < 1:
+        raise ValueError("no post-period coefficients")
+    method_key = _resolve_method(restriction, method)
+    if method_key == "C-LF" and reps < 1:
+        raise ValueError(
+            f"method C-LF (hybrid) takes its critical value from reps least-favourable draws: "
+            f"reps must be at least 1, got {reps}"
+        )
+    lv = np.zeros(n_post) if l_vec is None else np.asarray(l_vec, dtype=float).ravel()
+    if l_vec is None:
+        lv[0] = 1.0
+    if len(lv) != n_post:
+        raise ValueError(f"l_vec has length {len(lv)}, expected {n_post} post periods")
+    return betahat, sig, n_pre, n_post, method_key, lv
+
+
+def _check_m(m: Sequence[float] | np.ndarray) -> np.ndarray:
+    """The values of ``M`` (or ``Mbar``) as a float vector: finite and non-negative."""
+    m_values = np.asarray(m, dtype=float).ravel()
+    if not np.isfinite(m_values).all() or (m_values < 0).any():
+        raise ValueError(
+            f"m (Mbar or M) must be finite, non-negative numbers; got {m_values.tolist()}"
+        )
+    return m_values
 
 
 @renamed_options(sims="reps")
@@ -836,21 +971,11 @@ def honest_did(
     Armstrong, T. & Kolesár, M. (2018). Optimal inference in a class of regression models.
     Econometrica 86(2), 655-683.
     """
-    check_alpha(alpha)
-    check_count("reps", reps)
-    check_seed(seed)
     sims = reps  # the body's name for it
-    betahat, sig, n_pre, n_post, _ = _event_study_inputs(
-        res_or_betahat, sigma, num_pre, num_post, reference
-    )
-    if n_post < 1:
-        raise ValueError("no post-period coefficients")
-    method_key = _resolve_method(restriction, method)
-    lv = np.zeros(n_post) if l_vec is None else np.asarray(l_vec, dtype=float).ravel()
-    if l_vec is None:
-        lv[0] = 1.0
-    if len(lv) != n_post:
-        raise ValueError(f"l_vec has length {len(lv)}, expected {n_post} post periods")
+    betahat, sig, n_pre, n_post, method_key, lv = _honest_inputs(
+        res_or_betahat, sigma, num_pre, num_post, restriction, method, alpha, l_vec,
+        reference, reps, seed,
+    )  # fmt: skip
     sd_theta = float(np.sqrt(lv @ sig[n_pre:, n_pre:] @ lv))
     if m is None:
         m = (
@@ -858,12 +983,9 @@ def honest_did(
             if restriction == "relative_magnitude"
             else np.linspace(0, sd_theta, 6)
         )
-    m_values = np.asarray(m, dtype=float).ravel()
-    if not np.isfinite(m_values).all() or (m_values < 0).any():
-        raise ValueError(
-            f"m (Mbar or M) must be finite, non-negative numbers; got {m_values.tolist()}"
-        )
+    m_values = _check_m(m)
     kappa = alpha / 10 if kappa is None else kappa
+    cache: dict = {}  # rays and draws shared by the pieces and values of m
 
     est = float(lv @ betahat[n_pre:])
     z = stats.norm.ppf(1 - alpha / 2)
@@ -879,7 +1001,7 @@ def honest_did(
     for value in m_values:
         lo, hi = _robust_ci(
             betahat, sig, n_pre, n_post, restriction, float(value), method_key, alpha, lv,
-            grid_points, grid_lb, grid_ub, kappa, sims, seed,
+            grid_points, grid_lb, grid_ub, kappa, sims, seed, cache,
         )  # fmt: skip
         rows.append(
             {
@@ -897,6 +1019,7 @@ def honest_did(
     return out
 
 
+@renamed_options(sims="reps")
 def breakdown_value(
     res_or_betahat: EstimationResult | np.ndarray | Sequence[float],
     sigma: np.ndarray | None = None,
@@ -917,18 +1040,48 @@ def breakdown_value(
     breakdown value is found by bisection on ``[0, m_max]`` to absolute tolerance ``tol``
     (R&R section 5). Returns 0 when the interval at ``M = 0`` already contains 0, and ``inf``
     when the interval at ``m_max`` (default 10 for ``Mbar``, 10 sd of the effect for ``M``)
-    does not. ``options`` are passed to :func:`honest_did`.
+    does not. ``options`` are :func:`honest_did`'s keyword options (``grid_points``, ``reps``,
+    ``seed``, ...).
+
+    Each step asks only whether the interval of :func:`honest_did` at one ``M`` contains 0, so
+    the inputs are checked once, the cone's rays and the least-favourable draws are kept between
+    steps, and under Delta^RM the union over its pieces stops as soon as the accepted grid
+    points span 0 (the same answer as the whole interval's; see :func:`_robust_ci`).
+
+    References
+    ----------
+    Rambachan, A. & Roth, J. (2023). A more credible approach to parallel trends. Review of
+    Economic Studies 90(5), 2555-2591.
     """
+    params = inspect.signature(honest_did).parameters.values()
+    settings = {p.name: p.default for p in params if p.kind is p.KEYWORD_ONLY}
+    unknown = sorted(set(options) - set(settings))
+    if unknown:
+        raise TypeError(
+            f"breakdown_value: unknown option(s) {unknown}; honest_did's options are "
+            f"{sorted(settings)}"
+        )
+    settings.update(options)
+    # the bisection's steps have always silenced honest_did's UserWarnings (the reference row's)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        betahat, sig, n_pre, n_post, method_key, lv = _honest_inputs(
+            res_or_betahat, sigma, num_pre, num_post, restriction, method, alpha, l_vec,
+            settings["reference"], settings["reps"], settings["seed"],
+        )  # fmt: skip
+    kappa = alpha / 10 if settings["kappa"] is None else settings["kappa"]
+    cache: dict = {}
 
     def covers(value: float) -> bool:
         # an interval open at the grid end covers 0 all the same: no warning while bisecting
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
-            table = honest_did(
-                res_or_betahat, sigma, num_pre, num_post, restriction, [value], method, alpha,
-                l_vec, **options,
+            (m_value,) = _check_m([value])
+            lo, hi = _robust_ci(
+                betahat, sig, n_pre, n_post, restriction, float(m_value), method_key, alpha, lv,
+                settings["grid_points"], settings["grid_lb"], settings["grid_ub"], kappa,
+                settings["reps"], settings["seed"], cache, zero_question=True,
             )  # fmt: skip
-        lo, hi = table.iloc[1][["ci_lower", "ci_upper"]]
         return bool(lo <= 0 <= hi)
 
     if m_max is None:
