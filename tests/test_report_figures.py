@@ -190,6 +190,27 @@ def test_background_figures_in_batches_same_files(tmp_path, cohorts):
         assert drawn[name].read_bytes() == serial[name].read_bytes(), name
 
 
+def _worker_gc_state() -> tuple[int, tuple[int, int, int]]:
+    import gc
+
+    return gc.get_freeze_count(), gc.get_threshold()
+
+
+def test_background_workers_freeze_inherited_objects():
+    # a forked worker never scans the objects it inherits and collects less often; this
+    # process's collector is left as it was
+    import gc
+
+    from finsam_eval.report import background
+
+    before = gc.get_freeze_count(), gc.get_threshold()
+    with Background(2) as pool:
+        frozen, thresholds = pool.map(_worker_gc_state, [()]).get()[0]
+    assert frozen > 10_000  # numpy, pandas, matplotlib and this test session's objects
+    assert thresholds == background._WORKER_GC_THRESHOLDS
+    assert (gc.get_freeze_count(), gc.get_threshold()) == before
+
+
 def test_background_figure_error_raises(tmp_path):
     bad = pd.DataFrame({"estimate": [0.1], "weight": [1.0]})  # no "type" column
     with Background(2) as background:

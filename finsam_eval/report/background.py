@@ -10,11 +10,27 @@ number of workers.
 
 from __future__ import annotations
 
+import gc
 import os
 from collections.abc import Callable, Iterable
 from typing import Any
 
 __all__ = ["Background", "Pending", "default_workers"]
+
+#: The workers' garbage-collection thresholds (Python's default: 700, 10, 10). A figure
+#: allocates some 30 000 container objects that die together when it is saved; at the default
+#: the collector runs ~300 times over 32 figures and twice over everything (0.3-0.4 s of CPU).
+#: With a young generation of 20 000 it runs ~10 times (~0.1 s), and a worker holds at most a
+#: figure or two of garbage at a time.
+_WORKER_GC_THRESHOLDS = (20_000, 20, 100)
+
+
+def _start_worker() -> None:
+    """Set up a forked worker's garbage collector: the objects inherited from the parent are
+    frozen (never scanned: they live as long as the worker, and scanning them would also copy
+    the parent's memory pages into the worker), and collections run less often."""
+    gc.freeze()
+    gc.set_threshold(*_WORKER_GC_THRESHOLDS)
 
 
 def default_workers(n_tasks: int, min_tasks: int = 6) -> int:
@@ -68,7 +84,9 @@ class Background:
         if self._pool is None:
             import multiprocessing
 
-            self._pool = multiprocessing.get_context("fork").Pool(self.workers)
+            self._pool = multiprocessing.get_context("fork").Pool(
+                self.workers, initializer=_start_worker
+            )
         # one task at a time, so a worker that finishes early takes the next one
         return Pending(self._pool.starmap_async(func, tasks, chunksize=1))
 

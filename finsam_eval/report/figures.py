@@ -285,9 +285,14 @@ def _place_axes(fig: Figure, ax: Any, renderer: Any, legend_right: bool) -> None
             if lo <= tick.get_loc() <= hi and tick.label1.get_visible() and tick.label1.get_text()
         ]
 
+    sizes: dict[Any, tuple[float, float]] = {}
+
     def size(text: Any) -> tuple[float, float]:
-        box = text.get_window_extent(renderer)
-        return box.width / inch, box.height / inch
+        # each text once: tick labels are needed for the margins' depth and their reach
+        if text not in sizes:
+            box = text.get_window_extent(renderer)
+            sizes[text] = (box.width / inch, box.height / inch)
+        return sizes[text]
 
     def outside(axis: Any, labels: list[tuple[float, Any]], label_side: int) -> float:
         # tick labels, tick length and pad, the axis label and its pad: the margin's depth
@@ -395,23 +400,22 @@ def event_study_overlay(
     step = min(0.15, 0.7 / max(k - 1, 1))
     with figure_style():
         fig, ax = _new_figure((7.0, 4.0))
-        method_of_row = rows["method"].astype(str).to_numpy()
+        # the columns once, ordered by event time; each method's points are a mask of them
+        ordered = rows.sort_values("event_time", kind="stable")
+        method_of_row = ordered["method"].astype(str).to_numpy()
+        event_time, estimate, lower, upper = (
+            ordered[column].to_numpy(dtype=float)
+            for column in ("event_time", "estimate", "ci_lower", "ci_upper")
+        )
         for i, method in enumerate(methods):
-            sub = rows[method_of_row == method].sort_values("event_time")
-            if sub.empty:
+            mine = method_of_row == method
+            if not mine.any():
                 continue
-            x = sub["event_time"].to_numpy(dtype=float) + (i - (k - 1) / 2) * step
-            est = sub["estimate"].to_numpy(dtype=float)
-            yerr = np.vstack(
-                [
-                    est - sub["ci_lower"].to_numpy(dtype=float),
-                    sub["ci_upper"].to_numpy(dtype=float) - est,
-                ]
-            )
+            est = estimate[mine]
             ax.errorbar(
-                x,
+                event_time[mine] + (i - (k - 1) / 2) * step,
                 est,
-                yerr=yerr,
+                yerr=np.vstack([est - lower[mine], upper[mine] - est]),
                 fmt=_MARKERS[i % len(_MARKERS)],
                 color=PALETTE[i % len(PALETTE)],
                 markersize=4,
