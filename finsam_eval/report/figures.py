@@ -183,12 +183,41 @@ def _glyph_caching_renderer(base: type) -> type:
     ):
         return base
     from matplotlib.backends.backend_agg import get_hinting_flag
+    from matplotlib.font_manager import fontManager, get_font
 
     class GlyphCachingRenderer(base):  # type: ignore[misc, valid-type]
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
             self._layouts: dict[tuple, list[tuple]] = {}
             self._glyphs: dict[tuple, tuple[np.ndarray, int, int]] = {}
+            self._heights: dict[tuple, tuple[float, float, float] | tuple[None, None, None]] = {}
+
+        def _get_font_height_metrics(self, prop: Any) -> tuple:
+            # matplotlib's Text asks a renderer for this (3.11) and otherwise reads the font's
+            # OS/2 or hhea table on every layout of every text; the same values, computed
+            # once per font and size (the renderer's dpi is its figure's, see
+            # _shared_renderer_canvas)
+            paths = tuple(fontManager._find_fonts_by_props(prop))
+            size = prop.get_size_in_points()
+            key = (paths, size)
+            if key not in self._heights:
+                font = get_font(paths)
+                metrics: tuple = (None, None, None)  # measure the text instead, as matplotlib
+                for table_name, gap, ascent, descent in (
+                    ("OS/2", "sTypoLineGap", "sTypoAscender", "sTypoDescender"),
+                    ("hhea", "lineGap", "ascent", "descent"),
+                ):
+                    table = font.get_sfnt_table(table_name)
+                    if table is not None:
+                        scale = size * self.dpi / 72 / font.get_sfnt_table("head")["unitsPerEm"]
+                        metrics = (
+                            table[ascent] * scale,
+                            -table[descent] * scale,
+                            table[gap] * scale,
+                        )
+                        break
+                self._heights[key] = metrics
+            return self._heights[key]
 
         def draw_text(
             self,
