@@ -374,6 +374,11 @@ def _event_rows(estimates: pd.DataFrame, population: str, outcome: str) -> pd.Da
         (estimates["population"].astype(str) == population)
         & (estimates["outcome"].astype(str) == outcome)
     ]
+    return _event_time_rows(rows)
+
+
+def _event_time_rows(rows: pd.DataFrame) -> pd.DataFrame:
+    """The event-study rows (term missing or "event_time") with a numeric event time."""
     if "term" in rows.columns:
         rows = rows[rows["term"].isna() | (rows["term"] == "event_time")]
     rows = rows.assign(event_time=pd.to_numeric(rows["event_time"], errors="coerce"))
@@ -823,12 +828,21 @@ def write_figures(
             map(tuple, series.to_numpy()),
             key=lambda po: (_population_rank(po[0]), _outcome_rank(po[1])),
         )
+        # each worker gets only its series' rows, split off in one pass
+        event_rows = _event_time_rows(estimates)
+        by_series = dict(
+            list(
+                event_rows.groupby(
+                    [event_rows["population"].astype(str), event_rows["outcome"].astype(str)],
+                    sort=False,
+                )
+            )
+        )
         for population, outcome in keys:
             defined = population_outcomes(population)
             if defined is not None and outcome not in defined:
                 continue  # as in the tables: e.g. uvas is only defined for unga
-            # each worker gets only its series' rows
-            rows = _event_rows(estimates, population, outcome)
+            rows = by_series.get((population, outcome), event_rows.iloc[:0])
             save(
                 f"event-{population}-{outcome}",
                 "event_study_overlay",
