@@ -190,6 +190,27 @@ def test_background_figures_in_batches_same_files(tmp_path, cohorts):
         assert drawn[name].read_bytes() == serial[name].read_bytes(), name
 
 
+def _worker_gc_state() -> tuple[int, tuple[int, int, int]]:
+    import gc
+
+    return gc.get_freeze_count(), gc.get_threshold()
+
+
+def test_background_workers_freeze_inherited_objects():
+    # a forked worker never scans the objects it inherits and collects less often; this
+    # process's collector is left as it was
+    import gc
+
+    from finsam_eval.report import background
+
+    before = gc.get_freeze_count(), gc.get_threshold()
+    with Background(2) as pool:
+        frozen, thresholds = pool.map(_worker_gc_state, [()]).get()[0]
+    assert frozen > 10_000  # numpy, pandas, matplotlib and this test session's objects
+    assert thresholds == background._WORKER_GC_THRESHOLDS
+    assert (gc.get_freeze_count(), gc.get_threshold()) == before
+
+
 def test_background_figure_error_raises(tmp_path):
     bad = pd.DataFrame({"estimate": [0.1], "weight": [1.0]})  # no "type" column
     with Background(2) as background:
@@ -253,21 +274,38 @@ def test_fixed_margins_keep_every_text_inside_and_apart(cohorts):
 
 
 def test_png_has_matplotlibs_own_pixels(tmp_path, cohorts):
-    # save_figure writes the Agg buffer itself (RGB, zlib level 1): the pixels and resolution
-    # are those of matplotlib's own savefig of the same figure
+    # save_figure draws with a shared renderer that caches shaped texts and glyph bitmaps, and
+    # writes the PNG itself (zlib, RGB when every pixel is opaque): the pixels and resolution
+    # are those of matplotlib's own savefig of the same figure, also for a figure whose texts
+    # all come from the caches ("again"), rotated texts and a transparent figure (RGBA)
     from PIL import Image
 
-    fig = F.event_study_overlay(make_estimates(), "alla", "sjukpenning")
-    ours = Image.open(F.save_figure(fig, tmp_path / "ours.png"))
-    with F.figure_style():
-        fig.savefig(tmp_path / "theirs.png", dpi=F.RC["savefig.dpi"])
-    theirs = Image.open(tmp_path / "theirs.png")
-    assert ours.mode == "RGB" and theirs.mode == "RGBA"
-    assert ours.size == theirs.size == (1050, 600)
-    assert np.array_equal(np.asarray(ours), np.asarray(theirs.convert("RGB")))
-    assert np.asarray(theirs)[..., 3].min() == 255  # nothing lost by dropping alpha
-    assert ours.info["dpi"] == pytest.approx(theirs.info["dpi"])  # pixels per metre, rounded
-    assert not ours.text  # no metadata chunks
+    figures = {
+        "en": F.event_study_overlay(make_estimates(), "alla", "sjukpenning"),
+        **_layout_figures(cohorts),
+        "again": F.event_study_overlay(make_estimates(), "alla", "sjukpenning"),
+        "transparent": F.cohort_sizes(cohorts),
+    }
+    figures["transparent"].patch.set_alpha(0.0)
+    for name, fig in figures.items():
+        ours = Image.open(F.save_figure(fig, tmp_path / f"{name}-ours.png"))
+        FigureCanvasAgg(fig)  # matplotlib's own canvas and renderer, not save_figure's
+        with F.figure_style():
+            fig.savefig(tmp_path / f"{name}-theirs.png", dpi=F.RC["savefig.dpi"])
+        theirs = Image.open(tmp_path / f"{name}-theirs.png")
+        assert theirs.mode == "RGBA", name
+        assert ours.size == theirs.size, name
+        if name == "transparent":
+            assert ours.mode == "RGBA"
+            assert np.array_equal(np.asarray(ours), np.asarray(theirs))
+            assert np.asarray(theirs)[..., 3].min() == 0
+        else:
+            assert ours.mode == "RGB", name
+            assert np.array_equal(np.asarray(ours), np.asarray(theirs.convert("RGB"))), name
+            assert np.asarray(theirs)[..., 3].min() == 255  # nothing lost by dropping alpha
+        assert ours.info["dpi"] == pytest.approx(theirs.info["dpi"])  # pixels per metre, rounded
+        assert not ours.text  # no metadata chunks
+    assert Image.open(tmp_path / "en-ours.png").size == (1050, 600)
 
 
 def test_save_png_keeps_a_foreign_canvas(tmp_path):
