@@ -60,7 +60,8 @@ def test_the_run_module_leaves_scipy_stats_and_plotting_to_the_workers():
     import sys
 
     code = (
-        "import sys, finsam_eval.pipeline.run, finsam_eval.inference, finsam_eval.report; "
+        "import sys, finsam_eval.pipeline.run, finsam_eval.inference, finsam_eval.report, "
+        "finsam_eval.report.html, finsam_eval.report.figure_jobs; "
         "print(sorted({m for m in sys.modules} & {'scipy.stats', 'matplotlib', 'statsmodels', "
         "'openpyxl'}))"
     )

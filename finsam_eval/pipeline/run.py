@@ -989,7 +989,7 @@ def _write_run_with(
         write_manifest,
         write_report,
     )
-    from finsam_eval.report.figures import write_figures
+    from finsam_eval.report.figure_jobs import write_figures
 
     timings: dict[str, float] = {}
     start = time.perf_counter()

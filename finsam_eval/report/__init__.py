@@ -40,7 +40,7 @@ _EXPORTS = {
     "to_markdown": "finsam_eval.report.tables",
     "to_xlsx": "finsam_eval.report.tables",
     "write_estimates_csv": "finsam_eval.report.tables",
-    "write_figures": "finsam_eval.report.figures",
+    "write_figures": "finsam_eval.report.figure_jobs",
     "write_manifest": "finsam_eval.report.manifest",
     "write_report": "finsam_eval.report.html",
     "write_tables": "finsam_eval.report.tables",

@@ -32,7 +32,7 @@ from typing import Any
 import jinja2
 import pandas as pd
 
-from finsam_eval.report.figures import series_title
+from finsam_eval.report.figure_jobs import series_title
 from finsam_eval.report.labels import (
     MESSAGES,
     ROBUST_METHODS,
