@@ -561,6 +561,7 @@ def estimate_all(
     calendar: CalendarPlan | None = None,
     on_result: Callable[[tuple[str, str, str], EstimationResult], None] | None = None,
     designed: DesignedPanels | None = None,
+    on_series: Callable[[str, str, pd.DataFrame], None] | None = None,
 ) -> tuple[pd.DataFrame, dict[tuple[str, str, str], EstimationResult]]:
     """Estimate every configured population × outcome × method; a tidy long table + results.
 
@@ -568,8 +569,10 @@ def estimate_all(
     (:func:`designed_panels`) is applied here. With a "documented" ``calendar`` every method
     is fitted on each compatible calendar and pooled (:func:`_fit_documented`). ``on_result``
     is called with each (population, outcome, method) key and its finished result (the run
-    starts report work on it while the next series is estimated). ``designed``: the panel's
-    :func:`designed_panels` when already built.
+    starts report work on it while the next series is estimated); ``on_series`` with each
+    population, outcome and the series' rows of the long table (every method's event study)
+    once its last method is estimated. ``designed``: the panel's :func:`designed_panels` when
+    already built.
     """
     lo, hi = config.window
     from finsam_eval.inference.bands import add_bands
@@ -636,6 +639,8 @@ def estimate_all(
                 n_clusters=res.info.get("n_clusters"),
             )
         )
+        if on_series is not None and method == config.methods[-1]:
+            on_series(population, outcome, pd.concat(rows[-len(config.methods) :]))
     estimates = pd.concat(rows, ignore_index=True)
     estimates["p_adjusted"] = np.nan
     for column in ("band_lower", "band_upper"):
@@ -951,7 +956,7 @@ def run_analysis(config: AnalysisConfig, out_dir: str | Path, progress: bool = T
 
 def _write_run(config: AnalysisConfig, out: Path, final: Path, progress: bool) -> str:
     """The run itself, written into ``out``; ``final`` is where the folder will live."""
-    from finsam_eval.report.background import Background, default_workers
+    from finsam_eval.report.background import Background, available_cores
 
     # the figures (and the breakdown values) are computed in forked workers while this process
     # estimates and writes the rest (Agg rendering is about as much CPU as everything else
@@ -960,7 +965,9 @@ def _write_run(config: AnalysisConfig, out: Path, final: Path, progress: bool) -
     # adoption figures.
     # forked before the panel is loaded: the workers import what the report needs (matplotlib,
     # scipy.stats for HonestDiD, openpyxl) on the core this process leaves free while loading
-    workers = Background(default_workers(2 * len(config.series()) + 2), preload=_REPORT_MODULES)
+    cores = available_cores()
+    # one worker per core beside this process (one on two cores); none on a single core
+    workers = Background(max(1, cores - 1), preload=_REPORT_MODULES, inline=cores < 2)
     with workers.start() as background:
         return _write_run_with(config, out, final, progress, background)
 
@@ -1027,6 +1034,15 @@ def _write_run_with(
     event_times = range(config.event_times[0], config.event_times[1] + 1)
     breakdowns: dict[tuple[str, str], Any] = {}
 
+    def start_figure(population: str, outcome: str, rows: pd.DataFrame) -> None:
+        # a series' event-study figure needs only its estimates and intervals: drawn by the
+        # workers while the next series is estimated
+        planned.append(
+            write_figures(
+                figure_dir, rows, methods=config.methods, language=language, background=background
+            )
+        )
+
     def start_breakdown(key: tuple[str, str, str], result: EstimationResult) -> None:
         if config.report_honest and key[2] == headline:
             task = (result.event_study, result.vcov, event_times)
@@ -1040,6 +1056,7 @@ def _write_run_with(
         calendar=plan,
         on_result=start_breakdown,
         designed=designed,
+        on_series=start_figure,
     )
     timings["estimate"] = time.perf_counter() - start
 
@@ -1049,11 +1066,6 @@ def _write_run_with(
 
     start = time.perf_counter()
     step("report: figures", progress)
-    planned.append(
-        write_figures(
-            figure_dir, estimates, methods=config.methods, language=language, background=background
-        )
-    )
     write_estimates_csv(estimates, out / "estimates.csv")
     notes = run_notes(results, plan.notes + design_notes(panel, config, plan, designed))
     notes.to_csv(out / "notes.csv", index=False, lineterminator="\n")
@@ -1061,21 +1073,8 @@ def _write_run_with(
         _calendar_cohorts(panel, plan), evaluated=config.design().cohorts
     )
     step("report: tables", progress)
-    # the tables (Markdown, LaTeX, HTML, xlsx) are written by the workers, one population per
-    # task, while this process computes the diagnostics (issue 16)
-    table_options = {
-        "methods": config.methods,
-        "language": language,
-        "event_times": list(range(config.event_times[0], config.event_times[1] + 1)),
-        "n_cohorts": design_counts["n_cohorts"],
-        "adjustment": config.adjust,
-    }
-    planned_tables = background.map(
-        _write_population_tables,
-        [
-            (out / "tables", rows, table_options)
-            for _, rows in estimates.groupby("population", sort=False, observed=True)
-        ],
+    tables_written = _start_tables(
+        out / "tables", estimates, config, language, design_counts["n_cohorts"], background
     )
     # pre-trend tests and HonestDiD breakdown values for the summary: the headline method only
     diagnostics = _diagnostics(results, headline, event_times, config, breakdowns, progress)
@@ -1088,7 +1087,7 @@ def _write_run_with(
         )
     # the terminal summary's table while the workers finish
     summary_table = _summary_table(estimates, config, config.design().years(years).tolist())
-    planned_tables.get()
+    tables_written.get()
     drawn: dict[str, Path] = {}
     for figures in planned:
         figures.pending.get()
@@ -1127,6 +1126,35 @@ def _write_run_with(
         language=language,
     )
     return _summary_text(summary_table, estimates, config, final, timings)
+
+
+def _start_tables(
+    folder: Path,
+    estimates: pd.DataFrame,
+    config: AnalysisConfig,
+    language: str,
+    n_cohorts: int | None,
+    background: Background,
+) -> Any:
+    """Write the ISF tables (Markdown, LaTeX, HTML, xlsx), one population per task: by the
+    workers when there are several, else here (a single worker has the figures and the
+    breakdown values; issue 16). Returns a handle whose ``get()`` waits for the files."""
+    from finsam_eval.report.background import Pending
+
+    options = {
+        "methods": config.methods,
+        "language": language,
+        "event_times": list(range(config.event_times[0], config.event_times[1] + 1)),
+        "n_cohorts": n_cohorts,
+        "adjustment": config.adjust,
+    }
+    tasks = [
+        (folder, rows, options)
+        for _, rows in estimates.groupby("population", sort=False, observed=True)
+    ]
+    if background.workers > 1:
+        return background.map(_write_population_tables, tasks)
+    return Pending(done=[_write_population_tables(*task) for task in tasks])
 
 
 def _write_population_tables(

@@ -15,7 +15,7 @@ import os
 from collections.abc import Callable, Iterable
 from typing import Any
 
-__all__ = ["Background", "Pending", "default_workers"]
+__all__ = ["Background", "Pending", "available_cores", "default_workers"]
 
 #: The workers' garbage-collection thresholds (Python's default: 700, 10, 10). A figure
 #: allocates some 30 000 container objects that die together when it is saved; at the default
@@ -41,11 +41,15 @@ def default_workers(n_tasks: int, min_tasks: int = 6) -> int:
     process is as fast)."""
     if n_tasks < min_tasks:
         return 1
+    return max(1, min(available_cores(), 4))
+
+
+def available_cores() -> int:
+    """The cores this process may run on."""
     try:
-        cores = len(os.sched_getaffinity(0))
+        return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
-        cores = os.cpu_count() or 1
-    return max(1, min(cores, 4))
+        return os.cpu_count() or 1
 
 
 def _import_modules(names: tuple[str, ...]) -> None:
