@@ -301,3 +301,33 @@ def test_series_breakdown_in_a_worker_matches_honest_did():
     assert frame.loc[0, "breakdown"] == direct
     here = series_diagnostics(results, "cs", range(1, 3))
     assert here.loc[0, "breakdown"] == direct
+
+
+def test_summary_agreement_with_gaps_matches_a_pivot_table_count():
+    # robust methods missing some years, a cell with NaN estimate and p-value, a method with no
+    # estimate at all: the count is the one a pivot_table (event time x method) gives
+    from finsam_eval.report.summary import _class
+
+    rng = np.random.default_rng(7)
+    effects = {
+        ("alla", "sjukpenning", m): list(rng.normal(0, 0.15, 7)) for m in ("cs", "sa", "imputation")
+    }
+    est = estimates_with(effects)
+    drop = (est["method"] == "sa") & est["event_time"].isin([4, 5, 6])
+    est = est[~drop].copy()
+    gap = (est["method"] == "imputation") & (est["event_time"] == 2)
+    est.loc[gap, ["estimate", "p_value"]] = np.nan
+    robust = ["cs", "imputation", "sa"]
+    table = est[est["method"].isin(robust)].pivot_table(
+        index="event_time", columns="method", values=["estimate", "p_value"]
+    )
+    expected = 0
+    for t in table.index:
+        classes = {
+            _class(float(table.loc[t, ("estimate", m)]), float(table.loc[t, ("p_value", m)]))
+            for m in robust
+            if ("estimate", m) in table.columns
+        }
+        expected += len(classes) == 1
+    rows = summary_rows(est, method="cs", event_times=range(7), language="en")
+    assert rows[0]["agree"] == f"{expected} of {len(table.index)} years"
