@@ -958,24 +958,22 @@ def _write_run(config: AnalysisConfig, out: Path, final: Path, progress: bool) -
     """The run itself, written into ``out``; ``final`` is where the folder will live."""
     from finsam_eval.report.background import Background, available_cores
 
-    # the figures (and the breakdown values) are computed in forked workers while this process
-    # estimates and writes the rest (Agg rendering is about as much CPU as everything else
-    # together); the figures that need only the panel start first, beside the single-threaded
-    # estimation. Figures at most: an event study and a Bacon decomposition per series, two
-    # adoption figures.
-    # forked before the panel is loaded: the workers import what the report needs (matplotlib,
-    # scipy.stats for HonestDiD, openpyxl) on the core this process leaves free while loading
+    # the figures and the HonestDiD breakdown values are computed in forked workers while this
+    # process estimates and writes the rest. Two pools, forked before the panel is loaded, each
+    # importing only what its tasks need on the core this process leaves free: matplotlib for
+    # the figures, scipy.stats for HonestDiD (one pool for both paid each import per worker).
+    # The figures that need only the panel start first, beside the single-threaded estimation.
     cores = available_cores()
-    # one worker per core beside this process (one on two cores); none on a single core
-    workers = Background(max(1, cores - 1), preload=_REPORT_MODULES, inline=cores < 2)
-    with workers.start() as background:
-        return _write_run_with(config, out, final, progress, background)
+    figure_workers = Background(max(1, cores - 2), preload=_FIGURE_MODULES, inline=cores < 2)
+    honest_worker = Background(1, preload=_HONEST_MODULES, inline=cores < 2)
+    with figure_workers.start() as background, honest_worker.start() as honest:
+        return _write_run_with(config, out, final, progress, background, honest)
 
 
-#: Modules the run's report workers import before their first task
-_REPORT_MODULES = (
-    "matplotlib.pyplot",
-    "finsam_eval.report.figures",
+#: Modules the run's figure workers import before their first task
+_FIGURE_MODULES = ("finsam_eval.report.figures",)
+#: Modules the run's HonestDiD worker (which also writes the ISF tables) imports first
+_HONEST_MODULES = (
     "finsam_eval.report.summary",
     "finsam_eval.inference.honest",
     "finsam_eval.report.tables",
@@ -985,10 +983,15 @@ _REPORT_MODULES = (
 
 
 def _write_run_with(
-    config: AnalysisConfig, out: Path, final: Path, progress: bool, background: Background
+    config: AnalysisConfig,
+    out: Path,
+    final: Path,
+    progress: bool,
+    background: Background,
+    honest: Background,
 ) -> str:
     """:func:`_write_run`, with ``background`` (a ``report.background.Background``) drawing the
-    figures."""
+    figures and ``honest`` bisecting the breakdown values."""
     from finsam_eval.pipeline.output import listed_files
     from finsam_eval.report import (
         build_manifest,
@@ -1046,7 +1049,7 @@ def _write_run_with(
     def start_breakdown(key: tuple[str, str, str], result: EstimationResult) -> None:
         if config.report_honest and key[2] == headline:
             task = (result.event_study, result.vcov, event_times)
-            breakdowns[key[:2]] = background.map(series_breakdown, [task])
+            breakdowns[key[:2]] = honest.map(series_breakdown, [task])
 
     start = time.perf_counter()
     estimates, results = estimate_all(
@@ -1074,7 +1077,7 @@ def _write_run_with(
     )
     step("report: tables", progress)
     tables_written = _start_tables(
-        out / "tables", estimates, config, language, design_counts["n_cohorts"], background
+        out / "tables", estimates, config, language, design_counts["n_cohorts"], honest
     )
     # pre-trend tests and HonestDiD breakdown values for the summary: the headline method only
     diagnostics = _diagnostics(results, headline, event_times, config, breakdowns, progress)
@@ -1136,9 +1139,9 @@ def _start_tables(
     n_cohorts: int | None,
     background: Background,
 ) -> Any:
-    """Write the ISF tables (Markdown, LaTeX, HTML, xlsx), one population per task: by the
-    workers when there are several, else here (a single worker has the figures and the
-    breakdown values; issue 16). Returns a handle whose ``get()`` waits for the files."""
+    """Write the ISF tables (Markdown, LaTeX, HTML, xlsx), one population per task, by
+    ``background``'s workers (the run's HonestDiD worker, which has time to spare; issue 16) or
+    here when it has none. Returns a handle whose ``get()`` waits for the files."""
     from finsam_eval.report.background import Pending
 
     options = {
@@ -1152,7 +1155,7 @@ def _start_tables(
         (folder, rows, options)
         for _, rows in estimates.groupby("population", sort=False, observed=True)
     ]
-    if background.workers > 1:
+    if background.forked:
         return background.map(_write_population_tables, tasks)
     return Pending(done=[_write_population_tables(*task) for task in tasks])
 
