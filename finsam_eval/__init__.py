@@ -18,8 +18,7 @@ The public API, imported lazily so that ``import finsam_eval`` stays fast::
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
+from finsam_eval._lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -65,11 +64,4 @@ _EXPORTS = {
 __all__ = ["__version__", *sorted(_EXPORTS)]
 
 
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        return getattr(import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'finsam_eval' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = lazy_exports("finsam_eval", _EXPORTS, globals())

@@ -24,8 +24,7 @@ below the estimators that use it, and is re-exported here.
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
+from finsam_eval._lazy import lazy_exports
 
 # imported on first use (PEP 562), as in finsam_eval/__init__.py: honest and pretrends load
 # scipy.stats and scipy.optimize, which a run that only needs the bands should not pay for
@@ -58,40 +57,6 @@ _EXPORTS = {
     "wild_cluster_bootstrap": "finsam_eval.inference.wild_cluster",
 }
 
-__all__ = [
-    "MultiplierBootstrap",
-    "TwfeDesign",
-    "LinearEventStudy",
-    "linear_cs_aggregate",
-    "linear_event_study",
-    "refit_bootstrap",
-    "score_bootstrap",
-    "twfe_design",
-    "wild_bootstrap",
-    "wild_bootstrap_event_study",
-    "PretestPower",
-    "WildBootstrapResult",
-    "adjust_pvalues",
-    "analytic_se",
-    "breakdown_value",
-    "cluster_sums",
-    "draw_multipliers",
-    "honest_did",
-    "multiplier_bootstrap",
-    "plot_sensitivity",
-    "pretest_power",
-    "pretrend_wald",
-    "romano_wolf",
-    "slope_for_power",
-    "wild_cluster_bootstrap",
-]
+__all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        return getattr(import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'finsam_eval.inference' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(__all__) | set(globals()))
+__getattr__, __dir__ = lazy_exports("finsam_eval.inference", _EXPORTS, globals())

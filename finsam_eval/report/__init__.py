@@ -6,8 +6,7 @@ estimator internals, so a report can be rebuilt from an output folder (``rebuild
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
+from finsam_eval._lazy import lazy_exports
 
 # imported on first use (PEP 562), as in finsam_eval/__init__.py: the figures load matplotlib,
 # which the run's main process leaves to its report workers (issue 16)
@@ -47,48 +46,6 @@ _EXPORTS = {
     "xlsx_available": "finsam_eval.report.tables",
 }
 
-__all__ = [
-    "ESTIMATE_COLUMNS",
-    "ISF_2019_PATTERN",
-    "METHOD_LABELS",
-    "adoption_heatmap",
-    "bacon_scatter",
-    "build_manifest",
-    "cohort_sizes",
-    "estimates_from_results",
-    "event_study_overlay",
-    "hash_files",
-    "hash_frames",
-    "isf_table",
-    "isf_tables",
-    "method_label",
-    "method_slug",
-    "read_estimates_csv",
-    "read_manifest",
-    "rebuild_report",
-    "render_report",
-    "report_pdf",
-    "save_figure",
-    "series_diagnostics",
-    "sort_estimates",
-    "to_html",
-    "to_latex",
-    "to_markdown",
-    "to_xlsx",
-    "write_estimates_csv",
-    "write_figures",
-    "write_manifest",
-    "write_report",
-    "write_tables",
-    "xlsx_available",
-]
+__all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        return getattr(import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'finsam_eval.report' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(__all__) | set(globals()))
+__getattr__, __dir__ = lazy_exports("finsam_eval.report", _EXPORTS, globals())
