@@ -325,6 +325,12 @@ def test_xlsx_is_byte_identical_across_runs(tmp_path, monkeypatch):
     assert openpyxl.load_workbook(tmp_path / "c.xlsx").properties.created == datetime.datetime(
         2023, 11, 14, 22, 13, 20
     )
+    for bad, rule in [("yesterday", "whole seconds"), ("1.5e9", "whole seconds"),
+                      ("0", "before 1980-01-01")]:  # fmt: skip
+        monkeypatch.setenv("SOURCE_DATE_EPOCH", bad)
+        with pytest.raises(ValueError, match=rule) as caught:
+            T.to_xlsx(table, tmp_path / "d.xlsx")
+        assert bad in str(caught.value)
 
 
 # ---------------------------------------------------------------------------------- long table

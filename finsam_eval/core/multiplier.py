@@ -40,6 +40,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from finsam_eval.core.cluster import group_sums
+from finsam_eval.core.distributions import norm_ppf
 from finsam_eval.core.vocabulary import renamed_options
 
 __all__ = [
@@ -58,13 +59,10 @@ _DEGENERATE = np.sqrt(np.finfo(float).eps) * 10
 _WEBB = np.array([-np.sqrt(1.5), -1.0, -np.sqrt(0.5), np.sqrt(0.5), 1.0, np.sqrt(1.5)])
 
 
-# ndtri is what scipy.stats.norm.ppf evaluates (bit-identical), without importing scipy.stats;
-# the constant is computed at first use, so `import finsam_eval` does not load scipy.special
+# computed at first use, so `import finsam_eval` does not load scipy.special
 @functools.cache
 def _iqr_normal() -> float:
-    from scipy.special import ndtri
-
-    return float(ndtri(0.75) - ndtri(0.25))
+    return float(norm_ppf(0.75) - norm_ppf(0.25))
 
 
 def draw_multipliers(rng: np.random.Generator, size: tuple[int, int], kind: str) -> np.ndarray:

@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from finsam_eval.core.distributions import norm_ppf, norm_sf
+
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
@@ -138,13 +140,9 @@ def wald_columns(
     # copies: the frame built from these columns does not alias the caller's arrays
     estimate = np.array(estimate, dtype=float)
     se = np.array(se, dtype=float)
-    # the standard normal's quantile and tail (what scipy.stats.norm.ppf / .sf evaluate, without
-    # their ~0.1 ms of argument handling per call); imported here, not at import time (issue 16)
-    from scipy.special import ndtr, ndtri
-
-    z = ndtri(1 - alpha / 2) if critical is None else critical
+    z = norm_ppf(1 - alpha / 2) if critical is None else critical
     with np.errstate(divide="ignore", invalid="ignore"):
-        p_value = 2 * ndtr(-np.abs(estimate / se))
+        p_value = 2 * norm_sf(np.abs(estimate / se))
     return {
         "estimate": estimate,
         "se": se,

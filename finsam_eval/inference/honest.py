@@ -55,6 +55,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
+from finsam_eval.core.distributions import norm_ppf
 from finsam_eval.core.vocabulary import renamed_options
 from finsam_eval.estimators.spec import check_alpha, check_count, check_seed
 
@@ -694,7 +695,7 @@ def _flci(
     kkt = np.block([[2 * s_pp, t_pre[:, None]], [t_pre[None, :], np.zeros((1, 1))]])
     v_min = np.linalg.lstsq(kkt, np.r_[-2 * s_pq, target], rcond=None)[0][:n_pre]
     h_min = np.sqrt(max(variance(v_min), 0.0))
-    z = stats.norm.ppf(1 - alpha / 2)
+    z = norm_ppf(1 - alpha / 2)
     if m <= 0:
         est = float(v_min @ betahat[:n_pre] + l_vec @ betahat[n_pre:])
         return est, float(z * h_min)
@@ -988,7 +989,7 @@ def honest_did(
     cache: dict = {}  # rays and draws shared by the pieces and values of m
 
     est = float(lv @ betahat[n_pre:])
-    z = stats.norm.ppf(1 - alpha / 2)
+    z = norm_ppf(1 - alpha / 2)
     rows: list[dict[str, Any]] = [
         {
             "restriction": "none",

@@ -54,8 +54,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
+from finsam_eval.core.distributions import norm_ppf, norm_sf
 from finsam_eval.core.pool import chunks as _chunks
 from finsam_eval.core.pool import run_chunks
 from finsam_eval.core.pool import workers as _workers
@@ -176,7 +176,7 @@ def _event_rows(res, rep: int, method: str, alpha: float) -> pd.DataFrame:
     es = res.event_study
     if "reference" in es.columns:
         es = es[~es["reference"].astype(bool)]
-    z = stats.norm.ppf(1 - alpha / 2)
+    z = norm_ppf(1 - alpha / 2)
     est = es["estimate"].to_numpy(float)
     se = es["se"].to_numpy(float)
     out = pd.DataFrame(
@@ -210,14 +210,14 @@ def _event_rows(res, rep: int, method: str, alpha: float) -> pd.DataFrame:
 
 
 def _batch_rows(fit: dict, cs: CSBatch, reps: Iterable[int], alpha: float) -> pd.DataFrame:
-    z = stats.norm.ppf(1 - alpha / 2)
+    z = norm_ppf(1 - alpha / 2)
     reps = np.asarray(list(reps))
     est = np.column_stack([fit["estimate"], fit["overall"]])
     se = np.column_stack([fit["se"], fit["overall_se"]])
     times = np.r_[cs.event_times, -999_999]
     n_r, n_e = est.shape
     with np.errstate(divide="ignore", invalid="ignore"):
-        p = 2 * stats.norm.sf(np.abs(est / se))
+        p = 2 * norm_sf(np.abs(est / se))
     return pd.DataFrame(
         {
             "rep": np.repeat(reps, n_e),
@@ -752,7 +752,7 @@ def _variant_rows(
         if len(values) == 2:
             lo, hi = e - z * s, e + z * s
             with np.errstate(divide="ignore", invalid="ignore"):
-                p = 2 * stats.norm.sf(np.abs(e / s))
+                p = 2 * norm_sf(np.abs(e / s))
         else:
             lo, hi, p = values[2], values[3], values[4]
         ok = np.isfinite(e)
@@ -866,7 +866,7 @@ def _simulate_intervals(
         return est, se
 
     seeds = replication_seeds(seed, reps)
-    z = stats.norm.ppf(1 - alpha / 2)
+    z = norm_ppf(1 - alpha / 2)
     mid_cs = batch(midpoint)
     counts = None
     if imputation == "outcome":
@@ -1054,7 +1054,7 @@ def minimum_detectable_effect(
         event_times = (design if isinstance(design, EvaluationDesign) else isf_design()).event_times
     populations = [population] if isinstance(population, str) else list(population)
     outcomes = [outcome] if isinstance(outcome, str) else list(outcome)
-    factor = stats.norm.ppf(1 - alpha / 2) + stats.norm.ppf(power)
+    factor = norm_ppf(1 - alpha / 2) + norm_ppf(power)
     frames = []
     for pop in populations:
         for out in outcomes:

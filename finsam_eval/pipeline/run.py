@@ -736,7 +736,7 @@ def joint_draws(
     for key, res in results.items():
         if res.event_influence is None or res.unit_labels is None:
             continue
-        rows = np.sort(rows_of.get(key, np.array([], dtype=np.intp)))
+        rows = rows_of.get(key, np.array([], dtype=np.intp))  # ascending, as the table's
         es_times = res.event_study["event_time"].to_numpy()
         position = {t: i for i, t in enumerate(es_times)}
         columns = [position[t] for t in estimates["event_time"].to_numpy()[rows]]
@@ -884,9 +884,12 @@ def _calendar_cohorts(panel: pd.DataFrame, plan: CalendarPlan) -> pd.DataFrame:
 
 
 def _summary_text(
-    table: str, estimates: pd.DataFrame, config: AnalysisConfig, out_dir: Path,
+    table: str,
+    estimates: pd.DataFrame,
+    config: AnalysisConfig,
+    out_dir: Path,
     timings: dict[str, float],
-) -> str:  # fmt: skip
+) -> str:
     """Text for the terminal: the headline event study by method (with the true effects on
     synthetic data) and what was written, once the run's timings are known."""
     return "\n".join(

@@ -30,7 +30,14 @@ def _start_worker(preload: tuple[str, ...] = ()) -> None:
     collector: the objects inherited from the parent and the imported modules are frozen (never
     scanned: they live as long as the worker, and scanning them would also copy the parent's
     memory pages into the worker), and collections run less often."""
-    _import_modules(preload)
+    import importlib
+
+    for name in preload:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            # an optional package (openpyxl): the task that needs it says so itself
+            continue
     gc.freeze()
     gc.set_threshold(*_WORKER_GC_THRESHOLDS)
 
@@ -52,18 +59,6 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
-def _import_modules(names: tuple[str, ...]) -> None:
-    """A worker's initializer: import ``names`` (what its tasks will need)."""
-    import importlib
-
-    for name in names:
-        try:
-            importlib.import_module(name)
-        except ImportError:
-            # an optional package (openpyxl): the task that needs it says so itself
-            continue
-
-
 class Pending:
     """The results of one :meth:`Background.map`, in task order, once :meth:`get` returns."""
 
@@ -82,9 +77,10 @@ class Background:
     """Independent tasks in ``workers`` forked processes, started when submitted.
 
     With one worker (unless ``inline=False``), or where fork is not available, :meth:`map` runs
-    the tasks at once in this process. The pool is forked at the first :meth:`map` (the workers see this process's memory
-    as it was then; later tasks get their arguments pickled). As a context manager it stops the
-    workers on leaving, so an exception in the caller does not leave them drawing.
+    the tasks at once in this process. The pool is forked by :meth:`start` or at the first
+    :meth:`map` (the workers see this process's memory as it was then; later tasks get their
+    arguments pickled); each worker first imports the ``preload`` modules. As a context manager
+    it stops the workers on leaving, so an exception in the caller does not leave them drawing.
     """
 
     def __init__(

@@ -347,6 +347,29 @@ def to_xlsx(
     return path
 
 
+#: 1980-01-01 00:00 UTC, the first time a zip entry can carry
+_ZIP_EPOCH = 315532800
+
+
+def _source_date_epoch() -> int:
+    """``SOURCE_DATE_EPOCH`` (seconds since 1970, UTC) or, unset, the zip format's first day."""
+    value = os.environ.get("SOURCE_DATE_EPOCH")
+    if value is None:
+        return _ZIP_EPOCH
+    try:
+        epoch = int(value)
+    except ValueError:
+        raise ValueError(
+            f"SOURCE_DATE_EPOCH must be whole seconds since 1970-01-01 UTC, got {value!r}"
+        ) from None
+    if epoch < _ZIP_EPOCH:
+        raise ValueError(
+            f"SOURCE_DATE_EPOCH={value} is before 1980-01-01 ({_ZIP_EPOCH}), the earliest time a "
+            "zip (xlsx) entry can carry"
+        )
+    return epoch
+
+
 # openpyxl's document-property timestamps (docProps/core.xml)
 _XLSX_TIMES = re.compile(rb"(<dcterms:(?:created|modified)[^>]*>)[^<]*(</dcterms:)")
 
@@ -355,8 +378,7 @@ def _reproducible_zip(data: bytes) -> bytes:
     """``data`` (an xlsx file) with fixed timestamps, entries in the same order."""
     import zipfile
 
-    epoch = int(os.environ.get("SOURCE_DATE_EPOCH", 315532800))  # 1980-01-01, zip's first day
-    stamp = datetime.datetime.fromtimestamp(max(epoch, 315532800), tz=datetime.UTC)
+    stamp = datetime.datetime.fromtimestamp(_source_date_epoch(), tz=datetime.UTC)
     iso = stamp.strftime("%Y-%m-%dT%H:%M:%SZ").encode("ascii")
     out = io.BytesIO()
     with zipfile.ZipFile(io.BytesIO(data)) as source, zipfile.ZipFile(out, "w") as target:
