@@ -1143,10 +1143,8 @@ def _start_tables(
     background: Background,
 ) -> Any:
     """Write the ISF tables (Markdown, LaTeX, HTML, xlsx), one population per task, by
-    ``background``'s workers (the run's HonestDiD worker, which has time to spare; issue 16) or
-    here when it has none. Returns a handle whose ``get()`` waits for the files."""
-    from finsam_eval.report.background import Pending
-
+    ``background``'s workers (the run's HonestDiD worker, which has time to spare; issue 16) or,
+    when it runs inline, here at once. Returns a handle whose ``get()`` waits for the files."""
     options = {
         "methods": config.methods,
         "language": language,
@@ -1158,9 +1156,7 @@ def _start_tables(
         (folder, rows, options)
         for _, rows in estimates.groupby("population", sort=False, observed=True)
     ]
-    if background.forked:
-        return background.map(_write_population_tables, tasks)
-    return Pending(done=[_write_population_tables(*task) for task in tasks])
+    return background.map(_write_population_tables, tasks)
 
 
 def _write_population_tables(

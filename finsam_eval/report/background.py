@@ -96,11 +96,6 @@ class Background:
         self._pool: Any = None
         self._preload = tuple(preload)
 
-    @property
-    def forked(self) -> bool:
-        """Whether tasks run in forked workers (else at once in this process)."""
-        return self._fork
-
     def start(self) -> Background:
         """Fork the workers now (else at the first :meth:`map`); each imports the ``preload``
         modules first, so that costs a free core while the caller goes on."""
