@@ -34,7 +34,8 @@ replication and stops if not. Every other method (and CS with other options) is 
 years, kommuner not yet members as comparisons until they join; :func:`design_world`).
 ``calendar="intervals"`` replaces the known adoption calendar by the documented intervals: the
 true calendar of each replication and the analyst's M calendars are draws of the registry's
-``compatible_calendars``, pooled with ``estimate_over_calendars`` (Rubin 1987).
+``compatible_calendars``, pooled with ``estimate_over_calendars`` (Rubin 1987), for CS on the
+batched path and for every other method through ``estimate_over_calendars`` itself.
 
 References
 ----------
@@ -48,7 +49,7 @@ Rubin, D. B. (1987). Multiple Imputation for Nonresponse in Surveys. Wiley.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -459,7 +460,8 @@ def simulate(
         analyst knows only the documented intervals (see :func:`_simulate_intervals`): each
         replication draws its true calendar from ``calendar_sampler``, the data on it, and
         the analyst pools ``calendar_draws`` other compatible calendars with
-        ``estimate_over_calendars``. Methods "cs" only.
+        ``estimate_over_calendars``. Any methods; with "outcome" imputation every method pools
+        the same imputed calendars.
     calendar_draws
         Calendars M the analyst pools per replication (``calendar="intervals"``).
     calendar_sampler
@@ -498,10 +500,8 @@ def simulate(
     world = series_world(population, outcome, world_seed)
     world, evaluated, design_name = _apply_design(world, design, methods, options)
     if calendar == "intervals":
-        if methods != ["cs"]:
-            raise ValueError(f"calendar='intervals' simulates method 'cs' only, not {methods}")
         return _simulate_intervals(
-            world, effect, options["cs"], reps, seed, alpha, design_name, calendar_draws,
+            world, effect, methods, options, reps, seed, alpha, design_name, calendar_draws,
             calendar_sampler, calendar_intervals, calendar_imputation,
             dict(calendar_imputation_options or {}),
             info={"population": population, "outcome": outcome, "world_seed": world_seed},
@@ -699,12 +699,13 @@ def _simulate_assignment(
 # ----------------------------------------------------------------------------------------------
 # unknown adoption years: the analyst sees only the documented intervals
 
-#: Analyses compared by ``simulate(calendar="intervals")`` (``method`` in its results).
+#: Analyses compared by ``simulate(calendar="intervals")``, per method: its results' ``method``
+#: is the estimator's key and the analysis, e.g. "cs_pooled", "imputation_known".
 CALENDAR_ANALYSES = {
-    "cs_pooled": "Rubin-pooled over calendar_draws compatible calendars (estimate_over_calendars)",
-    "cs_single_draw": "one compatible calendar taken as if it were the truth",
-    "cs_midpoint": "interval midpoints rounded (half to even), counts not enforced",
-    "cs_known": "the true calendar (the oracle, for reference)",
+    "pooled": "Rubin-pooled over calendar_draws compatible calendars (estimate_over_calendars)",
+    "single_draw": "one compatible calendar taken as if it were the truth",
+    "midpoint": "interval midpoints rounded (half to even), counts not enforced",
+    "known": "the true calendar (the oracle, for reference)",
 }
 
 
@@ -813,7 +814,8 @@ def _interval_calendars(
 def _simulate_intervals(
     world: SeriesWorld,
     effect: EffectPath,
-    options: dict[str, Any],
+    methods: list[str],
+    options: dict[str, dict[str, Any]],
     reps: int,
     seed: int,
     alpha: float,
@@ -829,45 +831,36 @@ def _simulate_intervals(
 
     Replication :math:`r`: the true calendar :math:`c_r` is a draw of the sampler; the shares
     are drawn with the effect path on :math:`c_r` (the world's sizes and levels, new noise);
-    the analyst, who sees only the intervals, draws :math:`M` compatible calendars and pools
-    the CS event studies with Rubin's rules (``estimate_over_calendars``; checked against it
-    on the first replication). The same data are also analysed with the analyst's first draw
-    alone (single draw), with the interval midpoints, and with the true calendar. The truth
-    :math:`\\theta_r(e)` averages the path over :math:`c_r`'s cohorts as
-    :func:`~finsam_eval.synthetic.montecarlo.true_event_study`. ``effect="truth"`` becomes the
-    synthetic truth's event-time path, the same for every cohort (the cohort-specific truth
-    is tied to the world's own calendar). All ``reps × (M + 1)`` calendars come from one
-    sampler call with ``seed``; true and analyst calendars are disjoint draws.
+    the analyst, who sees only the intervals, draws :math:`M` compatible calendars (moved to
+    the posterior given the outcomes with ``imputation="outcome"``, once for all methods) and
+    pools each method's event studies with Rubin's rules (``estimate_over_calendars``; CS on a
+    batched path, checked against it on the first replication). The same data are also
+    analysed with the analyst's first draw alone (single draw), with the interval midpoints,
+    and with the true calendar. The truth :math:`\\theta_r(e)` averages the path over
+    :math:`c_r`'s cohorts as :func:`~finsam_eval.synthetic.montecarlo.true_event_study`.
+    ``effect="truth"`` becomes the synthetic truth's event-time path, the same for every
+    cohort (the cohort-specific truth is tied to the world's own calendar). All
+    ``reps × (M + 1)`` calendars come from one sampler call with ``seed``; true and analyst
+    calendars are disjoint draws.
     """
     if n_draws < 2:
         raise ValueError(f"calendar_draws must be at least 2, got {n_draws}")
     check_imputation(imputation, imputation_options, prefix="calendar_")
+    evaluated = {m: options[m].get("cohorts") for m in methods}
+    if len({repr(c) for c in evaluated.values()}) > 1:
+        raise ValueError(
+            "calendar='intervals' scores every method against one truth: give the methods the "
+            f"same cohorts option, got {evaluated}"
+        )
     raw_analyst, true_cal, analyst, midpoint = _interval_calendars(
         world, sampler, intervals, reps, n_draws, seed
     )
     last = int(world.years.max())
     path = _path_table(world, effect)
-    window = options.get("window")
-    control = options.get("control", "never")
-    cohorts = options.get("cohorts")
     n_t = len(world.years)
     grid = np.arange(-(n_t - 1), n_t)  # every possible event time
-
-    def batch(cohort: np.ndarray) -> CSBatch:
-        present = set(np.unique(cohort[cohort > world.years[0]]).tolist())
-        chosen = None if cohorts is None else sorted(present & set(cohorts))
-        return CSBatch(cohort, world.years, window, control=control, cohorts=chosen)
-
-    def on_grid(cs: CSBatch, fit: dict) -> tuple[np.ndarray, np.ndarray]:
-        est = np.full((fit["estimate"].shape[0], len(grid)), np.nan)
-        se = est.copy()
-        idx = np.searchsorted(grid, cs.event_times)
-        est[:, idx], se[:, idx] = fit["estimate"], fit["se"]
-        return est, se
-
+    fitters = {m: _calendar_fitter(m, options[m], world, grid, midpoint, alpha) for m in methods}
     seeds = replication_seeds(seed, reps)
-    z = norm_ppf(1 - alpha / 2)
-    mid_cs = batch(midpoint)
     counts = None
     if imputation == "outcome":
         from finsam_eval.registry import calendar_model
@@ -881,7 +874,7 @@ def _simulate_intervals(
         world_r = replace(world, cohort=true_cal[r])
         tau = effect_matrix(world_r, path)
         y = draw_shares(world_r, tau, seeds[r : r + 1])
-        truth = true_event_study(world_r, tau, cohorts=cohorts)
+        truth = true_event_study(world_r, tau, cohorts=options[methods[0]].get("cohorts"))
         truth_grid = truth.set_index("event_time")["truth"].reindex(grid).to_numpy()
         truths.append(truth.assign(rep=r))
         if imputation == "outcome":
@@ -895,24 +888,9 @@ def _simulate_intervals(
                 rng=np.random.default_rng([seed, r, 1]), counts=counts,
             )  # fmt: skip
             analyst[r] = np.where(imputed > last, 0, imputed)
-        draws = [on_grid(cs, cs.fit(y)) for cs in (batch(c) for c in analyst[r])]
-        est = np.vstack([d[0] for d in draws])
-        se = np.vstack([d[1] for d in draws])
-        pooled = rubin_pool(est, se, alpha)
-        if r == 0:
-            _check_pooled_parity(world_r, y[0], analyst[0], options, pooled, grid)
-        known_cs = batch(true_cal[r])
-        known = on_grid(known_cs, known_cs.fit(y))
-        mid = on_grid(mid_cs, mid_cs.fit(y))
-        variants = {
-            "cs_pooled": (pooled["estimate"].to_numpy(), pooled["se"].to_numpy(),
-                          pooled["ci_lower"].to_numpy(), pooled["ci_upper"].to_numpy(),
-                          pooled["p_value"].to_numpy()),
-            "cs_single_draw": draws[0],
-            "cs_midpoint": mid,
-            "cs_known": known,
-        }  # fmt: skip
-        rows += _variant_rows(r, variants, grid, truth_grid, z)
+        for method in methods:
+            variants = fitters[method](world_r, y, analyst[r], true_cal[r], check=r == 0)
+            rows += _variant_rows(r, variants, grid, truth_grid, norm_ppf(1 - alpha / 2))
     estimates = pd.concat(rows, ignore_index=True)
     estimates["event_time"] = estimates["event_time"].astype("Int64")
     estimates = estimates.sort_values(["method", "rep"], kind="stable", ignore_index=True)
@@ -927,7 +905,7 @@ def _simulate_intervals(
         "calendar_draws": n_draws,
         "calendar_imputation": imputation,
         "calendar_imputation_options": imputation_options,
-        "analyses": dict(CALENDAR_ANALYSES),
+        "analyses": {f"{m}_{k}": text for m in methods for k, text in CALENDAR_ANALYSES.items()},
         "design": design_name,
         "reps": reps,
         "seed": seed,
@@ -937,11 +915,113 @@ def _simulate_intervals(
         "n_kommuner": world.n_kommuner,
         "n_years": n_t,
         "n_jobs": 1,
-        "batched": ["cs"],
-        "method_options": {"cs": options},
+        "batched": ["cs"] if "cs" in methods else [],
+        "method_options": {m: options[m] for m in methods},
         "truth_by_rep": truth_all,
     }  # fmt: skip
     return SimulationResult(summary=summary, estimates=estimates, truth=truth, info=info)
+
+
+def _calendar_fitter(
+    method: str,
+    options: dict[str, Any],
+    world: SeriesWorld,
+    grid: np.ndarray,
+    midpoint: np.ndarray,
+    alpha: float,
+) -> Callable[..., dict[str, tuple]]:
+    """``fit(world_r, y, analyst, true_cohorts, check) -> {analysis: values}`` for one method.
+
+    CS is batched (:class:`CSBatch`, the CS event study of every calendar from one prepared
+    design; checked against ``estimate_over_calendars`` when ``check``); every other method
+    pools through ``estimate_over_calendars`` itself and takes its single-draw, midpoint and
+    true-calendar intervals from ``estimate`` (t intervals where the estimator has a t df).
+    """
+    if method == "cs":
+        return _cs_calendar_fitter(options, world, grid, midpoint, alpha)
+
+    def on_grid(table: pd.DataFrame) -> tuple[np.ndarray, ...]:
+        table = table.set_index("event_time").reindex(grid)
+        return tuple(table[c].to_numpy(dtype=float)
+                     for c in ("estimate", "se", "ci_lower", "ci_upper", "p_value"))  # fmt: skip
+
+    def one(world_c: SeriesWorld, y: np.ndarray) -> tuple[np.ndarray, ...]:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return on_grid(estimate(to_panel(world_c, y[0]), method=method, **options).event_study)
+
+    def fit(world_r, y, analyst, true_cohorts, check=False):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # partial event times: reported in n_draws
+            pooled = estimate_over_calendars(
+                to_panel(world_r, y[0]), _calendar_frame(world.codes, analyst), method=method,
+                **options,
+            )  # fmt: skip
+        return {
+            f"{method}_pooled": on_grid(pooled.event_study),
+            f"{method}_single_draw": one(replace(world_r, cohort=analyst[0]), y),
+            f"{method}_midpoint": one(replace(world_r, cohort=midpoint), y),
+            f"{method}_known": one(replace(world_r, cohort=true_cohorts), y),
+        }
+
+    return fit
+
+
+def _cs_calendar_fitter(
+    options: dict[str, Any],
+    world: SeriesWorld,
+    grid: np.ndarray,
+    midpoint: np.ndarray,
+    alpha: float,
+) -> Callable[..., dict[str, tuple]]:
+    """The batched CS analyses of :func:`_calendar_fitter`."""
+    window = options.get("window")
+    control = options.get("control", "never")
+    cohorts = options.get("cohorts")
+
+    def batch(cohort: np.ndarray) -> CSBatch:
+        present = set(np.unique(cohort[cohort > world.years[0]]).tolist())
+        chosen = None if cohorts is None else sorted(present & set(cohorts))
+        return CSBatch(cohort, world.years, window, control=control, cohorts=chosen)
+
+    def on_grid(cs: CSBatch, fit: dict) -> tuple[np.ndarray, np.ndarray]:
+        est = np.full((fit["estimate"].shape[0], len(grid)), np.nan)
+        se = est.copy()
+        idx = np.searchsorted(grid, cs.event_times)
+        est[:, idx], se[:, idx] = fit["estimate"], fit["se"]
+        return est, se
+
+    mid_cs = batch(midpoint)
+
+    def fit(world_r, y, analyst, true_cohorts, check=False):
+        draws = [on_grid(cs, cs.fit(y)) for cs in (batch(c) for c in analyst)]
+        est = np.vstack([d[0] for d in draws])
+        se = np.vstack([d[1] for d in draws])
+        pooled = rubin_pool(est, se, alpha)
+        if check:
+            _check_pooled_parity(world_r, y[0], analyst, options, pooled, grid)
+        known_cs = batch(true_cohorts)
+        return {
+            "cs_pooled": (pooled["estimate"].to_numpy(), pooled["se"].to_numpy(),
+                          pooled["ci_lower"].to_numpy(), pooled["ci_upper"].to_numpy(),
+                          pooled["p_value"].to_numpy()),
+            "cs_single_draw": draws[0],
+            "cs_midpoint": on_grid(mid_cs, mid_cs.fit(y)),
+            "cs_known": on_grid(known_cs, known_cs.fit(y)),
+        }  # fmt: skip
+
+    return fit
+
+
+def _calendar_frame(codes: np.ndarray, cohorts: np.ndarray) -> pd.DataFrame:
+    """Long ``draw``, ``kommun_kod``, ``cohort`` frame of a (draws, kommuner) cohort matrix."""
+    return pd.DataFrame(
+        {
+            "draw": np.repeat(np.arange(len(cohorts)), len(codes)),
+            "kommun_kod": np.tile(codes, len(cohorts)),
+            "cohort": np.asarray(cohorts).ravel(),
+        }
+    )
 
 
 def _check_pooled_parity(
@@ -953,13 +1033,7 @@ def _check_pooled_parity(
     grid: np.ndarray,
 ) -> None:
     """Stop unless the batched pooling equals ``estimate_over_calendars`` on replication 0."""
-    calendars = pd.DataFrame(
-        {
-            "draw": np.repeat(np.arange(len(analyst)), world.n_kommuner),
-            "kommun_kod": np.tile(world.codes, len(analyst)),
-            "cohort": analyst.ravel(),
-        }
-    )
+    calendars = _calendar_frame(world.codes, analyst)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         res = estimate_over_calendars(to_panel(world, y), calendars, method="cs", **options)
