@@ -285,8 +285,8 @@ def test_outcome_informed_draws_remove_the_attenuation(outcome_summary, interval
     "intervals are conservative (97.5-100 %, 100 % at e = 6): the pooled estimate is more "
     "precise than CS on the true calendar (MC SD 0.91-0.95 x the within SE over 800 "
     "replications), so every variance >= CS's own (within) over-covers; Rubin's total variance "
-    "overstates most (uncongeniality, Meng 1994); bootstrap-then-impute and more congenial "
-    "imputation models were measured no better (docs/methods.md)",
+    "overstates most (the imputation error is negatively correlated with the sampling error); "
+    "the bootstrap variance of tests/test_calendar_bootstrap.py is the calibrated alternative",
 )
 def test_outcome_informed_coverage_band_at_every_event_time(outcome_summary):
     pooled = outcome_summary.loc["cs_pooled", "coverage"]

@@ -39,8 +39,11 @@ misclassified join years attenuate the estimates. ``imputation="outcome"`` first
 draw to one from the posterior given the facts and the outcomes (:func:`impute_calendars`,
 data augmentation by :func:`augment_calendars`; Tanner & Wong 1987), which removes that bias;
 its Rubin intervals are then conservative (97.5–100 % in the Monte Carlo): the imputation
-model is more informative than CS, the uncongenial case (Meng 1994). docs/methods.md gives
-the Monte Carlo figures of both and the alternatives measured.
+model is more informative than CS, the uncongenial case (Meng 1994), and the imputation error
+is negatively correlated with the sampling error. ``variance="bootstrap"`` replaces Rubin's
+variance of the event study by a wild bootstrap of the whole procedure
+(:mod:`finsam_eval.estimators.calendar_bootstrap`), calibrated in the Monte Carlo.
+docs/methods.md gives the Monte Carlo figures and the alternatives measured.
 
 References
 ----------
@@ -58,6 +61,7 @@ from __future__ import annotations
 import copy
 import warnings
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -435,6 +439,8 @@ def estimate_over_calendars(
     df_complete: float | None = None,
     imputation: str = "prior",
     imputation_options: dict[str, Any] | None = None,
+    variance: str = "rubin",
+    variance_options: dict[str, Any] | None = None,
     **options: Any,
 ) -> EstimationResult:
     """Fit an estimator on every compatible adoption calendar and pool with Rubin's rules.
@@ -463,6 +469,19 @@ def estimate_over_calendars(
     imputation_options
         Options of :func:`impute_calendars` (``seed``, ``model``, ``iterations``, ``swaps``,
         ``horizon``) for ``imputation="outcome"``.
+    variance
+        "rubin" (default): Rubin's total variance, ``se >= within_se``. "bootstrap" (with
+        ``imputation="outcome"``): the event study's SEs, intervals and p-values come from a
+        wild bootstrap of the whole procedure
+        (:func:`finsam_eval.estimators.calendar_bootstrap.calendar_bootstrap`), which also
+        counts how the imputed calendars respond to the noise; Rubin's rules overstate the
+        variance then (docs/methods.md). Its SE may lie below ``within_se``; Rubin's is kept
+        as ``rubin_se``, the bootstrap world's bias as ``bootstrap_bias``, ``df`` becomes
+        replications − 1, and ``vcov`` and ``event_influence`` are rescaled to the new SEs.
+        The overall effect and aggregations keep Rubin's variance.
+    variance_options
+        ``replications`` (40), ``chains`` (2: calendars imputed per bootstrap data set) and
+        ``seed`` (0) of the bootstrap.
     **options
         ``estimate`` options (``unit``, ``cohort``, ``control``, ``window``, ``alpha``, ...).
 
@@ -487,8 +506,12 @@ def estimate_over_calendars(
     if unit not in data.columns:
         raise EstimationInputError(f"data has no unit column {unit!r}")
     check_imputation(imputation, imputation_options)
+    from finsam_eval.estimators.calendar_bootstrap import check_variance
+
+    boot_options = check_variance(variance, variance_options, imputation)
+    run = None
     if imputation == "outcome":
-        calendars = impute_calendars(
+        calendars, run = _impute(
             data, calendars, outcome=options.get("outcome", "share"), unit=unit,
             time=options.get("time", "year"), **(imputation_options or {}),
         )  # fmt: skip
@@ -534,7 +557,70 @@ def estimate_over_calendars(
     pooled.info["pooling"] = "Rubin (1987) rules; df " + (
         "Barnard & Rubin (1999)" if pooled.info["df_complete"] is not None else "Rubin (1987)"
     )
+    pooled.info["variance"] = "rubin"
+    if variance == "bootstrap":
+        _bootstrap_event_study(pooled, data, method, options, run, boot_options, alpha)
     return pooled
+
+
+def _bootstrap_event_study(
+    pooled: EstimationResult,
+    data: pd.DataFrame,
+    method: str,
+    options: dict[str, Any],
+    run: ImputationRun,
+    boot_options: dict[str, int],
+    alpha: float,
+) -> None:
+    """Replace the pooled event study's Rubin variance by the calendar bootstrap's."""
+    from finsam_eval.estimators.calendar_bootstrap import calendar_bootstrap
+
+    es = pooled.event_study
+    event_times = es["event_time"].to_numpy()
+    outcome = options.get("outcome", "share")
+    rows_unit = pd.Index(run.units).get_indexer(data[options.get("unit", "kommun_kod")])
+    rows_time = pd.Index(run.years).get_indexer(data[options.get("time", "year")])
+
+    def pool(y_star: np.ndarray, cohorts: np.ndarray) -> np.ndarray:
+        boot_data = data.assign(**{outcome: y_star[rows_unit, rows_time]})
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the analysis has reported the data's warnings
+            results, _ = _fit_draws(boot_data, method, options, np.arange(len(cohorts)),
+                                    run.units, cohorts, alpha)  # fmt: skip
+        return np.vstack(
+            [
+                r.event_study.set_index("event_time")["estimate"]
+                .reindex(event_times)
+                .to_numpy(dtype=float)
+                for r in results
+            ]
+        )
+
+    boot = calendar_bootstrap(
+        run.y, run.years, run.start, run.join, run.imputed, run.state, pool, event_times,
+        replications=boot_options["replications"], chains=boot_options["chains"],
+        rng=np.random.default_rng(boot_options["seed"]), counts=run.counts,
+        chain_options=run.chain_options,
+    )  # fmt: skip
+    rubin_se = es["se"].to_numpy(dtype=float)
+    se = np.where(np.isfinite(rubin_se), boot.se, np.nan)
+    table = t_table(es["estimate"].to_numpy(dtype=float), se, boot.df, alpha)
+    for col in ("se", "ci_lower", "ci_upper", "p_value"):
+        es[col] = table[col]
+    es["df"] = float(boot.df)
+    es["rubin_se"] = rubin_se
+    es["bootstrap_bias"] = boot.bias
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(rubin_se > 0, se / rubin_se, np.nan)
+    if pooled.event_influence is not None:
+        pooled.event_influence = pooled.event_influence * np.nan_to_num(ratio)[None, :]
+    scale = pd.Series(ratio, index=event_times)
+    vcov = pooled.vcov
+    pooled.vcov = vcov * np.outer(scale.reindex(vcov.index), scale.reindex(vcov.columns))
+    pooled.info["variance"] = (
+        f"calendar bootstrap: {boot.replications} wild-bootstrap data sets, {boot.chains} "
+        f"imputed calendars each, seed {boot_options['seed']}"
+    )
 
 
 def pool_results(
@@ -809,7 +895,7 @@ def augment_calendars(
     Parameters
     ----------
     y
-        Outcomes (n, T), balanced.
+        Outcomes (n, T), balanced; or (M, n, T), one data set per chain.
     years
         Periods (T,), sorted.
     start
@@ -842,10 +928,70 @@ def augment_calendars(
     Tanner, M. A., & Wong, W. H. (1987). The calculation of posterior distributions by data
     augmentation. JASA 82(398), 528–540. Rubin (1987), ch. 3 (proper imputation).
     """
+    return augment_with_state(
+        y, years, start, labels, lo, hi, horizon=horizon, iterations=iterations, swaps=swaps,
+        rng=rng, counts=counts, shift_steps=shift_steps,
+    )[0]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ChainState:
+    """The working model's last parameter draw in each chain of :func:`augment_calendars`.
+
+    ``beta`` (M, p) holds the year effects λ_1..λ_{T-1} (λ_0 = 0) and then the event-time
+    effects τ_0..τ_H; ``cand`` are the candidate cohorts and ``cand_bins`` (G, T) their
+    event-time column per year (−1 untreated).
+    """
+
+    beta: np.ndarray
+    cand: np.ndarray
+    cand_bins: np.ndarray
+
+    def effects(self, event_times: np.ndarray) -> np.ndarray:
+        """τ at ``event_times`` (M, K): 0 before treatment, the last bin beyond H."""
+        n_t = self.cand_bins.shape[1]
+        tau = self.beta[:, n_t - 1 :]
+        e = np.asarray(event_times)
+        col = np.clip(e, 0, tau.shape[1] - 1)
+        return np.where(e[None, :] >= 0, tau[:, col], 0.0)
+
+    def fitted(self, y: np.ndarray, cohort: np.ndarray) -> np.ndarray:
+        """Fitted outcomes (M, n, T) of the working model at each chain's state and calendar:
+        λ_t + τ_{t−g_i}, plus the kommun effect α_i as the mean of its remainder."""
+        n_chain, n_t = self.beta.shape[0], self.cand_bins.shape[1]
+        lam = np.concatenate([np.zeros((n_chain, 1)), self.beta[:, : n_t - 1]], axis=1)
+        tau = np.concatenate([self.beta[:, n_t - 1 :], np.zeros((n_chain, 1))], axis=1)
+        path = lam[:, None, :] + tau[:, self.cand_bins]  # (M, G, T); bin −1 -> the 0 column
+        mu = path[np.arange(n_chain)[:, None], np.searchsorted(self.cand, cohort)]
+        y = np.asarray(y, dtype=float)
+        return mu + (y - mu).mean(axis=2, keepdims=True)
+
+
+def augment_with_state(
+    y: np.ndarray,
+    years: np.ndarray,
+    start: np.ndarray,
+    labels: np.ndarray,
+    lo: np.ndarray,
+    hi: np.ndarray,
+    *,
+    horizon: int | None = None,
+    iterations: int = 20,
+    swaps: int = 4,
+    rng: np.random.Generator,
+    counts: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+    shift_steps: int = 8,
+) -> tuple[np.ndarray, ChainState]:
+    """:func:`augment_calendars`, also returning each chain's last parameter draw (for the
+    bootstrap variance, ``finsam_eval.estimators.calendar_bootstrap``)."""
     y = np.asarray(y, dtype=float)
     years = np.asarray(years)
     cohort = np.array(start, dtype=np.int64)
     n_chain, n = cohort.shape
+    if not (isinstance(iterations, int | np.integer) and iterations >= 1):
+        raise ValueError(f"iterations must be a whole number of at least 1, got {iterations!r}")
+    if y.ndim == 3 and y.shape[:2] != (n_chain, n):
+        raise ValueError(f"per-chain outcomes have shape {y.shape}, expected ({n_chain}, {n}, T)")
     n_t = len(years)
     if horizon is None:  # every post-treatment event time its own effect (no binning)
         horizon = int(years[-1] - years[0])
@@ -867,7 +1013,7 @@ def augment_calendars(
     counts, fixed_cum = _count_start(counts, cohort, labels)
     # the design of a kommun depends only on its cohort: one (T, p) block per candidate cohort
     design = _cohort_designs(cand_bins, n_t, n_par)
-    ys = np.broadcast_to(y, (n_chain, n, n_t))
+    ys = y if y.ndim == 3 else np.broadcast_to(y, (n_chain, n, n_t))
     for _ in range(iterations):
         # (a) parameters given the calendar (quasi-differenced, within-transformed)
         xq = design[None, :, 1:] - rho[:, None, None, None] * design[None, :, :-1]
@@ -918,7 +1064,7 @@ def augment_calendars(
             cohort = np.where(
                 movable_rows, new_year[chains[:, None], np.maximum(labels, 0)], cohort
             )
-    return cohort
+    return cohort, ChainState(beta=beta, cand=cand, cand_bins=cand_bins)
 
 
 def _cumulative(cohort: np.ndarray, years: np.ndarray) -> np.ndarray:
@@ -1051,6 +1197,42 @@ def impute_calendars(
     ----------
     Tanner & Wong (1987); Rubin (1987): see :func:`augment_calendars`.
     """
+    return _impute(
+        data, calendars, outcome=outcome, unit=unit, time=time, seed=seed, model=model,
+        iterations=iterations, swaps=swaps, horizon=horizon, shift_steps=shift_steps,
+    )[0]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ImputationRun:
+    """What the bootstrap variance needs from one :func:`impute_calendars` call."""
+
+    y: np.ndarray  # outcomes (n, T), kommuner in ``units`` order
+    years: np.ndarray
+    units: np.ndarray
+    start: np.ndarray  # the prior start calendars (M, n)
+    join: tuple[np.ndarray, np.ndarray, np.ndarray]  # join units: labels, lo, hi
+    imputed: np.ndarray  # the chains' last calendars (M, n)
+    state: ChainState
+    counts: tuple[np.ndarray, np.ndarray, np.ndarray] | None
+    chain_options: dict[str, Any]
+
+
+def _impute(
+    data: pd.DataFrame,
+    calendars: pd.DataFrame,
+    *,
+    outcome: str = "share",
+    unit: str = "kommun_kod",
+    time: str = "year",
+    seed: int | np.random.Generator = 0,
+    model: Any = None,
+    iterations: int = 20,
+    swaps: int = 4,
+    horizon: int | None = None,
+    shift_steps: int = 8,
+) -> tuple[pd.DataFrame, ImputationRun]:
+    """:func:`impute_calendars`, also returning the run (for the bootstrap variance)."""
     from finsam_eval.registry import calendar_model
 
     for col in (outcome, unit, time):
@@ -1073,15 +1255,20 @@ def impute_calendars(
     years = wide.columns.to_numpy()
     labels, lo, hi = join_units(matrix, model, units)
     complete = set(model.kommuner["kommun_kod"].tolist()) <= set(np.asarray(units).tolist())
-    cohorts = augment_calendars(
-        wide.to_numpy(dtype=float), years, matrix, labels, lo, hi,
-        horizon=horizon, iterations=iterations, swaps=swaps, rng=rng,
-        counts=count_constraints(model) if complete else None, shift_steps=shift_steps,
-    )  # fmt: skip
-    return pd.DataFrame(
+    counts = count_constraints(model) if complete else None
+    chain_options = {"horizon": horizon, "iterations": iterations, "swaps": swaps,
+                     "shift_steps": shift_steps}  # fmt: skip
+    y = wide.to_numpy(dtype=float)
+    cohorts, state = augment_with_state(
+        y, years, matrix, labels, lo, hi, rng=rng, counts=counts, **chain_options
+    )
+    frame = pd.DataFrame(
         {
             "draw": np.repeat(draws, len(units)),
             "kommun_kod": np.tile(units, len(draws)),
             "cohort": cohorts.ravel(),
         }
     )
+    run = ImputationRun(y, years, np.asarray(units), matrix, (labels, lo, hi), cohorts, state,
+                        counts, chain_options)  # fmt: skip
+    return frame, run

@@ -62,9 +62,10 @@ from finsam_eval.core.pool import run_chunks
 from finsam_eval.core.pool import workers as _workers
 from finsam_eval.design import EvaluationDesign, isf_design
 from finsam_eval.estimators.api import estimate
+from finsam_eval.estimators.calendar_bootstrap import calendar_bootstrap, check_variance
 from finsam_eval.estimators.calendars import (
     CalendarSampler,
-    augment_calendars,
+    augment_with_state,
     check_imputation,
     count_constraints,
     estimate_over_calendars,
@@ -72,6 +73,7 @@ from finsam_eval.estimators.calendars import (
     rubin_pool,
 )
 from finsam_eval.estimators.cs_batch import CSBatch, cs_batch_applies
+from finsam_eval.estimators.event_study import t_table
 from finsam_eval.estimators.registry import DEFAULT_POWER_METHODS, METHODS
 from finsam_eval.estimators.spec import check_alpha, check_count, check_seed
 from finsam_eval.synthetic.generator import DEFAULT_SEED
@@ -416,6 +418,8 @@ def simulate(
     calendar_intervals: pd.DataFrame | None = None,
     calendar_imputation: str = "prior",
     calendar_imputation_options: Mapping[str, Any] | None = None,
+    calendar_variance: str = "rubin",
+    calendar_variance_options: Mapping[str, Any] | None = None,
     assignment: str = "fixed",
 ) -> SimulationResult:
     """Monte Carlo bias, RMSE, coverage and power of event-study estimators.
@@ -480,6 +484,12 @@ def simulate(
         Options of ``augment_calendars`` (``iterations``, ``swaps``, ``horizon``,
         ``shift_steps``) for ``calendar_imputation="outcome"``; the chains also move the
         yearly counts inside the calendar model's count constraints (``count_constraints``).
+    calendar_variance, calendar_variance_options
+        "rubin" (default): the pooled analysis has Rubin's total variance only. "bootstrap"
+        (method "cs", ``calendar_imputation="outcome"``): also the analysis "cs_pooled_bootstrap",
+        the same pooled estimate with the wild bootstrap SE of the whole procedure
+        (:mod:`finsam_eval.estimators.calendar_bootstrap`; options ``replications``,
+        ``chains``, ``seed``, whose seed is replaced by a stream per replication).
     assignment
         "fixed" (default): every replication keeps the world's calendar. "random": every
         replication also redraws which kommun joins when (:func:`_simulate_assignment`):
@@ -503,7 +513,8 @@ def simulate(
         return _simulate_intervals(
             world, effect, methods, options, reps, seed, alpha, design_name, calendar_draws,
             calendar_sampler, calendar_intervals, calendar_imputation,
-            dict(calendar_imputation_options or {}),
+            dict(calendar_imputation_options or {}), calendar_variance,
+            calendar_variance_options,
             info={"population": population, "outcome": outcome, "world_seed": world_seed},
         )  # fmt: skip
     if calendar != "known":
@@ -706,6 +717,8 @@ CALENDAR_ANALYSES = {
     "single_draw": "one compatible calendar taken as if it were the truth",
     "midpoint": "interval midpoints rounded (half to even), counts not enforced",
     "known": "the true calendar (the oracle, for reference)",
+    "pooled_bootstrap": "the pooled estimate with the wild bootstrap SE of the whole procedure "
+    "(calendar_variance='bootstrap')",
 }
 
 
@@ -825,6 +838,8 @@ def _simulate_intervals(
     intervals: pd.DataFrame | None,
     imputation: str,
     imputation_options: dict[str, Any],
+    variance: str,
+    variance_options: Mapping[str, Any] | None,
     info: dict[str, Any],
 ) -> SimulationResult:
     """Coverage when the adoption years are known only as documented intervals.
@@ -846,6 +861,9 @@ def _simulate_intervals(
     if n_draws < 2:
         raise ValueError(f"calendar_draws must be at least 2, got {n_draws}")
     check_imputation(imputation, imputation_options, prefix="calendar_")
+    boot_options = check_variance(variance, variance_options, imputation)
+    if variance == "bootstrap" and methods != ["cs"]:
+        raise ValueError(f"calendar_variance='bootstrap' is simulated for 'cs' only, not {methods}")
     evaluated = {m: options[m].get("cohorts") for m in methods}
     if len({repr(c) for c in evaluated.values()}) > 1:
         raise ValueError(
@@ -861,6 +879,7 @@ def _simulate_intervals(
     grid = np.arange(-(n_t - 1), n_t)  # every possible event time
     fitters = {m: _calendar_fitter(m, options[m], world, grid, midpoint, alpha) for m in methods}
     seeds = replication_seeds(seed, reps)
+    z = norm_ppf(1 - alpha / 2)
     counts = None
     if imputation == "outcome":
         from finsam_eval.registry import calendar_model
@@ -883,14 +902,27 @@ def _simulate_intervals(
             from finsam_eval.registry import calendar_model
 
             units = join_units(raw_analyst[r], calendar_model(), world.codes)
-            imputed = augment_calendars(
+            imputed, state = augment_with_state(
                 y[0], world.years, raw_analyst[r], *units, **imputation_options,
                 rng=np.random.default_rng([seed, r, 1]), counts=counts,
             )  # fmt: skip
             analyst[r] = np.where(imputed > last, 0, imputed)
+        bootstrap = None
+        if variance == "bootstrap":
+
+            def bootstrap(pool, r=r, y=y, units=units, imputed=imputed, state=state):
+                return calendar_bootstrap(
+                    y[0], world.years, raw_analyst[r], units, imputed, state, pool, grid,
+                    replications=boot_options["replications"], chains=boot_options["chains"],
+                    rng=np.random.default_rng([seed, r, 2]), counts=counts,
+                    chain_options=imputation_options,
+                )  # fmt: skip
+
         for method in methods:
-            variants = fitters[method](world_r, y, analyst[r], true_cal[r], check=r == 0)
-            rows += _variant_rows(r, variants, grid, truth_grid, norm_ppf(1 - alpha / 2))
+            variants = fitters[method](
+                world_r, y, analyst[r], true_cal[r], check=r == 0, bootstrap=bootstrap
+            )
+            rows += _variant_rows(r, variants, grid, truth_grid, z)
     estimates = pd.concat(rows, ignore_index=True)
     estimates["event_time"] = estimates["event_time"].astype("Int64")
     estimates = estimates.sort_values(["method", "rep"], kind="stable", ignore_index=True)
@@ -905,7 +937,14 @@ def _simulate_intervals(
         "calendar_draws": n_draws,
         "calendar_imputation": imputation,
         "calendar_imputation_options": imputation_options,
-        "analyses": {f"{m}_{k}": text for m in methods for k, text in CALENDAR_ANALYSES.items()},
+        "calendar_variance": variance,
+        "calendar_variance_options": boot_options,
+        "analyses": {
+            f"{m}_{k}": text
+            for m in methods
+            for k, text in CALENDAR_ANALYSES.items()
+            if k != "pooled_bootstrap" or variance == "bootstrap"
+        },
         "design": design_name,
         "reps": reps,
         "seed": seed,
@@ -950,7 +989,7 @@ def _calendar_fitter(
             warnings.simplefilter("ignore")
             return on_grid(estimate(to_panel(world_c, y[0]), method=method, **options).event_study)
 
-    def fit(world_r, y, analyst, true_cohorts, check=False):
+    def fit(world_r, y, analyst, true_cohorts, check=False, bootstrap=None):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # partial event times: reported in n_draws
             pooled = estimate_over_calendars(
@@ -993,7 +1032,14 @@ def _cs_calendar_fitter(
 
     mid_cs = batch(midpoint)
 
-    def fit(world_r, y, analyst, true_cohorts, check=False):
+    last = int(world.years.max())
+
+    def pool(y_star: np.ndarray, cohorts: np.ndarray) -> np.ndarray:
+        """CS event-study estimates (C, grid) of every calendar on one outcome array."""
+        cohorts = np.where(cohorts > last, 0, cohorts)
+        return np.vstack([on_grid(cs, cs.fit(y_star[None]))[0] for cs in map(batch, cohorts)])
+
+    def fit(world_r, y, analyst, true_cohorts, check=False, bootstrap=None):
         draws = [on_grid(cs, cs.fit(y)) for cs in (batch(c) for c in analyst)]
         est = np.vstack([d[0] for d in draws])
         se = np.vstack([d[1] for d in draws])
@@ -1001,7 +1047,7 @@ def _cs_calendar_fitter(
         if check:
             _check_pooled_parity(world_r, y[0], analyst, options, pooled, grid)
         known_cs = batch(true_cohorts)
-        return {
+        variants = {
             "cs_pooled": (pooled["estimate"].to_numpy(), pooled["se"].to_numpy(),
                           pooled["ci_lower"].to_numpy(), pooled["ci_upper"].to_numpy(),
                           pooled["p_value"].to_numpy()),
@@ -1009,6 +1055,13 @@ def _cs_calendar_fitter(
             "cs_midpoint": on_grid(mid_cs, mid_cs.fit(y)),
             "cs_known": on_grid(known_cs, known_cs.fit(y)),
         }  # fmt: skip
+        if bootstrap is not None:
+            boot = bootstrap(pool)
+            table = t_table(pooled["estimate"].to_numpy(), boot.se, boot.df, alpha)
+            variants["cs_pooled_bootstrap"] = tuple(
+                table[c] for c in ("estimate", "se", "ci_lower", "ci_upper", "p_value")
+            )
+        return variants
 
     return fit
 
