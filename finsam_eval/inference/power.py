@@ -460,12 +460,10 @@ def simulate(
     chunk_size
         Replications per task.
     calendar
-        "known" (default): the analyst knows the world's adoption calendar. "intervals": the
-        analyst knows only the documented intervals (see :func:`_simulate_intervals`): each
-        replication draws its true calendar from ``calendar_sampler``, the data on it, and
-        the analyst pools ``calendar_draws`` other compatible calendars with
-        ``estimate_over_calendars``. Any methods; with "outcome" imputation every method pools
-        the same imputed calendars.
+        "known" (default): the analyst knows the world's adoption calendar. "intervals": only
+        the documented intervals (:func:`_simulate_intervals`): each replication draws its true
+        calendar from ``calendar_sampler`` and the data on it; the analyst pools
+        ``calendar_draws`` other compatible calendars with ``estimate_over_calendars``.
     calendar_draws
         Calendars M the analyst pools per replication (``calendar="intervals"``).
     calendar_sampler
@@ -474,22 +472,16 @@ def simulate(
     calendar_intervals
         ``kommun_kod``, ``earliest``, ``latest`` (0/0 = no documented membership) for the
         midpoint calendar; None uses ``finsam_eval.registry.calendar_model().kommuner``.
-    calendar_imputation
-        How the analyst's calendars are drawn (``calendar="intervals"``): "prior" (default)
-        from the documented facts alone (the sampler's draws); "outcome" from their posterior
-        given the facts and the replication's outcomes (proper multiple imputation by data
-        augmentation, :func:`finsam_eval.estimators.calendars.augment_calendars`, one chain
-        started at each sampler draw, join units of ``calendar_model()``).
-    calendar_imputation_options
-        Options of ``augment_calendars`` (``iterations``, ``swaps``, ``horizon``,
-        ``shift_steps``) for ``calendar_imputation="outcome"``; the chains also move the
-        yearly counts inside the calendar model's count constraints (``count_constraints``).
+    calendar_imputation, calendar_imputation_options
+        "prior" (default): the sampler's draws, from the documented facts alone. "outcome":
+        draws from the posterior given the facts and the outcomes, one chain of
+        :func:`finsam_eval.estimators.calendars.augment_calendars` per sampler draw, shared by
+        every method (options ``iterations``, ``swaps``, ``horizon``, ``shift_steps``).
     calendar_variance, calendar_variance_options
-        "rubin" (default): the pooled analysis has Rubin's total variance only. "bootstrap"
-        (method "cs", ``calendar_imputation="outcome"``): also the analysis "cs_pooled_bootstrap",
-        the same pooled estimate with the wild bootstrap SE of the whole procedure
-        (:mod:`finsam_eval.estimators.calendar_bootstrap`; options ``replications``,
-        ``chains``, ``seed``, whose seed is replaced by a stream per replication).
+        "rubin" (default). "bootstrap" (method "cs", outcome imputation): also the analysis
+        "cs_pooled_bootstrap", the pooled estimate with the bootstrap SE of
+        :mod:`finsam_eval.estimators.calendar_bootstrap` (options ``replications``,
+        ``chains``; the seed is a stream per replication).
     assignment
         "fixed" (default): every replication keeps the world's calendar. "random": every
         replication also redraws which kommun joins when (:func:`_simulate_assignment`):
