@@ -73,17 +73,19 @@ class CalendarBootstrap:
     bias
         Mean of pooled minus true effect over the bootstrap data sets (K,): the procedure's
         bias in the bootstrap world (reported, not subtracted).
-    df
-        Degrees of freedom of the t intervals: replications − 1.
     replications, chains
         Bootstrap data sets and imputed calendars per data set.
     """
 
     se: np.ndarray
     bias: np.ndarray
-    df: int
     replications: int
     chains: int
+
+    @property
+    def df(self) -> int:
+        """Degrees of freedom of the t intervals: replications − 1."""
+        return self.replications - 1
 
 
 def check_variance(variance: str, options: Mapping[str, Any] | None, imputation: str) -> dict:
@@ -198,7 +200,6 @@ def calendar_bootstrap(
     return CalendarBootstrap(
         se=np.sqrt(np.maximum(variance, 0.0)),
         bias=bias,
-        df=replications - 1,
         replications=replications,
         chains=chains,
     )

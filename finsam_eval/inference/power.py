@@ -872,7 +872,7 @@ def _simulate_intervals(
     fitters = {m: _calendar_fitter(m, options[m], world, grid, midpoint, alpha) for m in methods}
     seeds = replication_seeds(seed, reps)
     z = norm_ppf(1 - alpha / 2)
-    counts = None
+    counts = model = None
     if imputation == "outcome":
         from finsam_eval.registry import calendar_model
 
@@ -891,9 +891,7 @@ def _simulate_intervals(
         if imputation == "outcome":
             # proper imputation: the analyst's chains start at the prior draws and move
             # towards calendars that explain the outcomes (replication-specific stream)
-            from finsam_eval.registry import calendar_model
-
-            units = join_units(raw_analyst[r], calendar_model(), world.codes)
+            units = join_units(raw_analyst[r], model, world.codes)
             imputed, state = augment_with_state(
                 y[0], world.years, raw_analyst[r], *units, **imputation_options,
                 rng=np.random.default_rng([seed, r, 1]), counts=counts,
@@ -961,12 +959,14 @@ def _calendar_fitter(
     midpoint: np.ndarray,
     alpha: float,
 ) -> Callable[..., dict[str, tuple]]:
-    """``fit(world_r, y, analyst, true_cohorts, check) -> {analysis: values}`` for one method.
+    """``fit(world_r, y, analyst, true_cohorts, check, bootstrap) -> {analysis: values}``.
 
     CS is batched (:class:`CSBatch`, the CS event study of every calendar from one prepared
     design; checked against ``estimate_over_calendars`` when ``check``); every other method
     pools through ``estimate_over_calendars`` itself and takes its single-draw, midpoint and
     true-calendar intervals from ``estimate`` (t intervals where the estimator has a t df).
+    ``bootstrap`` (CS only: ``pool -> CalendarBootstrap``) adds the pooled estimate with the
+    bootstrap SE.
     """
     if method == "cs":
         return _cs_calendar_fitter(options, world, grid, midpoint, alpha)
