@@ -151,6 +151,9 @@ def test_simulate_adds_the_bootstrap_analysis():
     assert not np.allclose(boot["se"], pooled.loc[boot.index, "se"])
     with pytest.raises(ValueError, match="'cs' only"):
         simulate(["cs", "imputation"], **args)
+    known = {k: v for k, v in args.items() if k not in ("calendar", "calendar_draws")}
+    with pytest.raises(ValueError, match="apply only to calendar='intervals'"):
+        simulate(["cs"], **known)
 
 
 @pytest.mark.slow

@@ -511,6 +511,8 @@ def simulate(
         )  # fmt: skip
     if calendar != "known":
         raise ValueError(f"calendar must be 'known' or 'intervals', got {calendar!r}")
+    _refuse_interval_options(calendar_imputation, calendar_imputation_options, calendar_variance,
+                             calendar_variance_options)  # fmt: skip
     if assignment not in ("fixed", "random"):
         raise ValueError(f"assignment must be 'fixed' or 'random', got {assignment!r}")
     if assignment == "random":
@@ -712,6 +714,24 @@ CALENDAR_ANALYSES = {
     "pooled_bootstrap": "the pooled estimate with the wild bootstrap SE of the whole procedure "
     "(calendar_variance='bootstrap')",
 }
+
+
+def _refuse_interval_options(
+    imputation: str, imputation_options: Any, variance: str, variance_options: Any
+) -> None:
+    """Raise if options that only calendar="intervals" uses are set with calendar="known"."""
+    given = {
+        "calendar_imputation": (imputation, "prior"),
+        "calendar_imputation_options": (imputation_options, None),
+        "calendar_variance": (variance, "rubin"),
+        "calendar_variance_options": (variance_options, None),
+    }
+    named = [f"{k}={v!r}" for k, (v, default) in given.items() if v != default and (v or default)]
+    if named:
+        raise ValueError(
+            f"{', '.join(named)} apply only to calendar='intervals'; with calendar='known' the "
+            "analyst has the true calendar"
+        )
 
 
 def _calendar_matrix(calendars: pd.DataFrame, codes: np.ndarray) -> np.ndarray:
